@@ -1,0 +1,233 @@
+//! A private `redis-server` for tests and the demo: started on a free loopback
+//! port with its own data directory, stopped (killed) on drop.
+//!
+//! It never touches a Redis it did not start: the port is chosen by binding
+//! port 0, so the user's Redis on 6379 is never the one we talk to, and
+//! nothing here ever flushes a database.
+//!
+//! The binary is `redis-server` from `PATH`, or the path in
+//! `$THOONK_REDIS_SERVER` when that is set.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to answer `PING` after it was spawned.
+const START_DEADLINE: Duration = Duration::from_secs(20);
+
+/// A `redis-server` process that this program started and owns.
+#[derive(Debug)]
+pub struct PrivateRedis {
+    /// `None` only while the server is stopped between `stop` and `start`.
+    child: Option<Child>,
+    port: u16,
+    /// Extra `--name value` settings, kept so `restart` starts the same server.
+    settings: Vec<(String, String)>,
+    /// Data directory (AOF/RDB files, the log); removed on drop.
+    dir: PathBuf,
+}
+
+impl PrivateRedis {
+    /// Starts a server with default settings (no persistence).
+    pub fn start() -> io::Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra settings, e.g. `[("appendonly", "yes")]`.
+    pub fn start_with(settings: &[(&str, &str)]) -> io::Result<Self> {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "private-redis-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let mut server = PrivateRedis {
+            child: None,
+            port: 0,
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            dir,
+        };
+        // Another process may take the free port between our probe and the
+        // server's bind; try a few ports before giving up.
+        let mut last = None;
+        for _ in 0..5 {
+            server.port = free_port()?;
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    /// The server's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:PORT/`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to exit. Its data
+    /// directory stays, so `restart` finds what it persisted.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the server if it runs and starts it again on the same port
+    /// with the same settings and data directory.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop();
+        // The port was ours a moment ago; the kernel may hold it briefly.
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            match self.spawn() {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sends one command in RESP and returns the raw reply line; enough for
+    /// the harness itself (`PING`) and for tests that poke the server.
+    pub fn command(&self, args: &[&str]) -> io::Result<String> {
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
+        }
+        stream.write_all(req.as_bytes())?;
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line)?;
+        Ok(line.trim_end().to_string())
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join("redis.log")
+    }
+
+    fn spawn(&mut self) -> io::Result<()> {
+        let binary = server_binary();
+        let mut cmd = Command::new(&binary);
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--logfile")
+            .arg(self.log_path())
+            .arg("--save")
+            .arg("")
+            .arg("--daemonize")
+            .arg("no");
+        for (k, v) in &self.settings {
+            cmd.arg(format!("--{k}")).arg(v);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot run {}: {e}. Install Redis (Debian/Ubuntu: `apt-get install redis-server`, \
+                     macOS: `brew install redis`) or set THOONK_REDIS_SERVER to its path",
+                    binary.display()
+                ),
+            )
+        })?;
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                let mut stderr = String::new();
+                if let Some(mut s) = child.stderr.take() {
+                    let _ = s.read_to_string(&mut stderr);
+                }
+                return Err(io::Error::other(format!(
+                    "redis-server on port {} exited ({status}) before answering PING.\n{stderr}\n--- log ---\n{}",
+                    self.port,
+                    read_log(&self.log_path())
+                )));
+            }
+            if self.command(&["PING"]).is_ok_and(|r| r == "+PONG") {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(io::Error::other(format!(
+                    "redis-server on port {} did not answer PING within {START_DEADLINE:?}.\n--- log ---\n{}",
+                    self.port,
+                    read_log(&self.log_path())
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The `redis-server` to run: `$THOONK_REDIS_SERVER`, else from `PATH`.
+pub fn server_binary() -> PathBuf {
+    std::env::var_os("THOONK_REDIS_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("redis-server"))
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}
+
+fn read_log(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| format!("(no log: {e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_answers_and_stops() {
+        let mut redis = PrivateRedis::start().unwrap();
+        assert_ne!(redis.port(), 6379);
+        assert_eq!(redis.command(&["PING"]).unwrap(), "+PONG");
+        let port = redis.port();
+        redis.stop();
+        assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
+        redis.restart().unwrap();
+        assert_eq!(redis.command(&["PING"]).unwrap(), "+PONG");
+    }
+}

@@ -1,0 +1,240 @@
+//! One pub/sub connection per client, fanned out to any number of listeners.
+//!
+//! A background task owns the connection. Listeners register the channels
+//! they want; the task subscribes when the first listener of a channel comes
+//! and unsubscribes when the last one goes. When the connection drops, the
+//! task reconnects (with backoff), subscribes again and tells every listener
+//! with [`Notice::Resubscribed`]: messages published in between are lost
+//! for good (that is pub/sub), so a listener that cares re-reads the state
+//! it was waiting for. `publish_and_wait` does exactly that.
+
+use crate::{Error, Result};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// What a listener receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A message on one of the listener's channels.
+    Message {
+        /// The channel it came on.
+        channel: String,
+        /// Its payload, as sent.
+        payload: Vec<u8>,
+    },
+    /// The connection was lost and is back, subscribed again; messages sent
+    /// while it was down were not received.
+    Resubscribed,
+}
+
+/// Receives the notices for the channels it listens to; stops listening
+/// when dropped.
+#[derive(Debug)]
+pub struct Listener {
+    id: u64,
+    notices: mpsc::UnboundedReceiver<Notice>,
+    hub: mpsc::UnboundedSender<Command>,
+}
+
+impl Listener {
+    /// The next notice; `None` once the client is gone.
+    pub async fn recv(&mut self) -> Option<Notice> {
+        self.notices.recv().await
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.hub.send(Command::Unlisten { id: self.id });
+    }
+}
+
+enum Command {
+    Listen {
+        id: u64,
+        channels: Vec<String>,
+        notices: mpsc::UnboundedSender<Notice>,
+        /// Answered once Redis confirmed the subscriptions, so a message
+        /// published after `listen` returns is never missed.
+        subscribed: oneshot::Sender<Result<()>>,
+    },
+    Unlisten {
+        id: u64,
+    },
+}
+
+/// Handle on the background task; the task ends when the last handle (and
+/// with it the command channel) is dropped.
+#[derive(Debug)]
+pub(crate) struct EventHub {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl EventHub {
+    pub(crate) fn start(client: redis::Client) -> Self {
+        let (commands, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(client, rx));
+        EventHub { commands }
+    }
+
+    pub(crate) async fn listen(&self, channels: Vec<String>) -> Result<Listener> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let (notices_tx, notices) = mpsc::unbounded_channel();
+        let (subscribed, confirmed) = oneshot::channel();
+        let gone = || {
+            Error::Redis(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "the event subscription task has stopped",
+            )))
+        };
+        self.commands
+            .send(Command::Listen {
+                id,
+                channels,
+                notices: notices_tx,
+                subscribed,
+            })
+            .map_err(|_| gone())?;
+        // Build the listener before waiting, so that if this future is
+        // dropped, its Drop unregisters it.
+        let listener = Listener {
+            id,
+            notices,
+            hub: self.commands.clone(),
+        };
+        confirmed.await.map_err(|_| gone())??;
+        Ok(listener)
+    }
+}
+
+/// Who listens to what.
+#[derive(Default)]
+struct Registry {
+    by_channel: HashMap<String, Vec<u64>>,
+    listeners: HashMap<u64, (Vec<String>, mpsc::UnboundedSender<Notice>)>,
+}
+
+impl Registry {
+    /// Adds a listener; returns the channels nobody listened to before.
+    fn add(
+        &mut self,
+        id: u64,
+        channels: Vec<String>,
+        tx: mpsc::UnboundedSender<Notice>,
+    ) -> Vec<String> {
+        let mut fresh = Vec::new();
+        for ch in &channels {
+            let ids = self.by_channel.entry(ch.clone()).or_default();
+            if ids.is_empty() {
+                fresh.push(ch.clone());
+            }
+            ids.push(id);
+        }
+        self.listeners.insert(id, (channels, tx));
+        fresh
+    }
+
+    /// Removes a listener; returns the channels nobody listens to any more.
+    fn remove(&mut self, id: u64) -> Vec<String> {
+        let Some((channels, _)) = self.listeners.remove(&id) else {
+            return Vec::new();
+        };
+        let mut idle = Vec::new();
+        for ch in channels {
+            if let Some(ids) = self.by_channel.get_mut(&ch) {
+                ids.retain(|&l| l != id);
+                if ids.is_empty() {
+                    self.by_channel.remove(&ch);
+                    idle.push(ch);
+                }
+            }
+        }
+        idle
+    }
+
+    fn deliver(&self, channel: &str, payload: &[u8]) {
+        for id in self.by_channel.get(channel).into_iter().flatten() {
+            if let Some((_, tx)) = self.listeners.get(id) {
+                let _ = tx.send(Notice::Message {
+                    channel: channel.to_string(),
+                    payload: payload.to_vec(),
+                });
+            }
+        }
+    }
+
+    fn channels(&self) -> Vec<String> {
+        self.by_channel.keys().cloned().collect()
+    }
+}
+
+async fn run(client: redis::Client, mut commands: mpsc::UnboundedReceiver<Command>) {
+    let mut registry = Registry::default();
+    let mut first = true;
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        // (Re)connect and subscribe to every channel someone listens to.
+        let connected = async {
+            let (mut sink, stream) = client.get_async_pubsub().await?.split();
+            let channels = registry.channels();
+            if !channels.is_empty() {
+                sink.subscribe(channels).await?;
+            }
+            Ok::<_, redis::RedisError>((sink, stream))
+        }
+        .await;
+        let (mut sink, mut stream) = match connected {
+            Ok(pair) => pair,
+            Err(_) if commands.is_closed() => return,
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(10);
+        if !first {
+            for (_, tx) in registry.listeners.values() {
+                let _ = tx.send(Notice::Resubscribed);
+            }
+        }
+        first = false;
+
+        loop {
+            tokio::select! {
+                msg = stream.next() => {
+                    let Some(msg) = msg else { break };
+                    registry.deliver(msg.get_channel_name(), msg.get_payload_bytes());
+                }
+                cmd = commands.recv() => match cmd {
+                    None => return,
+                    Some(Command::Listen { id, channels, notices, subscribed }) => {
+                        let fresh = registry.add(id, channels, notices);
+                        let result = if fresh.is_empty() {
+                            Ok(())
+                        } else {
+                            sink.subscribe(fresh).await
+                        };
+                        let failed = result.is_err();
+                        let _ = subscribed.send(result.map_err(Error::from));
+                        if failed {
+                            // The connection is broken; the listener stays
+                            // registered and is resubscribed on reconnect.
+                            break;
+                        }
+                    }
+                    Some(Command::Unlisten { id }) => {
+                        let idle = registry.remove(id);
+                        if !idle.is_empty() && sink.unsubscribe(idle).await.is_err() {
+                            break;
+                        }
+                    }
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Redis key and channel names of one queue, built in this one place.
+//!
+//! The v1 layout names every key `job.<noun>:NAME`; keys that v1 did not
+//! have follow the same pattern. Scripts never build key names themselves:
+//! they get them all in `KEYS`, which is what Redis Cluster requires.
+
+/// All key and channel names of one queue, computed once per handle.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    pub(crate) name: String,
+    /// v1: list of available ids.
+    pub(crate) ids: String,
+    /// v1: hash id -> payload.
+    pub(crate) items: String,
+    /// v1: zset id -> publish time (ms).
+    pub(crate) published: String,
+    /// v1: zset id -> claim time (ms).
+    pub(crate) claimed: String,
+    /// v1: set of stalled ids.
+    pub(crate) stalled: String,
+    /// v1: hash id -> times cancelled.
+    pub(crate) cancelled: String,
+    /// v1: publish counter.
+    pub(crate) publishes: String,
+    /// v1: finish counter.
+    pub(crate) finishes: String,
+    /// New: hash id -> token of the job's current claim (fencing).
+    pub(crate) tokens: String,
+    /// New: claim counter; each claim's token is its next value.
+    pub(crate) claims: String,
+    /// New: hash id -> seconds to keep the result of a job someone awaits.
+    pub(crate) awaited: String,
+}
+
+impl Keys {
+    pub(crate) fn new(name: &str) -> Self {
+        let key = |noun: &str| format!("job.{noun}:{name}");
+        Keys {
+            name: name.to_string(),
+            ids: key("ids"),
+            items: key("items"),
+            published: key("published"),
+            claimed: key("claimed"),
+            stalled: key("stalled"),
+            cancelled: key("cancelled"),
+            publishes: key("publishes"),
+            finishes: key("finishes"),
+            tokens: key("tokens"),
+            claims: key("claims"),
+            awaited: key("awaited"),
+        }
+    }
+
+    /// Where the result of an awaited job is kept for a while.
+    ///
+    /// A NUL separates name and id: neither may contain one, so no two
+    /// (queue, id) pairs share a key (a `:` would let `a` + `b:c` meet
+    /// `a:b` + `c`).
+    pub(crate) fn result(&self, id: &str) -> String {
+        format!("job.result:{}\0{id}", self.name)
+    }
+
+    /// The pub/sub channel of one kind of event, `event.job.<verb>:NAME`.
+    pub(crate) fn channel(&self, verb: &str) -> String {
+        format!("event.job.{verb}:{}", self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_names() {
+        let k = Keys::new("mail");
+        assert_eq!(k.ids, "job.ids:mail");
+        assert_eq!(k.items, "job.items:mail");
+        assert_eq!(k.published, "job.published:mail");
+        assert_eq!(k.claimed, "job.claimed:mail");
+        assert_eq!(k.stalled, "job.stalled:mail");
+        assert_eq!(k.cancelled, "job.cancelled:mail");
+        assert_eq!(k.publishes, "job.publishes:mail");
+        assert_eq!(k.finishes, "job.finishes:mail");
+        assert_eq!(k.channel("finish"), "event.job.finish:mail");
+    }
+
+    #[test]
+    fn result_keys_do_not_collide_across_queues() {
+        assert_ne!(Keys::new("a").result("b:c"), Keys::new("a:b").result("c"));
+    }
+}

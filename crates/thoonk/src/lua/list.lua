@@ -1,0 +1,37 @@
+-- list: one page of the jobs in a state, with their payloads and cancel
+-- counts, read in one consistent snapshot (a read-only script).
+--
+-- KEYS[1] job.ids:NAME        list   available, in the order they will be claimed
+-- KEYS[2] job.claimed:NAME    zset   claimed, by claim time
+-- KEYS[3] job.stalled:NAME    set    stalled, by id
+-- KEYS[4] job.items:NAME      hash
+-- KEYS[5] job.cancelled:NAME  hash
+-- ARGV[1] state: 'available' | 'claimed' | 'stalled'
+-- ARGV[2] offset (>= 0)
+-- ARGV[3] limit (>= 1)
+-- Returns: flat list of id, payload, times cancelled per job.
+-- Events:  none.
+local ids, claimed, stalled, items, cancelled = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local state, offset, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+
+local page
+if state == 'available' then
+  -- Claims take from the right, so the next job is the last element.
+  local slice = redis.call('LRANGE', ids, -(offset + limit), -(offset + 1))
+  page = {}
+  for i = #slice, 1, -1 do page[#page + 1] = slice[i] end
+elseif state == 'claimed' then
+  page = redis.call('ZRANGE', claimed, offset, offset + limit - 1)
+elseif state == 'stalled' then
+  page = redis.call('SORT', stalled, 'ALPHA', 'LIMIT', offset, limit)
+else
+  return redis.error_reply('unknown state ' .. state)
+end
+
+local out = {}
+for _, id in ipairs(page) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', items, id) or ''
+  out[#out + 1] = redis.call('HGET', cancelled, id) or '0'
+end
+return out

@@ -1,0 +1,87 @@
+//! Queue names and job ids: what is accepted, and the ids we generate.
+
+use crate::{Error, Result};
+use rand::Rng;
+
+/// Longest queue name accepted, in bytes. Every key repeats the name.
+pub const MAX_NAME_LEN: usize = 256;
+/// Longest job id accepted, in bytes.
+pub const MAX_ID_LEN: usize = 1024;
+
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "it is empty"
+    } else if name.contains('\0') {
+        "it contains a NUL byte"
+    } else if name.len() > MAX_NAME_LEN {
+        "it is longer than 256 bytes"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidName {
+        name: name.to_string(),
+        reason,
+    })
+}
+
+pub(crate) fn check_id(queue: &str, id: &str) -> Result<()> {
+    // NUL separates id from result in the v1 finish event.
+    let reason = if id.is_empty() {
+        "it is empty"
+    } else if id.contains('\0') {
+        "it contains a NUL byte (v1 finish events use NUL to end the id)"
+    } else if id.len() > MAX_ID_LEN {
+        "it is longer than 1024 bytes"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidId {
+        queue: queue.to_string(),
+        id: id.to_string(),
+        reason,
+    })
+}
+
+/// A new job id: 16 characters of base 62, about 95 random bits, so ids made
+/// by any number of processes do not meet (and if two ever did, publish
+/// refuses the second rather than queue one job twice).
+pub(crate) fn new_id() -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn refuses_names_that_cannot_work() {
+        assert!(check_name("mail").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name("a\0b").is_err());
+        assert!(check_name(&"x".repeat(MAX_NAME_LEN + 1)).is_err());
+        let long = check_name(&"x".repeat(1 << 20)).unwrap_err().to_string();
+        assert!(long.len() < 200, "error line stays short: {long}");
+    }
+
+    #[test]
+    fn refuses_ids_that_cannot_work() {
+        assert!(check_id("q", "7f3a").is_ok());
+        assert!(check_id("q", "").is_err());
+        assert!(check_id("q", "a\0").is_err());
+        assert!(check_id("q", &"x".repeat(MAX_ID_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn generated_ids_are_short_and_distinct() {
+        let ids: HashSet<String> = (0..10_000).map(|_| new_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids
+            .iter()
+            .all(|id| id.len() == 16 && check_id("q", id).is_ok()));
+    }
+}

@@ -1,0 +1,140 @@
+//! The events of one queue, decoded from the v1 channels
+//! `event.job.<verb>:NAME`.
+
+use crate::events::{Listener, Notice};
+use crate::job::lossy;
+use crate::keys::Keys;
+use crate::{Result, Thoonk};
+use serde::Serialize;
+use std::fmt;
+
+/// What happened to a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// It was published.
+    Publish,
+    /// A worker claimed it.
+    Claim,
+    /// It finished (maybe with a result).
+    Finish,
+    /// It was cancelled back to the queue.
+    Cancel,
+    /// It was stalled.
+    Stall,
+    /// It was retried from stalled.
+    Retry,
+    /// It was retracted (deleted).
+    Retract,
+}
+
+impl EventKind {
+    /// Every kind of event.
+    pub const ALL: [EventKind; 7] = [
+        EventKind::Publish,
+        EventKind::Claim,
+        EventKind::Finish,
+        EventKind::Cancel,
+        EventKind::Stall,
+        EventKind::Retry,
+        EventKind::Retract,
+    ];
+
+    /// The verb, as in the channel name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Publish => "publish",
+            EventKind::Claim => "claim",
+            EventKind::Finish => "finish",
+            EventKind::Cancel => "cancel",
+            EventKind::Stall => "stall",
+            EventKind::Retry => "retry",
+            EventKind::Retract => "retract",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One event of a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// To which job.
+    pub id: String,
+    /// The result, on a finish that has one.
+    pub result: Option<Vec<u8>>,
+}
+
+/// The events of one queue as they happen; see [`Job::subscribe`](crate::Job::subscribe).
+///
+/// Pub/sub does not replay: events sent while the connection was down are
+/// not seen (the client reconnects by itself).
+#[derive(Debug)]
+pub struct Events {
+    listener: Listener,
+    /// Channel name -> kind, for this queue.
+    channels: Vec<(String, EventKind)>,
+}
+
+impl Events {
+    pub(crate) async fn new(thoonk: &Thoonk, keys: &Keys) -> Result<Events> {
+        let channels: Vec<(String, EventKind)> = EventKind::ALL
+            .iter()
+            .map(|&kind| (keys.channel(kind.as_str()), kind))
+            .collect();
+        let listener = thoonk
+            .listen(channels.iter().map(|(c, _)| c.clone()).collect())
+            .await?;
+        Ok(Events { listener, channels })
+    }
+
+    /// The next event; `None` once the client is gone.
+    pub async fn next(&mut self) -> Option<Event> {
+        loop {
+            let Notice::Message { channel, payload } = self.listener.recv().await? else {
+                continue;
+            };
+            let Some(&(_, kind)) = self.channels.iter().find(|(c, _)| *c == channel) else {
+                continue;
+            };
+            return Some(decode(kind, payload));
+        }
+    }
+}
+
+/// Every payload is the job id, but a finish may carry `NUL result` after it.
+fn decode(kind: EventKind, mut payload: Vec<u8>) -> Event {
+    let result = match (kind, payload.iter().position(|&b| b == 0)) {
+        (EventKind::Finish, Some(nul)) => {
+            let result = payload.split_off(nul + 1);
+            payload.pop();
+            Some(result)
+        }
+        _ => None,
+    };
+    Event {
+        kind,
+        id: lossy(payload),
+        result,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finish_payload_splits_at_the_first_nul() {
+        let e = decode(EventKind::Finish, b"id1\0a\0b".to_vec());
+        assert_eq!(e.id, "id1");
+        assert_eq!(e.result.as_deref(), Some(&b"a\0b"[..]));
+        let e = decode(EventKind::Finish, b"id1".to_vec());
+        assert_eq!((e.id.as_str(), e.result), ("id1", None));
+    }
+}
