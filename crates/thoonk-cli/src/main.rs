@@ -1,1 +1,252 @@
-fn main() {}
+//! `thoonk`: a thin command line over the `thoonk` library.
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use serde_json::json;
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+use thoonk::{Claimed, Error, JobRef, Publish, State, Thoonk};
+
+/// How the process ends.
+#[derive(Debug, Clone, Copy)]
+enum Exit {
+    Done = 0,
+    Failed = 1,
+    /// A timeout passed with nothing claimed or finished.
+    Timeout = 3,
+}
+
+/// A failure to report: one line on stderr, and the exit code.
+struct Failure(Exit, String);
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let exit = match e {
+            Error::WaitTimeout { .. } => Exit::Timeout,
+            _ => Exit::Failed,
+        };
+        Failure(exit, one_line(&e.to_string()))
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure(Exit::Failed, one_line(&e.to_string()))
+    }
+}
+
+fn main() -> ExitCode {
+    // Parse errors exit 2 with clap's usage message; --help exits 0.
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(exit) => ExitCode::from(exit as u8),
+        Err(Failure(exit, message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(exit as u8)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<Exit, Failure> {
+    let thoonk = Thoonk::connect(&cli.redis).await?;
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Publish {
+            queue,
+            item,
+            id,
+            priority,
+            wait,
+            timeout,
+        } => {
+            let job = thoonk.job(&queue)?;
+            let item = match item.as_deref() {
+                None | Some("-") => {
+                    let mut buf = Vec::new();
+                    std::io::stdin().read_to_end(&mut buf)?;
+                    buf
+                }
+                Some(text) => text.as_bytes().to_vec(),
+            };
+            let id = id.unwrap_or_else(thoonk::new_id);
+            let options = Publish::new().priority(priority).id(&id);
+            if !wait {
+                job.publish(item, options).await?;
+                writeln!(out, "{id}")?;
+                return Ok(Exit::Done);
+            }
+            // Printed before the wait, so a person sees which job it is.
+            writeln!(out, "{id}")?;
+            out.flush()?;
+            let result = job.publish_and_wait(item, options, secs(timeout)?).await?;
+            if let Some(result) = result {
+                out.write_all(&result)?;
+                writeln!(out)?;
+            }
+        }
+        Command::Get { queue, timeout } => {
+            let job = thoonk.job(&queue)?;
+            let Some(Claimed {
+                id,
+                item,
+                cancelled,
+                token,
+            }) = job.get(secs(timeout)?).await?
+            else {
+                return Err(Failure(
+                    Exit::Timeout,
+                    format!("no job was available in queue {queue} within {timeout}s"),
+                ));
+            };
+            let line = json!({
+                "id": id,
+                "item": String::from_utf8_lossy(&item),
+                "cancelled": cancelled,
+                "token": token,
+            });
+            writeln!(out, "{line}")?;
+        }
+        Command::Finish {
+            queue,
+            id,
+            result,
+            token,
+        } => {
+            let job = thoonk.job(&queue)?;
+            let target = job_ref(&id, token.as_deref());
+            match result {
+                Some(result) => job.finish_with(target, result).await?,
+                None => job.finish(target).await?,
+            }
+        }
+        Command::Cancel { queue, id, token } => {
+            thoonk
+                .job(&queue)?
+                .cancel(job_ref(&id, token.as_deref()))
+                .await?
+        }
+        Command::Stall { queue, id, token } => {
+            thoonk
+                .job(&queue)?
+                .stall(job_ref(&id, token.as_deref()))
+                .await?
+        }
+        Command::Retry { queue, id } => thoonk.job(&queue)?.retry(&id).await?,
+        Command::Retract { queue, id } => thoonk.job(&queue)?.retract(&id).await?,
+        Command::Stats { queue, json } => {
+            let stats = thoonk.job(&queue)?.stats().await?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&stats).expect("plain struct")
+                )?;
+            } else {
+                writeln!(out, "queue      {}", stats.queue)?;
+                writeln!(out, "available  {}", stats.available)?;
+                writeln!(out, "claimed    {}", stats.claimed)?;
+                writeln!(out, "stalled    {}", stats.stalled)?;
+                writeln!(out, "publishes  {}", stats.publishes)?;
+                writeln!(out, "finishes   {}", stats.finishes)?;
+            }
+        }
+        Command::List { queue, state, json } => {
+            list(&thoonk, &queue, state, json, &mut out).await?
+        }
+        Command::Events { queue } => {
+            let mut events = thoonk.job(&queue)?.subscribe().await?;
+            loop {
+                tokio::select! {
+                    event = events.next() => {
+                        let Some(event) = event else { break };
+                        let mut line = json!({
+                            "event": event.kind,
+                            "queue": queue,
+                            "id": event.id,
+                        });
+                        if let Some(result) = &event.result {
+                            line["result"] = String::from_utf8_lossy(result).into();
+                        }
+                        writeln!(out, "{line}")?;
+                        out.flush()?;
+                    }
+                    _ = tokio::signal::ctrl_c() => break,
+                }
+            }
+        }
+    }
+    Ok(Exit::Done)
+}
+
+/// Prints every job in `state`, a page at a time.
+async fn list(
+    thoonk: &Thoonk,
+    queue: &str,
+    state: State,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    const PAGE: usize = 1000;
+    let job = thoonk.job(queue)?;
+    let mut offset = 0;
+    let mut all = Vec::new();
+    loop {
+        let page = job.list(state, offset, PAGE).await?;
+        let done = page.len() < PAGE;
+        offset += page.len();
+        for info in page {
+            if json {
+                all.push(json!({
+                    "id": info.id,
+                    "item": String::from_utf8_lossy(&info.item),
+                    "cancelled": info.cancelled,
+                }));
+            } else {
+                // Escaped, so an item with newlines stays on its line.
+                let item = String::from_utf8_lossy(&info.item);
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    info.id,
+                    info.cancelled,
+                    item.escape_debug()
+                )?;
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    if json {
+        writeln!(out, "{}", serde_json::Value::Array(all))?;
+    }
+    Ok(())
+}
+
+fn job_ref<'a>(id: &'a str, token: Option<&'a str>) -> JobRef<'a> {
+    match token {
+        Some(token) => JobRef::fenced(id, token),
+        None => id.into(),
+    }
+}
+
+fn secs(s: f64) -> Result<Duration, Failure> {
+    Duration::try_from_secs_f64(s).map_err(|_| {
+        Failure(
+            Exit::Failed,
+            format!("invalid timeout {s}: expected seconds >= 0"),
+        )
+    })
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

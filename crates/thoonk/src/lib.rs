@@ -96,6 +96,6 @@ pub use clock::{Clock, SystemClock};
 pub use error::{Error, Result};
 pub use events::{Listener, Notice};
 pub use job::{Claimed, Job, JobInfo, JobRef, NewJob, Publish, State, Stats};
-pub use names::{MAX_ID_LEN, MAX_NAME_LEN};
+pub use names::{new_id, MAX_ID_LEN, MAX_NAME_LEN};
 pub use redis;
 pub use subscription::{Event, EventKind, Events};

@@ -45,7 +45,7 @@ pub(crate) fn check_id(queue: &str, id: &str) -> Result<()> {
 /// A new job id: 16 characters of base 62, about 95 random bits, so ids made
 /// by any number of processes do not meet (and if two ever did, publish
 /// refuses the second rather than queue one job twice).
-pub(crate) fn new_id() -> String {
+pub fn new_id() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::rng();
     (0..16)

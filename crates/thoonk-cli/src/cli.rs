@@ -1,0 +1,121 @@
+//! The command line, as clap structs: the `///` comments are the help text.
+
+use clap::{Parser, Subcommand};
+use thoonk::State;
+
+/// Thoonk Jobs: Redis-backed job queues, from a terminal.
+#[derive(Debug, Parser)]
+#[command(name = "thoonk", version)]
+pub(crate) struct Cli {
+    /// Redis URL.
+    #[arg(
+        long,
+        global = true,
+        env = "THOONK_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub(crate) redis: String,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Publish a job; prints its id (and with --wait, then its result).
+    Publish {
+        /// The queue.
+        queue: String,
+        /// The payload; read from stdin when absent or "-".
+        item: Option<String>,
+        /// Use this job id instead of a generated one.
+        #[arg(long)]
+        id: Option<String>,
+        /// Put the job at the front of the queue.
+        #[arg(long)]
+        priority: bool,
+        /// Wait until the job finishes and print its result.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up after SECS (0: wait forever).
+        #[arg(long, value_name = "SECS", requires = "wait", default_value_t = 0.0)]
+        timeout: f64,
+    },
+    /// Claim one job; prints {"id","item","cancelled","token"} as one JSON line.
+    Get {
+        /// The queue.
+        queue: String,
+        /// Give up after SECS (0: wait forever).
+        #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+        timeout: f64,
+    },
+    /// Finish a claimed job, optionally with a result.
+    Finish {
+        /// The queue.
+        queue: String,
+        /// The job id.
+        id: String,
+        /// The result, handed to whoever waits for the job.
+        result: Option<String>,
+        /// The claim token from `get`: refused if the job was claimed again since.
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Cancel a claimed job: back to the queue, its cancel count grows.
+    Cancel {
+        /// The queue.
+        queue: String,
+        /// The job id.
+        id: String,
+        /// The claim token from `get`.
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Stall a claimed job: set aside until retried.
+    Stall {
+        /// The queue.
+        queue: String,
+        /// The job id.
+        id: String,
+        /// The claim token from `get`.
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Put a stalled job back in the queue.
+    Retry {
+        /// The queue.
+        queue: String,
+        /// The job id.
+        id: String,
+    },
+    /// Delete a job, in whatever state it is.
+    Retract {
+        /// The queue.
+        queue: String,
+        /// The job id.
+        id: String,
+    },
+    /// Show the counts of a queue.
+    Stats {
+        /// The queue.
+        queue: String,
+        /// One JSON object instead of plain lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the jobs in one state: available, claimed or stalled.
+    List {
+        /// The queue.
+        queue: String,
+        /// available | claimed | stalled
+        state: State,
+        /// A JSON array instead of plain lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the queue's events as they happen, one JSON line each.
+    Events {
+        /// The queue.
+        queue: String,
+    },
+}
