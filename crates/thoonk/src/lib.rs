@@ -99,3 +99,8 @@ pub use job::{Claimed, Job, JobInfo, JobRef, NewJob, Publish, State, Stats};
 pub use names::{new_id, MAX_ID_LEN, MAX_NAME_LEN};
 pub use redis;
 pub use subscription::{Event, EventKind, Events};
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
