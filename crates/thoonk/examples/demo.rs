@@ -69,8 +69,15 @@ async fn work(jobs: Job) -> thoonk::Result<()> {
             continue;
         };
         let text = String::from_utf8_lossy(&job.item);
-        let result = format!("{} ({} words)", text.to_uppercase(), text.split_whitespace().count());
-        println!("worker:    claimed {} (token {}), finishing", job.id, job.token);
+        let result = format!(
+            "{} ({} words)",
+            text.to_uppercase(),
+            text.split_whitespace().count()
+        );
+        println!(
+            "worker:    claimed {} (token {}), finishing",
+            job.id, job.token
+        );
         jobs.finish_with(&job, result).await?;
     }
 }

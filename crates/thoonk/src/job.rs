@@ -282,6 +282,9 @@ impl Job {
     /// waiting. Each claim is atomic: the job moves from available to
     /// claimed in one script.
     pub async fn claim(&self, max: usize) -> Result<Vec<Claimed>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
         let k = &self.keys;
         let flat: Vec<Vec<u8>> = scripts::CLAIM
             .key(&k.ids)
@@ -291,7 +294,7 @@ impl Job {
             .key(&k.tokens)
             .key(&k.claims)
             .arg(self.thoonk.now_ms())
-            .arg(max.max(1))
+            .arg(max)
             .arg(k.channel("claim"))
             .invoke_async(&mut self.thoonk.connection())
             .await?;

@@ -1,0 +1,455 @@
+//! Shared helpers for the integration tests: a private Redis per test, raw
+//! connections, waiting with a deadline, and the check that every job is in
+//! exactly one state.
+
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use futures_util::StreamExt;
+use private_redis::PrivateRedis;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use thoonk::redis::{self, aio::ConnectionLike, aio::MultiplexedConnection};
+use thoonk::{Clock, Error, Event, Events, Job, Thoonk};
+
+/// How long any awaited thing may take before the test gives up. Generous:
+/// it only bounds a hang, it never decides an outcome.
+pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
+
+/// One test's world: its own redis-server and a client of it.
+pub(crate) struct Env {
+    pub(crate) redis: PrivateRedis,
+    pub(crate) thoonk: Thoonk,
+}
+
+impl Env {
+    /// Starts a private redis-server (a free port, never 6379) and connects.
+    pub(crate) async fn start() -> Env {
+        let redis = PrivateRedis::start().expect("start a private redis-server");
+        let thoonk = Thoonk::connect(&redis.url())
+            .await
+            .expect("connect to the private redis");
+        Env { redis, thoonk }
+    }
+
+    /// A handle on queue `name` of the main client.
+    pub(crate) fn job(&self, name: &str) -> Job {
+        self.thoonk.job(name).expect("a valid queue name")
+    }
+
+    /// Another, independent client (its own connections), as another
+    /// process would have.
+    pub(crate) async fn client(&self) -> Thoonk {
+        Thoonk::connect(&self.redis.url())
+            .await
+            .expect("connect another client")
+    }
+
+    /// A raw connection of our own, for commands the library does not send.
+    pub(crate) async fn raw(&self) -> MultiplexedConnection {
+        // The client's default reply timeout (500 ms) could fire on a busy
+        // machine; a hang is bounded by the test's own deadlines instead.
+        self.raw_with(Some(DEADLINE)).await
+    }
+
+    /// A raw connection for blocking commands (`BRPOP`): no reply timeout.
+    pub(crate) async fn raw_blocking(&self) -> MultiplexedConnection {
+        self.raw_with(None).await
+    }
+
+    async fn raw_with(&self, response_timeout: Option<Duration>) -> MultiplexedConnection {
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(response_timeout);
+        self.redis_client()
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .expect("raw connection")
+    }
+
+    pub(crate) fn redis_client(&self) -> redis::Client {
+        redis::Client::open(self.redis.url()).expect("redis url")
+    }
+}
+
+/// Runs `fut`, failing the test if it takes longer than [`DEADLINE`].
+pub(crate) async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(DEADLINE, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: still waiting after {DEADLINE:?}"),
+    }
+}
+
+/// Polls `check` until it says yes, failing the test after [`DEADLINE`].
+/// For conditions that no event announces (a client blocked, a subscription
+/// registered on the server).
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not true after {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The next event of a subscription, failing the test if none comes.
+pub(crate) async fn next_event(events: &mut Events) -> Event {
+    within("waiting for an event", events.next())
+        .await
+        .expect("the event stream ended")
+}
+
+/// Unix milliseconds, as a v1 client computes `Date.now()`.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A clock the test moves by hand, for orderings by time.
+#[derive(Debug)]
+pub(crate) struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    pub(crate) fn at(ms: u64) -> Self {
+        ManualClock(AtomicU64::new(ms))
+    }
+    pub(crate) fn set(&self, ms: u64) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs one raw command and decodes its reply.
+pub(crate) async fn cmd<T: redis::FromRedisValue>(
+    conn: &mut (impl ConnectionLike + Send),
+    args: &[&str],
+) -> T {
+    let mut c = redis::cmd(args[0]);
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    c.query_async(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// `DBSIZE`: how many keys exist.
+pub(crate) async fn dbsize(conn: &mut (impl ConnectionLike + Send)) -> u64 {
+    cmd(conn, &["DBSIZE"]).await
+}
+
+/// How many subscribers the channel has, as the server sees it.
+pub(crate) async fn numsub(conn: &mut (impl ConnectionLike + Send), channel: &str) -> u64 {
+    let (_, n): (String, u64) = cmd(conn, &["PUBSUB", "NUMSUB", channel]).await;
+    n
+}
+
+/// How many clients are blocked in `BLMOVE` right now (`get` waiting).
+/// `cmd` is the client's last command, so it must also be flagged `b`
+/// (blocked) to be waiting still.
+pub(crate) async fn clients_in_blmove(conn: &mut (impl ConnectionLike + Send)) -> usize {
+    let list: String = cmd(conn, &["CLIENT", "LIST"]).await;
+    list.lines()
+        .filter(|l| {
+            let fields: Vec<&str> = l.split(' ').collect();
+            fields.contains(&"cmd=blmove")
+                && fields
+                    .iter()
+                    .any(|f| f.strip_prefix("flags=").is_some_and(|v| v.contains('b')))
+        })
+        .count()
+}
+
+/// One field of `INFO <section>`, e.g. `connected_clients`.
+pub(crate) async fn info_field(
+    conn: &mut (impl ConnectionLike + Send),
+    section: &str,
+    field: &str,
+) -> u64 {
+    let info: String = cmd(conn, &["INFO", section]).await;
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("INFO {section} has no {field}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// Every key with its type and contents (hashes and sets sorted): two
+/// snapshots are equal exactly when nothing in the database changed.
+pub(crate) async fn snapshot(conn: &mut (impl ConnectionLike + Send)) -> BTreeMap<Vec<u8>, String> {
+    let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query_async(conn).await.unwrap();
+    let mut out = BTreeMap::new();
+    for key in keys {
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(conn)
+            .await
+            .unwrap();
+        let q = |name: &str| {
+            let mut c = redis::cmd(name);
+            c.arg(&key);
+            c
+        };
+        let contents = match kind.as_str() {
+            "string" => {
+                let v: Vec<u8> = q("GET").query_async(conn).await.unwrap();
+                format!("{v:?}")
+            }
+            "list" => {
+                let v: Vec<Vec<u8>> = q("LRANGE").arg(0).arg(-1).query_async(conn).await.unwrap();
+                format!("{v:?}")
+            }
+            "hash" => {
+                let v: BTreeMap<Vec<u8>, Vec<u8>> = q("HGETALL").query_async(conn).await.unwrap();
+                format!("{v:?}")
+            }
+            "set" => {
+                let mut v: Vec<Vec<u8>> = q("SMEMBERS").query_async(conn).await.unwrap();
+                v.sort();
+                format!("{v:?}")
+            }
+            "zset" => {
+                let v: Vec<(Vec<u8>, String)> = q("ZRANGE")
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES")
+                    .query_async(conn)
+                    .await
+                    .unwrap();
+                format!("{v:?}")
+            }
+            other => panic!("unexpected key type {other}"),
+        };
+        out.insert(key, format!("{kind} {contents}"));
+    }
+    out
+}
+
+/// The job invariant of the layout: every job (an id in `job.items`) is in
+/// exactly one state: in `job.ids` exactly once, or in `job.claimed`, or in
+/// `job.stalled`; and no state key holds an id without an item. Read in one
+/// `MULTI`, so it is one consistent snapshot.
+pub(crate) async fn assert_each_job_in_one_state(
+    conn: &mut (impl ConnectionLike + Send),
+    name: &str,
+) {
+    let (items, available, claimed, stalled): (Vec<String>, Vec<String>, Vec<String>, Vec<String>) =
+        redis::pipe()
+            .atomic()
+            .cmd("HKEYS")
+            .arg(format!("job.items:{name}"))
+            .cmd("LRANGE")
+            .arg(format!("job.ids:{name}"))
+            .arg(0)
+            .arg(-1)
+            .cmd("ZRANGE")
+            .arg(format!("job.claimed:{name}"))
+            .arg(0)
+            .arg(-1)
+            .cmd("SMEMBERS")
+            .arg(format!("job.stalled:{name}"))
+            .query_async(conn)
+            .await
+            .expect("read the state keys");
+    let mut places: HashMap<&str, Vec<&str>> = HashMap::new();
+    for id in &available {
+        places.entry(id).or_default().push("job.ids");
+    }
+    for id in &claimed {
+        places.entry(id).or_default().push("job.claimed");
+    }
+    for id in &stalled {
+        places.entry(id).or_default().push("job.stalled");
+    }
+    for id in &items {
+        let found = places.remove(id.as_str()).unwrap_or_default();
+        assert_eq!(
+            found.len(),
+            1,
+            "queue {name:?}: job {id:?} must be in exactly one state, found in {found:?}"
+        );
+    }
+    assert!(
+        places.is_empty(),
+        "queue {name:?}: ids in a state key without an item: {places:?}"
+    );
+}
+
+/// Asserts a refusal's message names each of `parts` and stays one short line.
+pub(crate) fn assert_message_names(err: &Error, parts: &[&str]) {
+    let msg = err.to_string();
+    for part in parts {
+        assert!(msg.contains(part), "{msg:?} should name {part:?}");
+    }
+    assert!(msg.len() < 300, "message too long ({} bytes)", msg.len());
+}
+
+/// One command as MONITOR shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    /// `lua` for a command run by a script, else the client's address.
+    pub(crate) source: String,
+    /// The command and its arguments, unescaped.
+    pub(crate) args: Vec<Vec<u8>>,
+}
+
+impl Seen {
+    pub(crate) fn is_lua(&self) -> bool {
+        self.source == "lua"
+    }
+    pub(crate) fn name(&self) -> String {
+        String::from_utf8_lossy(&self.args[0]).to_uppercase()
+    }
+}
+
+/// A MONITOR connection: what every client sends, in the order the server
+/// runs it.
+pub(crate) struct Monitor {
+    stream: Pin<Box<dyn futures_util::Stream<Item = String> + Send>>,
+}
+
+impl Monitor {
+    pub(crate) async fn start(env: &Env) -> Monitor {
+        let monitor = env
+            .redis_client()
+            .get_async_monitor()
+            .await
+            .expect("MONITOR");
+        Monitor {
+            stream: Box::pin(monitor.into_on_message::<String>()),
+        }
+    }
+
+    /// Everything the server ran until now: sends a marker (`ECHO`) on
+    /// `conn` and reads until it shows up, so no line is still in flight.
+    /// The marker itself is not returned.
+    pub(crate) async fn take(&mut self, conn: &mut (impl ConnectionLike + Send)) -> Vec<Seen> {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let marker = format!("monitor-marker-{}", SEQ.fetch_add(1, Ordering::Relaxed));
+        let _: String = cmd(conn, &["ECHO", &marker]).await;
+        let mut out = Vec::new();
+        loop {
+            let line = within("the MONITOR marker", self.stream.next())
+                .await
+                .expect("MONITOR stream ended");
+            let seen = parse_monitor_line(&line);
+            if seen.name() == "ECHO" && seen.args.get(1) == Some(&marker.clone().into_bytes()) {
+                return out;
+            }
+            out.push(seen);
+        }
+    }
+}
+
+/// Parses `1700000000.123456 [0 127.0.0.1:5555] "CMD" "arg" ...`; the
+/// arguments are quoted as `sdscatrepr` quotes them.
+pub(crate) fn parse_monitor_line(line: &str) -> Seen {
+    let open = line.find('[').expect("[ in a MONITOR line");
+    let close = open + line[open..].find(']').expect("] in a MONITOR line");
+    let source = line[open + 1..close]
+        .split(' ')
+        .nth(1)
+        .expect("db and source")
+        .to_string();
+    let mut args = Vec::new();
+    let mut bytes = line[close + 1..].bytes().peekable();
+    while let Some(b) = bytes.next() {
+        if b != b'"' {
+            continue; // the space between arguments
+        }
+        let mut arg = Vec::new();
+        loop {
+            match bytes.next().expect("unterminated argument") {
+                b'"' => break,
+                b'\\' => match bytes.next().expect("escape") {
+                    b'n' => arg.push(b'\n'),
+                    b'r' => arg.push(b'\r'),
+                    b't' => arg.push(b'\t'),
+                    b'a' => arg.push(7),
+                    b'b' => arg.push(8),
+                    b'x' => {
+                        let hex = [bytes.next().unwrap(), bytes.next().unwrap()];
+                        let hex = std::str::from_utf8(&hex).unwrap();
+                        arg.push(u8::from_str_radix(hex, 16).expect("hex escape"));
+                    }
+                    other => arg.push(other), // \\ and \"
+                },
+                other => arg.push(other),
+            }
+        }
+        args.push(arg);
+    }
+    Seen { source, args }
+}
+
+/// One script run as MONITOR shows it: the `EVALSHA` line (with the keys it
+/// declared) and the commands the script ran, which follow it as `lua`.
+#[derive(Debug)]
+pub(crate) struct ScriptRun {
+    pub(crate) sha: Vec<u8>,
+    pub(crate) declared: Vec<Vec<u8>>,
+    pub(crate) inner: Vec<Seen>,
+}
+
+/// Groups MONITOR lines into script runs. Redis 7.0 shows the `EVAL`/
+/// `EVALSHA` line first and then the script's commands; a script runs
+/// atomically, so no other line comes in between.
+pub(crate) fn script_runs(seen: &[Seen]) -> Vec<ScriptRun> {
+    let mut runs: Vec<ScriptRun> = Vec::new();
+    let mut open = false;
+    for s in seen {
+        if s.is_lua() {
+            assert!(open, "a script command without its EVALSHA line: {s:?}");
+            runs.last_mut().unwrap().inner.push(s.clone());
+        } else if matches!(s.name().as_str(), "EVAL" | "EVALSHA") {
+            let n: usize = String::from_utf8_lossy(&s.args[2])
+                .parse()
+                .expect("numkeys");
+            runs.push(ScriptRun {
+                sha: s.args[1].clone(),
+                declared: s.args[3..3 + n].to_vec(),
+                inner: Vec::new(),
+            });
+            open = true;
+        } else {
+            open = false;
+        }
+    }
+    runs
+}
+
+/// The keys a command touches, as Redis itself says (`COMMAND GETKEYS`);
+/// `None` for a command without keys (`PUBLISH`, `SCRIPT LOAD`, …).
+pub(crate) async fn keys_of(
+    conn: &mut (impl ConnectionLike + Send),
+    command: &Seen,
+) -> Option<Vec<Vec<u8>>> {
+    let mut c = redis::cmd("COMMAND");
+    c.arg("GETKEYS");
+    for a in &command.args {
+        c.arg(a.as_slice());
+    }
+    match c.query_async(conn).await {
+        Ok(keys) => Some(keys),
+        Err(e) if e.to_string().contains("no key arguments") => None,
+        Err(e) => panic!("COMMAND GETKEYS {:?}: {e}", command.name()),
+    }
+}

@@ -1,0 +1,126 @@
+//! Events: every state change is seen by subscribers, and the finish payload is exactly v1's.
+
+mod common;
+
+use common::*;
+use futures_util::StreamExt;
+use thoonk::{Event, EventKind, Publish};
+
+fn event(kind: EventKind, id: &str, result: Option<&str>) -> Event {
+    Event {
+        kind,
+        id: id.to_string(),
+        result: result.map(|r| r.as_bytes().to_vec()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_sees_every_verb() {
+    use EventKind as E;
+    let env = Env::start().await;
+    let q = env.job("events");
+    let mut events = q.subscribe().await.unwrap();
+
+    q.publish("x", Publish::new().id("j1")).await.unwrap();
+    assert_eq!(next_event(&mut events).await, event(E::Publish, "j1", None));
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    assert_eq!(next_event(&mut events).await, event(E::Claim, "j1", None));
+    q.cancel(&job).await.unwrap();
+    assert_eq!(next_event(&mut events).await, event(E::Cancel, "j1", None));
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    assert_eq!(next_event(&mut events).await, event(E::Claim, "j1", None));
+    q.stall(&job).await.unwrap();
+    assert_eq!(next_event(&mut events).await, event(E::Stall, "j1", None));
+    q.retry("j1").await.unwrap();
+    assert_eq!(next_event(&mut events).await, event(E::Retry, "j1", None));
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    assert_eq!(next_event(&mut events).await, event(E::Claim, "j1", None));
+    q.finish_with(&job, "the result").await.unwrap();
+    assert_eq!(
+        next_event(&mut events).await,
+        event(E::Finish, "j1", Some("the result"))
+    );
+
+    q.publish("y", Publish::new().id("j2")).await.unwrap();
+    assert_eq!(next_event(&mut events).await, event(E::Publish, "j2", None));
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    assert_eq!(next_event(&mut events).await, event(E::Claim, "j2", None));
+    q.finish(&job).await.unwrap();
+    assert_eq!(next_event(&mut events).await, event(E::Finish, "j2", None));
+
+    q.publish("z", Publish::new().id("j3")).await.unwrap();
+    assert_eq!(next_event(&mut events).await, event(E::Publish, "j3", None));
+    q.retract("j3").await.unwrap();
+    assert_eq!(next_event(&mut events).await, event(E::Retract, "j3", None));
+
+    // A refused call sends nothing: the next event is the one after it.
+    q.retract("j3").await.unwrap_err();
+    q.publish("w", Publish::new().id("j4")).await.unwrap();
+    assert_eq!(next_event(&mut events).await, event(E::Publish, "j4", None));
+    assert_each_job_in_one_state(&mut env.raw().await, "events").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_see_only_their_queue_and_all_see_it() {
+    let env = Env::start().await;
+    let mine = env.job("mine");
+    let other = env.job("mine-too"); // a name that starts with the same letters
+    let mut first = mine.subscribe().await.unwrap();
+    let mut second = mine.subscribe().await.unwrap();
+    let mut theirs = other.subscribe().await.unwrap();
+
+    other
+        .publish("x", Publish::new().id("theirs"))
+        .await
+        .unwrap();
+    mine.publish("x", Publish::new().id("ours")).await.unwrap();
+    let expected = event(EventKind::Publish, "ours", None);
+    assert_eq!(next_event(&mut first).await, expected);
+    assert_eq!(next_event(&mut second).await, expected);
+    assert_eq!(next_event(&mut theirs).await.id, "theirs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_raw_finish_payload_is_v1() {
+    let env = Env::start().await;
+    let q = env.job("raw");
+    let mut pubsub = env.redis_client().get_async_pubsub().await.unwrap();
+    // Returns once Redis confirmed the subscription.
+    pubsub.subscribe("event.job.finish:raw").await.unwrap();
+    let mut messages = pubsub.on_message();
+
+    q.publish_many([
+        ("a", Publish::new().id("with")),
+        ("b", Publish::new().id("without")),
+    ])
+    .await
+    .unwrap();
+    let jobs = q.claim(2).await.unwrap();
+    q.finish_with(&jobs[0], "ok").await.unwrap();
+    q.finish(&jobs[1]).await.unwrap();
+    // A result may itself hold NUL bytes: only the first one ends the id.
+    q.publish("c", Publish::new().id("nul")).await.unwrap();
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    q.finish_with(&job, b"a\0b").await.unwrap();
+
+    let mut payloads = Vec::new();
+    for _ in 0..3 {
+        let msg = within("a finish message", messages.next()).await.unwrap();
+        assert_eq!(msg.get_channel_name(), "event.job.finish:raw");
+        payloads.push(msg.get_payload_bytes().to_vec());
+    }
+    assert_eq!(payloads, [&b"with\0ok"[..], b"without", b"nul\0a\0b"]);
+
+    // And our subscription decodes such a payload from a v1 finisher.
+    let mut events = q.subscribe().await.unwrap();
+    let mut raw = env.raw().await;
+    let _: u64 = cmd(
+        &mut raw,
+        &["PUBLISH", "event.job.finish:raw", "v1job\0v1 result"],
+    )
+    .await;
+    assert_eq!(
+        next_event(&mut events).await,
+        event(EventKind::Finish, "v1job", Some("v1 result"))
+    );
+}

@@ -1,0 +1,488 @@
+//! Every queue operation on its own, and the order in which jobs are handed out.
+
+mod common;
+
+use common::*;
+use std::sync::Arc;
+use std::time::Duration;
+use thoonk::{Publish, State, Stats};
+
+fn stats(
+    name: &str,
+    available: u64,
+    claimed: u64,
+    stalled: u64,
+    publishes: u64,
+    finishes: u64,
+) -> Stats {
+    Stats {
+        queue: name.to_string(),
+        available,
+        claimed,
+        stalled,
+        publishes,
+        finishes,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_generates_an_id_and_stores_the_item() {
+    let env = Env::start().await;
+    let q = env.job("mail");
+    let id = q.publish("hello", Publish::new()).await.unwrap();
+    assert_eq!(id.len(), 16, "generated ids are 16 characters: {id}");
+    let other = q.publish("hello", Publish::new()).await.unwrap();
+    assert_ne!(id, other);
+
+    let mut raw = env.raw().await;
+    let item: String = cmd(&mut raw, &["HGET", "job.items:mail", &id]).await;
+    assert_eq!(item, "hello");
+    let published: Option<u64> = cmd(&mut raw, &["ZSCORE", "job.published:mail", &id]).await;
+    assert!(published.is_some(), "publish time recorded");
+    assert_eq!(q.stats().await.unwrap(), stats("mail", 2, 0, 0, 2, 0));
+    assert_each_job_in_one_state(&mut raw, "mail").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_with_a_custom_id() {
+    let env = Env::start().await;
+    let q = env.job("q");
+    let id = q.publish("x", Publish::new().id("job-1")).await.unwrap();
+    assert_eq!(id, "job-1");
+    let job = q.claim(1).await.unwrap().pop().expect("a job");
+    assert_eq!((job.id.as_str(), job.item.as_slice()), ("job-1", &b"x"[..]));
+    assert_each_job_in_one_state(&mut env.raw().await, "q").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn normal_publishes_are_claimed_first_in_first_out() {
+    let env = Env::start().await;
+    let q = env.job("fifo");
+    for i in 0..5 {
+        q.publish(format!("{i}"), Publish::new().id(format!("j{i}")))
+            .await
+            .unwrap();
+    }
+    let mut order = Vec::new();
+    while let Some(job) = q.get(Duration::from_millis(1)).await.unwrap() {
+        order.push(job.id);
+    }
+    assert_eq!(order, ["j0", "j1", "j2", "j3", "j4"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_priority_publish_goes_to_the_front() {
+    let env = Env::start().await;
+    let q = env.job("prio");
+    q.publish("a", Publish::new().id("a")).await.unwrap();
+    q.publish("b", Publish::new().id("b")).await.unwrap();
+    q.publish("urgent", Publish::new().id("urgent").priority(true))
+        .await
+        .unwrap();
+    let ids: Vec<String> = q
+        .claim(3)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(ids, ["urgent", "a", "b"]);
+    assert_each_job_in_one_state(&mut env.raw().await, "prio").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_many_keeps_the_order_in_one_round_trip() {
+    let env = Env::start().await;
+    let mut admin = env.raw().await;
+    // Load the script first, so the call below is not followed by the
+    // NOSCRIPT / SCRIPT LOAD / retry that any first call makes.
+    env.job("warm-up")
+        .publish("w", Publish::new())
+        .await
+        .unwrap();
+
+    let q = env.job("batch");
+    let mut monitor = Monitor::start(&env).await;
+    let ids = q
+        .publish_many(vec![
+            ("one", Publish::new().id("one")),
+            ("two", Publish::new()),
+            ("three", Publish::new().id("three")),
+        ])
+        .await
+        .unwrap();
+    let seen = monitor.take(&mut admin).await;
+    let sent: Vec<String> = seen
+        .iter()
+        .filter(|s| !s.is_lua())
+        .map(Seen::name)
+        .collect();
+    assert_eq!(sent, ["EVALSHA"], "one command for the whole batch");
+
+    assert_eq!(ids.len(), 3);
+    assert_eq!((ids[0].as_str(), ids[2].as_str()), ("one", "three"));
+    let claimed = q.claim(3).await.unwrap();
+    let got: Vec<(&str, &[u8])> = claimed
+        .iter()
+        .map(|j| (j.id.as_str(), j.item.as_slice()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("one", &b"one"[..]),
+            (ids[1].as_str(), b"two"),
+            ("three", b"three")
+        ]
+    );
+    assert_eq!(q.stats().await.unwrap().publishes, 3);
+    // Nothing at all for an empty batch.
+    assert!(q.publish_many(Vec::<&str>::new()).await.unwrap().is_empty());
+    assert_each_job_in_one_state(&mut admin, "batch").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_many_is_all_or_none() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("aon");
+    q.publish("old", Publish::new().id("taken")).await.unwrap();
+    let before = snapshot(&mut raw).await;
+
+    // One id already in the queue: nothing of the batch is written.
+    let err = q
+        .publish_many(vec![
+            ("a", Publish::new().id("fresh-1")),
+            ("b", Publish::new().id("taken")),
+            ("c", Publish::new().id("fresh-2")),
+        ])
+        .await
+        .unwrap_err();
+    let thoonk::Error::AlreadyExists { queue, id } = &err else {
+        panic!("expected AlreadyExists, got {err:?}")
+    };
+    assert_eq!((queue.as_str(), id.as_str()), ("aon", "taken"));
+    assert_eq!(snapshot(&mut raw).await, before, "nothing written");
+
+    // The same id twice in one batch: refused the same way.
+    let err = q
+        .publish_many(vec![
+            ("a", Publish::new().id("twice")),
+            ("b", Publish::new().id("twice")),
+        ])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, thoonk::Error::AlreadyExists { id, .. } if id == "twice"),
+        "{err:?}"
+    );
+    assert_eq!(snapshot(&mut raw).await, before, "nothing written");
+    assert_eq!(q.stats().await.unwrap(), stats("aon", 1, 0, 0, 1, 0));
+    assert_each_job_in_one_state(&mut raw, "aon").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_takes_a_batch_oldest_first() {
+    let env = Env::start().await;
+    let q = env.job("claims");
+    let ids = q.publish_many(["1", "2", "3", "4", "5"]).await.unwrap();
+
+    let first = q.claim(3).await.unwrap();
+    let first_ids: Vec<&str> = first.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(
+        first_ids,
+        ids[..3].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let tokens: std::collections::HashSet<&str> = first.iter().map(|j| j.token.as_str()).collect();
+    assert_eq!(tokens.len(), 3, "every claim has its own token");
+    assert_eq!(q.stats().await.unwrap(), stats("claims", 2, 3, 0, 5, 0));
+
+    // Asking for more than there is takes what there is.
+    let rest = q.claim(10).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    assert!(q.claim(1).await.unwrap().is_empty(), "nothing left");
+    assert_eq!(q.stats().await.unwrap(), stats("claims", 0, 5, 0, 5, 0));
+    assert_each_job_in_one_state(&mut env.raw().await, "claims").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_of_zero_takes_nothing() {
+    // A worker pool asks for as many jobs as it has free slots; with none
+    // free it must not be handed a job it has no room for.
+    let env = Env::start().await;
+    let q = env.job("zero");
+    q.publish("x", Publish::new()).await.unwrap();
+    assert!(q.claim(0).await.unwrap().is_empty());
+    assert_eq!(q.stats().await.unwrap(), stats("zero", 1, 0, 0, 1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_returns_none_after_its_timeout() {
+    let env = Env::start().await;
+    let q = env.job("empty");
+    let started = tokio::time::Instant::now();
+    let got = q.get(Duration::from_millis(300)).await.unwrap();
+    assert!(got.is_none());
+    // It did wait (a lower bound on the wait, not a claim about speed).
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(
+        dbsize(&mut env.raw().await).await,
+        0,
+        "waiting writes nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_without_timeout_waits_for_a_publish() {
+    let env = Env::start().await;
+    let mut admin = env.raw().await;
+    let worker = env.client().await.job("later").unwrap();
+    let waiter = tokio::spawn(async move { worker.get(Duration::ZERO).await });
+
+    // The worker is blocked in Redis before anything is published.
+    eventually("the worker blocks in BLMOVE", || {
+        let mut admin = admin.clone();
+        async move { clients_in_blmove(&mut admin).await == 1 }
+    })
+    .await;
+    assert!(!waiter.is_finished());
+    let id = env
+        .job("later")
+        .publish("late", Publish::new())
+        .await
+        .unwrap();
+
+    let job = within("the waiting get", waiter)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("a job, not a timeout");
+    assert_eq!(
+        (job.id.as_str(), job.item.as_slice()),
+        (id.as_str(), &b"late"[..])
+    );
+    assert_each_job_in_one_state(&mut admin, "later").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finish_deletes_the_job_and_counts() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("fin");
+    q.publish_many(["a", "b"]).await.unwrap();
+    let jobs = q.claim(2).await.unwrap();
+    q.finish(&jobs[0]).await.unwrap();
+    q.finish_with(&jobs[1], "result").await.unwrap();
+
+    assert_eq!(q.stats().await.unwrap(), stats("fin", 0, 0, 0, 2, 2));
+    for job in &jobs {
+        let exists: bool = cmd(&mut raw, &["HEXISTS", "job.items:fin", &job.id]).await;
+        assert!(!exists, "finished job deleted");
+        let published: Option<u64> = cmd(&mut raw, &["ZSCORE", "job.published:fin", &job.id]).await;
+        assert!(published.is_none());
+        // Not published with keep_result: nothing kept.
+        assert_eq!(q.kept_result(&job.id).await.unwrap(), None);
+    }
+    assert_each_job_in_one_state(&mut raw, "fin").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_result_outlives_the_finish() {
+    let env = Env::start().await;
+    let q = env.job("kept");
+    let keep = Publish::new().keep_result(Duration::from_secs(60));
+    let with = q.publish("a", keep.clone().id("with")).await.unwrap();
+    let without = q.publish("b", keep.id("without")).await.unwrap();
+    assert_eq!(
+        q.kept_result(&with).await.unwrap(),
+        None,
+        "not finished yet"
+    );
+
+    let jobs = q.claim(2).await.unwrap();
+    q.finish_with(&jobs[0], "the result").await.unwrap();
+    q.finish(&jobs[1]).await.unwrap();
+    assert_eq!(
+        q.kept_result(&with).await.unwrap(),
+        Some(Some(b"the result".to_vec()))
+    );
+    assert_eq!(q.kept_result(&without).await.unwrap(), Some(None));
+    assert_eq!(q.kept_result("never-published").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_counts_and_sends_the_job_to_the_back() {
+    let env = Env::start().await;
+    let q = env.job("cancel");
+    q.publish_many([("a", Publish::new().id("a")), ("b", Publish::new().id("b"))])
+        .await
+        .unwrap();
+    let a = q.claim(1).await.unwrap().pop().unwrap();
+    assert_eq!((a.id.as_str(), a.cancelled), ("a", 0));
+    q.cancel(&a).await.unwrap();
+    assert_eq!(q.failure_count("a").await.unwrap(), 1);
+    assert_eq!(q.stats().await.unwrap(), stats("cancel", 2, 0, 0, 2, 0));
+
+    // "a" was first in line; after its cancel "b" goes first.
+    let order = q.claim(2).await.unwrap();
+    assert_eq!(order[0].id, "b");
+    assert_eq!((order[1].id.as_str(), order[1].cancelled), ("a", 1));
+    q.cancel(&order[1]).await.unwrap();
+    assert_eq!(q.failure_count("a").await.unwrap(), 2);
+    assert_eq!(q.claim(1).await.unwrap()[0].cancelled, 2);
+    assert_eq!(q.failure_count("never-cancelled").await.unwrap(), 0);
+    assert_each_job_in_one_state(&mut env.raw().await, "cancel").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stall_sets_aside_and_retry_brings_back() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("stall");
+    let id = q.publish("x", Publish::new()).await.unwrap();
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    q.cancel(&job).await.unwrap();
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    q.stall(&job).await.unwrap();
+
+    assert_eq!(q.stats().await.unwrap(), stats("stall", 0, 0, 1, 1, 0));
+    assert!(
+        q.claim(1).await.unwrap().is_empty(),
+        "a stalled job is not handed out"
+    );
+    assert_each_job_in_one_state(&mut raw, "stall").await;
+    // As v1: the cancel count starts afresh.
+    assert_eq!(q.failure_count(&id).await.unwrap(), 0);
+
+    q.retry(&id).await.unwrap();
+    assert_eq!(q.stats().await.unwrap(), stats("stall", 1, 0, 0, 1, 0));
+    let published: Option<u64> = cmd(&mut raw, &["ZSCORE", "job.published:stall", &id]).await;
+    assert!(published.is_some(), "retry publishes again");
+    assert_eq!(q.claim(1).await.unwrap().pop().unwrap().id, id);
+    assert_each_job_in_one_state(&mut raw, "stall").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retract_works_in_every_state() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("retract");
+    let keep = Publish::new().keep_result(Duration::from_secs(60));
+    q.publish_many([
+        ("1", keep.clone().id("available")),
+        ("2", keep.clone().id("claimed")),
+        ("3", keep.id("stalled")),
+        ("4", Publish::new().id("bystander")),
+    ])
+    .await
+    .unwrap();
+    // Take "available" out of the way to claim the next two, then put it back.
+    let first = q.claim(3).await.unwrap();
+    q.cancel(&first[0]).await.unwrap();
+    q.stall(&first[2]).await.unwrap();
+    assert_eq!(q.stats().await.unwrap(), stats("retract", 2, 1, 1, 4, 0));
+
+    for id in ["available", "claimed", "stalled"] {
+        q.retract(id).await.unwrap();
+        let exists: bool = cmd(&mut raw, &["HEXISTS", "job.items:retract", id]).await;
+        assert!(!exists, "{id} retracted");
+        assert_each_job_in_one_state(&mut raw, "retract").await;
+    }
+    assert_eq!(q.stats().await.unwrap(), stats("retract", 1, 0, 0, 4, 0));
+    // Every trace is gone: only the bystander's keys remain.
+    for key in [
+        "job.cancelled:retract",
+        "job.tokens:retract",
+        "job.awaited:retract",
+    ] {
+        let n: u64 = cmd(&mut raw, &["EXISTS", key]).await;
+        assert_eq!(n, 0, "{key} emptied");
+    }
+    let published: Vec<String> =
+        cmd(&mut raw, &["ZRANGE", "job.published:retract", "0", "-1"]).await;
+    assert_eq!(published, ["bystander"]);
+    assert_eq!(q.claim(5).await.unwrap()[0].id, "bystander");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_pages_through_each_state() {
+    let env = Env::start().await;
+    let clock = Arc::new(ManualClock::at(1_000));
+    let thoonk = env.thoonk.with_clock(clock.clone());
+    let q = thoonk.job("list").unwrap();
+    for id in ["e", "d", "c", "b", "a"] {
+        q.publish(format!("item-{id}"), Publish::new().id(id))
+            .await
+            .unwrap();
+    }
+    q.publish("item-p", Publish::new().id("p").priority(true))
+        .await
+        .unwrap();
+
+    // Available: in the order they will be claimed, paged.
+    let page = |v: Vec<thoonk::JobInfo>| v.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(
+        page(q.list(State::Available, 0, 2).await.unwrap()),
+        ["p", "e"]
+    );
+    assert_eq!(
+        page(q.list(State::Available, 2, 2).await.unwrap()),
+        ["d", "c"]
+    );
+    assert_eq!(
+        page(q.list(State::Available, 4, 10).await.unwrap()),
+        ["b", "a"]
+    );
+    assert!(q.list(State::Available, 6, 10).await.unwrap().is_empty());
+    assert!(q.list(State::Available, 0, 0).await.unwrap().is_empty());
+    let all = q.list(State::Available, 0, 100).await.unwrap();
+    assert_eq!(all[0].item, b"item-p");
+
+    // Claim them one by one, each at a later time: the claim order is the
+    // listed order.
+    let mut claim_order = Vec::new();
+    for t in 1..=6 {
+        clock.set(1_000 + t * 1_000);
+        claim_order.push(q.claim(1).await.unwrap().pop().unwrap());
+    }
+    let listed: Vec<String> = all.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(
+        claim_order.iter().map(|j| j.id.clone()).collect::<Vec<_>>(),
+        listed
+    );
+
+    // Claimed: by claim time (p, e, d, ... — not by id).
+    assert_eq!(
+        page(q.list(State::Claimed, 0, 3).await.unwrap()),
+        ["p", "e", "d"]
+    );
+    assert_eq!(
+        page(q.list(State::Claimed, 3, 3).await.unwrap()),
+        ["c", "b", "a"]
+    );
+
+    // Stalled: by id, whatever order they were stalled in. The cancel count
+    // shows in the listing.
+    q.cancel(&claim_order[1]).await.unwrap(); // "e", now available again
+    for job in &claim_order[2..] {
+        q.stall(job).await.unwrap();
+    }
+    assert_eq!(
+        page(q.list(State::Stalled, 0, 10).await.unwrap()),
+        ["a", "b", "c", "d"]
+    );
+    assert_eq!(
+        page(q.list(State::Stalled, 1, 2).await.unwrap()),
+        ["b", "c"]
+    );
+    let available = q.list(State::Available, 0, 10).await.unwrap();
+    assert_eq!(
+        (
+            available[0].id.as_str(),
+            available[0].cancelled,
+            available[0].item.as_slice()
+        ),
+        ("e", 1, &b"item-e"[..])
+    );
+    assert_eq!(page(q.list(State::Claimed, 0, 10).await.unwrap()), ["p"]);
+    assert_each_job_in_one_state(&mut env.raw().await, "list").await;
+}

@@ -1,0 +1,208 @@
+//! Every refusal: the exact error, a message naming queue, job and state, and nothing changed in Redis.
+
+mod common;
+
+use common::*;
+use thoonk::redis::aio::MultiplexedConnection;
+use thoonk::{Claimed, Error, Job, JobRef, Publish, State};
+
+const QUEUE: &str = "refusals-q";
+
+/// A queue holding one job in each state: "job-available", "job-claimed"
+/// (returned, with its token) and "job-stalled".
+async fn queue_with_each_state(env: &Env) -> (Job, Claimed) {
+    let q = env.job(QUEUE);
+    for id in ["job-stalled", "job-claimed", "job-available"] {
+        q.publish("payload", Publish::new().id(id)).await.unwrap();
+    }
+    let stalled = q.claim(1).await.unwrap().pop().unwrap();
+    assert_eq!(stalled.id, "job-stalled");
+    q.stall(&stalled).await.unwrap();
+    let claimed = q.claim(1).await.unwrap().pop().unwrap();
+    assert_eq!(claimed.id, "job-claimed");
+    (q, claimed)
+}
+
+/// Runs `refused`, which must leave every key as it was.
+async fn unchanged<T: std::fmt::Debug>(
+    raw: &mut MultiplexedConnection,
+    q: &Job,
+    refused: impl std::future::Future<Output = thoonk::Result<T>>,
+) -> Error {
+    let before = (snapshot(raw).await, q.stats().await.unwrap());
+    let err = refused.await.expect_err("the call must be refused");
+    assert_eq!(
+        (snapshot(raw).await, q.stats().await.unwrap()),
+        before,
+        "{err}: nothing changed"
+    );
+    err
+}
+
+fn assert_not_found(err: &Error, id: &str) {
+    let Error::NotFound { queue, id: got } = err else {
+        panic!("expected NotFound, got {err:?}")
+    };
+    assert_eq!((queue.as_str(), got.as_str()), (QUEUE, id));
+    assert_message_names(err, &[QUEUE, id, "does not exist"]);
+}
+
+fn assert_wrong_state(err: &Error, id: &str, needed: State, actual: State) {
+    let Error::WrongState {
+        queue,
+        id: got,
+        needed: n,
+        actual: a,
+    } = err
+    else {
+        panic!("expected WrongState, got {err:?}")
+    };
+    assert_eq!(
+        (queue.as_str(), got.as_str(), *n, *a),
+        (QUEUE, id, needed, actual)
+    );
+    assert_message_names(err, &[QUEUE, id, needed.as_str(), actual.as_str()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finish_cancel_stall_need_a_claimed_job() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let (q, _claimed) = queue_with_each_state(&env).await;
+
+    for id in ["no-such-job", "job-available", "job-stalled"] {
+        let e = [
+            unchanged(&mut raw, &q, q.finish(id)).await,
+            unchanged(&mut raw, &q, q.finish_with(id, "r")).await,
+            unchanged(&mut raw, &q, q.cancel(id)).await,
+            unchanged(&mut raw, &q, q.stall(id)).await,
+            // With a token, the state is what refuses, not the token.
+            unchanged(&mut raw, &q, q.finish(JobRef::fenced(id, "1"))).await,
+        ];
+        for err in &e {
+            match id {
+                "no-such-job" => assert_not_found(err, id),
+                "job-available" => assert_wrong_state(err, id, State::Claimed, State::Available),
+                _ => assert_wrong_state(err, id, State::Claimed, State::Stalled),
+            }
+        }
+    }
+    assert_each_job_in_one_state(&mut raw, QUEUE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_needs_a_stalled_job() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let (q, _claimed) = queue_with_each_state(&env).await;
+
+    let err = unchanged(&mut raw, &q, q.retry("job-claimed")).await;
+    assert_wrong_state(&err, "job-claimed", State::Stalled, State::Claimed);
+    let err = unchanged(&mut raw, &q, q.retry("job-available")).await;
+    assert_wrong_state(&err, "job-available", State::Stalled, State::Available);
+    let err = unchanged(&mut raw, &q, q.retry("no-such-job")).await;
+    assert_not_found(&err, "no-such-job");
+    assert_each_job_in_one_state(&mut raw, QUEUE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retract_of_an_unknown_job() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let (q, _claimed) = queue_with_each_state(&env).await;
+    let err = unchanged(&mut raw, &q, q.retract("no-such-job")).await;
+    assert_not_found(&err, "no-such-job");
+    // A finished job is gone too.
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    q.finish(&job).await.unwrap();
+    let err = unchanged(&mut raw, &q, q.retract(&job.id)).await;
+    assert_not_found(&err, &job.id);
+    let err = unchanged(&mut raw, &q, q.finish(&job)).await;
+    assert_not_found(&err, &job.id);
+    assert_each_job_in_one_state(&mut raw, QUEUE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishing_an_existing_id_is_refused_in_every_state() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let (q, _claimed) = queue_with_each_state(&env).await;
+
+    for id in ["job-available", "job-claimed", "job-stalled"] {
+        let err = unchanged(&mut raw, &q, q.publish("again", Publish::new().id(id))).await;
+        let Error::AlreadyExists { queue, id: got } = &err else {
+            panic!("expected AlreadyExists, got {err:?}")
+        };
+        assert_eq!((queue.as_str(), got.as_str()), (QUEUE, id));
+        assert_message_names(&err, &[QUEUE, id, "already exists"]);
+    }
+    // The available job is queued once, not twice.
+    let n: u64 = cmd(&mut raw, &["LLEN", &format!("job.ids:{QUEUE}")]).await;
+    assert_eq!(n, 1);
+    assert_each_job_in_one_state(&mut raw, QUEUE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_token_is_refused_and_the_current_one_works() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job(QUEUE);
+    q.publish("x", Publish::new().id("job-7")).await.unwrap();
+
+    // First claim, given back; the second claim gets a new token.
+    let old = q.claim(1).await.unwrap().pop().unwrap();
+    q.cancel(&old).await.unwrap();
+    let new = q.claim(1).await.unwrap().pop().unwrap();
+    assert_eq!(new.id, old.id);
+    assert_ne!(new.token, old.token);
+
+    let refusals = [
+        unchanged(&mut raw, &q, q.finish(&old)).await,
+        unchanged(&mut raw, &q, q.finish_with(&old, "late")).await,
+        unchanged(&mut raw, &q, q.cancel(&old)).await,
+        unchanged(&mut raw, &q, q.stall(&old)).await,
+    ];
+    for err in &refusals {
+        let Error::StaleClaim { queue, id, token } = err else {
+            panic!("expected StaleClaim, got {err:?}")
+        };
+        assert_eq!(
+            (queue.as_str(), id.as_str(), token.as_str()),
+            (QUEUE, "job-7", old.token.as_str())
+        );
+        assert_message_names(err, &[QUEUE, "job-7", &old.token, "claimed again"]);
+    }
+
+    q.finish_with(&new, "done").await.unwrap();
+    assert_eq!(q.stats().await.unwrap().finishes, 1);
+    assert_each_job_in_one_state(&mut raw, QUEUE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_without_a_token_work_on_a_claimed_job() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job(QUEUE);
+    q.publish_many([
+        ("1", Publish::new().id("by-id-1")),
+        ("2", Publish::new().id("by-id-2")),
+        ("3", Publish::new().id("by-id-3")),
+    ])
+    .await
+    .unwrap();
+    let jobs = q.claim(3).await.unwrap();
+    // As a v1 client calls: by id alone, whoever holds the claim.
+    q.finish("by-id-1").await.unwrap();
+    q.cancel(&"by-id-2".to_string()).await.unwrap();
+    q.stall("by-id-3").await.unwrap();
+    assert_eq!(q.stats().await.unwrap().finishes, 1);
+    assert_eq!(q.failure_count("by-id-2").await.unwrap(), 1);
+    assert_eq!(
+        q.list(State::Stalled, 0, 10).await.unwrap()[0].id,
+        "by-id-3"
+    );
+    // The tokens of those claims no longer hold: each job left its claim.
+    let err = unchanged(&mut raw, &q, q.finish(&jobs[2])).await;
+    assert_wrong_state(&err, "by-id-3", State::Claimed, State::Stalled);
+    assert_each_job_in_one_state(&mut raw, QUEUE).await;
+}

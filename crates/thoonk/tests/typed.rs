@@ -1,0 +1,103 @@
+//! Typed jobs: serde types in and out as JSON, and a payload that does not decode stays claimed.
+
+mod common;
+
+use common::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::Duration;
+use thoonk::{Error, JobRef, Publish, State};
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Mail {
+    to: String,
+    subject: String,
+    attempts: u32,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_round_trip() {
+    let env = Env::start().await;
+    let q = env.job("typed");
+    let mail = Mail {
+        to: "ann@example.com".into(),
+        subject: "héllo \"there\"".into(),
+        attempts: 3,
+    };
+    let id = q.publish_json(&mail, Publish::new()).await.unwrap();
+
+    // Stored as JSON text, as v1 stores JSON.stringify(item).
+    let mut raw = env.raw().await;
+    let stored: String = cmd(&mut raw, &["HGET", "job.items:typed", &id]).await;
+    assert_eq!(serde_json::from_str::<Mail>(&stored).unwrap(), mail);
+
+    let job = q
+        .get_json::<Mail>(Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("a job");
+    assert_eq!(
+        (job.id.as_str(), &job.item, job.cancelled),
+        (id.as_str(), &mail, 0)
+    );
+    q.finish(&job).await.unwrap();
+    assert!(q
+        .get_json::<Mail>(Duration::from_millis(50))
+        .await
+        .unwrap()
+        .is_none());
+    assert_each_job_in_one_state(&mut raw, "typed").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_that_does_not_decode_stays_claimed() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("typed-bad");
+    let id = q
+        .publish("not json at all", Publish::new().id("bad-1"))
+        .await
+        .unwrap();
+
+    let err = q
+        .get_json::<Mail>(Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    let Error::Decode {
+        queue,
+        id: got,
+        token,
+        type_name,
+        ..
+    } = &err
+    else {
+        panic!("expected Decode, got {err:?}")
+    };
+    assert_eq!((queue.as_str(), got.as_str()), ("typed-bad", id.as_str()));
+    assert!(type_name.ends_with("Mail"), "{type_name}");
+    assert_message_names(&err, &["typed-bad", "bad-1", "Mail"]);
+
+    // Not dropped: claimed by us, and the token is the claim's.
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.available, stats.claimed, stats.stalled), (0, 1, 0));
+    assert_eq!(q.list(State::Claimed, 0, 1).await.unwrap()[0].id, "bad-1");
+    q.stall(JobRef::fenced(got, token)).await.unwrap();
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.claimed, stats.stalled), (0, 1));
+    assert_each_job_in_one_state(&mut raw, "typed-bad").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_that_cannot_be_json_is_refused_before_redis() {
+    let env = Env::start().await;
+    let q = env.job("typed-enc");
+    // JSON object keys must be strings.
+    let value: HashMap<(u8, u8), u8> = HashMap::from([((1, 2), 3)]);
+    let err = q.publish_json(&value, Publish::new()).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Encode { queue, .. } if queue == "typed-enc"),
+        "{err:?}"
+    );
+    assert_message_names(&err, &["typed-enc"]);
+    assert_eq!(dbsize(&mut env.raw().await).await, 0);
+}
