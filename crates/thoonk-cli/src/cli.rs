@@ -34,6 +34,9 @@ pub(crate) enum Command {
         /// Put the job at the front of the queue.
         #[arg(long)]
         priority: bool,
+        /// Make the job available only after SECS (it is "delayed" until then).
+        #[arg(long, value_name = "SECS")]
+        delay: Option<f64>,
         /// Wait until the job finishes and print its result.
         #[arg(long)]
         wait: bool,
@@ -103,11 +106,11 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List the jobs in one state: available, claimed or stalled.
+    /// List the jobs in one state: available, claimed, stalled or delayed.
     List {
         /// The queue.
         queue: String,
-        /// available | claimed | stalled
+        /// available | claimed | stalled | delayed
         state: State,
         /// A JSON array instead of plain lines.
         #[arg(long)]
@@ -117,5 +120,33 @@ pub(crate) enum Command {
     Events {
         /// The queue.
         queue: String,
+    },
+    /// Run COMMAND once per claimed job, until SIGTERM or SIGINT.
+    ///
+    /// The job's item is COMMAND's stdin; THOONK_QUEUE, THOONK_JOB_ID and
+    /// THOONK_CANCELLED are in its environment. Exit 0 finishes the job with
+    /// COMMAND's stdout (one trailing newline trimmed) as the result; any
+    /// other exit cancels it, to come back after a backoff, with the tail of
+    /// stderr kept as the reason. On a signal, no more jobs are claimed,
+    /// running ones get --grace seconds, and what is left goes back to the
+    /// queue.
+    Work {
+        /// The queue.
+        queue: String,
+        /// How many jobs to run at once.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        concurrency: usize,
+        /// Set the queue's lease: a claim not extended for SECS is taken back.
+        #[arg(long, value_name = "SECS")]
+        lease: Option<f64>,
+        /// Set the queue's max_cancels: a job cancelled more often is stalled.
+        #[arg(long, value_name = "N")]
+        max_cancels: Option<u64>,
+        /// Seconds running jobs may take to finish after a shutdown signal.
+        #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+        grace: f64,
+        /// The command and its arguments.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
     },
 }

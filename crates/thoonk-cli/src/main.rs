@@ -1,6 +1,7 @@
 //! `thoonk`: a thin command line over the `thoonk` library.
 
 mod cli;
+mod work;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -41,6 +42,15 @@ impl From<std::io::Error> for Failure {
 fn main() -> ExitCode {
     // Parse errors exit 2 with clap's usage message; --help exits 0.
     let cli = Cli::parse();
+    // Logs (from `work`) go to stderr; RUST_LOG overrides the level.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -64,6 +74,7 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             item,
             id,
             priority,
+            delay,
             wait,
             timeout,
         } => {
@@ -77,7 +88,10 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
                 Some(text) => text.as_bytes().to_vec(),
             };
             let id = id.unwrap_or_else(thoonk::new_id);
-            let options = Publish::new().priority(priority).id(&id);
+            let mut options = Publish::new().priority(priority).id(&id);
+            if let Some(delay) = delay {
+                options = options.delay(secs(delay)?);
+            }
             if !wait {
                 job.publish(item, options).await?;
                 writeln!(out, "{id}")?;
@@ -128,10 +142,16 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             }
         }
         Command::Cancel { queue, id, token } => {
-            thoonk
+            let went = thoonk
                 .job(&queue)?
                 .cancel(job_ref(&id, token.as_deref()))
-                .await?
+                .await?;
+            if went == State::Stalled {
+                writeln!(
+                    out,
+                    "stalled: job {id} was cancelled more than the queue's max_cancels"
+                )?;
+            }
         }
         Command::Stall { queue, id, token } => {
             thoonk
@@ -154,12 +174,30 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
                 writeln!(out, "available  {}", stats.available)?;
                 writeln!(out, "claimed    {}", stats.claimed)?;
                 writeln!(out, "stalled    {}", stats.stalled)?;
+                writeln!(out, "delayed    {}", stats.delayed)?;
                 writeln!(out, "publishes  {}", stats.publishes)?;
                 writeln!(out, "finishes   {}", stats.finishes)?;
             }
         }
         Command::List { queue, state, json } => {
             list(&thoonk, &queue, state, json, &mut out).await?
+        }
+        Command::Work {
+            queue,
+            concurrency,
+            lease,
+            max_cancels,
+            grace,
+            command,
+        } => {
+            let job = thoonk.job(&queue)?;
+            if let Some(lease) = lease {
+                job.set_lease(secs(lease)?).await?;
+            }
+            if let Some(max) = max_cancels {
+                job.set_max_cancels(max).await?;
+            }
+            work::work(job, concurrency, secs(grace)?, command).await?;
         }
         Command::Events { queue } => {
             let mut events = thoonk.job(&queue)?.subscribe().await?;
@@ -204,21 +242,29 @@ async fn list(
         offset += page.len();
         for info in page {
             if json {
-                all.push(json!({
+                let mut entry = json!({
                     "id": info.id,
                     "item": String::from_utf8_lossy(&info.item),
                     "cancelled": info.cancelled,
-                }));
+                });
+                if let Some(reason) = &info.reason {
+                    entry["reason"] = reason.as_str().into();
+                }
+                all.push(entry);
             } else {
-                // Escaped, so an item with newlines stays on its line.
+                // Escaped, so an item or reason with newlines stays on its line.
                 let item = String::from_utf8_lossy(&info.item);
-                writeln!(
+                write!(
                     out,
                     "{}\t{}\t{}",
                     info.id,
                     info.cancelled,
                     item.escape_debug()
                 )?;
+                match &info.reason {
+                    Some(reason) => writeln!(out, "\t{}", reason.escape_debug())?,
+                    None => writeln!(out)?,
+                }
             }
         }
         if done {

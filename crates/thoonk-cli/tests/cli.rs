@@ -357,6 +357,7 @@ fn stats_prints_the_counts_as_lines_or_json() {
         ("available", "1"),
         ("claimed", "1"),
         ("stalled", "1"),
+        ("delayed", "0"),
         ("publishes", "4"),
         ("finishes", "1"),
     ]
@@ -378,6 +379,7 @@ fn stats_prints_the_counts_as_lines_or_json() {
             "available",
             "claimed",
             "stalled",
+            "delayed",
             "publishes",
             "finishes"
         ]
@@ -385,14 +387,14 @@ fn stats_prints_the_counts_as_lines_or_json() {
     assert_eq!(
         value,
         json!({"queue": "mail", "available": 1, "claimed": 1, "stalled": 1,
-               "publishes": 4, "finishes": 1})
+               "delayed": 0, "publishes": 4, "finishes": 1})
     );
 
     // A queue never used: all zero.
     assert_eq!(
         redis.stats("unused"),
         json!({"queue": "unused", "available": 0, "claimed": 0, "stalled": 0,
-               "publishes": 0, "finishes": 0})
+               "delayed": 0, "publishes": 0, "finishes": 0})
     );
 }
 

@@ -56,10 +56,13 @@ pub enum Error {
         /// The state the job is in.
         actual: crate::State,
     },
-    /// The job was claimed again since this claim's token was issued (its
-    /// claim was taken back): this worker may no longer finish, cancel or
-    /// stall it.
-    #[error("job {id} in queue {queue} was claimed again since token {token} was issued; that claim no longer holds")]
+    /// The claim this token belongs to was taken back (its lease ran out
+    /// and the job was recovered, maybe claimed again): its holder may no
+    /// longer finish, cancel or stall the job.
+    #[error(
+        "job {id} in queue {queue}: claim {token} no longer holds; the job was taken back and {}",
+        Now(actual)
+    )]
     StaleClaim {
         /// The queue.
         queue: String,
@@ -67,6 +70,8 @@ pub enum Error {
         id: String,
         /// The token presented.
         token: String,
+        /// The state the job is in now.
+        actual: crate::State,
     },
     /// Publishing refused: a job with this id already exists in the queue.
     #[error("job {id} already exists in queue {queue}; publish refused")]
@@ -124,6 +129,18 @@ pub enum Error {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where a job taken back from a stale claim is now.
+struct Now<'a>(&'a crate::State);
+
+impl fmt::Display for Now<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            crate::State::Claimed => f.write_str("claimed again"),
+            state => write!(f, "is {state} now"),
+        }
+    }
+}
 
 /// Shows a user-given string in an error, cut short when it is absurdly long
 /// (an error line should not carry a megabyte of id).

@@ -3,17 +3,14 @@
 //! Each state change is one Lua script (see `lua/`): it validates first,
 //! then mutates, so a refused call changes nothing.
 
-use crate::events::Notice;
 use crate::keys::Keys;
 use crate::names::{check_id, check_name, new_id};
-use crate::subscription::Events;
 use crate::{scripts, Error, Result, Thoonk};
-use redis::Value;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The states a job can be in. A job is in exactly one at every instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -21,15 +18,22 @@ use std::time::Duration;
 pub enum State {
     /// Waiting in the queue to be claimed.
     Available,
-    /// Held by a worker.
+    /// Held by a worker, under a lease.
     Claimed,
     /// Set aside: not handed out until retried.
     Stalled,
+    /// Waiting for its due time, then available.
+    Delayed,
 }
 
 impl State {
-    /// Every state, in the order a job usually passes them.
-    pub const ALL: [State; 3] = [State::Available, State::Claimed, State::Stalled];
+    /// Every state.
+    pub const ALL: [State; 4] = [
+        State::Available,
+        State::Claimed,
+        State::Stalled,
+        State::Delayed,
+    ];
 
     /// The state's name, as the CLI and the scripts spell it.
     pub fn as_str(self) -> &'static str {
@@ -37,6 +41,7 @@ impl State {
             State::Available => "available",
             State::Claimed => "claimed",
             State::Stalled => "stalled",
+            State::Delayed => "delayed",
         }
     }
 }
@@ -53,17 +58,26 @@ impl FromStr for State {
         State::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown state {s:?} (expected available, claimed or stalled)"))
+            .ok_or_else(|| {
+                format!("unknown state {s:?} (expected available, claimed, stalled or delayed)")
+            })
     }
 }
 
 /// How to publish a job. `Publish::default()` queues a job with a fresh id
-/// at the back of the line.
+/// at the back of the line, available at once.
 #[derive(Debug, Clone, Default)]
 pub struct Publish {
-    id: Option<String>,
+    pub(crate) id: Option<String>,
     priority: bool,
-    keep_result: Option<Duration>,
+    pub(crate) keep_result: Option<Duration>,
+    due: Option<Due>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    In(Duration),
+    At(SystemTime),
 }
 
 impl Publish {
@@ -79,17 +93,57 @@ impl Publish {
         self
     }
 
-    /// Put the job at the front of the queue: it is claimed next.
+    /// Put the job at the front of the queue: it is claimed next. (A
+    /// delayed job joins the back of the line when due.)
     pub fn priority(mut self, priority: bool) -> Self {
         self.priority = priority;
         self
     }
 
     /// Keep the job's result in Redis for `ttl` after it finishes, so a
-    /// publisher that was not listening at that instant still finds it.
-    /// `publish_and_wait` sets this itself.
+    /// publisher that was not listening at that instant still finds it
+    /// ([`Job::kept_result`]). `publish_and_wait` sets this itself.
     pub fn keep_result(mut self, ttl: Duration) -> Self {
         self.keep_result = Some(ttl);
+        self
+    }
+
+    /// Make the job available only after `delay` (it is "delayed" until
+    /// then).
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.due = Some(Due::In(delay));
+        self
+    }
+
+    /// Make the job available only at `when`.
+    pub fn at(mut self, when: SystemTime) -> Self {
+        self.due = Some(Due::At(when));
+        self
+    }
+}
+
+/// How to cancel a job: [`Job::cancel_with`].
+#[derive(Debug, Clone, Default)]
+pub struct Cancel {
+    delay: Duration,
+    reason: String,
+}
+
+impl Cancel {
+    /// Back to the queue at once, no reason given.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Retry later: the job is delayed this long before it is available.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// Why: kept with the job (shown by `thoonk list`) until it finishes.
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
         self
     }
 }
@@ -128,7 +182,7 @@ pub struct Claimed<T = Vec<u8>> {
     /// How many times it was cancelled before.
     pub cancelled: u64,
     /// The token of this claim: finish, cancel and stall with it are
-    /// refused once the job has been claimed again by someone else.
+    /// refused once the claim was taken back.
     pub token: String,
 }
 
@@ -138,8 +192,8 @@ pub struct Claimed<T = Vec<u8>> {
 /// it carries none, as a v1 client would call.
 #[derive(Debug, Clone, Copy)]
 pub struct JobRef<'a> {
-    id: &'a str,
-    token: Option<&'a str>,
+    pub(crate) id: &'a str,
+    pub(crate) token: Option<&'a str>,
 }
 
 impl<'a> JobRef<'a> {
@@ -170,39 +224,11 @@ impl<'a, T> From<&'a Claimed<T>> for JobRef<'a> {
     }
 }
 
-/// Counts of one queue, read in one atomic snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Stats {
-    /// The queue's name.
-    pub queue: String,
-    /// Jobs waiting to be claimed.
-    pub available: u64,
-    /// Jobs held by workers.
-    pub claimed: u64,
-    /// Jobs set aside.
-    pub stalled: u64,
-    /// Jobs ever published (v1 counter).
-    pub publishes: u64,
-    /// Jobs ever finished (v1 counter).
-    pub finishes: u64,
-}
-
-/// One job in a listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobInfo {
-    /// The job's id.
-    pub id: String,
-    /// Its payload.
-    pub item: Vec<u8>,
-    /// How many times it was cancelled.
-    pub cancelled: u64,
-}
-
 /// A handle on one queue, by name. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Job {
-    thoonk: Thoonk,
-    keys: Arc<Keys>,
+    pub(crate) thoonk: Thoonk,
+    pub(crate) keys: Arc<Keys>,
 }
 
 impl Job {
@@ -236,6 +262,7 @@ impl Job {
         I::Item: Into<NewJob>,
     {
         let k = &self.keys;
+        let now = self.thoonk.now_ms();
         let mut ids = Vec::new();
         let mut call = scripts::PUBLISH.prepare_invoke();
         call.key(&k.ids)
@@ -243,8 +270,10 @@ impl Job {
             .key(&k.published)
             .key(&k.publishes)
             .key(&k.awaited)
-            .arg(self.thoonk.now_ms())
-            .arg(k.channel("publish"));
+            .key(&k.delayed)
+            .arg(now)
+            .arg(k.channel("publish"))
+            .arg(k.channel("delay"));
         for job in jobs {
             let NewJob { item, options } = job.into();
             let id = match options.id {
@@ -256,48 +285,68 @@ impl Job {
             };
             // At least a second: Redis's EX does not take zero.
             let ttl = options.keep_result.map_or(0, |t| t.as_secs().max(1));
-            call.arg(&id)
+            let due = match options.due {
+                None => 0,
+                Some(Due::In(d)) => now.saturating_add(d.as_millis() as u64),
+                Some(Due::At(t)) => t
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64),
+            };
+            call.key(k.result(&id))
+                .arg(&id)
                 .arg(item)
                 .arg(if options.priority { "1" } else { "0" })
-                .arg(ttl);
+                .arg(ttl)
+                .arg(due);
             ids.push(id);
         }
         if ids.is_empty() {
             return Ok(ids);
         }
-        let reply: Value = call.invoke_async(&mut self.thoonk.connection()).await?;
-        match reply {
-            Value::Int(_) => Ok(ids),
-            other => {
-                let id = refusal_values(other).pop().unwrap_or_default();
-                Err(Error::AlreadyExists {
-                    queue: self.name().to_string(),
-                    id,
-                })
-            }
+        let reply: String = call.invoke_async(&mut self.thoonk.connection()).await?;
+        match reply.strip_prefix("exists:") {
+            None => Ok(ids),
+            Some(id) => Err(Error::AlreadyExists {
+                queue: self.name().to_string(),
+                id: id.to_string(),
+            }),
         }
     }
 
     /// Claims up to `max` available jobs at once, oldest first, without
     /// waiting. Each claim is atomic: the job moves from available to
-    /// claimed in one script.
+    /// claimed in one script. The claim is a lease: see [`Job::extend`].
     pub async fn claim(&self, max: usize) -> Result<Vec<Claimed>> {
         if max == 0 {
             return Ok(Vec::new());
         }
+        Ok(self.claim_for(max, None).await?.0)
+    }
+
+    /// Claims for `worker` (its liveness mark then covers the claims), and
+    /// says when the next delayed job is due, for the caller's wait.
+    pub(crate) async fn claim_for(
+        &self,
+        max: usize,
+        worker: Option<&str>,
+    ) -> Result<(Vec<Claimed>, Option<u64>)> {
         let k = &self.keys;
-        let flat: Vec<Vec<u8>> = scripts::CLAIM
+        let (next_due, flat): (i64, Vec<Vec<u8>>) = scripts::CLAIM
             .key(&k.ids)
             .key(&k.claimed)
             .key(&k.items)
             .key(&k.cancelled)
             .key(&k.tokens)
             .key(&k.claims)
+            .key(&k.delayed)
+            .key(&k.stalled)
             .arg(self.thoonk.now_ms())
-            .arg(max)
+            .arg(max.max(1))
             .arg(k.channel("claim"))
-            .invoke_async(&mut self.thoonk.connection())
-            .await?;
+            .arg(worker.unwrap_or(""))
+            .invoke_async::<redis::Value>(&mut self.thoonk.connection())
+            .await
+            .and_then(split_claim_reply)?;
         let mut out = Vec::with_capacity(flat.len() / 4);
         let mut fields = flat.into_iter();
         while let (Some(id), Some(item), Some(cancelled), Some(token)) =
@@ -310,27 +359,7 @@ impl Job {
                 token: lossy(token),
             });
         }
-        Ok(out)
-    }
-
-    /// Claims one job, waiting up to `timeout` for one to be published
-    /// (zero: wait as long as it takes). `None` when the time passed.
-    pub async fn get(&self, timeout: Duration) -> Result<Option<Claimed>> {
-        let deadline = (!timeout.is_zero()).then(|| tokio::time::Instant::now() + timeout);
-        loop {
-            if let Some(job) = self.claim(1).await?.pop() {
-                return Ok(Some(job));
-            }
-            // Another worker may take what woke us: then wait again.
-            let wait = match deadline {
-                None => Duration::ZERO,
-                Some(d) => match d.checked_duration_since(tokio::time::Instant::now()) {
-                    Some(left) if !left.is_zero() => left,
-                    _ => return Ok(None),
-                },
-            };
-            self.thoonk.wait_for_list(&self.keys.ids, wait).await?;
-        }
+        Ok((out, u64::try_from(next_due).ok()))
     }
 
     /// Finishes a claimed job without a result.
@@ -355,11 +384,13 @@ impl Job {
             .key(&k.claimed)
             .key(&k.items)
             .key(&k.stalled)
+            .key(&k.delayed)
             .key(&k.tokens)
             .key(&k.cancelled)
             .key(&k.published)
             .key(&k.finishes)
             .key(&k.awaited)
+            .key(&k.reasons)
             .key(k.result(job.id))
             .arg(job.id)
             .arg(job.token.unwrap_or(""))
@@ -368,12 +399,24 @@ impl Job {
             .arg(k.channel("finish"))
             .invoke_async(&mut self.thoonk.connection())
             .await?;
-        self.check(reply, job, State::Claimed)
+        self.check(reply, job, State::Claimed).map(drop)
     }
 
     /// Gives a claimed job back: it goes to the back of the queue and its
-    /// cancel count grows by one.
-    pub async fn cancel<'a>(&self, job: impl Into<JobRef<'a>>) -> Result<()> {
+    /// cancel count grows by one (past the queue's `max_cancels`, it is
+    /// stalled instead). Returns the state it went to.
+    pub async fn cancel<'a>(&self, job: impl Into<JobRef<'a>>) -> Result<State> {
+        self.cancel_with(job, Cancel::new()).await
+    }
+
+    /// Cancels with a delay (retry later) and a reason. Returns the state
+    /// the job went to: available, delayed, or stalled when it was
+    /// cancelled more than the queue's `max_cancels`.
+    pub async fn cancel_with<'a>(
+        &self,
+        job: impl Into<JobRef<'a>>,
+        options: Cancel,
+    ) -> Result<State> {
         let job = job.into();
         check_id(self.name(), job.id)?;
         let k = &self.keys;
@@ -381,19 +424,36 @@ impl Job {
             .key(&k.claimed)
             .key(&k.items)
             .key(&k.stalled)
+            .key(&k.delayed)
             .key(&k.tokens)
             .key(&k.cancelled)
             .key(&k.ids)
+            .key(&k.reasons)
+            .key(&k.config)
+            .key(&k.published)
             .arg(job.id)
             .arg(job.token.unwrap_or(""))
+            .arg(self.thoonk.now_ms())
+            .arg(options.delay.as_millis() as u64)
+            .arg(options.reason)
+            .arg(crate::DEFAULT_MAX_CANCELS)
             .arg(k.channel("cancel"))
+            .arg(k.channel("delay"))
+            .arg(k.channel("stall"))
             .invoke_async(&mut self.thoonk.connection())
             .await?;
-        self.check(reply, job, State::Claimed)
+        Ok(self
+            .check(reply, job, State::Claimed)?
+            .unwrap_or(State::Available))
     }
 
     /// Sets a claimed job aside until someone retries it.
     pub async fn stall<'a>(&self, job: impl Into<JobRef<'a>>) -> Result<()> {
+        self.stall_with(job, "").await
+    }
+
+    /// Stalls with a reason, kept with the job until it finishes.
+    pub async fn stall_with<'a>(&self, job: impl Into<JobRef<'a>>, reason: &str) -> Result<()> {
         let job = job.into();
         check_id(self.name(), job.id)?;
         let k = &self.keys;
@@ -401,15 +461,18 @@ impl Job {
             .key(&k.claimed)
             .key(&k.items)
             .key(&k.stalled)
+            .key(&k.delayed)
             .key(&k.tokens)
             .key(&k.cancelled)
             .key(&k.published)
+            .key(&k.reasons)
             .arg(job.id)
             .arg(job.token.unwrap_or(""))
+            .arg(reason)
             .arg(k.channel("stall"))
             .invoke_async(&mut self.thoonk.connection())
             .await?;
-        self.check(reply, job, State::Claimed)
+        self.check(reply, job, State::Claimed).map(drop)
     }
 
     /// Puts a stalled job back in the queue.
@@ -420,6 +483,7 @@ impl Job {
             .key(&k.stalled)
             .key(&k.items)
             .key(&k.claimed)
+            .key(&k.delayed)
             .key(&k.ids)
             .key(&k.published)
             .arg(id)
@@ -427,7 +491,7 @@ impl Job {
             .arg(k.channel("retry"))
             .invoke_async(&mut self.thoonk.connection())
             .await?;
-        self.check(reply, id.into(), State::Stalled)
+        self.check(reply, id.into(), State::Stalled).map(drop)
     }
 
     /// Deletes a job, whatever state it is in.
@@ -443,12 +507,14 @@ impl Job {
             .key(&k.ids)
             .key(&k.tokens)
             .key(&k.awaited)
+            .key(&k.delayed)
+            .key(&k.reasons)
             .arg(id)
             .arg(k.channel("retract"))
             .invoke_async(&mut self.thoonk.connection())
             .await?;
         // Any state will do; only 'missing' can come back.
-        self.check(reply, id.into(), State::Available)
+        self.check(reply, id.into(), State::Available).map(drop)
     }
 
     /// How many times the job was cancelled (0 for a job never cancelled,
@@ -463,251 +529,57 @@ impl Job {
         Ok(n.unwrap_or(0))
     }
 
-    /// Publishes a job and waits until it finishes, returning its result
-    /// (`None` when it finished without one): the Rust form of v1's
-    /// `onFinish`. Waits up to `timeout` (zero: as long as it takes).
-    ///
-    /// The result is also kept in Redis for a while, so it is not missed if
-    /// the event connection drops and comes back while the job runs.
-    pub async fn publish_and_wait(
-        &self,
-        item: impl AsRef<[u8]>,
-        options: Publish,
-        timeout: Duration,
-    ) -> Result<Option<Vec<u8>>> {
-        let id = options.id.clone().unwrap_or_else(new_id);
-        check_id(self.name(), &id)?;
-        let finish_channel = self.keys.channel("finish");
-        let retract_channel = self.keys.channel("retract");
-        // Listen before publishing, so a quick finish is not missed.
-        let mut listener = self
-            .thoonk
-            .listen(vec![finish_channel.clone(), retract_channel])
-            .await?;
-        let keep = if timeout.is_zero() {
-            Duration::from_secs(24 * 3600)
-        } else {
-            timeout + Duration::from_secs(60)
-        };
-        let options = Publish {
-            id: Some(id.clone()),
-            keep_result: Some(options.keep_result.unwrap_or(keep)),
-            ..options
-        };
-        self.publish(item, options).await?;
-        let wait = async {
-            loop {
-                match listener.recv().await {
-                    Some(Notice::Message { channel, payload }) => {
-                        if channel == finish_channel {
-                            if let Some(result) = finish_result(&payload, &id) {
-                                return Ok(result);
-                            }
-                        } else if payload == id.as_bytes() {
-                            return Err(Error::Retracted {
-                                queue: self.name().to_string(),
-                                id: id.clone(),
-                            });
-                        }
-                    }
-                    Some(Notice::Resubscribed) => {
-                        // Messages may have been lost: read what is kept.
-                        if let Some(result) = self.after_gap(&id).await? {
-                            return Ok(result);
-                        }
-                    }
-                    None => {
-                        return Err(Error::Redis(redis::RedisError::from((
-                            redis::ErrorKind::Io,
-                            "the event subscription ended",
-                        ))))
-                    }
-                }
-            }
-        };
-        if timeout.is_zero() {
-            return wait.await;
+    /// Maps a state-change script's reply to `Ok` (with the state the job
+    /// went to, when the script says) or the refusal it names.
+    fn check(&self, reply: String, job: JobRef<'_>, needed: State) -> Result<Option<State>> {
+        if let Some(done) = reply.strip_prefix("ok") {
+            return Ok(done.strip_prefix(':').and_then(|s| s.parse().ok()));
         }
-        tokio::time::timeout(timeout, wait)
-            .await
-            .map_err(|_| Error::WaitTimeout {
-                queue: self.name().to_string(),
-                id: id.clone(),
-                timeout,
-            })?
-    }
-
-    /// After events may have been lost: the outcome of job `id` if it is
-    /// over (its kept result, or `Retracted`), `None` while it still exists.
-    async fn after_gap(&self, id: &str) -> Result<Option<Option<Vec<u8>>>> {
-        let (exists, kept): (bool, Option<Vec<u8>>) = redis::pipe()
-            .atomic()
-            .hexists(&self.keys.items, id)
-            .get(self.keys.result(id))
-            .query_async(&mut self.thoonk.connection())
-            .await?;
-        match (exists, kept) {
-            (true, _) => Ok(None),
-            (false, Some(kept)) => Ok(Some(decode_kept(kept))),
-            (false, None) => Err(Error::Retracted {
-                queue: self.name().to_string(),
-                id: id.to_string(),
-            }),
-        }
-    }
-
-    /// The kept result of a finished job: `Some(None)` when it finished
-    /// without a result, `None` when nothing is kept (not finished, not
-    /// published with `keep_result`, or expired).
-    pub async fn kept_result(&self, id: &str) -> Result<Option<Option<Vec<u8>>>> {
-        check_id(self.name(), id)?;
-        let kept: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(self.keys.result(id))
-            .query_async(&mut self.thoonk.connection())
-            .await?;
-        Ok(kept.map(decode_kept))
-    }
-
-    /// A stream of this queue's events, from now on.
-    pub async fn subscribe(&self) -> Result<Events> {
-        Events::new(&self.thoonk, &self.keys).await
-    }
-
-    /// Counts per state and the v1 counters, in one atomic snapshot.
-    pub async fn stats(&self) -> Result<Stats> {
-        let k = &self.keys;
-        let (available, claimed, stalled, publishes, finishes): (
-            u64,
-            u64,
-            u64,
-            Option<u64>,
-            Option<u64>,
-        ) = redis::pipe()
-            .atomic()
-            .llen(&k.ids)
-            .zcard(&k.claimed)
-            .scard(&k.stalled)
-            .get(&k.publishes)
-            .get(&k.finishes)
-            .query_async(&mut self.thoonk.connection())
-            .await?;
-        Ok(Stats {
-            queue: self.name().to_string(),
-            available,
-            claimed,
-            stalled,
-            publishes: publishes.unwrap_or(0),
-            finishes: finishes.unwrap_or(0),
-        })
-    }
-
-    /// One page of the jobs in `state`: available ones in the order they
-    /// will be claimed, claimed ones by claim time, stalled ones by id.
-    pub async fn list(&self, state: State, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let k = &self.keys;
-        let flat: Vec<Vec<u8>> = scripts::LIST
-            .key(&k.ids)
-            .key(&k.claimed)
-            .key(&k.stalled)
-            .key(&k.items)
-            .key(&k.cancelled)
-            .arg(state.as_str())
-            .arg(offset)
-            .arg(limit)
-            .invoke_async(&mut self.thoonk.connection())
-            .await?;
-        let mut out = Vec::with_capacity(flat.len() / 3);
-        let mut fields = flat.into_iter();
-        while let (Some(id), Some(item), Some(cancelled)) =
-            (fields.next(), fields.next(), fields.next())
-        {
-            out.push(JobInfo {
-                id: lossy(id),
-                item,
-                cancelled: lossy(cancelled).parse().unwrap_or(0),
-            });
-        }
-        Ok(out)
-    }
-
-    /// Maps a state-change script's reply to `Ok` or the refusal it names.
-    fn check(&self, reply: Value, job: JobRef<'_>, needed: State) -> Result<()> {
-        if let Value::Int(_) = reply {
-            return Ok(());
-        }
-        let code = refusal_values(reply).pop().unwrap_or_default();
         let queue = self.name().to_string();
         let id = job.id.to_string();
-        Err(match code.as_str() {
-            "stale" => Error::StaleClaim {
-                queue,
-                id,
-                token: job.token.unwrap_or_default().to_string(),
-            },
-            "missing" => Error::NotFound { queue, id },
-            other => match other.parse() {
-                Ok(actual) => Error::WrongState {
+        // A stale claim of a job that is gone: it was finished or retracted
+        // by someone else meanwhile, and "does not exist" says it best.
+        let state = reply.strip_prefix("stale:").unwrap_or(&reply);
+        if state == "missing" {
+            return Err(Error::NotFound { queue, id });
+        }
+        if reply.starts_with("stale:") {
+            if let Ok(actual) = state.parse() {
+                return Err(Error::StaleClaim {
                     queue,
                     id,
-                    needed,
+                    token: job.token.unwrap_or_default().to_string(),
                     actual,
-                },
-                Err(_) => Error::Redis(redis::RedisError::from((
-                    redis::ErrorKind::Parse,
-                    "unexpected script reply",
-                    other.to_string(),
-                ))),
-            },
-        })
+                });
+            }
+        }
+        match reply.parse() {
+            Ok(actual) => Err(Error::WrongState {
+                queue,
+                id,
+                needed,
+                actual,
+            }),
+            Err(_) => Err(Error::Redis(redis::RedisError::from((
+                redis::ErrorKind::Parse,
+                "unexpected script reply",
+                reply,
+            )))),
+        }
     }
 }
 
-/// The strings of a script's refusal (a bulk string or an array of them).
-fn refusal_values(reply: Value) -> Vec<String> {
-    match reply {
-        Value::BulkString(b) => vec![lossy(b)],
-        Value::SimpleString(s) => vec![s],
-        Value::Array(items) => items.into_iter().flat_map(refusal_values).collect(),
-        _ => Vec::new(),
+/// claim.lua answers {next due or -1, id, item, cancelled, token, …}.
+fn split_claim_reply(reply: redis::Value) -> redis::RedisResult<(i64, Vec<Vec<u8>>)> {
+    let mut values: Vec<redis::Value> = redis::FromRedisValue::from_redis_value(reply)?;
+    if values.is_empty() {
+        return Ok((-1, Vec::new()));
     }
-}
-
-/// A kept result as `finish.lua` stores it: '1' + result, or '0' for none.
-fn decode_kept(mut kept: Vec<u8>) -> Option<Vec<u8>> {
-    match kept.first() {
-        Some(b'1') => Some(kept.split_off(1)),
-        _ => None,
-    }
-}
-
-/// The result in a v1 finish payload (`id` or `id NUL result`), if the
-/// payload is about job `id`.
-pub(crate) fn finish_result(payload: &[u8], id: &str) -> Option<Option<Vec<u8>>> {
-    let rest = payload.strip_prefix(id.as_bytes())?;
-    match rest.split_first() {
-        None => Some(None),
-        Some((0, result)) => Some(Some(result.to_vec())),
-        Some(_) => None, // another job whose id starts with ours
-    }
+    let next_due: i64 = redis::FromRedisValue::from_redis_value(values.remove(0))?;
+    let rest: Vec<Vec<u8>> = redis::FromRedisValue::from_redis_value(redis::Value::Array(values))?;
+    Ok((next_due, rest))
 }
 
 pub(crate) fn lossy(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finish_payloads_as_v1() {
-        assert_eq!(finish_result(b"abc", "abc"), Some(None));
-        assert_eq!(finish_result(b"abc\0ok", "abc"), Some(Some(b"ok".to_vec())));
-        assert_eq!(finish_result(b"abc\0", "abc"), Some(Some(Vec::new())));
-        assert_eq!(finish_result(b"abcd", "abc"), None);
-        assert_eq!(finish_result(b"xyz", "abc"), None);
-    }
 }

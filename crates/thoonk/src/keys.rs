@@ -30,6 +30,14 @@ pub(crate) struct Keys {
     pub(crate) claims: String,
     /// New: hash id -> seconds to keep the result of a job someone awaits.
     pub(crate) awaited: String,
+    /// New: zset id -> due time (ms) of delayed jobs.
+    pub(crate) delayed: String,
+    /// New: zset worker id -> liveness deadline (ms).
+    pub(crate) workers: String,
+    /// New: hash id -> why it was last cancelled or stalled.
+    pub(crate) reasons: String,
+    /// v1: hash of per-queue settings (`lease_ms`, `max_cancels`).
+    pub(crate) config: String,
 }
 
 impl Keys {
@@ -48,6 +56,10 @@ impl Keys {
             tokens: key("tokens"),
             claims: key("claims"),
             awaited: key("awaited"),
+            delayed: key("delayed"),
+            workers: key("workers"),
+            reasons: key("reasons"),
+            config: key("config"),
         }
     }
 

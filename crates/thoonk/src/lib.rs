@@ -72,6 +72,10 @@
 //! - `client`: [`Thoonk`], the core: connections, clock, blocking waits.
 //! - `events`: one pub/sub connection per client, fanned out to listeners.
 //! - `job`: [`Job`], a queue handle, and its state changes.
+//! - `waiting`: waiting for work (`get`) and for results (`publish_and_wait`).
+//! - `leases`: extending, recovering and releasing claims; queue settings.
+//! - `inspect`: counts and listings.
+//! - `worker`: [`Worker`], the runtime: handlers, leases kept, backoff, shutdown.
 //! - `subscription`: a queue's events, typed.
 //! - `typed`: publishing and claiming `serde` types as JSON.
 //! - `keys`: every Redis key and channel name (the v1 layout).
@@ -84,21 +88,28 @@ mod client;
 mod clock;
 mod error;
 mod events;
+mod inspect;
 mod job;
 mod keys;
+mod leases;
 mod names;
 mod scripts;
 mod subscription;
 mod typed;
+mod waiting;
+mod worker;
 
 pub use client::Thoonk;
 pub use clock::{Clock, SystemClock};
 pub use error::{Error, Result};
 pub use events::{Listener, Notice};
-pub use job::{Claimed, Job, JobInfo, JobRef, NewJob, Publish, State, Stats};
+pub use inspect::{JobInfo, Stats};
+pub use job::{Cancel, Claimed, Job, JobRef, NewJob, Publish, State};
+pub use leases::{QueueConfig, Recovered, DEFAULT_LEASE, DEFAULT_MAX_CANCELS};
 pub use names::{new_id, MAX_ID_LEN, MAX_NAME_LEN};
 pub use redis;
 pub use subscription::{Event, EventKind, Events};
+pub use worker::{Backoff, Failure, Report, Worker};
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

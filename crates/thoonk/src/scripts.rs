@@ -29,4 +29,7 @@ script!(CANCEL, "cancel.lua", with_state);
 script!(STALL, "stall.lua", with_state);
 script!(RETRY, "retry.lua", with_state);
 script!(RETRACT, "retract.lua");
+script!(EXTEND, "extend.lua");
+script!(RECOVER, "recover.lua");
+script!(RELEASE, "release.lua");
 script!(LIST, "list.lua");

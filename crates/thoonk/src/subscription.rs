@@ -26,11 +26,15 @@ pub enum EventKind {
     Retry,
     /// It was retracted (deleted).
     Retract,
+    /// It was delayed (published for later, or cancelled with a delay).
+    Delay,
+    /// A worker shutting down gave it back unfinished.
+    Release,
 }
 
 impl EventKind {
     /// Every kind of event.
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::Publish,
         EventKind::Claim,
         EventKind::Finish,
@@ -38,6 +42,8 @@ impl EventKind {
         EventKind::Stall,
         EventKind::Retry,
         EventKind::Retract,
+        EventKind::Delay,
+        EventKind::Release,
     ];
 
     /// The verb, as in the channel name.
@@ -50,6 +56,8 @@ impl EventKind {
             EventKind::Stall => "stall",
             EventKind::Retry => "retry",
             EventKind::Retract => "retract",
+            EventKind::Delay => "delay",
+            EventKind::Release => "release",
         }
     }
 }

@@ -20,6 +20,7 @@ fn stats(
         available,
         claimed,
         stalled,
+        delayed: 0,
         publishes,
         finishes,
     }

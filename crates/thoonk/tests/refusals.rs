@@ -76,14 +76,30 @@ async fn finish_cancel_stall_need_a_claimed_job() {
             unchanged(&mut raw, &q, q.finish_with(id, "r")).await,
             unchanged(&mut raw, &q, q.cancel(id)).await,
             unchanged(&mut raw, &q, q.stall(id)).await,
-            // With a token, the state is what refuses, not the token.
-            unchanged(&mut raw, &q, q.finish(JobRef::fenced(id, "1"))).await,
         ];
         for err in &e {
             match id {
                 "no-such-job" => assert_not_found(err, id),
                 "job-available" => assert_wrong_state(err, id, State::Claimed, State::Available),
                 _ => assert_wrong_state(err, id, State::Claimed, State::Stalled),
+            }
+        }
+        // With a token, the claim it names no longer holds: the refusal
+        // says so, and where the job is now.
+        let err = unchanged(&mut raw, &q, q.finish(JobRef::fenced(id, "1"))).await;
+        match id {
+            "no-such-job" => assert_not_found(&err, id),
+            _ => {
+                let Error::StaleClaim { actual, .. } = &err else {
+                    panic!("expected StaleClaim, got {err:?}")
+                };
+                let now = if id == "job-available" {
+                    State::Available
+                } else {
+                    State::Stalled
+                };
+                assert_eq!(*actual, now);
+                assert_message_names(&err, &[QUEUE, id, "no longer holds", now.as_str()]);
             }
         }
     }
@@ -163,9 +179,16 @@ async fn a_stale_token_is_refused_and_the_current_one_works() {
         unchanged(&mut raw, &q, q.stall(&old)).await,
     ];
     for err in &refusals {
-        let Error::StaleClaim { queue, id, token } = err else {
+        let Error::StaleClaim {
+            queue,
+            id,
+            token,
+            actual,
+        } = err
+        else {
             panic!("expected StaleClaim, got {err:?}")
         };
+        assert_eq!(*actual, State::Claimed);
         assert_eq!(
             (queue.as_str(), id.as_str(), token.as_str()),
             (QUEUE, "job-7", old.token.as_str())
@@ -203,6 +226,9 @@ async fn calls_without_a_token_work_on_a_claimed_job() {
     );
     // The tokens of those claims no longer hold: each job left its claim.
     let err = unchanged(&mut raw, &q, q.finish(&jobs[2])).await;
-    assert_wrong_state(&err, "by-id-3", State::Claimed, State::Stalled);
+    let Error::StaleClaim { actual, .. } = &err else {
+        panic!("expected StaleClaim, got {err:?}")
+    };
+    assert_eq!(*actual, State::Stalled);
     assert_each_job_in_one_state(&mut raw, QUEUE).await;
 }

@@ -1,26 +1,57 @@
--- cancel: give a claimed job back; it goes to the back of the line and
--- its cancel count grows by one.
+-- cancel: give a claimed job back. It goes to the back of the line, or to
+-- delayed when a delay is given (retry later), and its cancel count grows
+-- by one; once that count passes the queue's max_cancels it is stalled
+-- instead, with the reason kept.
 --
--- KEYS[1] job.claimed:NAME    zset
--- KEYS[2] job.items:NAME      hash
--- KEYS[3] job.stalled:NAME    set    (only read, to name the state in a refusal)
--- KEYS[4] job.tokens:NAME     hash
--- KEYS[5] job.cancelled:NAME  hash   id -> times cancelled
--- KEYS[6] job.ids:NAME        list
+-- KEYS[1]  job.claimed:NAME    zset
+-- KEYS[2]  job.items:NAME      hash
+-- KEYS[3]  job.stalled:NAME    set
+-- KEYS[4]  job.delayed:NAME    zset   id -> due time (ms)
+-- KEYS[5]  job.tokens:NAME     hash
+-- KEYS[6]  job.cancelled:NAME  hash   id -> times cancelled
+-- KEYS[7]  job.ids:NAME        list
+-- KEYS[8]  job.reasons:NAME    hash   id -> why it was last cancelled or stalled
+-- KEYS[9]  job.config:NAME     hash   max_cancels
+-- KEYS[10] job.published:NAME  zset
 -- ARGV[1] id
 -- ARGV[2] claim token, or ''
--- ARGV[3] channel event.job.cancel:NAME
--- Returns: 1, or the refusal ('stale', 'missing', 'available', 'stalled').
--- Events:  event.job.cancel:NAME with payload id.
-local claimed, items, stalled, tokens, cancelled, ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local id, token, channel = ARGV[1], ARGV[2], ARGV[3]
+-- ARGV[3] now, Unix ms
+-- ARGV[4] delay in ms ('0': available at once)
+-- ARGV[5] reason ('' keeps none)
+-- ARGV[6] max_cancels when the queue sets none
+-- ARGV[7] channel event.job.cancel:NAME
+-- ARGV[8] channel event.job.delay:NAME
+-- ARGV[9] channel event.job.stall:NAME
+-- Returns: 'ok:available', 'ok:delayed' or 'ok:stalled' (where it went), or
+--          the refusal, as finish.lua.
+-- Events:  event.job.cancel:NAME, then event.job.delay:NAME when delayed;
+--          event.job.stall:NAME instead when stalled. Payload: the id.
+local claimed, items, stalled, delayed, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local cancelled, ids, reasons, config, published = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local id, token, now, delay, reason = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local cancel_channel, delay_channel, stall_channel = ARGV[7], ARGV[8], ARGV[9]
 
-local refusal = refuse_unless_claimed_by(items, claimed, stalled, tokens, id, token)
+local refusal = refuse_unless_claimed_by(items, claimed, stalled, delayed, tokens, id, token)
 if refusal then return refusal end
 
 redis.call('ZREM', claimed, id)
 redis.call('HDEL', tokens, id)
-redis.call('HINCRBY', cancelled, id, 1)
+local count = redis.call('HINCRBY', cancelled, id, 1)
+local max = tonumber(redis.call('HGET', config, 'max_cancels')) or tonumber(ARGV[6])
+if count > max then
+  redis.call('HDEL', cancelled, id)
+  redis.call('SADD', stalled, id)
+  redis.call('ZREM', published, id)
+  redis.call('HSET', reasons, id, bounded('cancelled ' .. count .. ' times, more than max_cancels ' .. max .. ': ' .. reason))
+  redis.call('PUBLISH', stall_channel, id)
+  return 'ok:stalled'
+end
+if reason ~= '' then redis.call('HSET', reasons, id, bounded(reason)) end
+redis.call('PUBLISH', cancel_channel, id)
+if delay > 0 then
+  redis.call('ZADD', delayed, now + delay, id)
+  redis.call('PUBLISH', delay_channel, id)
+  return 'ok:delayed'
+end
 redis.call('LPUSH', ids, id)
-redis.call('PUBLISH', channel, id)
-return 1
+return 'ok:available'

@@ -4,38 +4,57 @@
 -- is no instant at which it is in no state (v1 BRPOPed it first, and a worker
 -- that died right then lost the job). Waiting for work is done apart from
 -- this script, with BLMOVE job.ids job.ids RIGHT RIGHT, which takes nothing.
+-- Delayed jobs that are due are made available first, here: promotion
+-- needs no coordinator, it happens whenever anyone claims.
 --
 -- KEYS[1] job.ids:NAME        list   available ids (taken from the right)
--- KEYS[2] job.claimed:NAME    zset   id -> claim time (ms)
+-- KEYS[2] job.claimed:NAME    zset   id -> claim time, then last lease extension (ms)
 -- KEYS[3] job.items:NAME      hash   id -> payload
 -- KEYS[4] job.cancelled:NAME  hash   id -> times cancelled
 -- KEYS[5] job.tokens:NAME     hash   id -> token of its current claim
 -- KEYS[6] job.claims:NAME     string claim counter, the source of tokens
+-- KEYS[7] job.delayed:NAME    zset   id -> due time (ms)
+-- KEYS[8] job.stalled:NAME    set    (read: a v1 duplicate of a stalled id is dropped)
 -- ARGV[1] now, Unix ms
 -- ARGV[2] most jobs to claim (>= 1)
 -- ARGV[3] channel event.job.claim:NAME
--- Returns: flat list of id, payload, times cancelled, token per job claimed
---          (empty when no job is available).
+-- ARGV[4] the claiming worker's id, or '' (then no liveness mark covers
+--         the claim: only its lease does)
+-- Returns: {next due time of a delayed job in ms, or -1; then id, payload,
+--          times cancelled, token per job claimed}
 -- Events:  event.job.claim:NAME with payload id, per job.
-local ids, claimed, items, cancelled, tokens, claims = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local now, count, channel = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local ids, claimed, items, cancelled, tokens, claims, delayed, stalled = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local now, count, channel, worker = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+
+-- Due first, oldest due first: LPUSH in that order leaves the oldest
+-- nearest the right end, where claims take from.
+local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
+for _, id in ipairs(due) do
+  redis.call('ZREM', delayed, id)
+  redis.call('LPUSH', ids, id)
+end
+
+local out = {-1}
+local next_due = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+if next_due[2] then out[1] = tonumber(next_due[2]) end
 
 local taken = redis.call('RPOP', ids, count)
-if not taken then return {} end
+if not taken then return out end
 
-local out = {}
 for _, id in ipairs(taken) do
   local item = redis.call('HGET', items, id)
-  -- An id without an item was left in the list by a v1 client; it names no
-  -- job, so it is dropped rather than handed out as an empty one.
-  if item then
-    local token = redis.call('INCR', claims)
+  -- An id without an item, or a second copy of a job already claimed or
+  -- stalled, was left in the list by a v1 client (it could queue an id
+  -- twice): it is dropped rather than handed out again.
+  if item and not redis.call('ZSCORE', claimed, id) and redis.call('SISMEMBER', stalled, id) == 0 then
+    local token = tostring(redis.call('INCR', claims))
+    if worker ~= '' then token = token .. '@' .. worker end
     redis.call('ZADD', claimed, now, id)
     redis.call('HSET', tokens, id, token)
     out[#out + 1] = id
     out[#out + 1] = item
     out[#out + 1] = redis.call('HGET', cancelled, id) or '0'
-    out[#out + 1] = tostring(token)
+    out[#out + 1] = token
     redis.call('PUBLISH', channel, id)
   end
 end

@@ -1,33 +1,36 @@
 -- finish: a claimed job is done; delete it and hand its result on.
 --
--- KEYS[1] job.claimed:NAME    zset
--- KEYS[2] job.items:NAME      hash
--- KEYS[3] job.stalled:NAME    set    (only read, to name the state in a refusal)
--- KEYS[4] job.tokens:NAME     hash
--- KEYS[5] job.cancelled:NAME  hash
--- KEYS[6] job.published:NAME  zset
--- KEYS[7] job.finishes:NAME   string finish counter
--- KEYS[8] job.awaited:NAME    hash   id -> seconds to keep the result
--- KEYS[9] job.result:NAME\0ID string where a kept result waits
+-- KEYS[1]  job.claimed:NAME    zset
+-- KEYS[2]  job.items:NAME      hash
+-- KEYS[3]  job.stalled:NAME    set    (read, to name the state in a refusal)
+-- KEYS[4]  job.delayed:NAME    zset   (read, to name the state in a refusal)
+-- KEYS[5]  job.tokens:NAME     hash
+-- KEYS[6]  job.cancelled:NAME  hash
+-- KEYS[7]  job.published:NAME  zset
+-- KEYS[8]  job.finishes:NAME   string finish counter
+-- KEYS[9]  job.awaited:NAME    hash   id -> seconds to keep the result
+-- KEYS[10] job.reasons:NAME    hash   id -> why it was last cancelled or stalled
+-- KEYS[11] job.result:NAME\0ID string where a kept result waits
 -- ARGV[1] id
 -- ARGV[2] claim token, or '' (a v1 caller without one)
 -- ARGV[3] '1' when a result is given, else '0'
 -- ARGV[4] the result
 -- ARGV[5] channel event.job.finish:NAME
--- Returns: 1, or the refusal: 'stale' (claimed again since the token was
---          issued), else the state the job is in ('missing', 'available',
---          'stalled').
+-- Returns: 'ok', or the refusal: the state the job is in ('missing',
+--          'available', 'stalled', 'delayed'), prefixed 'stale:' when the
+--          token is not the job's current claim.
 -- Events:  event.job.finish:NAME with payload id, or id NUL result (as v1).
-local claimed, items, stalled, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local cancelled, published, finishes, awaited, result_key = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local claimed, items, stalled, delayed, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local cancelled, published, finishes, awaited, reasons, result_key = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local id, token, has_result, result, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 
-local refusal = refuse_unless_claimed_by(items, claimed, stalled, tokens, id, token)
+local refusal = refuse_unless_claimed_by(items, claimed, stalled, delayed, tokens, id, token)
 if refusal then return refusal end
 
 redis.call('ZREM', claimed, id)
 redis.call('HDEL', tokens, id)
 redis.call('HDEL', cancelled, id)
+redis.call('HDEL', reasons, id)
 redis.call('ZREM', published, id)
 redis.call('HDEL', items, id)
 redis.call('INCR', finishes)
@@ -43,4 +46,4 @@ if has_result == '1' then
 else
   redis.call('PUBLISH', channel, id)
 end
-return 1
+return 'ok'

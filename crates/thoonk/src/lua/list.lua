@@ -1,17 +1,20 @@
--- list: one page of the jobs in a state, with their payloads and cancel
--- counts, read in one consistent snapshot (a read-only script).
+-- list: one page of the jobs in a state, with their payloads, cancel
+-- counts and last reasons, read in one consistent snapshot (read only).
 --
 -- KEYS[1] job.ids:NAME        list   available, in the order they will be claimed
--- KEYS[2] job.claimed:NAME    zset   claimed, by claim time
+-- KEYS[2] job.claimed:NAME    zset   claimed, by claim (or last extension) time
 -- KEYS[3] job.stalled:NAME    set    stalled, by id
--- KEYS[4] job.items:NAME      hash
--- KEYS[5] job.cancelled:NAME  hash
--- ARGV[1] state: 'available' | 'claimed' | 'stalled'
+-- KEYS[4] job.delayed:NAME    zset   delayed, by due time
+-- KEYS[5] job.items:NAME      hash
+-- KEYS[6] job.cancelled:NAME  hash
+-- KEYS[7] job.reasons:NAME    hash
+-- ARGV[1] state: 'available' | 'claimed' | 'stalled' | 'delayed'
 -- ARGV[2] offset (>= 0)
 -- ARGV[3] limit (>= 1)
--- Returns: flat list of id, payload, times cancelled per job.
+-- Returns: flat list of id, payload, times cancelled, reason ('' if none)
+--          per job.
 -- Events:  none.
-local ids, claimed, stalled, items, cancelled = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local ids, claimed, stalled, delayed, items, cancelled, reasons = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local state, offset, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 
 local page
@@ -24,6 +27,8 @@ elseif state == 'claimed' then
   page = redis.call('ZRANGE', claimed, offset, offset + limit - 1)
 elseif state == 'stalled' then
   page = redis.call('SORT', stalled, 'ALPHA', 'LIMIT', offset, limit)
+elseif state == 'delayed' then
+  page = redis.call('ZRANGE', delayed, offset, offset + limit - 1)
 else
   return redis.error_reply('unknown state ' .. state)
 end
@@ -33,5 +38,6 @@ for _, id in ipairs(page) do
   out[#out + 1] = id
   out[#out + 1] = redis.call('HGET', items, id) or ''
   out[#out + 1] = redis.call('HGET', cancelled, id) or '0'
+  out[#out + 1] = redis.call('HGET', reasons, id) or ''
 end
 return out

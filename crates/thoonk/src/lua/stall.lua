@@ -3,18 +3,22 @@
 -- KEYS[1] job.claimed:NAME    zset
 -- KEYS[2] job.items:NAME      hash
 -- KEYS[3] job.stalled:NAME    set
--- KEYS[4] job.tokens:NAME     hash
--- KEYS[5] job.cancelled:NAME  hash
--- KEYS[6] job.published:NAME  zset
+-- KEYS[4] job.delayed:NAME    zset   (read, to name the state in a refusal)
+-- KEYS[5] job.tokens:NAME     hash
+-- KEYS[6] job.cancelled:NAME  hash
+-- KEYS[7] job.published:NAME  zset
+-- KEYS[8] job.reasons:NAME    hash   id -> why it was last cancelled or stalled
 -- ARGV[1] id
 -- ARGV[2] claim token, or ''
--- ARGV[3] channel event.job.stall:NAME
--- Returns: 1, or the refusal ('stale', 'missing', 'available', 'stalled').
+-- ARGV[3] reason ('' keeps none)
+-- ARGV[4] channel event.job.stall:NAME
+-- Returns: 'ok', or the refusal, as finish.lua.
 -- Events:  event.job.stall:NAME with payload id.
-local claimed, items, stalled, tokens, cancelled, published = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local id, token, channel = ARGV[1], ARGV[2], ARGV[3]
+local claimed, items, stalled, delayed, tokens, cancelled, published, reasons =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local id, token, reason, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 
-local refusal = refuse_unless_claimed_by(items, claimed, stalled, tokens, id, token)
+local refusal = refuse_unless_claimed_by(items, claimed, stalled, delayed, tokens, id, token)
 if refusal then return refusal end
 
 redis.call('ZREM', claimed, id)
@@ -24,5 +28,6 @@ redis.call('HDEL', cancelled, id)
 redis.call('SADD', stalled, id)
 -- v1 meant to do this but wrote the key without its colon (flaw 4).
 redis.call('ZREM', published, id)
+if reason ~= '' then redis.call('HSET', reasons, id, bounded(reason)) end
 redis.call('PUBLISH', channel, id)
-return 1
+return 'ok'

@@ -1,0 +1,100 @@
+//! `thoonk work`: a `Worker` whose handler runs a command per job.
+
+use std::process::Stdio;
+use std::time::Duration;
+use thoonk::{Claimed, Failure, Job, Report, Worker};
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+/// How much of a failed command's stderr is kept as the job's reason.
+const REASON_TAIL: usize = 1024;
+
+/// Runs the worker until SIGTERM or SIGINT, then shuts down gracefully.
+pub(crate) async fn work(
+    job: Job,
+    concurrency: usize,
+    grace: Duration,
+    command: Vec<String>,
+) -> thoonk::Result<Report> {
+    let worker = Worker::new(job.clone())
+        .concurrency(concurrency)
+        .grace(grace);
+    tracing::info!(
+        queue = job.name(),
+        worker = worker.id(),
+        concurrency,
+        "working: {}",
+        command.join(" ")
+    );
+    let queue = job.name().to_string();
+    let handler = move |claimed: Claimed| run(queue.clone(), command.clone(), claimed);
+    let report = worker.run(handler, shutdown_signal()).await?;
+    tracing::info!(
+        finished = report.finished,
+        cancelled = report.cancelled,
+        stalled = report.stalled,
+        released = report.released,
+        refused = report.refused,
+        "stopped"
+    );
+    Ok(report)
+}
+
+/// One job: the command with the item on stdin.
+async fn run(queue: String, command: Vec<String>, job: Claimed) -> Result<Vec<u8>, Failure> {
+    let (program, args) = command.split_first().expect("clap requires a command");
+    let mut child = Command::new(program)
+        .args(args)
+        .env("THOONK_QUEUE", &queue)
+        .env("THOONK_JOB_ID", &job.id)
+        .env("THOONK_CANCELLED", job.cancelled.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Shutdown past its grace period drops this future: the command
+        // must not outlive the claim it works under.
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| Failure::retry(format!("cannot run {program}: {e}")))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let item = job.item;
+    // Written alongside reading the output: a command that writes before
+    // it reads all its input must not deadlock against us.
+    let feed = tokio::spawn(async move {
+        // A command that ignores its stdin may close it early; that is fine.
+        let _ = stdin.write_all(&item).await;
+    });
+    let output = child
+        .wait_with_output()
+        .await
+        .map_err(|e| Failure::retry(format!("waiting for {program}: {e}")))?;
+    let _ = feed.await;
+    if output.status.success() {
+        let mut result = output.stdout;
+        if result.last() == Some(&b'\n') {
+            result.pop();
+        }
+        return Ok(result);
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut start = stderr.len().saturating_sub(REASON_TAIL);
+    while !stderr.is_char_boundary(start) {
+        start += 1;
+    }
+    Err(Failure::retry(format!(
+        "{program} {}: {}",
+        output.status,
+        stderr[start..].trim_end()
+    )))
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down: no more claims; running jobs get their grace period");
+}

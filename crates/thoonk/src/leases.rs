@@ -1,0 +1,150 @@
+//! Leases: extending claims, recovering expired ones, releasing at
+//! shutdown, and the queue's settings that govern them.
+
+use crate::job::JobRef;
+use crate::{scripts, Job, Result};
+use std::time::Duration;
+
+/// A claim's lease when the queue sets none.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// How many cancels a job may have before it is stalled instead, when the
+/// queue sets no `max_cancels`.
+pub const DEFAULT_MAX_CANCELS: u64 = 25;
+
+/// A queue's settings (kept in `job.config:NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// How long a claim holds without being extended.
+    pub lease: Duration,
+    /// A job cancelled more times than this (by its worker or by expiry) is
+    /// stalled instead.
+    pub max_cancels: u64,
+}
+
+/// What one recovery pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Expired claims sent back to the queue.
+    pub requeued: u64,
+    /// Expired claims stalled, having been cancelled too often.
+    pub stalled: u64,
+}
+
+impl Job {
+    /// Extends the leases of claimed jobs, in one call. Returns the ids
+    /// whose claim is no longer the caller's (taken back since).
+    pub async fn extend(&self, jobs: &[JobRef<'_>]) -> Result<Vec<String>> {
+        self.extend_for(jobs, None).await
+    }
+
+    /// Extends leases and, for a worker, renews its liveness mark to last
+    /// `alive_for` more.
+    pub(crate) async fn extend_for(
+        &self,
+        jobs: &[JobRef<'_>],
+        worker: Option<(&str, Duration)>,
+    ) -> Result<Vec<String>> {
+        let k = &self.keys;
+        let now = self.thoonk.now_ms();
+        let mut call = scripts::EXTEND.prepare_invoke();
+        call.key(&k.claimed)
+            .key(&k.tokens)
+            .key(&k.workers)
+            .arg(now)
+            .arg(worker.map_or("", |w| w.0))
+            .arg(now + worker.map_or(0, |w| w.1.as_millis() as u64));
+        for job in jobs {
+            call.arg(job.id).arg(job.token.unwrap_or(""));
+        }
+        Ok(call.invoke_async(&mut self.thoonk.connection()).await?)
+    }
+
+    /// Sends back every claim that ran out: held past the lease without an
+    /// extension, or held by a worker whose liveness mark ran out. Safe to
+    /// run by anyone, at any time, as often as one likes.
+    pub async fn recover(&self) -> Result<Recovered> {
+        let k = &self.keys;
+        let (requeued, stalled): (u64, u64) = scripts::RECOVER
+            .key(&k.claimed)
+            .key(&k.tokens)
+            .key(&k.workers)
+            .key(&k.cancelled)
+            .key(&k.ids)
+            .key(&k.stalled)
+            .key(&k.published)
+            .key(&k.reasons)
+            .key(&k.config)
+            .arg(self.thoonk.now_ms())
+            .arg(DEFAULT_LEASE.as_millis() as u64)
+            .arg(DEFAULT_MAX_CANCELS)
+            .arg(k.channel("cancel"))
+            .arg(k.channel("stall"))
+            .invoke_async(&mut self.thoonk.connection())
+            .await?;
+        Ok(Recovered { requeued, stalled })
+    }
+
+    /// Gives back claimed jobs unfinished, to the front of the queue,
+    /// without counting a cancel (a worker shutting down). Claims already
+    /// taken back are skipped. Returns how many were released.
+    pub async fn release(&self, jobs: &[JobRef<'_>]) -> Result<usize> {
+        if jobs.is_empty() {
+            return Ok(0);
+        }
+        let k = &self.keys;
+        let mut call = scripts::RELEASE.prepare_invoke();
+        call.key(&k.claimed)
+            .key(&k.tokens)
+            .key(&k.ids)
+            .arg(k.channel("release"));
+        for job in jobs {
+            call.arg(job.id).arg(job.token.unwrap_or(""));
+        }
+        Ok(call.invoke_async(&mut self.thoonk.connection()).await?)
+    }
+
+    /// Removes a worker's liveness mark (it stopped cleanly).
+    pub(crate) async fn forget_worker(&self, worker: &str) -> Result<()> {
+        redis::cmd("ZREM")
+            .arg(&self.keys.workers)
+            .arg(worker)
+            .query_async::<()>(&mut self.thoonk.connection())
+            .await?;
+        Ok(())
+    }
+
+    /// The queue's settings, defaults filled in.
+    pub async fn config(&self) -> Result<QueueConfig> {
+        let (lease_ms, max_cancels): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
+            .arg(&self.keys.config)
+            .arg("lease_ms")
+            .arg("max_cancels")
+            .query_async(&mut self.thoonk.connection())
+            .await?;
+        Ok(QueueConfig {
+            lease: lease_ms.map_or(DEFAULT_LEASE, Duration::from_millis),
+            max_cancels: max_cancels.unwrap_or(DEFAULT_MAX_CANCELS),
+        })
+    }
+
+    /// Sets how long a claim holds without being extended.
+    pub async fn set_lease(&self, lease: Duration) -> Result<()> {
+        self.set_config("lease_ms", lease.as_millis().max(1) as u64)
+            .await
+    }
+
+    /// Sets how many cancels a job may have before it is stalled instead.
+    pub async fn set_max_cancels(&self, max_cancels: u64) -> Result<()> {
+        self.set_config("max_cancels", max_cancels).await
+    }
+
+    async fn set_config(&self, field: &str, value: u64) -> Result<()> {
+        redis::cmd("HSET")
+            .arg(&self.keys.config)
+            .arg(field)
+            .arg(value)
+            .query_async::<()>(&mut self.thoonk.connection())
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,26 @@
+-- extend: renew the leases of the jobs a worker holds, in one call, and
+-- the worker's liveness mark.
+--
+-- KEYS[1] job.claimed:NAME    zset   id -> claim time, then last extension (ms)
+-- KEYS[2] job.tokens:NAME     hash   id -> token of its current claim
+-- KEYS[3] job.workers:NAME    zset   worker id -> liveness deadline (ms)
+-- ARGV[1] now, Unix ms
+-- ARGV[2] worker id, or '' (no liveness mark to renew)
+-- ARGV[3] the worker's new liveness deadline (ms)
+-- ARGV[4..] pairs: id, token of each job held
+-- Returns: the ids whose claim is no longer the caller's (taken back).
+-- Events:  none.
+local claimed, tokens, workers = KEYS[1], KEYS[2], KEYS[3]
+local now, worker, alive_until = ARGV[1], ARGV[2], ARGV[3]
+
+local lost = {}
+for i = 4, #ARGV, 2 do
+  local id, token = ARGV[i], ARGV[i + 1]
+  if redis.call('HGET', tokens, id) == token then
+    redis.call('ZADD', claimed, 'XX', now, id)
+  else
+    lost[#lost + 1] = id
+  end
+end
+if worker ~= '' then redis.call('ZADD', workers, alive_until, worker) end
+return lost

@@ -1,0 +1,70 @@
+-- recover: send back the jobs whose claim ran out: held past the queue's
+-- lease without an extension, or held by a worker whose liveness mark ran
+-- out (it died or froze). Each is counted as a cancel, and goes back to the
+-- queue, or is stalled once cancelled more than max_cancels times. Any
+-- worker may run this at any time, as often as it likes: no coordinator.
+-- A v1 worker's claim (no token) is recovered once older than the lease.
+--
+-- KEYS[1]  job.claimed:NAME    zset   id -> claim time, then last extension (ms)
+-- KEYS[2]  job.tokens:NAME     hash   id -> token; 'N@WORKER' for a worker's claim
+-- KEYS[3]  job.workers:NAME    zset   worker id -> liveness deadline (ms)
+-- KEYS[4]  job.cancelled:NAME  hash
+-- KEYS[5]  job.ids:NAME        list
+-- KEYS[6]  job.stalled:NAME    set
+-- KEYS[7]  job.published:NAME  zset
+-- KEYS[8]  job.reasons:NAME    hash
+-- KEYS[9]  job.config:NAME     hash   lease_ms, max_cancels
+-- ARGV[1] now, Unix ms
+-- ARGV[2] lease in ms when the queue sets none
+-- ARGV[3] max_cancels when the queue sets none
+-- ARGV[4] channel event.job.cancel:NAME
+-- ARGV[5] channel event.job.stall:NAME
+-- Returns: {jobs sent back to the queue, jobs stalled}
+-- Events:  event.job.cancel:NAME or event.job.stall:NAME per job; payload: the id.
+local claimed, tokens, workers, cancelled, ids, stalled, published, reasons, config =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local now, cancel_channel, stall_channel = tonumber(ARGV[1]), ARGV[4], ARGV[5]
+
+local lease = tonumber(redis.call('HGET', config, 'lease_ms')) or tonumber(ARGV[2])
+local max = tonumber(redis.call('HGET', config, 'max_cancels')) or tonumber(ARGV[3])
+
+local expired = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', claimed, '-inf', now - lease, 'LIMIT', 0, 1000)) do
+  expired[id] = 'its lease of ' .. lease .. ' ms ran out'
+end
+-- Dead workers are rare: only then is the whole tokens hash read.
+local dead = redis.call('ZRANGEBYSCORE', workers, '-inf', now)
+if #dead > 0 then
+  local is_dead = {}
+  for _, w in ipairs(dead) do is_dead[w] = true end
+  local all = redis.call('HGETALL', tokens)
+  for i = 1, #all, 2 do
+    local at = string.find(all[i + 1], '@', 1, true)
+    local w = at and string.sub(all[i + 1], at + 1)
+    if w and is_dead[w] then
+      expired[all[i]] = 'worker ' .. w .. ' stopped renewing its liveness mark'
+    end
+  end
+  for _, w in ipairs(dead) do redis.call('ZREM', workers, w) end
+end
+
+local requeued, stalled_count = 0, 0
+for id, why in pairs(expired) do
+  redis.call('ZREM', claimed, id)
+  redis.call('HDEL', tokens, id)
+  local count = redis.call('HINCRBY', cancelled, id, 1)
+  if count > max then
+    redis.call('HDEL', cancelled, id)
+    redis.call('SADD', stalled, id)
+    redis.call('ZREM', published, id)
+    redis.call('HSET', reasons, id, 'cancelled ' .. count .. ' times, more than max_cancels ' .. max .. ': ' .. why)
+    redis.call('PUBLISH', stall_channel, id)
+    stalled_count = stalled_count + 1
+  else
+    redis.call('HSET', reasons, id, why)
+    redis.call('LPUSH', ids, id)
+    redis.call('PUBLISH', cancel_channel, id)
+    requeued = requeued + 1
+  end
+end
+return {requeued, stalled_count}

@@ -1,0 +1,26 @@
+-- release: a worker shutting down gives back the jobs it still holds,
+-- unfinished. They go to the front of the queue (they were next) and it
+-- does not count as a cancel: nothing failed.
+--
+-- KEYS[1] job.claimed:NAME    zset
+-- KEYS[2] job.tokens:NAME     hash
+-- KEYS[3] job.ids:NAME        list
+-- ARGV[1] channel event.job.release:NAME
+-- ARGV[2..] pairs: id, token of each job held
+-- Returns: how many were released (a claim already taken back is skipped).
+-- Events:  event.job.release:NAME with payload id, per job.
+local claimed, tokens, ids = KEYS[1], KEYS[2], KEYS[3]
+local channel = ARGV[1]
+
+local released = 0
+for i = 2, #ARGV, 2 do
+  local id, token = ARGV[i], ARGV[i + 1]
+  if redis.call('HGET', tokens, id) == token then
+    redis.call('ZREM', claimed, id)
+    redis.call('HDEL', tokens, id)
+    redis.call('RPUSH', ids, id)
+    redis.call('PUBLISH', channel, id)
+    released = released + 1
+  end
+end
+return released

@@ -1,0 +1,237 @@
+//! Waiting: for work to claim (`get`), and for a job's result
+//! (`publish_and_wait`).
+
+use crate::events::{Listener, Notice};
+use crate::names::{check_id, new_id};
+use crate::{Claimed, Error, Job, Publish, Result};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Waits for a queue to have work: a job available, or a delayed job due.
+///
+/// Waiting takes nothing from the queue (see [`crate::Thoonk::wait_for_list`]),
+/// so a waiter that dies loses nothing. It also listens for jobs that are
+/// delayed while it waits, so one due sooner than it planned to wake
+/// wakes it on time.
+#[derive(Debug)]
+pub(crate) struct Waiter {
+    job: Job,
+    delays: Listener,
+}
+
+impl Job {
+    pub(crate) async fn waiter(&self) -> Result<Waiter> {
+        Ok(Waiter {
+            job: self.clone(),
+            delays: self.thoonk.listen(vec![self.keys.channel("delay")]).await?,
+        })
+    }
+
+    /// Claims one job, waiting up to `timeout` for one (zero: as long as it
+    /// takes). `None` when the time passed with nothing to claim.
+    pub async fn get(&self, timeout: Duration) -> Result<Option<Claimed>> {
+        let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
+        // Listen before the first claim, so a job delayed in between is seen.
+        let mut waiter = self.waiter().await?;
+        loop {
+            let (mut jobs, next_due) = self.claim_for(1, None).await?;
+            if let Some(job) = jobs.pop() {
+                return Ok(Some(job));
+            }
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                return Ok(None);
+            }
+            // Another worker may take what woke us: then wait again.
+            waiter.wait(deadline, next_due).await?;
+        }
+    }
+
+    /// Publishes a job and waits until it finishes, returning its result
+    /// (`None` when it finished without one): the Rust form of v1's
+    /// `onFinish`. Waits up to `timeout` (zero: as long as it takes).
+    ///
+    /// The result is also kept in Redis for a while, so it is not missed if
+    /// the event connection drops and comes back while the job runs.
+    pub async fn publish_and_wait(
+        &self,
+        item: impl AsRef<[u8]>,
+        options: Publish,
+        timeout: Duration,
+    ) -> Result<Option<Vec<u8>>> {
+        let id = options.id.clone().unwrap_or_else(new_id);
+        check_id(self.name(), &id)?;
+        let finish_channel = self.keys.channel("finish");
+        let retract_channel = self.keys.channel("retract");
+        // Listen before publishing, so a quick finish is not missed.
+        let mut listener = self
+            .thoonk
+            .listen(vec![finish_channel.clone(), retract_channel])
+            .await?;
+        let keep = if timeout.is_zero() {
+            Duration::from_secs(24 * 3600)
+        } else {
+            timeout + Duration::from_secs(60)
+        };
+        let keep_result = options.keep_result.unwrap_or(keep);
+        let options = options.id(&id).keep_result(keep_result);
+        self.publish(item, options).await?;
+        let wait = async {
+            loop {
+                match listener.recv().await {
+                    Some(Notice::Message { channel, payload }) => {
+                        if channel == finish_channel {
+                            if let Some(result) = finish_result(&payload, &id) {
+                                return Ok(result);
+                            }
+                        } else if payload == id.as_bytes() {
+                            return Err(Error::Retracted {
+                                queue: self.name().to_string(),
+                                id: id.clone(),
+                            });
+                        }
+                    }
+                    Some(Notice::Resubscribed) => {
+                        // Messages may have been lost: read what is kept.
+                        if let Some(result) = self.after_gap(&id).await? {
+                            return Ok(result);
+                        }
+                    }
+                    None => {
+                        return Err(Error::Redis(redis::RedisError::from((
+                            redis::ErrorKind::Io,
+                            "the event subscription ended",
+                        ))))
+                    }
+                }
+            }
+        };
+        if timeout.is_zero() {
+            return wait.await;
+        }
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| Error::WaitTimeout {
+                queue: self.name().to_string(),
+                id: id.clone(),
+                timeout,
+            })?
+    }
+
+    /// After events may have been lost: the outcome of job `id` if it is
+    /// over (its kept result, or `Retracted`), `None` while it still exists.
+    async fn after_gap(&self, id: &str) -> Result<Option<Option<Vec<u8>>>> {
+        let (exists, kept): (bool, Option<Vec<u8>>) = redis::pipe()
+            .atomic()
+            .hexists(&self.keys.items, id)
+            .get(self.keys.result(id))
+            .query_async(&mut self.thoonk.connection())
+            .await?;
+        match (exists, kept) {
+            (true, _) => Ok(None),
+            (false, Some(kept)) => Ok(Some(decode_kept(kept))),
+            (false, None) => Err(Error::Retracted {
+                queue: self.name().to_string(),
+                id: id.to_string(),
+            }),
+        }
+    }
+
+    /// The kept result of a finished job: `Some(None)` when it finished
+    /// without a result, `None` when nothing is kept (not finished, not
+    /// published with `keep_result`, or expired).
+    pub async fn kept_result(&self, id: &str) -> Result<Option<Option<Vec<u8>>>> {
+        check_id(self.name(), id)?;
+        let kept: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(self.keys.result(id))
+            .query_async(&mut self.thoonk.connection())
+            .await?;
+        Ok(kept.map(decode_kept))
+    }
+}
+
+impl Waiter {
+    /// Returns when there may be work: the queue has an available job, a
+    /// delayed job is due (`next_due`, Unix ms, as the last claim said, or
+    /// one delayed since), or `deadline` passed.
+    pub(crate) async fn wait(
+        &mut self,
+        deadline: Option<Instant>,
+        next_due: Option<u64>,
+    ) -> Result<()> {
+        let thoonk = &self.job.thoonk;
+        let mut wake = deadline;
+        if let Some(due) = next_due {
+            let due_in = Duration::from_millis(due.saturating_sub(thoonk.now_ms()));
+            wake = Some(wake.map_or(Instant::now() + due_in, |w| w.min(Instant::now() + due_in)));
+        }
+        let block = match wake {
+            None => Duration::ZERO,
+            // A zero block would mean "forever": wait at least a millisecond.
+            Some(w) => w
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        };
+        let blmove = thoonk.wait_for_list(&self.job.keys.ids, block);
+        tokio::pin!(blmove);
+        loop {
+            tokio::select! {
+                r = &mut blmove => return r.map(drop),
+                notice = self.delays.recv() => {
+                    // A job was delayed (or our subscription came back):
+                    // if something is now due before we meant to wake, stop
+                    // waiting. The blocked command is dropped with its
+                    // connection; that is rare and cheap.
+                    if notice.is_none() {
+                        return Ok(());
+                    }
+                    let first: Vec<(String, f64)> = redis::cmd("ZRANGE")
+                        .arg(&self.job.keys.delayed)
+                        .arg(0)
+                        .arg(0)
+                        .arg("WITHSCORES")
+                        .query_async(&mut thoonk.connection())
+                        .await?;
+                    if let Some((_, due)) = first.first() {
+                        let due_in = Duration::from_millis((*due as u64).saturating_sub(thoonk.now_ms()));
+                        if wake.is_none_or(|w| Instant::now() + due_in < w) {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A kept result as `finish.lua` stores it: '1' + result, or '0' for none.
+fn decode_kept(mut kept: Vec<u8>) -> Option<Vec<u8>> {
+    match kept.first() {
+        Some(b'1') => Some(kept.split_off(1)),
+        _ => None,
+    }
+}
+
+/// The result in a v1 finish payload (`id` or `id NUL result`), if the
+/// payload is about job `id`.
+pub(crate) fn finish_result(payload: &[u8], id: &str) -> Option<Option<Vec<u8>>> {
+    let rest = payload.strip_prefix(id.as_bytes())?;
+    match rest.split_first() {
+        None => Some(None),
+        Some((0, result)) => Some(Some(result.to_vec())),
+        Some(_) => None, // another job whose id starts with ours
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finish_payloads_as_v1() {
+        assert_eq!(finish_result(b"abc", "abc"), Some(None));
+        assert_eq!(finish_result(b"abc\0ok", "abc"), Some(Some(b"ok".to_vec())));
+        assert_eq!(finish_result(b"abc\0", "abc"), Some(Some(Vec::new())));
+        assert_eq!(finish_result(b"abcd", "abc"), None);
+        assert_eq!(finish_result(b"xyz", "abc"), None);
+    }
+}

@@ -1,0 +1,456 @@
+//! `Worker`: runs a handler on a queue's jobs, with a concurrency limit,
+//! leases kept alive, failures retried with backoff, and graceful shutdown.
+//!
+//! Nothing is lost whatever dies when: a job is claimed atomically, its
+//! lease is extended while the handler runs (and a liveness mark of the
+//! worker says it is alive), and any worker's recovery pass sends the jobs
+//! of a dead or silent worker back to the queue within seconds.
+
+use crate::{Claimed, Error, Job, JobRef, Result, State};
+use rand::Rng;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+/// How often a worker extends its leases, renews its liveness mark and runs
+/// the recovery pass.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long a worker's liveness mark lasts: its jobs are recovered this long
+/// after its last heartbeat.
+const LIVENESS: Duration = Duration::from_secs(3);
+
+/// Why a handler did not finish its job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    reason: String,
+    retry: bool,
+}
+
+impl Failure {
+    /// A failure worth retrying: the job is cancelled, and comes back after
+    /// a backoff delay (or is stalled once cancelled more than the queue's
+    /// `max_cancels`).
+    pub fn retry(reason: impl fmt::Display) -> Self {
+        Failure {
+            reason: reason.to_string(),
+            retry: true,
+        }
+    }
+
+    /// A failure that retrying will not mend (bad input, say): the job is
+    /// stalled at once, with the reason kept.
+    pub fn permanent(reason: impl fmt::Display) -> Self {
+        Failure {
+            reason: reason.to_string(),
+            retry: false,
+        }
+    }
+
+    /// What went wrong.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+/// Any error is a failure worth retrying.
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::retry(e)
+    }
+}
+
+/// Exponential backoff with jitter, capped: the delay before a cancelled
+/// job comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The delay after the first failure.
+    pub base: Duration,
+    /// No delay is longer.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay after a job's `failures`-th failure (1 for the first):
+    /// `base * 2^(failures-1)`, capped at `max`, then a random amount up to
+    /// half of it taken off, so jobs that failed together do not all come
+    /// back together.
+    pub fn delay(&self, failures: u64) -> Duration {
+        let exp = failures.saturating_sub(1).min(32) as u32;
+        let full = self
+            .base
+            .saturating_mul(2u32.saturating_pow(exp))
+            .min(self.max);
+        full.mul_f64(1.0 - rand::rng().random_range(0.0..0.5))
+    }
+}
+
+/// What a worker did while it ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Jobs finished.
+    pub finished: u64,
+    /// Jobs cancelled after a failure (to come back later).
+    pub cancelled: u64,
+    /// Jobs stalled (a permanent failure, or too many cancels).
+    pub stalled: u64,
+    /// Jobs given back unfinished at shutdown (not counted as failures).
+    pub released: u64,
+    /// Outcomes refused because the claim had been taken back meanwhile.
+    pub refused: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    finished: AtomicU64,
+    cancelled: AtomicU64,
+    stalled: AtomicU64,
+    refused: AtomicU64,
+}
+
+/// Runs a handler on the jobs of one queue.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    job: Job,
+    id: String,
+    concurrency: usize,
+    backoff: Backoff,
+    grace: Duration,
+}
+
+impl Worker {
+    /// A worker on `job`'s queue: one job at a time, default backoff, 10 s
+    /// of grace at shutdown.
+    pub fn new(job: Job) -> Worker {
+        Worker {
+            job,
+            id: crate::new_id(),
+            concurrency: 1,
+            backoff: Backoff::default(),
+            grace: Duration::from_secs(10),
+        }
+    }
+
+    /// Run up to `n` handlers at once.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// The delays before failed jobs come back.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// How long running handlers may go on after shutdown is asked for;
+    /// what is still running then is released back to the queue.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// This worker's id: its claims' tokens end in `@id`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Claims jobs and runs `handler` on each until `shutdown` completes.
+    ///
+    /// `Ok(result)` finishes the job with the result; `Err(failure)`
+    /// cancels it with backoff, or stalls it for a permanent failure; a
+    /// handler that panics counts as a failure to retry. Redis going away
+    /// is waited out (with backoff); the worker goes on when it is back.
+    pub async fn run<H, Fut, R>(
+        self,
+        handler: H,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Report>
+    where
+        H: Fn(Claimed) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<R, Failure>> + Send + 'static,
+        R: Into<Vec<u8>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let this = Arc::new(self);
+        // id -> token of every job this worker holds: what the heartbeat
+        // extends and what shutdown releases.
+        let held: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let counters = Arc::new(Counters::default());
+        let permits = Arc::new(Semaphore::new(this.concurrency));
+        let mut tasks = JoinSet::new();
+
+        // Mark ourselves alive before the first claim.
+        this.heartbeat(&held).await?;
+        let heartbeat = {
+            let (this, held) = (this.clone(), held.clone());
+            AbortOnDrop(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(HEARTBEAT);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = this.heartbeat(&held).await {
+                        tracing::warn!(queue = this.job.name(), "heartbeat failed: {e}");
+                    }
+                }
+            }))
+        };
+
+        let mut waiter = this.job.waiter().await?;
+        let mut pause = Duration::from_millis(50);
+        tokio::pin!(shutdown);
+        'claiming: loop {
+            while tasks.try_join_next().is_some() {}
+            // A slot for at least one job, then all the free ones.
+            let first = tokio::select! {
+                p = permits.clone().acquire_owned() => p.expect("never closed"),
+                _ = &mut shutdown => break 'claiming,
+            };
+            let mut slots = vec![first];
+            while let Ok(p) = permits.clone().try_acquire_owned() {
+                slots.push(p);
+            }
+            let claimed = this.job.claim_for(slots.len(), Some(&this.id)).await;
+            let (jobs, next_due) = match claimed {
+                Ok(claimed) => {
+                    pause = Duration::from_millis(50);
+                    claimed
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        queue = this.job.name(),
+                        "claim failed, retrying in {pause:?}: {e}"
+                    );
+                    drop(slots);
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = &mut shutdown => break 'claiming,
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            if jobs.is_empty() {
+                drop(slots);
+                tokio::select! {
+                    r = waiter.wait(None, next_due) => if let Err(e) = r {
+                        tracing::warn!(queue = this.job.name(), "waiting for work failed: {e}");
+                        tokio::time::sleep(pause).await;
+                    },
+                    _ = &mut shutdown => break 'claiming,
+                }
+                continue;
+            }
+            for job in jobs {
+                let slot = slots.pop().expect("claimed no more than the free slots");
+                held.lock()
+                    .unwrap()
+                    .insert(job.id.clone(), job.token.clone());
+                let (this, held, counters, handler) = (
+                    this.clone(),
+                    held.clone(),
+                    counters.clone(),
+                    handler.clone(),
+                );
+                tasks.spawn(async move {
+                    let id = job.id.clone();
+                    this.process(job, handler, &counters, slot).await;
+                    held.lock().unwrap().remove(&id);
+                });
+            }
+        }
+
+        // Shutdown: no more claims; running handlers get the grace period.
+        let drained = tokio::time::timeout(this.grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        drop(heartbeat);
+        let left: Vec<(String, String)> = held.lock().unwrap().drain().collect();
+        let released = this.job.release(&fenced(&left)).await? as u64;
+        this.job.forget_worker(&this.id).await?;
+        Ok(Report {
+            finished: counters.finished.load(Ordering::Relaxed),
+            cancelled: counters.cancelled.load(Ordering::Relaxed),
+            stalled: counters.stalled.load(Ordering::Relaxed),
+            released,
+            refused: counters.refused.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Runs the handler on one job and records its outcome.
+    async fn process<H, Fut, R>(
+        &self,
+        job: Claimed,
+        handler: Arc<H>,
+        counters: &Counters,
+        _slot: OwnedSemaphorePermit,
+    ) where
+        H: Fn(Claimed) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<R, Failure>> + Send + 'static,
+        R: Into<Vec<u8>> + Send + 'static,
+    {
+        // Its own task, so a panic is caught as a JoinError; aborted if
+        // this task is (shutdown after the grace period).
+        let mut run = AbortOnDrop(tokio::spawn(handler(job.clone())));
+        let outcome = match (&mut run.0).await {
+            Ok(Ok(result)) => Ok(result.into()),
+            Ok(Err(failure)) => Err(failure),
+            Err(e) => Err(Failure::retry(format!(
+                "handler panicked: {}",
+                panic_message(e)
+            ))),
+        };
+        let target = JobRef::from(&job);
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let done = match &outcome {
+                Ok(result) => self
+                    .job
+                    .finish_with(target, result)
+                    .await
+                    .map(|_| &counters.finished),
+                Err(f) if f.retry => {
+                    let delay = self.backoff.delay(job.cancelled + 1);
+                    let cancel = crate::Cancel::new().delay(delay).reason(&f.reason);
+                    self.job
+                        .cancel_with(target, cancel)
+                        .await
+                        .map(|state| match state {
+                            State::Stalled => &counters.stalled,
+                            _ => &counters.cancelled,
+                        })
+                }
+                Err(f) => self
+                    .job
+                    .stall_with(target, &f.reason)
+                    .await
+                    .map(|_| &counters.stalled),
+            };
+            match done {
+                Ok(counter) => {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Err(Error::Redis(e)) => {
+                    // The job is still ours until its lease runs out: keep
+                    // trying, so the work is not done twice.
+                    tracing::warn!(
+                        queue = self.job.name(),
+                        id = job.id,
+                        "recording the outcome failed, retrying: {e}"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(refused) => {
+                    // Taken back (we were too slow, or paused): another
+                    // worker has it now. Nothing to do but say so.
+                    tracing::warn!(
+                        queue = self.job.name(),
+                        id = job.id,
+                        "outcome refused: {refused}"
+                    );
+                    counters.refused.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Extends our leases, renews our liveness mark, and recovers what
+    /// dead or silent workers held.
+    async fn heartbeat(&self, held: &Mutex<HashMap<String, String>>) -> Result<()> {
+        let pairs: Vec<(String, String)> = held
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(i, t)| (i.clone(), t.clone()))
+            .collect();
+        let lost = self
+            .job
+            .extend_for(&fenced(&pairs), Some((&self.id, LIVENESS)))
+            .await?;
+        for id in lost {
+            tracing::warn!(
+                queue = self.job.name(),
+                id,
+                "lease lost: the job was taken back"
+            );
+        }
+        let recovered = self.job.recover().await?;
+        if recovered.requeued + recovered.stalled > 0 {
+            tracing::info!(
+                queue = self.job.name(),
+                requeued = recovered.requeued,
+                stalled = recovered.stalled,
+                "recovered jobs of expired claims"
+            );
+        }
+        Ok(())
+    }
+}
+
+fn fenced(pairs: &[(String, String)]) -> Vec<JobRef<'_>> {
+    pairs
+        .iter()
+        .map(|(id, token)| JobRef::fenced(id, token))
+        .collect()
+}
+
+/// Aborts the task when dropped, so no handler outlives its worker.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let b = Backoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(10),
+        };
+        for _ in 0..100 {
+            let d1 = b.delay(1);
+            assert!(d1 > Duration::from_millis(500) && d1 <= Duration::from_secs(1));
+            let d3 = b.delay(3);
+            assert!(d3 > Duration::from_secs(2) && d3 <= Duration::from_secs(4));
+            let d50 = b.delay(50);
+            assert!(d50 > Duration::from_secs(5) && d50 <= Duration::from_secs(10));
+        }
+    }
+}
