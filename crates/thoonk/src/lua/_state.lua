@@ -13,11 +13,13 @@ end
 -- Validation shared by finish, cancel and stall. Without a token (a v1
 -- caller) the job need only be claimed. With one, it must be the job's
 -- current claim: a token that is not is stale, the job having been taken
--- back (and maybe claimed again) since. Returns nil when the caller may go
--- on, else the refusal to return.
+-- back (and maybe claimed again) since. A v1 client ends a claim without
+-- knowing its token (its finish, cancel and stall only ZREM job.claimed),
+-- so a token holds only while the job is claimed too. Returns nil when the
+-- caller may go on, else the refusal to return.
 local function refuse_unless_claimed_by(items, claimed, stalled, delayed, tokens, id, token)
   if token ~= '' then
-    if redis.call('HGET', tokens, id) ~= token then
+    if redis.call('HGET', tokens, id) ~= token or not redis.call('ZSCORE', claimed, id) then
       return 'stale:' .. job_state(items, claimed, stalled, delayed, id)
     end
   elseif not redis.call('ZSCORE', claimed, id) then

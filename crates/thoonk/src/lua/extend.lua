@@ -16,7 +16,8 @@ local now, worker, alive_until = ARGV[1], ARGV[2], ARGV[3]
 local lost = {}
 for i = 4, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
-  if redis.call('HGET', tokens, id) == token then
+  -- (A v1 client's finish, cancel or stall leaves the token behind.)
+  if redis.call('HGET', tokens, id) == token and redis.call('ZSCORE', claimed, id) then
     redis.call('ZADD', claimed, 'XX', now, id)
   else
     lost[#lost + 1] = id

@@ -41,7 +41,9 @@ if #dead > 0 then
   for i = 1, #all, 2 do
     local at = string.find(all[i + 1], '@', 1, true)
     local w = at and string.sub(all[i + 1], at + 1)
-    if w and is_dead[w] then
+    -- Only a claim still held: a v1 client's finish, cancel or stall
+    -- leaves the token behind, and the job is elsewhere by now.
+    if w and is_dead[w] and redis.call('ZSCORE', claimed, all[i]) then
       expired[all[i]] = 'worker ' .. w .. ' stopped renewing its liveness mark'
     end
   end

@@ -15,7 +15,9 @@ local channel = ARGV[1]
 local released = 0
 for i = 2, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
-  if redis.call('HGET', tokens, id) == token then
+  -- (A v1 client's cancel or stall leaves the token behind: the job must
+  -- still be claimed, or it would be queued a second time.)
+  if redis.call('HGET', tokens, id) == token and redis.call('ZSCORE', claimed, id) then
     redis.call('ZREM', claimed, id)
     redis.call('HDEL', tokens, id)
     redis.call('RPUSH', ids, id)

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use thoonk::redis::{self, aio::ConnectionLike, aio::MultiplexedConnection};
 use thoonk::{Clock, Error, Event, Events, Job, Thoonk};
@@ -66,6 +67,13 @@ impl Env {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .expect("raw connection")
+    }
+
+    /// The main client reading the time from a [`ManualClock`] set to
+    /// `start_ms`, and that clock, to move by hand.
+    pub(crate) fn clocked(&self, start_ms: u64) -> (Arc<ManualClock>, Thoonk) {
+        let clock = Arc::new(ManualClock::at(start_ms));
+        (clock.clone(), self.thoonk.with_clock(clock))
     }
 
     pub(crate) fn redis_client(&self) -> redis::Client {
@@ -127,6 +135,10 @@ impl ManualClock {
     }
     pub(crate) fn set(&self, ms: u64) {
         self.0.store(ms, Ordering::SeqCst);
+    }
+    /// Moves the clock forward by `by`.
+    pub(crate) fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
     }
 }
 
@@ -245,13 +257,15 @@ pub(crate) async fn snapshot(conn: &mut (impl ConnectionLike + Send)) -> BTreeMa
 
 /// The job invariant of the layout: every job (an id in `job.items`) is in
 /// exactly one state: in `job.ids` exactly once, or in `job.claimed`, or in
-/// `job.stalled`; and no state key holds an id without an item. Read in one
-/// `MULTI`, so it is one consistent snapshot.
+/// `job.stalled`, or in `job.delayed`; no state key holds an id without an
+/// item; and every claim token (`job.tokens`) belongs to a claimed job. Read
+/// in one `MULTI`, so it is one consistent snapshot.
 pub(crate) async fn assert_each_job_in_one_state(
     conn: &mut (impl ConnectionLike + Send),
     name: &str,
 ) {
-    let (items, available, claimed, stalled): (Vec<String>, Vec<String>, Vec<String>, Vec<String>) =
+    type Ids = Vec<String>;
+    let (items, available, claimed, stalled, delayed, tokens): (Ids, Ids, Ids, Ids, Ids, Ids) =
         redis::pipe()
             .atomic()
             .cmd("HKEYS")
@@ -266,18 +280,25 @@ pub(crate) async fn assert_each_job_in_one_state(
             .arg(-1)
             .cmd("SMEMBERS")
             .arg(format!("job.stalled:{name}"))
+            .cmd("ZRANGE")
+            .arg(format!("job.delayed:{name}"))
+            .arg(0)
+            .arg(-1)
+            .cmd("HKEYS")
+            .arg(format!("job.tokens:{name}"))
             .query_async(conn)
             .await
             .expect("read the state keys");
     let mut places: HashMap<&str, Vec<&str>> = HashMap::new();
-    for id in &available {
-        places.entry(id).or_default().push("job.ids");
-    }
-    for id in &claimed {
-        places.entry(id).or_default().push("job.claimed");
-    }
-    for id in &stalled {
-        places.entry(id).or_default().push("job.stalled");
+    for (key, ids) in [
+        ("job.ids", &available),
+        ("job.claimed", &claimed),
+        ("job.stalled", &stalled),
+        ("job.delayed", &delayed),
+    ] {
+        for id in ids {
+            places.entry(id).or_default().push(key);
+        }
     }
     for id in &items {
         let found = places.remove(id.as_str()).unwrap_or_default();
@@ -290,6 +311,11 @@ pub(crate) async fn assert_each_job_in_one_state(
     assert!(
         places.is_empty(),
         "queue {name:?}: ids in a state key without an item: {places:?}"
+    );
+    let unclaimed: Vec<&String> = tokens.iter().filter(|id| !claimed.contains(id)).collect();
+    assert!(
+        unclaimed.is_empty(),
+        "queue {name:?}: claim tokens of jobs that are not claimed: {unclaimed:?}"
     );
 }
 

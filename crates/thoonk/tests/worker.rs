@@ -1,0 +1,776 @@
+//! The Worker runtime: outcomes of handlers (result, retry with backoff, permanent failure, panic), the concurrency limit, leases kept alive, liveness marks, graceful shutdown with release, refused outcomes, and going on after Redis restarts.
+
+mod common;
+
+use common::*;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use thoonk::{
+    Backoff, Claimed, EventKind, Failure, Job, Publish, Recovered, Report, State, Worker,
+};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::task::JoinHandle;
+
+/// Where the manual clocks start: a plausible "now" in Unix ms.
+const T0: u64 = 1_700_000_000_000;
+
+/// A small backoff, so retried jobs come back within the test.
+const QUICK: Backoff = Backoff {
+    base: Duration::from_millis(50),
+    max: Duration::from_millis(200),
+};
+
+/// A worker running in its own task until `stop`.
+struct Running {
+    id: String,
+    stop: oneshot::Sender<()>,
+    /// Notified once the worker's run loop has taken the shutdown.
+    stopping: Arc<Notify>,
+    task: JoinHandle<thoonk::Result<Report>>,
+}
+
+fn start<H, Fut, R>(worker: Worker, handler: H) -> Running
+where
+    H: Fn(Claimed) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, Failure>> + Send + 'static,
+    R: Into<Vec<u8>> + Send + 'static,
+{
+    let id = worker.id().to_string();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let stopping = Arc::new(Notify::new());
+    let seen = stopping.clone();
+    let shutdown = async move {
+        let _ = stopped.await;
+        seen.notify_one();
+    };
+    let task = tokio::spawn(worker.run(handler, shutdown));
+    Running {
+        id,
+        stop,
+        stopping,
+        task,
+    }
+}
+
+impl Running {
+    /// Asks for shutdown and returns the worker's report.
+    async fn stop(self) -> Report {
+        let _ = self.stop.send(());
+        within("the worker's shutdown", self.task)
+            .await
+            .expect("the worker task")
+            .expect("the worker's run")
+    }
+}
+
+/// A gate handlers wait at until the test opens it.
+fn gate() -> (watch::Sender<bool>, watch::Receiver<bool>) {
+    watch::channel(false)
+}
+
+async fn pass(gate: &watch::Receiver<bool>) {
+    let mut gate = gate.clone();
+    let _ = gate.wait_for(|open| *open).await;
+}
+
+/// The liveness deadline job.workers holds for `worker`.
+async fn liveness(env: &Env, name: &str, worker: &str) -> Option<u64> {
+    cmd(
+        &mut env.raw().await,
+        &["ZSCORE", &format!("job.workers:{name}"), worker],
+    )
+    .await
+}
+
+/// The reason listed for the claimed job `id`, read from a handler.
+async fn reason_while_claimed(q: &Job, id: &str) -> Option<String> {
+    q.list(State::Claimed, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| j.id == id)
+        .expect("the job is claimed while its handler runs")
+        .reason
+}
+
+/// Events of a subscription up to and including the finish of `id`.
+async fn events_until_finish(events: &mut thoonk::Events, id: &str) -> Vec<EventKind> {
+    let mut kinds = Vec::new();
+    loop {
+        let e = next_event(events).await;
+        if e.id != id {
+            continue;
+        }
+        kinds.push(e.kind);
+        if e.kind == EventKind::Finish {
+            return kinds;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handlers_result_finishes_the_job() {
+    let env = Env::start().await;
+    let q = env.job("ok");
+    let started_at = now_ms();
+    let (tokens_tx, mut tokens) = mpsc::unbounded_channel();
+    let worker = start(Worker::new(q.clone()), move |job: Claimed| {
+        let tokens_tx = tokens_tx.clone();
+        async move {
+            tokens_tx.send(job.token.clone()).unwrap();
+            Ok::<_, Failure>(format!("done {}", String::from_utf8_lossy(&job.item)))
+        }
+    });
+    for n in 0..3 {
+        let result = q
+            .publish_and_wait(format!("job {n}"), Publish::new(), DEADLINE)
+            .await
+            .unwrap();
+        assert_eq!(result, Some(format!("done job {n}").into_bytes()));
+    }
+    // The claims were the worker's, and it is marked alive.
+    for _ in 0..3 {
+        let token = tokens.recv().await.unwrap();
+        assert!(
+            token.ends_with(&format!("@{}", worker.id)),
+            "{token} names the worker {}",
+            worker.id
+        );
+    }
+    let deadline = liveness(&env, "ok", &worker.id).await;
+    assert!(
+        deadline.is_some_and(|d| d > started_at),
+        "a liveness deadline after the worker started: {deadline:?}"
+    );
+    let id = worker.id.clone();
+    let report = worker.stop().await;
+    assert_eq!(
+        report,
+        Report {
+            finished: 3,
+            ..Report::default()
+        }
+    );
+    assert_eq!(liveness(&env, "ok", &id).await, None, "mark removed");
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.finishes, stats.available, stats.claimed), (3, 0, 0));
+    assert_each_job_in_one_state(&mut env.raw().await, "ok").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retryable_failure_is_retried_after_a_backoff() {
+    let env = Env::start().await;
+    let q = env.job("flaky");
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let worker = {
+        let (q, attempts) = (q.clone(), attempts.clone());
+        start(
+            Worker::new(q.clone()).backoff(QUICK),
+            move |job: Claimed| {
+                let (q, attempts, seen_tx) = (q.clone(), attempts.clone(), seen_tx.clone());
+                async move {
+                    if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                        return Err(Failure::retry("the service said 503"));
+                    }
+                    let reason = reason_while_claimed(&q, &job.id).await;
+                    seen_tx.send((job.cancelled, reason)).unwrap();
+                    Ok("second time lucky")
+                }
+            },
+        )
+    };
+    let mut events = q.subscribe().await.unwrap();
+    let result = q
+        .publish_and_wait("x", Publish::new().id("j"), DEADLINE)
+        .await
+        .unwrap();
+    assert_eq!(result, Some(b"second time lucky".to_vec()));
+    use EventKind as E;
+    // Cancelled with a delay (the backoff), then claimed again.
+    assert_eq!(
+        events_until_finish(&mut events, "j").await,
+        [
+            E::Publish,
+            E::Claim,
+            E::Cancel,
+            E::Delay,
+            E::Claim,
+            E::Finish
+        ]
+    );
+    // The second attempt saw the count and the first one's reason.
+    assert_eq!(
+        seen.recv().await.unwrap(),
+        (1, Some("the service said 503".to_string()))
+    );
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        worker.stop().await,
+        Report {
+            finished: 1,
+            cancelled: 1,
+            ..Report::default()
+        }
+    );
+    assert_each_job_in_one_state(&mut env.raw().await, "flaky").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retryable_failure_delays_the_job_by_the_backoff() {
+    let env = Env::start().await;
+    let (_clock, thoonk) = env.clocked(T0);
+    let q = thoonk.job("delayed-retry").unwrap();
+    // A manual clock that never moves: the job stays delayed, so its due
+    // time can be read. The backoff of a first failure is base/2 ..= base.
+    let backoff = Backoff {
+        base: Duration::from_secs(10),
+        max: Duration::from_secs(60),
+    };
+    let worker = start(
+        Worker::new(q.clone()).backoff(backoff),
+        |_job: Claimed| async { Err::<Vec<u8>, _>(Failure::retry("not now")) },
+    );
+    q.publish("x", Publish::new().id("j")).await.unwrap();
+    let mut raw = env.raw().await;
+    eventually("the job is delayed", || {
+        let q = q.clone();
+        async move { q.stats().await.unwrap().delayed == 1 }
+    })
+    .await;
+    let due: u64 = cmd(&mut raw, &["ZSCORE", "job.delayed:delayed-retry", "j"]).await;
+    assert!(
+        (T0 + 5_000..=T0 + 10_000).contains(&due),
+        "due {} ms after the failure",
+        due - T0
+    );
+    let listed = q.list(State::Delayed, 0, 10).await.unwrap();
+    assert_eq!(
+        (listed[0].cancelled, listed[0].reason.as_deref()),
+        (1, Some("not now"))
+    );
+    assert_eq!(
+        worker.stop().await,
+        Report {
+            cancelled: 1,
+            ..Report::default()
+        }
+    );
+    assert_each_job_in_one_state(&mut raw, "delayed-retry").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_failure_stalls_the_job_with_its_reason() {
+    let env = Env::start().await;
+    let q = env.job("bad");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let worker = {
+        let calls = calls.clone();
+        start(
+            Worker::new(q.clone()).backoff(QUICK),
+            move |_job: Claimed| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err::<Vec<u8>, _>(Failure::permanent("payload is not an image")) }
+            },
+        )
+    };
+    let mut events = q.subscribe().await.unwrap();
+    q.publish("x", Publish::new().id("j")).await.unwrap();
+    loop {
+        let e = next_event(&mut events).await;
+        assert_ne!(
+            e.kind,
+            EventKind::Cancel,
+            "a permanent failure is not retried"
+        );
+        if e.kind == EventKind::Stall {
+            break;
+        }
+    }
+    let stalled = q.list(State::Stalled, 0, 10).await.unwrap();
+    assert_eq!(
+        (stalled[0].id.as_str(), stalled[0].reason.as_deref()),
+        ("j", Some("payload is not an image"))
+    );
+    assert_eq!(
+        worker.stop().await,
+        Report {
+            stalled: 1,
+            ..Report::default()
+        }
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(q.stats().await.unwrap().stalled, 1);
+    assert_each_job_in_one_state(&mut env.raw().await, "bad").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_is_a_failure_to_retry() {
+    let env = Env::start().await;
+    let q = env.job("panics");
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let (seen_tx, mut seen) = mpsc::unbounded_channel();
+    let worker = {
+        let (q, attempts) = (q.clone(), attempts.clone());
+        start(
+            Worker::new(q.clone()).backoff(QUICK),
+            move |job: Claimed| {
+                let (q, attempts, seen_tx) = (q.clone(), attempts.clone(), seen_tx.clone());
+                async move {
+                    if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                        panic!("index out of bounds in the handler");
+                    }
+                    seen_tx
+                        .send(reason_while_claimed(&q, &job.id).await)
+                        .unwrap();
+                    Ok::<_, Failure>("recovered")
+                }
+            },
+        )
+    };
+    let result = q
+        .publish_and_wait("x", Publish::new().id("j"), DEADLINE)
+        .await
+        .unwrap();
+    assert_eq!(result, Some(b"recovered".to_vec()));
+    let reason = seen.recv().await.unwrap().expect("a reason");
+    assert!(
+        reason.contains("panicked") && reason.contains("index out of bounds in the handler"),
+        "{reason:?}"
+    );
+    assert_eq!(
+        worker.stop().await,
+        Report {
+            finished: 1,
+            cancelled: 1,
+            ..Report::default()
+        }
+    );
+    assert_each_job_in_one_state(&mut env.raw().await, "panics").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retryable_failure_past_max_cancels_is_stalled() {
+    let env = Env::start().await;
+    let q = env.job("give-up");
+    q.set_max_cancels(2).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let worker = {
+        let calls = calls.clone();
+        start(
+            Worker::new(q.clone()).backoff(QUICK),
+            move |_job: Claimed| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err::<Vec<u8>, _>(Failure::retry("still down")) }
+            },
+        )
+    };
+    let mut events = q.subscribe().await.unwrap();
+    q.publish("x", Publish::new().id("j")).await.unwrap();
+    loop {
+        if next_event(&mut events).await.kind == EventKind::Stall {
+            break;
+        }
+    }
+    // Two cancels allowed; the third failure stalls it.
+    assert_eq!(
+        worker.stop().await,
+        Report {
+            cancelled: 2,
+            stalled: 1,
+            ..Report::default()
+        }
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let stalled = q.list(State::Stalled, 0, 10).await.unwrap();
+    let reason = stalled[0].reason.clone().unwrap();
+    assert!(
+        reason.contains("max_cancels 2") && reason.contains("still down"),
+        "{reason:?}"
+    );
+    assert_each_job_in_one_state(&mut env.raw().await, "give-up").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_more_than_n_handlers_run_at_once() {
+    const N: usize = 3;
+    const JOBS: usize = 10;
+    let env = Env::start().await;
+    let q = env.job("limit");
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (open, gated) = gate();
+    let worker = {
+        let (running, most) = (running.clone(), most.clone());
+        start(
+            Worker::new(q.clone()).concurrency(N),
+            move |_job: Claimed| {
+                let (running, most, gated) = (running.clone(), most.clone(), gated.clone());
+                async move {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    pass(&gated).await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok::<_, Failure>("")
+                }
+            },
+        )
+    };
+    q.publish_many((0..JOBS).map(|i| format!("job {i}")))
+        .await
+        .unwrap();
+
+    // All N slots busy, and no more jobs claimed than slots.
+    eventually("N handlers run", || {
+        let running = running.clone();
+        async move { running.load(Ordering::SeqCst) == N }
+    })
+    .await;
+    let stats = q.stats().await.unwrap();
+    assert_eq!(
+        (stats.claimed, stats.available),
+        (N as u64, (JOBS - N) as u64)
+    );
+    assert_eq!(most.load(Ordering::SeqCst), N);
+
+    open.send(true).unwrap();
+    eventually("every job finished", || {
+        let q = q.clone();
+        async move { q.stats().await.unwrap().finishes == JOBS as u64 }
+    })
+    .await;
+    assert_eq!(
+        worker.stop().await,
+        Report {
+            finished: JOBS as u64,
+            ..Report::default()
+        }
+    );
+    assert_eq!(most.load(Ordering::SeqCst), N, "never more than N at once");
+    assert_each_job_in_one_state(&mut env.raw().await, "limit").await;
+}
+
+/// With the real clock and a one-second lease, a handler that runs for
+/// more than two leases keeps its claim: the worker extends it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_are_extended_while_a_handler_runs() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("slow");
+    q.set_lease(Duration::from_secs(1)).await.unwrap();
+    let (open, gated) = gate();
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let worker = start(Worker::new(q.clone()), move |job: Claimed| {
+        let (gated, started_tx) = (gated.clone(), started_tx.clone());
+        async move {
+            started_tx.send(job.token.clone()).unwrap();
+            pass(&gated).await;
+            Ok::<_, Failure>("slow but done")
+        }
+    });
+    let mut events = q.subscribe().await.unwrap();
+    q.publish("x", Publish::new().id("j")).await.unwrap();
+    let token = within("the handler starts", started.recv()).await.unwrap();
+    let claimed_at: u64 = cmd(&mut raw, &["ZSCORE", "job.claimed:slow", "j"]).await;
+
+    // Wait until 2.5 leases passed: the claim must still be this one, its
+    // score renewed well past the claim time.
+    eventually("the claim held for 2.5 leases, extended", || {
+        let (mut raw, token) = (raw.clone(), token.clone());
+        async move {
+            let (score, current): (Option<u64>, Option<String>) = thoonk::redis::pipe()
+                .atomic()
+                .zscore("job.claimed:slow", "j")
+                .hget("job.tokens:slow", "j")
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            assert_eq!(current.as_ref(), Some(&token), "the claim was taken back");
+            now_ms() >= claimed_at + 2_500 && score.is_some_and(|s| s >= claimed_at + 1_500)
+        }
+    })
+    .await;
+    open.send(true).unwrap();
+    let kinds = events_until_finish(&mut events, "j").await;
+    assert_eq!(
+        kinds,
+        [EventKind::Publish, EventKind::Claim, EventKind::Finish]
+    );
+    let report = worker.stop().await;
+    assert_eq!(
+        report,
+        Report {
+            finished: 1,
+            ..Report::default()
+        }
+    );
+    assert_eq!(report.refused, 0);
+    assert_each_job_in_one_state(&mut raw, "slow").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_within_the_grace_and_releases_the_rest() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("bye");
+    let (open_quick, quick_gate) = gate();
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let worker = start(
+        Worker::new(q.clone())
+            .concurrency(2)
+            .grace(Duration::from_secs(2)),
+        move |job: Claimed| {
+            let (quick_gate, started_tx) = (quick_gate.clone(), started_tx.clone());
+            async move {
+                started_tx.send(job.id.clone()).unwrap();
+                if job.item == b"quick" {
+                    pass(&quick_gate).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+                Ok::<_, Failure>("done")
+            }
+        },
+    );
+    let worker_id = worker.id.clone();
+    q.publish("quick", Publish::new().id("quick"))
+        .await
+        .unwrap();
+    q.publish("stuck", Publish::new().id("stuck"))
+        .await
+        .unwrap();
+    let mut ids = vec![
+        within("a handler starts", started.recv()).await.unwrap(),
+        within("a handler starts", started.recv()).await.unwrap(),
+    ];
+    ids.sort();
+    assert_eq!(ids, ["quick", "stuck"]);
+    // Published while both slots are busy: it must never be claimed.
+    q.publish("later", Publish::new().id("later"))
+        .await
+        .unwrap();
+    let mut events = q.subscribe().await.unwrap();
+    assert!(liveness(&env, "bye", &worker_id).await.is_some());
+
+    // Shutdown while both handlers are blocked; once the worker took it,
+    // "quick" completes (within the grace), "stuck" never does.
+    let _ = worker.stop.send(());
+    within("the worker takes the shutdown", worker.stopping.notified()).await;
+    open_quick.send(true).unwrap();
+    let report = within("the worker's shutdown", worker.task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        report,
+        Report {
+            finished: 1,
+            released: 1,
+            ..Report::default()
+        }
+    );
+
+    let mut seen = HashMap::new();
+    for _ in 0..2 {
+        let e = next_event(&mut events).await;
+        seen.insert(e.id, e.kind);
+    }
+    assert_eq!(seen["quick"], EventKind::Finish);
+    assert_eq!(seen["stuck"], EventKind::Release);
+    // Released to the front of the queue, no cancel counted, no reason.
+    let available = q.list(State::Available, 0, 10).await.unwrap();
+    let listed: Vec<(&str, u64, Option<&str>)> = available
+        .iter()
+        .map(|j| (j.id.as_str(), j.cancelled, j.reason.as_deref()))
+        .collect();
+    assert_eq!(listed, [("stuck", 0, None), ("later", 0, None)]);
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.claimed, stats.finishes), (0, 1));
+    assert_eq!(
+        liveness(&env, "bye", &worker_id).await,
+        None,
+        "mark removed"
+    );
+    assert_each_job_in_one_state(&mut raw, "bye").await;
+}
+
+/// A worker whose claim was taken back while its handler ran (it was
+/// silent past its lease, as a paused process is) has its outcome refused;
+/// the job is done by the next claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_after_the_claim_was_taken_back_is_refused() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("late");
+    let (open, gated) = gate();
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let worker = start(Worker::new(q.clone()), move |job: Claimed| {
+        let (gated, started_tx) = (gated.clone(), started_tx.clone());
+        async move {
+            started_tx.send(job.token.clone()).unwrap();
+            if job.cancelled == 0 {
+                pass(&gated).await;
+                Ok::<_, Failure>("too late")
+            } else {
+                Ok("in time")
+            }
+        }
+    });
+    let waiting = {
+        let q = q.clone();
+        tokio::spawn(async move {
+            q.publish_and_wait("x", Publish::new().id("j"), DEADLINE)
+                .await
+        })
+    };
+    let first = within("the first attempt", started.recv()).await.unwrap();
+
+    // Another process, whose clock says a minute passed, recovers the claim.
+    let elsewhere = env
+        .client()
+        .await
+        .with_clock(Arc::new(ManualClock::at(now_ms() + 60_000)));
+    let recovered = elsewhere.job("late").unwrap().recover().await.unwrap();
+    assert_eq!(recovered.requeued, 1);
+    open.send(true).unwrap();
+
+    let second = within("the second attempt", started.recv()).await.unwrap();
+    assert_ne!(first, second);
+    let result = within("the publisher", waiting).await.unwrap().unwrap();
+    assert_eq!(result, Some(b"in time".to_vec()));
+    assert_eq!(
+        worker.stop().await,
+        Report {
+            finished: 1,
+            refused: 1,
+            ..Report::default()
+        }
+    );
+    assert_each_job_in_one_state(&mut raw, "late").await;
+}
+
+/// A worker renews its liveness mark while it lives; once it dies (its
+/// task is dropped: no release, no goodbye) holding a job, another
+/// process's recovery sends the job back as soon as the mark runs out, long
+/// before the 30 s lease does. Each process has its own manual clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_job_is_recovered_when_its_liveness_runs_out() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let (worker_clock, thoonk) = env.clocked(T0);
+    let q = thoonk.job("crash").unwrap();
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let worker = start(Worker::new(q.clone()), move |job: Claimed| {
+        let started_tx = started_tx.clone();
+        async move {
+            started_tx.send(job.token.clone()).unwrap();
+            std::future::pending::<()>().await;
+            Ok::<_, Failure>("never")
+        }
+    });
+    q.publish("x", Publish::new().id("j")).await.unwrap();
+    let token = within("the handler starts", started.recv()).await.unwrap();
+    assert!(token.ends_with(&format!("@{}", worker.id)), "{token}");
+    let first = liveness(&env, "crash", &worker.id).await.unwrap();
+    assert!(first > T0 && first < T0 + 30_000, "{}", first - T0);
+
+    // Ten seconds pass on the worker's clock: alive, it renews its mark (and
+    // its lease), so another process at that time recovers nothing.
+    worker_clock.set(T0 + 10_000);
+    eventually("the worker renews its mark", || {
+        let env = &env;
+        let id = worker.id.clone();
+        async move { liveness(env, "crash", &id).await > Some(T0 + 10_000) }
+    })
+    .await;
+    let observer_clock = Arc::new(ManualClock::at(T0 + 10_000));
+    let observer = env.client().await.with_clock(observer_clock.clone());
+    let oq = observer.job("crash").unwrap();
+    assert_eq!(oq.recover().await.unwrap(), Recovered::default());
+    assert_eq!(q.stats().await.unwrap().claimed, 1);
+
+    // The worker dies. Its clock stands still from now on, so anything it
+    // may still have had in flight writes the same mark.
+    worker.task.abort();
+    let _ = worker.task.await;
+    let deadline = liveness(&env, "crash", &worker.id)
+        .await
+        .expect("a dead worker leaves its mark");
+    assert_eq!(q.stats().await.unwrap().claimed, 1, "nothing given back");
+
+    // Before the mark runs out, nothing; after, the job is back, though
+    // its lease (from the last extension at +10 s) has not run out.
+    observer_clock.set(deadline - 1);
+    assert_eq!(oq.recover().await.unwrap(), Recovered::default());
+    observer_clock.set(deadline + 1);
+    assert!(deadline + 1 < T0 + 10_000 + 30_000, "within the lease");
+    assert_eq!(
+        oq.recover().await.unwrap(),
+        Recovered {
+            requeued: 1,
+            stalled: 0
+        }
+    );
+    let available = oq.list(State::Available, 0, 10).await.unwrap();
+    assert_eq!((available[0].id.as_str(), available[0].cancelled), ("j", 1));
+    let reason = available[0].reason.clone().unwrap();
+    assert!(
+        reason.contains(&format!("worker {}", worker.id)),
+        "{reason:?}"
+    );
+    assert_eq!(liveness(&env, "crash", &worker.id).await, None);
+    assert_each_job_in_one_state(&mut raw, "crash").await;
+}
+
+/// Redis goes away and comes back (empty: no persistence); the worker
+/// reconnects by itself and does the jobs published after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_goes_on_after_redis_restarts() {
+    let mut env = Env::start().await;
+    let q = env.job("phoenix");
+    let done = Arc::new(Mutex::new(Vec::new()));
+    let worker = {
+        let done = done.clone();
+        start(
+            Worker::new(q.clone()).concurrency(2).backoff(QUICK),
+            move |job: Claimed| {
+                done.lock().unwrap().push(job.id.clone());
+                async move { Ok::<_, Failure>(job.item) }
+            },
+        )
+    };
+    let result = q
+        .publish_and_wait("before", Publish::new().id("before"), DEADLINE)
+        .await
+        .unwrap();
+    assert_eq!(result, Some(b"before".to_vec()));
+
+    tokio::task::block_in_place(|| env.redis.restart()).expect("restart redis");
+
+    // A fresh client of the restarted server publishes and waits.
+    let after = env.client().await.job("phoenix").unwrap();
+    for n in 0..3 {
+        let id = format!("after-{n}");
+        let result = after
+            .publish_and_wait(&id, Publish::new().id(&id), DEADLINE)
+            .await
+            .unwrap();
+        assert_eq!(result, Some(id.into_bytes()));
+    }
+    assert_eq!(
+        worker.stop().await,
+        Report {
+            finished: 4,
+            ..Report::default()
+        }
+    );
+    assert_eq!(
+        *done.lock().unwrap(),
+        ["before", "after-0", "after-1", "after-2"]
+    );
+    assert_eq!(after.stats().await.unwrap().finishes, 3);
+    assert_each_job_in_one_state(&mut env.raw().await, "phoenix").await;
+}
