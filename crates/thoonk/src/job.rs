@@ -378,10 +378,19 @@ impl Job {
     }
 
     async fn finish_inner(&self, job: JobRef<'_>, result: Option<&[u8]>) -> Result<()> {
-        check_id(self.name(), job.id)?;
+        self.finish_many(&[(job, result)]).await?.remove(0)
+    }
+
+    /// Finishes many claimed jobs in one call, each with its result (or
+    /// none). Each job is checked on its own: the reply holds one outcome
+    /// per job, in order; one refusal does not stop the others.
+    pub async fn finish_many(&self, jobs: &[(JobRef<'_>, Option<&[u8]>)]) -> Result<Vec<Result<()>>> {
+        for (job, _) in jobs {
+            check_id(self.name(), job.id)?;
+        }
         let k = &self.keys;
-        let reply = scripts::FINISH
-            .key(&k.claimed)
+        let mut call = scripts::FINISH.prepare_invoke();
+        call.key(&k.claimed)
             .key(&k.items)
             .key(&k.stalled)
             .key(&k.delayed)
@@ -391,15 +400,20 @@ impl Job {
             .key(&k.finishes)
             .key(&k.awaited)
             .key(&k.reasons)
-            .key(k.result(job.id))
-            .arg(job.id)
-            .arg(job.token.unwrap_or(""))
-            .arg(if result.is_some() { "1" } else { "0" })
-            .arg(result.unwrap_or_default())
-            .arg(k.channel("finish"))
-            .invoke_async(&mut self.thoonk.connection())
-            .await?;
-        self.check(reply, job, State::Claimed).map(drop)
+            .arg(k.channel("finish"));
+        for (job, result) in jobs {
+            call.key(k.result(job.id))
+                .arg(job.id)
+                .arg(job.token.unwrap_or(""))
+                .arg(if result.is_some() { "1" } else { "0" })
+                .arg(result.unwrap_or_default());
+        }
+        let replies: Vec<String> = call.invoke_async(&mut self.thoonk.connection()).await?;
+        Ok(replies
+            .into_iter()
+            .zip(jobs)
+            .map(|(reply, (job, _))| self.check(reply, *job, State::Claimed).map(drop))
+            .collect())
     }
 
     /// Gives a claimed job back: it goes to the back of the queue and its

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use std::sync::Arc;
 use std::time::Duration;
-use thoonk::{Publish, State, Stats};
+use thoonk::{EventKind, JobRef, Publish, State, Stats};
 
 fn stats(
     name: &str,
@@ -284,6 +284,54 @@ async fn finish_deletes_the_job_and_counts() {
         assert_eq!(q.kept_result(&job.id).await.unwrap(), None);
     }
     assert_each_job_in_one_state(&mut raw, "fin").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finish_many_finishes_each_job_on_its_own_in_one_call() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("fin-many");
+    q.publish_many(["a", "b", "c"]).await.unwrap();
+    let jobs = q.claim(3).await.unwrap();
+    let mut events = q.subscribe().await.unwrap();
+    // The middle one was taken back: its refusal must not stop the others.
+    q.cancel(jobs[1].id.as_str()).await.unwrap();
+    let outcomes = q
+        .finish_many(&[
+            (JobRef::from(&jobs[0]), Some(&b"r0"[..])),
+            (JobRef::from(&jobs[1]), Some(&b"r1"[..])),
+            (JobRef::from(&jobs[2]), None),
+        ])
+        .await
+        .unwrap();
+    assert!(outcomes[0].is_ok() && outcomes[2].is_ok(), "{outcomes:?}");
+    assert!(
+        matches!(
+            &outcomes[1],
+            Err(thoonk::Error::StaleClaim {
+                actual: thoonk::State::Available,
+                ..
+            })
+        ),
+        "{outcomes:?}"
+    );
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.finishes, stats.available), (2, 1));
+    // Events: the cancel, then one finish per finished job, with its result.
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let e = events.next().await.unwrap();
+        seen.push((e.kind, e.id, e.result));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (EventKind::Cancel, jobs[1].id.clone(), None),
+            (EventKind::Finish, jobs[0].id.clone(), Some(b"r0".to_vec())),
+            (EventKind::Finish, jobs[2].id.clone(), None),
+        ]
+    );
+    assert_each_job_in_one_state(&mut raw, "fin-many").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

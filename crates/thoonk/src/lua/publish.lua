@@ -43,6 +43,7 @@ for i = 4, #ARGV, 5 do
   else
     redis.call('HDEL', awaited, id)
   end
+  redis.call('PUBLISH', publish_channel, id)
   if due > now then
     redis.call('ZADD', delayed, due, id)
     redis.call('PUBLISH', delay_channel, id)
@@ -51,7 +52,6 @@ for i = 4, #ARGV, 5 do
   else
     redis.call('LPUSH', ids, id)
   end
-  redis.call('PUBLISH', publish_channel, id)
 end
 redis.call('INCRBY', publishes, (#ARGV - 3) / 5)
 return 'ok'
