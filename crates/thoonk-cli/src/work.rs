@@ -1,5 +1,6 @@
 //! `thoonk work`: a `Worker` whose handler runs a command per job.
 
+use std::future::Future;
 use std::process::Stdio;
 use std::time::Duration;
 use thoonk::{Claimed, Failure, Job, Report, Worker};
@@ -16,6 +17,9 @@ pub(crate) async fn work(
     grace: Duration,
     command: Vec<String>,
 ) -> thoonk::Result<Report> {
+    // Before anything is claimed: from here on a signal is a graceful stop,
+    // never the default death of the process.
+    let shutdown = shutdown_signal();
     let worker = Worker::new(job.clone())
         .concurrency(concurrency)
         .grace(grace);
@@ -28,7 +32,7 @@ pub(crate) async fn work(
     );
     let queue = job.name().to_string();
     let handler = move |claimed: Claimed| run(queue.clone(), command.clone(), claimed);
-    let report = worker.run(handler, shutdown_signal()).await?;
+    let report = worker.run(handler, shutdown).await?;
     tracing::info!(
         finished = report.finished,
         cancelled = report.cancelled,
@@ -88,13 +92,17 @@ async fn run(queue: String, command: Vec<String>, job: Claimed) -> Result<Vec<u8
     )))
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers at once; the future completes
+/// on either signal.
+fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+    let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("shutting down: no more claims; running jobs get their grace period");
     }
-    tracing::info!("shutting down: no more claims; running jobs get their grace period");
 }

@@ -384,7 +384,10 @@ impl Job {
     /// Finishes many claimed jobs in one call, each with its result (or
     /// none). Each job is checked on its own: the reply holds one outcome
     /// per job, in order; one refusal does not stop the others.
-    pub async fn finish_many(&self, jobs: &[(JobRef<'_>, Option<&[u8]>)]) -> Result<Vec<Result<()>>> {
+    pub async fn finish_many(
+        &self,
+        jobs: &[(JobRef<'_>, Option<&[u8]>)],
+    ) -> Result<Vec<Result<()>>> {
         for (job, _) in jobs {
             check_id(self.name(), job.id)?;
         }

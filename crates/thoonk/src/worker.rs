@@ -18,8 +18,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// How often a worker extends its leases, renews its liveness mark and runs
-/// the recovery pass.
+/// the recovery pass; more often when the queue's lease is shorter than
+/// three of these, so that each claim is extended about three times a lease.
 const HEARTBEAT: Duration = Duration::from_secs(1);
+/// The heartbeat never comes more often than this, however short the lease.
+const MIN_HEARTBEAT: Duration = Duration::from_millis(10);
 /// How long a worker's liveness mark lasts: its jobs are recovered this long
 /// after its last heartbeat.
 const LIVENESS: Duration = Duration::from_secs(3);
@@ -198,9 +201,17 @@ impl Worker {
         let heartbeat = {
             let (this, held) = (this.clone(), held.clone());
             AbortOnDrop(tokio::spawn(async move {
-                let mut tick = tokio::time::interval(HEARTBEAT);
+                let mut next = tokio::time::Instant::now();
                 loop {
-                    tick.tick().await;
+                    // Well within the queue's lease (read afresh, as anyone
+                    // may change it): a claim not extended for a lease is
+                    // anyone's to take back.
+                    let period = match this.job.config().await {
+                        Ok(config) => (config.lease / 3).clamp(MIN_HEARTBEAT, HEARTBEAT),
+                        Err(_) => HEARTBEAT,
+                    };
+                    next = (next + period).max(tokio::time::Instant::now());
+                    tokio::time::sleep_until(next).await;
                     if let Err(e) = this.heartbeat(&held).await {
                         tracing::warn!(queue = this.job.name(), "heartbeat failed: {e}");
                     }
@@ -387,6 +398,18 @@ impl Worker {
             .job
             .extend_for(&fenced(&pairs), Some((&self.id, LIVENESS)))
             .await?;
+        // A claim that ended meanwhile by our own finish, cancel or stall
+        // (no longer held) was not taken back.
+        let lost: Vec<String> = {
+            let held = held.lock().unwrap();
+            lost.into_iter()
+                .filter(|id| {
+                    pairs
+                        .iter()
+                        .any(|(i, token)| i == id && held.get(id) == Some(token))
+                })
+                .collect()
+        };
         for id in lost {
             tracing::warn!(
                 queue = self.job.name(),

@@ -1,10 +1,18 @@
 //! Helpers for the CLI tests: a private Redis with a tiny RESP client to
 //! look inside it, the `thoonk` binary run in the foreground (with a
 //! deadline) or in the background (behind a guard that kills it on drop),
-//! and the assertions every test shares.
+//! and the assertions every test shares; `thoonk work` processes to signal
+//! and kill ([`worker`]), and the check that every job is in exactly one
+//! state ([`Redis::check_invariants`]).
+
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
+pub(crate) mod worker;
 
 use private_redis::PrivateRedis;
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -302,6 +310,181 @@ fn read_resp(r: &mut impl BufRead) -> io::Result<Resp> {
     })
 }
 
+impl Resp {
+    /// An array of bulk strings (UTF-8), as `HKEYS` or `LRANGE` answer.
+    #[track_caller]
+    pub(crate) fn strings(self) -> Vec<String> {
+        match self {
+            Resp::Array(Some(items)) => items
+                .into_iter()
+                .map(|item| match item {
+                    Resp::Bulk(Some(b)) => String::from_utf8(b).expect("UTF-8"),
+                    Resp::Simple(s) => s,
+                    Resp::Int(n) => n.to_string(),
+                    other => panic!("not a string: {other:?}"),
+                })
+                .collect(),
+            Resp::Array(None) => Vec::new(),
+            other => panic!("not an array: {other:?}"),
+        }
+    }
+
+    /// An array of integers.
+    #[track_caller]
+    pub(crate) fn ints(self) -> Vec<i64> {
+        match self {
+            Resp::Array(Some(items)) => items
+                .into_iter()
+                .map(|item| match item {
+                    Resp::Int(n) => n,
+                    other => panic!("not an integer: {other:?}"),
+                })
+                .collect(),
+            other => panic!("not an array: {other:?}"),
+        }
+    }
+}
+
+/// Every key with its type and contents, members sorted (read only).
+const SNAPSHOT: &str = "
+local keys = redis.call('KEYS', '*')
+table.sort(keys)
+local out = {}
+local function add_sorted(list)
+  table.sort(list)
+  for _, v in ipairs(list) do out[#out + 1] = v end
+end
+for _, k in ipairs(keys) do
+  local t = redis.call('TYPE', k).ok
+  out[#out + 1] = '-- ' .. k .. ' ' .. t
+  if t == 'string' then
+    out[#out + 1] = redis.call('GET', k)
+  elseif t == 'list' then
+    for _, v in ipairs(redis.call('LRANGE', k, 0, -1)) do out[#out + 1] = v end
+  elseif t == 'set' then
+    add_sorted(redis.call('SMEMBERS', k))
+  elseif t == 'hash' then
+    local flat, pairs = redis.call('HGETALL', k), {}
+    for i = 1, #flat, 2 do pairs[#pairs + 1] = flat[i] .. ' = ' .. flat[i + 1] end
+    add_sorted(pairs)
+  elseif t == 'zset' then
+    local flat, pairs = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES'), {}
+    for i = 1, #flat, 2 do pairs[#pairs + 1] = flat[i] .. ' @ ' .. flat[i + 1] end
+    add_sorted(pairs)
+  end
+end
+return out
+";
+
+/// The keys of one queue, as the v1 layout names them.
+pub(crate) struct QueueKeys {
+    pub(crate) ids: String,
+    pub(crate) items: String,
+    pub(crate) claimed: String,
+    pub(crate) stalled: String,
+    pub(crate) delayed: String,
+    pub(crate) tokens: String,
+    pub(crate) workers: String,
+    pub(crate) config: String,
+    pub(crate) publishes: String,
+    pub(crate) finishes: String,
+}
+
+impl QueueKeys {
+    pub(crate) fn new(queue: &str) -> QueueKeys {
+        let key = |noun: &str| format!("job.{noun}:{queue}");
+        QueueKeys {
+            ids: key("ids"),
+            items: key("items"),
+            claimed: key("claimed"),
+            stalled: key("stalled"),
+            delayed: key("delayed"),
+            tokens: key("tokens"),
+            workers: key("workers"),
+            config: key("config"),
+            publishes: key("publishes"),
+            finishes: key("finishes"),
+        }
+    }
+}
+
+/// The counts of one queue, straight from its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) available: i64,
+    pub(crate) claimed: i64,
+    pub(crate) stalled: i64,
+    pub(crate) delayed: i64,
+    pub(crate) publishes: i64,
+    pub(crate) finishes: i64,
+    /// Jobs that exist (`HLEN job.items`).
+    pub(crate) items: i64,
+}
+
+impl Counts {
+    /// Jobs not finished: available, claimed or delayed (stalled ones are
+    /// set aside on purpose).
+    pub(crate) fn pending(&self) -> i64 {
+        self.available + self.claimed + self.delayed
+    }
+}
+
+/// Runs `future` to its end on a fresh single-threaded runtime: for tests
+/// that drive the `thoonk` library directly.
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(future)
+}
+
+/// A directory of its own for one test (logs, flag files); removed on drop.
+pub(crate) struct TempDir(pub(crate) std::path::PathBuf);
+
+impl TempDir {
+    pub(crate) fn new(name: &str) -> TempDir {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "thoonk-cli-{name}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temp dir");
+        TempDir(dir)
+    }
+
+    /// A path inside, as a string for environment variables.
+    pub(crate) fn path(&self, file: &str) -> String {
+        self.0
+            .join(file)
+            .to_str()
+            .expect("UTF-8 temp path")
+            .to_string()
+    }
+
+    /// The lines of a file inside (none when it does not exist yet).
+    pub(crate) fn lines(&self, file: &str) -> Vec<String> {
+        match std::fs::read_to_string(self.0.join(file)) {
+            Ok(text) => text.lines().map(str::to_string).collect(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => panic!("read {file}: {e}"),
+        }
+    }
+
+    /// Creates an empty file inside (a flag for a waiting command).
+    pub(crate) fn touch(&self, file: &str) {
+        std::fs::write(self.0.join(file), b"").expect("create a flag file");
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A private `redis-server` for one test (never 6379, never flushed).
 pub(crate) struct Redis {
     server: PrivateRedis,
@@ -314,8 +497,27 @@ impl Redis {
         }
     }
 
+    /// A server with extra settings, e.g. `[("appendonly", "yes")]`.
+    pub(crate) fn start_with(settings: &[(&str, &str)]) -> Redis {
+        Redis {
+            server: PrivateRedis::start_with(settings).expect("start a private redis-server"),
+        }
+    }
+
     pub(crate) fn url(&self) -> String {
         self.server.url()
+    }
+
+    /// Kills the server (SIGKILL); what it persisted stays for `restart`.
+    pub(crate) fn stop(&mut self) {
+        self.server.stop();
+    }
+
+    /// Starts the server again, same port, settings and data.
+    pub(crate) fn restart(&mut self) {
+        self.server
+            .restart()
+            .expect("restart the private redis-server");
     }
 
     /// Sends one command and reads its whole reply.
@@ -331,6 +533,140 @@ impl Redis {
         }
         stream.write_all(req.as_bytes()).expect("send");
         read_resp(&mut BufReader::new(stream)).expect("a reply")
+    }
+
+    /// `EVAL script numkeys keys… args…`: reads of several keys in one
+    /// atomic snapshot.
+    pub(crate) fn eval(&self, script: &str, keys: &[&str], args: &[&str]) -> Resp {
+        let numkeys = keys.len().to_string();
+        let mut all = vec!["EVAL", script, numkeys.as_str()];
+        all.extend_from_slice(keys);
+        all.extend_from_slice(args);
+        match self.query(&all) {
+            Resp::Error(e) => panic!("EVAL failed: {e}"),
+            reply => reply,
+        }
+    }
+
+    /// The counts of `queue`, read in one snapshot straight from its keys.
+    pub(crate) fn counts(&self, queue: &str) -> Counts {
+        let keys = QueueKeys::new(queue);
+        let reply = self.eval(
+            "return {redis.call('LLEN', KEYS[1]), redis.call('ZCARD', KEYS[2]), \
+             redis.call('SCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]), \
+             tonumber(redis.call('GET', KEYS[5]) or '0'), \
+             tonumber(redis.call('GET', KEYS[6]) or '0'), redis.call('HLEN', KEYS[7])}",
+            &[
+                &keys.ids,
+                &keys.claimed,
+                &keys.stalled,
+                &keys.delayed,
+                &keys.publishes,
+                &keys.finishes,
+                &keys.items,
+            ],
+            &[],
+        );
+        let n = reply.ints();
+        Counts {
+            available: n[0],
+            claimed: n[1],
+            stalled: n[2],
+            delayed: n[3],
+            publishes: n[4],
+            finishes: n[5],
+            items: n[6],
+        }
+    }
+
+    /// `job.tokens:QUEUE` as (id, token) pairs.
+    pub(crate) fn tokens(&self, queue: &str) -> Vec<(String, String)> {
+        let flat = self
+            .query(&["HGETALL", &QueueKeys::new(queue).tokens])
+            .strings();
+        flat.chunks(2)
+            .map(|pair| (pair[0].clone(), pair[1].clone()))
+            .collect()
+    }
+
+    /// The whole database, every key with its type and contents in a
+    /// canonical order: to show that a refused command changed nothing.
+    pub(crate) fn snapshot(&self) -> Vec<String> {
+        self.eval(SNAPSHOT, &[], &[]).strings()
+    }
+
+    /// Asserts that every job of `queue` is in exactly one state: each id
+    /// in `job.items` is in exactly one of `job.ids` (and there once),
+    /// `job.claimed`, `job.stalled`, `job.delayed`; no id is in those
+    /// without an item; each id in `job.tokens` is claimed. Read in one
+    /// atomic snapshot, so it holds even while workers run. Returns the
+    /// counts it saw.
+    #[track_caller]
+    pub(crate) fn check_invariants(&self, queue: &str) -> Counts {
+        let keys = QueueKeys::new(queue);
+        let reply = self.eval(
+            "local out = {}
+             out[1] = redis.call('HKEYS', KEYS[1])
+             out[2] = redis.call('LRANGE', KEYS[2], 0, -1)
+             out[3] = redis.call('ZRANGE', KEYS[3], 0, -1)
+             out[4] = redis.call('SMEMBERS', KEYS[4])
+             out[5] = redis.call('ZRANGE', KEYS[5], 0, -1)
+             out[6] = redis.call('HKEYS', KEYS[6])
+             return out",
+            &[
+                &keys.items,
+                &keys.ids,
+                &keys.claimed,
+                &keys.stalled,
+                &keys.delayed,
+                &keys.tokens,
+            ],
+            &[],
+        );
+        let Resp::Array(Some(parts)) = reply else {
+            panic!("unexpected invariant snapshot {reply:?}");
+        };
+        let parts: Vec<Vec<String>> = parts.into_iter().map(Resp::strings).collect();
+        let [items, ids, claimed, stalled, delayed, tokens] =
+            <[Vec<String>; 6]>::try_from(parts).expect("six parts");
+        let items: BTreeSet<&String> = items.iter().collect();
+        let mut places: BTreeMap<&String, Vec<&str>> = BTreeMap::new();
+        for (state, members) in [
+            ("available", &ids),
+            ("claimed", &claimed),
+            ("stalled", &stalled),
+            ("delayed", &delayed),
+        ] {
+            for id in members {
+                places.entry(id).or_default().push(state);
+            }
+        }
+        let mut broken = Vec::new();
+        for id in &items {
+            match places.get(id).map(Vec::as_slice) {
+                Some([_]) => {}
+                None => broken.push(format!("job {id:?} has an item but no state")),
+                Some(states) => broken.push(format!("job {id:?} is in {states:?}")),
+            }
+        }
+        for (id, states) in &places {
+            if !items.contains(id) {
+                broken.push(format!("{id:?} is {states:?} without an item"));
+            }
+        }
+        let claimed_set: BTreeSet<&String> = claimed.iter().collect();
+        for id in &tokens {
+            if !claimed_set.contains(id) {
+                broken.push(format!("{id:?} has a token but is not claimed"));
+            }
+        }
+        assert!(
+            broken.is_empty(),
+            "queue {queue}: {} broken invariants, first ones: {:?}",
+            broken.len(),
+            &broken[..broken.len().min(10)]
+        );
+        self.counts(queue)
     }
 
     /// How many clients subscribe to `channel`.
