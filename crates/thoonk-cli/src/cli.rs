@@ -121,6 +121,36 @@ pub(crate) enum Command {
         /// The queue.
         queue: String,
     },
+    /// Measure publish, process and latency, with Redis's CPU and memory per job.
+    ///
+    /// Each phase runs on a fresh queue of its own (QUEUE.publish_single, …);
+    /// bench refuses to run when one of them is not empty.
+    Bench {
+        /// The queue name the phases' queues are named after.
+        #[arg(long, default_value = "bench")]
+        queue: String,
+        /// Jobs for the bulk publish and process phases.
+        #[arg(long, value_name = "N", default_value_t = 50_000)]
+        jobs: usize,
+        /// Jobs for the one-by-one publish phase.
+        #[arg(long, value_name = "N", default_value_t = 20_000)]
+        single: usize,
+        /// The worker's concurrency in the process and latency phases.
+        #[arg(long, value_name = "C", default_value_t = 50)]
+        concurrency: usize,
+        /// Jobs for the latency phase.
+        #[arg(long, value_name = "N", default_value_t = 5_000)]
+        latency_jobs: usize,
+        /// Publish rate of the latency phase, jobs per second.
+        #[arg(long, value_name = "R", default_value_t = 1000.0)]
+        rate: f64,
+        /// Payload size, about.
+        #[arg(long, value_name = "B", default_value_t = 95)]
+        payload_bytes: usize,
+        /// One JSON line instead of plain lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run COMMAND once per claimed job, until SIGTERM or SIGINT.
     ///
     /// The job's item is COMMAND's stdin; THOONK_QUEUE, THOONK_JOB_ID and

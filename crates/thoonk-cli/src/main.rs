@@ -1,5 +1,6 @@
 //! `thoonk`: a thin command line over the `thoonk` library.
 
+mod bench;
 mod cli;
 mod work;
 
@@ -198,6 +199,38 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
                 job.set_max_cancels(max).await?;
             }
             work::work(job, concurrency, secs(grace)?, command).await?;
+        }
+        Command::Bench {
+            queue,
+            jobs,
+            single,
+            concurrency,
+            latency_jobs,
+            rate,
+            payload_bytes,
+            json,
+        } => {
+            let plan = bench::Plan {
+                queue,
+                jobs: jobs.max(1),
+                single: single.max(1),
+                concurrency: concurrency.max(1),
+                latency_jobs: latency_jobs.max(1),
+                rate,
+                payload_bytes,
+            };
+            let results = bench::bench(&thoonk, &plan)
+                .await
+                .map_err(|e| Failure(Exit::Failed, e))?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&results).expect("plain struct")
+                )?;
+            } else {
+                bench::print_human(&results, &mut out)?;
+            }
         }
         Command::Events { queue } => {
             let mut events = thoonk.job(&queue)?.subscribe().await?;

@@ -1,0 +1,150 @@
+// The `thoonk bench` workload on BullMQ: same phases, same payload, same
+// JSON shape, so bench/compare can put the two side by side.
+//
+// node bench.mjs --port P [--jobs N] [--single N] [--concurrency C]
+//                [--latency-jobs N] [--rate R] [--payload-bytes B]
+import { Queue, Worker, QueueEvents } from 'bullmq';
+import IORedis from 'ioredis';
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((pairs, a, i, all) => {
+    if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1]]);
+    return pairs;
+  }, []),
+);
+const port = Number(args.port);
+const jobs = Number(args.jobs ?? 50000);
+const single = Number(args.single ?? 20000);
+const concurrency = Number(args.concurrency ?? 50);
+const latencyJobs = Number(args['latency-jobs'] ?? 5000);
+const rate = Number(args.rate ?? 1000);
+const payloadBytes = Number(args['payload-bytes'] ?? 95);
+const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
+const admin = new IORedis(connection);
+// Like thoonk's finish, a finished job is deleted.
+const opts = { removeOnComplete: true };
+
+function payload(i) {
+  const head = `{"n":${i},"pad":"`;
+  return JSON.parse(head + 'x'.repeat(Math.max(0, payloadBytes - head.length - 2)) + '"}');
+}
+
+async function info(field, section) {
+  const text = await admin.info(section);
+  const line = text.split('\r\n').find((l) => l.startsWith(field + ':'));
+  return Number(line.split(':')[1]);
+}
+const cpu = async () => (await info('used_cpu_user', 'cpu')) + (await info('used_cpu_sys', 'cpu'));
+const memory = () => info('used_memory', 'memory');
+
+async function addAll(queue, n) {
+  const batch = 1000;
+  const inFlight = 4;
+  for (let start = 0; start < n; ) {
+    const calls = [];
+    for (let k = 0; k < inFlight && start < n; k++) {
+      const end = Math.min(start + batch, n);
+      const items = [];
+      for (let i = start; i < end; i++) items.push({ name: 'job', data: payload(i), opts });
+      calls.push(queue.addBulk(items));
+      start = end;
+    }
+    await Promise.all(calls);
+  }
+}
+
+function fresh(phase) {
+  return new Queue(`bench-bullmq.${phase}.${process.pid}`, { connection });
+}
+
+async function done(queue) {
+  await queue.obliterate({ force: true });
+  await queue.close();
+}
+
+const results = {};
+
+{ // publish_single
+  const q = fresh('publish_single');
+  await q.waitUntilReady();
+  const c0 = await cpu();
+  const t0 = performance.now();
+  for (let i = 0; i < single; i++) await q.add('job', payload(i), opts);
+  const secs = (performance.now() - t0) / 1000;
+  results.publish_single = { jobs_per_s: single / secs, redis_cpu_us_per_job: ((await cpu()) - c0) * 1e6 / single };
+  await done(q);
+}
+
+{ // publish_bulk
+  const q = fresh('publish_bulk');
+  await q.waitUntilReady();
+  const m0 = await memory();
+  const c0 = await cpu();
+  const t0 = performance.now();
+  await addAll(q, jobs);
+  const secs = (performance.now() - t0) / 1000;
+  const c1 = await cpu();
+  results.publish_bulk = {
+    jobs_per_s: jobs / secs,
+    redis_cpu_us_per_job: (c1 - c0) * 1e6 / jobs,
+    bytes_per_job: ((await memory()) - m0) / jobs,
+  };
+  await done(q);
+}
+
+{ // process
+  const q = fresh('process');
+  await addAll(q, jobs);
+  let completed = 0;
+  let finished;
+  const allDone = new Promise((resolve) => { finished = resolve; });
+  const c0 = await cpu();
+  const t0 = performance.now();
+  const w = new Worker(q.name, async () => 'ok', { connection, concurrency });
+  w.on('completed', () => { if (++completed === jobs) finished(); });
+  await allDone;
+  const secs = (performance.now() - t0) / 1000;
+  results.process = { jobs_per_s: jobs / secs, redis_cpu_us_per_job: ((await cpu()) - c0) * 1e6 / jobs };
+  await w.close();
+  await done(q);
+}
+
+{ // latency: from before the add call until the completion event arrives
+  const q = fresh('latency');
+  const events = new QueueEvents(q.name, { connection });
+  await events.waitUntilReady();
+  const w = new Worker(q.name, async () => 'ok', { connection, concurrency });
+  await w.waitUntilReady();
+  const started = new Map();
+  const samples = [];
+  let finished;
+  const allDone = new Promise((resolve) => { finished = resolve; });
+  events.on('completed', ({ jobId }) => {
+    const t0 = started.get(jobId);
+    if (t0 === undefined) return;
+    started.delete(jobId);
+    samples.push(performance.now() - t0);
+    if (samples.length === latencyJobs) finished();
+  });
+  const period = 1000 / rate;
+  const begin = performance.now();
+  for (let i = 0; i < latencyJobs; i++) {
+    const due = begin + i * period;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const id = `l${i}`;
+    started.set(id, performance.now());
+    await q.add('job', payload(i), { ...opts, jobId: id });
+  }
+  await allDone;
+  samples.sort((a, b) => a - b);
+  const at = (p) => samples[Math.min(samples.length - 1, Math.floor(samples.length * p))];
+  results.latency = { p50_ms: at(0.5), p99_ms: at(0.99), max_ms: samples[samples.length - 1] };
+  await w.close();
+  await events.close();
+  await done(q);
+}
+
+console.log(JSON.stringify(results));
+await admin.quit();
+process.exit(0);

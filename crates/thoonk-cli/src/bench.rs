@@ -1,0 +1,410 @@
+//! `thoonk bench`: measures publish, process and latency on the Redis it is
+//! pointed at, with Redis's own CPU time and memory per job.
+//!
+//! Each phase runs on a fresh queue of its own (`NAME.<phase>`), and the
+//! queue's keys are deleted after it.
+
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thoonk::{Claimed, EventKind, Failure, Job, Publish, Thoonk, Worker};
+
+/// What the phases measure, as `--json` prints it.
+#[derive(Debug, Serialize)]
+pub(crate) struct Results {
+    publish_single: Throughput,
+    publish_bulk: BulkThroughput,
+    process: Throughput,
+    latency: Latency,
+}
+
+#[derive(Debug, Serialize)]
+struct Throughput {
+    jobs_per_s: f64,
+    redis_cpu_us_per_job: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct BulkThroughput {
+    jobs_per_s: f64,
+    redis_cpu_us_per_job: f64,
+    bytes_per_job: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Latency {
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+/// The workload.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) queue: String,
+    pub(crate) jobs: usize,
+    pub(crate) single: usize,
+    pub(crate) concurrency: usize,
+    pub(crate) latency_jobs: usize,
+    pub(crate) rate: f64,
+    pub(crate) payload_bytes: usize,
+}
+
+/// Jobs per publish call in the bulk phase (and when filling the process
+/// phase's queue): big enough to amortise the round trip, small enough not
+/// to hold Redis for long.
+const BULK_BATCH: usize = 1000;
+
+pub(crate) async fn bench(thoonk: &Thoonk, plan: &Plan) -> Result<Results, String> {
+    let phases = ["publish_single", "publish_bulk", "process", "latency"];
+    let mut queues = HashMap::new();
+    for phase in phases {
+        let job = thoonk
+            .job(&format!("{}.{phase}", plan.queue))
+            .map_err(|e| e.to_string())?;
+        let stats = job.stats().await.map_err(|e| e.to_string())?;
+        if stats.available + stats.claimed + stats.stalled + stats.delayed + stats.publishes > 0 {
+            return Err(format!(
+                "queue {} is not empty: bench needs fresh queues (choose another --queue)",
+                job.name()
+            ));
+        }
+        queues.insert(phase, job);
+    }
+    let payload = |i: usize| payload(i, plan.payload_bytes);
+    let e = |e: thoonk::Error| e.to_string();
+
+    // publish_single: each publish awaited before the next.
+    let job = &queues["publish_single"];
+    let progress = Progress::new("publish_single", plan.single);
+    let cpu = redis_cpu(thoonk).await?;
+    let start = Instant::now();
+    for i in 0..plan.single {
+        job.publish(payload(i), Publish::new()).await.map_err(e)?;
+        progress.set(i + 1);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = redis_cpu(thoonk).await? - cpu;
+    progress.done();
+    let publish_single = Throughput {
+        jobs_per_s: plan.single as f64 / secs,
+        redis_cpu_us_per_job: cpu * 1e6 / plan.single as f64,
+    };
+    delete_queue(thoonk, job).await?;
+
+    // publish_bulk: batches of BULK_BATCH in flight together.
+    let job = &queues["publish_bulk"];
+    let progress = Progress::new("publish_bulk", plan.jobs);
+    let memory = redis_memory(thoonk).await?;
+    let cpu = redis_cpu(thoonk).await?;
+    let start = Instant::now();
+    publish_all(job, plan.jobs, &payload, &progress).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = redis_cpu(thoonk).await? - cpu;
+    let bytes = redis_memory(thoonk).await? as f64 - memory as f64;
+    progress.done();
+    let publish_bulk = BulkThroughput {
+        jobs_per_s: plan.jobs as f64 / secs,
+        redis_cpu_us_per_job: cpu * 1e6 / plan.jobs as f64,
+        bytes_per_job: bytes / plan.jobs as f64,
+    };
+    delete_queue(thoonk, job).await?;
+
+    // process: one worker, concurrency C, no-op handler, all jobs queued first.
+    let job = &queues["process"];
+    publish_all(job, plan.jobs, &payload, &Progress::hidden()).await?;
+    let progress = Arc::new(Progress::new("process", plan.jobs));
+    let cpu = redis_cpu(thoonk).await?;
+    let start = Instant::now();
+    run_worker_until(job, plan.concurrency, plan.jobs as u64, &progress).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = redis_cpu(thoonk).await? - cpu;
+    progress.done();
+    let process = Throughput {
+        jobs_per_s: plan.jobs as f64 / secs,
+        redis_cpu_us_per_job: cpu * 1e6 / plan.jobs as f64,
+    };
+    delete_queue(thoonk, job).await?;
+
+    // latency: publish at R jobs/s to a running worker; each job's time from
+    // before its publish call until its finish event arrives.
+    let job = &queues["latency"];
+    let latency = measure_latency(job, plan, &payload).await?;
+    delete_queue(thoonk, job).await?;
+
+    Ok(Results {
+        publish_single,
+        publish_bulk,
+        process,
+        latency,
+    })
+}
+
+/// Publishes `n` jobs in batches, a few batches in flight at once.
+async fn publish_all(
+    job: &Job,
+    n: usize,
+    payload: &impl Fn(usize) -> String,
+    progress: &Progress,
+) -> Result<(), String> {
+    const IN_FLIGHT: usize = 4;
+    let mut start = 0;
+    while start < n {
+        let mut calls = Vec::new();
+        for _ in 0..IN_FLIGHT {
+            if start >= n {
+                break;
+            }
+            let end = (start + BULK_BATCH).min(n);
+            let items: Vec<String> = (start..end).map(payload).collect();
+            calls.push(job.publish_many(items));
+            start = end;
+        }
+        for r in futures_util::future::join_all(calls).await {
+            r.map_err(|e| e.to_string())?;
+        }
+        progress.set(start);
+    }
+    Ok(())
+}
+
+/// Runs a no-op worker until `finishes` jobs have finished.
+async fn run_worker_until(
+    job: &Job,
+    concurrency: usize,
+    finishes: u64,
+    progress: &Arc<Progress>,
+) -> Result<(), String> {
+    let worker = Worker::new(job.clone()).concurrency(concurrency);
+    let handled = Arc::new(AtomicU64::new(0));
+    let counter = handled.clone();
+    let handler = move |_job: Claimed| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        async { Ok::<_, Failure>("ok") }
+    };
+    let done = {
+        let job = job.clone();
+        let progress = progress.clone();
+        async move {
+            // The finish counter is the truth (handled counts only calls).
+            loop {
+                let n = job.stats().await.map(|s| s.finishes).unwrap_or(0);
+                progress.set(n as usize);
+                if n >= finishes {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    worker.run(handler, done).await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+async fn measure_latency(
+    job: &Job,
+    plan: &Plan,
+    payload: &impl Fn(usize) -> String,
+) -> Result<Latency, String> {
+    let e = |e: thoonk::Error| e.to_string();
+    let mut events = job.subscribe().await.map_err(e)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = Worker::new(job.clone()).concurrency(plan.concurrency);
+    let worker = tokio::spawn(worker.run(
+        |_job: Claimed| async { Ok::<_, Failure>("ok") },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let progress = Progress::new("latency", plan.latency_jobs);
+    // Published ids and when their publish call started; the publisher
+    // and the event reader share it.
+    let started: Arc<std::sync::Mutex<HashMap<String, Instant>>> = Arc::default();
+    let publisher = {
+        let (job, started, plan) = (job.clone(), started.clone(), plan.clone());
+        let items: Vec<String> = (0..plan.latency_jobs).map(payload).collect();
+        tokio::spawn(async move {
+            let period = Duration::from_secs_f64(1.0 / plan.rate.max(1e-3));
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            for item in items {
+                tick.tick().await;
+                let id = thoonk::new_id();
+                started.lock().unwrap().insert(id.clone(), Instant::now());
+                job.publish(item, Publish::new().id(id)).await?;
+            }
+            Ok::<_, thoonk::Error>(())
+        })
+    };
+    let mut samples = Vec::with_capacity(plan.latency_jobs);
+    let deadline = Instant::now()
+        + Duration::from_secs_f64(plan.latency_jobs as f64 / plan.rate.max(1e-3) + 30.0);
+    while samples.len() < plan.latency_jobs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = tokio::time::timeout(left, events.next())
+            .await
+            .map_err(|_| {
+                "latency phase: jobs did not all finish within 30 s of the last publish".to_string()
+            })?
+            .ok_or("the event subscription ended")?;
+        if event.kind == EventKind::Finish {
+            let now = Instant::now();
+            if let Some(t0) = started.lock().unwrap().remove(&event.id) {
+                samples.push(now - t0);
+                progress.set(samples.len());
+            }
+        }
+    }
+    progress.done();
+    publisher.await.map_err(|e| e.to_string())?.map_err(e)?;
+    let _ = stop.send(());
+    worker.await.map_err(|e| e.to_string())?.map_err(e)?;
+    samples.sort();
+    let at = |q: f64| {
+        samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)].as_secs_f64() * 1e3
+    };
+    Ok(Latency {
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+        max_ms: samples.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+    })
+}
+
+/// `{"n":i,"pad":"xxx…"}`, padded to about `bytes`.
+fn payload(i: usize, bytes: usize) -> String {
+    let head = format!("{{\"n\":{i},\"pad\":\"");
+    let pad = bytes.saturating_sub(head.len() + 2);
+    format!("{head}{}\"}}", "x".repeat(pad))
+}
+
+/// The Redis server's CPU seconds so far (user + sys), from `INFO cpu`.
+async fn redis_cpu(thoonk: &Thoonk) -> Result<f64, String> {
+    let info = info(thoonk, "cpu").await?;
+    Ok(field(&info, "used_cpu_user")? + field(&info, "used_cpu_sys")?)
+}
+
+/// The Redis server's `used_memory`, in bytes.
+async fn redis_memory(thoonk: &Thoonk) -> Result<u64, String> {
+    Ok(field(&info(thoonk, "memory").await?, "used_memory")? as u64)
+}
+
+async fn info(thoonk: &Thoonk, section: &str) -> Result<String, String> {
+    redis::cmd("INFO")
+        .arg(section)
+        .query_async(&mut thoonk.connection())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn field(info: &str, name: &str) -> Result<f64, String> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("INFO has no {name}"))
+}
+
+/// Deletes every key of a bench queue (they are ours: bench refused to run
+/// on a queue that was not empty).
+async fn delete_queue(thoonk: &Thoonk, job: &Job) -> Result<(), String> {
+    let nouns = [
+        "ids",
+        "items",
+        "published",
+        "claimed",
+        "stalled",
+        "cancelled",
+        "publishes",
+        "finishes",
+        "tokens",
+        "claims",
+        "awaited",
+        "delayed",
+        "workers",
+        "reasons",
+        "config",
+    ];
+    let keys: Vec<String> = nouns
+        .iter()
+        .map(|n| format!("job.{n}:{}", job.name()))
+        .collect();
+    redis::cmd("DEL")
+        .arg(keys)
+        .query_async::<()>(&mut thoonk.connection())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// A progress line on stderr, when stderr is a terminal.
+struct Progress {
+    label: &'static str,
+    total: usize,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(label: &'static str, total: usize) -> Self {
+        Progress {
+            label,
+            total,
+            shown: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn hidden() -> Self {
+        Progress {
+            label: "",
+            total: 0,
+            shown: false,
+        }
+    }
+
+    fn set(&self, n: usize) {
+        if self.shown && (n.is_multiple_of(500) || n == self.total) {
+            let width = 30;
+            let filled = (n * width) / self.total.max(1);
+            eprint!(
+                "\r{:<15} [{}{}] {n}/{}",
+                self.label,
+                "#".repeat(filled),
+                " ".repeat(width - filled.min(width)),
+                self.total
+            );
+            let _ = std::io::stderr().flush();
+        }
+    }
+
+    fn done(&self) {
+        if self.shown {
+            eprintln!();
+        }
+    }
+}
+
+/// The results as plain lines.
+pub(crate) fn print_human(r: &Results, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "publish_single  {:>10.0} jobs/s  {:>6.1} µs Redis CPU/job",
+        r.publish_single.jobs_per_s, r.publish_single.redis_cpu_us_per_job
+    )?;
+    writeln!(
+        out,
+        "publish_bulk    {:>10.0} jobs/s  {:>6.1} µs Redis CPU/job  {:>6.0} bytes/job",
+        r.publish_bulk.jobs_per_s,
+        r.publish_bulk.redis_cpu_us_per_job,
+        r.publish_bulk.bytes_per_job
+    )?;
+    writeln!(
+        out,
+        "process         {:>10.0} jobs/s  {:>6.1} µs Redis CPU/job",
+        r.process.jobs_per_s, r.process.redis_cpu_us_per_job
+    )?;
+    writeln!(
+        out,
+        "latency         p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms",
+        r.latency.p50_ms, r.latency.p99_ms, r.latency.max_ms
+    )
+}
