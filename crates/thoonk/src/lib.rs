@@ -88,6 +88,7 @@ mod client;
 mod clock;
 mod error;
 mod events;
+mod finisher;
 mod inspect;
 mod job;
 mod keys;

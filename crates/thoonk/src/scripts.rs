@@ -7,27 +7,25 @@ use redis::Script;
 use std::sync::LazyLock;
 
 macro_rules! script {
-    ($name:ident, $file:literal) => {
-        pub(crate) static $name: LazyLock<Script> =
-            LazyLock::new(|| Script::new(include_str!(concat!("lua/", $file))));
-    };
-    // Scripts that refuse a job in the wrong state share a prelude.
-    ($name:ident, $file:literal, with_state) => {
+    // A script, after the shared preludes it uses (named without `lua/`).
+    ($name:ident, $file:literal $(, $prelude:literal)*) => {
         pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
             Script::new(concat!(
-                include_str!("lua/_state.lua"),
+                $(include_str!(concat!("lua/", $prelude)),)*
                 include_str!(concat!("lua/", $file))
             ))
         });
     };
 }
 
-script!(PUBLISH, "publish.lua");
-script!(CLAIM, "claim.lua");
-script!(FINISH, "finish.lua", with_state);
-script!(CANCEL, "cancel.lua", with_state);
-script!(STALL, "stall.lua", with_state);
-script!(RETRY, "retry.lua", with_state);
+// `_state.lua` names a job's state for refusals; `_batch.lua` runs one
+// variadic command per batch instead of one per job.
+script!(PUBLISH, "publish.lua", "_batch.lua");
+script!(CLAIM, "claim.lua", "_batch.lua");
+script!(FINISH, "finish.lua", "_state.lua", "_batch.lua");
+script!(CANCEL, "cancel.lua", "_state.lua");
+script!(STALL, "stall.lua", "_state.lua");
+script!(RETRY, "retry.lua", "_state.lua");
 script!(RETRACT, "retract.lua");
 script!(EXTEND, "extend.lua");
 script!(RECOVER, "recover.lua");

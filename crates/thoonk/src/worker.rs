@@ -6,11 +6,14 @@
 //! worker says it is alive), and any worker's recovery pass sends the jobs
 //! of a dead or silent worker back to the queue within seconds.
 
+use crate::finisher::Finisher;
 use crate::{Claimed, Error, Job, JobRef, Result, State};
+use futures_util::FutureExt;
 use rand::Rng;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -219,6 +222,7 @@ impl Worker {
             }))
         };
 
+        let finisher = Finisher::start(this.job.clone());
         let mut waiter = this.job.waiter().await?;
         let mut pause = Duration::from_millis(50);
         tokio::pin!(shutdown);
@@ -269,15 +273,16 @@ impl Worker {
                 held.lock()
                     .unwrap()
                     .insert(job.id.clone(), job.token.clone());
-                let (this, held, counters, handler) = (
+                let (this, held, counters, handler, finisher) = (
                     this.clone(),
                     held.clone(),
                     counters.clone(),
                     handler.clone(),
+                    finisher.clone(),
                 );
                 tasks.spawn(async move {
                     let id = job.id.clone();
-                    this.process(job, handler, &counters, slot).await;
+                    this.process(job, handler, &counters, &finisher, slot).await;
                     held.lock().unwrap().remove(&id);
                 });
             }
@@ -311,30 +316,29 @@ impl Worker {
         job: Claimed,
         handler: Arc<H>,
         counters: &Counters,
+        finisher: &Finisher,
         _slot: OwnedSemaphorePermit,
     ) where
         H: Fn(Claimed) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<R, Failure>> + Send + 'static,
         R: Into<Vec<u8>> + Send + 'static,
     {
-        // Its own task, so a panic is caught as a JoinError; aborted if
-        // this task is (shutdown after the grace period).
-        let mut run = AbortOnDrop(tokio::spawn(handler(job.clone())));
-        let outcome = match (&mut run.0).await {
+        // A panic is caught here and is a failure like any other; the
+        // handler is dropped with this task (shutdown after the grace).
+        let outcome = match AssertUnwindSafe(handler(job.clone())).catch_unwind().await {
             Ok(Ok(result)) => Ok(result.into()),
             Ok(Err(failure)) => Err(failure),
-            Err(e) => Err(Failure::retry(format!(
+            Err(panic) => Err(Failure::retry(format!(
                 "handler panicked: {}",
-                panic_message(e)
+                panic_message(panic)
             ))),
         };
         let target = JobRef::from(&job);
         let mut pause = Duration::from_millis(50);
         loop {
             let done = match &outcome {
-                Ok(result) => self
-                    .job
-                    .finish_with(target, result)
+                Ok(result) => finisher
+                    .finish(&job.id, &job.token, result.clone())
                     .await
                     .map(|_| &counters.finished),
                 Err(f) if f.retry => {
@@ -446,15 +450,12 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-fn panic_message(e: tokio::task::JoinError) -> String {
-    match e.try_into_panic() {
-        Ok(payload) => payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "(no message)".into()),
-        Err(e) => e.to_string(),
-    }
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }
 
 #[cfg(test)]

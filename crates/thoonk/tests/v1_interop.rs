@@ -319,15 +319,17 @@ async fn flaw1_claim_takes_the_id_only_inside_the_claim_script() {
         {
             continue;
         }
-        let on = |name: &str, key: &[u8], at: usize| -> Vec<Vec<u8>> {
+        // The arguments of one command on one key, from `from`, every `step`.
+        let on = |name: &str, key: &[u8], from: usize, step: usize| -> Vec<Vec<u8>> {
             run.inner
                 .iter()
                 .filter(|c| c.name() == name && c.args[1] == key)
-                .map(|c| c.args[at].clone())
+                .flat_map(|c| c.args[from..].iter().step_by(step).cloned())
                 .collect()
         };
-        let taken = on("HGET", b"job.items:flaw1", 2);
-        let claimed = on("ZADD", b"job.claimed:flaw1", 3);
+        // One HMGET of the taken ids' items, one ZADD of (time, id) pairs.
+        let taken = on("HMGET", b"job.items:flaw1", 2, 1);
+        let claimed = on("ZADD", b"job.claimed:flaw1", 3, 2);
         assert_eq!(taken, claimed, "every id taken is claimed in the same run");
         takes += taken.len();
     }

@@ -29,9 +29,9 @@ local now, count, channel, worker = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 -- Due first, oldest due first: LPUSH in that order leaves the oldest
 -- nearest the right end, where claims take from.
 local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
-for _, id in ipairs(due) do
-  redis.call('ZREM', delayed, id)
-  redis.call('LPUSH', ids, id)
+if #due > 0 then
+  call_many('ZREM', delayed, due)
+  call_many('LPUSH', ids, due)
 end
 
 local out = {-1}
@@ -41,21 +41,43 @@ if next_due[2] then out[1] = tonumber(next_due[2]) end
 local taken = redis.call('RPOP', ids, count)
 if not taken then return out end
 
-for _, id in ipairs(taken) do
-  local item = redis.call('HGET', items, id)
-  -- An id without an item, or a second copy of a job already claimed or
-  -- stalled, was left in the list by a v1 client (it could queue an id
-  -- twice): it is dropped rather than handed out again.
-  if item and not redis.call('ZSCORE', claimed, id) and redis.call('SISMEMBER', stalled, id) == 0 then
-    local token = tostring(redis.call('INCR', claims))
-    if worker ~= '' then token = token .. '@' .. worker end
-    redis.call('ZADD', claimed, now, id)
-    redis.call('HSET', tokens, id, token)
-    out[#out + 1] = id
-    out[#out + 1] = item
-    out[#out + 1] = redis.call('HGET', cancelled, id) or '0'
-    out[#out + 1] = token
-    redis.call('PUBLISH', channel, id)
+-- An id without an item, or a second copy of a job already claimed or
+-- stalled (or twice in this batch), was left in the list by a v1 client
+-- (it could queue an id twice): it is dropped rather than handed out again.
+local payloads = ask_many('HMGET', items, taken)
+local held = ask_many('ZMSCORE', claimed, taken)
+local set_aside = ask_many('SMISMEMBER', stalled, taken)
+local chosen, seen = {}, {}
+for i, id in ipairs(taken) do
+  if payloads[i] and not held[i] and set_aside[i] == 0 and not seen[id] then
+    chosen[#chosen + 1] = i
+    seen[id] = true
   end
+end
+if #chosen == 0 then return out end
+
+local first = redis.call('INCRBY', claims, #chosen) - #chosen
+local claim_pairs, token_pairs, chosen_ids = {}, {}, {}
+for k, i in ipairs(chosen) do
+  local id = taken[i]
+  local token = tostring(first + k)
+  if worker ~= '' then token = token .. '@' .. worker end
+  claim_pairs[#claim_pairs + 1] = now
+  claim_pairs[#claim_pairs + 1] = id
+  token_pairs[#token_pairs + 1] = id
+  token_pairs[#token_pairs + 1] = token
+  chosen_ids[k] = id
+end
+call_many('ZADD', claimed, claim_pairs)
+call_many('HSET', tokens, token_pairs)
+local counts = ask_many('HMGET', cancelled, chosen_ids)
+
+for k, i in ipairs(chosen) do
+  local id = taken[i]
+  out[#out + 1] = id
+  out[#out + 1] = payloads[i]
+  out[#out + 1] = counts[k] or '0'
+  out[#out + 1] = token_pairs[2 * k]
+  redis.call('PUBLISH', channel, id)
 end
 return out

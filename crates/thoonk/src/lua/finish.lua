@@ -19,43 +19,65 @@
 --           without one); '1' when a result is given, else '0'; the result
 -- Returns: one reply per job: 'ok', or the refusal: the state the job is in
 --          ('missing', 'available', 'stalled', 'delayed'), prefixed
---          'stale:' when the token is not the job's current claim.
+--          'stale:' when the token is not the job's current claim (or the
+--          job is no longer claimed).
 -- Events:  event.job.finish:NAME per job finished, with payload id, or
 --          id NUL result (as v1).
 local claimed, items, stalled, delayed, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local cancelled, published, finishes, awaited, reasons = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local channel = ARGV[1]
 
-local replies, done = {}, 0
-for i = 2, #ARGV, 4 do
-  local id, token, has_result, result = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local refusal = refuse_unless_claimed_by(items, claimed, stalled, delayed, tokens, id, token)
+local job_ids = {}
+for i = 2, #ARGV, 4 do job_ids[#job_ids + 1] = ARGV[i] end
+local current = ask_many('HMGET', tokens, job_ids)
+local held = ask_many('ZMSCORE', claimed, job_ids)
+
+-- Validate each (as refuse_unless_claimed_by does, from the answers above).
+local replies, done, seen = {}, {}, {}
+for k, id in ipairs(job_ids) do
+  local token = ARGV[3 + (k - 1) * 4]
+  local refusal
+  if seen[id] then
+    refusal = 'missing' -- finished a moment ago, earlier in this batch
+  elseif token ~= '' and (current[k] ~= token or not held[k]) then
+    refusal = 'stale:' .. job_state(items, claimed, stalled, delayed, id)
+  elseif token == '' and not held[k] then
+    refusal = job_state(items, claimed, stalled, delayed, id)
+  end
+  seen[id] = true
   if refusal then
-    replies[#replies + 1] = refusal
+    replies[k] = refusal
   else
-    redis.call('ZREM', claimed, id)
-    redis.call('HDEL', tokens, id)
-    redis.call('HDEL', cancelled, id)
-    redis.call('HDEL', reasons, id)
-    redis.call('ZREM', published, id)
-    redis.call('HDEL', items, id)
-    -- The pub/sub message reaches only who listens at that instant (v1
-    -- flaw 5); a publisher that asked for the result finds it here after a
-    -- reconnect.
-    local ttl = redis.call('HGET', awaited, id)
-    if ttl then
-      redis.call('HDEL', awaited, id)
-      local kept = has_result == '1' and ('1' .. result) or '0'
-      redis.call('SET', KEYS[11 + (i - 2) / 4], kept, 'EX', ttl)
-    end
-    if has_result == '1' then
-      redis.call('PUBLISH', channel, id .. '\0' .. result)
-    else
-      redis.call('PUBLISH', channel, id)
-    end
-    replies[#replies + 1] = 'ok'
-    done = done + 1
+    replies[k] = 'ok'
+    done[#done + 1] = k
   end
 end
-if done > 0 then redis.call('INCRBY', finishes, done) end
+if #done == 0 then return replies end
+
+local done_ids = {}
+for j, k in ipairs(done) do done_ids[j] = job_ids[k] end
+-- The pub/sub message reaches only who listens at that instant (v1 flaw 5);
+-- a publisher that asked for the result finds it kept after a reconnect.
+local ttls = ask_many('HMGET', awaited, done_ids)
+call_many('ZREM', claimed, done_ids)
+call_many('HDEL', tokens, done_ids)
+call_many('HDEL', cancelled, done_ids)
+call_many('HDEL', reasons, done_ids)
+call_many('ZREM', published, done_ids)
+call_many('HDEL', items, done_ids)
+call_many('HDEL', awaited, done_ids)
+for j, k in ipairs(done) do
+  local id = job_ids[k]
+  local i = 2 + (k - 1) * 4
+  local has_result, result = ARGV[i + 2], ARGV[i + 3]
+  if ttls[j] then
+    redis.call('SET', KEYS[10 + k], has_result == '1' and ('1' .. result) or '0', 'EX', ttls[j])
+  end
+  if has_result == '1' then
+    redis.call('PUBLISH', channel, id .. '\0' .. result)
+  else
+    redis.call('PUBLISH', channel, id)
+  end
+end
+redis.call('INCRBY', finishes, #done)
 return replies

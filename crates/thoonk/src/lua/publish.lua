@@ -15,43 +15,65 @@
 --           TTL in seconds ('0': not kept), due time in ms ('0': now)
 -- Returns: 'ok', or 'exists:ID' when an id is already in the queue (or twice
 --          in the batch); then nothing is written.
--- Events:  event.job.publish:NAME per job, and event.job.delay:NAME per job
+-- Events:  event.job.publish:NAME per job, then event.job.delay:NAME per job
 --          due later; payload: the id.
 local ids, items, published, publishes, awaited, delayed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now, publish_channel, delay_channel = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 
+local job_ids = {}
+for i = 4, #ARGV, 5 do job_ids[#job_ids + 1] = ARGV[i] end
+
 -- Validate all before writing any: v1 pushed a known id a second time, so
--- one job could be handed out twice.
+-- one job could be handed out twice. (HMGET of new ids answers nils: cheap.)
+local existing = ask_many('HMGET', items, job_ids)
 local seen = {}
-for i = 4, #ARGV, 5 do
-  local id = ARGV[i]
-  if seen[id] or redis.call('HEXISTS', items, id) == 1 then
-    return 'exists:' .. id
-  end
+for k, id in ipairs(job_ids) do
+  if seen[id] or existing[k] then return 'exists:' .. id end
   seen[id] = true
 end
 
-for i = 4, #ARGV, 5 do
-  local id, item, priority, ttl, due = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
-  redis.call('HSET', items, id, item)
-  redis.call('ZADD', published, now, id)
+local item_pairs, publish_pairs, back, front, due_pairs, kept_pairs, unkept, results = {}, {}, {}, {}, {}, {}, {}, {}
+for k, id in ipairs(job_ids) do
+  local i = 4 + (k - 1) * 5
+  local item, priority, ttl, due = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+  item_pairs[#item_pairs + 1] = id
+  item_pairs[#item_pairs + 1] = item
+  publish_pairs[#publish_pairs + 1] = now
+  publish_pairs[#publish_pairs + 1] = id
   -- A v1 worker's finish leaves an awaited mark and a reused id finds an
   -- old result: neither may speak for this job.
-  redis.call('DEL', KEYS[7 + (i - 4) / 5])
+  results[#results + 1] = KEYS[6 + k]
   if ttl ~= '0' then
-    redis.call('HSET', awaited, id, ttl)
+    kept_pairs[#kept_pairs + 1] = id
+    kept_pairs[#kept_pairs + 1] = ttl
   else
-    redis.call('HDEL', awaited, id)
+    unkept[#unkept + 1] = id
   end
-  redis.call('PUBLISH', publish_channel, id)
   if due > now then
-    redis.call('ZADD', delayed, due, id)
-    redis.call('PUBLISH', delay_channel, id)
+    due_pairs[#due_pairs + 1] = due
+    due_pairs[#due_pairs + 1] = id
   elseif priority == '1' then
-    redis.call('RPUSH', ids, id)
+    front[#front + 1] = id
   else
-    redis.call('LPUSH', ids, id)
+    back[#back + 1] = id
   end
 end
-redis.call('INCRBY', publishes, (#ARGV - 3) / 5)
+
+call_many('HSET', items, item_pairs)
+call_many('ZADD', published, publish_pairs)
+call_many('DEL', nil, results)
+call_many('HSET', awaited, kept_pairs)
+call_many('HDEL', awaited, unkept)
+call_many('ZADD', delayed, due_pairs)
+-- In order: each LPUSHed id goes behind the one before, each RPUSHed one
+-- in front of it, as one call per job would do.
+call_many('LPUSH', ids, back)
+call_many('RPUSH', ids, front)
+for k, id in ipairs(job_ids) do
+  redis.call('PUBLISH', publish_channel, id)
+end
+for i = 2, #due_pairs, 2 do
+  redis.call('PUBLISH', delay_channel, due_pairs[i])
+end
+redis.call('INCRBY', publishes, #job_ids)
 return 'ok'

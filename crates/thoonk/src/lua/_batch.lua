@@ -1,0 +1,30 @@
+-- Shared prelude for the scripts that handle many jobs per call: one
+-- variadic command for the whole batch instead of one command per job
+-- (each redis.call costs far more than one more argument), in chunks so
+-- that unpack stays within Lua's stack limit.
+
+-- Even, so that (field, value) and (score, member) pairs stay whole.
+local CHUNK = 4000
+
+-- redis.call(cmd, [key,] values...) for all of `values`.
+local function call_many(cmd, key, values)
+  for i = 1, #values, CHUNK do
+    local last = math.min(i + CHUNK - 1, #values)
+    if key then
+      redis.call(cmd, key, unpack(values, i, last))
+    else
+      redis.call(cmd, unpack(values, i, last))
+    end
+  end
+end
+
+-- The replies of redis.call(cmd, key, values...), one per value, for
+-- commands that answer one reply per argument (HMGET, ZMSCORE, SMISMEMBER).
+local function ask_many(cmd, key, values)
+  local replies = {}
+  for i = 1, #values, CHUNK do
+    local part = redis.call(cmd, key, unpack(values, i, math.min(i + CHUNK - 1, #values)))
+    for j = 1, #part do replies[#replies + 1] = part[j] end
+  end
+  return replies
+end
