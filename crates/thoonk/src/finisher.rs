@@ -1,88 +1,175 @@
-//! Group commit of finishes: a worker's handlers hand their results to one
-//! task, which sends whatever has gathered in one `finish_many` call.
+//! Group commit of finishes, with refills: a worker's handlers hand their
+//! results to one task, which sends whatever has gathered in one
+//! `finish_many` call, and in the same round trip claims as many new jobs as
+//! the batch freed slots for.
 //!
-//! While a call is in flight the next batch gathers, so under load one call
-//! carries many finishes (one round trip and one script run instead of
-//! many), and at low load a finish waits for nothing.
+//! While a call is in flight the next batch gathers, so under load one trip
+//! carries many finishes and their replacements (one read and one write for
+//! Redis instead of two per job), and at low load a finish waits for
+//! nothing.
 
-use crate::{Error, Job, JobRef, Result};
-use tokio::sync::{mpsc, oneshot};
+use crate::{Claimed, Error, Job, JobRef, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 /// Most finishes in one call: enough to amortise a round trip, few enough
 /// that one script run stays short.
 const MAX_BATCH: usize = 256;
 
+/// How a finish handed to the finisher went.
+#[derive(Debug)]
+pub(crate) enum Finished {
+    /// Recorded: done, or refused (the claim was taken back meanwhile).
+    Recorded(Result<()>),
+    /// The call failed (connection lost, …): the job is still claimed;
+    /// here is its slot back, to try again.
+    Retry(Error, OwnedSemaphorePermit),
+}
+
+/// A job claimed in place of a finished one, with the finished one's slot.
+#[derive(Debug)]
+pub(crate) struct Refill {
+    pub(crate) job: Claimed,
+    pub(crate) slot: OwnedSemaphorePermit,
+}
+
 struct Finish {
     id: String,
     token: String,
     result: Vec<u8>,
-    done: oneshot::Sender<Result<()>>,
+    slot: OwnedSemaphorePermit,
+    done: oneshot::Sender<Finished>,
 }
 
-/// Sends finishes to the batching task; the task ends when this is dropped.
+/// Sends finishes to the batching task; the task ends when every clone is
+/// dropped, and then closes the refill channel.
 #[derive(Debug, Clone)]
 pub(crate) struct Finisher {
     finishes: mpsc::UnboundedSender<Finish>,
 }
 
-impl std::fmt::Debug for Finish {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Finish").field("id", &self.id).finish()
-    }
-}
-
 impl Finisher {
-    pub(crate) fn start(job: Job) -> Finisher {
+    /// Starts the task. It claims refills for `worker` while `claiming` is
+    /// set, and only while `more` says the queue seemed to have more work
+    /// (the last claim, the worker's or its own, got all it asked for): at
+    /// low load a finish costs no claim.
+    pub(crate) fn start(
+        job: Job,
+        worker: String,
+        claiming: Arc<AtomicBool>,
+        more: Arc<AtomicBool>,
+        refills: mpsc::UnboundedSender<Refill>,
+    ) -> Finisher {
         let (finishes, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(job, rx));
+        tokio::spawn(run(job, worker, claiming, more, refills, rx));
         Finisher { finishes }
     }
 
-    /// Finishes one job with its result, in the next batch.
-    pub(crate) async fn finish(&self, id: &str, token: &str, result: Vec<u8>) -> Result<()> {
+    /// Finishes one job with its result, in the next batch. The slot goes
+    /// with it: to the job claimed in its place, or back to the pool.
+    pub(crate) async fn finish(
+        &self,
+        job: &Claimed,
+        result: Vec<u8>,
+        slot: OwnedSemaphorePermit,
+    ) -> Finished {
         let (done, outcome) = oneshot::channel();
         let finish = Finish {
-            id: id.to_string(),
-            token: token.to_string(),
+            id: job.id.clone(),
+            token: job.token.clone(),
             result,
+            slot,
             done,
         };
-        self.finishes.send(finish).map_err(|_| gone())?;
-        outcome.await.map_err(|_| gone())?
+        if let Err(unsent) = self.finishes.send(finish) {
+            return Finished::Retry(gone(), unsent.0.slot);
+        }
+        outcome
+            .await
+            .unwrap_or_else(|_| Finished::Recorded(Err(gone())))
     }
 }
 
-async fn run(job: Job, mut rx: mpsc::UnboundedReceiver<Finish>) {
+async fn run(
+    job: Job,
+    worker: String,
+    claiming: Arc<AtomicBool>,
+    more: Arc<AtomicBool>,
+    refills: mpsc::UnboundedSender<Refill>,
+    mut rx: mpsc::UnboundedReceiver<Finish>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let want = if more.load(Ordering::Relaxed) && claiming.load(Ordering::Relaxed) {
+            batch.len()
+        } else {
+            0
+        };
         let jobs: Vec<(JobRef<'_>, Option<&[u8]>)> = batch
             .iter()
             .map(|f| (JobRef::fenced(&f.id, &f.token), Some(f.result.as_slice())))
             .collect();
-        match job.finish_many(&jobs).await {
+        // Both go out together on the multiplexed connection.
+        let (finished, claimed) = tokio::join!(job.finish_many(&jobs), async {
+            if want == 0 {
+                return Ok((Vec::new(), None));
+            }
+            job.claim_for(want, Some(&worker)).await
+        });
+        drop(jobs);
+        let mut spare = Vec::with_capacity(batch.len());
+        match finished {
             Ok(outcomes) => {
-                drop(jobs);
                 for (finish, outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = finish.done.send(outcome);
+                    spare.push(finish.slot);
+                    let _ = finish.done.send(Finished::Recorded(outcome));
                 }
             }
             Err(e) => {
-                // The whole call failed (connection lost, …): each caller
-                // learns it and may try again.
-                drop(jobs);
                 for finish in batch.drain(..) {
-                    let _ = finish.done.send(Err(Error::Redis(redis::RedisError::from((
-                        e_kind(&e),
+                    let again = Error::Redis(redis::RedisError::from((
+                        redis_kind(&e),
                         "a batch of finishes failed",
                         e.to_string(),
-                    )))));
+                    )));
+                    let _ = finish.done.send(Finished::Retry(again, finish.slot));
                 }
+            }
+        }
+        match claimed {
+            Ok((claimed, _)) => {
+                if want > 0 {
+                    more.store(claimed.len() == want, Ordering::Relaxed);
+                }
+                let mut unplaced = Vec::new();
+                for job in claimed {
+                    match spare.pop() {
+                        Some(slot) => {
+                            if let Err(e) = refills.send(Refill { job, slot }) {
+                                unplaced.push(e.0.job);
+                            }
+                        }
+                        None => unplaced.push(job),
+                    }
+                }
+                // Only when the finishes failed, or the worker stopped
+                // taking refills: these jobs have no slot, so back they go.
+                if !unplaced.is_empty() {
+                    let refs: Vec<JobRef<'_>> = unplaced.iter().map(JobRef::from).collect();
+                    if let Err(e) = job.release(&refs).await {
+                        tracing::warn!(queue = job.name(), "releasing unplaced claims failed: {e}");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(queue = job.name(), "claiming refills failed: {e}");
             }
         }
     }
 }
 
-fn e_kind(e: &Error) -> redis::ErrorKind {
+fn redis_kind(e: &Error) -> redis::ErrorKind {
     match e {
         Error::Redis(r) => r.kind(),
         _ => redis::ErrorKind::Io,

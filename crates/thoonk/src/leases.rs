@@ -32,7 +32,8 @@ pub struct Recovered {
 
 impl Job {
     /// Extends the leases of claimed jobs, in one call. Returns the ids
-    /// whose claim is no longer the caller's (taken back since).
+    /// whose claim is no longer the caller's: taken back since, and still
+    /// in the queue (a job that is gone was finished).
     pub async fn extend(&self, jobs: &[JobRef<'_>]) -> Result<Vec<String>> {
         self.extend_for(jobs, None).await
     }
@@ -50,6 +51,7 @@ impl Job {
         call.key(&k.claimed)
             .key(&k.tokens)
             .key(&k.workers)
+            .key(&k.items)
             .arg(now)
             .arg(worker.map_or("", |w| w.0))
             .arg(now + worker.map_or(0, |w| w.1.as_millis() as u64));

@@ -6,7 +6,7 @@
 //! worker says it is alive), and any worker's recovery pass sends the jobs
 //! of a dead or silent worker back to the queue within seconds.
 
-use crate::finisher::Finisher;
+use crate::finisher::{Finished, Finisher, Refill};
 use crate::{Claimed, Error, Job, JobRef, Result, State};
 use futures_util::FutureExt;
 use rand::Rng;
@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// How often a worker extends its leases, renews its liveness mark and runs
@@ -222,15 +222,48 @@ impl Worker {
             }))
         };
 
-        let finisher = Finisher::start(this.job.clone());
+        // Stopping claims at shutdown, and whether the queue seemed to have
+        // more work: both shared with the finisher, which claims refills.
+        let claiming = Arc::new(AtomicBool::new(true));
+        let more = Arc::new(AtomicBool::new(true));
+        let (refill_tx, mut refills) = mpsc::unbounded_channel::<Refill>();
+        let finisher = Finisher::start(
+            this.job.clone(),
+            this.id.clone(),
+            claiming.clone(),
+            more.clone(),
+            refill_tx,
+        );
+        let start = |tasks: &mut JoinSet<()>, job: Claimed, slot: OwnedSemaphorePermit| {
+            held.lock()
+                .unwrap()
+                .insert(job.id.clone(), job.token.clone());
+            let (this, held, counters, handler, finisher) = (
+                this.clone(),
+                held.clone(),
+                counters.clone(),
+                handler.clone(),
+                finisher.clone(),
+            );
+            tasks.spawn(async move {
+                let id = job.id.clone();
+                this.process(job, handler, &counters, &finisher, slot).await;
+                held.lock().unwrap().remove(&id);
+            });
+        };
         let mut waiter = this.job.waiter().await?;
         let mut pause = Duration::from_millis(50);
         tokio::pin!(shutdown);
         'claiming: loop {
             while tasks.try_join_next().is_some() {}
-            // A slot for at least one job, then all the free ones.
+            // A slot for at least one job, then all the free ones; or a job
+            // the finisher claimed in place of a finished one.
             let first = tokio::select! {
                 p = permits.clone().acquire_owned() => p.expect("never closed"),
+                Some(refill) = refills.recv() => {
+                    start(&mut tasks, refill.job, refill.slot);
+                    continue;
+                }
                 _ = &mut shutdown => break 'claiming,
             };
             let mut slots = vec![first];
@@ -241,6 +274,7 @@ impl Worker {
             let (jobs, next_due) = match claimed {
                 Ok(claimed) => {
                     pause = Duration::from_millis(50);
+                    more.store(claimed.0.len() == slots.len(), Ordering::Relaxed);
                     claimed
                 }
                 Err(e) => {
@@ -264,29 +298,17 @@ impl Worker {
                         tracing::warn!(queue = this.job.name(), "waiting for work failed: {e}");
                         tokio::time::sleep(pause).await;
                     },
+                    Some(refill) = refills.recv() => start(&mut tasks, refill.job, refill.slot),
                     _ = &mut shutdown => break 'claiming,
                 }
                 continue;
             }
             for job in jobs {
                 let slot = slots.pop().expect("claimed no more than the free slots");
-                held.lock()
-                    .unwrap()
-                    .insert(job.id.clone(), job.token.clone());
-                let (this, held, counters, handler, finisher) = (
-                    this.clone(),
-                    held.clone(),
-                    counters.clone(),
-                    handler.clone(),
-                    finisher.clone(),
-                );
-                tasks.spawn(async move {
-                    let id = job.id.clone();
-                    this.process(job, handler, &counters, &finisher, slot).await;
-                    held.lock().unwrap().remove(&id);
-                });
+                start(&mut tasks, job, slot);
             }
         }
+        claiming.store(false, Ordering::Relaxed);
 
         // Shutdown: no more claims; running handlers get the grace period.
         let drained = tokio::time::timeout(this.grace, async {
@@ -296,6 +318,14 @@ impl Worker {
         if drained.is_err() {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
+        }
+        // Refills claimed while we stopped are ours to give back too: the
+        // finisher closes the channel once the last handler let it go.
+        drop(finisher);
+        while let Some(refill) = refills.recv().await {
+            held.lock()
+                .unwrap()
+                .insert(refill.job.id.clone(), refill.job.token.clone());
         }
         drop(heartbeat);
         let left: Vec<(String, String)> = held.lock().unwrap().drain().collect();
@@ -317,7 +347,7 @@ impl Worker {
         handler: Arc<H>,
         counters: &Counters,
         finisher: &Finisher,
-        _slot: OwnedSemaphorePermit,
+        slot: OwnedSemaphorePermit,
     ) where
         H: Fn(Claimed) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<R, Failure>> + Send + 'static,
@@ -334,13 +364,21 @@ impl Worker {
             ))),
         };
         let target = JobRef::from(&job);
+        // Held until the outcome is recorded (a finish hands it on).
+        let mut slot = Some(slot);
         let mut pause = Duration::from_millis(50);
         loop {
             let done = match &outcome {
-                Ok(result) => finisher
-                    .finish(&job.id, &job.token, result.clone())
-                    .await
-                    .map(|_| &counters.finished),
+                Ok(result) => {
+                    let held_slot = slot.take().expect("a slot until the outcome is recorded");
+                    match finisher.finish(&job, result.clone(), held_slot).await {
+                        Finished::Recorded(done) => done.map(|_| &counters.finished),
+                        Finished::Retry(e, back) => {
+                            slot = Some(back);
+                            Err(e)
+                        }
+                    }
+                }
                 Err(f) if f.retry => {
                     let delay = self.backoff.delay(job.cancelled + 1);
                     let cancel = crate::Cancel::new().delay(delay).reason(&f.reason);

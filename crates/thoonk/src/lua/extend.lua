@@ -4,13 +4,16 @@
 -- KEYS[1] job.claimed:NAME    zset   id -> claim time, then last extension (ms)
 -- KEYS[2] job.tokens:NAME     hash   id -> token of its current claim
 -- KEYS[3] job.workers:NAME    zset   worker id -> liveness deadline (ms)
+-- KEYS[4] job.items:NAME      hash   (read: a job gone is finished, not lost)
 -- ARGV[1] now, Unix ms
 -- ARGV[2] worker id, or '' (no liveness mark to renew)
 -- ARGV[3] the worker's new liveness deadline (ms)
 -- ARGV[4..] pairs: id, token of each job held
--- Returns: the ids whose claim is no longer the caller's (taken back).
+-- Returns: the ids whose claim is no longer the caller's: taken back, and
+--          the job still there. (A job that is gone was finished, maybe by
+--          the caller a moment ago: nothing was lost.)
 -- Events:  none.
-local claimed, tokens, workers = KEYS[1], KEYS[2], KEYS[3]
+local claimed, tokens, workers, items = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, worker, alive_until = ARGV[1], ARGV[2], ARGV[3]
 
 local lost = {}
@@ -19,7 +22,7 @@ for i = 4, #ARGV, 2 do
   -- (A v1 client's finish, cancel or stall leaves the token behind.)
   if redis.call('HGET', tokens, id) == token and redis.call('ZSCORE', claimed, id) then
     redis.call('ZADD', claimed, 'XX', now, id)
-  else
+  elseif redis.call('HEXISTS', items, id) == 1 then
     lost[#lost + 1] = id
   end
 end
