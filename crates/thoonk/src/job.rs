@@ -292,8 +292,10 @@ impl Job {
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as u64),
             };
-            call.key(k.result(&id))
-                .arg(&id)
+            if ttl > 0 {
+                call.key(k.result(&id));
+            }
+            call.arg(&id)
                 .arg(item)
                 .arg(if options.priority { "1" } else { "0" })
                 .arg(ttl)

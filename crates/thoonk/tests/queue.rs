@@ -31,7 +31,7 @@ async fn publish_generates_an_id_and_stores_the_item() {
     let env = Env::start().await;
     let q = env.job("mail");
     let id = q.publish("hello", Publish::new()).await.unwrap();
-    assert_eq!(id.len(), 16, "generated ids are 16 characters: {id}");
+    assert_eq!(id.len(), 12, "generated ids are 12 characters: {id}");
     let other = q.publish("hello", Publish::new()).await.unwrap();
     assert_ne!(id, other);
 

@@ -6,8 +6,8 @@
 -- KEYS[4] job.publishes:NAME  string publish counter
 -- KEYS[5] job.awaited:NAME    hash   id -> seconds to keep the result
 -- KEYS[6] job.delayed:NAME    zset   id -> due time (ms)
--- KEYS[7..] job.result:NAME\0ID per job, in ARGV order (cleared: an earlier
---           job with the same id may have left its result)
+-- KEYS[7..] job.result:NAME\0ID of each job whose result is to be kept
+--           (cleared: an earlier job with the same id may have left one)
 -- ARGV[1] now, Unix ms
 -- ARGV[2] channel event.job.publish:NAME
 -- ARGV[3] channel event.job.delay:NAME
@@ -32,7 +32,7 @@ for k, id in ipairs(job_ids) do
   seen[id] = true
 end
 
-local item_pairs, publish_pairs, back, front, due_pairs, kept_pairs, unkept, results = {}, {}, {}, {}, {}, {}, {}, {}
+local item_pairs, publish_pairs, back, front, due_pairs, kept_pairs = {}, {}, {}, {}, {}, {}
 for k, id in ipairs(job_ids) do
   local i = 4 + (k - 1) * 5
   local item, priority, ttl, due = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
@@ -40,14 +40,9 @@ for k, id in ipairs(job_ids) do
   item_pairs[#item_pairs + 1] = item
   publish_pairs[#publish_pairs + 1] = now
   publish_pairs[#publish_pairs + 1] = id
-  -- A v1 worker's finish leaves an awaited mark and a reused id finds an
-  -- old result: neither may speak for this job.
-  results[#results + 1] = KEYS[6 + k]
   if ttl ~= '0' then
     kept_pairs[#kept_pairs + 1] = id
     kept_pairs[#kept_pairs + 1] = ttl
-  else
-    unkept[#unkept + 1] = id
   end
   if due > now then
     due_pairs[#due_pairs + 1] = due
@@ -61,9 +56,13 @@ end
 
 call_many('HSET', items, item_pairs)
 call_many('ZADD', published, publish_pairs)
-call_many('DEL', nil, results)
+-- A reused id may find an old job's result: it must not speak for this one.
+-- (An awaited mark a v1 worker's finish left behind is harmless: at worst
+-- a result is kept that nobody asked for, until its TTL.)
+local old_results = {}
+for i = 7, #KEYS do old_results[#old_results + 1] = KEYS[i] end
+call_many('DEL', nil, old_results)
 call_many('HSET', awaited, kept_pairs)
-call_many('HDEL', awaited, unkept)
 call_many('ZADD', delayed, due_pairs)
 -- In order: each LPUSHed id goes behind the one before, each RPUSHed one
 -- in front of it, as one call per job would do.
