@@ -29,8 +29,8 @@ struct Throughput {
 
 #[derive(Debug, Serialize)]
 struct BulkThroughput {
-    jobs_per_s: f64,
-    redis_cpu_us_per_job: f64,
+    #[serde(flatten)]
+    throughput: Throughput,
     bytes_per_job: f64,
 }
 
@@ -80,35 +80,31 @@ pub(crate) async fn bench(thoonk: &Thoonk, plan: &Plan) -> Result<Results, Strin
     // publish_single: each publish awaited before the next.
     let job = &queues["publish_single"];
     let progress = Progress::new("publish_single", plan.single);
-    let cpu = redis_cpu(thoonk).await?;
-    let start = Instant::now();
-    for i in 0..plan.single {
-        job.publish(payload(i), Publish::new()).await.map_err(e)?;
-        progress.set(i + 1);
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let cpu = redis_cpu(thoonk).await? - cpu;
+    let publish_single = measure(thoonk, plan.single, async {
+        for i in 0..plan.single {
+            job.publish(payload(i), Publish::new()).await.map_err(e)?;
+            progress.set(i + 1);
+        }
+        Ok(())
+    })
+    .await?;
     progress.done();
-    let publish_single = Throughput {
-        jobs_per_s: plan.single as f64 / secs,
-        redis_cpu_us_per_job: cpu * 1e6 / plan.single as f64,
-    };
     delete_queue(thoonk, job).await?;
 
-    // publish_bulk: batches of BULK_BATCH in flight together.
+    // publish_bulk: batches of BULK_BATCH, a few in flight together.
     let job = &queues["publish_bulk"];
     let progress = Progress::new("publish_bulk", plan.jobs);
     let memory = redis_memory(thoonk).await?;
-    let cpu = redis_cpu(thoonk).await?;
-    let start = Instant::now();
-    publish_all(job, plan.jobs, &payload, &progress).await?;
-    let secs = start.elapsed().as_secs_f64();
-    let cpu = redis_cpu(thoonk).await? - cpu;
+    let throughput = measure(
+        thoonk,
+        plan.jobs,
+        publish_all(job, plan.jobs, &payload, &progress),
+    )
+    .await?;
     let bytes = redis_memory(thoonk).await? as f64 - memory as f64;
     progress.done();
     let publish_bulk = BulkThroughput {
-        jobs_per_s: plan.jobs as f64 / secs,
-        redis_cpu_us_per_job: cpu * 1e6 / plan.jobs as f64,
+        throughput,
         bytes_per_job: bytes / plan.jobs as f64,
     };
     delete_queue(thoonk, job).await?;
@@ -117,16 +113,13 @@ pub(crate) async fn bench(thoonk: &Thoonk, plan: &Plan) -> Result<Results, Strin
     let job = &queues["process"];
     publish_all(job, plan.jobs, &payload, &Progress::hidden()).await?;
     let progress = Arc::new(Progress::new("process", plan.jobs));
-    let cpu = redis_cpu(thoonk).await?;
-    let start = Instant::now();
-    run_worker_until(job, plan.concurrency, plan.jobs as u64, &progress).await?;
-    let secs = start.elapsed().as_secs_f64();
-    let cpu = redis_cpu(thoonk).await? - cpu;
+    let process = measure(
+        thoonk,
+        plan.jobs,
+        run_worker_until(job, plan.concurrency, plan.jobs as u64, &progress),
+    )
+    .await?;
     progress.done();
-    let process = Throughput {
-        jobs_per_s: plan.jobs as f64 / secs,
-        redis_cpu_us_per_job: cpu * 1e6 / plan.jobs as f64,
-    };
     delete_queue(thoonk, job).await?;
 
     // latency: publish at R jobs/s to a running worker; each job's time from
@@ -140,6 +133,23 @@ pub(crate) async fn bench(thoonk: &Thoonk, plan: &Plan) -> Result<Results, Strin
         publish_bulk,
         process,
         latency,
+    })
+}
+
+/// Runs `work` on `n` jobs: its rate, and the Redis CPU it cost per job.
+async fn measure(
+    thoonk: &Thoonk,
+    n: usize,
+    work: impl std::future::Future<Output = Result<(), String>>,
+) -> Result<Throughput, String> {
+    let cpu = redis_cpu(thoonk).await?;
+    let start = Instant::now();
+    work.await?;
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = redis_cpu(thoonk).await? - cpu;
+    Ok(Throughput {
+        jobs_per_s: n as f64 / secs,
+        redis_cpu_us_per_job: cpu * 1e6 / n as f64,
     })
 }
 
@@ -393,8 +403,8 @@ pub(crate) fn print_human(r: &Results, out: &mut impl Write) -> std::io::Result<
     writeln!(
         out,
         "publish_bulk    {:>10.0} jobs/s  {:>6.1} µs Redis CPU/job  {:>6.0} bytes/job",
-        r.publish_bulk.jobs_per_s,
-        r.publish_bulk.redis_cpu_us_per_job,
+        r.publish_bulk.throughput.jobs_per_s,
+        r.publish_bulk.throughput.redis_cpu_us_per_job,
         r.publish_bulk.bytes_per_job
     )?;
     writeln!(
