@@ -8,8 +8,14 @@ local CHUNK = 4000
 
 -- redis.call(cmd, [key,] values...) for all of `values`.
 local function call_many(cmd, key, values)
-  for i = 1, #values, CHUNK do
-    local last = math.min(i + CHUNK - 1, #values)
+  local n = #values
+  if n == 0 then return end
+  if n <= CHUNK then
+    if key then return redis.call(cmd, key, unpack(values)) end
+    return redis.call(cmd, unpack(values))
+  end
+  for i = 1, n, CHUNK do
+    local last = math.min(i + CHUNK - 1, n)
     if key then
       redis.call(cmd, key, unpack(values, i, last))
     else
@@ -21,9 +27,12 @@ end
 -- The replies of redis.call(cmd, key, values...), one per value, for
 -- commands that answer one reply per argument (HMGET, ZMSCORE, SMISMEMBER).
 local function ask_many(cmd, key, values)
+  local n = #values
+  if n == 0 then return {} end
+  if n <= CHUNK then return redis.call(cmd, key, unpack(values)) end
   local replies = {}
   for i = 1, #values, CHUNK do
-    local part = redis.call(cmd, key, unpack(values, i, math.min(i + CHUNK - 1, #values)))
+    local part = redis.call(cmd, key, unpack(values, i, math.min(i + CHUNK - 1, n)))
     for j = 1, #part do replies[#replies + 1] = part[j] end
   end
   return replies

@@ -11,8 +11,9 @@
 -- KEYS[2] job.claimed:NAME    zset   id -> claim time, then last lease extension (ms)
 -- KEYS[3] job.items:NAME      hash   id -> payload
 -- KEYS[4] job.cancelled:NAME  hash   id -> times cancelled
--- KEYS[5] job.tokens:NAME     hash   id -> token of its current claim
--- KEYS[6] job.claims:NAME     string claim counter, the source of tokens
+-- KEYS[5] job.tokens:NAME     hash   id -> token of its current claim:
+--                                    'N.ID', or 'N.ID@WORKER' for a worker's
+-- KEYS[6] job.claims:NAME     string claim counter: N, one per claim call
 -- KEYS[7] job.delayed:NAME    zset   id -> due time (ms)
 -- KEYS[8] job.stalled:NAME    set    (read: a v1 duplicate of a stalled id is dropped)
 -- ARGV[1] now, Unix ms
@@ -47,37 +48,41 @@ if not taken then return out end
 local payloads = ask_many('HMGET', items, taken)
 local held = ask_many('ZMSCORE', claimed, taken)
 local set_aside = ask_many('SMISMEMBER', stalled, taken)
-local chosen, seen = {}, {}
-for i, id in ipairs(taken) do
+-- (Counters, not #t + 1: the length operator searches the table.)
+local chosen, n, seen = {}, 0, {}
+for i = 1, #taken do
+  local id = taken[i]
   if payloads[i] and not held[i] and set_aside[i] == 0 and not seen[id] then
-    chosen[#chosen + 1] = i
+    n = n + 1
+    chosen[n] = i
     seen[id] = true
   end
 end
-if #chosen == 0 then return out end
+if n == 0 then return out end
 
-local first = redis.call('INCRBY', claims, #chosen) - #chosen
+-- The claim number and the id make each token unique; no number is turned
+-- into text per job (a printf each).
+local prefix = tostring(redis.call('INCR', claims)) .. '.'
+local suffix = worker ~= '' and ('@' .. worker) or ''
 local claim_pairs, token_pairs, chosen_ids = {}, {}, {}
-for k, i in ipairs(chosen) do
-  local id = taken[i]
-  local token = tostring(first + k)
-  if worker ~= '' then token = token .. '@' .. worker end
-  claim_pairs[#claim_pairs + 1] = now
-  claim_pairs[#claim_pairs + 1] = id
-  token_pairs[#token_pairs + 1] = id
-  token_pairs[#token_pairs + 1] = token
+for k = 1, n do
+  local id = taken[chosen[k]]
+  claim_pairs[2 * k - 1] = now
+  claim_pairs[2 * k] = id
+  token_pairs[2 * k - 1] = id
+  token_pairs[2 * k] = prefix .. id .. suffix
   chosen_ids[k] = id
 end
 call_many('ZADD', claimed, claim_pairs)
 call_many('HSET', tokens, token_pairs)
 local counts = ask_many('HMGET', cancelled, chosen_ids)
 
-for k, i in ipairs(chosen) do
-  local id = taken[i]
-  out[#out + 1] = id
-  out[#out + 1] = payloads[i]
-  out[#out + 1] = counts[k] or '0'
-  out[#out + 1] = token_pairs[2 * k]
+for k = 1, n do
+  local id = chosen_ids[k]
+  out[4 * k - 2] = id
+  out[4 * k - 1] = payloads[chosen[k]]
+  out[4 * k] = counts[k] or '0'
+  out[4 * k + 1] = token_pairs[2 * k]
   redis.call('PUBLISH', channel, id)
 end
 return out

@@ -27,15 +27,17 @@ local claimed, items, stalled, delayed, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS
 local cancelled, published, finishes, awaited, reasons = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local channel = ARGV[1]
 
+local count = (#ARGV - 1) / 4
 local job_ids = {}
-for i = 2, #ARGV, 4 do job_ids[#job_ids + 1] = ARGV[i] end
+for k = 1, count do job_ids[k] = ARGV[4 * k - 2] end
 local current = ask_many('HMGET', tokens, job_ids)
 local held = ask_many('ZMSCORE', claimed, job_ids)
 
 -- Validate each (as refuse_unless_claimed_by does, from the answers above).
-local replies, done, seen = {}, {}, {}
-for k, id in ipairs(job_ids) do
-  local token = ARGV[3 + (k - 1) * 4]
+-- (Counters, not #t + 1: the length operator searches the table.)
+local replies, done, done_ids, n, seen = {}, {}, {}, 0, {}
+for k = 1, count do
+  local id, token = job_ids[k], ARGV[4 * k - 1]
   local refusal
   if seen[id] then
     refusal = 'missing' -- finished a moment ago, earlier in this batch
@@ -49,13 +51,13 @@ for k, id in ipairs(job_ids) do
     replies[k] = refusal
   else
     replies[k] = 'ok'
-    done[#done + 1] = k
+    n = n + 1
+    done[n] = k
+    done_ids[n] = id
   end
 end
-if #done == 0 then return replies end
+if n == 0 then return replies end
 
-local done_ids = {}
-for j, k in ipairs(done) do done_ids[j] = job_ids[k] end
 -- The pub/sub message reaches only who listens at that instant (v1 flaw 5);
 -- a publisher that asked for the result finds it kept after a reconnect.
 local ttls = ask_many('HMGET', awaited, done_ids)
@@ -66,10 +68,9 @@ call_many('HDEL', reasons, done_ids)
 call_many('ZREM', published, done_ids)
 call_many('HDEL', items, done_ids)
 call_many('HDEL', awaited, done_ids)
-for j, k in ipairs(done) do
-  local id = job_ids[k]
-  local i = 2 + (k - 1) * 4
-  local has_result, result = ARGV[i + 2], ARGV[i + 3]
+for j = 1, n do
+  local k, id = done[j], done_ids[j]
+  local has_result, result = ARGV[4 * k], ARGV[4 * k + 1]
   if ttls[j] then
     redis.call('SET', KEYS[10 + k], has_result == '1' and ('1' .. result) or '0', 'EX', ttls[j])
   end
@@ -79,5 +80,5 @@ for j, k in ipairs(done) do
     redis.call('PUBLISH', channel, id)
   end
 end
-redis.call('INCRBY', finishes, #done)
+redis.call('INCRBY', finishes, n)
 return replies

@@ -18,39 +18,50 @@
 -- Events:  event.job.publish:NAME per job, then event.job.delay:NAME per job
 --          due later; payload: the id.
 local ids, items, published, publishes, awaited, delayed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local now, publish_channel, delay_channel = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+-- `now` as given, for scores: turning a Lua number back into a string costs
+-- a printf per job.
+local now_text, publish_channel, delay_channel = ARGV[1], ARGV[2], ARGV[3]
+local now = tonumber(now_text)
 
+local count = (#ARGV - 3) / 5
 local job_ids = {}
-for i = 4, #ARGV, 5 do job_ids[#job_ids + 1] = ARGV[i] end
+for k = 1, count do job_ids[k] = ARGV[5 * k - 1] end
 
 -- Validate all before writing any: v1 pushed a known id a second time, so
 -- one job could be handed out twice. (HMGET of new ids answers nils: cheap.)
 local existing = ask_many('HMGET', items, job_ids)
 local seen = {}
-for k, id in ipairs(job_ids) do
+for k = 1, count do
+  local id = job_ids[k]
   if seen[id] or existing[k] then return 'exists:' .. id end
   seen[id] = true
 end
 
+-- (Counters, not #t + 1: the length operator searches the table.)
 local item_pairs, publish_pairs, back, front, due_pairs, kept_pairs = {}, {}, {}, {}, {}, {}
-for k, id in ipairs(job_ids) do
-  local i = 4 + (k - 1) * 5
-  local item, priority, ttl, due = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
-  item_pairs[#item_pairs + 1] = id
-  item_pairs[#item_pairs + 1] = item
-  publish_pairs[#publish_pairs + 1] = now
-  publish_pairs[#publish_pairs + 1] = id
+local nb, nf, nd, nk = 0, 0, 0, 0
+for k = 1, count do
+  local i = 5 * k - 1
+  local id, item, priority, ttl, due_text = job_ids[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  item_pairs[2 * k - 1] = id
+  item_pairs[2 * k] = item
+  publish_pairs[2 * k - 1] = now_text
+  publish_pairs[2 * k] = id
   if ttl ~= '0' then
-    kept_pairs[#kept_pairs + 1] = id
-    kept_pairs[#kept_pairs + 1] = ttl
+    kept_pairs[nk + 1] = id
+    kept_pairs[nk + 2] = ttl
+    nk = nk + 2
   end
-  if due > now then
-    due_pairs[#due_pairs + 1] = due
-    due_pairs[#due_pairs + 1] = id
+  if tonumber(due_text) > now then
+    due_pairs[nd + 1] = due_text
+    due_pairs[nd + 2] = id
+    nd = nd + 2
   elseif priority == '1' then
-    front[#front + 1] = id
+    nf = nf + 1
+    front[nf] = id
   else
-    back[#back + 1] = id
+    nb = nb + 1
+    back[nb] = id
   end
 end
 
@@ -60,7 +71,7 @@ call_many('ZADD', published, publish_pairs)
 -- (An awaited mark a v1 worker's finish left behind is harmless: at worst
 -- a result is kept that nobody asked for, until its TTL.)
 local old_results = {}
-for i = 7, #KEYS do old_results[#old_results + 1] = KEYS[i] end
+for i = 7, #KEYS do old_results[i - 6] = KEYS[i] end
 call_many('DEL', nil, old_results)
 call_many('HSET', awaited, kept_pairs)
 call_many('ZADD', delayed, due_pairs)
@@ -68,11 +79,11 @@ call_many('ZADD', delayed, due_pairs)
 -- in front of it, as one call per job would do.
 call_many('LPUSH', ids, back)
 call_many('RPUSH', ids, front)
-for k, id in ipairs(job_ids) do
-  redis.call('PUBLISH', publish_channel, id)
+for k = 1, count do
+  redis.call('PUBLISH', publish_channel, job_ids[k])
 end
-for i = 2, #due_pairs, 2 do
+for i = 2, nd, 2 do
   redis.call('PUBLISH', delay_channel, due_pairs[i])
 end
-redis.call('INCRBY', publishes, #job_ids)
+redis.call('INCRBY', publishes, count)
 return 'ok'

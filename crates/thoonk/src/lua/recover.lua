@@ -6,7 +6,7 @@
 -- A v1 worker's claim (no token) is recovered once older than the lease.
 --
 -- KEYS[1]  job.claimed:NAME    zset   id -> claim time, then last extension (ms)
--- KEYS[2]  job.tokens:NAME     hash   id -> token; 'N@WORKER' for a worker's claim
+-- KEYS[2]  job.tokens:NAME     hash   id -> token; 'N.ID@WORKER' for a worker's claim
 -- KEYS[3]  job.workers:NAME    zset   worker id -> liveness deadline (ms)
 -- KEYS[4]  job.cancelled:NAME  hash
 -- KEYS[5]  job.ids:NAME        list
@@ -39,8 +39,9 @@ if #dead > 0 then
   for _, w in ipairs(dead) do is_dead[w] = true end
   local all = redis.call('HGETALL', tokens)
   for i = 1, #all, 2 do
-    local at = string.find(all[i + 1], '@', 1, true)
-    local w = at and string.sub(all[i + 1], at + 1)
+    -- The worker is after the last '@' (an id may hold one; a worker id
+    -- never does).
+    local w = string.match(all[i + 1], '@([^@]*)$')
     -- Only a claim still held: a v1 client's finish, cancel or stall
     -- leaves the token behind, and the job is elsewhere by now.
     if w and is_dead[w] and redis.call('ZSCORE', claimed, all[i]) then
