@@ -12,6 +12,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 use thoonk::{Claimed, Error, JobRef, Publish, State, Thoonk};
 
+/// A worker allocates a little for every job (ids, payloads, replies);
+/// mimalloc does that at a fraction of glibc's cost (measured: ~25% of the
+/// process phase's client CPU went to glibc malloc).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How the process ends.
 #[derive(Debug, Clone, Copy)]
 enum Exit {
