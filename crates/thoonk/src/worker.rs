@@ -311,21 +311,28 @@ impl Worker {
         claiming.store(false, Ordering::Relaxed);
 
         // Shutdown: no more claims; running handlers get the grace period.
-        let drained = tokio::time::timeout(this.grace, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
+        // Refills a trip already under way brings back are not started, but
+        // held (so the heartbeat keeps them) and released below.
+        let hold = |refill: Refill| {
+            held.lock().unwrap().insert(refill.job.id, refill.job.token);
+        };
+        let grace = tokio::time::sleep(this.grace);
+        tokio::pin!(grace);
+        loop {
+            tokio::select! {
+                Some(refill) = refills.recv() => hold(refill),
+                done = tasks.join_next() => if done.is_none() { break },
+                _ = &mut grace => {
+                    tasks.abort_all();
+                    while tasks.join_next().await.is_some() {}
+                    break;
+                }
+            }
         }
-        // Refills claimed while we stopped are ours to give back too: the
-        // finisher closes the channel once the last handler let it go.
+        // The finisher closes the channel once the last handler let it go.
         drop(finisher);
         while let Some(refill) = refills.recv().await {
-            held.lock()
-                .unwrap()
-                .insert(refill.job.id.clone(), refill.job.token.clone());
+            hold(refill);
         }
         drop(heartbeat);
         let left: Vec<(String, String)> = held.lock().unwrap().drain().collect();
