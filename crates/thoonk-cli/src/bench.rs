@@ -89,7 +89,7 @@ pub(crate) async fn bench(thoonk: &Thoonk, plan: &Plan) -> Result<Results, Strin
     })
     .await?;
     progress.done();
-    delete_queue(thoonk, job).await?;
+    job.destroy().await.map_err(e)?;
 
     // publish_bulk: batches of BULK_BATCH, a few in flight together.
     let job = &queues["publish_bulk"];
@@ -107,7 +107,7 @@ pub(crate) async fn bench(thoonk: &Thoonk, plan: &Plan) -> Result<Results, Strin
         throughput,
         bytes_per_job: bytes / plan.jobs as f64,
     };
-    delete_queue(thoonk, job).await?;
+    job.destroy().await.map_err(e)?;
 
     // process: one worker, concurrency C, no-op handler, all jobs queued first.
     let job = &queues["process"];
@@ -120,13 +120,13 @@ pub(crate) async fn bench(thoonk: &Thoonk, plan: &Plan) -> Result<Results, Strin
     )
     .await?;
     progress.done();
-    delete_queue(thoonk, job).await?;
+    job.destroy().await.map_err(e)?;
 
     // latency: publish at R jobs/s to a running worker; each job's time from
     // before its publish call until its finish event arrives.
     let job = &queues["latency"];
     let latency = measure_latency(job, plan, &payload).await?;
-    delete_queue(thoonk, job).await?;
+    job.destroy().await.map_err(e)?;
 
     Ok(Results {
         publish_single,
@@ -314,37 +314,6 @@ fn field(info: &str, name: &str) -> Result<f64, String> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| format!("INFO has no {name}"))
-}
-
-/// Deletes every key of a bench queue (they are ours: bench refused to run
-/// on a queue that was not empty).
-async fn delete_queue(thoonk: &Thoonk, job: &Job) -> Result<(), String> {
-    let nouns = [
-        "ids",
-        "items",
-        "published",
-        "claimed",
-        "stalled",
-        "cancelled",
-        "publishes",
-        "finishes",
-        "tokens",
-        "claims",
-        "awaited",
-        "delayed",
-        "workers",
-        "reasons",
-        "config",
-    ];
-    let keys: Vec<String> = nouns
-        .iter()
-        .map(|n| format!("job.{n}:{}", job.name()))
-        .collect();
-    redis::cmd("DEL")
-        .arg(keys)
-        .query_async::<()>(&mut thoonk.connection())
-        .await
-        .map_err(|e| e.to_string())
 }
 
 /// A progress line on stderr, when stderr is a terminal.

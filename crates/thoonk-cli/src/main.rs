@@ -329,7 +329,7 @@ fn secs(s: f64) -> Result<Duration, Failure> {
     Duration::try_from_secs_f64(s).map_err(|_| {
         Failure(
             Exit::Failed,
-            format!("invalid timeout {s}: expected seconds >= 0"),
+            format!("invalid duration {s}: expected seconds >= 0"),
         )
     })
 }

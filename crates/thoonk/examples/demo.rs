@@ -49,16 +49,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.finishes,
         stats.available + stats.claimed + stats.stalled
     );
-    // Our queue's counters are the only keys left (kept results expire by
-    // themselves); remove them.
-    let keys: Vec<String> = ["publishes", "finishes", "claims"]
-        .iter()
-        .map(|noun| format!("job.{noun}:{queue}"))
-        .collect();
-    thoonk::redis::cmd("DEL")
-        .arg(keys)
-        .query_async::<()>(&mut thoonk.connection())
-        .await?;
+    // Our queue's counters are all that is left of it; remove them.
+    jobs.destroy().await?;
     Ok(())
 }
 

@@ -9,8 +9,9 @@
 //! nothing.
 
 use crate::{Claimed, Error, Job, JobRef, Result};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 /// Most finishes in one call: enough to amortise a round trip, few enough
@@ -20,7 +21,8 @@ const MAX_BATCH: usize = 256;
 /// How a finish handed to the finisher went.
 #[derive(Debug)]
 pub(crate) enum Finished {
-    /// Recorded: done, or refused (the claim was taken back meanwhile).
+    /// Recorded: done, or refused (the claim was taken back meanwhile), or
+    /// lost for good (the finisher is gone): not to be sent again.
     Recorded(Result<()>),
     /// The call failed (connection lost, …): the job is still claimed;
     /// here is its slot back, to try again.
@@ -42,6 +44,9 @@ struct Finish {
     done: oneshot::Sender<Finished>,
 }
 
+/// id -> token of every job a worker holds.
+pub(crate) type Held = Arc<Mutex<HashMap<String, String>>>;
+
 /// Sends finishes to the batching task; the task ends when every clone is
 /// dropped, and then closes the refill channel.
 #[derive(Debug, Clone)]
@@ -57,12 +62,13 @@ impl Finisher {
     pub(crate) fn start(
         job: Job,
         worker: String,
+        held: Held,
         claiming: Arc<AtomicBool>,
         more: Arc<AtomicBool>,
         refills: mpsc::UnboundedSender<Refill>,
     ) -> Finisher {
         let (finishes, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(job, worker, claiming, more, refills, rx));
+        tokio::spawn(run(job, worker, held, claiming, more, refills, rx));
         Finisher { finishes }
     }
 
@@ -94,6 +100,7 @@ impl Finisher {
 async fn run(
     job: Job,
     worker: String,
+    held: Held,
     claiming: Arc<AtomicBool>,
     more: Arc<AtomicBool>,
     refills: mpsc::UnboundedSender<Refill>,
@@ -142,6 +149,14 @@ async fn run(
                 if want > 0 {
                     more.store(claimed.len() == want, Ordering::Relaxed);
                 }
+                // Held from the moment they are claimed, so the heartbeat
+                // extends them even before the worker starts them.
+                {
+                    let mut held = held.lock().unwrap();
+                    for job in &claimed {
+                        held.insert(job.id.clone(), job.token.clone());
+                    }
+                }
                 let mut unplaced = Vec::new();
                 for job in claimed {
                     match spare.pop() {
@@ -156,6 +171,12 @@ async fn run(
                 // Only when the finishes failed, or the worker stopped
                 // taking refills: these jobs have no slot, so back they go.
                 if !unplaced.is_empty() {
+                    {
+                        let mut held = held.lock().unwrap();
+                        for job in &unplaced {
+                            held.remove(&job.id);
+                        }
+                    }
                     let refs: Vec<JobRef<'_>> = unplaced.iter().map(JobRef::from).collect();
                     if let Err(e) = job.release(&refs).await {
                         tracing::warn!(queue = job.name(), "releasing unplaced claims failed: {e}");

@@ -105,6 +105,18 @@ impl Job {
         Ok(out)
     }
 
+    /// Deletes the whole queue: every job in every state, its counters and
+    /// settings (kept results expire by themselves). Workers still running
+    /// on it will find their claims gone. For tests and benchmarks, and for
+    /// a queue that is no longer wanted.
+    pub async fn destroy(&self) -> Result<()> {
+        redis::cmd("DEL")
+            .arg(&self.keys.all()[..])
+            .query_async::<()>(&mut self.thoonk.connection())
+            .await?;
+        Ok(())
+    }
+
     /// A stream of this queue's events, from now on.
     pub async fn subscribe(&self) -> Result<Events> {
         Events::new(&self.thoonk, &self.keys).await

@@ -346,6 +346,7 @@ impl Job {
             .arg(max.max(1))
             .arg(k.channel("claim"))
             .arg(worker.unwrap_or(""))
+            .arg(k.channel("due"))
             .invoke_async::<redis::Value>(&mut self.thoonk.connection())
             .await
             .and_then(split_claim_reply)?;
@@ -380,6 +381,7 @@ impl Job {
     }
 
     async fn finish_inner(&self, job: JobRef<'_>, result: Option<&[u8]>) -> Result<()> {
+        check_id(self.name(), job.id)?;
         self.finish_many(&[(job, result)]).await?.remove(0)
     }
 
@@ -390,34 +392,43 @@ impl Job {
         &self,
         jobs: &[(JobRef<'_>, Option<&[u8]>)],
     ) -> Result<Vec<Result<()>>> {
-        for (job, _) in jobs {
-            check_id(self.name(), job.id)?;
+        // An id that cannot be a job's is refused on its own; it must not
+        // hold up the rest of a batch.
+        let mut outcomes: Vec<Option<Result<()>>> = jobs
+            .iter()
+            .map(|(job, _)| check_id(self.name(), job.id).err().map(Err))
+            .collect();
+        let valid: Vec<usize> = (0..jobs.len()).filter(|&i| outcomes[i].is_none()).collect();
+        if !valid.is_empty() {
+            let k = &self.keys;
+            let mut call = scripts::FINISH.prepare_invoke();
+            call.key(&k.claimed)
+                .key(&k.items)
+                .key(&k.stalled)
+                .key(&k.delayed)
+                .key(&k.tokens)
+                .key(&k.cancelled)
+                .key(&k.published)
+                .key(&k.finishes)
+                .key(&k.awaited)
+                .key(&k.reasons)
+                .arg(k.channel("finish"));
+            for &i in &valid {
+                let (job, result) = jobs[i];
+                call.key(k.result(job.id))
+                    .arg(job.id)
+                    .arg(job.token.unwrap_or(""))
+                    .arg(if result.is_some() { "1" } else { "0" })
+                    .arg(result.unwrap_or_default());
+            }
+            let replies: Vec<String> = call.invoke_async(&mut self.thoonk.connection()).await?;
+            for (&i, reply) in valid.iter().zip(replies) {
+                outcomes[i] = Some(self.check(reply, jobs[i].0, State::Claimed).map(drop));
+            }
         }
-        let k = &self.keys;
-        let mut call = scripts::FINISH.prepare_invoke();
-        call.key(&k.claimed)
-            .key(&k.items)
-            .key(&k.stalled)
-            .key(&k.delayed)
-            .key(&k.tokens)
-            .key(&k.cancelled)
-            .key(&k.published)
-            .key(&k.finishes)
-            .key(&k.awaited)
-            .key(&k.reasons)
-            .arg(k.channel("finish"));
-        for (job, result) in jobs {
-            call.key(k.result(job.id))
-                .arg(job.id)
-                .arg(job.token.unwrap_or(""))
-                .arg(if result.is_some() { "1" } else { "0" })
-                .arg(result.unwrap_or_default());
-        }
-        let replies: Vec<String> = call.invoke_async(&mut self.thoonk.connection()).await?;
-        Ok(replies
+        Ok(outcomes
             .into_iter()
-            .zip(jobs)
-            .map(|(reply, (job, _))| self.check(reply, *job, State::Claimed).map(drop))
+            .map(|o| o.expect("every job has its outcome"))
             .collect())
     }
 
@@ -592,7 +603,7 @@ impl Job {
 fn split_claim_reply(reply: redis::Value) -> redis::RedisResult<(i64, Vec<Vec<u8>>)> {
     let mut values: Vec<redis::Value> = redis::FromRedisValue::from_redis_value(reply)?;
     if values.is_empty() {
-        return Ok((-1, Vec::new()));
+        return Err((redis::ErrorKind::Parse, "claim.lua answered nothing").into());
     }
     let next_due: i64 = redis::FromRedisValue::from_redis_value(values.remove(0))?;
     let rest: Vec<Vec<u8>> = redis::FromRedisValue::from_redis_value(redis::Value::Array(values))?;

@@ -14,7 +14,8 @@ pub(crate) struct Keys {
     pub(crate) items: String,
     /// v1: zset id -> publish time (ms).
     pub(crate) published: String,
-    /// v1: zset id -> claim time (ms).
+    /// v1: zset id -> claim time (ms); here also the time of the claim's
+    /// last lease extension.
     pub(crate) claimed: String,
     /// v1: set of stalled ids.
     pub(crate) stalled: String,
@@ -24,9 +25,10 @@ pub(crate) struct Keys {
     pub(crate) publishes: String,
     /// v1: finish counter.
     pub(crate) finishes: String,
-    /// New: hash id -> token of the job's current claim (fencing).
+    /// New: hash id -> token of the job's current claim (fencing):
+    /// `N.ID`, or `N.ID@WORKER` for a worker runtime's claim.
     pub(crate) tokens: String,
-    /// New: claim counter; each claim's token is its next value.
+    /// New: claim counter, one per claim call: the `N` of its tokens.
     pub(crate) claims: String,
     /// New: hash id -> seconds to keep the result of a job someone awaits.
     pub(crate) awaited: String,
@@ -61,6 +63,28 @@ impl Keys {
             reasons: key("reasons"),
             config: key("config"),
         }
+    }
+
+    /// Every key of the queue but the kept results (which expire by
+    /// themselves).
+    pub(crate) fn all(&self) -> [&str; 15] {
+        [
+            &self.ids,
+            &self.items,
+            &self.published,
+            &self.claimed,
+            &self.stalled,
+            &self.cancelled,
+            &self.publishes,
+            &self.finishes,
+            &self.tokens,
+            &self.claims,
+            &self.awaited,
+            &self.delayed,
+            &self.workers,
+            &self.reasons,
+            &self.config,
+        ]
     }
 
     /// Where the result of an awaited job is kept for a while.

@@ -76,6 +76,7 @@
 //! - `leases`: extending, recovering and releasing claims; queue settings.
 //! - `inspect`: counts and listings.
 //! - `worker`: [`Worker`], the runtime: handlers, leases kept, backoff, shutdown.
+//! - `finisher`: a worker's finishes sent in batches, with their refills.
 //! - `subscription`: a queue's events, typed.
 //! - `typed`: publishing and claiming `serde` types as JSON.
 //! - `keys`: every Redis key and channel name (the v1 layout).

@@ -30,11 +30,13 @@ pub enum EventKind {
     Delay,
     /// A worker shutting down gave it back unfinished.
     Release,
+    /// It was delayed, fell due, and is available now.
+    Due,
 }
 
 impl EventKind {
     /// Every kind of event.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::Publish,
         EventKind::Claim,
         EventKind::Finish,
@@ -44,6 +46,7 @@ impl EventKind {
         EventKind::Retract,
         EventKind::Delay,
         EventKind::Release,
+        EventKind::Due,
     ];
 
     /// The verb, as in the channel name.
@@ -58,6 +61,7 @@ impl EventKind {
             EventKind::Retract => "retract",
             EventKind::Delay => "delay",
             EventKind::Release => "release",
+            EventKind::Due => "due",
         }
     }
 }

@@ -6,7 +6,7 @@
 //! worker says it is alive), and any worker's recovery pass sends the jobs
 //! of a dead or silent worker back to the queue within seconds.
 
-use crate::finisher::{Finished, Finisher, Refill};
+use crate::finisher::{Finished, Finisher, Held, Refill};
 use crate::{Claimed, Error, Job, JobRef, Result, State};
 use futures_util::FutureExt;
 use rand::Rng;
@@ -178,8 +178,14 @@ impl Worker {
     ///
     /// `Ok(result)` finishes the job with the result; `Err(failure)`
     /// cancels it with backoff, or stalls it for a permanent failure; a
-    /// handler that panics counts as a failure to retry. Redis going away
-    /// is waited out (with backoff); the worker goes on when it is back.
+    /// handler that panics counts as a failure to retry. Once running, it
+    /// waits out Redis going away (with backoff) and goes on when it is
+    /// back; it fails only if Redis cannot be reached to start, or to
+    /// release what it holds at the end.
+    ///
+    /// Stop it through `shutdown`, not by dropping this future: a dropped
+    /// worker releases nothing, and its jobs come back only when its
+    /// liveness mark runs out (seconds later, counted as cancels).
     pub async fn run<H, Fut, R>(
         self,
         handler: H,
@@ -194,7 +200,7 @@ impl Worker {
         let this = Arc::new(self);
         // id -> token of every job this worker holds: what the heartbeat
         // extends and what shutdown releases.
-        let held: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let held: Held = Arc::default();
         let counters = Arc::new(Counters::default());
         let permits = Arc::new(Semaphore::new(this.concurrency));
         let mut tasks = JoinSet::new();
@@ -230,6 +236,7 @@ impl Worker {
         let finisher = Finisher::start(
             this.job.clone(),
             this.id.clone(),
+            held.clone(),
             claiming.clone(),
             more.clone(),
             refill_tx,
@@ -246,9 +253,14 @@ impl Worker {
                 finisher.clone(),
             );
             tasks.spawn(async move {
-                let id = job.id.clone();
+                let (id, token) = (job.id.clone(), job.token.clone());
                 this.process(job, handler, &counters, &finisher, slot).await;
-                held.lock().unwrap().remove(&id);
+                // Only this claim: the job may have been taken back and
+                // claimed again, by this worker, under another token.
+                let mut held = held.lock().unwrap();
+                if held.get(&id) == Some(&token) {
+                    held.remove(&id);
+                }
             });
         };
         let mut waiter = this.job.waiter().await?;
@@ -408,9 +420,10 @@ impl Worker {
                     counter.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
-                Err(Error::Redis(e)) => {
-                    // The job is still ours until its lease runs out: keep
-                    // trying, so the work is not done twice.
+                // The connection failed, or the finish is to be sent again
+                // with its slot back: the job is still ours until its lease
+                // runs out, so keep trying, or the work is done twice.
+                Err(Error::Redis(e)) if slot.is_some() && transient(&e) => {
                     tracing::warn!(
                         queue = self.job.name(),
                         id = job.id,
@@ -418,6 +431,16 @@ impl Worker {
                     );
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(Error::Redis(e)) => {
+                    // Not to be mended by trying again: the lease will run
+                    // out and the job will come back.
+                    tracing::error!(
+                        queue = self.job.name(),
+                        id = job.id,
+                        "recording the outcome failed: {e}"
+                    );
+                    return;
                 }
                 Err(refused) => {
                     // Taken back (we were too slow, or paused): another
@@ -448,23 +471,23 @@ impl Worker {
             .extend_for(&fenced(&pairs), Some((&self.id, LIVENESS)))
             .await?;
         // A claim that ended meanwhile by our own finish, cancel or stall
-        // (no longer held) was not taken back.
-        let lost: Vec<String> = {
-            let held = held.lock().unwrap();
-            lost.into_iter()
-                .filter(|id| {
-                    pairs
-                        .iter()
-                        .any(|(i, token)| i == id && held.get(id) == Some(token))
-                })
-                .collect()
-        };
-        for id in lost {
-            tracing::warn!(
-                queue = self.job.name(),
-                id,
-                "lease lost: the job was taken back"
-            );
+        // (no longer held) was not taken back. One that was is no longer
+        // ours to extend or release: its handler's outcome will be refused.
+        {
+            let mut held = held.lock().unwrap();
+            for id in lost {
+                let ours = pairs
+                    .iter()
+                    .any(|(i, token)| *i == id && held.get(&id) == Some(token));
+                if ours {
+                    tracing::warn!(
+                        queue = self.job.name(),
+                        id,
+                        "lease lost: the job was taken back"
+                    );
+                    held.remove(&id);
+                }
+            }
         }
         let recovered = self.job.recover().await?;
         if recovered.requeued + recovered.stalled > 0 {
@@ -477,6 +500,12 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// Whether trying again may mend the error (a connection lost, a server
+/// still loading), rather than repeat it (a script error).
+fn transient(e: &redis::RedisError) -> bool {
+    !matches!(e.retry_method(), redis::RetryMethod::NoRetry)
 }
 
 fn fenced(pairs: &[(String, String)]) -> Vec<JobRef<'_>> {

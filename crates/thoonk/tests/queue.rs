@@ -334,6 +334,29 @@ async fn finish_many_finishes_each_job_on_its_own_in_one_call() {
     assert_each_job_in_one_state(&mut raw, "fin-many").await;
 }
 
+/// A stale finish and the current one of the same job in one batch: the
+/// stale one is refused, the current one finishes the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finish_many_refuses_a_stale_claim_beside_the_current_one() {
+    let env = Env::start().await;
+    let q = env.job("fin-twice");
+    q.publish("a", Publish::new().id("x")).await.unwrap();
+    let old = q.claim(1).await.unwrap().pop().unwrap();
+    q.cancel("x").await.unwrap();
+    let new = q.claim(1).await.unwrap().pop().unwrap();
+    let outcomes = q
+        .finish_many(&[(JobRef::from(&old), None), (JobRef::from(&new), None)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcomes[0], Err(thoonk::Error::StaleClaim { .. })),
+        "{outcomes:?}"
+    );
+    assert!(outcomes[1].is_ok(), "{outcomes:?}");
+    assert_eq!(q.stats().await.unwrap().finishes, 1);
+    assert_each_job_in_one_state(&mut env.raw().await, "fin-twice").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_result_outlives_the_finish() {
     let env = Env::start().await;

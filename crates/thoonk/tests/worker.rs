@@ -198,6 +198,7 @@ async fn a_retryable_failure_is_retried_after_a_backoff() {
             E::Claim,
             E::Cancel,
             E::Delay,
+            E::Due,
             E::Claim,
             E::Finish
         ]

@@ -21,11 +21,13 @@
 -- ARGV[3] channel event.job.claim:NAME
 -- ARGV[4] the claiming worker's id, or '' (then no liveness mark covers
 --         the claim: only its lease does)
+-- ARGV[5] channel event.job.due:NAME
 -- Returns: {next due time of a delayed job in ms, or -1; then id, payload,
 --          times cancelled, token per job claimed}
--- Events:  event.job.claim:NAME with payload id, per job.
+-- Events:  event.job.due:NAME per delayed job made available, then
+--          event.job.claim:NAME per job claimed; payload: the id.
 local ids, claimed, items, cancelled, tokens, claims, delayed, stalled = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local now, count, channel, worker = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local now, count, channel, worker, due_channel = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 
 -- Due first, oldest due first: LPUSH in that order leaves the oldest
 -- nearest the right end, where claims take from.
@@ -33,6 +35,7 @@ local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
 if #due > 0 then
   call_many('ZREM', delayed, due)
   call_many('LPUSH', ids, due)
+  for i = 1, #due do redis.call('PUBLISH', due_channel, due[i]) end
 end
 
 local out = {-1}
@@ -47,12 +50,12 @@ if not taken then return out end
 -- (it could queue an id twice): it is dropped rather than handed out again.
 local payloads = ask_many('HMGET', items, taken)
 local held = ask_many('ZMSCORE', claimed, taken)
-local set_aside = ask_many('SMISMEMBER', stalled, taken)
+local is_stalled = ask_many('SMISMEMBER', stalled, taken)
 -- (Counters, not #t + 1: the length operator searches the table.)
 local chosen, n, seen = {}, 0, {}
 for i = 1, #taken do
   local id = taken[i]
-  if payloads[i] and not held[i] and set_aside[i] == 0 and not seen[id] then
+  if payloads[i] and not held[i] and is_stalled[i] == 0 and not seen[id] then
     n = n + 1
     chosen[n] = i
     seen[id] = true

@@ -35,41 +35,41 @@ local held = ask_many('ZMSCORE', claimed, job_ids)
 
 -- Validate each (as refuse_unless_claimed_by does, from the answers above).
 -- (Counters, not #t + 1: the length operator searches the table.)
-local replies, done, done_ids, n, seen = {}, {}, {}, 0, {}
+local replies, finished, finished_ids, n, seen = {}, {}, {}, 0, {}
 for k = 1, count do
   local id, token = job_ids[k], ARGV[4 * k - 1]
   local refusal
   if seen[id] then
-    refusal = 'missing' -- finished a moment ago, earlier in this batch
+    refusal = 'missing' -- finished earlier in this very batch
   elseif token ~= '' and (current[k] ~= token or not held[k]) then
     refusal = 'stale:' .. job_state(items, claimed, stalled, delayed, id)
   elseif token == '' and not held[k] then
     refusal = job_state(items, claimed, stalled, delayed, id)
   end
-  seen[id] = true
   if refusal then
     replies[k] = refusal
   else
     replies[k] = 'ok'
+    seen[id] = true
     n = n + 1
-    done[n] = k
-    done_ids[n] = id
+    finished[n] = k
+    finished_ids[n] = id
   end
 end
 if n == 0 then return replies end
 
 -- The pub/sub message reaches only who listens at that instant (v1 flaw 5);
 -- a publisher that asked for the result finds it kept after a reconnect.
-local ttls = ask_many('HMGET', awaited, done_ids)
-call_many('ZREM', claimed, done_ids)
-call_many('HDEL', tokens, done_ids)
-call_many('HDEL', cancelled, done_ids)
-call_many('HDEL', reasons, done_ids)
-call_many('ZREM', published, done_ids)
-call_many('HDEL', items, done_ids)
-call_many('HDEL', awaited, done_ids)
+local ttls = ask_many('HMGET', awaited, finished_ids)
+call_many('ZREM', claimed, finished_ids)
+call_many('HDEL', tokens, finished_ids)
+call_many('HDEL', cancelled, finished_ids)
+call_many('HDEL', reasons, finished_ids)
+call_many('ZREM', published, finished_ids)
+call_many('HDEL', items, finished_ids)
+call_many('HDEL', awaited, finished_ids)
 for j = 1, n do
-  local k, id = done[j], done_ids[j]
+  local k, id = finished[j], finished_ids[j]
   local has_result, result = ARGV[4 * k], ARGV[4 * k + 1]
   if ttls[j] then
     redis.call('SET', KEYS[10 + k], has_result == '1' and ('1' .. result) or '0', 'EX', ttls[j])

@@ -28,9 +28,12 @@ local now, cancel_channel, stall_channel = tonumber(ARGV[1]), ARGV[4], ARGV[5]
 local lease = tonumber(redis.call('HGET', config, 'lease_ms')) or tonumber(ARGV[2])
 local max = tonumber(redis.call('HGET', config, 'max_cancels')) or tonumber(ARGV[3])
 
-local expired = {}
+-- In order (oldest claim first), so jobs go back in the order they left.
+local expired, why, n = {}, {}, 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', claimed, '-inf', now - lease, 'LIMIT', 0, 1000)) do
-  expired[id] = 'its lease of ' .. lease .. ' ms ran out'
+  n = n + 1
+  expired[n] = id
+  why[id] = 'its lease of ' .. lease .. ' ms ran out'
 end
 -- Dead workers are rare: only then is the whole tokens hash read.
 local dead = redis.call('ZRANGEBYSCORE', workers, '-inf', now)
@@ -44,15 +47,17 @@ if #dead > 0 then
     local w = string.match(all[i + 1], '@([^@]*)$')
     -- Only a claim still held: a v1 client's finish, cancel or stall
     -- leaves the token behind, and the job is elsewhere by now.
-    if w and is_dead[w] and redis.call('ZSCORE', claimed, all[i]) then
-      expired[all[i]] = 'worker ' .. w .. ' stopped renewing its liveness mark'
+    if w and is_dead[w] and not why[all[i]] and redis.call('ZSCORE', claimed, all[i]) then
+      n = n + 1
+      expired[n] = all[i]
+      why[all[i]] = 'worker ' .. w .. ' stopped renewing its liveness mark'
     end
   end
   for _, w in ipairs(dead) do redis.call('ZREM', workers, w) end
 end
 
 local requeued, stalled_count = 0, 0
-for id, why in pairs(expired) do
+for _, id in ipairs(expired) do
   redis.call('ZREM', claimed, id)
   redis.call('HDEL', tokens, id)
   local count = redis.call('HINCRBY', cancelled, id, 1)
@@ -60,11 +65,11 @@ for id, why in pairs(expired) do
     redis.call('HDEL', cancelled, id)
     redis.call('SADD', stalled, id)
     redis.call('ZREM', published, id)
-    redis.call('HSET', reasons, id, 'cancelled ' .. count .. ' times, more than max_cancels ' .. max .. ': ' .. why)
+    redis.call('HSET', reasons, id, 'cancelled ' .. count .. ' times, more than max_cancels ' .. max .. ': ' .. why[id])
     redis.call('PUBLISH', stall_channel, id)
     stalled_count = stalled_count + 1
   else
-    redis.call('HSET', reasons, id, why)
+    redis.call('HSET', reasons, id, why[id])
     redis.call('LPUSH', ids, id)
     redis.call('PUBLISH', cancel_channel, id)
     requeued = requeued + 1

@@ -8,12 +8,15 @@
 -- ARGV[1] channel event.job.release:NAME
 -- ARGV[2..] pairs: id, token of each job held
 -- Returns: how many were released (a claim already taken back is skipped).
+-- Order:   the first job given is claimed first.
 -- Events:  event.job.release:NAME with payload id, per job.
 local claimed, tokens, ids = KEYS[1], KEYS[2], KEYS[3]
 local channel = ARGV[1]
 
 local released = 0
-for i = 2, #ARGV, 2 do
+-- From the last: each RPUSH goes in front of the one before, so the first
+-- job given ends up first in line.
+for i = #ARGV - 1, 2, -2 do
   local id, token = ARGV[i], ARGV[i + 1]
   -- (A v1 client's cancel or stall leaves the token behind: the job must
   -- still be claimed, or it would be queued a second time.)
