@@ -1,9 +1,11 @@
 //! Typed jobs: payloads that are `serde` types, stored as JSON as v1 stores
-//! `JSON.stringify(item)`.
+//! `JSON.stringify(item)`; publishing, claiming, and a worker of them.
 
-use crate::{Claimed, Error, Job, Publish, Result};
+use crate::{Claimed, Error, Failure, Job, Publish, Report, Result, Worker};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 impl Job {
@@ -43,5 +45,47 @@ impl Job {
                 source,
             }),
         }
+    }
+}
+
+impl Worker {
+    /// [`Worker::run`] for jobs whose payloads are JSON of type `T`: the
+    /// handler gets the decoded value. A payload that does not decode is
+    /// stalled at once, with the decoder's complaint as the reason (retrying
+    /// would not mend it), and the handler is not called.
+    pub async fn run_json<T, H, Fut, R>(
+        self,
+        handler: H,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Report>
+    where
+        T: DeserializeOwned + Send + 'static,
+        H: Fn(Claimed<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<R, Failure>> + Send + 'static,
+        R: Into<Vec<u8>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.run(
+            move |job: Claimed| {
+                let handler = handler.clone();
+                async move {
+                    let item: T = serde_json::from_slice(&job.item).map_err(|e| {
+                        Failure::permanent(format!(
+                            "payload does not decode as {}: {e}",
+                            std::any::type_name::<T>()
+                        ))
+                    })?;
+                    let typed = Claimed {
+                        id: job.id,
+                        item,
+                        cancelled: job.cancelled,
+                        token: job.token,
+                    };
+                    handler(typed).await
+                }
+            },
+            shutdown,
+        )
+        .await
     }
 }

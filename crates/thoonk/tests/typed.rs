@@ -101,3 +101,60 @@ async fn a_value_that_cannot_be_json_is_refused_before_redis() {
     assert_message_names(&err, &["typed-enc"]);
     assert_eq!(dbsize(&mut env.raw().await).await, 0);
 }
+
+/// A typed worker: good payloads reach the handler decoded; one that does
+/// not decode is stalled with the decoder's complaint, never handed to the
+/// handler, never lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_worker_stalls_a_payload_that_does_not_decode() {
+    let env = Env::start().await;
+    let q = env.job("typed-worker");
+    let good = Mail {
+        to: "bob@example.com".into(),
+        subject: "hi".into(),
+        attempts: 1,
+    };
+    q.publish_json(&good, Publish::new().id("good"))
+        .await
+        .unwrap();
+    q.publish("{not json", Publish::new().id("bad"))
+        .await
+        .unwrap();
+
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(thoonk::Worker::new(q.clone()).run_json(
+        move |job: thoonk::Claimed<Mail>| {
+            let seen_tx = seen_tx.clone();
+            async move {
+                seen_tx.send((job.id, job.item)).unwrap();
+                Ok::<_, thoonk::Failure>("sent")
+            }
+        },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let (id, mail) = within("the good job", seen.recv()).await.unwrap();
+    assert_eq!((id.as_str(), &mail), ("good", &good));
+    eventually("the bad job is stalled", || {
+        let q = q.clone();
+        async move { q.stats().await.unwrap().stalled == 1 }
+    })
+    .await;
+    stop.send(()).unwrap();
+    let report = within("the worker stops", worker).await.unwrap().unwrap();
+    assert_eq!((report.finished, report.stalled), (1, 1), "{report:?}");
+    assert!(
+        seen.try_recv().is_err(),
+        "the handler never saw the bad job"
+    );
+    let stalled = q.list(State::Stalled, 0, 10).await.unwrap();
+    assert_eq!(stalled[0].id, "bad");
+    let reason = stalled[0].reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("does not decode as") && reason.contains("Mail"),
+        "{reason}"
+    );
+    assert_each_job_in_one_state(&mut env.raw().await, "typed-worker").await;
+}
