@@ -127,6 +127,14 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// A part of this client that calls need has stopped (a background
+    /// task, a subscription): an I/O error, as a lost connection is.
+    pub(crate) fn stopped(what: &'static str) -> Error {
+        Error::Redis(redis::RedisError::from((redis::ErrorKind::Io, what)))
+    }
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -85,12 +85,7 @@ impl EventHub {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let (notices_tx, notices) = mpsc::unbounded_channel();
         let (subscribed, confirmed) = oneshot::channel();
-        let gone = || {
-            Error::Redis(redis::RedisError::from((
-                redis::ErrorKind::Io,
-                "the event subscription task has stopped",
-            )))
-        };
+        let gone = || Error::stopped("the event subscription task has stopped");
         self.commands
             .send(Command::Listen {
                 id,

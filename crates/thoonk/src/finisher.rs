@@ -198,8 +198,5 @@ fn redis_kind(e: &Error) -> redis::ErrorKind {
 }
 
 fn gone() -> Error {
-    Error::Redis(redis::RedisError::from((
-        redis::ErrorKind::Io,
-        "the finishing task has stopped",
-    )))
+    Error::stopped("the finishing task has stopped")
 }

@@ -96,12 +96,7 @@ impl Job {
                             return Ok(result);
                         }
                     }
-                    None => {
-                        return Err(Error::Redis(redis::RedisError::from((
-                            redis::ErrorKind::Io,
-                            "the event subscription ended",
-                        ))))
-                    }
+                    None => return Err(Error::stopped("the event subscription ended")),
                 }
             }
         };
