@@ -47,6 +47,24 @@ struct Finish {
 /// id -> token of every job a worker holds.
 pub(crate) type Held = Arc<Mutex<HashMap<String, String>>>;
 
+/// What the finisher shares with its worker.
+#[derive(Debug)]
+pub(crate) struct WorkerState {
+    /// The queue.
+    pub(crate) job: Job,
+    /// The worker's id, for the refills it claims.
+    pub(crate) id: String,
+    /// The jobs the worker holds: refills join it when claimed.
+    pub(crate) held: Held,
+    /// Cleared at shutdown: no more refills.
+    pub(crate) claiming: Arc<AtomicBool>,
+    /// Whether the queue seemed to have more work (the last claim, the
+    /// worker's or a refill, got all it asked for).
+    pub(crate) more: Arc<AtomicBool>,
+    /// Where refills go, with the slots of the jobs they replace.
+    pub(crate) refills: mpsc::UnboundedSender<Refill>,
+}
+
 /// Sends finishes to the batching task; the task ends when every clone is
 /// dropped, and then closes the refill channel.
 #[derive(Debug, Clone)]
@@ -55,20 +73,12 @@ pub(crate) struct Finisher {
 }
 
 impl Finisher {
-    /// Starts the task. It claims refills for `worker` while `claiming` is
-    /// set, and only while `more` says the queue seemed to have more work
-    /// (the last claim, the worker's or its own, got all it asked for): at
-    /// low load a finish costs no claim.
-    pub(crate) fn start(
-        job: Job,
-        worker: String,
-        held: Held,
-        claiming: Arc<AtomicBool>,
-        more: Arc<AtomicBool>,
-        refills: mpsc::UnboundedSender<Refill>,
-    ) -> Finisher {
+    /// Starts the task. It claims refills for the worker while `claiming`
+    /// is set, and only while `more` says the queue seemed to have more
+    /// work: at low load a finish costs no claim.
+    pub(crate) fn start(worker: WorkerState) -> Finisher {
         let (finishes, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(job, worker, held, claiming, more, refills, rx));
+        tokio::spawn(run(worker, rx));
         Finisher { finishes }
     }
 
@@ -97,15 +107,15 @@ impl Finisher {
     }
 }
 
-async fn run(
-    job: Job,
-    worker: String,
-    held: Held,
-    claiming: Arc<AtomicBool>,
-    more: Arc<AtomicBool>,
-    refills: mpsc::UnboundedSender<Refill>,
-    mut rx: mpsc::UnboundedReceiver<Finish>,
-) {
+async fn run(worker: WorkerState, mut rx: mpsc::UnboundedReceiver<Finish>) {
+    let WorkerState {
+        job,
+        id: worker,
+        held,
+        claiming,
+        more,
+        refills,
+    } = worker;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let want = if more.load(Ordering::Relaxed) && claiming.load(Ordering::Relaxed) {

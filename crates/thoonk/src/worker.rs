@@ -6,7 +6,7 @@
 //! worker says it is alive), and any worker's recovery pass sends the jobs
 //! of a dead or silent worker back to the queue within seconds.
 
-use crate::finisher::{Finished, Finisher, Held, Refill};
+use crate::finisher::{Finished, Finisher, Held, Refill, WorkerState};
 use crate::{Claimed, Error, Job, JobRef, Result, State};
 use futures_util::FutureExt;
 use rand::Rng;
@@ -233,14 +233,14 @@ impl Worker {
         let claiming = Arc::new(AtomicBool::new(true));
         let more = Arc::new(AtomicBool::new(true));
         let (refill_tx, mut refills) = mpsc::unbounded_channel::<Refill>();
-        let finisher = Finisher::start(
-            this.job.clone(),
-            this.id.clone(),
-            held.clone(),
-            claiming.clone(),
-            more.clone(),
-            refill_tx,
-        );
+        let finisher = Finisher::start(WorkerState {
+            job: this.job.clone(),
+            id: this.id.clone(),
+            held: held.clone(),
+            claiming: claiming.clone(),
+            more: more.clone(),
+            refills: refill_tx,
+        });
         let start = |tasks: &mut JoinSet<()>, job: Claimed, slot: OwnedSemaphorePermit| {
             held.lock()
                 .unwrap()
