@@ -46,14 +46,8 @@ impl Thoonk {
             source,
         };
         let client = redis::Client::open(url).map_err(connect_error)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(10)))
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(1));
         let mut conn = client
-            .get_connection_manager_with_config(config)
+            .get_connection_manager_with_config(manager_config())
             .await
             .map_err(connect_error)?;
         redis::cmd("PING")
@@ -69,6 +63,27 @@ impl Thoonk {
                 events: tokio::sync::OnceCell::new(),
             }),
             clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// The same Redis through a connection of its own, for a stream of
+    /// calls that should not wait in line behind the others' replies (a
+    /// worker's finishes beside its claims).
+    pub(crate) async fn with_own_connection(&self) -> Result<Thoonk> {
+        let conn = self
+            .inner
+            .client
+            .get_connection_manager_with_config(manager_config())
+            .await?;
+        Ok(Thoonk {
+            inner: Arc::new(Inner {
+                url: self.inner.url.clone(),
+                client: self.inner.client.clone(),
+                conn,
+                idle_blocking: Mutex::new(Vec::new()),
+                events: tokio::sync::OnceCell::new(),
+            }),
+            clock: self.clock.clone(),
         })
     }
 
@@ -155,6 +170,17 @@ impl Thoonk {
             .get_multiplexed_async_connection_with_config(&config)
             .await?)
     }
+}
+
+/// How the ordinary connection behaves: it reconnects by itself, and a
+/// reply may take a while (a big batch) before the call fails.
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(10)))
+        .set_number_of_retries(2)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_secs(1))
 }
 
 /// `redis://user:secret@host/` -> `redis://user:***@host/`

@@ -233,8 +233,14 @@ impl Worker {
         let claiming = Arc::new(AtomicBool::new(true));
         let more = Arc::new(AtomicBool::new(true));
         let (refill_tx, mut refills) = mpsc::unbounded_channel::<Refill>();
+        // Finishes (and their refills) on a connection of their own, so
+        // they and the worker's own claims do not wait on each other.
+        let lane = Job {
+            thoonk: this.job.thoonk.with_own_connection().await?,
+            keys: this.job.keys.clone(),
+        };
         let finisher = Finisher::start(WorkerState {
-            job: this.job.clone(),
+            job: lane,
             id: this.id.clone(),
             held: held.clone(),
             claiming: claiming.clone(),
