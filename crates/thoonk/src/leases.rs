@@ -65,8 +65,14 @@ impl Job {
     /// extension, or held by a worker whose liveness mark ran out. Safe to
     /// run by anyone, at any time, as often as one likes.
     pub async fn recover(&self) -> Result<Recovered> {
+        Ok(self.recover_pass().await?.0)
+    }
+
+    /// A recovery pass, and the queue's lease as it applied it (a worker
+    /// paces its heartbeat by it, with no read of its own).
+    pub(crate) async fn recover_pass(&self) -> Result<(Recovered, Duration)> {
         let k = &self.keys;
-        let (requeued, stalled): (u64, u64) = scripts::RECOVER
+        let (requeued, stalled, lease_ms): (u64, u64, u64) = scripts::RECOVER
             .key(&k.claimed)
             .key(&k.tokens)
             .key(&k.workers)
@@ -83,7 +89,10 @@ impl Job {
             .arg(k.channel("stall"))
             .invoke_async(&mut self.thoonk.connection())
             .await?;
-        Ok(Recovered { requeued, stalled })
+        Ok((
+            Recovered { requeued, stalled },
+            Duration::from_millis(lease_ms),
+        ))
     }
 
     /// Gives back claimed jobs unfinished, to the front of the queue,

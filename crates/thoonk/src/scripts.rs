@@ -28,6 +28,6 @@ script!(STALL, "stall.lua", "_state.lua");
 script!(RETRY, "retry.lua", "_state.lua");
 script!(RETRACT, "retract.lua");
 script!(EXTEND, "extend.lua");
-script!(RECOVER, "recover.lua");
+script!(RECOVER, "recover.lua", "_state.lua");
 script!(RELEASE, "release.lua");
 script!(LIST, "list.lua");

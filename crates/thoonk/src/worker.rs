@@ -206,23 +206,21 @@ impl Worker {
         let mut tasks = JoinSet::new();
 
         // Mark ourselves alive before the first claim.
-        this.heartbeat(&held).await?;
+        let mut lease = this.heartbeat(&held).await?;
         let heartbeat = {
             let (this, held) = (this.clone(), held.clone());
             AbortOnDrop(tokio::spawn(async move {
                 let mut next = tokio::time::Instant::now();
                 loop {
-                    // Well within the queue's lease (read afresh, as anyone
-                    // may change it): a claim not extended for a lease is
-                    // anyone's to take back.
-                    let period = match this.job.config().await {
-                        Ok(config) => (config.lease / 3).clamp(MIN_HEARTBEAT, HEARTBEAT),
-                        Err(_) => HEARTBEAT,
-                    };
+                    // Well within the queue's lease (as the last recovery
+                    // pass read it: anyone may change it): a claim not
+                    // extended for a lease is anyone's to take back.
+                    let period = (lease / 3).clamp(MIN_HEARTBEAT, HEARTBEAT);
                     next = (next + period).max(tokio::time::Instant::now());
                     tokio::time::sleep_until(next).await;
-                    if let Err(e) = this.heartbeat(&held).await {
-                        tracing::warn!(queue = this.job.name(), "heartbeat failed: {e}");
+                    match this.heartbeat(&held).await {
+                        Ok(now) => lease = now,
+                        Err(e) => tracing::warn!(queue = this.job.name(), "heartbeat failed: {e}"),
                     }
                 }
             }))
@@ -464,8 +462,8 @@ impl Worker {
     }
 
     /// Extends our leases, renews our liveness mark, and recovers what
-    /// dead or silent workers held.
-    async fn heartbeat(&self, held: &Mutex<HashMap<String, String>>) -> Result<()> {
+    /// dead or silent workers held. Returns the queue's lease.
+    async fn heartbeat(&self, held: &Mutex<HashMap<String, String>>) -> Result<Duration> {
         let pairs: Vec<(String, String)> = held
             .lock()
             .unwrap()
@@ -495,7 +493,7 @@ impl Worker {
                 }
             }
         }
-        let recovered = self.job.recover().await?;
+        let (recovered, lease) = self.job.recover_pass().await?;
         if recovered.requeued + recovered.stalled > 0 {
             tracing::info!(
                 queue = self.job.name(),
@@ -504,7 +502,7 @@ impl Worker {
                 "recovered jobs of expired claims"
             );
         }
-        Ok(())
+        Ok(lease)
     }
 }
 

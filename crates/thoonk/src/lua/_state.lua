@@ -32,3 +32,18 @@ end
 local function bounded(reason)
   return string.sub(reason, 1, 2048)
 end
+
+-- A claim ended without a finish (the caller took the job out of
+-- job.claimed): one more cancel. Past max_cancels the job is stalled
+-- instead, with the reason kept; returns true then, and the caller puts it
+-- nowhere else.
+local function count_cancel(cancelled, stalled, published, reasons, id, max, why, stall_channel)
+  local count = redis.call('HINCRBY', cancelled, id, 1)
+  if count <= max then return false end
+  redis.call('HDEL', cancelled, id)
+  redis.call('SADD', stalled, id)
+  redis.call('ZREM', published, id)
+  redis.call('HSET', reasons, id, bounded('cancelled ' .. count .. ' times, more than max_cancels ' .. max .. ': ' .. why))
+  redis.call('PUBLISH', stall_channel, id)
+  return true
+end

@@ -36,14 +36,8 @@ if refusal then return refusal end
 
 redis.call('ZREM', claimed, id)
 redis.call('HDEL', tokens, id)
-local count = redis.call('HINCRBY', cancelled, id, 1)
 local max = tonumber(redis.call('HGET', config, 'max_cancels')) or tonumber(ARGV[6])
-if count > max then
-  redis.call('HDEL', cancelled, id)
-  redis.call('SADD', stalled, id)
-  redis.call('ZREM', published, id)
-  redis.call('HSET', reasons, id, bounded('cancelled ' .. count .. ' times, more than max_cancels ' .. max .. ': ' .. reason))
-  redis.call('PUBLISH', stall_channel, id)
+if count_cancel(cancelled, stalled, published, reasons, id, max, reason, stall_channel) then
   return 'ok:stalled'
 end
 if reason ~= '' then redis.call('HSET', reasons, id, bounded(reason)) end

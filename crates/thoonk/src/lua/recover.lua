@@ -19,7 +19,7 @@
 -- ARGV[3] max_cancels when the queue sets none
 -- ARGV[4] channel event.job.cancel:NAME
 -- ARGV[5] channel event.job.stall:NAME
--- Returns: {jobs sent back to the queue, jobs stalled}
+-- Returns: {jobs sent back to the queue, jobs stalled, the lease in ms}
 -- Events:  event.job.cancel:NAME or event.job.stall:NAME per job; payload: the id.
 local claimed, tokens, workers, cancelled, ids, stalled, published, reasons, config =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -60,13 +60,7 @@ local requeued, stalled_count = 0, 0
 for _, id in ipairs(expired) do
   redis.call('ZREM', claimed, id)
   redis.call('HDEL', tokens, id)
-  local count = redis.call('HINCRBY', cancelled, id, 1)
-  if count > max then
-    redis.call('HDEL', cancelled, id)
-    redis.call('SADD', stalled, id)
-    redis.call('ZREM', published, id)
-    redis.call('HSET', reasons, id, 'cancelled ' .. count .. ' times, more than max_cancels ' .. max .. ': ' .. why[id])
-    redis.call('PUBLISH', stall_channel, id)
+  if count_cancel(cancelled, stalled, published, reasons, id, max, why[id], stall_channel) then
     stalled_count = stalled_count + 1
   else
     redis.call('HSET', reasons, id, why[id])
@@ -75,4 +69,4 @@ for _, id in ipairs(expired) do
     requeued = requeued + 1
   end
 end
-return {requeued, stalled_count}
+return {requeued, stalled_count, lease}
