@@ -245,10 +245,8 @@ impl Worker {
             more: more.clone(),
             refills: refill_tx,
         });
+        // Starts a job already in `held` (claims enter it as they are made).
         let start = |tasks: &mut JoinSet<()>, job: Claimed, slot: OwnedSemaphorePermit| {
-            held.lock()
-                .unwrap()
-                .insert(job.id.clone(), job.token.clone());
             let (this, held, counters, handler, finisher) = (
                 this.clone(),
                 held.clone(),
@@ -319,6 +317,9 @@ impl Worker {
                 }
                 continue;
             }
+            held.lock()
+                .unwrap()
+                .extend(jobs.iter().map(|job| (job.id.clone(), job.token.clone())));
             for job in jobs {
                 let slot = slots.pop().expect("claimed no more than the free slots");
                 start(&mut tasks, job, slot);
@@ -327,29 +328,19 @@ impl Worker {
         claiming.store(false, Ordering::Relaxed);
 
         // Shutdown: no more claims; running handlers get the grace period.
-        // Refills a trip already under way brings back are not started, but
-        // held (so the heartbeat keeps them) and released below.
-        let hold = |refill: Refill| {
-            held.lock().unwrap().insert(refill.job.id, refill.job.token);
-        };
-        let grace = tokio::time::sleep(this.grace);
-        tokio::pin!(grace);
-        loop {
-            tokio::select! {
-                Some(refill) = refills.recv() => hold(refill),
-                done = tasks.join_next() => if done.is_none() { break },
-                _ = &mut grace => {
-                    tasks.abort_all();
-                    while tasks.join_next().await.is_some() {}
-                    break;
-                }
-            }
+        let drained = tokio::time::timeout(this.grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
         }
-        // The finisher closes the channel once the last handler let it go.
+        // Refills a trip under way brings back are not started; the finisher
+        // held them when it claimed them, so they are released below. Once
+        // the last handler let go of it, it closes the channel.
         drop(finisher);
-        while let Some(refill) = refills.recv().await {
-            hold(refill);
-        }
+        while refills.recv().await.is_some() {}
         drop(heartbeat);
         let left: Vec<(String, String)> = held.lock().unwrap().drain().collect();
         let released = this.job.release(&fenced(&left)).await? as u64;
