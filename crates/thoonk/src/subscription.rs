@@ -6,6 +6,7 @@ use crate::job::lossy;
 use crate::keys::Keys;
 use crate::{Result, Thoonk};
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::fmt;
 
 /// What happened to a job.
@@ -92,6 +93,8 @@ pub struct Events {
     listener: Listener,
     /// Channel name -> kind, for this queue.
     channels: Vec<(String, EventKind)>,
+    /// The rest of a message that told of several jobs.
+    pending: VecDeque<Event>,
 }
 
 impl Events {
@@ -103,37 +106,50 @@ impl Events {
         let listener = thoonk
             .listen(channels.iter().map(|(c, _)| c.clone()).collect())
             .await?;
-        Ok(Events { listener, channels })
+        Ok(Events {
+            listener,
+            channels,
+            pending: VecDeque::new(),
+        })
     }
 
     /// The next event; `None` once the client is gone.
     pub async fn next(&mut self) -> Option<Event> {
         loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
             let Notice::Message { channel, payload } = self.listener.recv().await? else {
                 continue;
             };
             let Some(&(_, kind)) = self.channels.iter().find(|(c, _)| *c == channel) else {
                 continue;
             };
-            return Some(decode(kind, payload));
+            self.pending.extend(decode(kind, payload));
         }
     }
 }
 
-/// Every payload is the job id, but a finish may carry `NUL result` after it.
-fn decode(kind: EventKind, mut payload: Vec<u8>) -> Event {
-    let result = match (kind, payload.iter().position(|&b| b == 0)) {
+/// A payload is a job id. A finish may carry `NUL result` after it (as in
+/// v1); a claim or due event names every job of one script call, their ids
+/// joined by NUL (an id holds no NUL).
+fn decode(kind: EventKind, mut payload: Vec<u8>) -> Vec<Event> {
+    let event = |id: Vec<u8>, result| Event {
+        kind,
+        id: lossy(id),
+        result,
+    };
+    match (kind, payload.iter().position(|&b| b == 0)) {
         (EventKind::Finish, Some(nul)) => {
             let result = payload.split_off(nul + 1);
             payload.pop();
-            Some(result)
+            vec![event(payload, Some(result))]
         }
-        _ => None,
-    };
-    Event {
-        kind,
-        id: lossy(payload),
-        result,
+        (EventKind::Claim | EventKind::Due, Some(_)) => payload
+            .split(|&b| b == 0)
+            .map(|id| event(id.to_vec(), None))
+            .collect(),
+        _ => vec![event(payload, None)],
     }
 }
 
@@ -143,10 +159,26 @@ mod tests {
 
     #[test]
     fn finish_payload_splits_at_the_first_nul() {
-        let e = decode(EventKind::Finish, b"id1\0a\0b".to_vec());
-        assert_eq!(e.id, "id1");
-        assert_eq!(e.result.as_deref(), Some(&b"a\0b"[..]));
-        let e = decode(EventKind::Finish, b"id1".to_vec());
-        assert_eq!((e.id.as_str(), e.result), ("id1", None));
+        let e = &decode(EventKind::Finish, b"id1\0a\0b".to_vec())[..];
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].id, "id1");
+        assert_eq!(e[0].result.as_deref(), Some(&b"a\0b"[..]));
+        let e = &decode(EventKind::Finish, b"id1".to_vec())[..];
+        assert_eq!((e[0].id.as_str(), e[0].result.clone()), ("id1", None));
+    }
+
+    #[test]
+    fn a_claim_payload_names_each_job_of_the_call() {
+        let ids = |kind, payload: &[u8]| -> Vec<String> {
+            decode(kind, payload.to_vec())
+                .into_iter()
+                .map(|e| e.id)
+                .collect()
+        };
+        assert_eq!(ids(EventKind::Claim, b"a\0b\0c"), ["a", "b", "c"]);
+        assert_eq!(ids(EventKind::Due, b"a\0b"), ["a", "b"]);
+        assert_eq!(ids(EventKind::Claim, b"a"), ["a"]);
+        // Only claim and due are joined: a publish payload is one id.
+        assert_eq!(ids(EventKind::Publish, b"a"), ["a"]);
     }
 }

@@ -24,8 +24,11 @@
 -- ARGV[5] channel event.job.due:NAME
 -- Returns: {next due time of a delayed job in ms, or -1; then id, payload,
 --          times cancelled, token per job claimed}
--- Events:  event.job.due:NAME per delayed job made available, then
---          event.job.claim:NAME per job claimed; payload: the id.
+-- Events:  one event.job.due:NAME for the delayed jobs made available, then
+--          one event.job.claim:NAME for the jobs claimed; payload: their
+--          ids joined by NUL (an id holds no NUL). One message per call,
+--          not per job: a PUBLISH costs Redis more than the rest of a
+--          job's claim.
 local ids, claimed, items, cancelled, tokens, claims, delayed, stalled = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local now, count, channel, worker, due_channel = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 
@@ -35,7 +38,7 @@ local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
 if #due > 0 then
   call_many('ZREM', delayed, due)
   call_many('LPUSH', ids, due)
-  for i = 1, #due do redis.call('PUBLISH', due_channel, due[i]) end
+  redis.call('PUBLISH', due_channel, table.concat(due, '\0'))
 end
 
 local out = {-1}
@@ -86,6 +89,6 @@ for k = 1, n do
   out[4 * k - 1] = payloads[chosen[k]]
   out[4 * k] = counts[k] or '0'
   out[4 * k + 1] = token_pairs[2 * k]
-  redis.call('PUBLISH', channel, id)
 end
+redis.call('PUBLISH', channel, table.concat(chosen_ids, '\0'))
 return out
