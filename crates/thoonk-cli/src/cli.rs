@@ -7,14 +7,21 @@ use thoonk::State;
 #[derive(Debug, Parser)]
 #[command(name = "thoonk", version)]
 pub(crate) struct Cli {
-    /// Redis URL.
+    /// Redis URL; with --cluster, a seed node of the cluster (repeat it, or
+    /// separate URLs with commas, to give several).
     #[arg(
         long,
         global = true,
         env = "THOONK_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379"
+        default_value = "redis://127.0.0.1:6379",
+        value_delimiter = ','
     )]
-    pub(crate) redis: String,
+    pub(crate) redis: Vec<String>,
+
+    /// Talk to a Redis Cluster: the --redis URLs are seed nodes, and queue
+    /// names need a {tag}.
+    #[arg(long, global = true, env = "THOONK_CLUSTER")]
+    pub(crate) cluster: bool,
 
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -43,6 +50,18 @@ pub(crate) enum Command {
         /// With --wait: give up after SECS (0: wait forever).
         #[arg(long, value_name = "SECS", requires = "wait", default_value_t = 0.0)]
         timeout: f64,
+        /// Succeed only once N replicas of the queue's Redis have the job
+        /// (WAIT); fails (exit 1) when they do not within --replicas-timeout.
+        #[arg(long, value_name = "N")]
+        replicas: Option<u32>,
+        /// With --replicas: how long to wait for them.
+        #[arg(
+            long,
+            value_name = "SECS",
+            requires = "replicas",
+            default_value_t = 1.0
+        )]
+        replicas_timeout: f64,
     },
     /// Claim one job; prints {"id","item","cancelled","token"} as one JSON line.
     Get {
@@ -161,8 +180,14 @@ pub(crate) enum Command {
     /// running ones get --grace seconds, and what is left goes back to the
     /// queue.
     Work {
-        /// The queue.
-        queue: String,
+        /// The queue; name several to serve them all, the first first
+        /// (strict order) unless --weights is given.
+        #[arg(required = true, num_args = 1.., value_name = "QUEUE")]
+        queues: Vec<String>,
+        /// Share slots among the queues by weight instead, one weight per
+        /// queue: "3,1" gives the first about three jobs to the second's one.
+        #[arg(long, value_name = "W,W,…", value_delimiter = ',')]
+        weights: Option<Vec<u32>>,
         /// How many jobs to run at once.
         #[arg(long, value_name = "N", default_value_t = 1)]
         concurrency: usize,

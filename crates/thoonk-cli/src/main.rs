@@ -10,7 +10,7 @@ use serde_json::json;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
-use thoonk::{Claimed, Error, JobRef, Publish, State, Thoonk};
+use thoonk::{Claimed, Error, JobRef, Order, Publish, State, Thoonk, Worker};
 
 /// A worker allocates a little for every job (ids, payloads, replies);
 /// mimalloc does that at a fraction of glibc's cost (measured: ~25% of the
@@ -49,6 +49,14 @@ impl From<std::io::Error> for Failure {
 fn main() -> ExitCode {
     // Parse errors exit 2 with clap's usage message; --help exits 0.
     let cli = Cli::parse();
+    if !cli.cluster && cli.redis.len() > 1 {
+        <Cli as clap::CommandFactory>::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "several --redis URLs are the seed nodes of a cluster: add --cluster",
+            )
+            .exit();
+    }
     // Logs (from `work`) go to stderr; RUST_LOG overrides the level.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -75,7 +83,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<Exit, Failure> {
-    let thoonk = Thoonk::connect(&cli.redis).await?;
+    let thoonk = match (cli.cluster, cli.redis.as_slice()) {
+        (true, seeds) => Thoonk::connect_cluster(seeds).await?,
+        (false, urls) => Thoonk::connect(&urls[0]).await?,
+    };
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Publish {
@@ -86,6 +97,8 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             delay,
             wait,
             timeout,
+            replicas,
+            replicas_timeout,
         } => {
             let job = thoonk.job(&queue)?;
             let item = match item.as_deref() {
@@ -100,6 +113,9 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             let mut options = Publish::new().priority(priority).id(&id);
             if let Some(delay) = delay {
                 options = options.delay(secs(delay)?);
+            }
+            if let Some(n) = replicas {
+                options = options.replicas(n, secs(replicas_timeout)?);
             }
             if !wait {
                 job.publish(item, options).await?;
@@ -122,6 +138,7 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
                 item,
                 cancelled,
                 token,
+                ..
             }) = job.get(secs(timeout)?).await?
             else {
                 return Err(Failure(
@@ -192,21 +209,30 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             list(&thoonk, &queue, state, json, &mut out).await?
         }
         Command::Work {
-            queue,
+            queues,
+            weights,
             concurrency,
             lease,
             max_cancels,
             grace,
             command,
         } => {
-            let job = thoonk.job(&queue)?;
-            if let Some(lease) = lease {
-                job.set_lease(secs(lease)?).await?;
+            let mut jobs = Vec::with_capacity(queues.len());
+            for queue in &queues {
+                let job = thoonk.job(queue)?;
+                if let Some(lease) = lease {
+                    job.set_lease(secs(lease)?).await?;
+                }
+                if let Some(max) = max_cancels {
+                    job.set_max_cancels(max).await?;
+                }
+                jobs.push(job);
             }
-            if let Some(max) = max_cancels {
-                job.set_max_cancels(max).await?;
-            }
-            work::work(job, concurrency, secs(grace)?, command).await?;
+            let order = weights.map_or(Order::Strict, Order::Weighted);
+            let worker = Worker::serving(jobs, order)?
+                .concurrency(concurrency)
+                .grace(secs(grace)?);
+            work::work(worker, command).await?;
         }
         Command::Bench {
             queue,

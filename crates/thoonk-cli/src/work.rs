@@ -2,8 +2,7 @@
 
 use std::future::Future;
 use std::process::Stdio;
-use std::time::Duration;
-use thoonk::{Claimed, Failure, Job, Report, Worker};
+use thoonk::{Claimed, Failure, Report, Worker};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
@@ -11,27 +10,12 @@ use tokio::process::Command;
 const REASON_TAIL: usize = 1024;
 
 /// Runs the worker until SIGTERM or SIGINT, then shuts down gracefully.
-pub(crate) async fn work(
-    job: Job,
-    concurrency: usize,
-    grace: Duration,
-    command: Vec<String>,
-) -> thoonk::Result<Report> {
+pub(crate) async fn work(worker: Worker, command: Vec<String>) -> thoonk::Result<Report> {
     // Before anything is claimed: from here on a signal is a graceful stop,
     // never the default death of the process.
     let shutdown = shutdown_signal();
-    let worker = Worker::new(job.clone())
-        .concurrency(concurrency)
-        .grace(grace);
-    tracing::info!(
-        queue = job.name(),
-        worker = worker.id(),
-        concurrency,
-        "working: {}",
-        command.join(" ")
-    );
-    let queue = job.name().to_string();
-    let handler = move |claimed: Claimed| run(queue.clone(), command.clone(), claimed);
+    tracing::info!(worker = worker.id(), "working: {}", command.join(" "));
+    let handler = move |claimed: Claimed| run(command.clone(), claimed);
     let report = worker.run(handler, shutdown).await?;
     tracing::info!(
         finished = report.finished,
@@ -45,11 +29,11 @@ pub(crate) async fn work(
 }
 
 /// One job: the command with the item on stdin.
-async fn run(queue: String, command: Vec<String>, job: Claimed) -> Result<Vec<u8>, Failure> {
+async fn run(command: Vec<String>, job: Claimed) -> Result<Vec<u8>, Failure> {
     let (program, args) = command.split_first().expect("clap requires a command");
     let mut child = Command::new(program)
         .args(args)
-        .env("THOONK_QUEUE", &queue)
+        .env("THOONK_QUEUE", &*job.queue)
         .env("THOONK_JOB_ID", &job.id)
         .env("THOONK_CANCELLED", job.cancelled.to_string())
         .stdin(Stdio::piped())

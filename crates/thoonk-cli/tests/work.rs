@@ -384,3 +384,27 @@ fn work_without_a_command_is_a_usage_error() {
         "nothing was written"
     );
 }
+
+#[test]
+fn work_serves_several_queues_and_tells_the_command_which() {
+    let redis = Redis::start();
+    let worker = WorkerProcess::start(
+        &redis,
+        "hi",
+        &["lo", "--weights", "3,1", "--concurrency", "2"],
+        &["sh", "-c", r#"printf "%s" "$THOONK_QUEUE""#],
+        &[],
+    );
+    for queue in ["lo", "hi"] {
+        let out = redis.thoonk(&["publish", queue, "x", "--wait", "--timeout", "30"]);
+        let lines: Vec<&str> = out.ok().lines().collect();
+        assert_eq!(lines[1], queue, "the job of {queue} ran knowing its queue");
+    }
+    worker.signal("TERM");
+    let exited = worker.exit(WAIT);
+    assert_eq!(exited.code, Some(0), "{}", exited.stderr);
+    assert_eq!(exited.report().finished, 2);
+    // A weight per queue, or the worker does not start.
+    let out = redis.thoonk(&["work", "a", "b", "--weights", "1", "--", "true"]);
+    out.failed(1, &["invalid worker", "1 weights for 2 queues"]);
+}

@@ -1,12 +1,16 @@
-//! The core: connections to one Redis, the clock, and the event hub. The
-//! [`Job`](crate::Job) queue is one object built on it; other Redis+Lua
-//! objects can be built on it the same way (see the crate docs).
+//! The core: connections to one Redis or to a Redis Cluster, the clock,
+//! and the event hub. The [`Job`](crate::Job) queue is one object built on
+//! it; other Redis+Lua objects can be built on it the same way (see the
+//! crate docs).
 
 use crate::clock::{Clock, SystemClock};
 use crate::events::{EventHub, Listener};
 use crate::{Error, Job, Result};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::AsyncConnectionConfig;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Value};
+use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +18,8 @@ use std::time::Duration;
 /// long a silently dead connection can hold a waiter.
 const MAX_BLOCK: Duration = Duration::from_secs(30);
 
-/// A client of one Redis: cheap to clone, all clones share its connections.
+/// A client of one Redis or of one Redis Cluster: cheap to clone, all
+/// clones share its connections.
 #[derive(Clone, Debug)]
 pub struct Thoonk {
     inner: Arc<Inner>,
@@ -23,41 +28,205 @@ pub struct Thoonk {
 
 #[derive(Debug)]
 struct Inner {
-    /// The URL as given, password hidden, for error messages.
+    /// The URL(s) as given, passwords hidden, for error messages.
     url: String,
-    client: redis::Client,
-    /// Multiplexed and reconnecting: every ordinary call goes through it.
-    conn: ConnectionManager,
+    target: Target,
+    /// Every ordinary call goes through it.
+    conn: Connection,
     /// Connections for blocking waits, which must not share the multiplexed
     /// connection (a blocked reply would hold up every call behind it).
     /// Kept for reuse; one is only put back after its wait completed.
-    idle_blocking: Mutex<Vec<MultiplexedConnection>>,
+    idle_blocking: Mutex<Vec<Connection>>,
     /// Started on the first listener.
     events: tokio::sync::OnceCell<EventHub>,
+}
+
+/// What a client connects to, and how it makes more connections.
+#[derive(Clone)]
+enum Target {
+    Single(redis::Client),
+    Cluster(Box<Cluster>),
+}
+
+#[derive(Clone)]
+struct Cluster {
+    /// For ordinary calls: replies come within seconds.
+    client: ClusterClient,
+    /// For blocking waits: a reply may take as long as the wait.
+    blocking: ClusterClient,
+    /// The seed nodes: the event connection subscribes on one of them (a
+    /// cluster forwards every PUBLISH to every node) and moves to the next
+    /// when it fails.
+    seeds: Vec<redis::Client>,
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Target::Single(_) => "Single",
+            Target::Cluster(_) => "Cluster",
+        })
+    }
+}
+
+impl Target {
+    async fn connect(&self) -> redis::RedisResult<Connection> {
+        Ok(match self {
+            Target::Single(client) => Connection::Single(
+                client
+                    .get_connection_manager_with_config(manager_config())
+                    .await?,
+            ),
+            Target::Cluster(cluster) => {
+                Connection::Cluster(cluster.client.get_async_connection().await?)
+            }
+        })
+    }
+
+    async fn connect_blocking(&self) -> redis::RedisResult<Connection> {
+        Ok(match self {
+            Target::Single(client) => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(Duration::from_secs(2)))
+                    .set_response_timeout(None);
+                Connection::Blocking(
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                )
+            }
+            Target::Cluster(cluster) => {
+                Connection::Cluster(cluster.blocking.get_async_connection().await?)
+            }
+        })
+    }
+}
+
+/// The connection calls go through: to one Redis (reconnecting by itself),
+/// or to a Redis Cluster, where each call goes to the node that serves its
+/// keys' slot and the client follows redirections, resharding and
+/// failovers. Cheap to clone; use it for scripts and ordinary commands.
+#[derive(Clone)]
+pub enum Connection {
+    /// To one Redis.
+    Single(ConnectionManager),
+    /// To one Redis, for a blocking wait: no reply timeout.
+    Blocking(redis::aio::MultiplexedConnection),
+    /// To a Redis Cluster.
+    Cluster(ClusterConnection),
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Connection::Single(_) => "Connection::Single",
+            Connection::Blocking(_) => "Connection::Blocking",
+            Connection::Cluster(_) => "Connection::Cluster",
+        })
+    }
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(c) => c.req_packed_command(cmd),
+            Connection::Blocking(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Blocking(c) => c.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(c) => c.get_db(),
+            Connection::Blocking(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 impl Thoonk {
     /// Connects to the Redis at `url` (`redis://host:port/db`), failing at
     /// once with the URL in the error when it does not answer.
     pub async fn connect(url: &str) -> Result<Thoonk> {
-        let shown = hide_password(url);
+        let client = redis::Client::open(url).map_err(|source| Error::Connect {
+            url: hide_password(url),
+            source,
+        })?;
+        Thoonk::start(hide_password(url), Target::Single(client)).await
+    }
+
+    /// Connects to the Redis Cluster that `seeds` (`redis://host:port`
+    /// URLs of some of its nodes) belong to; the client learns the other
+    /// nodes from them. Give more than one: the event connection moves to
+    /// the next seed when its node fails.
+    ///
+    /// On a cluster, each queue name must hold a `{tag}` (see
+    /// [`Thoonk::job`]).
+    pub async fn connect_cluster(seeds: &[impl AsRef<str>]) -> Result<Thoonk> {
+        let urls: Vec<&str> = seeds.iter().map(AsRef::as_ref).collect();
+        let shown = urls
+            .iter()
+            .map(|u| hide_password(u))
+            .collect::<Vec<_>>()
+            .join(",");
         let connect_error = |source| Error::Connect {
             url: shown.clone(),
             source,
         };
-        let client = redis::Client::open(url).map_err(connect_error)?;
-        let mut conn = client
-            .get_connection_manager_with_config(manager_config())
-            .await
+        let builder = || {
+            ClusterClientBuilder::new(urls.clone())
+                .connection_timeout(Duration::from_secs(2))
+                .retries(8)
+                .max_retry_wait(1000)
+        };
+        let client = builder()
+            .response_timeout(Duration::from_secs(10))
+            .build()
             .map_err(connect_error)?;
+        let blocking = builder()
+            .response_timeout(MAX_BLOCK + Duration::from_secs(10))
+            .build()
+            .map_err(connect_error)?;
+        let seeds = urls
+            .iter()
+            .map(|u| redis::Client::open(*u))
+            .collect::<redis::RedisResult<_>>()
+            .map_err(connect_error)?;
+        let target = Target::Cluster(Box::new(Cluster {
+            client,
+            blocking,
+            seeds,
+        }));
+        Thoonk::start(shown, target).await
+    }
+
+    async fn start(url: String, target: Target) -> Result<Thoonk> {
+        let connect_error = |source| Error::Connect {
+            url: url.clone(),
+            source,
+        };
+        let mut conn = target.connect().await.map_err(connect_error)?;
         redis::cmd("PING")
             .query_async::<()>(&mut conn)
             .await
             .map_err(connect_error)?;
         Ok(Thoonk {
             inner: Arc::new(Inner {
-                url: shown,
-                client,
+                url,
+                target,
                 conn,
                 idle_blocking: Mutex::new(Vec::new()),
                 events: tokio::sync::OnceCell::new(),
@@ -66,20 +235,20 @@ impl Thoonk {
         })
     }
 
+    /// Whether this client talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.inner.target, Target::Cluster(_))
+    }
+
     /// The same Redis through a connection of its own, for a stream of
     /// calls that should not wait in line behind the others' replies (a
     /// worker's finishes beside its claims).
     pub(crate) async fn with_own_connection(&self) -> Result<Thoonk> {
-        let conn = self
-            .inner
-            .client
-            .get_connection_manager_with_config(manager_config())
-            .await?;
         Ok(Thoonk {
             inner: Arc::new(Inner {
                 url: self.inner.url.clone(),
-                client: self.inner.client.clone(),
-                conn,
+                target: self.inner.target.clone(),
+                conn: self.inner.target.connect().await?,
                 idle_blocking: Mutex::new(Vec::new()),
                 events: tokio::sync::OnceCell::new(),
             }),
@@ -97,12 +266,16 @@ impl Thoonk {
     }
 
     /// A handle on the queue `name`. Refuses a name that cannot work
-    /// (empty, with a NUL byte, over 256 bytes).
+    /// (empty, with a NUL byte, over 256 bytes), and on a Redis Cluster a
+    /// name without a `{tag}`: all keys of a queue must share a hash slot,
+    /// and the tag is what Redis hashes (`{mail}`, or `{mail}.high` and
+    /// `{mail}.low` to keep two queues on one node).
     pub fn job(&self, name: &str) -> Result<Job> {
         Job::new(self.clone(), name)
     }
 
-    /// The URL this client talks to, password hidden.
+    /// The URL this client talks to (a cluster's seeds, comma-separated),
+    /// passwords hidden.
     pub fn url(&self) -> &str {
         &self.inner.url
     }
@@ -116,7 +289,7 @@ impl Thoonk {
     /// The shared multiplexed connection (a cheap clone): for scripts and
     /// ordinary commands. Never block on it (`BLPOP`, …): use
     /// [`Thoonk::wait_for_list`].
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> Connection {
         self.inner.conn.clone()
     }
 
@@ -126,7 +299,12 @@ impl Thoonk {
         let hub = self
             .inner
             .events
-            .get_or_init(|| async { EventHub::start(self.inner.client.clone()) })
+            .get_or_init(|| async {
+                EventHub::start(match &self.inner.target {
+                    Target::Single(client) => vec![client.clone()],
+                    Target::Cluster(cluster) => cluster.seeds.clone(),
+                })
+            })
             .await;
         hub.listen(channels).await
     }
@@ -153,22 +331,23 @@ impl Thoonk {
             .await?;
         // Put the connection back only now: had this future been dropped
         // mid-wait, the connection (with a reply still due) is dropped too.
-        self.inner.idle_blocking.lock().unwrap().push(conn);
+        self.put_back_blocking(conn);
         Ok(moved.is_some())
     }
 
-    async fn blocking_connection(&self) -> Result<MultiplexedConnection> {
+    /// Returns a connection from [`Thoonk::blocking_connection`] once its
+    /// command has replied.
+    pub(crate) fn put_back_blocking(&self, conn: Connection) {
+        self.inner.idle_blocking.lock().unwrap().push(conn);
+    }
+
+    /// A connection no one else uses until it is put back: for a command
+    /// that blocks.
+    pub(crate) async fn blocking_connection(&self) -> Result<Connection> {
         if let Some(conn) = self.inner.idle_blocking.lock().unwrap().pop() {
             return Ok(conn);
         }
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(None);
-        Ok(self
-            .inner
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?)
+        Ok(self.inner.target.connect_blocking().await?)
     }
 }
 

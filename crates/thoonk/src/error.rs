@@ -26,6 +26,17 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// On a Redis Cluster, a queue name without a `{tag}`.
+    #[error(
+        "queue {} has no {{tag}}: on a Redis Cluster all keys of a queue must live in one hash slot, \
+         and Redis hashes only the {{tag}} of a name; name it {}",
+        Shown(name),
+        Shown(&format!("{{{name}}}"))
+    )]
+    Untagged {
+        /// The name as given.
+        name: String,
+    },
     /// The job id cannot be used.
     #[error("invalid job id {} for queue {queue}: {reason}", Shown(id))]
     InvalidId {
@@ -35,6 +46,30 @@ pub enum Error {
         id: String,
         /// Why it was refused.
         reason: &'static str,
+    },
+    /// A publish asked for replicas that did not all acknowledge it in time.
+    #[error(
+        "published {} to queue {queue}, but only {reached} of {wanted} replicas had it within {timeout:?}: \
+         it is queued, yet a failover now could lose it",
+        ids_shown(ids)
+    )]
+    NotReplicated {
+        /// The queue.
+        queue: String,
+        /// The jobs published.
+        ids: Vec<String>,
+        /// The replicas asked for.
+        wanted: u32,
+        /// The replicas that acknowledged.
+        reached: u32,
+        /// How long the publish waited for them.
+        timeout: std::time::Duration,
+    },
+    /// A worker that cannot run as asked.
+    #[error("invalid worker: {reason}")]
+    InvalidWorker {
+        /// Why.
+        reason: String,
     },
     /// There is no job with this id in the queue.
     #[error("job {id} in queue {queue} does not exist")]
@@ -166,5 +201,18 @@ impl fmt::Display for Shown<'_> {
             }
             write!(f, "{:?}… ({} bytes)", &self.0[..end], self.0.len())
         }
+    }
+}
+
+/// `job a` or `3 jobs (a, b, …)`, short whatever the batch.
+fn ids_shown(ids: &[String]) -> String {
+    match ids {
+        [one] => format!("job {one}"),
+        _ => format!(
+            "{} jobs ({}{})",
+            ids.len(),
+            ids.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+            if ids.len() > 3 { ", …" } else { "" }
+        ),
     }
 }

@@ -74,9 +74,11 @@ pub(crate) struct EventHub {
 }
 
 impl EventHub {
-    pub(crate) fn start(client: redis::Client) -> Self {
+    /// Subscribes through the first of `nodes` that answers, moving on to
+    /// the next when its connection fails (one Redis: just the one).
+    pub(crate) fn start(nodes: Vec<redis::Client>) -> Self {
         let (commands, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(client, rx));
+        tokio::spawn(run(nodes, rx));
         EventHub { commands }
     }
 
@@ -167,12 +169,14 @@ impl Registry {
     }
 }
 
-async fn run(client: redis::Client, mut commands: mpsc::UnboundedReceiver<Command>) {
+async fn run(nodes: Vec<redis::Client>, mut commands: mpsc::UnboundedReceiver<Command>) {
     let mut registry = Registry::default();
     let mut first = true;
     let mut backoff = Duration::from_millis(10);
+    let mut next_node = 0;
     loop {
         // (Re)connect and subscribe to every channel someone listens to.
+        let client = &nodes[next_node % nodes.len()];
         let connected = async {
             let (mut sink, stream) = client.get_async_pubsub().await?.split();
             let channels = registry.channels();
@@ -186,6 +190,7 @@ async fn run(client: redis::Client, mut commands: mpsc::UnboundedReceiver<Comman
             Ok(pair) => pair,
             Err(_) if commands.is_closed() => return,
             Err(_) => {
+                next_node += 1;
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;

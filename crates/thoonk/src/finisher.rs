@@ -32,6 +32,8 @@ pub(crate) enum Finished {
 /// A job claimed in place of a finished one, with the finished one's slot.
 #[derive(Debug)]
 pub(crate) struct Refill {
+    /// Which of the worker's queues it is from.
+    pub(crate) lane: usize,
     pub(crate) job: Claimed,
     pub(crate) slot: OwnedSemaphorePermit,
 }
@@ -52,11 +54,15 @@ pub(crate) type Held = Arc<Mutex<HashMap<String, String>>>;
 pub(crate) struct WorkerState {
     /// The queue.
     pub(crate) job: Job,
+    /// Which of the worker's queues it is.
+    pub(crate) lane: usize,
     /// The worker's id, for the refills it claims.
     pub(crate) id: String,
-    /// The jobs the worker holds: refills join it when claimed.
+    /// The jobs the worker holds of this queue: refills join it when
+    /// claimed.
     pub(crate) held: Held,
-    /// Cleared at shutdown: no more refills.
+    /// Whether to claim refills: cleared at shutdown, and while the
+    /// worker's order gives freed slots to another of its queues.
     pub(crate) claiming: Arc<AtomicBool>,
     /// Whether the queue seemed to have more work (the last claim, the
     /// worker's or a refill, got all it asked for).
@@ -110,6 +116,7 @@ impl Finisher {
 async fn run(worker: WorkerState, mut rx: mpsc::UnboundedReceiver<Finish>) {
     let WorkerState {
         job,
+        lane,
         id: worker,
         held,
         claiming,
@@ -171,7 +178,7 @@ async fn run(worker: WorkerState, mut rx: mpsc::UnboundedReceiver<Finish>) {
                 for job in claimed {
                     match spare.pop() {
                         Some(slot) => {
-                            if let Err(e) = refills.send(Refill { job, slot }) {
+                            if let Err(e) = refills.send(Refill { lane, job, slot }) {
                                 unplaced.push(e.0.job);
                             }
                         }

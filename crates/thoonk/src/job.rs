@@ -72,6 +72,14 @@ pub struct Publish {
     priority: bool,
     pub(crate) keep_result: Option<Duration>,
     due: Option<Due>,
+    replicas: Option<Replicas>,
+}
+
+/// How many replicas must have a publish before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Replicas {
+    count: u32,
+    timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -118,6 +126,18 @@ impl Publish {
     /// Make the job available only at `when`.
     pub fn at(mut self, when: SystemTime) -> Self {
         self.due = Some(Due::At(when));
+        self
+    }
+
+    /// Acknowledge the publish only once at least `count` replicas of the
+    /// queue's Redis have it (`WAIT`), so that a failover right after it
+    /// does not lose the job. When they do not within `timeout`, the
+    /// publish fails with [`Error::NotReplicated`]: the job is in the
+    /// queue, but might not survive the master's death. In a batch
+    /// ([`Job::publish_many`]) the largest count and timeout asked for
+    /// apply to the whole batch.
+    pub fn replicas(mut self, count: u32, timeout: Duration) -> Self {
+        self.replicas = Some(Replicas { count, timeout });
         self
     }
 }
@@ -175,6 +195,8 @@ new_job_from!(&str, String, &String, Vec<u8>, &[u8]);
 /// `&claimed` (which carries the claim's token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed<T = Vec<u8>> {
+    /// The queue it came from.
+    pub queue: Arc<str>,
     /// The job's id.
     pub id: String,
     /// Its payload.
@@ -234,6 +256,15 @@ pub struct Job {
 impl Job {
     pub(crate) fn new(thoonk: Thoonk, name: &str) -> Result<Job> {
         check_name(name)?;
+        // Refused rather than tagged for the user: the keys stay exactly
+        // `job.<noun>:NAME` for the name given, on any Redis, and no two
+        // names share keys (tagging `mail` as `{mail}` would meet the
+        // queue named `{mail}`).
+        if thoonk.is_cluster() && crate::names::hash_tag(name).is_none() {
+            return Err(Error::Untagged {
+                name: name.to_string(),
+            });
+        }
         Ok(Job {
             thoonk,
             keys: Arc::new(Keys::new(name)),
@@ -264,16 +295,20 @@ impl Job {
         let k = &self.keys;
         let now = self.thoonk.now_ms();
         let mut ids = Vec::new();
-        let mut call = scripts::PUBLISH.prepare_invoke();
-        call.key(&k.ids)
-            .key(&k.items)
-            .key(&k.published)
-            .key(&k.publishes)
-            .key(&k.awaited)
-            .key(&k.delayed)
-            .arg(now)
-            .arg(k.channel("publish"))
-            .arg(k.channel("delay"));
+        let mut keys = vec![
+            k.ids.clone(),
+            k.items.clone(),
+            k.published.clone(),
+            k.publishes.clone(),
+            k.awaited.clone(),
+            k.delayed.clone(),
+        ];
+        let mut args: Vec<Vec<u8>> = vec![
+            now.to_string().into_bytes(),
+            k.channel("publish").into_bytes(),
+            k.channel("delay").into_bytes(),
+        ];
+        let mut replicas: Option<Replicas> = None;
         for job in jobs {
             let NewJob { item, options } = job.into();
             let id = match options.id {
@@ -292,20 +327,53 @@ impl Job {
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as u64),
             };
-            if ttl > 0 {
-                call.key(k.result(&id));
+            if let Some(r) = options.replicas {
+                let was = replicas.unwrap_or(r);
+                replicas = Some(Replicas {
+                    count: was.count.max(r.count),
+                    timeout: was.timeout.max(r.timeout),
+                });
             }
-            call.arg(&id)
-                .arg(item)
-                .arg(if options.priority { "1" } else { "0" })
-                .arg(ttl)
-                .arg(due);
+            if ttl > 0 {
+                keys.push(k.result(&id));
+            }
+            args.extend([
+                id.clone().into_bytes(),
+                item,
+                if options.priority {
+                    b"1".to_vec()
+                } else {
+                    b"0".to_vec()
+                },
+                ttl.to_string().into_bytes(),
+                due.to_string().into_bytes(),
+            ]);
             ids.push(id);
         }
         if ids.is_empty() {
             return Ok(ids);
         }
-        let reply: String = call.invoke_async(&mut self.thoonk.connection()).await?;
+        let reply: String = match replicas {
+            None => {
+                let mut call = scripts::PUBLISH.prepare_invoke();
+                call.key(keys).arg(args);
+                call.invoke_async(&mut self.thoonk.connection()).await?
+            }
+            Some(r) => {
+                let (reply, reached) = self.publish_replicated(&keys, &args, r).await?;
+                if reply.starts_with("exists:") || reached >= r.count {
+                    reply
+                } else {
+                    return Err(Error::NotReplicated {
+                        queue: self.name().to_string(),
+                        ids,
+                        wanted: r.count,
+                        reached,
+                        timeout: r.timeout,
+                    });
+                }
+            }
+        };
         match reply.strip_prefix("exists:") {
             None => Ok(ids),
             Some(id) => Err(Error::AlreadyExists {
@@ -313,6 +381,40 @@ impl Job {
                 id: id.to_string(),
             }),
         }
+    }
+
+    /// Runs the publish script and then `WAIT`, in one pipeline: the two
+    /// must go over one connection (`WAIT` counts the replicas that have
+    /// that connection's writes) to the queue's node (a pipeline goes to
+    /// the node of its keys). On a connection of its own, because `WAIT`
+    /// blocks the connection while it waits. Returns the script's reply and
+    /// how many replicas acknowledged.
+    async fn publish_replicated(
+        &self,
+        keys: &[String],
+        args: &[Vec<u8>],
+        replicas: Replicas,
+    ) -> Result<(String, u32)> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVALSHA")
+            .arg(scripts::PUBLISH.get_hash())
+            .arg(keys.len())
+            .arg(keys)
+            .arg(args)
+            .cmd("WAIT")
+            .arg(replicas.count)
+            .arg(replicas.timeout.as_millis().max(1) as u64);
+        let mut conn = self.thoonk.blocking_connection().await?;
+        let mut replied = pipe.query_async(&mut conn).await;
+        if matches!(&replied, Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
+        {
+            // Not run: load it and send the pair again.
+            scripts::PUBLISH.load_async(&mut conn).await?;
+            replied = pipe.query_async(&mut conn).await;
+        }
+        let replied = replied?;
+        self.thoonk.put_back_blocking(conn);
+        Ok(replied)
     }
 
     /// Claims up to `max` available jobs at once, oldest first, without
@@ -356,6 +458,7 @@ impl Job {
             (fields.next(), fields.next(), fields.next(), fields.next())
         {
             out.push(Claimed {
+                queue: k.name.clone(),
                 id: lossy(id),
                 item,
                 cancelled: lossy(cancelled).parse().unwrap_or(0),

@@ -7,7 +7,8 @@
 /// All key and channel names of one queue, computed once per handle.
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
-    pub(crate) name: String,
+    /// Shared: each claimed job carries it.
+    pub(crate) name: std::sync::Arc<str>,
     /// v1: list of available ids.
     pub(crate) ids: String,
     /// v1: hash id -> payload.
@@ -46,7 +47,7 @@ impl Keys {
     pub(crate) fn new(name: &str) -> Self {
         let key = |noun: &str| format!("job.{noun}:{name}");
         Keys {
-            name: name.to_string(),
+            name: name.into(),
             ids: key("ids"),
             items: key("items"),
             published: key("published"),

@@ -101,7 +101,7 @@ mod typed;
 mod waiting;
 mod worker;
 
-pub use client::Thoonk;
+pub use client::{Connection, Thoonk};
 pub use clock::{Clock, SystemClock};
 pub use error::{Error, Result};
 pub use events::{Listener, Notice};
@@ -111,7 +111,7 @@ pub use leases::{QueueConfig, Recovered, DEFAULT_LEASE, DEFAULT_MAX_CANCELS};
 pub use names::{new_id, MAX_ID_LEN, MAX_NAME_LEN};
 pub use redis;
 pub use subscription::{Event, EventKind, Events};
-pub use worker::{Backoff, Failure, Report, Worker};
+pub use worker::{Backoff, Failure, Order, Report, Worker};
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

@@ -24,6 +24,18 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
     })
 }
 
+/// The hash tag of a queue name, as Redis Cluster finds it in each of the
+/// queue's keys: between the first `{` and the first `}` after it, when
+/// that is not empty. Every key is `job.<noun>:NAME…` or
+/// `event.job.<verb>:NAME`, with no brace before the name, so a tag found
+/// in the name is the tag of every key (a kept result's id comes after the
+/// name, after the tag's `}`).
+pub(crate) fn hash_tag(name: &str) -> Option<&str> {
+    let open = name.find('{')?;
+    let len = name[open + 1..].find('}')?;
+    (len > 0).then(|| &name[open + 1..open + 1 + len])
+}
+
 pub(crate) fn check_id(queue: &str, id: &str) -> Result<()> {
     // NUL separates id from result in the v1 finish event.
     let reason = if id.is_empty() {
@@ -72,6 +84,22 @@ mod tests {
         assert!(check_name(&"x".repeat(MAX_NAME_LEN + 1)).is_err());
         let long = check_name(&"x".repeat(1 << 20)).unwrap_err().to_string();
         assert!(long.len() < 200, "error line stays short: {long}");
+    }
+
+    #[test]
+    fn hash_tags_are_found_as_redis_finds_them() {
+        assert_eq!(hash_tag("{mail}"), Some("mail"));
+        assert_eq!(hash_tag("{mail}.high"), Some("mail"));
+        assert_eq!(hash_tag("x{a}{b}"), Some("a"));
+        assert_eq!(hash_tag("mail"), None);
+        assert_eq!(hash_tag("{}mail"), None);
+        assert_eq!(
+            hash_tag("{}{mail}"),
+            None,
+            "Redis looks no further than the first {{"
+        );
+        assert_eq!(hash_tag("{mail"), None);
+        assert_eq!(hash_tag("mail}"), None);
     }
 
     #[test]

@@ -32,6 +32,7 @@ impl Job {
         };
         match serde_json::from_slice(&job.item) {
             Ok(item) => Ok(Some(Claimed {
+                queue: job.queue,
                 id: job.id,
                 item,
                 cancelled: job.cancelled,
@@ -76,6 +77,7 @@ impl Worker {
                         ))
                     })?;
                     let typed = Claimed {
+                        queue: job.queue,
                         id: job.id,
                         item,
                         cancelled: job.cancelled,

@@ -10,12 +10,11 @@ use crate::finisher::{Finished, Finisher, Held, Refill, WorkerState};
 use crate::{Claimed, Error, Job, JobRef, Result, State};
 use futures_util::FutureExt;
 use rand::Rng;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -127,10 +126,56 @@ struct Counters {
     refused: AtomicU64,
 }
 
-/// Runs a handler on the jobs of one queue.
+/// Which of a worker's queues gets a free slot first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Order {
+    /// In the order given: a queue gets a slot only while every queue
+    /// before it has nothing to claim.
+    Strict,
+    /// At random, each queue as often as its weight (one per queue, in the
+    /// order given) says, among the queues with work: with weights 3 and 1,
+    /// about three jobs of the first to one of the second while both have
+    /// work, and all slots to either while the other is empty.
+    Weighted(Vec<u32>),
+}
+
+impl Order {
+    /// The queues to offer free slots to, first first.
+    fn pick(&self, lanes: usize) -> Vec<usize> {
+        match self {
+            Order::Strict => (0..lanes).collect(),
+            Order::Weighted(weights) => {
+                // A weighted draw without replacement.
+                let mut left: Vec<usize> = (0..lanes).collect();
+                let mut order = Vec::with_capacity(lanes);
+                let mut rng = rand::rng();
+                while !left.is_empty() {
+                    let total: u64 = left.iter().map(|&i| u64::from(weights[i])).sum();
+                    let mut ticket = rng.random_range(0..total.max(1));
+                    let at = left
+                        .iter()
+                        .position(|&i| {
+                            let w = u64::from(weights[i]);
+                            if ticket < w {
+                                return true;
+                            }
+                            ticket -= w;
+                            false
+                        })
+                        .unwrap_or(0);
+                    order.push(left.remove(at));
+                }
+                order
+            }
+        }
+    }
+}
+
+/// Runs a handler on the jobs of one queue, or of several.
 #[derive(Debug, Clone)]
 pub struct Worker {
-    job: Job,
+    queues: Vec<Job>,
+    order: Order,
     id: String,
     concurrency: usize,
     backoff: Backoff,
@@ -142,12 +187,50 @@ impl Worker {
     /// of grace at shutdown.
     pub fn new(job: Job) -> Worker {
         Worker {
-            job,
+            queues: vec![job],
+            order: Order::Strict,
             id: crate::new_id(),
             concurrency: 1,
             backoff: Backoff::default(),
             grace: Duration::from_secs(10),
         }
+    }
+
+    /// A worker on several queues (on a cluster they may live on different
+    /// nodes), sharing one concurrency limit; `order` says which queue a
+    /// free slot goes to. It waits for work on all of them at once, with
+    /// one blocking connection per queue. Refuses an empty list, a queue
+    /// named twice, and weights that do not match the queues or are all
+    /// zero.
+    pub fn serving(queues: Vec<Job>, order: Order) -> Result<Worker> {
+        let names: Vec<&str> = queues.iter().map(Job::name).collect();
+        let refuse = |reason: String| Err(Error::InvalidWorker { reason });
+        if names.is_empty() {
+            return refuse("it serves no queue".into());
+        }
+        if let Some(twice) = names
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+        {
+            return refuse(format!("queue {twice} is named twice"));
+        }
+        if let Order::Weighted(weights) = &order {
+            if weights.len() != names.len() {
+                return refuse(format!(
+                    "{} weights for {} queues",
+                    weights.len(),
+                    names.len()
+                ));
+            }
+            if weights.iter().all(|&w| w == 0) {
+                return refuse("every weight is zero".into());
+            }
+        }
+        let mut worker = Worker::new(queues[0].clone());
+        worker.queues = queues;
+        worker.order = order;
+        Ok(worker)
     }
 
     /// Run up to `n` handlers at once.
@@ -198,84 +281,86 @@ impl Worker {
     {
         let handler = Arc::new(handler);
         let this = Arc::new(self);
-        // id -> token of every job this worker holds: what the heartbeat
-        // extends and what shutdown releases.
-        let held: Held = Arc::default();
         let counters = Arc::new(Counters::default());
         let permits = Arc::new(Semaphore::new(this.concurrency));
         let mut tasks = JoinSet::new();
+        let (refill_tx, mut refills) = mpsc::unbounded_channel::<Refill>();
+        // One lane per queue: what the worker holds of it, its finisher
+        // (which claims refills), its waiter.
+        let mut lanes = Vec::with_capacity(this.queues.len());
+        for (i, job) in this.queues.iter().enumerate() {
+            lanes.push(Lane::start(&this, i, job, refill_tx.clone()).await?);
+        }
+        drop(refill_tx);
+        // Weighted: refills would keep each queue at the share it happened
+        // to get first, so every freed slot goes back to the draw.
+        let refilling = matches!(this.order, Order::Strict);
+        for lane in &lanes[1..] {
+            lane.claiming.store(false, Ordering::Relaxed);
+        }
+        if !refilling {
+            lanes[0].claiming.store(false, Ordering::Relaxed);
+        }
 
         // Mark ourselves alive before the first claim.
-        let mut lease = this.heartbeat(&held).await?;
+        let helds: Vec<(Job, Held)> = lanes
+            .iter()
+            .map(|l| (l.job.clone(), l.held.clone()))
+            .collect();
+        let mut lease = this.heartbeat(&helds).await?;
         let heartbeat = {
-            let (this, held) = (this.clone(), held.clone());
+            let this = this.clone();
             AbortOnDrop(tokio::spawn(async move {
                 let mut next = tokio::time::Instant::now();
                 loop {
-                    // Well within the queue's lease (as the last recovery
-                    // pass read it: anyone may change it): a claim not
-                    // extended for a lease is anyone's to take back.
+                    // Well within the queues' shortest lease (as the last
+                    // recovery pass read it: anyone may change it): a claim
+                    // not extended for a lease is anyone's to take back.
                     let period = (lease / 3).clamp(MIN_HEARTBEAT, HEARTBEAT);
                     next = (next + period).max(tokio::time::Instant::now());
                     tokio::time::sleep_until(next).await;
-                    match this.heartbeat(&held).await {
+                    match this.heartbeat(&helds).await {
                         Ok(now) => lease = now,
-                        Err(e) => tracing::warn!(queue = this.job.name(), "heartbeat failed: {e}"),
+                        Err(e) => tracing::warn!(worker = this.id, "heartbeat failed: {e}"),
                     }
                 }
             }))
         };
 
-        // Stopping claims at shutdown, and whether the queue seemed to have
-        // more work: both shared with the finisher, which claims refills.
-        let claiming = Arc::new(AtomicBool::new(true));
-        let more = Arc::new(AtomicBool::new(true));
-        let (refill_tx, mut refills) = mpsc::unbounded_channel::<Refill>();
-        // Finishes (and their refills) on a connection of their own, so
-        // they and the worker's own claims do not wait on each other.
-        let lane = Job {
-            thoonk: this.job.thoonk.with_own_connection().await?,
-            keys: this.job.keys.clone(),
-        };
-        let finisher = Finisher::start(WorkerState {
-            job: lane,
-            id: this.id.clone(),
-            held: held.clone(),
-            claiming: claiming.clone(),
-            more: more.clone(),
-            refills: refill_tx,
-        });
-        // Starts a job already in `held` (claims enter it as they are made).
-        let start = |tasks: &mut JoinSet<()>, job: Claimed, slot: OwnedSemaphorePermit| {
-            let (this, held, counters, handler, finisher) = (
-                this.clone(),
-                held.clone(),
-                counters.clone(),
-                handler.clone(),
-                finisher.clone(),
-            );
-            tasks.spawn(async move {
-                let (id, token) = (job.id.clone(), job.token.clone());
-                this.process(job, handler, &counters, &finisher, slot).await;
-                // Only this claim: the job may have been taken back and
-                // claimed again, by this worker, under another token.
-                let mut held = held.lock().unwrap();
-                if held.get(&id) == Some(&token) {
-                    held.remove(&id);
-                }
-            });
-        };
-        let mut waiter = this.job.waiter().await?;
+        // Starts a job already in its lane's `held` (claims enter it as
+        // they are made).
+        let start =
+            |tasks: &mut JoinSet<()>, lane: &Lane, job: Claimed, slot: OwnedSemaphorePermit| {
+                let (this, held, counters, handler, finisher, queue) = (
+                    this.clone(),
+                    lane.held.clone(),
+                    counters.clone(),
+                    handler.clone(),
+                    lane.finisher.clone(),
+                    lane.job.clone(),
+                );
+                tasks.spawn(async move {
+                    let (id, token) = (job.id.clone(), job.token.clone());
+                    this.process(&queue, job, handler, &counters, &finisher, slot)
+                        .await;
+                    // Only this claim: the job may have been taken back and
+                    // claimed again, by this worker, under another token.
+                    let mut held = held.lock().unwrap();
+                    if held.get(&id) == Some(&token) {
+                        held.remove(&id);
+                    }
+                });
+            };
         let mut pause = Duration::from_millis(50);
         tokio::pin!(shutdown);
         'claiming: loop {
             while tasks.try_join_next().is_some() {}
             // A slot for at least one job, then all the free ones; or a job
-            // the finisher claimed in place of a finished one.
+            // a finisher claimed in place of a finished one.
             let first = tokio::select! {
                 p = permits.clone().acquire_owned() => p.expect("never closed"),
                 Some(refill) = refills.recv() => {
-                    start(&mut tasks, refill.job, refill.slot);
+                    start(&mut tasks, &lanes[refill.lane], refill.job, refill.slot);
                     continue;
                 }
                 _ = &mut shutdown => break 'claiming,
@@ -284,48 +369,86 @@ impl Worker {
             while let Ok(p) = permits.clone().try_acquire_owned() {
                 slots.push(p);
             }
-            let claimed = this.job.claim_for(slots.len(), Some(&this.id)).await;
-            let (jobs, next_due) = match claimed {
-                Ok(claimed) => {
-                    pause = Duration::from_millis(50);
-                    more.store(claimed.0.len() == slots.len(), Ordering::Relaxed);
-                    claimed
+            let (mut claimed_any, mut failed) = (false, false);
+            for i in this.order.pick(lanes.len()) {
+                if slots.is_empty() {
+                    break;
                 }
-                Err(e) => {
-                    tracing::warn!(
-                        queue = this.job.name(),
-                        "claim failed, retrying in {pause:?}: {e}"
-                    );
-                    drop(slots);
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = &mut shutdown => break 'claiming,
+                let lane = &mut lanes[i];
+                match lane.job.claim_for(slots.len(), Some(&this.id)).await {
+                    Ok((jobs, next_due)) => {
+                        lane.next_due = next_due;
+                        lane.more
+                            .store(jobs.len() == slots.len(), Ordering::Relaxed);
+                        claimed_any |= !jobs.is_empty();
+                        lane.held
+                            .lock()
+                            .unwrap()
+                            .extend(jobs.iter().map(|job| (job.id.clone(), job.token.clone())));
+                        for job in jobs {
+                            let slot = slots.pop().expect("claimed no more than the free slots");
+                            start(&mut tasks, &lanes[i], job, slot);
+                        }
                     }
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                    continue;
+                    Err(e) => {
+                        tracing::warn!(
+                            queue = lane.job.name(),
+                            "claim failed, retrying in {pause:?}: {e}"
+                        );
+                        failed = true;
+                    }
                 }
-            };
-            if jobs.is_empty() {
-                drop(slots);
-                tokio::select! {
-                    r = waiter.wait(None, next_due) => if let Err(e) = r {
-                        tracing::warn!(queue = this.job.name(), "waiting for work failed: {e}");
-                        tokio::time::sleep(pause).await;
-                    },
-                    Some(refill) = refills.recv() => start(&mut tasks, refill.job, refill.slot),
-                    _ = &mut shutdown => break 'claiming,
+            }
+            if refilling {
+                // Strict: a queue refills its freed slots only while no
+                // queue before it seemed to have more work.
+                let mut before_has_more = false;
+                for lane in &lanes {
+                    lane.claiming.store(!before_has_more, Ordering::Relaxed);
+                    before_has_more |= lane.more.load(Ordering::Relaxed);
                 }
+            }
+            drop(slots);
+            if claimed_any {
+                pause = Duration::from_millis(50);
                 continue;
             }
-            held.lock()
-                .unwrap()
-                .extend(jobs.iter().map(|job| (job.id.clone(), job.token.clone())));
-            for job in jobs {
-                let slot = slots.pop().expect("claimed no more than the free slots");
-                start(&mut tasks, job, slot);
+            if failed {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = &mut shutdown => break 'claiming,
+                }
+                pause = (pause * 2).min(Duration::from_secs(5));
+                continue;
+            }
+            // Nothing anywhere: wait for work on every queue at once.
+            let woke = {
+                let waits = futures_util::future::select_all(
+                    lanes
+                        .iter_mut()
+                        .map(|lane| Box::pin(lane.waiter.wait(None, lane.next_due))),
+                );
+                tokio::select! {
+                    (r, i, _) = waits => r.map_err(|e| (i, e)).err().map(Err),
+                    Some(refill) = refills.recv() => Some(Ok(refill)),
+                    _ = &mut shutdown => break 'claiming,
+                }
+            };
+            match woke {
+                None => {}
+                Some(Ok(refill)) => start(&mut tasks, &lanes[refill.lane], refill.job, refill.slot),
+                Some(Err((i, e))) => {
+                    tracing::warn!(
+                        queue = this.queues[i].name(),
+                        "waiting for work failed: {e}"
+                    );
+                    tokio::time::sleep(pause).await;
+                }
             }
         }
-        claiming.store(false, Ordering::Relaxed);
+        for lane in &lanes {
+            lane.claiming.store(false, Ordering::Relaxed);
+        }
 
         // Shutdown: no more claims; running handlers get the grace period.
         let drained = tokio::time::timeout(this.grace, async {
@@ -336,15 +459,19 @@ impl Worker {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }
-        // Refills a trip under way brings back are not started; the finisher
-        // held them when it claimed them, so they are released below. Once
-        // the last handler let go of it, it closes the channel.
-        drop(finisher);
+        // Refills a trip under way brings back are not started; the
+        // finishers held them when they claimed them, so they are released
+        // below. Once the last handler let go of a finisher, it closes its
+        // sender of the channel.
+        let mut released = 0;
+        let lanes: Vec<(Job, Held)> = lanes.into_iter().map(|l| (l.job, l.held)).collect();
         while refills.recv().await.is_some() {}
         drop(heartbeat);
-        let left: Vec<(String, String)> = held.lock().unwrap().drain().collect();
-        let released = this.job.release(&fenced(&left)).await? as u64;
-        this.job.forget_worker(&this.id).await?;
+        for (job, held) in &lanes {
+            let left: Vec<(String, String)> = held.lock().unwrap().drain().collect();
+            released += job.release(&fenced(&left)).await? as u64;
+            job.forget_worker(&this.id).await?;
+        }
         Ok(Report {
             finished: counters.finished.load(Ordering::Relaxed),
             cancelled: counters.cancelled.load(Ordering::Relaxed),
@@ -357,6 +484,7 @@ impl Worker {
     /// Runs the handler on one job and records its outcome.
     async fn process<H, Fut, R>(
         &self,
+        queue: &Job,
         job: Claimed,
         handler: Arc<H>,
         counters: &Counters,
@@ -396,7 +524,7 @@ impl Worker {
                 Err(f) if f.retry => {
                     let delay = self.backoff.delay(job.cancelled + 1);
                     let cancel = crate::Cancel::new().delay(delay).reason(&f.reason);
-                    self.job
+                    queue
                         .cancel_with(target, cancel)
                         .await
                         .map(|state| match state {
@@ -404,8 +532,7 @@ impl Worker {
                             _ => &counters.cancelled,
                         })
                 }
-                Err(f) => self
-                    .job
+                Err(f) => queue
                     .stall_with(target, &f.reason)
                     .await
                     .map(|_| &counters.stalled),
@@ -420,7 +547,7 @@ impl Worker {
                 // runs out, so keep trying, or the work is done twice.
                 Err(Error::Redis(e)) if slot.is_some() && transient(&e) => {
                     tracing::warn!(
-                        queue = self.job.name(),
+                        queue = queue.name(),
                         id = job.id,
                         "recording the outcome failed, retrying: {e}"
                     );
@@ -431,7 +558,7 @@ impl Worker {
                     // Not to be mended by trying again: the lease will run
                     // out and the job will come back.
                     tracing::error!(
-                        queue = self.job.name(),
+                        queue = queue.name(),
                         id = job.id,
                         "recording the outcome failed: {e}"
                     );
@@ -441,7 +568,7 @@ impl Worker {
                     // Taken back (we were too slow, or paused): another
                     // worker has it now. Nothing to do but say so.
                     tracing::warn!(
-                        queue = self.job.name(),
+                        queue = queue.name(),
                         id = job.id,
                         "outcome refused: {refused}"
                     );
@@ -453,16 +580,24 @@ impl Worker {
     }
 
     /// Extends our leases, renews our liveness mark, and recovers what
-    /// dead or silent workers held. Returns the queue's lease.
-    async fn heartbeat(&self, held: &Mutex<HashMap<String, String>>) -> Result<Duration> {
+    /// dead or silent workers held, on each queue. Returns the shortest of
+    /// the queues' leases.
+    async fn heartbeat(&self, lanes: &[(Job, Held)]) -> Result<Duration> {
+        let mut shortest = Duration::MAX;
+        for (job, held) in lanes {
+            shortest = shortest.min(self.heartbeat_one(job, held).await?);
+        }
+        Ok(shortest)
+    }
+
+    async fn heartbeat_one(&self, job: &Job, held: &Held) -> Result<Duration> {
         let pairs: Vec<(String, String)> = held
             .lock()
             .unwrap()
             .iter()
             .map(|(i, t)| (i.clone(), t.clone()))
             .collect();
-        let lost = self
-            .job
+        let lost = job
             .extend_for(&fenced(&pairs), Some((&self.id, LIVENESS)))
             .await?;
         // A claim that ended meanwhile by our own finish, cancel or stall
@@ -475,25 +610,75 @@ impl Worker {
                     .iter()
                     .any(|(i, token)| *i == id && held.get(&id) == Some(token));
                 if ours {
-                    tracing::warn!(
-                        queue = self.job.name(),
-                        id,
-                        "lease lost: the job was taken back"
-                    );
+                    tracing::warn!(queue = job.name(), id, "lease lost: the job was taken back");
                     held.remove(&id);
                 }
             }
         }
-        let (recovered, lease) = self.job.recover_pass().await?;
+        let (recovered, lease) = job.recover_pass().await?;
         if recovered.requeued + recovered.stalled > 0 {
             tracing::info!(
-                queue = self.job.name(),
+                queue = job.name(),
                 requeued = recovered.requeued,
                 stalled = recovered.stalled,
                 "recovered jobs of expired claims"
             );
         }
         Ok(lease)
+    }
+}
+
+/// One queue of a worker.
+struct Lane {
+    job: Job,
+    /// id -> token of every job the worker holds of this queue: what the
+    /// heartbeat extends and what shutdown releases.
+    held: Held,
+    /// Whether the queue seemed to have more work (the last claim, the
+    /// worker's or a refill, got all it asked for).
+    more: Arc<AtomicBool>,
+    /// Whether its finisher claims refills.
+    claiming: Arc<AtomicBool>,
+    finisher: Finisher,
+    waiter: crate::waiting::Waiter,
+    /// When its next delayed job falls due, as the last claim saw.
+    next_due: Option<u64>,
+}
+
+impl Lane {
+    async fn start(
+        worker: &Worker,
+        lane: usize,
+        job: &Job,
+        refills: mpsc::UnboundedSender<Refill>,
+    ) -> Result<Lane> {
+        let held: Held = Arc::default();
+        let claiming = Arc::new(AtomicBool::new(true));
+        let more = Arc::new(AtomicBool::new(true));
+        // Finishes (and their refills) on a connection of their own, so
+        // they and the worker's own claims do not wait on each other.
+        let own = Job {
+            thoonk: job.thoonk.with_own_connection().await?,
+            keys: job.keys.clone(),
+        };
+        let finisher = Finisher::start(WorkerState {
+            job: own,
+            lane,
+            id: worker.id.clone(),
+            held: held.clone(),
+            claiming: claiming.clone(),
+            more: more.clone(),
+            refills,
+        });
+        Ok(Lane {
+            job: job.clone(),
+            held,
+            more,
+            claiming,
+            finisher,
+            waiter: job.waiter().await?,
+            next_due: None,
+        })
     }
 }
 

@@ -775,3 +775,149 @@ async fn the_worker_goes_on_after_redis_restarts() {
     assert_eq!(after.stats().await.unwrap().finishes, 3);
     assert_each_job_in_one_state(&mut env.raw().await, "phoenix").await;
 }
+
+/// Several queues, strict order: while the first has work, the second
+/// waits; each handler is told which queue its job came from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_order_serves_the_first_queue_first() {
+    let env = Env::start().await;
+    let (urgent, bulk) = (env.job("urgent"), env.job("bulk"));
+    for n in 0..20 {
+        bulk.publish(format!("b{n}"), Publish::new()).await.unwrap();
+        urgent
+            .publish(format!("u{n}"), Publish::new())
+            .await
+            .unwrap();
+    }
+    let order: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = order.clone();
+    let worker = Worker::serving(vec![urgent.clone(), bulk.clone()], thoonk::Order::Strict)
+        .unwrap()
+        .concurrency(1);
+    let running = start(worker, move |job: Claimed| {
+        let seen = seen.clone();
+        async move {
+            let item = String::from_utf8(job.item.clone()).unwrap();
+            assert_eq!(
+                &*job.queue,
+                if item.starts_with('u') {
+                    "urgent"
+                } else {
+                    "bulk"
+                }
+            );
+            seen.lock().unwrap().push(item);
+            Ok::<_, Failure>("ok")
+        }
+    });
+    eventually("all 40 jobs done", || async {
+        bulk.stats().await.unwrap().finishes + urgent.stats().await.unwrap().finishes == 40
+    })
+    .await;
+    let report = running.stop().await;
+    assert_eq!(report.finished, 40);
+    let order = order.lock().unwrap().clone();
+    // One at a time, strict: all of urgent before any of bulk.
+    let first_bulk = order.iter().position(|i| i.starts_with('b')).unwrap();
+    assert_eq!(first_bulk, 20, "urgent's 20 jobs ran first: {order:?}");
+}
+
+/// Several queues by weight: 3 to 1 while both have work, then the rest
+/// of either once the other is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weighted_order_shares_slots_by_weight() {
+    let env = Env::start().await;
+    let (heavy, light) = (env.job("heavy"), env.job("light"));
+    let jobs = |p: &str| (0..400).map(|n| format!("{p}{n}")).collect::<Vec<_>>();
+    heavy.publish_many(jobs("h")).await.unwrap();
+    light.publish_many(jobs("l")).await.unwrap();
+    let order: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = order.clone();
+    let worker = Worker::serving(
+        vec![heavy.clone(), light.clone()],
+        thoonk::Order::Weighted(vec![3, 1]),
+    )
+    .unwrap()
+    .concurrency(1);
+    let running = start(worker, move |job: Claimed| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(job.queue.to_string());
+            Ok::<_, Failure>("ok")
+        }
+    });
+    eventually("all 800 jobs done", || async {
+        heavy.stats().await.unwrap().finishes + light.stats().await.unwrap().finishes == 800
+    })
+    .await;
+    running.stop().await;
+    let order = order.lock().unwrap().clone();
+    // Of the first 200 jobs (both queues still had work), about 3/4 heavy:
+    // 150 expected; a binomial(200, 0.75) is outside 120..=180 with odds
+    // below 1 in 10^6.
+    let heavy_first = order[..200].iter().filter(|q| *q == "heavy").count();
+    assert!(
+        (120..=180).contains(&heavy_first),
+        "{heavy_first} of the first 200 were heavy's"
+    );
+    assert_eq!(order.iter().filter(|q| *q == "heavy").count(), 400);
+}
+
+#[tokio::test]
+async fn a_worker_on_several_queues_refuses_what_cannot_work() {
+    let env = Env::start().await;
+    let (a, b) = (env.job("a"), env.job("b"));
+    let refused = |r: thoonk::Result<Worker>| r.unwrap_err().to_string();
+    assert_eq!(
+        refused(Worker::serving(vec![], thoonk::Order::Strict)),
+        "invalid worker: it serves no queue"
+    );
+    assert_eq!(
+        refused(Worker::serving(
+            vec![a.clone(), a.clone()],
+            thoonk::Order::Strict
+        )),
+        "invalid worker: queue a is named twice"
+    );
+    assert_eq!(
+        refused(Worker::serving(
+            vec![a.clone(), b.clone()],
+            thoonk::Order::Weighted(vec![1])
+        )),
+        "invalid worker: 1 weights for 2 queues"
+    );
+    assert_eq!(
+        refused(Worker::serving(
+            vec![a, b],
+            thoonk::Order::Weighted(vec![0, 0])
+        )),
+        "invalid worker: every weight is zero"
+    );
+}
+
+/// A worker on several queues waits on all of them at once: a job
+/// published to any one of them, while it waits, is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_worker_wakes_for_any_of_its_queues() {
+    let env = Env::start().await;
+    let queues: Vec<Job> = (0..3).map(|i| env.job(&format!("q{i}"))).collect();
+    let worker = Worker::serving(queues.clone(), thoonk::Order::Strict)
+        .unwrap()
+        .concurrency(4);
+    let running = start(worker, |job: Claimed| async move {
+        Ok::<_, Failure>(format!(
+            "{} from {}",
+            String::from_utf8_lossy(&job.item),
+            job.queue
+        ))
+    });
+    for q in queues.iter().rev() {
+        let result = q
+            .publish_and_wait("hi", Publish::new(), DEADLINE)
+            .await
+            .unwrap();
+        assert_eq!(result, Some(format!("hi from {}", q.name()).into_bytes()));
+    }
+    let report = running.stop().await;
+    assert_eq!(report.finished, 3);
+}
