@@ -7,6 +7,8 @@
 //!
 //! The binary is `redis-server` from `PATH`, or the path in
 //! `$THOONK_REDIS_SERVER` when that is set.
+//!
+//! [`PrivateCluster`] runs six of them as a Redis Cluster.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -15,7 +17,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long a server may take to answer `PING` after it was spawned.
+mod cluster;
+
+pub use cluster::{ClusterNode, PrivateCluster};
+
+/// How long a server may take to answer after it was spawned.
 const START_DEADLINE: Duration = Duration::from_secs(20);
 
 /// A `redis-server` process that this program started and owns.
@@ -38,6 +44,15 @@ impl PrivateRedis {
 
     /// Starts a server with extra settings, e.g. `[("appendonly", "yes")]`.
     pub fn start_with(settings: &[(&str, &str)]) -> io::Result<Self> {
+        Self::start_on(settings, free_port)
+    }
+
+    /// Like `start_with`, on a port from `pick_port`: a cluster node needs
+    /// its bus port (port + 10000) free as well.
+    pub(crate) fn start_on(
+        settings: &[(&str, &str)],
+        pick_port: fn() -> io::Result<u16>,
+    ) -> io::Result<Self> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "private-redis-{}-{}",
@@ -58,7 +73,7 @@ impl PrivateRedis {
         // server's bind; try a few ports before giving up.
         let mut last = None;
         for _ in 0..5 {
-            server.port = free_port()?;
+            server.port = pick_port()?;
             match server.spawn() {
                 Ok(()) => return Ok(server),
                 Err(e) => last = Some(e),
@@ -110,8 +125,15 @@ impl PrivateRedis {
     }
 
     /// Sends one command in RESP and returns the raw reply line; enough for
-    /// the harness itself (`PING`) and for tests that poke the server.
+    /// tests that poke the server (`PING`).
     pub fn command(&self, args: &[&str]) -> io::Result<String> {
+        let mut line = String::new();
+        self.request(args)?.read_line(&mut line)?;
+        Ok(line.trim_end().to_string())
+    }
+
+    /// Sends one command in RESP; its reply is to be read from the result.
+    fn request(&self, args: &[&str]) -> io::Result<BufReader<TcpStream>> {
         let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
         let mut req = format!("*{}\r\n", args.len());
@@ -119,9 +141,27 @@ impl PrivateRedis {
             req.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
         }
         stream.write_all(req.as_bytes())?;
-        let mut line = String::new();
-        BufReader::new(stream).read_line(&mut line)?;
-        Ok(line.trim_end().to_string())
+        Ok(BufReader::new(stream))
+    }
+
+    /// Whether the server that answers on our port is process `pid`. When
+    /// another server takes the port between our probe and the spawn, ours
+    /// exits, but the other one would answer PING in the meantime.
+    fn answers_as(&self, pid: u32) -> bool {
+        let info = || -> io::Result<String> {
+            let mut reply = self.request(&["INFO", "server"])?;
+            let mut header = String::new();
+            reply.read_line(&mut header)?;
+            let len = header
+                .trim_end()
+                .strip_prefix('$')
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| io::Error::other(header.clone()))?;
+            let mut body = vec![0; len];
+            reply.read_exact(&mut body)?;
+            Ok(String::from_utf8_lossy(&body).into_owned())
+        };
+        info().is_ok_and(|info| info.contains(&format!("process_id:{pid}\r\n")))
     }
 
     fn log_path(&self) -> PathBuf {
@@ -167,12 +207,12 @@ impl PrivateRedis {
                     let _ = s.read_to_string(&mut stderr);
                 }
                 return Err(io::Error::other(format!(
-                    "redis-server on port {} exited ({status}) before answering PING.\n{stderr}\n--- log ---\n{}",
+                    "redis-server on port {} exited ({status}) before answering.\n{stderr}\n--- log ---\n{}",
                     self.port,
                     read_log(&self.log_path())
                 )));
             }
-            if self.command(&["PING"]).is_ok_and(|r| r == "+PONG") {
+            if self.answers_as(child.id()) {
                 self.child = Some(child);
                 return Ok(());
             }
@@ -180,7 +220,7 @@ impl PrivateRedis {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(io::Error::other(format!(
-                    "redis-server on port {} did not answer PING within {START_DEADLINE:?}.\n--- log ---\n{}",
+                    "redis-server on port {} did not answer within {START_DEADLINE:?}.\n--- log ---\n{}",
                     self.port,
                     read_log(&self.log_path())
                 )));
@@ -218,6 +258,7 @@ fn read_log(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicU16;
 
     #[test]
     fn starts_answers_and_stops() {
@@ -229,5 +270,14 @@ mod tests {
         assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
         redis.restart().unwrap();
         assert_eq!(redis.command(&["PING"]).unwrap(), "+PONG");
+    }
+
+    #[test]
+    fn a_server_already_on_the_port_is_not_taken_for_ours() {
+        static TAKEN: AtomicU16 = AtomicU16::new(0);
+        let other = PrivateRedis::start().unwrap();
+        TAKEN.store(other.port(), Ordering::Relaxed);
+        let err = PrivateRedis::start_on(&[], || Ok(TAKEN.load(Ordering::Relaxed))).unwrap_err();
+        assert!(err.to_string().contains("exited"), "{err}");
     }
 }
