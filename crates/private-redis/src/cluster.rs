@@ -187,14 +187,18 @@ impl PrivateCluster {
             .ok_or_else(|| io::Error::other(format!("no live master serves slot {slot}")))
     }
 
-    /// The master that currently serves `key`'s slot.
-    pub fn node_for_key(&self, key: &str) -> io::Result<ClusterNode> {
+    /// The hash slot of `key` (`CLUSTER KEYSLOT`).
+    pub fn slot_of(&self, key: &str) -> io::Result<u16> {
         let port = self.any_live_port()?;
         let reply = self.command(port, &["CLUSTER", "KEYSLOT", key])?;
-        let slot = reply
+        reply
             .parse()
-            .map_err(|_| io::Error::other(format!("CLUSTER KEYSLOT replied {reply:?}")))?;
-        self.master_of_slot(slot)
+            .map_err(|_| io::Error::other(format!("CLUSTER KEYSLOT replied {reply:?}")))
+    }
+
+    /// The master that currently serves `key`'s slot.
+    pub fn node_for_key(&self, key: &str) -> io::Result<ClusterNode> {
+        self.master_of_slot(self.slot_of(key)?)
     }
 
     /// Kills the node on `port` (SIGKILL) and waits for it to exit, like a
@@ -227,6 +231,60 @@ impl PrivateCluster {
                 Ok(true)
             },
         )
+    }
+
+    /// Moves `slot` and its keys to the master on `to`, while clients go
+    /// on: the steps of `redis-cli --cluster reshard` for one slot. The
+    /// target is set IMPORTING and the source MIGRATING (clients get `ASK`
+    /// for keys already moved), the keys move with `MIGRATE`, then every
+    /// master is told the slot's new owner (clients get `MOVED`). Keys with
+    /// a NUL byte cannot be passed to redis-cli, so none may be in the slot.
+    pub fn move_slot(&self, slot: u16, to: u16) -> io::Result<()> {
+        let from = self.master_of_slot(slot)?;
+        let masters = self.masters()?;
+        let target = masters.iter().find(|m| m.port == to).ok_or_else(|| {
+            io::Error::other(format!("the node on port {to} is not a live master"))
+        })?;
+        let slot_arg = slot.to_string();
+        let expect_ok = |port: u16, args: &[&str]| -> io::Result<()> {
+            let reply = self.command(port, args)?;
+            match reply.as_str() {
+                "OK" | "NOKEY" => Ok(()),
+                _ => Err(io::Error::other(format!(
+                    "{args:?} on {port} replied {reply:?}"
+                ))),
+            }
+        };
+        expect_ok(
+            to,
+            &["CLUSTER", "SETSLOT", &slot_arg, "IMPORTING", &from.id],
+        )?;
+        expect_ok(
+            from.port,
+            &["CLUSTER", "SETSLOT", &slot_arg, "MIGRATING", &target.id],
+        )?;
+        loop {
+            let listed =
+                self.command(from.port, &["CLUSTER", "GETKEYSINSLOT", &slot_arg, "1000"])?;
+            let keys: Vec<&str> = listed.lines().filter(|k| !k.is_empty()).collect();
+            if keys.is_empty() {
+                break;
+            }
+            let to_arg = to.to_string();
+            let mut migrate = vec!["MIGRATE", "127.0.0.1", &to_arg, "", "0", "5000", "KEYS"];
+            migrate.extend(&keys);
+            expect_ok(from.port, &migrate)?;
+        }
+        // The new owner first, so it serves the slot before anyone is sent
+        // to it.
+        expect_ok(to, &["CLUSTER", "SETSLOT", &slot_arg, "NODE", &target.id])?;
+        for master in masters.iter().filter(|m| m.port != to) {
+            expect_ok(
+                master.port,
+                &["CLUSTER", "SETSLOT", &slot_arg, "NODE", &target.id],
+            )?;
+        }
+        Ok(())
     }
 
     /// Runs one command with `redis-cli` on the node on `port`, without

@@ -60,6 +60,8 @@ const BULK_BATCH: usize = 1000;
 
 pub(crate) async fn bench(thoonk: &Thoonk, plan: &Plan) -> Result<Results, String> {
     let phases = ["publish_single", "publish_bulk", "process", "latency"];
+    // On a cluster, refused here when it has no {tag}, with the fix.
+    thoonk.job(&plan.queue).map_err(|e| e.to_string())?;
     let mut queues = HashMap::new();
     for phase in phases {
         let job = thoonk
@@ -290,23 +292,39 @@ fn payload(i: usize, bytes: usize) -> String {
     format!("{head}{}\"}}", "x".repeat(pad))
 }
 
-/// The Redis server's CPU seconds so far (user + sys), from `INFO cpu`.
+/// The Redis server's CPU seconds so far (user + sys), from `INFO cpu`; on
+/// a cluster, the masters' together.
 async fn redis_cpu(thoonk: &Thoonk) -> Result<f64, String> {
-    let info = info(thoonk, "cpu").await?;
-    Ok(field(&info, "used_cpu_user")? + field(&info, "used_cpu_sys")?)
+    let mut cpu = 0.0;
+    for info in info(thoonk, "cpu").await? {
+        cpu += field(&info, "used_cpu_user")? + field(&info, "used_cpu_sys")?;
+    }
+    Ok(cpu)
 }
 
-/// The Redis server's `used_memory`, in bytes.
+/// The Redis server's `used_memory`, in bytes; on a cluster, the masters'
+/// together.
 async fn redis_memory(thoonk: &Thoonk) -> Result<u64, String> {
-    Ok(field(&info(thoonk, "memory").await?, "used_memory")? as u64)
+    let mut memory = 0.0;
+    for info in info(thoonk, "memory").await? {
+        memory += field(&info, "used_memory")?;
+    }
+    Ok(memory as u64)
 }
 
-async fn info(thoonk: &Thoonk, section: &str) -> Result<String, String> {
-    redis::cmd("INFO")
+/// `INFO section` of the Redis, or of each master of a cluster (where the
+/// client sends it to every master and answers with a map, node -> reply).
+async fn info(thoonk: &Thoonk, section: &str) -> Result<Vec<String>, String> {
+    let reply: redis::Value = redis::cmd("INFO")
         .arg(section)
         .query_async(&mut thoonk.connection())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    let text = |v: redis::Value| redis::from_redis_value::<String>(v).map_err(|e| e.to_string());
+    match reply {
+        redis::Value::Map(nodes) => nodes.into_iter().map(|(_, v)| text(v)).collect(),
+        one => Ok(vec![text(one)?]),
+    }
 }
 
 fn field(info: &str, name: &str) -> Result<f64, String> {

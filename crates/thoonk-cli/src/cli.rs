@@ -20,7 +20,12 @@ pub(crate) struct Cli {
 
     /// Talk to a Redis Cluster: the --redis URLs are seed nodes, and queue
     /// names need a {tag}.
-    #[arg(long, global = true, env = "THOONK_CLUSTER")]
+    #[arg(
+        long,
+        global = true,
+        env = "THOONK_CLUSTER",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     pub(crate) cluster: bool,
 
     #[command(subcommand)]

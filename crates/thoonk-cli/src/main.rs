@@ -63,7 +63,9 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // The redis crate's own notes (a seed node down, a slot
+                // refresh) are for debugging; ours say what matters.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,redis=error")),
         )
         .init();
     // One thread: every command here waits on Redis, not on the CPU, and a
@@ -118,7 +120,15 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
                 options = options.replicas(n, secs(replicas_timeout)?);
             }
             if !wait {
-                job.publish(item, options).await?;
+                match job.publish(item, options).await {
+                    Ok(_) => {}
+                    // Queued all the same: a script needs its id.
+                    Err(e @ Error::NotReplicated { .. }) => {
+                        writeln!(out, "{id}")?;
+                        return Err(e.into());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
                 writeln!(out, "{id}")?;
                 return Ok(Exit::Done);
             }

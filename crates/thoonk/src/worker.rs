@@ -582,12 +582,19 @@ impl Worker {
     /// Extends our leases, renews our liveness mark, and recovers what
     /// dead or silent workers held, on each queue. Returns the shortest of
     /// the queues' leases.
+    ///
+    /// One queue failing (its node down) does not keep the others from
+    /// theirs; the first failure is returned once all were tried.
     async fn heartbeat(&self, lanes: &[(Job, Held)]) -> Result<Duration> {
         let mut shortest = Duration::MAX;
+        let mut failed = None;
         for (job, held) in lanes {
-            shortest = shortest.min(self.heartbeat_one(job, held).await?);
+            match self.heartbeat_one(job, held).await {
+                Ok(lease) => shortest = shortest.min(lease),
+                Err(e) => failed = failed.or(Some(e)),
+            }
         }
-        Ok(shortest)
+        failed.map_or(Ok(shortest), Err)
     }
 
     async fn heartbeat_one(&self, job: &Job, held: &Held) -> Result<Duration> {

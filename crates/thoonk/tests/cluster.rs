@@ -264,7 +264,7 @@ async fn ten_queues_spread_over_the_masters_and_every_job_runs_once() {
 async fn keep_publishing(
     queue: Job,
     replicas: bool,
-    acked: Arc<Mutex<Vec<String>>>,
+    acked: Arc<Mutex<Vec<(String, String)>>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> u64 {
     let mut errors = 0;
@@ -277,7 +277,7 @@ async fn keep_publishing(
         }
         tokio::select! {
             r = queue.publish(format!("job {n}"), options) => match r {
-                Ok(id) => acked.lock().unwrap().push(id),
+                Ok(id) => acked.lock().unwrap().push((queue.name().to_string(), id)),
                 Err(_) => {
                     errors += 1;
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -292,14 +292,18 @@ async fn keep_publishing(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_killed_mid_run_loses_no_replicated_publish() {
     let mut env = ClusterEnv::start().await;
-    // Three queues, one per master.
+    // Three queues, one per master; the first on the master of the first
+    // seed, where the clients' event connections are: they must move.
+    let first_seed = env.cluster.ports()[0];
     let mut names: Vec<String> = Vec::new();
     let mut homes = HashSet::new();
     for i in 0.. {
         let name = format!("{{f{i}}}");
-        if homes.insert(env.master_of(&name)) {
-            names.push(name);
+        let home = env.master_of(&name);
+        if (names.is_empty() && home != first_seed) || !homes.insert(home) {
+            continue;
         }
+        names.push(name);
         if names.len() == 3 {
             break;
         }
@@ -330,8 +334,8 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
     // On each queue, one publisher that asks for a replica and one that
     // does not.
     let (stop_publishing, stop) = tokio::sync::watch::channel(false);
-    let replicated: Arc<Mutex<Vec<String>>> = Arc::default();
-    let plain: Arc<Mutex<Vec<String>>> = Arc::default();
+    let replicated: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let plain: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let mut publishers = Vec::new();
     for q in &queues {
         for (replicas, acked) in [(true, &replicated), (false, &plain)] {
@@ -339,7 +343,7 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
             publishers.push(tokio::spawn(task));
         }
     }
-    let acked = |list: &Arc<Mutex<Vec<String>>>| list.lock().unwrap().len();
+    let acked = |list: &Arc<Mutex<Vec<(String, String)>>>| list.lock().unwrap().len();
     eventually("300 replicated publishes before the kill", || async {
         acked(&replicated) >= 300
     })
@@ -355,13 +359,21 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
     assert_ne!(env.master_of(&names[0]), victim, "a replica took over");
 
     // Publishers and the worker carry on, on the new master too.
-    let on_new_master = |list: &Arc<Mutex<Vec<String>>>| list.lock().unwrap().len();
+    let on_new_master = |list: &Arc<Mutex<Vec<(String, String)>>>| list.lock().unwrap().len();
     let target = on_new_master(&replicated) + 300;
     eventually(
         "300 more replicated publishes after the failover",
         || async { on_new_master(&replicated) >= target },
     )
     .await;
+    // A publisher awaiting a result through the events, on the queue of the
+    // dead master: the event connection moved to a live node.
+    let result = env
+        .job(&names[0])
+        .publish_and_wait("after", Publish::new(), DEADLINE)
+        .await
+        .unwrap();
+    assert_eq!(result.as_deref(), Some(&b"ok"[..]));
     stop_publishing.send(true).unwrap();
     let mut errors = 0;
     for p in publishers {
@@ -371,14 +383,9 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
     let plain = plain.lock().unwrap().clone();
 
     // Every replicated publish runs; the plain ones that were lost, counted.
-    let ran = |id: &str, runs: &HashMap<(String, String), u32>| runs.keys().any(|(_, i)| i == id);
-    eventually("every replicated publish done", || {
-        let runs = runs.clone();
-        let replicated = replicated.clone();
-        async move {
-            let runs = runs.lock().unwrap();
-            replicated.iter().all(|id| ran(id, &runs))
-        }
+    eventually("every replicated publish done", || async {
+        let runs = runs.lock().unwrap();
+        replicated.iter().all(|job| runs.contains_key(job))
     })
     .await;
     eventually("the queues drained", || async {
@@ -399,7 +406,7 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
         .unwrap()
         .unwrap();
     let runs = runs.lock().unwrap();
-    let lost: Vec<&String> = plain.iter().filter(|id| !ran(id, &runs)).collect();
+    let lost = plain.iter().filter(|job| !runs.contains_key(job)).count();
     let twice = runs.values().filter(|&&n| n > 1).count();
     eprintln!(
         "failover: master killed after {} replicated + {} plain publishes; \
@@ -410,6 +417,87 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
         before.1,
         replicated.len(),
         plain.len(),
-        lost.len()
+        lost
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_keeps_working_while_its_slot_moves_to_another_master() {
+    let env = ClusterEnv::start().await;
+    let (busy, idle) = (env.job("{moving}"), env.job("{idle}"));
+    let runs: Arc<Mutex<HashMap<(String, String), u32>>> = Arc::default();
+    let (stop_worker, stopped) = oneshot::channel::<()>();
+    let worker = tokio::spawn(Worker::new(busy.clone()).concurrency(8).run(
+        counting(runs.clone()),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    // A claim blocked on an empty queue whose slot is about to move.
+    let waiting = tokio::spawn({
+        let idle = idle.clone();
+        async move { idle.get(DEADLINE).await }
+    });
+    let publisher = tokio::spawn({
+        let busy = busy.clone();
+        async move {
+            let mut ids = Vec::new();
+            for n in 0..2_000 {
+                ids.push(
+                    busy.publish(format!("job {n}"), Publish::new())
+                        .await
+                        .unwrap(),
+                );
+            }
+            ids
+        }
+    });
+    eventually("the run under way", || async {
+        runs.lock().unwrap().len() >= 300
+    })
+    .await;
+
+    // Move both queues' slots to another master, while all this goes on.
+    for name in ["{moving}", "{idle}"] {
+        let slot = env.cluster.slot_of(&format!("job.ids:{name}")).unwrap();
+        let from = env.master_of(name);
+        let to = env
+            .cluster
+            .masters()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.port != from)
+            .unwrap()
+            .port;
+        tokio::task::block_in_place(|| env.cluster.move_slot(slot, to)).unwrap();
+        assert_eq!(env.master_of(name), to);
+    }
+
+    let ids = within("the publisher", publisher).await.unwrap();
+    idle.publish("wake", Publish::new().id("w")).await.unwrap();
+    let woken = within("the blocked claim", waiting).await.unwrap().unwrap();
+    assert_eq!(
+        woken.map(|j| j.id).as_deref(),
+        Some("w"),
+        "the blocked claim followed its slot"
+    );
+    eventually("every job finished", || async {
+        busy.stats().await.unwrap().finishes == 2_000
+    })
+    .await;
+    let _ = stop_worker.send(());
+    within("the worker's shutdown", worker)
+        .await
+        .unwrap()
+        .unwrap();
+    let runs = runs.lock().unwrap();
+    assert!(ids
+        .iter()
+        .all(|id| runs.contains_key(&("{moving}".to_string(), id.clone()))));
+    // The keys live on the new master only.
+    let home = env.master_of("{moving}");
+    assert!(env
+        .keys_on(home)
+        .iter()
+        .any(|k| k == "job.finishes:{moving}"));
 }

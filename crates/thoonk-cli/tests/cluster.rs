@@ -1,0 +1,735 @@
+//! The `thoonk` binary against a real Redis Cluster: each test starts its
+//! own six nodes (three masters, three replicas, see
+//! [`private_redis::PrivateCluster`]) and runs the real binary with
+//! `--cluster` and seed URLs.
+//!
+//! Nothing here sleeps in place of synchronisation: `events` is known to
+//! listen once every node's `PUBSUB NUMSUB` adds up to one subscriber per
+//! channel, a `work` process once it logged its worker id, and the end of
+//! a run is polled for (`stats`) with a deadline. Every child is killed on
+//! drop.
+
+mod common;
+
+use common::worker::Exited;
+use common::{command, run, wait_until, Background, Claim, Output, TempDir, BIN, WAIT};
+use private_redis::PrivateCluster;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// Every kind of event, as in the channel names `event.job.<verb>:NAME`
+/// that `events` subscribes to.
+const VERBS: [&str; 10] = [
+    "publish", "claim", "finish", "cancel", "stall", "retry", "retract", "delay", "release", "due",
+];
+
+/// A private Redis Cluster, and `thoonk` run against it with `--cluster`
+/// and two of its nodes as seeds (each given with its own `--redis`).
+struct ClusterEnv {
+    cluster: PrivateCluster,
+    seeds: [String; 2],
+}
+
+impl ClusterEnv {
+    fn start() -> ClusterEnv {
+        let cluster = PrivateCluster::start().expect("start a private Redis Cluster");
+        let urls = cluster.urls();
+        let seeds = [urls[0].clone(), urls[4].clone()];
+        ClusterEnv { cluster, seeds }
+    }
+
+    /// `thoonk --cluster --redis SEED1 --redis SEED2 ARGS…`, with neither
+    /// `THOONK_REDIS_URL` nor `THOONK_CLUSTER` from the user's environment.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut all = vec!["--cluster"];
+        for seed in &self.seeds {
+            all.extend(["--redis", seed.as_str()]);
+        }
+        all.extend_from_slice(args);
+        let mut cmd = command(&all);
+        cmd.env_remove("THOONK_CLUSTER");
+        cmd
+    }
+
+    /// Runs `thoonk … ARGS…` to its end (stdin empty).
+    fn thoonk(&self, args: &[&str]) -> Output {
+        run(self.command(args), b"")
+    }
+
+    /// `thoonk … ARGS…` in the background.
+    fn spawn(&self, args: &[&str]) -> Background {
+        Background::spawn(self.command(args))
+    }
+
+    /// Publishes `item` (with extra options); asserts it succeeded and
+    /// returns the printed id.
+    #[track_caller]
+    fn publish(&self, queue: &str, item: &str, options: &[&str]) -> String {
+        let mut args = vec!["publish", queue, item];
+        args.extend_from_slice(options);
+        self.thoonk(&args).line().to_string()
+    }
+
+    /// Claims one job (which must be there); returns the parsed line.
+    #[track_caller]
+    fn get(&self, queue: &str) -> Claim {
+        Claim::parse(self.thoonk(&["get", queue, "--timeout", "5"]).line())
+    }
+
+    /// `stats QUEUE --json`, parsed.
+    #[track_caller]
+    fn stats(&self, queue: &str) -> Value {
+        json_line(&self.thoonk(&["stats", queue, "--json"]))
+    }
+
+    /// `list QUEUE STATE --json`, parsed.
+    #[track_caller]
+    fn list(&self, queue: &str, state: &str) -> Value {
+        json_line(&self.thoonk(&["list", queue, state, "--json"]))
+    }
+
+    /// The port of the master that serves the slot of `queue`'s keys.
+    fn master_of(&self, queue: &str) -> u16 {
+        self.cluster
+            .node_for_key(&format!("job.ids:{queue}"))
+            .expect("the master of the queue's slot")
+            .port
+    }
+
+    /// The ports of the three masters.
+    fn masters(&self) -> Vec<u16> {
+        let masters: Vec<u16> = self
+            .cluster
+            .masters()
+            .expect("CLUSTER NODES")
+            .iter()
+            .map(|m| m.port)
+            .collect();
+        assert_eq!(masters.len(), 3, "three masters: {masters:?}");
+        masters
+    }
+
+    /// The keys on the node at `port`, sorted.
+    fn keys_on(&self, port: u16) -> Vec<String> {
+        let out = self.cluster.command(port, &["KEYS", "*"]).expect("KEYS *");
+        let mut keys: Vec<String> = out
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Asserts that the master of `queue`'s slot holds `job.NOUN:QUEUE`
+    /// for each of `nouns`, and that no other master holds a key that
+    /// names `queue`. Returns that master's port.
+    #[track_caller]
+    fn assert_queue_on_its_master(&self, queue: &str, nouns: &[&str]) -> u16 {
+        let home = self.master_of(queue);
+        let masters = self.masters();
+        assert!(masters.contains(&home), "{home} is not in {masters:?}");
+        let keys = self.keys_on(home);
+        for noun in nouns {
+            let key = format!("job.{noun}:{queue}");
+            assert!(keys.contains(&key), "{key} is not on {home}: {keys:?}");
+        }
+        for port in masters.into_iter().filter(|&p| p != home) {
+            let strays: Vec<String> = self
+                .keys_on(port)
+                .into_iter()
+                .filter(|k| k.contains(queue))
+                .collect();
+            assert!(
+                strays.is_empty(),
+                "keys of {queue} on {port}, not on its master {home}: {strays:?}"
+            );
+        }
+        home
+    }
+
+    /// Waits until exactly one client, on whichever node, subscribes to
+    /// each event channel of `queue`: an `events` process listens.
+    #[track_caller]
+    fn wait_for_listener(&self, queue: &str) {
+        let channels: Vec<String> = VERBS
+            .iter()
+            .map(|v| format!("event.job.{v}:{queue}"))
+            .collect();
+        wait_until("one client subscribes to every event channel", || {
+            self.subscribers(&channels).iter().all(|&n| n == 1)
+        });
+    }
+
+    /// How many clients subscribe to each of `channels`, added up over all
+    /// nodes (`PUBSUB NUMSUB` counts a node's own clients only).
+    fn subscribers(&self, channels: &[String]) -> Vec<i64> {
+        let mut args = vec!["PUBSUB", "NUMSUB"];
+        args.extend(channels.iter().map(String::as_str));
+        let mut total = vec![0; channels.len()];
+        for port in self.cluster.ports() {
+            let out = self.cluster.command(port, &args).expect("PUBSUB NUMSUB");
+            let lines: Vec<&str> = out.lines().collect();
+            assert_eq!(lines.len(), 2 * channels.len(), "NUMSUB replied {out:?}");
+            for (n, pair) in total.iter_mut().zip(lines.chunks(2)) {
+                *n += pair[1]
+                    .parse::<i64>()
+                    .unwrap_or_else(|_| panic!("NUMSUB replied {out:?}"));
+            }
+        }
+        total
+    }
+}
+
+/// The single stdout line of a successful run, parsed as JSON.
+#[track_caller]
+fn json_line(out: &Output) -> Value {
+    let line = out.line();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"))
+}
+
+/// What `stats --json` prints for these counts.
+fn stats(
+    queue: &str,
+    [available, claimed, stalled, delayed, publishes, finishes]: [u64; 6],
+) -> Value {
+    json!({
+        "queue": queue,
+        "available": available,
+        "claimed": claimed,
+        "stalled": stalled,
+        "delayed": delayed,
+        "publishes": publishes,
+        "finishes": finishes,
+    })
+}
+
+/// One element of `list --json`.
+fn listed(id: &str, item: &str, cancelled: u64) -> Value {
+    json!({"id": id, "item": item, "cancelled": cancelled})
+}
+
+/// One line of `events`.
+fn event(verb: &str, queue: &str, id: &str) -> Value {
+    json!({"event": verb, "queue": queue, "id": id})
+}
+
+/// A `thoonk work` on the cluster, its log (stderr) collected as it comes;
+/// killed on drop.
+struct ClusterWorker {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl ClusterWorker {
+    /// Starts `thoonk … work ARGS…` with `env` added to its environment,
+    /// and waits for its first log line, which names its worker id: from
+    /// then on SIGTERM stops it gracefully.
+    #[track_caller]
+    fn start(env: &ClusterEnv, args: &[&str], vars: &[(&str, &str)]) -> ClusterWorker {
+        let mut all = vec!["work"];
+        all.extend_from_slice(args);
+        let mut cmd = env.command(&all);
+        cmd.envs(vars.iter().copied())
+            // Plain "info" logs whatever the user's RUST_LOG says.
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn thoonk work");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let reader = {
+            let log = log.clone();
+            thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    log.lock().unwrap().push(line);
+                }
+            })
+        };
+        let mut worker = ClusterWorker {
+            child,
+            log,
+            reader: Some(reader),
+        };
+        let deadline = Instant::now() + WAIT;
+        while !worker.log().contains("worker=\"") {
+            let exited = worker.child.try_wait().expect("try_wait");
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "thoonk work did not log its worker id (exit: {exited:?}); its log:\n{}",
+                worker.log()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        worker
+    }
+
+    /// What it logged so far.
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Sends SIGTERM and waits (up to [`WAIT`]) for the process to exit.
+    #[track_caller]
+    fn stop(mut self) -> Exited {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "thoonk work did not stop within {WAIT:?} of SIGTERM; its log:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(5));
+        };
+        self.reader
+            .take()
+            .expect("once")
+            .join()
+            .expect("log reader");
+        Exited {
+            code: status.code(),
+            stderr: self.log(),
+        }
+    }
+}
+
+impl Drop for ClusterWorker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn every_command_works_on_a_cluster_and_a_queue_keeps_to_the_master_of_its_tag() {
+    let env = ClusterEnv::start();
+    let q = "{mail}";
+    let events = env.spawn(&["events", q]);
+    env.wait_for_listener(q);
+
+    assert_eq!(env.publish(q, "hello", &["--id", "j1"]), "j1");
+    assert_eq!(
+        env.publish(q, "urgent", &["--id", "p1", "--priority"]),
+        "p1"
+    );
+    assert_eq!(
+        env.publish(q, "later", &["--id", "d1", "--delay", "3600"]),
+        "d1"
+    );
+    // The master's one replica acknowledges it.
+    assert_eq!(
+        env.publish(q, "safe", &["--id", "r1", "--replicas", "1"]),
+        "r1"
+    );
+    assert_eq!(env.stats(q), stats(q, [3, 0, 0, 1, 4, 0]));
+    assert_eq!(
+        env.list(q, "available"),
+        json!([
+            listed("p1", "urgent", 0),
+            listed("j1", "hello", 0),
+            listed("r1", "safe", 0)
+        ])
+    );
+    assert_eq!(env.list(q, "delayed"), json!([listed("d1", "later", 0)]));
+
+    // Every key of the queue on the master of {mail}'s slot, and nothing
+    // else anywhere: the other masters hold no key at all.
+    let home =
+        env.assert_queue_on_its_master(q, &["ids", "items", "published", "publishes", "delayed"]);
+    let keys = env.keys_on(home);
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("job.") && k.ends_with(":{mail}")),
+        "{keys:?}"
+    );
+    for port in env.masters().into_iter().filter(|&p| p != home) {
+        assert_eq!(env.keys_on(port), Vec::<String>::new(), "keys on {port}");
+    }
+
+    // get, then finish (with a result), cancel and stall by token.
+    let p1 = env.get(q);
+    assert_eq!(
+        (p1.id.as_str(), p1.item.as_str(), p1.cancelled),
+        ("p1", "urgent", 0)
+    );
+    let out = env.thoonk(&["finish", q, "p1", "sent: 250 OK", "--token", &p1.token]);
+    assert_eq!(out.ok(), "");
+    let j1 = env.get(q);
+    assert_eq!((j1.id.as_str(), j1.item.as_str()), ("j1", "hello"));
+    assert_ne!(j1.token, p1.token);
+    assert_eq!(
+        env.thoonk(&["cancel", q, "j1", "--token", &j1.token]).ok(),
+        ""
+    );
+    let r1 = env.get(q);
+    assert_eq!((r1.id.as_str(), r1.item.as_str()), ("r1", "safe"));
+    assert_eq!(env.list(q, "claimed"), json!([listed("r1", "safe", 0)]));
+    assert_eq!(
+        env.thoonk(&["stall", q, "r1", "--token", &r1.token]).ok(),
+        ""
+    );
+    assert_eq!(env.list(q, "stalled"), json!([listed("r1", "safe", 0)]));
+    assert_eq!(env.list(q, "claimed"), json!([]));
+    assert_eq!(env.thoonk(&["retry", q, "r1"]).ok(), "");
+    assert_eq!(env.thoonk(&["retract", q, "d1"]).ok(), "");
+    assert_eq!(
+        env.list(q, "available"),
+        json!([listed("j1", "hello", 1), listed("r1", "safe", 0)])
+    );
+    assert_eq!(env.list(q, "delayed"), json!([]));
+    assert_eq!(env.stats(q), stats(q, [2, 0, 0, 0, 4, 1]));
+
+    // `events` printed all of it, in order.
+    let mut finished_p1 = event("finish", q, "p1");
+    finished_p1["result"] = "sent: 250 OK".into();
+    for want in [
+        event("publish", q, "j1"),
+        event("publish", q, "p1"),
+        event("publish", q, "d1"),
+        event("delay", q, "d1"),
+        event("publish", q, "r1"),
+        event("claim", q, "p1"),
+        finished_p1,
+        event("claim", q, "j1"),
+        event("cancel", q, "j1"),
+        event("claim", q, "r1"),
+        event("stall", q, "r1"),
+        event("retry", q, "r1"),
+        event("retract", q, "d1"),
+    ] {
+        assert_eq!(events.next_json(), want);
+    }
+
+    // publish --wait, answered by a `work` process, which also runs the
+    // two jobs left.
+    let publisher = env.spawn(&["publish", q, "this", "--wait", "--timeout", "30"]);
+    let waited = publisher.next_line();
+    let worker = ClusterWorker::start(
+        &env,
+        &[q, "--", "sh", "-c", r#"printf "did %s" "$(cat)""#],
+        &[],
+    );
+    assert_eq!(publisher.exit().ok(), "did this\n");
+    wait_until("the worker finished every job", || {
+        env.stats(q) == stats(q, [0, 0, 0, 0, 5, 4])
+    });
+    let exited = worker.stop();
+    assert_eq!(exited.code, Some(0), "{}", exited.stderr);
+    let report = exited.report();
+    assert_eq!(
+        (
+            report.finished,
+            report.cancelled,
+            report.stalled,
+            report.released
+        ),
+        (3, 0, 0, 0),
+        "{report:?}"
+    );
+
+    // The worker's part of the events: one publish, a claim and a finish
+    // (with the command's stdout as result) per job, in whatever order.
+    let mut published = Vec::new();
+    let mut claimed = BTreeSet::new();
+    let mut finished = BTreeMap::new();
+    while finished.len() < 3 {
+        let line = events.next_json();
+        let id = line["id"].as_str().expect("an id").to_string();
+        match line["event"].as_str() {
+            Some("publish") => published.push(id),
+            Some("claim") => assert!(claimed.insert(id), "claimed twice: {line}"),
+            Some("finish") => {
+                let result = line["result"].as_str().expect("a result").to_string();
+                assert!(
+                    finished.insert(id, result).is_none(),
+                    "finished twice: {line}"
+                );
+            }
+            _ => panic!("unexpected event {line}"),
+        }
+    }
+    assert_eq!(published, std::slice::from_ref(&waited));
+    let ids = BTreeSet::from(["j1".to_string(), "r1".to_string(), waited.clone()]);
+    assert_eq!(claimed, ids);
+    assert_eq!(
+        finished,
+        BTreeMap::from([
+            ("j1".to_string(), "did hello".to_string()),
+            ("r1".to_string(), "did safe".to_string()),
+            (waited, "did this".to_string()),
+        ])
+    );
+
+    // Still all on the one master, the result kept for the publisher too.
+    env.assert_queue_on_its_master(q, &["publishes", "finishes", "claims"]);
+    let keys = env.keys_on(home);
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("job.") && k.contains(":{mail}")),
+        "{keys:?}"
+    );
+    for port in env.masters().into_iter().filter(|&p| p != home) {
+        assert_eq!(env.keys_on(port), Vec::<String>::new(), "keys on {port}");
+    }
+}
+
+#[test]
+fn the_seeds_may_come_from_thoonk_redis_url_as_a_comma_separated_list() {
+    let env = ClusterEnv::start();
+    let urls = env.cluster.urls();
+    let all = urls.join(",");
+    // `thoonk ARGS…` with THOONK_REDIS_URL set to all six nodes, and
+    // THOONK_CLUSTER set to `cluster` (or unset).
+    let from_env = |cluster: Option<&str>, args: &[&str]| -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).env("THOONK_REDIS_URL", &all);
+        match cluster {
+            Some(value) => cmd.env("THOONK_CLUSTER", value),
+            None => cmd.env_remove("THOONK_CLUSTER"),
+        };
+        run(cmd, b"")
+    };
+    let q = "{env}";
+
+    let out = from_env(Some("true"), &["publish", q, "one", "--id", "e1"]);
+    assert_eq!(out.line(), "e1");
+    let out = from_env(None, &["--cluster", "publish", q, "two", "--id", "e2"]);
+    assert_eq!(out.line(), "e2");
+    // As environment flags go, 1 means yes too.
+    let claim = Claim::parse(from_env(Some("1"), &["get", q, "--timeout", "5"]).line());
+    assert_eq!((claim.id.as_str(), claim.item.as_str()), ("e1", "one"));
+    let out = from_env(Some("true"), &["finish", q, "e1", "--token", &claim.token]);
+    assert_eq!(out.ok(), "");
+
+    // Two seeds in one --redis, comma-separated.
+    let two = format!("{},{}", urls[1], urls[3]);
+    let out = run(
+        command(&["--cluster", "--redis", &two, "stats", q, "--json"]),
+        b"",
+    );
+    assert_eq!(json_line(&out), stats(q, [1, 0, 0, 0, 2, 1]));
+    // One seed is enough: the client learns the other nodes from it.
+    let args = [
+        "--cluster",
+        "--redis",
+        &urls[5],
+        "list",
+        q,
+        "available",
+        "--json",
+    ];
+    let out = run(command(&args), b"");
+    assert_eq!(json_line(&out), json!([listed("e2", "two", 0)]));
+    // --redis on the command line wins over THOONK_REDIS_URL.
+    let dead = {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        format!(
+            "redis://127.0.0.1:{}/",
+            listener.local_addr().unwrap().port()
+        )
+    };
+    let mut cmd = command(&["--redis", &urls[2], "stats", q, "--json"]);
+    cmd.env("THOONK_REDIS_URL", format!("{dead},{dead}"))
+        .env("THOONK_CLUSTER", "true");
+    assert_eq!(json_line(&run(cmd, b"")), stats(q, [1, 0, 0, 0, 2, 1]));
+
+    env.assert_queue_on_its_master(q, &["ids", "items", "publishes", "finishes"]);
+}
+
+#[test]
+fn untagged_names_several_urls_without_cluster_and_too_few_replicas_are_refused() {
+    let env = ClusterEnv::start();
+
+    // Every command refuses a queue name without a {tag}, naming the fix.
+    for args in [
+        &["publish", "mail", "x"][..],
+        &["get", "mail", "--timeout", "1"],
+        &["finish", "mail", "j1", "done"],
+        &["cancel", "mail", "j1"],
+        &["stall", "mail", "j1"],
+        &["retry", "mail", "j1"],
+        &["retract", "mail", "j1"],
+        &["stats", "mail", "--json"],
+        &["list", "mail", "available", "--json"],
+        &["events", "mail"],
+        &["work", "mail", "--", "true"],
+        // One untagged name among tagged ones is enough.
+        &["work", "{other}", "mail", "--", "true"],
+    ] {
+        let line = env
+            .thoonk(args)
+            .refused(&["queue \"mail\" has no {tag}", "name it \"{mail}\""]);
+        assert!(line.contains("Redis Cluster"), "{line}");
+    }
+    // Nothing was written, on any node.
+    for port in env.cluster.ports() {
+        assert_eq!(env.keys_on(port), Vec::<String>::new(), "keys on {port}");
+    }
+
+    // Several URLs without --cluster: a usage error, whichever way they
+    // are given.
+    let [a, b] = &env.seeds;
+    let both = format!("{a},{b}");
+    let given = |args: &[&str], url: Option<&str>, cluster: Option<&str>| {
+        let mut cmd = command(args);
+        if let Some(url) = url {
+            cmd.env("THOONK_REDIS_URL", url);
+        }
+        match cluster {
+            Some(value) => cmd.env("THOONK_CLUSTER", value),
+            None => cmd.env_remove("THOONK_CLUSTER"),
+        };
+        cmd
+    };
+    for cmd in [
+        given(&["--redis", a, "--redis", b, "stats", "{mail}"], None, None),
+        given(&["--redis", &both, "stats", "{mail}"], None, None),
+        given(&["stats", "{mail}"], Some(&both), None),
+        given(&["stats", "{mail}"], Some(&both), Some("false")),
+    ] {
+        let out = run(cmd, b"");
+        out.usage_error();
+        assert!(
+            out.stderr
+                .contains("several --redis URLs are the seed nodes of a cluster: add --cluster"),
+            "{out:?}"
+        );
+    }
+
+    // Two replicas asked for, where each master has one: the publish fails
+    // after --replicas-timeout, but the job is queued.
+    let started = Instant::now();
+    let out = env.thoonk(&[
+        "publish",
+        "{mail}",
+        "precious",
+        "--id",
+        "r2",
+        "--replicas",
+        "2",
+        "--replicas-timeout",
+        "0.2",
+    ]);
+    let took = started.elapsed();
+    let line = out.failed(1, &["published job r2 to queue {mail}"]);
+    assert_eq!(
+        line,
+        "error: published job r2 to queue {mail}, but only 1 of 2 replicas had it \
+         within 200ms: it is queued, yet a failover now could lose it"
+    );
+    assert!(took >= Duration::from_millis(200), "took {took:?}");
+    assert_eq!(env.stats("{mail}"), stats("{mail}", [1, 0, 0, 0, 1, 0]));
+    assert_eq!(
+        env.list("{mail}", "available"),
+        json!([listed("r2", "precious", 0)])
+    );
+    // With one replica asked for, the same publish succeeds.
+    let out = env.thoonk(&[
+        "publish",
+        "{mail}",
+        "precious too",
+        "--id",
+        "r1",
+        "--replicas",
+        "1",
+        "--replicas-timeout",
+        "5",
+    ]);
+    assert_eq!(out.line(), "r1");
+    assert_eq!(env.stats("{mail}"), stats("{mail}", [2, 0, 0, 0, 2, 0]));
+}
+
+#[test]
+fn one_worker_serves_queues_on_different_masters_and_finishes_every_job() {
+    let env = ClusterEnv::start();
+    // One queue per master.
+    let mut queues: Vec<String> = Vec::new();
+    let mut homes: Vec<u16> = Vec::new();
+    for i in 0.. {
+        let name = format!("{{q{i}}}");
+        let home = env.master_of(&name);
+        if !homes.contains(&home) {
+            queues.push(name);
+            homes.push(home);
+        }
+        if homes.len() == 3 {
+            break;
+        }
+        assert!(i < 1000, "no three tags over three masters: {homes:?}");
+    }
+    let mut expected = BTreeSet::new();
+    let mut publish = |when: &str| {
+        for q in &queues {
+            for n in 0..3 {
+                let id = format!("{when}-{n}");
+                assert_eq!(env.publish(q, &format!("{q} {id}"), &["--id", &id]), id);
+                assert!(expected.insert(format!("{q} {id}")));
+            }
+        }
+    };
+
+    // Jobs waiting before the worker starts, and jobs it waits for.
+    publish("before");
+    let dir = TempDir::new("cluster-work");
+    let script = r#"cat >/dev/null; echo "$THOONK_QUEUE $THOONK_JOB_ID" >> "$DIR/log"; echo ok"#;
+    let mut args: Vec<&str> = queues.iter().map(String::as_str).collect();
+    args.extend([
+        "--weights",
+        "3,2,1",
+        "--concurrency",
+        "4",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let worker = ClusterWorker::start(&env, &args, &[("DIR", dir.0.to_str().unwrap())]);
+    publish("after");
+
+    wait_until("every job of every queue is finished", || {
+        queues
+            .iter()
+            .all(|q| env.stats(q) == stats(q, [0, 0, 0, 0, 6, 6]))
+    });
+    let exited = worker.stop();
+    assert_eq!(exited.code, Some(0), "{}", exited.stderr);
+    let report = exited.report();
+    assert_eq!(
+        (
+            report.finished,
+            report.cancelled,
+            report.stalled,
+            report.released
+        ),
+        (18, 0, 0, 0),
+        "{report:?}"
+    );
+    // Each job ran once.
+    let mut ran = dir.lines("log");
+    ran.sort();
+    assert_eq!(ran, expected.into_iter().collect::<Vec<_>>());
+    for q in &queues {
+        assert_eq!(env.list(q, "available"), json!([]), "{q}");
+        assert_eq!(env.list(q, "claimed"), json!([]), "{q}");
+        let home = env.assert_queue_on_its_master(q, &["publishes", "finishes", "claims"]);
+        assert_eq!(home, homes[queues.iter().position(|n| n == q).unwrap()]);
+    }
+}
