@@ -738,7 +738,15 @@ fn one_worker_serves_queues_on_different_masters_and_finishes_every_job() {
 fn bench_runs_on_a_cluster_with_a_tagged_queue() {
     let env = ClusterEnv::start();
     let small = [
-        "bench", "--jobs", "300", "--single", "100", "--latency-jobs", "50", "--rate", "500",
+        "bench",
+        "--jobs",
+        "300",
+        "--single",
+        "100",
+        "--latency-jobs",
+        "50",
+        "--rate",
+        "500",
     ];
     // The phases' queues are QUEUE.<phase>: they need QUEUE's {tag}.
     env.thoonk(&small)
@@ -752,10 +760,16 @@ fn bench_runs_on_a_cluster_with_a_tagged_queue() {
         let cpu = results[phase]["redis_cpu_us_per_job"].as_f64().unwrap();
         assert!(cpu > 0.0, "{results}");
     }
-    assert!(results["publish_bulk"]["bytes_per_job"].as_f64().unwrap() > 95.0, "{results}");
+    assert!(
+        results["publish_bulk"]["bytes_per_job"].as_f64().unwrap() > 95.0,
+        "{results}"
+    );
     // Every phase's queue deleted after it, on every master.
     for master in env.cluster.masters().unwrap() {
-        let keys = env.cluster.command(master.port, &["KEYS", "job.*"]).unwrap();
+        let keys = env
+            .cluster
+            .command(master.port, &["KEYS", "job.*"])
+            .unwrap();
         assert_eq!(keys, "", "left on {}", master.port);
     }
 }

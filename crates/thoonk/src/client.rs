@@ -235,6 +235,11 @@ impl Thoonk {
         })
     }
 
+    /// Whether `other` is this client or a clone of it (its connections).
+    pub(crate) fn same_client(&self, other: &Thoonk) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Whether this client talks to a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
         matches!(self.inner.target, Target::Cluster(_))

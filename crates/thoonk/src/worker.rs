@@ -200,8 +200,9 @@ impl Worker {
     /// nodes), sharing one concurrency limit; `order` says which queue a
     /// free slot goes to. It waits for work on all of them at once, with
     /// one blocking connection per queue. Refuses an empty list, a queue
-    /// named twice, and weights that do not match the queues or are all
-    /// zero.
+    /// named twice, queues of different clients (`Thoonk`s: the worker's
+    /// finishes share one connection), and weights that do not match the
+    /// queues or are all zero.
     pub fn serving(queues: Vec<Job>, order: Order) -> Result<Worker> {
         let names: Vec<&str> = queues.iter().map(Job::name).collect();
         let refuse = |reason: String| Err(Error::InvalidWorker { reason });
@@ -214,6 +215,12 @@ impl Worker {
             .find_map(|(i, n)| names[..i].contains(n).then_some(n))
         {
             return refuse(format!("queue {twice} is named twice"));
+        }
+        if queues
+            .iter()
+            .any(|q| !q.thoonk.same_client(&queues[0].thoonk))
+        {
+            return refuse("its queues come from different clients: take them all from one".into());
         }
         if let Order::Weighted(weights) = &order {
             if weights.len() != names.len() {
@@ -287,9 +294,13 @@ impl Worker {
         let (refill_tx, mut refills) = mpsc::unbounded_channel::<Refill>();
         // One lane per queue: what the worker holds of it, its finisher
         // (which claims refills), its waiter.
+        // The finishes (and their refills) of all queues go over one
+        // connection of their own, so they and the worker's own claims do
+        // not wait on each other.
+        let finishing = this.queues[0].thoonk.with_own_connection().await?;
         let mut lanes = Vec::with_capacity(this.queues.len());
         for (i, job) in this.queues.iter().enumerate() {
-            lanes.push(Lane::start(&this, i, job, refill_tx.clone()).await?);
+            lanes.push(Lane::start(&this, i, job, &finishing, refill_tx.clone()).await?);
         }
         drop(refill_tx);
         // Weighted: refills would keep each queue at the share it happened
@@ -657,15 +668,14 @@ impl Lane {
         worker: &Worker,
         lane: usize,
         job: &Job,
+        finishing: &crate::Thoonk,
         refills: mpsc::UnboundedSender<Refill>,
     ) -> Result<Lane> {
         let held: Held = Arc::default();
         let claiming = Arc::new(AtomicBool::new(true));
         let more = Arc::new(AtomicBool::new(true));
-        // Finishes (and their refills) on a connection of their own, so
-        // they and the worker's own claims do not wait on each other.
         let own = Job {
-            thoonk: job.thoonk.with_own_connection().await?,
+            thoonk: finishing.clone(),
             keys: job.keys.clone(),
         };
         let finisher = Finisher::start(WorkerState {
