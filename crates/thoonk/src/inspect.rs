@@ -1,9 +1,19 @@
-//! Looking at a queue without changing it: counts, listings, events.
+//! Looking at queues without changing them: counts, listings, one job's
+//! record, the workers alive, the queues there are, events.
 
 use crate::job::lossy;
+use crate::names::check_id;
 use crate::subscription::Events;
-use crate::{scripts, Job, Result, State};
-use serde::Serialize;
+use crate::{keys, scripts, Connection, Job, Result, State, Thoonk, DEFAULT_LEASE};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::Value;
+use serde::{Serialize, Serializer};
+use std::collections::BTreeSet;
+
+/// How many keys one `SCAN` step looks at: few round trips, and each step
+/// still short for Redis.
+const SCAN_COUNT: u32 = 1000;
 
 /// Counts of one queue, read in one atomic snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,6 +32,66 @@ pub struct Stats {
     pub publishes: u64,
     /// Jobs ever finished (v1 counter).
     pub finishes: u64,
+    /// Claims ever ended by `cancel` (a worker's or anyone's) or taken
+    /// back by recovery, including the cancels that stalled a job past
+    /// `max_cancels`. (A v1 client's cancels and stalls are not counted:
+    /// its scripts do not know these counters.)
+    pub cancels: u64,
+    /// Jobs ever stalled: by `stall` (a worker's, for a permanent failure,
+    /// or anyone's), or for being cancelled more than `max_cancels` times.
+    pub stalls: u64,
+    /// Claims ever taken back by recovery, their lease or their worker's
+    /// liveness mark having run out (each is also one of `cancels`).
+    pub recoveries: u64,
+}
+
+/// One job's whole record, read in one atomic snapshot: [`Job::info`].
+///
+/// Times are Unix milliseconds, as the layout keeps them. Serialized (for a
+/// dashboard), `item` is a string when it is UTF-8 text (as the v1 Node.js
+/// package's JSON payloads are), else an array of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobDetail {
+    /// The job's id.
+    pub id: String,
+    /// The state it is in.
+    pub state: State,
+    /// Its payload.
+    #[serde(serialize_with = "text_or_bytes")]
+    pub item: Vec<u8>,
+    /// How many times it was cancelled (since it was published, or last
+    /// stalled: a stall starts the count afresh, as in v1).
+    pub cancelled: u64,
+    /// Why it was last cancelled or stalled, if a reason was given.
+    pub reason: Option<String>,
+    /// When it was published, or last retried (`job.published`). `None`
+    /// for a stalled job: a stall takes it out of `job.published`, as v1
+    /// meant to (a job a v1 client stalled keeps its time).
+    pub published_ms: Option<u64>,
+    /// For a claimed job: when it was claimed, or its lease last extended
+    /// (`job.claimed`).
+    pub claimed_ms: Option<u64>,
+    /// For a claimed job: when its lease runs out unless extended again
+    /// (`claimed_ms` plus the queue's lease); recovery takes it back then.
+    pub lease_deadline_ms: Option<u64>,
+    /// For a claimed job that a [`Worker`](crate::Worker) holds: that
+    /// worker's id. Its liveness mark covers the claim too (see
+    /// [`Job::workers`]).
+    pub worker: Option<String>,
+    /// For a delayed job: when it becomes available (`job.delayed`).
+    pub due_ms: Option<u64>,
+}
+
+/// A worker alive on a queue: [`Job::workers`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerInfo {
+    /// The worker's id ([`Worker::id`](crate::Worker::id)).
+    pub id: String,
+    /// When its liveness mark runs out unless its heartbeat renews it (Unix
+    /// ms); recovery then takes back the jobs it holds.
+    pub alive_until_ms: u64,
+    /// How many of the queue's jobs it holds claimed.
+    pub claimed: u64,
 }
 
 /// One job in a listing.
@@ -38,26 +108,35 @@ pub struct JobInfo {
 }
 
 impl Job {
-    /// Counts per state and the v1 counters, in one atomic snapshot.
+    /// Counts per state and the counters (v1's and ours), in one atomic
+    /// snapshot.
     pub async fn stats(&self) -> Result<Stats> {
         let k = &self.keys;
-        let (available, claimed, stalled, delayed, publishes, finishes): (
-            u64,
-            u64,
-            u64,
-            u64,
+        // One MGET: a counter no one has counted yet does not exist.
+        type Counters = (
             Option<u64>,
             Option<u64>,
-        ) = redis::pipe()
-            .atomic()
-            .llen(&k.ids)
-            .zcard(&k.claimed)
-            .scard(&k.stalled)
-            .zcard(&k.delayed)
-            .get(&k.publishes)
-            .get(&k.finishes)
-            .query_async(&mut self.thoonk.connection())
-            .await?;
+            Option<u64>,
+            Option<u64>,
+            Option<u64>,
+        );
+        let (available, claimed, stalled, delayed, counters): (u64, u64, u64, u64, Counters) =
+            redis::pipe()
+                .atomic()
+                .llen(&k.ids)
+                .zcard(&k.claimed)
+                .scard(&k.stalled)
+                .zcard(&k.delayed)
+                .mget(&[
+                    &k.publishes,
+                    &k.finishes,
+                    &k.cancels,
+                    &k.stalls,
+                    &k.recoveries,
+                ])
+                .query_async(&mut self.thoonk.connection())
+                .await?;
+        let (publishes, finishes, cancels, stalls, recoveries) = counters;
         Ok(Stats {
             queue: self.name().to_string(),
             available,
@@ -66,7 +145,93 @@ impl Job {
             delayed,
             publishes: publishes.unwrap_or(0),
             finishes: finishes.unwrap_or(0),
+            cancels: cancels.unwrap_or(0),
+            stalls: stalls.unwrap_or(0),
+            recoveries: recoveries.unwrap_or(0),
         })
+    }
+
+    /// One job's whole record, read atomically: its state, payload, cancel
+    /// count and last reason, and the times the layout keeps for it.
+    /// `None` when there is no such job.
+    pub async fn info(&self, id: &str) -> Result<Option<JobDetail>> {
+        check_id(self.name(), id)?;
+        let k = &self.keys;
+        let reply: Option<Vec<Option<Vec<u8>>>> = scripts::INFO
+            .key(&k.items)
+            .key(&k.claimed)
+            .key(&k.stalled)
+            .key(&k.delayed)
+            .key(&k.published)
+            .key(&k.cancelled)
+            .key(&k.reasons)
+            .key(&k.tokens)
+            .key(&k.config)
+            .arg(id)
+            .arg(DEFAULT_LEASE.as_millis() as u64)
+            .invoke_async(&mut self.thoonk.connection())
+            .await?;
+        let Some(fields) = reply else {
+            return Ok(None);
+        };
+        let Ok([state, item, cancelled, reason, published, claimed, due, lease, token]) =
+            <[Option<Vec<u8>>; 9]>::try_from(fields)
+        else {
+            return Err(unexpected("info.lua answered the wrong number of fields"));
+        };
+        let state: State = lossy(state.unwrap_or_default())
+            .parse()
+            .map_err(|_| unexpected("info.lua answered an unknown state"))?;
+        let claimed_ms = claimed.and_then(ms);
+        // The token is `N.ID@WORKER` for a worker's claim: what follows the
+        // id (which may hold an `@` of its own).
+        let worker = token.map(lossy).and_then(|token| {
+            let (_, rest) = token.split_once('.')?;
+            Some(rest.strip_prefix(id)?.strip_prefix('@')?.to_string())
+        });
+        Ok(Some(JobDetail {
+            id: id.to_string(),
+            state,
+            item: item.unwrap_or_default(),
+            cancelled: cancelled.and_then(|n| lossy(n).parse().ok()).unwrap_or(0),
+            reason: reason.map(lossy),
+            published_ms: published.and_then(ms),
+            claimed_ms,
+            lease_deadline_ms: claimed_ms
+                .zip(lease.and_then(ms))
+                .map(|(at, lease)| at.saturating_add(lease)),
+            worker,
+            due_ms: due.and_then(ms),
+        }))
+    }
+
+    /// The workers alive on this queue (their liveness mark runs out after
+    /// now), by id, with how many of its jobs each holds. A worker that
+    /// died stays out of the list even before a recovery pass removes its
+    /// mark. Counting the jobs reads the queue's claim tokens: one per job
+    /// claimed, so as much as the workers' concurrency.
+    pub async fn workers(&self) -> Result<Vec<WorkerInfo>> {
+        let k = &self.keys;
+        let flat: Vec<String> = scripts::WORKERS
+            .key(&k.workers)
+            .key(&k.tokens)
+            .key(&k.claimed)
+            .arg(self.thoonk.now_ms())
+            .invoke_async(&mut self.thoonk.connection())
+            .await?;
+        let mut out = Vec::with_capacity(flat.len() / 3);
+        let mut fields = flat.into_iter();
+        while let (Some(id), Some(until), Some(claimed)) =
+            (fields.next(), fields.next(), fields.next())
+        {
+            out.push(WorkerInfo {
+                id,
+                alive_until_ms: ms(until.into_bytes()).unwrap_or(0),
+                claimed: claimed.parse().unwrap_or(0),
+            });
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
     }
 
     /// One page of the jobs in `state`: available ones in the order they
@@ -120,5 +285,191 @@ impl Job {
     /// A stream of this queue's events, from now on.
     pub async fn subscribe(&self) -> Result<Events> {
         Events::new(&self.thoonk, &self.keys).await
+    }
+}
+
+impl Thoonk {
+    /// The names of all queues, sorted: every queue ever published to (by
+    /// this library or by a v1 program) and not destroyed since, found by
+    /// its publish counter `job.publishes:NAME`. On a Redis Cluster, on
+    /// every master.
+    ///
+    /// A `SCAN` walks the whole keyspace (1,000 keys a step, so Redis is
+    /// never held up long): for a dashboard or a CLI, not a hot path.
+    pub async fn queues(&self) -> Result<Vec<String>> {
+        let mut names = BTreeSet::new();
+        let mut conn = self.connection();
+        if let Connection::Cluster(cluster) = &mut conn {
+            for (host, port) in masters(cluster).await? {
+                let node = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
+                scan_queues(&mut conn, Some(&node), &mut names).await?;
+            }
+        } else {
+            scan_queues(&mut conn, None, &mut names).await?;
+        }
+        Ok(names.into_iter().collect())
+    }
+}
+
+/// Adds the queues whose publish counters live on one Redis to `names`:
+/// the one `conn` talks to, or on a cluster the master `node`.
+async fn scan_queues(
+    conn: &mut Connection,
+    node: Option<&RoutingInfo>,
+    names: &mut BTreeSet<String>,
+) -> Result<()> {
+    let pattern = keys::publishes_of_all_queues();
+    // A cursor is an unsigned 64-bit number; kept as Redis wrote it.
+    let mut cursor = b"0".to_vec();
+    loop {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(&cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT);
+        let reply = match (node, &mut *conn) {
+            (Some(node), Connection::Cluster(cluster)) => {
+                cluster.route_command(scan, node.clone()).await?
+            }
+            (_, conn) => scan.query_async::<Value>(conn).await?,
+        };
+        let (next, found): (Vec<u8>, Vec<Vec<u8>>) =
+            redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+        names.extend(
+            found
+                .iter()
+                .filter_map(|key| keys::queue_of_publishes(key))
+                .map(|name| lossy(name.to_vec())),
+        );
+        if next == b"0" {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+/// The address of each master that serves slots, as `CLUSTER SLOTS` names
+/// it: the very names the cluster client keys its connections by (it reads
+/// the same reply), so that a command can be routed to each by address.
+async fn masters(cluster: &mut ClusterConnection) -> Result<BTreeSet<(String, u16)>> {
+    let mut slots = redis::cmd("CLUSTER");
+    slots.arg("SLOTS");
+    let reply = cluster
+        .route_command(
+            slots,
+            RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+        )
+        .await?;
+    slot_masters(reply).ok_or_else(|| {
+        // An empty host means "the node that answered", which a routed
+        // reply does not tell; "?" an unknown node (mid-failover).
+        unexpected("CLUSTER SLOTS named a master without a usable address; try again")
+    })
+}
+
+/// The masters' (host, port) in a `CLUSTER SLOTS` reply: each slot range
+/// is `[first, last, master, replicas…]`, a node `[host, port, id, …]`.
+fn slot_masters(reply: Value) -> Option<BTreeSet<(String, u16)>> {
+    let Value::Array(ranges) = reply else {
+        return None;
+    };
+    let mut masters = BTreeSet::new();
+    for range in ranges {
+        let Value::Array(range) = range else {
+            return None;
+        };
+        let Some(Value::Array(master)) = range.get(2) else {
+            return None;
+        };
+        let (Some(Value::BulkString(host)), Some(Value::Int(port))) =
+            (master.first(), master.get(1))
+        else {
+            return None;
+        };
+        if host.is_empty() || host == b"?" {
+            return None;
+        }
+        masters.insert((
+            String::from_utf8(host.clone()).ok()?,
+            u16::try_from(*port).ok()?,
+        ));
+    }
+    Some(masters)
+}
+
+/// A time as a script returned it: Redis prints a score as a double
+/// (`1700000000000`, or in exponent form for a huge one).
+fn ms(text: Vec<u8>) -> Option<u64> {
+    let text = std::str::from_utf8(&text).ok()?;
+    text.parse()
+        .ok()
+        .or_else(|| text.parse::<f64>().ok().map(|f| f as u64))
+}
+
+/// A script reply that does not have the agreed shape.
+fn unexpected(what: &'static str) -> crate::Error {
+    crate::Error::Redis(redis::RedisError::from((redis::ErrorKind::Parse, what)))
+}
+
+/// Serializes a payload as a string when it is UTF-8 text, else as bytes.
+fn text_or_bytes<S: Serializer>(item: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+    match std::str::from_utf8(item) {
+        Ok(text) => s.serialize_str(text),
+        Err(_) => s.serialize_bytes(item),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_read_as_milliseconds() {
+        assert_eq!(ms(b"1700000000123".to_vec()), Some(1_700_000_000_123));
+        assert_eq!(ms(b"1.7e+12".to_vec()), Some(1_700_000_000_000));
+        assert_eq!(ms(b"soon".to_vec()), None);
+    }
+
+    #[test]
+    fn the_masters_of_a_cluster_slots_reply() {
+        let node = |host: &str, port: i64| {
+            Value::Array(vec![
+                Value::BulkString(host.as_bytes().to_vec()),
+                Value::Int(port),
+                Value::BulkString(b"id".to_vec()),
+            ])
+        };
+        let range = |first, last, nodes: Vec<Value>| {
+            let mut r = vec![Value::Int(first), Value::Int(last)];
+            r.extend(nodes);
+            Value::Array(r)
+        };
+        let reply = Value::Array(vec![
+            range(0, 99, vec![node("10.0.0.1", 7000), node("10.0.0.2", 7001)]),
+            range(100, 199, vec![node("10.0.0.3", 7002)]),
+            // A second range of the first master counts once.
+            range(200, 16383, vec![node("10.0.0.1", 7000)]),
+        ]);
+        assert_eq!(
+            slot_masters(reply).unwrap().into_iter().collect::<Vec<_>>(),
+            [
+                ("10.0.0.1".to_string(), 7000),
+                ("10.0.0.3".to_string(), 7002)
+            ]
+        );
+        let unknown = Value::Array(vec![range(0, 16383, vec![node("?", 7000)])]);
+        assert_eq!(slot_masters(unknown), None);
+    }
+
+    #[test]
+    fn payloads_serialize_as_text_when_they_are() {
+        #[derive(Serialize)]
+        struct P(#[serde(serialize_with = "text_or_bytes")] Vec<u8>);
+        assert_eq!(
+            serde_json::to_string(&P(b"hi".to_vec())).unwrap(),
+            r#""hi""#
+        );
+        assert_eq!(serde_json::to_string(&P(vec![0xff, 1])).unwrap(), "[255,1]");
     }
 }

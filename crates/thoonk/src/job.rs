@@ -564,6 +564,8 @@ impl Job {
             .key(&k.reasons)
             .key(&k.config)
             .key(&k.published)
+            .key(&k.cancels)
+            .key(&k.stalls)
             .arg(job.id)
             .arg(job.token.unwrap_or(""))
             .arg(self.thoonk.now_ms())
@@ -599,6 +601,7 @@ impl Job {
             .key(&k.cancelled)
             .key(&k.published)
             .key(&k.reasons)
+            .key(&k.stalls)
             .arg(job.id)
             .arg(job.token.unwrap_or(""))
             .arg(reason)
@@ -625,6 +628,22 @@ impl Job {
             .invoke_async(&mut self.thoonk.connection())
             .await?;
         self.check(reply, id.into(), State::Stalled).map(drop)
+    }
+
+    /// Puts every stalled job back in the queue at once, at the back of
+    /// the line in id order, each with its retry event (as [`Job::retry`]
+    /// sends). Returns how many were retried. One script, so no reader
+    /// sees some retried and the rest not yet.
+    pub async fn retry_all(&self) -> Result<u64> {
+        let k = &self.keys;
+        Ok(scripts::RETRY_ALL
+            .key(&k.stalled)
+            .key(&k.ids)
+            .key(&k.published)
+            .arg(self.thoonk.now_ms())
+            .arg(k.channel("retry"))
+            .invoke_async(&mut self.thoonk.connection())
+            .await?)
     }
 
     /// Deletes a job, whatever state it is in.

@@ -4,6 +4,24 @@
 //! have follow the same pattern. Scripts never build key names themselves:
 //! they get them all in `KEYS`, which is what Redis Cluster requires.
 
+/// `job.<noun>:NAME`: the one place a key name is spelled.
+fn key(noun: &str, name: &str) -> String {
+    format!("job.{noun}:{name}")
+}
+
+/// A `SCAN MATCH` pattern for the publish counters of all queues. Every
+/// queue ever published to has one, v1 programs' queues too, so it is how
+/// queues are found.
+pub(crate) fn publishes_of_all_queues() -> String {
+    key("publishes", "*")
+}
+
+/// The queue a `job.publishes:NAME` key counts for: whatever follows the
+/// prefix, as it is.
+pub(crate) fn queue_of_publishes(key_name: &[u8]) -> Option<&[u8]> {
+    key_name.strip_prefix(key("publishes", "").as_bytes())
+}
+
 /// All key and channel names of one queue, computed once per handle.
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
@@ -41,11 +59,21 @@ pub(crate) struct Keys {
     pub(crate) reasons: String,
     /// v1: hash of per-queue settings (`lease_ms`, `max_cancels`).
     pub(crate) config: String,
+    /// New: cancel counter: claims ended by `cancel` (a worker's or
+    /// anyone's) or taken back by recovery. Kept in Redis so that a
+    /// dashboard's rates survive its restart and count every process's work.
+    pub(crate) cancels: String,
+    /// New: stall counter: jobs set aside, whether stalled outright or
+    /// cancelled past `max_cancels`.
+    pub(crate) stalls: String,
+    /// New: recovery counter: claims taken back by `recover.lua` because a
+    /// lease or a worker's liveness mark ran out.
+    pub(crate) recoveries: String,
 }
 
 impl Keys {
     pub(crate) fn new(name: &str) -> Self {
-        let key = |noun: &str| format!("job.{noun}:{name}");
+        let key = |noun: &str| self::key(noun, name);
         Keys {
             name: name.into(),
             ids: key("ids"),
@@ -63,12 +91,15 @@ impl Keys {
             workers: key("workers"),
             reasons: key("reasons"),
             config: key("config"),
+            cancels: key("cancels"),
+            stalls: key("stalls"),
+            recoveries: key("recoveries"),
         }
     }
 
     /// Every key of the queue but the kept results (which expire by
     /// themselves).
-    pub(crate) fn all(&self) -> [&str; 15] {
+    pub(crate) fn all(&self) -> [&str; 18] {
         [
             &self.ids,
             &self.items,
@@ -85,6 +116,9 @@ impl Keys {
             &self.workers,
             &self.reasons,
             &self.config,
+            &self.cancels,
+            &self.stalls,
+            &self.recoveries,
         ]
     }
 
@@ -119,6 +153,26 @@ mod tests {
         assert_eq!(k.publishes, "job.publishes:mail");
         assert_eq!(k.finishes, "job.finishes:mail");
         assert_eq!(k.channel("finish"), "event.job.finish:mail");
+    }
+
+    #[test]
+    fn counters_follow_the_pattern() {
+        let k = Keys::new("mail");
+        assert_eq!(k.cancels, "job.cancels:mail");
+        assert_eq!(k.stalls, "job.stalls:mail");
+        assert_eq!(k.recoveries, "job.recoveries:mail");
+        assert!(k.all().contains(&"job.recoveries:mail"));
+    }
+
+    #[test]
+    fn queues_are_found_by_their_publish_counter() {
+        assert_eq!(publishes_of_all_queues(), "job.publishes:*");
+        let k = Keys::new("a:b{c}");
+        assert_eq!(
+            queue_of_publishes(k.publishes.as_bytes()),
+            Some(&b"a:b{c}"[..])
+        );
+        assert_eq!(queue_of_publishes(b"job.finishes:a"), None);
     }
 
     #[test]

@@ -74,7 +74,8 @@
 //! - `job`: [`Job`], a queue handle, and its state changes.
 //! - `waiting`: waiting for work (`get`) and for results (`publish_and_wait`).
 //! - `leases`: extending, recovering and releasing claims; queue settings.
-//! - `inspect`: counts and listings.
+//! - `inspect`: counts and listings, one job's record, the workers alive,
+//!   the queues there are.
 //! - `worker`: [`Worker`], the runtime: handlers, leases kept, backoff, shutdown.
 //! - `finisher`: a worker's finishes sent in batches, with their refills.
 //! - `subscription`: a queue's events, typed.
@@ -105,7 +106,7 @@ pub use client::{Connection, Thoonk};
 pub use clock::{Clock, SystemClock};
 pub use error::{Error, Result};
 pub use events::{Listener, Notice};
-pub use inspect::{JobInfo, Stats};
+pub use inspect::{JobDetail, JobInfo, Stats, WorkerInfo};
 pub use job::{Cancel, Claimed, Job, JobRef, NewJob, Publish, State};
 pub use leases::{QueueConfig, Recovered, DEFAULT_LEASE, DEFAULT_MAX_CANCELS};
 pub use names::{new_id, MAX_ID_LEN, MAX_NAME_LEN};

@@ -34,12 +34,15 @@ local function bounded(reason)
 end
 
 -- A claim ended without a finish (the caller took the job out of
--- job.claimed): one more cancel. Past max_cancels the job is stalled
--- instead, with the reason kept; returns true then, and the caller puts it
--- nowhere else.
-local function count_cancel(cancelled, stalled, published, reasons, id, max, why, stall_channel)
+-- job.claimed): one more cancel, for the job and in the queue's cancel
+-- counter. Past max_cancels the job is stalled instead, with the reason
+-- kept, and counted as a stall too (it was both: a cancel that went to
+-- stalled); returns true then, and the caller puts it nowhere else.
+local function count_cancel(cancelled, stalled, published, reasons, cancels, stalls, id, max, why, stall_channel)
+  redis.call('INCR', cancels)
   local count = redis.call('HINCRBY', cancelled, id, 1)
   if count <= max then return false end
+  redis.call('INCR', stalls)
   redis.call('HDEL', cancelled, id)
   redis.call('SADD', stalled, id)
   redis.call('ZREM', published, id)

@@ -13,6 +13,8 @@
 -- KEYS[8]  job.reasons:NAME    hash   id -> why it was last cancelled or stalled
 -- KEYS[9]  job.config:NAME     hash   max_cancels
 -- KEYS[10] job.published:NAME  zset
+-- KEYS[11] job.cancels:NAME    string cancel counter
+-- KEYS[12] job.stalls:NAME     string stall counter (a cancel past max_cancels)
 -- ARGV[1] id
 -- ARGV[2] claim token, or ''
 -- ARGV[3] now, Unix ms
@@ -28,6 +30,7 @@
 --          event.job.stall:NAME instead when stalled. Payload: the id.
 local claimed, items, stalled, delayed, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local cancelled, ids, reasons, config, published = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local cancels, stalls = KEYS[11], KEYS[12]
 local id, token, now, delay, reason = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local cancel_channel, delay_channel, stall_channel = ARGV[7], ARGV[8], ARGV[9]
 
@@ -37,7 +40,7 @@ if refusal then return refusal end
 redis.call('ZREM', claimed, id)
 redis.call('HDEL', tokens, id)
 local max = tonumber(redis.call('HGET', config, 'max_cancels')) or tonumber(ARGV[6])
-if count_cancel(cancelled, stalled, published, reasons, id, max, reason, stall_channel) then
+if count_cancel(cancelled, stalled, published, reasons, cancels, stalls, id, max, reason, stall_channel) then
   return 'ok:stalled'
 end
 if reason ~= '' then redis.call('HSET', reasons, id, bounded(reason)) end

@@ -14,6 +14,9 @@
 -- KEYS[7]  job.published:NAME  zset
 -- KEYS[8]  job.reasons:NAME    hash
 -- KEYS[9]  job.config:NAME     hash   lease_ms, max_cancels
+-- KEYS[10] job.cancels:NAME    string cancel counter (each job taken back)
+-- KEYS[11] job.stalls:NAME     string stall counter (each job past max_cancels)
+-- KEYS[12] job.recoveries:NAME string recovery counter (each job taken back)
 -- ARGV[1] now, Unix ms
 -- ARGV[2] lease in ms when the queue sets none
 -- ARGV[3] max_cancels when the queue sets none
@@ -23,6 +26,7 @@
 -- Events:  event.job.cancel:NAME or event.job.stall:NAME per job; payload: the id.
 local claimed, tokens, workers, cancelled, ids, stalled, published, reasons, config =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local cancels, stalls, recoveries = KEYS[10], KEYS[11], KEYS[12]
 local now, cancel_channel, stall_channel = tonumber(ARGV[1]), ARGV[4], ARGV[5]
 
 local lease = tonumber(redis.call('HGET', config, 'lease_ms')) or tonumber(ARGV[2])
@@ -60,7 +64,7 @@ local requeued, stalled_count = 0, 0
 for _, id in ipairs(expired) do
   redis.call('ZREM', claimed, id)
   redis.call('HDEL', tokens, id)
-  if count_cancel(cancelled, stalled, published, reasons, id, max, why[id], stall_channel) then
+  if count_cancel(cancelled, stalled, published, reasons, cancels, stalls, id, max, why[id], stall_channel) then
     stalled_count = stalled_count + 1
   else
     redis.call('HSET', reasons, id, why[id])
@@ -69,4 +73,6 @@ for _, id in ipairs(expired) do
     requeued = requeued + 1
   end
 end
+-- Only when there was something: a pass with nothing to do writes nothing.
+if n > 0 then redis.call('INCRBY', recoveries, n) end
 return {requeued, stalled_count, lease}

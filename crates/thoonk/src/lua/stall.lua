@@ -8,14 +8,15 @@
 -- KEYS[6] job.cancelled:NAME  hash
 -- KEYS[7] job.published:NAME  zset
 -- KEYS[8] job.reasons:NAME    hash   id -> why it was last cancelled or stalled
+-- KEYS[9] job.stalls:NAME     string stall counter
 -- ARGV[1] id
 -- ARGV[2] claim token, or ''
 -- ARGV[3] reason ('' keeps none)
 -- ARGV[4] channel event.job.stall:NAME
 -- Returns: 'ok', or the refusal, as finish.lua.
 -- Events:  event.job.stall:NAME with payload id.
-local claimed, items, stalled, delayed, tokens, cancelled, published, reasons =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local claimed, items, stalled, delayed, tokens, cancelled, published, reasons, stalls =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local id, token, reason, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 
 local refusal = refuse_unless_claimed_by(items, claimed, stalled, delayed, tokens, id, token)
@@ -29,5 +30,6 @@ redis.call('SADD', stalled, id)
 -- v1 meant to do this but wrote the key without its colon (flaw 4).
 redis.call('ZREM', published, id)
 if reason ~= '' then redis.call('HSET', reasons, id, bounded(reason)) end
+redis.call('INCR', stalls)
 redis.call('PUBLISH', channel, id)
 return 'ok'

@@ -1,0 +1,47 @@
+-- info: one job's whole record, read in one consistent snapshot (read
+-- only): its state, named as the refusals name it (job_state), and every
+-- time the layout keeps for it.
+--
+-- KEYS[1] job.items:NAME      hash   id -> payload
+-- KEYS[2] job.claimed:NAME    zset   id -> claim time, then last lease extension (ms)
+-- KEYS[3] job.stalled:NAME    set
+-- KEYS[4] job.delayed:NAME    zset   id -> due time (ms)
+-- KEYS[5] job.published:NAME  zset   id -> publish (or retry) time (ms)
+-- KEYS[6] job.cancelled:NAME  hash   id -> times cancelled
+-- KEYS[7] job.reasons:NAME    hash   id -> why it was last cancelled or stalled
+-- KEYS[8] job.tokens:NAME     hash   id -> token; 'N.ID@WORKER' for a worker's claim
+-- KEYS[9] job.config:NAME     hash   lease_ms
+-- ARGV[1] id
+-- ARGV[2] lease in ms when the queue sets none
+-- Returns: nil when there is no such job, else {state, payload, times
+--          cancelled, reason, publish time, claim time, due time, lease in
+--          ms, claim token}; each of the last six nil when the job has none
+--          (times as Redis prints scores; the lease only for a claimed job).
+-- Events:  none.
+local items, claimed, stalled, delayed, published, cancelled, reasons, tokens, config =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local id, default_lease = ARGV[1], ARGV[2]
+
+local item = redis.call('HGET', items, id)
+if not item then return nil end
+
+local state = job_state(items, claimed, stalled, delayed, id)
+local claim_time = redis.call('ZSCORE', claimed, id)
+local lease, token = false, false
+if claim_time then
+  lease = redis.call('HGET', config, 'lease_ms') or default_lease
+  -- Only while claimed: a v1 client's finish, cancel or stall leaves the
+  -- token of the claim it ended behind.
+  token = redis.call('HGET', tokens, id)
+end
+return {
+  state,
+  item,
+  redis.call('HGET', cancelled, id) or '0',
+  redis.call('HGET', reasons, id),
+  redis.call('ZSCORE', published, id),
+  claim_time,
+  redis.call('ZSCORE', delayed, id),
+  lease,
+  token,
+}

@@ -1,0 +1,557 @@
+//! What a dashboard reads: the cancel, stall and recovery counters kept in Redis, one job's whole record, the queues there are, the workers alive, and retrying every stalled job at once.
+
+mod common;
+
+use common::*;
+use std::future::Future;
+use std::time::Duration;
+use thoonk::redis;
+use thoonk::{
+    Backoff, Claimed, EventKind, Failure, Job, JobDetail, JobRef, Publish, Recovered, State, Stats,
+    Worker, WorkerInfo,
+};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// Where the manual clocks start: a plausible "now" in Unix ms.
+const T0: u64 = 1_700_000_000_000;
+
+/// A small backoff, so a retried job comes back within the test.
+const QUICK: Backoff = Backoff {
+    base: Duration::from_millis(20),
+    max: Duration::from_millis(50),
+};
+
+/// The three counters of a queue's stats: (cancels, stalls, recoveries).
+async fn counters(q: &Job) -> (u64, u64, u64) {
+    let Stats {
+        cancels,
+        stalls,
+        recoveries,
+        ..
+    } = q.stats().await.unwrap();
+    (cancels, stalls, recoveries)
+}
+
+/// A worker running in its own task; `stop` shuts it down cleanly, dropping
+/// the task's handle does not (see `kill`).
+struct Running {
+    id: String,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<thoonk::Result<thoonk::Report>>,
+}
+
+fn start<H, Fut>(worker: Worker, handler: H) -> Running
+where
+    H: Fn(Claimed) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<&'static str, Failure>> + Send + 'static,
+{
+    let id = worker.id().to_string();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(worker.run(handler, async move {
+        let _ = stopped.await;
+    }));
+    Running { id, stop, task }
+}
+
+impl Running {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        within("the worker's shutdown", self.task)
+            .await
+            .expect("the worker task")
+            .expect("the worker's run");
+    }
+
+    /// The worker dies: it stops at once, releasing nothing and leaving its
+    /// liveness mark behind, as a process killed with -9 would.
+    async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// A gate handlers wait at until the test opens it.
+async fn pass(gate: &watch::Receiver<bool>) {
+    let mut gate = gate.clone();
+    let _ = gate.wait_for(|open| *open).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancels_counts_a_workers_cancels_and_explicit_ones() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("cancels");
+    assert_eq!(counters(&q).await, (0, 0, 0), "nothing yet, no key needed");
+
+    q.publish("x", Publish::new().id("by-hand")).await.unwrap();
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    assert_eq!(q.cancel(&job).await.unwrap(), State::Available);
+    assert_eq!(counters(&q).await, (1, 0, 0));
+    // Kept in Redis, beside the v1 counters.
+    let kept: String = cmd(&mut raw, &["GET", "job.cancels:cancels"]).await;
+    assert_eq!(kept, "1");
+
+    // A cancel with a delay and a reason counts the same.
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    let later = thoonk::Cancel::new()
+        .delay(Duration::from_secs(60))
+        .reason("later");
+    assert_eq!(q.cancel_with(&job, later).await.unwrap(), State::Delayed);
+    assert_eq!(counters(&q).await, (2, 0, 0));
+
+    // A worker's handler fails twice, then succeeds: two cancels by the
+    // worker.
+    q.publish("y", Publish::new().id("by-worker"))
+        .await
+        .unwrap();
+    let worker = start(
+        Worker::new(q.clone()).backoff(QUICK),
+        |job: Claimed| async move {
+            if job.cancelled < 2 {
+                Err(Failure::retry("not yet"))
+            } else {
+                Ok("done")
+            }
+        },
+    );
+    eventually("the worker finished its job", || async {
+        q.stats().await.unwrap().finishes == 1
+    })
+    .await;
+    worker.stop().await;
+    assert_eq!(counters(&q).await, (4, 0, 0));
+    // Refused cancels are no cancels.
+    assert!(q.cancel(&job).await.is_err(), "the claim ended already");
+    assert_eq!(counters(&q).await, (4, 0, 0));
+    assert_each_job_in_one_state(&mut raw, "cancels").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalls_counts_explicit_stalls_permanent_failures_and_too_many_cancels() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("stalls");
+
+    q.publish("x", Publish::new().id("explicit")).await.unwrap();
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    q.stall_with(&job, "by hand").await.unwrap();
+    assert_eq!(counters(&q).await, (0, 1, 0));
+    let kept: String = cmd(&mut raw, &["GET", "job.stalls:stalls"]).await;
+    assert_eq!(kept, "1");
+
+    // A permanent failure in a worker stalls the job.
+    q.publish("y", Publish::new().id("permanent"))
+        .await
+        .unwrap();
+    let worker = start(Worker::new(q.clone()), |_job: Claimed| async move {
+        Err(Failure::permanent("bad input"))
+    });
+    eventually("the worker stalled its job", || async {
+        q.stats().await.unwrap().stalled == 2
+    })
+    .await;
+    worker.stop().await;
+    assert_eq!(counters(&q).await, (0, 2, 0));
+
+    // Past max_cancels, a cancel stalls: it counts as both.
+    q.set_max_cancels(1).await.unwrap();
+    q.publish("z", Publish::new().id("too-many")).await.unwrap();
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    assert_eq!(q.cancel(&job).await.unwrap(), State::Available);
+    assert_eq!(counters(&q).await, (1, 2, 0));
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    assert_eq!(q.cancel(&job).await.unwrap(), State::Stalled);
+    assert_eq!(counters(&q).await, (2, 3, 0));
+    assert_eq!(q.stats().await.unwrap().stalled, 3);
+    assert_each_job_in_one_state(&mut raw, "stalls").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recoveries_counts_claims_taken_back_when_their_lease_ran_out() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let (clock, thoonk) = env.clocked(T0);
+    let q = thoonk.job("recoveries").unwrap();
+    q.set_max_cancels(1).await.unwrap();
+    q.publish_many([("1", Publish::new().id("a")), ("2", Publish::new().id("b"))])
+        .await
+        .unwrap();
+    q.claim(2).await.unwrap();
+
+    // A pass with nothing to take back writes nothing, counters included.
+    clock.set(T0 + 29_999);
+    let before = snapshot(&mut raw).await;
+    assert_eq!(q.recover().await.unwrap(), Recovered::default());
+    assert_eq!(snapshot(&mut raw).await, before);
+
+    // Both leases ran out: two recoveries, each a cancel.
+    clock.set(T0 + 30_001);
+    assert_eq!(
+        q.recover().await.unwrap(),
+        Recovered {
+            requeued: 2,
+            stalled: 0
+        }
+    );
+    assert_eq!(counters(&q).await, (2, 0, 2));
+    let kept: String = cmd(&mut raw, &["GET", "job.recoveries:recoveries"]).await;
+    assert_eq!(kept, "2");
+
+    // Again: past max_cancels now, so stalled, and counted as stalls too.
+    q.claim(2).await.unwrap();
+    clock.set(T0 + 60_002);
+    assert_eq!(
+        q.recover().await.unwrap(),
+        Recovered {
+            requeued: 0,
+            stalled: 2
+        }
+    );
+    assert_eq!(counters(&q).await, (4, 2, 4));
+    assert_each_job_in_one_state(&mut raw, "recoveries").await;
+
+    // The counters are the queue's: destroy deletes them.
+    q.destroy().await.unwrap();
+    assert_eq!(dbsize(&mut raw).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_serialize_the_counters() {
+    let env = Env::start().await;
+    let q = env.job("json");
+    q.publish("x", Publish::new()).await.unwrap();
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    q.stall(&job).await.unwrap();
+    let json = serde_json::to_value(q.stats().await.unwrap()).unwrap();
+    assert_eq!(
+        (&json["cancels"], &json["stalls"], &json["recoveries"]),
+        (&0.into(), &1.into(), &0.into()),
+        "{json}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_gives_a_jobs_whole_record_in_each_state() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let (clock, thoonk) = env.clocked(T0);
+    let q = thoonk.job("info").unwrap();
+    assert_eq!(q.info("nope").await.unwrap(), None, "no such job");
+
+    q.publish("payload", Publish::new().id("j")).await.unwrap();
+    q.publish(
+        "later",
+        Publish::new().id("d").delay(Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    let available = JobDetail {
+        id: "j".into(),
+        state: State::Available,
+        item: b"payload".to_vec(),
+        cancelled: 0,
+        reason: None,
+        published_ms: Some(T0),
+        claimed_ms: None,
+        lease_deadline_ms: None,
+        worker: None,
+        due_ms: None,
+    };
+    assert_eq!(q.info("j").await.unwrap(), Some(available.clone()));
+    assert_eq!(
+        q.info("d").await.unwrap(),
+        Some(JobDetail {
+            id: "d".into(),
+            state: State::Delayed,
+            item: b"later".to_vec(),
+            published_ms: Some(T0),
+            due_ms: Some(T0 + 10_000),
+            ..available.clone()
+        })
+    );
+
+    // Claimed: the claim time, and the lease (the default 30 s) after it.
+    clock.set(T0 + 1_000);
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    assert_eq!(job.id, "j");
+    let claimed = JobDetail {
+        state: State::Claimed,
+        claimed_ms: Some(T0 + 1_000),
+        lease_deadline_ms: Some(T0 + 31_000),
+        ..available.clone()
+    };
+    assert_eq!(q.info("j").await.unwrap(), Some(claimed.clone()));
+    // An extension moves both; the queue's own lease applies.
+    q.set_lease(Duration::from_secs(5)).await.unwrap();
+    clock.set(T0 + 2_000);
+    assert!(q.extend(&[JobRef::from(&job)]).await.unwrap().is_empty());
+    assert_eq!(
+        q.info("j").await.unwrap(),
+        Some(JobDetail {
+            claimed_ms: Some(T0 + 2_000),
+            lease_deadline_ms: Some(T0 + 7_000),
+            ..claimed
+        })
+    );
+
+    // Cancelled back: counted, with its reason.
+    let back = thoonk::Cancel::new().reason("try again");
+    q.cancel_with(&job, back).await.unwrap();
+    assert_eq!(
+        q.info("j").await.unwrap(),
+        Some(JobDetail {
+            cancelled: 1,
+            reason: Some("try again".into()),
+            ..available.clone()
+        })
+    );
+
+    // Stalled: out of job.published (as v1 meant), its count afresh.
+    clock.set(T0 + 3_000);
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    q.stall_with(&job, "bad input").await.unwrap();
+    let stalled = JobDetail {
+        state: State::Stalled,
+        reason: Some("bad input".into()),
+        published_ms: None,
+        ..available.clone()
+    };
+    assert_eq!(q.info("j").await.unwrap(), Some(stalled));
+    assert_each_job_in_one_state(&mut raw, "info").await;
+
+    // Read only: asking changes nothing.
+    let before = snapshot(&mut raw).await;
+    q.info("j").await.unwrap();
+    q.info("nope").await.unwrap();
+    assert_eq!(snapshot(&mut raw).await, before);
+
+    // Gone once retracted; a refused id is refused.
+    q.retract("j").await.unwrap();
+    assert_eq!(q.info("j").await.unwrap(), None);
+    assert!(q.info("").await.is_err(), "an empty id is no job's");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_serializes_the_payload_as_text_when_it_is() {
+    let env = Env::start().await;
+    let q = env.job("info-json");
+    q.publish(r#"{"to":"ann"}"#, Publish::new().id("text"))
+        .await
+        .unwrap();
+    q.publish([0xff_u8, 0, 1], Publish::new().id("binary"))
+        .await
+        .unwrap();
+    let text = serde_json::to_value(q.info("text").await.unwrap().unwrap()).unwrap();
+    assert_eq!(text["item"], r#"{"to":"ann"}"#);
+    assert_eq!(text["state"], "available");
+    assert_eq!(text["claimed_ms"], serde_json::Value::Null);
+    let binary = serde_json::to_value(q.info("binary").await.unwrap().unwrap()).unwrap();
+    assert_eq!(binary["item"], serde_json::json!([255, 0, 1]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queues_lists_every_queue_published_to_and_not_destroyed() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    assert!(env.thoonk.queues().await.unwrap().is_empty());
+
+    for name in ["mail", "a:b", "{tagged}"] {
+        env.job(name).publish("x", Publish::new()).await.unwrap();
+    }
+    // A queue a v1 program made, with v1's own commands.
+    let _: () = redis::pipe()
+        .cmd("LPUSH")
+        .arg("job.ids:v1q")
+        .arg("id1")
+        .cmd("INCR")
+        .arg("job.publishes:v1q")
+        .cmd("HSET")
+        .arg("job.items:v1q")
+        .arg("id1")
+        .arg("{}")
+        .cmd("ZADD")
+        .arg("job.published:v1q")
+        .arg(now_ms())
+        .arg("id1")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let gone = env.job("gone");
+    gone.publish("x", Publish::new()).await.unwrap();
+    gone.destroy().await.unwrap();
+    // Enough other keys that SCAN takes several steps.
+    let mut fill = redis::cmd("MSET");
+    for i in 0..5_000 {
+        fill.arg(format!("other:{i}")).arg(i);
+    }
+    let _: () = fill.query_async(&mut raw).await.unwrap();
+
+    assert_eq!(
+        env.thoonk.queues().await.unwrap(),
+        ["a:b", "mail", "v1q", "{tagged}"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_lists_the_live_workers_and_the_jobs_they_hold() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let (clock, thoonk) = env.clocked(T0);
+    let q = thoonk.job("workers").unwrap();
+    assert!(q.workers().await.unwrap().is_empty());
+    let (open, gate) = watch::channel(false);
+
+    // A running worker holding two jobs.
+    q.publish_many([("1", Publish::new().id("a")), ("2", Publish::new().id("b"))])
+        .await
+        .unwrap();
+    let handler = move |_job: Claimed| {
+        let gate = gate.clone();
+        async move {
+            pass(&gate).await;
+            Ok("done")
+        }
+    };
+    let first = start(Worker::new(q.clone()).concurrency(2), handler.clone());
+    let holds = |id: String, claimed: u64| {
+        let q = q.clone();
+        async move {
+            let workers = q.workers().await.unwrap();
+            workers.len() == 1 && workers[0].id == id && workers[0].claimed == claimed
+        }
+    };
+    eventually("the worker holds both jobs", || holds(first.id.clone(), 2)).await;
+    let [listed]: [WorkerInfo; 1] = q.workers().await.unwrap().try_into().unwrap();
+    assert!(listed.alive_until_ms > T0, "{listed:?}");
+    assert_eq!(
+        q.info("a").await.unwrap().unwrap().worker.as_deref(),
+        Some(first.id.as_str()),
+        "a job's record names the worker that holds it"
+    );
+
+    // It dies. Once its mark ran out it is no longer listed, though the
+    // mark stays until a recovery pass removes it.
+    let dead = first.id.clone();
+    first.kill().await;
+    clock.set(T0 + 60_000);
+    assert!(q.workers().await.unwrap().is_empty());
+    let mark: Option<u64> = cmd(&mut raw, &["ZSCORE", "job.workers:workers", &dead]).await;
+    assert!(mark.is_some_and(|m| m <= T0 + 60_000), "{mark:?}");
+
+    // Another worker takes its jobs back and holds them.
+    let second = start(Worker::new(q.clone()).concurrency(2), handler);
+    eventually("the second worker holds both jobs", || {
+        holds(second.id.clone(), 2)
+    })
+    .await;
+    assert_eq!(q.stats().await.unwrap().recoveries, 2);
+    open.send(true).unwrap();
+    eventually("both jobs finished", || async {
+        q.stats().await.unwrap().finishes == 2
+    })
+    .await;
+    second.stop().await;
+    assert!(
+        q.workers().await.unwrap().is_empty(),
+        "a worker that stopped cleanly removed its mark"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_all_brings_back_every_stalled_job_with_one_event_each() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let (clock, thoonk) = env.clocked(T0);
+    let q = thoonk.job("retry-all").unwrap();
+    assert_eq!(q.retry_all().await.unwrap(), 0, "nothing stalled");
+
+    q.publish_many(["c", "a", "b", "waiting"].map(|id| (id, Publish::new().id(id))))
+        .await
+        .unwrap();
+    for job in q.claim(3).await.unwrap() {
+        q.stall_with(&job, &format!("{} failed", job.id))
+            .await
+            .unwrap();
+    }
+    assert_eq!(q.stats().await.unwrap().stalled, 3);
+
+    let mut events = q.subscribe().await.unwrap();
+    clock.set(T0 + 5_000);
+    assert_eq!(q.retry_all().await.unwrap(), 3);
+    let mut retried = Vec::new();
+    for _ in 0..3 {
+        let event = next_event(&mut events).await;
+        assert_eq!(event.kind, EventKind::Retry, "{event:?}");
+        retried.push(event.id);
+    }
+    assert_eq!(retried, ["a", "b", "c"], "in id order");
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.available, stats.stalled), (4, 0));
+    // Published again now, its reason kept until it finishes (as retry).
+    let a = q.info("a").await.unwrap().unwrap();
+    assert_eq!(
+        (a.state, a.published_ms, a.reason.as_deref()),
+        (State::Available, Some(T0 + 5_000), Some("a failed"))
+    );
+    assert_each_job_in_one_state(&mut raw, "retry-all").await;
+
+    // Nothing left: no more events (the next one is a publish).
+    assert_eq!(q.retry_all().await.unwrap(), 0);
+    q.publish("x", Publish::new().id("marker")).await.unwrap();
+    let event = next_event(&mut events).await;
+    assert_eq!(
+        (event.kind, event.id.as_str()),
+        (EventKind::Publish, "marker")
+    );
+
+    // Back of the line, in id order.
+    let order: Vec<String> = q
+        .claim(5)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(order, ["waiting", "a", "b", "c", "marker"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_all_takes_thousands_in_one_call() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("many");
+    // Stalled jobs as the layout keeps them; more than one batch chunk.
+    let ids: Vec<String> = (0..9_000).map(|i| format!("j{i:05}")).collect();
+    let mut items = redis::cmd("HSET");
+    items.arg("job.items:many");
+    let mut stalled = redis::cmd("SADD");
+    stalled.arg("job.stalled:many");
+    for id in &ids {
+        items.arg(id).arg("x");
+        stalled.arg(id);
+    }
+    let _: () = redis::pipe()
+        .add_command(items)
+        .ignore()
+        .add_command(stalled)
+        .ignore()
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+
+    assert_eq!(q.retry_all().await.unwrap(), 9_000);
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.available, stats.stalled), (9_000, 0));
+    let published: u64 = cmd(&mut raw, &["ZCARD", "job.published:many"]).await;
+    assert_eq!(published, 9_000);
+    assert_each_job_in_one_state(&mut raw, "many").await;
+    let first: Vec<String> = q
+        .claim(2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(first, ["j00000", "j00001"]);
+}
