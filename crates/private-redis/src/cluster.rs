@@ -5,15 +5,20 @@
 //! The node timeout is short (1 s), so a test that kills a master sees its
 //! replica take over within seconds. `redis-cli` is taken from the directory
 //! of [`server_binary`] when it is there, else from `PATH`.
+//!
+//! [`PrivateCluster::start_tls`] starts one that speaks only TLS, to clients,
+//! on its bus and between master and replica, with the certificate of one
+//! throwaway CA on every node.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::{server_binary, PrivateRedis};
+use crate::{server_binary, PrivateRedis, TestCerts};
 
 /// The number of hash slots in a Redis Cluster.
 const SLOTS: u32 = 16384;
@@ -41,11 +46,18 @@ const NODE_SETTINGS: &[(&str, &str)] = &[
     ("appendonly", "no"),
 ];
 
+/// Settings of every node of a TLS cluster, on top of [`NODE_SETTINGS`]:
+/// the nodes talk TLS to each other too (presenting their certificates,
+/// which Redis requires on the bus).
+const TLS_NODE_SETTINGS: &[(&str, &str)] = &[("tls-cluster", "yes"), ("tls-replication", "yes")];
+
 /// A Redis Cluster of six `redis-server`s that this program started and
 /// owns: three masters with one replica each, on 127.0.0.1.
 #[derive(Debug)]
 pub struct PrivateCluster {
     nodes: Vec<PrivateRedis>,
+    /// A TLS cluster's certificates, which all its nodes share.
+    certs: Option<Arc<TestCerts>>,
 }
 
 /// One node as `CLUSTER NODES` describes it.
@@ -126,11 +138,41 @@ impl PrivateCluster {
         let nodes = (0..6)
             .map(|_| PrivateRedis::start_on(NODE_SETTINGS, free_cluster_port))
             .collect::<io::Result<Vec<_>>>()?;
-        let cluster = PrivateCluster { nodes };
+        PrivateCluster { nodes, certs: None }.form()
+    }
+
+    /// Like [`start`](Self::start), with nodes that speak only TLS
+    /// (`rediss://`), their certificates from one fresh CA: clients must
+    /// trust [`ca_path`](Self::ca_path).
+    pub fn start_tls() -> io::Result<Self> {
+        let certs = Arc::new(TestCerts::generate()?);
+        let settings: Vec<_> = NODE_SETTINGS
+            .iter()
+            .chain(TLS_NODE_SETTINGS)
+            .copied()
+            .collect();
+        let nodes = (0..6)
+            .map(|_| PrivateRedis::start_tls_on(&settings, certs.clone(), free_cluster_port))
+            .collect::<io::Result<Vec<_>>>()?;
+        PrivateCluster {
+            nodes,
+            certs: Some(certs),
+        }
+        .form()
+    }
+
+    /// The PEM file of the CA a TLS cluster's certificates come from.
+    pub fn ca_path(&self) -> Option<PathBuf> {
+        self.certs.as_ref().map(|certs| certs.ca_path())
+    }
+
+    /// Joins the started nodes into a cluster and waits until it is formed.
+    fn form(self) -> io::Result<Self> {
+        let cluster = self;
         let mut create = vec!["--cluster".to_string(), "create".to_string()];
         create.extend(cluster.ports().iter().map(|p| format!("127.0.0.1:{p}")));
         create.extend(["--cluster-replicas", "1", "--cluster-yes"].map(String::from));
-        redis_cli(&create, None)?;
+        cluster.redis_cli(&create, None)?;
         cluster.wait_until(
             FORM_DEADLINE,
             "three masters with one synced replica each, as seen by every node",
@@ -144,10 +186,28 @@ impl PrivateCluster {
         self.nodes.iter().map(PrivateRedis::port).collect()
     }
 
-    /// `redis://127.0.0.1:PORT/` of all six nodes, killed ones included;
-    /// any of them can seed a cluster client.
+    /// `redis://127.0.0.1:PORT/` (`rediss://…` for TLS) of all six nodes,
+    /// killed ones included; any of them can seed a cluster client.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(PrivateRedis::url).collect()
+    }
+
+    /// `redis://user:password@127.0.0.1:PORT/` (`rediss://…` for TLS) of
+    /// all six nodes, to log in as an ACL user of [`add_user`](Self::add_user).
+    pub fn urls_as(&self, user: &str, password: &str) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| n.url_as(user, password))
+            .collect()
+    }
+
+    /// Creates the ACL user `name` on every running node (each node has
+    /// its own users), as [`PrivateRedis::add_user`] does.
+    pub fn add_user(&self, name: &str, password: &str, rules: &[&str]) -> io::Result<()> {
+        for node in self.nodes.iter().filter(|n| n.pid().is_some()) {
+            node.add_user(name, password, rules)?;
+        }
+        Ok(())
     }
 
     /// The process id of the node on `port`, while it runs.
@@ -302,7 +362,7 @@ impl PrivateCluster {
         let port = port.to_string();
         let mut cli = vec!["-h", "127.0.0.1", "-p", &port];
         cli.extend_from_slice(args);
-        redis_cli(&cli, None)
+        self.redis_cli(&cli, None)
     }
 
     /// Runs `commands` in order over one connection with `redis-cli -c`,
@@ -317,13 +377,24 @@ impl PrivateCluster {
             .iter()
             .map(|args| args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ") + "\n")
             .collect();
-        let out = redis_cli(&["-c", "-h", "127.0.0.1", "-p", &port], Some(&script))?;
+        let out = self.redis_cli(&["-c", "-h", "127.0.0.1", "-p", &port], Some(&script))?;
         // redis-cli announces each redirect on stdout; keep just the replies.
         let replies: Vec<_> = out
             .lines()
             .filter(|l| !l.starts_with("-> Redirected to "))
             .collect();
         Ok(replies.join("\n"))
+    }
+
+    /// [`redis_cli`] with `args`, over TLS trusting our CA for a TLS
+    /// cluster.
+    fn redis_cli(&self, args: &[impl AsRef<OsStr>], stdin: Option<&str>) -> io::Result<String> {
+        let mut all: Vec<OsString> = Vec::new();
+        if let Some(certs) = &self.certs {
+            all.extend(["--tls".into(), "--cacert".into(), certs.ca_path().into()]);
+        }
+        all.extend(args.iter().map(|a| a.as_ref().to_os_string()));
+        redis_cli(&all, stdin)
     }
 
     fn live_ports(&self) -> Vec<u16> {

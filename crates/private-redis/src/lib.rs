@@ -9,17 +9,26 @@
 //! `$THOONK_REDIS_SERVER` when that is set.
 //!
 //! [`PrivateCluster`] runs six of them as a Redis Cluster.
+//!
+//! [`PrivateRedis::start_tls`] starts one that speaks only TLS on its port,
+//! with a certificate of a throwaway CA ([`TestCerts`]); the harness itself
+//! talks to such a server over a Unix socket in its data directory.
+//! [`PrivateRedis::add_user`] creates an ACL user.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod cluster;
+mod tls;
 
 pub use cluster::{ClusterNode, PrivateCluster};
+pub use tls::TestCerts;
 
 /// How long a server may take to answer after it was spawned.
 const START_DEADLINE: Duration = Duration::from_secs(20);
@@ -34,6 +43,9 @@ pub struct PrivateRedis {
     settings: Vec<(String, String)>,
     /// Data directory (AOF/RDB files, the log); removed on drop.
     dir: PathBuf,
+    /// With certificates, the server speaks only TLS on `port`, and the
+    /// harness talks to it over a Unix socket in `dir` instead.
+    tls: Option<Arc<TestCerts>>,
 }
 
 impl PrivateRedis {
@@ -47,10 +59,41 @@ impl PrivateRedis {
         Self::start_on(settings, free_port)
     }
 
+    /// Starts a server that speaks only TLS (`rediss://`), with a
+    /// certificate for 127.0.0.1 and localhost from a fresh CA: clients
+    /// must trust [`ca_path`](Self::ca_path). It asks clients for no
+    /// certificate of their own.
+    pub fn start_tls() -> io::Result<Self> {
+        Self::start_tls_with(&[])
+    }
+
+    /// [`start_tls`](Self::start_tls) with extra settings.
+    pub fn start_tls_with(settings: &[(&str, &str)]) -> io::Result<Self> {
+        Self::start_tls_on(settings, Arc::new(TestCerts::generate()?), free_port)
+    }
+
     /// Like `start_with`, on a port from `pick_port`: a cluster node needs
     /// its bus port (port + 10000) free as well.
     pub(crate) fn start_on(
         settings: &[(&str, &str)],
+        pick_port: fn() -> io::Result<u16>,
+    ) -> io::Result<Self> {
+        Self::launch(settings, None, pick_port)
+    }
+
+    /// Like `start_tls_with`, with the certificates `certs` (the nodes of a
+    /// cluster share theirs) on a port from `pick_port`.
+    pub(crate) fn start_tls_on(
+        settings: &[(&str, &str)],
+        certs: Arc<TestCerts>,
+        pick_port: fn() -> io::Result<u16>,
+    ) -> io::Result<Self> {
+        Self::launch(settings, Some(certs), pick_port)
+    }
+
+    fn launch(
+        settings: &[(&str, &str)],
+        tls: Option<Arc<TestCerts>>,
         pick_port: fn() -> io::Result<u16>,
     ) -> io::Result<Self> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -68,6 +111,7 @@ impl PrivateRedis {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             dir,
+            tls,
         };
         // Another process may take the free port between our probe and the
         // server's bind; try a few ports before giving up.
@@ -87,9 +131,67 @@ impl PrivateRedis {
         self.port
     }
 
-    /// `redis://127.0.0.1:PORT/`
+    /// `redis://127.0.0.1:PORT/`, or `rediss://…` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        format!("{}://127.0.0.1:{}/", self.scheme(), self.port)
+    }
+
+    /// The URL that logs in as `user` with `password`:
+    /// `redis://user:password@127.0.0.1:PORT/` (or `rediss://…`). Both are
+    /// put in as given, so keep them to URL-safe characters.
+    pub fn url_as(&self, user: &str, password: &str) -> String {
+        format!(
+            "{}://{user}:{password}@127.0.0.1:{}/",
+            self.scheme(),
+            self.port
+        )
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        }
+    }
+
+    /// Whether the server speaks only TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// A TLS server's certificates: its CA's (for clients to trust) and its
+    /// own.
+    pub fn certs(&self) -> Option<&Arc<TestCerts>> {
+        self.tls.as_ref()
+    }
+
+    /// The PEM file of the CA a TLS server's certificate comes from.
+    pub fn ca_path(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(|certs| certs.ca_path())
+    }
+
+    /// Creates (or redefines) the ACL user `name` with `password`, starting
+    /// from nothing (`ACL SETUSER name reset on >password RULES…`): grant
+    /// what it may do in `rules`, e.g. `["~job.*", "&event.job.*",
+    /// "+@all", "-@dangerous"]`. Saved in the server's ACL file, so the
+    /// user is there again from the first moment after a `restart`.
+    pub fn add_user(&self, name: &str, password: &str, rules: &[&str]) -> io::Result<()> {
+        let password = format!(">{password}");
+        let mut args = vec!["ACL", "SETUSER", name, "reset", "on", password.as_str()];
+        args.extend_from_slice(rules);
+        for command in [&args[..], &["ACL", "SAVE"]] {
+            match self.command(command)?.as_str() {
+                "+OK" => {}
+                reply => {
+                    return Err(io::Error::other(format!(
+                        "{} {name} … replied {reply:?}",
+                        command[..2].join(" ")
+                    )))
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The server's process id, while it runs.
@@ -124,8 +226,9 @@ impl PrivateRedis {
         }
     }
 
-    /// Sends one command in RESP and returns the raw reply line; enough for
-    /// tests that poke the server (`PING`).
+    /// Sends one command in RESP, as the default user, and returns the raw
+    /// reply line; enough for tests that poke the server (`PING`). A TLS
+    /// server is reached over its Unix socket.
     pub fn command(&self, args: &[&str]) -> io::Result<String> {
         let mut line = String::new();
         self.request(args)?.read_line(&mut line)?;
@@ -133,15 +236,23 @@ impl PrivateRedis {
     }
 
     /// Sends one command in RESP; its reply is to be read from the result.
-    fn request(&self, args: &[&str]) -> io::Result<BufReader<TcpStream>> {
-        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    fn request(&self, args: &[&str]) -> io::Result<Box<dyn BufRead>> {
         let mut req = format!("*{}\r\n", args.len());
         for a in args {
             req.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
         }
-        stream.write_all(req.as_bytes())?;
-        Ok(BufReader::new(stream))
+        let timeout = Some(Duration::from_secs(5));
+        Ok(if self.tls.is_some() {
+            let mut stream = UnixStream::connect(self.socket_path())?;
+            stream.set_read_timeout(timeout)?;
+            stream.write_all(req.as_bytes())?;
+            Box::new(BufReader::new(stream))
+        } else {
+            let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))?;
+            stream.set_read_timeout(timeout)?;
+            stream.write_all(req.as_bytes())?;
+            Box::new(BufReader::new(stream))
+        })
     }
 
     /// Whether the server that answers on our port is process `pid`. When
@@ -168,17 +279,47 @@ impl PrivateRedis {
         self.dir.join("redis.log")
     }
 
+    /// A TLS server's plain-text socket, for the harness only (the
+    /// directory is ours alone, and the socket is the owner's only).
+    fn socket_path(&self) -> PathBuf {
+        self.dir.join("redis.sock")
+    }
+
     fn spawn(&mut self) -> io::Result<()> {
+        // Redis refuses to start without the ACL file it is given.
+        let acl_file = self.dir.join("users.acl");
+        if !acl_file.exists() {
+            std::fs::write(&acl_file, "")?;
+        }
         let binary = server_binary();
         let mut cmd = Command::new(&binary);
-        cmd.arg("--port")
-            .arg(self.port.to_string())
-            .arg("--bind")
+        match &self.tls {
+            None => {
+                cmd.arg("--port").arg(self.port.to_string());
+            }
+            Some(certs) => {
+                cmd.args(["--port", "0", "--tls-port"])
+                    .arg(self.port.to_string())
+                    .arg("--tls-cert-file")
+                    .arg(certs.cert_path())
+                    .arg("--tls-key-file")
+                    .arg(certs.key_path())
+                    .arg("--tls-ca-cert-file")
+                    .arg(certs.ca_path())
+                    .args(["--tls-auth-clients", "no"])
+                    .arg("--unixsocket")
+                    .arg(self.socket_path())
+                    .args(["--unixsocketperm", "700"]);
+            }
+        }
+        cmd.arg("--bind")
             .arg("127.0.0.1")
             .arg("--dir")
             .arg(&self.dir)
             .arg("--logfile")
             .arg(self.log_path())
+            .arg("--aclfile")
+            .arg(acl_file)
             .arg("--save")
             .arg("")
             .arg("--daemonize")
@@ -270,6 +411,73 @@ mod tests {
         assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
         redis.restart().unwrap();
         assert_eq!(redis.command(&["PING"]).unwrap(), "+PONG");
+    }
+
+    #[test]
+    fn a_tls_server_speaks_only_tls_and_restarts() {
+        let mut redis = PrivateRedis::start_tls().unwrap();
+        assert_ne!(redis.port(), 6379);
+        assert!(redis.is_tls());
+        assert_eq!(redis.url(), format!("rediss://127.0.0.1:{}/", redis.port()));
+        let ca = redis.ca_path().unwrap();
+        let pem = std::fs::read_to_string(&ca).unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+        assert_eq!(redis.command(&["PING"]).unwrap(), "+PONG");
+        // Plain RESP on the TLS port gets no reply.
+        let mut plain = TcpStream::connect((Ipv4Addr::LOCALHOST, redis.port())).unwrap();
+        plain
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        plain.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
+        let mut reply = Vec::new();
+        let _ = plain.read_to_end(&mut reply);
+        assert!(!reply.starts_with(b"+PONG"), "{reply:?}");
+        redis.restart().unwrap();
+        assert_eq!(redis.command(&["PING"]).unwrap(), "+PONG");
+        let dir = redis.dir.clone();
+        drop(redis);
+        assert!(!dir.exists());
+        assert!(!ca.exists(), "the certificates go with the server");
+    }
+
+    /// `AUTH app pw`, then `args`, pipelined on one connection to `port`:
+    /// both replies' first lines.
+    fn as_app(port: u16, args: &[&str]) -> (String, String) {
+        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut req = String::new();
+        for cmd in [&["AUTH", "app", "pw"][..], args] {
+            req.push_str(&format!("*{}\r\n", cmd.len()));
+            for a in cmd {
+                req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+            }
+        }
+        stream.write_all(req.as_bytes()).unwrap();
+        let mut reader = BufReader::new(stream);
+        let (mut auth, mut reply) = (String::new(), String::new());
+        reader.read_line(&mut auth).unwrap();
+        reader.read_line(&mut reply).unwrap();
+        (auth.trim_end().to_string(), reply.trim_end().to_string())
+    }
+
+    #[test]
+    fn an_acl_user_gets_what_its_rules_grant_even_after_a_restart() {
+        let mut redis = PrivateRedis::start().unwrap();
+        redis
+            .add_user("app", "pw", &["~job.*", "+@all", "-@dangerous"])
+            .unwrap();
+        let ok = ("+OK".to_string(), "+OK".to_string());
+        assert_eq!(as_app(redis.port(), &["SET", "job.x", "1"]), ok);
+        let (_, refused) = as_app(redis.port(), &["SET", "other", "1"]);
+        assert!(refused.starts_with("-NOPERM"), "{refused}");
+        let err = redis
+            .add_user("bad", "pw", &["+nosuchcommand"])
+            .unwrap_err();
+        assert!(err.to_string().contains("ERR"), "{err}");
+        redis.restart().unwrap();
+        assert_eq!(as_app(redis.port(), &["SET", "job.x", "2"]), ok);
     }
 
     #[test]

@@ -44,7 +44,8 @@ struct Inner {
 /// What a client connects to, and how it makes more connections.
 #[derive(Clone)]
 enum Target {
-    Single(redis::Client),
+    /// Boxed: with its TLS settings, a client is large.
+    Single(Box<redis::Client>),
     Cluster(Box<Cluster>),
 }
 
@@ -160,22 +161,56 @@ impl ConnectionLike for Connection {
 impl Thoonk {
     /// Connects to the Redis at `url` (`redis://host:port/db`), failing at
     /// once with the URL in the error when it does not answer.
+    ///
+    /// `redis://user:password@host` logs in as an ACL user (`redis://:password@host`
+    /// as the default user); the password appears nowhere this client
+    /// reports. `rediss://` connects over TLS and trusts the system's CAs;
+    /// for a server whose certificate a CA of your own signed, use
+    /// [`Thoonk::connect_tls`].
     pub async fn connect(url: &str) -> Result<Thoonk> {
-        let client = redis::Client::open(url).map_err(|source| Error::Connect {
+        Thoonk::connect_single(url, None).await
+    }
+
+    /// Connects to the Redis at `url` (`rediss://host:port/db`) over TLS,
+    /// trusting only the CA certificates in `ca_pem` (PEM, as in a `ca.crt`
+    /// file) to have signed the server's: for a Redis with a certificate of
+    /// a private CA. The server's certificate must name the URL's host.
+    /// Refuses a `redis://` URL, which would not use TLS.
+    pub async fn connect_tls(url: &str, ca_pem: &[u8]) -> Result<Thoonk> {
+        Thoonk::connect_single(url, Some(ca_pem)).await
+    }
+
+    async fn connect_single(url: &str, ca_pem: Option<&[u8]>) -> Result<Thoonk> {
+        let client = node_client(url, ca_pem).map_err(|source| Error::Connect {
             url: hide_password(url),
             source,
         })?;
-        Thoonk::start(hide_password(url), Target::Single(client)).await
+        Thoonk::start(hide_password(url), Target::Single(Box::new(client))).await
     }
 
     /// Connects to the Redis Cluster that `seeds` (`redis://host:port`
     /// URLs of some of its nodes) belong to; the client learns the other
     /// nodes from them. Give more than one: the event connection moves to
-    /// the next seed when its node fails.
+    /// the next seed when its node fails. Users, passwords and `rediss://`
+    /// work as for [`Thoonk::connect`], on every node.
     ///
     /// On a cluster, each queue name must hold a `{tag}` (see
     /// [`Thoonk::job`]).
     pub async fn connect_cluster(seeds: &[impl AsRef<str>]) -> Result<Thoonk> {
+        Thoonk::connect_cluster_with(seeds, None).await
+    }
+
+    /// [`Thoonk::connect_cluster`] over TLS (`rediss://` seeds), trusting
+    /// only the CA certificates in `ca_pem` (PEM), as
+    /// [`Thoonk::connect_tls`] does, for every node of the cluster.
+    pub async fn connect_cluster_tls(seeds: &[impl AsRef<str>], ca_pem: &[u8]) -> Result<Thoonk> {
+        Thoonk::connect_cluster_with(seeds, Some(ca_pem)).await
+    }
+
+    async fn connect_cluster_with(
+        seeds: &[impl AsRef<str>],
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Thoonk> {
         let urls: Vec<&str> = seeds.iter().map(AsRef::as_ref).collect();
         let shown = urls
             .iter()
@@ -186,11 +221,23 @@ impl Thoonk {
             url: shown.clone(),
             source,
         };
+        // First, so that a CA given with `redis://` seeds is refused as it
+        // is for one Redis.
+        let seeds = urls
+            .iter()
+            .map(|u| node_client(u, ca_pem))
+            .collect::<redis::RedisResult<_>>()
+            .map_err(connect_error)?;
+        let certs = ca_pem.map(trusting).transpose().map_err(connect_error)?;
         let builder = || {
-            ClusterClientBuilder::new(urls.clone())
+            let builder = ClusterClientBuilder::new(urls.clone())
                 .connection_timeout(Duration::from_secs(2))
                 .retries(8)
-                .max_retry_wait(1000)
+                .max_retry_wait(1000);
+            match &certs {
+                Some(certs) => builder.certs(certs.clone()),
+                None => builder,
+            }
         };
         let client = builder()
             .response_timeout(Duration::from_secs(10))
@@ -199,11 +246,6 @@ impl Thoonk {
         let blocking = builder()
             .response_timeout(MAX_BLOCK + Duration::from_secs(10))
             .build()
-            .map_err(connect_error)?;
-        let seeds = urls
-            .iter()
-            .map(|u| redis::Client::open(*u))
-            .collect::<redis::RedisResult<_>>()
             .map_err(connect_error)?;
         let target = Target::Cluster(Box::new(Cluster {
             client,
@@ -306,7 +348,7 @@ impl Thoonk {
             .events
             .get_or_init(|| async {
                 EventHub::start(match &self.inner.target {
-                    Target::Single(client) => vec![client.clone()],
+                    Target::Single(client) => vec![(**client).clone()],
                     Target::Cluster(cluster) => cluster.seeds.clone(),
                 })
             })
@@ -367,18 +409,81 @@ fn manager_config() -> ConnectionManagerConfig {
         .set_max_delay(Duration::from_secs(1))
 }
 
-/// `redis://user:secret@host/` -> `redis://user:***@host/`
+/// The client of one node at `url`; with `ca_pem`, over TLS trusting only
+/// that CA. Every connection to the node (ordinary, blocking, pub/sub) is
+/// made from it, so all of them use the same TLS settings.
+fn node_client(url: &str, ca_pem: Option<&[u8]>) -> redis::RedisResult<redis::Client> {
+    if is_tls(url) {
+        use_ring_for_tls();
+    }
+    match ca_pem {
+        None => redis::Client::open(url),
+        Some(_) if !is_tls(url) => Err(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "a TLS CA was given, but the URL is not rediss://",
+        ))),
+        Some(pem) => redis::Client::build_with_tls(url, trusting(pem)?),
+    }
+}
+
+/// Certificates that trust exactly the CAs in `ca_pem`. A file without a
+/// single certificate is refused here: otherwise every connection would fail
+/// later, with an error about the server's certificate.
+fn trusting(ca_pem: &[u8]) -> redis::RedisResult<redis::TlsCertificates> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    if CertificateDer::pem_slice_iter(ca_pem).next().is_none() {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "the TLS CA holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+        )));
+    }
+    Ok(redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(ca_pem.to_vec()),
+    })
+}
+
+fn is_tls(url: &str) -> bool {
+    url.get(..9)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"))
+}
+
+/// rustls needs a crypto provider chosen for the process. Ours is ring; a
+/// program that chose one before keeps its own (the install then fails,
+/// harmlessly).
+fn use_ring_for_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// `redis://user:secret@host/` -> `redis://user:***@host/`; also the
+/// `pass=` of a `redis+unix:///path?pass=secret` URL. When in doubt it hides
+/// more: everything up to the last `@`, which may be in a password.
 fn hide_password(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..s + 3], &userinfo[..colon], &url[at..]),
-                None => format!("{}***{}", &url[..s + 3], &url[at..]),
+    // Without a scheme (a mistake, but it reaches the error message too).
+    let start = url.find("://").map_or(0, |s| s + 3);
+    let mut shown = match url[start..].rfind('@') {
+        Some(at) => {
+            let (scheme, userinfo, rest) =
+                (&url[..start], &url[start..start + at], &url[start + at..]);
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}{user}:***{rest}"),
+                None => format!("{scheme}***{rest}"),
             }
         }
-        _ => url.to_string(),
+        None => url.to_string(),
+    };
+    if let Some((before, query)) = shown.split_once('?') {
+        let query = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key == "pass" || key == "password" => format!("{key}=***"),
+                _ => pair.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        shown = format!("{before}?{query}");
     }
+    shown
 }
 
 #[cfg(test)]
@@ -393,5 +498,13 @@ mod tests {
         );
         assert_eq!(hide_password("redis://u:pw@h:1/"), "redis://u:***@h:1/");
         assert_eq!(hide_password("redis://pw@h/"), "redis://***@h/");
+        assert_eq!(hide_password("rediss://:pw@h/"), "rediss://:***@h/");
+        assert_eq!(hide_password("redis://u:p@w:d@h/"), "redis://u:***@h/");
+        assert_eq!(hide_password("redis://u:p/w@h/"), "redis://u:***@h/");
+        assert_eq!(hide_password("u:pw@h:1"), "u:***@h:1");
+        assert_eq!(
+            hide_password("redis+unix:///tmp/r.sock?db=1&pass=pw&user=u"),
+            "redis+unix:///tmp/r.sock?db=1&pass=***&user=u"
+        );
     }
 }
