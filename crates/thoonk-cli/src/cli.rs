@@ -8,15 +8,24 @@ use thoonk::State;
 #[command(name = "thoonk", version)]
 pub(crate) struct Cli {
     /// Redis URL; with --cluster, a seed node of the cluster (repeat it, or
-    /// separate URLs with commas, to give several).
+    /// separate URLs with commas, to give several). rediss:// for TLS;
+    /// redis://USER:PASSWORD@HOST logs in as an ACL user (better given in
+    /// THOONK_REDIS_URL, where other users' `ps` does not show it).
     #[arg(
         long,
         global = true,
         env = "THOONK_REDIS_URL",
+        // --help would show the environment's URL, password and all.
+        hide_env_values = true,
         default_value = "redis://127.0.0.1:6379",
         value_delimiter = ','
     )]
     pub(crate) redis: Vec<String>,
+
+    /// With rediss:// URLs: trust only the CA certificates in FILE (PEM)
+    /// to have signed the server's, instead of the system's CAs.
+    #[arg(long, global = true, env = "THOONK_TLS_CA", value_name = "FILE")]
+    pub(crate) tls_ca: Option<std::path::PathBuf>,
 
     /// Talk to a Redis Cluster: the --redis URLs are seed nodes, and queue
     /// names need a {tag}.
@@ -144,6 +153,17 @@ pub(crate) enum Command {
     Events {
         /// The queue.
         queue: String,
+    },
+    /// Serve a live web dashboard of every queue (and /metrics for
+    /// Prometheus).
+    Dashboard {
+        /// Where to listen. Any address but loopback needs a --token.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+        listen: String,
+        /// Every page and API call then needs it: a login form sets a
+        /// cookie; API clients send `Authorization: Bearer TOKEN`.
+        #[arg(long, env = "THOONK_DASHBOARD_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Measure publish, process and latency, with Redis's CPU and memory per job.
     ///

@@ -2,6 +2,7 @@
 
 mod bench;
 mod cli;
+mod dashboard;
 mod work;
 
 use clap::Parser;
@@ -85,9 +86,20 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<Exit, Failure> {
-    let thoonk = match (cli.cluster, cli.redis.as_slice()) {
-        (true, seeds) => Thoonk::connect_cluster(seeds).await?,
-        (false, urls) => Thoonk::connect(&urls[0]).await?,
+    let ca_pem = match &cli.tls_ca {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            Failure(
+                Exit::Failed,
+                format!("cannot read the TLS CA {}: {e}", path.display()),
+            )
+        })?),
+        None => None,
+    };
+    let thoonk = match (cli.cluster, cli.redis.as_slice(), ca_pem) {
+        (true, seeds, None) => Thoonk::connect_cluster(seeds).await?,
+        (true, seeds, Some(ca)) => Thoonk::connect_cluster_tls(seeds, &ca).await?,
+        (false, urls, None) => Thoonk::connect(&urls[0]).await?,
+        (false, urls, Some(ca)) => Thoonk::connect_tls(&urls[0], &ca).await?,
     };
     let mut out = std::io::stdout().lock();
     match cli.command {
@@ -213,6 +225,9 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
                 writeln!(out, "delayed    {}", stats.delayed)?;
                 writeln!(out, "publishes  {}", stats.publishes)?;
                 writeln!(out, "finishes   {}", stats.finishes)?;
+                writeln!(out, "cancels    {}", stats.cancels)?;
+                writeln!(out, "stalls     {}", stats.stalls)?;
+                writeln!(out, "recoveries {}", stats.recoveries)?;
             }
         }
         Command::List { queue, state, json } => {
@@ -243,6 +258,11 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
                 .concurrency(concurrency)
                 .grace(secs(grace)?);
             work::work(worker, command).await?;
+        }
+        Command::Dashboard { listen, token } => {
+            dashboard::serve(thoonk, &listen, token)
+                .await
+                .map_err(|e| Failure(Exit::Failed, e))?;
         }
         Command::Bench {
             queue,

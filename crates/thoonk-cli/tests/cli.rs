@@ -360,6 +360,9 @@ fn stats_prints_the_counts_as_lines_or_json() {
         ("delayed", "0"),
         ("publishes", "4"),
         ("finishes", "1"),
+        ("cancels", "0"),
+        ("stalls", "1"),
+        ("recoveries", "0"),
     ]
     .map(|(k, v)| (k.to_string(), v.to_string()));
     assert_eq!(human_stats(human.ok()), expected);
@@ -381,20 +384,25 @@ fn stats_prints_the_counts_as_lines_or_json() {
             "stalled",
             "delayed",
             "publishes",
-            "finishes"
+            "finishes",
+            "cancels",
+            "stalls",
+            "recoveries"
         ]
     );
     assert_eq!(
         value,
         json!({"queue": "mail", "available": 1, "claimed": 1, "stalled": 1,
-               "delayed": 0, "publishes": 4, "finishes": 1})
+               "delayed": 0, "publishes": 4, "finishes": 1,
+               "cancels": 0, "stalls": 1, "recoveries": 0})
     );
 
     // A queue never used: all zero.
     assert_eq!(
         redis.stats("unused"),
         json!({"queue": "unused", "available": 0, "claimed": 0, "stalled": 0,
-               "delayed": 0, "publishes": 0, "finishes": 0})
+               "delayed": 0, "publishes": 0, "finishes": 0,
+               "cancels": 0, "stalls": 0, "recoveries": 0})
     );
 }
 

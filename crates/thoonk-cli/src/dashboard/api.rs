@@ -1,0 +1,194 @@
+//! The JSON API under `/api/`: what the pages show, and the actions. Each
+//! action is one library operation; a refusal (the job moved on meanwhile)
+//! comes back as `409` with the library's message.
+
+use super::{refuse, App};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use thoonk::{Error, JobRef};
+
+/// Jobs per page when the caller says nothing.
+pub(crate) const PAGE: usize = 50;
+/// The most jobs one page may ask for.
+const MAX_PAGE: usize = 500;
+
+/// `GET /api/queues`: every queue with its counts, rates and workers.
+pub(crate) async fn queues(State(app): State<App>) -> Response {
+    Json(&*app.live.now()).into_response()
+}
+
+/// `GET /api/queues/QUEUE`: one queue's line of the overview; read from
+/// Redis when the overview does not have it yet (new queues join it at the
+/// next sample).
+pub(crate) async fn queue(State(app): State<App>, Path(queue): Path<String>) -> Response {
+    if let Some(view) = app.live.now().queue(&queue) {
+        return Json(view).into_response();
+    }
+    let read = async {
+        let job = app.thoonk.job(&queue)?;
+        let stats = job.stats().await?;
+        let empty =
+            stats.publishes + stats.available + stats.claimed + stats.delayed + stats.stalled == 0;
+        if empty {
+            return Ok(None);
+        }
+        super::live::view(&job, stats, &Default::default())
+            .await
+            .map(Some)
+    };
+    match read.await {
+        Ok(Some(view)) => Json(view).into_response(),
+        Ok(None) => refuse(StatusCode::NOT_FOUND, &format!("no queue {queue}")),
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Page {
+    state: Option<String>,
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+/// One job in a listing.
+#[derive(Serialize)]
+pub(crate) struct Listed {
+    pub(crate) id: String,
+    /// The payload as text (invalid UTF-8 replaced).
+    pub(crate) item: String,
+    pub(crate) cancelled: u64,
+    pub(crate) reason: Option<String>,
+}
+
+/// `GET /api/queues/QUEUE/jobs?state=S&offset=N&limit=N`.
+pub(crate) async fn jobs(
+    State(app): State<App>,
+    Path(queue): Path<String>,
+    Query(page): Query<Page>,
+) -> Response {
+    let state = match page
+        .state
+        .as_deref()
+        .unwrap_or("available")
+        .parse::<thoonk::State>()
+    {
+        Ok(state) => state,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let limit = page.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
+    match list(&app, &queue, state, page.offset.unwrap_or(0), limit).await {
+        Ok(jobs) => Json(jobs).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+pub(crate) async fn list(
+    app: &App,
+    queue: &str,
+    state: thoonk::State,
+    offset: usize,
+    limit: usize,
+) -> thoonk::Result<Vec<Listed>> {
+    let jobs = app.thoonk.job(queue)?.list(state, offset, limit).await?;
+    Ok(jobs
+        .into_iter()
+        .map(|j| Listed {
+            id: j.id,
+            item: String::from_utf8_lossy(&j.item).into_owned(),
+            cancelled: j.cancelled,
+            reason: j.reason,
+        })
+        .collect())
+}
+
+/// `GET /api/queues/QUEUE/jobs/ID`: the job's whole record.
+pub(crate) async fn job(
+    State(app): State<App>,
+    Path((queue, id)): Path<(String, String)>,
+) -> Response {
+    let detail = async { app.thoonk.job(&queue)?.info(&id).await }.await;
+    match detail {
+        Ok(Some(detail)) => Json(detail).into_response(),
+        Ok(None) => refuse(
+            StatusCode::NOT_FOUND,
+            &format!("job {id} in queue {queue} does not exist"),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+/// `POST /api/queues/QUEUE/jobs/ID/ACTION`, ACTION one of retry, retract,
+/// stall, cancel.
+pub(crate) async fn act(
+    State(app): State<App>,
+    Path((queue, id, action)): Path<(String, String, String)>,
+) -> Response {
+    if !["retry", "retract", "stall", "cancel"].contains(&action.as_str()) {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            &format!("no action {action}: retry, retract, stall or cancel"),
+        );
+    }
+    let done = async {
+        let job = app.thoonk.job(&queue)?;
+        // The dashboard holds no claim: stall and cancel go as a v1 client
+        // would, unfenced, on whatever claim the job is under now.
+        let target = JobRef::from(id.as_str());
+        match action.as_str() {
+            "retry" => job.retry(&id).await.map(|_| "retried: back in the queue"),
+            "retract" => job.retract(&id).await.map(|_| "retracted: deleted"),
+            "stall" => job
+                .stall_with(target, "stalled from the dashboard")
+                .await
+                .map(|_| "stalled"),
+            "cancel" => job
+                .cancel_with(
+                    target,
+                    thoonk::Cancel::new().reason("cancelled from the dashboard"),
+                )
+                .await
+                .map(|state| match state {
+                    thoonk::State::Stalled => {
+                        "stalled: it was cancelled more than max_cancels times"
+                    }
+                    _ => "cancelled: back in the queue",
+                }),
+            _ => unreachable!("checked above"),
+        }
+    }
+    .await;
+    app.live.poke();
+    match done {
+        Ok(message) => Json(json!({ "ok": true, "message": message })).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+/// `POST /api/queues/QUEUE/retry-all`: every stalled job back in the queue.
+pub(crate) async fn retry_all(State(app): State<App>, Path(queue): Path<String>) -> Response {
+    let done = async { app.thoonk.job(&queue)?.retry_all().await }.await;
+    app.live.poke();
+    match done {
+        Ok(n) => Json(json!({ "ok": true, "retried": n, "message": format!("{n} jobs retried") }))
+            .into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+/// A library error as an HTTP answer: a refusal is the caller's to read
+/// (the job moved on), a Redis failure is ours.
+pub(crate) fn failure(e: Error) -> Response {
+    let status = match &e {
+        Error::Redis(_) | Error::Connect { .. } => StatusCode::BAD_GATEWAY,
+        Error::InvalidName { .. } | Error::InvalidId { .. } | Error::Untagged { .. } => {
+            StatusCode::BAD_REQUEST
+        }
+        Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        _ => StatusCode::CONFLICT,
+    };
+    refuse(status, &e.to_string())
+}

@@ -1,0 +1,225 @@
+// thoonk dashboard: keeps the page current from the server's live streams
+// (server-sent events) and sends the actions. It writes text with
+// textContent only, never as HTML: names, ids, payloads and reasons stay
+// text whatever they hold.
+"use strict";
+
+const page = document.body.dataset.page;
+const live = document.getElementById("live");
+
+function el(tag, attrs = {}, text) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = String(text);
+  return node;
+}
+
+const enc = encodeURIComponent;
+const queuePath = (q) => "/queues/" + enc(q);
+const jobPath = (q, id) => queuePath(q) + "/jobs/" + enc(id);
+
+function follow(url, handlers) {
+  const source = new EventSource(url);
+  source.onopen = () => live && live.classList.add("on");
+  source.onerror = () => live && live.classList.remove("on");
+  for (const [name, handle] of Object.entries(handlers)) {
+    source.addEventListener(name, (e) => handle(JSON.parse(e.data)));
+  }
+  return source;
+}
+
+// A small line chart of two rate series, in SVG.
+function chart(publish, finish) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  const w = 160, h = 28;
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  svg.setAttribute("class", "chart");
+  const max = Math.max(1, ...publish, ...finish);
+  const n = Math.max(publish.length, finish.length, 2);
+  for (const [series, cls] of [[publish, "publish"], [finish, "finish"]]) {
+    const line = document.createElementNS(ns, "polyline");
+    const points = series.map((v, i) =>
+      `${((i / (n - 1)) * w).toFixed(1)},${(h - 1 - (v / max) * (h - 2)).toFixed(1)}`);
+    line.setAttribute("points", points.join(" "));
+    line.setAttribute("class", cls);
+    svg.append(line);
+  }
+  const last = (s) => (s.length ? s[s.length - 1] : 0).toFixed(1);
+  const label = document.createElementNS(ns, "title");
+  label.textContent = `now: ${last(publish)} published/s, ${last(finish)} finished/s`;
+  svg.append(label);
+  return svg;
+}
+
+function drawRates(cell) {
+  const nums = (s) => (s ? s.split(" ").map(Number) : []);
+  cell.replaceChildren(chart(nums(cell.dataset.publish), nums(cell.dataset.finish)));
+}
+
+function flash(text, ok) {
+  const box = document.getElementById("flash");
+  if (!box) return;
+  box.textContent = text;
+  box.className = ok ? "ok" : "error";
+}
+
+async function post(url) {
+  const response = await fetch(url, { method: "POST", credentials: "same-origin" });
+  let body = {};
+  try { body = await response.json(); } catch (_) { /* no body */ }
+  if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
+  return body;
+}
+
+// ---- overview ----
+if (page === "overview") {
+  document.querySelectorAll("td.rates").forEach(drawRates);
+  follow("/api/live", {
+    overview(o) {
+      const body = document.querySelector("#queues tbody");
+      body.replaceChildren(...o.queues.map((q) => {
+        const row = el("tr", { "data-queue": q.name });
+        const name = el("td");
+        name.append(el("a", { href: queuePath(q.name) }, q.name));
+        row.append(name);
+        for (const k of ["available", "claimed", "delayed", "stalled"]) {
+          row.append(el("td", { class: "n " + k }, q[k]));
+        }
+        const rates = el("td", { class: "rates" });
+        rates.append(chart(q.publish_rate, q.finish_rate));
+        row.append(rates, el("td", { class: "n workers" }, q.workers.length));
+        return row;
+      }));
+      const none = document.getElementById("no-queues");
+      if (none) none.hidden = o.queues.length > 0;
+      const workers = document.getElementById("workers");
+      workers.replaceChildren(...o.queues.flatMap((q) => q.workers.map((w) => {
+        const item = el("li");
+        item.append(el("code", {}, w.id), " on ", el("a", { href: queuePath(q.name) }, q.name),
+          `, holding ${w.claimed}`);
+        return item;
+      })));
+    },
+  });
+}
+
+// ---- a queue's jobs ----
+const ACTIONS = {
+  stalled: ["retry", "retract"],
+  claimed: ["stall", "cancel", "retract"],
+  available: ["retract"],
+  delayed: ["retract"],
+};
+
+if (page === "queue") {
+  const table = document.getElementById("jobs");
+  const { queue, state, offset, limit } = table.dataset;
+  let pending = null;
+  async function reload() {
+    pending = null;
+    const url = `/api/queues/${enc(queue)}/jobs?state=${state}&offset=${offset}&limit=${limit}`;
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (!response.ok) return;
+    const jobs = await response.json();
+    table.tBodies[0].replaceChildren(...jobs.map((job) => {
+      const row = el("tr", { "data-id": job.id });
+      const id = el("td");
+      const link = el("a", { href: jobPath(queue, job.id) });
+      link.append(el("code", {}, job.id));
+      id.append(link);
+      const item = job.item.length > 160 ? job.item.slice(0, 160) + "…" : job.item;
+      const actions = el("td", { class: "actions" });
+      for (const action of ACTIONS[state]) {
+        actions.append(el("button", { type: "button", "data-action": action, "data-id": job.id }, action));
+      }
+      row.append(id, el("td", { class: "item" }, item), el("td", { class: "n" }, job.cancelled),
+        el("td", { class: "reason" }, job.reason || ""), actions);
+      return row;
+    }));
+    document.getElementById("no-jobs").hidden = jobs.length > 0;
+  }
+  const soon = () => { if (!pending) pending = setTimeout(reload, 100); };
+  follow(`/api/live/${enc(queue)}`, {
+    stats(q) {
+      if (!q) return;
+      for (const k of ["available", "claimed", "delayed", "stalled"]) {
+        document.getElementById("count-" + k).textContent = String(q[k]);
+      }
+    },
+    job: soon,
+    resync: soon,
+  });
+  table.addEventListener("click", async (e) => {
+    const button = e.target.closest("button[data-action]");
+    if (!button) return;
+    const { action, id } = button.dataset;
+    if (action === "retract" && !confirm(`Delete job ${id}?`)) return;
+    try {
+      const done = await post(`/api/queues/${enc(queue)}/jobs/${enc(id)}/${action}`);
+      flash(`${id}: ${done.message}`, true);
+    } catch (err) {
+      flash(`${id}: ${err.message}`, false);
+    }
+    soon();
+  });
+  const all = document.getElementById("retry-all");
+  if (all) all.addEventListener("click", async () => {
+    if (!confirm(`Retry every stalled job of ${queue}?`)) return;
+    try {
+      const done = await post(`/api/queues/${enc(queue)}/retry-all`);
+      flash(done.message, true);
+    } catch (err) {
+      flash(err.message, false);
+    }
+    soon();
+  });
+}
+
+// ---- one job ----
+if (page === "job") {
+  const detail = document.getElementById("detail");
+  if (detail) {
+    const { queue, id } = detail.dataset;
+    const show = (key, text) => { document.getElementById(key).textContent = text; };
+    const time = (ms) => (ms == null ? "—" : new Date(ms).toISOString().replace("T", " ").replace("Z", " UTC"));
+    async function reload() {
+      const response = await fetch(`/api/queues/${enc(queue)}/jobs/${enc(id)}`, { credentials: "same-origin" });
+      if (response.status === 404) {
+        show("state", "gone (finished or retracted)");
+        document.getElementById("job-actions").replaceChildren();
+        return;
+      }
+      if (!response.ok) return;
+      const d = await response.json();
+      show("state", d.state);
+      show("cancelled", `${d.cancelled} times`);
+      show("reason", d.reason || "—");
+      show("published", time(d.published_ms));
+      show("claimed", time(d.claimed_ms));
+      show("lease", time(d.lease_deadline_ms));
+      show("worker", d.worker || "—");
+      show("due", time(d.due_ms));
+      const actions = document.getElementById("job-actions");
+      actions.replaceChildren(...ACTIONS[d.state].map((a) =>
+        el("button", { type: "button", "data-action": a, "data-id": id }, a)));
+    }
+    follow(`/api/live/${enc(queue)}`, {
+      job(change) { if (change.id === id) reload(); },
+      resync: reload,
+    });
+    document.getElementById("job-actions").addEventListener("click", async (e) => {
+      const button = e.target.closest("button[data-action]");
+      if (!button) return;
+      const action = button.dataset.action;
+      if (action === "retract" && !confirm(`Delete job ${id}?`)) return;
+      try {
+        const done = await post(`/api/queues/${enc(queue)}/jobs/${enc(id)}/${action}`);
+        flash(done.message, true);
+      } catch (err) {
+        flash(err.message, false);
+      }
+      reload();
+    });
+  }
+}

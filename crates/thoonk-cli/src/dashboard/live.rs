@@ -1,0 +1,360 @@
+//! What the dashboard shows, kept current: every queue's counts, its
+//! publish and finish rates over the last minutes, its live workers. One
+//! task refreshes it when a queue's events say a job moved (and every few
+//! seconds, for the rates), and pages follow it as server-sent events: no
+//! page polls.
+
+use super::App;
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thoonk::{EventKind, Thoonk};
+use tokio::sync::{broadcast, mpsc, watch, Notify};
+
+/// How often the counters are sampled for the rates (and new queues looked
+/// for).
+const SAMPLE: Duration = Duration::from_secs(5);
+/// Samples kept: five minutes of rates.
+const HISTORY: usize = 61;
+/// After an event, how long to let more gather before one refresh.
+const SETTLE: Duration = Duration::from_millis(150);
+
+/// One queue as the overview shows it.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct QueueView {
+    pub(crate) name: String,
+    pub(crate) available: u64,
+    pub(crate) claimed: u64,
+    pub(crate) delayed: u64,
+    pub(crate) stalled: u64,
+    pub(crate) publishes: u64,
+    pub(crate) finishes: u64,
+    pub(crate) cancels: u64,
+    pub(crate) stalls: u64,
+    pub(crate) recoveries: u64,
+    /// The workers alive on it: id and the end of its liveness mark (ms).
+    pub(crate) workers: Vec<WorkerView>,
+    /// Publishes per second between successive samples, oldest first.
+    pub(crate) publish_rate: Vec<f64>,
+    /// Finishes per second, likewise.
+    pub(crate) finish_rate: Vec<f64>,
+}
+
+/// A live worker.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct WorkerView {
+    pub(crate) id: String,
+    pub(crate) alive_until_ms: u64,
+    /// Jobs of this queue it holds.
+    pub(crate) claimed: u64,
+}
+
+/// Every queue, as of `at_ms`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Overview {
+    pub(crate) at_ms: u64,
+    /// Seconds between rate samples.
+    pub(crate) sample_secs: u64,
+    pub(crate) queues: Vec<QueueView>,
+    /// Why the last refresh failed, if it did (Redis down, …).
+    pub(crate) error: Option<String>,
+}
+
+impl Overview {
+    pub(crate) fn queue(&self, name: &str) -> Option<&QueueView> {
+        self.queues.iter().find(|q| q.name == name)
+    }
+}
+
+/// A job moved.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Change {
+    pub(crate) queue: String,
+    pub(crate) event: EventKind,
+    pub(crate) id: String,
+}
+
+/// The refreshing task's output.
+pub(crate) struct Live {
+    overview: watch::Receiver<Arc<Overview>>,
+    changes: broadcast::Sender<Change>,
+    /// Asks for a refresh now (after an action, say).
+    wake: Arc<Notify>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Live {
+    /// Starts the task; returns once the first overview is read.
+    pub(crate) async fn start(thoonk: Thoonk) -> thoonk::Result<Arc<Live>> {
+        let (changes, _) = broadcast::channel(1024);
+        let wake = Arc::new(Notify::new());
+        let mut refresher = Refresher {
+            thoonk,
+            changes: changes.clone(),
+            wake: wake.clone(),
+            followed: HashMap::new(),
+            history: HashMap::new(),
+        };
+        let first = refresher.refresh(true).await?;
+        let (tx, overview) = watch::channel(Arc::new(first));
+        let task = tokio::spawn(refresher.run(tx));
+        Ok(Arc::new(Live {
+            overview,
+            changes,
+            wake,
+            _task: task,
+        }))
+    }
+
+    /// The latest overview.
+    pub(crate) fn now(&self) -> Arc<Overview> {
+        self.overview.borrow().clone()
+    }
+
+    /// Refresh soon: something was just changed through the dashboard.
+    pub(crate) fn poke(&self) {
+        self.wake.notify_one();
+    }
+}
+
+struct Refresher {
+    thoonk: Thoonk,
+    changes: broadcast::Sender<Change>,
+    wake: Arc<Notify>,
+    /// Queue -> the task forwarding its events.
+    followed: HashMap<String, AbortOnDrop>,
+    /// Queue -> (when, publishes, finishes) samples.
+    history: HashMap<String, VecDeque<(Instant, u64, u64)>>,
+}
+
+impl Refresher {
+    async fn run(mut self, overview: watch::Sender<Arc<Overview>>) {
+        let mut tick = tokio::time::interval(SAMPLE);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            let sample = tokio::select! {
+                _ = tick.tick() => true,
+                _ = self.wake.notified() => {
+                    tokio::time::sleep(SETTLE).await;
+                    false
+                }
+            };
+            let next = match self.refresh(sample).await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::warn!("refreshing the dashboard failed: {e}");
+                    Overview {
+                        error: Some(e.to_string()),
+                        ..(**overview.borrow()).clone()
+                    }
+                }
+            };
+            if overview.send(Arc::new(next)).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Reads every queue; `sample`: also take a rate sample.
+    async fn refresh(&mut self, sample: bool) -> thoonk::Result<Overview> {
+        let names = self.thoonk.queues().await?;
+        self.followed.retain(|name, _| names.contains(name));
+        self.history.retain(|name, _| names.contains(name));
+        let mut queues = Vec::with_capacity(names.len());
+        for name in names {
+            let job = self.thoonk.job(&name)?;
+            if !self.followed.contains_key(&name) {
+                let events = job.subscribe().await?;
+                let task = tokio::spawn(forward(
+                    name.clone(),
+                    events,
+                    self.changes.clone(),
+                    self.wake.clone(),
+                ));
+                self.followed.insert(name.clone(), AbortOnDrop(task));
+            }
+            let stats = job.stats().await?;
+            let history = self.history.entry(name.clone()).or_default();
+            if sample || history.is_empty() {
+                history.push_back((Instant::now(), stats.publishes, stats.finishes));
+                if history.len() > HISTORY {
+                    history.pop_front();
+                }
+            }
+            queues.push(view(&job, stats, history).await?);
+        }
+        Ok(Overview {
+            at_ms: self.thoonk.now_ms(),
+            sample_secs: SAMPLE.as_secs(),
+            queues,
+            error: None,
+        })
+    }
+}
+
+/// A queue's line of the overview, from its counts and rate samples.
+pub(crate) async fn view(
+    job: &thoonk::Job,
+    stats: thoonk::Stats,
+    history: &VecDeque<(Instant, u64, u64)>,
+) -> thoonk::Result<QueueView> {
+    let workers = job
+        .workers()
+        .await?
+        .into_iter()
+        .map(|w| WorkerView {
+            id: w.id,
+            alive_until_ms: w.alive_until_ms,
+            claimed: w.claimed,
+        })
+        .collect();
+    let rate = |pick: fn(&(Instant, u64, u64)) -> u64| -> Vec<f64> {
+        history
+            .iter()
+            .zip(history.iter().skip(1))
+            .map(|(a, b)| {
+                let secs = (b.0 - a.0).as_secs_f64().max(1e-3);
+                pick(b).saturating_sub(pick(a)) as f64 / secs
+            })
+            .collect()
+    };
+    Ok(QueueView {
+        name: job.name().to_string(),
+        available: stats.available,
+        claimed: stats.claimed,
+        delayed: stats.delayed,
+        stalled: stats.stalled,
+        publishes: stats.publishes,
+        finishes: stats.finishes,
+        cancels: stats.cancels,
+        stalls: stats.stalls,
+        recoveries: stats.recoveries,
+        workers,
+        publish_rate: rate(|s| s.1),
+        finish_rate: rate(|s| s.2),
+    })
+}
+
+/// Passes a queue's events on, and asks for a refresh.
+async fn forward(
+    queue: String,
+    mut events: thoonk::Events,
+    changes: broadcast::Sender<Change>,
+    wake: Arc<Notify>,
+) {
+    while let Some(event) = events.next().await {
+        let _ = changes.send(Change {
+            queue: queue.clone(),
+            event: event.kind,
+            id: event.id,
+        });
+        wake.notify_one();
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+type Events = Sse<axum::response::sse::KeepAliveStream<EventStream>>;
+type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>>;
+
+/// The events a task sends to `rx`, as a response; the task learns that
+/// the page went away when its next send fails.
+fn sse(mut rx: mpsc::Receiver<Event>) -> Events {
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)));
+    Sse::new(Box::pin(stream) as EventStream).keep_alive(KeepAlive::default())
+}
+
+fn json_event(name: &str, data: &impl Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .data(serde_json::to_string(data).expect("plain data"))
+}
+
+/// `GET /api/live`: `overview` events, the whole overview each time it
+/// changes.
+pub(crate) async fn overview_stream(State(app): State<App>) -> Events {
+    let (tx, rx) = mpsc::channel(16);
+    let mut overview = app.live.overview.clone();
+    tokio::spawn(async move {
+        loop {
+            let now = overview.borrow_and_update().clone();
+            if tx.send(json_event("overview", &*now)).await.is_err()
+                || overview.changed().await.is_err()
+            {
+                return;
+            }
+        }
+    });
+    sse(rx)
+}
+
+/// `GET /api/live/QUEUE`: `stats` events (the queue's line of the
+/// overview) when it changes, and a `job` event per job that moved.
+pub(crate) async fn queue_stream(State(app): State<App>, Path(queue): Path<String>) -> Events {
+    let (tx, rx) = mpsc::channel(64);
+    let mut overview = app.live.overview.clone();
+    let mut changes = app.live.changes.subscribe();
+    tokio::spawn(async move {
+        let stats = |o: &Overview| o.queue(&queue).cloned();
+        let mut last = None;
+        loop {
+            let now = stats(&overview.borrow_and_update());
+            if now.as_ref().map(|q| {
+                (
+                    q.available,
+                    q.claimed,
+                    q.delayed,
+                    q.stalled,
+                    q.finishes,
+                    q.publishes,
+                )
+            }) != last
+            {
+                last = now.as_ref().map(|q| {
+                    (
+                        q.available,
+                        q.claimed,
+                        q.delayed,
+                        q.stalled,
+                        q.finishes,
+                        q.publishes,
+                    )
+                });
+                if tx.send(json_event("stats", &now)).await.is_err() {
+                    return;
+                }
+            }
+            tokio::select! {
+                changed = overview.changed() => if changed.is_err() { return },
+                change = changes.recv() => match change {
+                    Ok(change) if change.queue == queue => {
+                        if tx.send(json_event("job", &change)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    // Fell behind: the page reloads its lists all the same.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if tx.send(Event::default().event("resync").data("{}")).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
+    });
+    sse(rx)
+}

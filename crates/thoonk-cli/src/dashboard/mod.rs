@@ -1,0 +1,293 @@
+//! `thoonk dashboard`: a live web dashboard of every queue, its JSON API,
+//! and `/metrics` for Prometheus, served from the binary (assets embedded).
+//!
+//! Safe to expose: it listens on loopback unless given a token, and with
+//! one every request must carry it; actions are POSTs that a page of
+//! another site cannot send (an `Origin` check); every name, id, payload
+//! and reason is escaped (the pages are built with `maud`, which escapes
+//! whatever it is given, and the script only ever sets `textContent`).
+
+mod api;
+mod live;
+mod metrics;
+mod pages;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use thoonk::Thoonk;
+
+/// The cookie the login form sets.
+const COOKIE: &str = "thoonk_dashboard";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct App {
+    pub(crate) thoonk: Thoonk,
+    pub(crate) live: Arc<live::Live>,
+    token: Option<Arc<str>>,
+}
+
+/// Serves until SIGINT or SIGTERM.
+pub(crate) async fn serve(
+    thoonk: Thoonk,
+    listen: &str,
+    token: Option<String>,
+) -> Result<(), String> {
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|e| format!("--listen {listen}: not an address like 127.0.0.1:7070 ({e})"))?;
+    let token = token.filter(|t| !t.is_empty());
+    if !addr.ip().is_loopback() && token.is_none() {
+        return Err(format!(
+            "refusing to listen on {addr} without a token: anyone who can reach it could \
+             see and change every queue; pass --token or set THOONK_DASHBOARD_TOKEN \
+             (or listen on 127.0.0.1)"
+        ));
+    }
+    let live = live::Live::start(thoonk.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let app = App {
+        thoonk,
+        live,
+        token: token.map(Into::into),
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    // On stdout, so a script (or a test) that asked for port 0 learns it.
+    println!("dashboard on http://{bound}/");
+    tracing::info!(%bound, token = app.token.is_some(), "serving the dashboard");
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn router(app: App) -> Router {
+    Router::new()
+        .route("/", get(pages::overview))
+        .route("/queues/{queue}", get(pages::queue))
+        .route("/queues/{queue}/jobs/{id}", get(pages::job))
+        .route("/assets/app.js", get(pages::script))
+        .route("/assets/app.css", get(pages::style))
+        .route("/login", get(pages::login).post(login))
+        .route("/logout", post(logout))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/queues", get(api::queues))
+        .route("/api/queues/{queue}", get(api::queue))
+        .route("/api/queues/{queue}/jobs", get(api::jobs))
+        .route("/api/queues/{queue}/jobs/{id}", get(api::job))
+        .route("/api/queues/{queue}/jobs/{id}/{action}", post(api::act))
+        .route("/api/queues/{queue}/retry-all", post(api::retry_all))
+        .route("/api/live", get(live::overview_stream))
+        .route("/api/live/{queue}", get(live::queue_stream))
+        .layer(middleware::from_fn_with_state(app.clone(), guard))
+        .with_state(app)
+}
+
+/// How a request proved it may come in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Credential {
+    /// No token is set (loopback only).
+    Open,
+    /// The login cookie: a browser, which might be sent here by another
+    /// site's page.
+    Cookie,
+    /// `Authorization: Bearer`: a program; browsers never add it by
+    /// themselves.
+    Bearer,
+}
+
+/// Every request passes here: the token (when there is one), the `Host`
+/// (when there is none), and the `Origin` of anything that changes state.
+async fn guard(State(app): State<App>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let path = request.uri().path();
+    let credential = match &app.token {
+        None => {
+            // Loopback without a token: only a page of this very host may
+            // talk to us, not one that rebound its DNS name to 127.0.0.1.
+            if !host(headers).is_some_and(is_loopback_host) {
+                return refuse(
+                    StatusCode::FORBIDDEN,
+                    "this dashboard answers to a loopback host name only",
+                );
+            }
+            Some(Credential::Open)
+        }
+        Some(token) => credential(headers, token),
+    };
+    // The login form, and the static assets it uses, hold no data.
+    let public = path == "/login" || path.starts_with("/assets/");
+    let Some(credential) = credential.or(public.then_some(Credential::Open)) else {
+        return if path.starts_with("/api/") || path == "/metrics" || request.method() != Method::GET
+        {
+            refuse(
+                StatusCode::UNAUTHORIZED,
+                "a token is needed: Authorization: Bearer TOKEN",
+            )
+        } else {
+            Redirect::to("/login").into_response()
+        };
+    };
+    let reads_only = matches!(*request.method(), Method::GET | Method::HEAD);
+    if !reads_only && credential != Credential::Bearer && !same_origin(headers) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "refused: this request did not come from a page of this dashboard (Origin)",
+        );
+    }
+    next.run(request).await
+}
+
+fn credential(headers: &HeaderMap, token: &str) -> Option<Credential> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if bearer.is_some_and(|b| same(b, token)) {
+        return Some(Credential::Bearer);
+    }
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='));
+    cookie
+        .filter(|c| same(c, token))
+        .map(|_| Credential::Cookie)
+}
+
+/// Compares in time that does not depend on where the two differ.
+fn same(given: &str, token: &str) -> bool {
+    let (a, b) = (given.as_bytes(), token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn host(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::HOST)?.to_str().ok()
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether the `Origin` is this dashboard itself, as the browser reached it.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    match (origin, host(headers)) {
+        (Some(origin), Some(host)) => {
+            origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                == Some(host)
+        }
+        _ => false,
+    }
+}
+
+fn refuse(status: StatusCode, why: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": why }))).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+/// The login form's POST: the right token sets the cookie.
+async fn login(State(app): State<App>, Form(form): Form<LoginForm>) -> Response {
+    match &app.token {
+        Some(token) if same(&form.token, token) => {
+            let cookie = format!("{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict", form.token);
+            (
+                StatusCode::SEE_OTHER,
+                [
+                    (header::SET_COOKIE, cookie),
+                    (header::LOCATION, "/".to_string()),
+                ],
+                Body::empty(),
+            )
+                .into_response()
+        }
+        Some(_) => (
+            StatusCode::UNAUTHORIZED,
+            pages::login_page(Some("That is not the token.")),
+        )
+            .into_response(),
+        None => Redirect::to("/").into_response(),
+    }
+}
+
+async fn logout() -> Response {
+    let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cookie),
+            (header::LOCATION, "/login".to_string()),
+        ],
+        Body::empty(),
+    )
+        .into_response()
+}
+
+async fn shutdown() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for host in [
+            "127.0.0.1:7070",
+            "localhost:7070",
+            "[::1]:7070",
+            "localhost",
+            "127.0.0.2:1",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "evil.example:7070",
+            "10.0.0.1:7070",
+            "[2001:db8::1]:80",
+            "localhost.evil:1",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same("abc", "abc"));
+        assert!(!same("abd", "abc"));
+        assert!(!same("ab", "abc"));
+        assert!(!same("", "abc"));
+    }
+}

@@ -1,0 +1,366 @@
+//! The HTML pages, built with `maud` (which escapes every value it is
+//! given), and the embedded script and style. Pages arrive complete; the
+//! script then keeps them current from the live streams.
+
+use super::api::{self, Listed, PAGE};
+use super::App;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{html, Markup, DOCTYPE};
+use serde::Deserialize;
+use thoonk::State as JobState;
+
+const SCRIPT: &str = include_str!("assets/app.js");
+const STYLE: &str = include_str!("assets/app.css");
+
+pub(crate) async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+pub(crate) async fn style() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
+}
+
+fn layout(app: &App, page: &str, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · thoonk" }
+                link rel="stylesheet" href="/assets/app.css";
+            }
+            body data-page=(page) {
+                header {
+                    a.brand href="/" { "thoonk" }
+                    span.live #live title="live updates" { "●" }
+                    @if app.token.is_some() {
+                        form.logout method="post" action="/logout" { button type="submit" { "log out" } }
+                    }
+                }
+                main { (body) }
+                script src="/assets/app.js" {}
+            }
+        }
+    }
+}
+
+/// `/`: every queue, its counts, rates and workers.
+pub(crate) async fn overview(State(app): State<App>) -> Markup {
+    let overview = app.live.now();
+    let body = html! {
+        h1 { "Queues" }
+        @if let Some(error) = &overview.error {
+            p.error { "Redis: " (error) }
+        }
+        table #queues {
+            thead { tr {
+                th { "queue" } th.n { "available" } th.n { "claimed" } th.n { "delayed" }
+                th.n { "stalled" } th { "publish / finish per second, last minutes" } th.n { "workers" }
+            } }
+            tbody {
+                @for q in &overview.queues {
+                    tr data-queue=(q.name) {
+                        td { a href=(queue_path(&q.name)) { (q.name) } }
+                        td.n.available { (q.available) }
+                        td.n.claimed { (q.claimed) }
+                        td.n.delayed { (q.delayed) }
+                        td.n.stalled { (q.stalled) }
+                        td.rates data-publish=(numbers(&q.publish_rate)) data-finish=(numbers(&q.finish_rate)) {}
+                        td.n.workers { (q.workers.len()) }
+                    }
+                }
+            }
+        }
+        @if overview.queues.is_empty() {
+            p.empty #no-queues { "No queue yet: publish a job and it shows here." }
+        }
+        h2 { "Workers alive" }
+        ul #workers {
+            @for q in &overview.queues {
+                @for w in &q.workers {
+                    li { code { (w.id) } " on " a href=(queue_path(&q.name)) { (q.name) } ", holding " (w.claimed) }
+                }
+            }
+        }
+    };
+    layout(&app, "overview", "Queues", body)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct QueuePage {
+    state: Option<String>,
+    offset: Option<usize>,
+    /// "Find a job by id": the form sends it here.
+    find: Option<String>,
+}
+
+/// `/queues/QUEUE?state=S&offset=N`: the jobs in one state, paged.
+pub(crate) async fn queue(
+    State(app): State<App>,
+    Path(queue): Path<String>,
+    Query(page): Query<QueuePage>,
+) -> Response {
+    if let Some(id) = page
+        .find
+        .as_deref()
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+    {
+        return Redirect::to(&job_path(&queue, id)).into_response();
+    }
+    let state = match page
+        .state
+        .as_deref()
+        .unwrap_or("available")
+        .parse::<JobState>()
+    {
+        Ok(state) => state,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let offset = page.offset.unwrap_or(0);
+    let jobs = match api::list(&app, &queue, state, offset, PAGE).await {
+        Ok(jobs) => jobs,
+        Err(e) => return api::failure(e),
+    };
+    let overview = app.live.now();
+    let view = overview.queue(&queue);
+    let count = |s: JobState| {
+        view.map_or(0, |v| match s {
+            JobState::Available => v.available,
+            JobState::Claimed => v.claimed,
+            JobState::Stalled => v.stalled,
+            JobState::Delayed => v.delayed,
+        })
+    };
+    let order = match state {
+        JobState::Available => "next to be claimed first",
+        JobState::Claimed => "by claim (or last lease extension) time, oldest first",
+        JobState::Stalled => "by id",
+        JobState::Delayed => "soonest due first",
+    };
+    let body = html! {
+        h1 { "Queue " span.name { (queue) } }
+        nav.states {
+            @for s in JobState::ALL {
+                a.current[s == state] href=(format!("{}?state={}", queue_path(&queue), s.as_str())) {
+                    (s.as_str()) " " span.count id=(format!("count-{}", s.as_str())) { (count(s)) }
+                }
+            }
+        }
+        form.find method="get" action=(queue_path(&queue)) {
+            input type="search" name="find" placeholder="find a job by id" aria-label="job id";
+            button type="submit" { "find" }
+        }
+        p #flash role="status" {}
+        @if state == JobState::Stalled {
+            button #retry-all type="button" { "retry all stalled" }
+        }
+        p.order { (state.as_str()) " jobs, " (order) }
+        table #jobs data-queue=(queue) data-state=(state.as_str()) data-offset=(offset) data-limit=(PAGE) {
+            thead { tr { th { "id" } th { "payload" } th.n { "cancelled" } th { "last reason" } th { "actions" } } }
+            tbody { @for job in &jobs { (job_row(&queue, state, job)) } }
+        }
+        p.empty #no-jobs hidden[!jobs.is_empty()] { "No " (state.as_str()) " jobs." }
+        nav.pager {
+            @if offset > 0 {
+                a href=(format!("{}?state={}&offset={}", queue_path(&queue), state.as_str(), offset.saturating_sub(PAGE))) { "← newer page" }
+            }
+            @if jobs.len() == PAGE {
+                a href=(format!("{}?state={}&offset={}", queue_path(&queue), state.as_str(), offset + PAGE)) { "next page →" }
+            }
+        }
+    };
+    layout(&app, "queue", &queue, body).into_response()
+}
+
+/// The actions that apply to a job in `state`.
+pub(crate) fn actions(state: JobState) -> &'static [&'static str] {
+    match state {
+        JobState::Stalled => &["retry", "retract"],
+        JobState::Claimed => &["stall", "cancel", "retract"],
+        JobState::Available | JobState::Delayed => &["retract"],
+    }
+}
+
+fn job_row(queue: &str, state: JobState, job: &Listed) -> Markup {
+    html! {
+        tr data-id=(job.id) {
+            td { a href=(job_path(queue, &job.id)) { code { (job.id) } } }
+            td.item { (preview(&job.item)) }
+            td.n { (job.cancelled) }
+            td.reason { (job.reason.as_deref().unwrap_or("")) }
+            td.actions {
+                @for action in actions(state) {
+                    button type="button" data-action=(action) data-id=(job.id) { (action) }
+                }
+            }
+        }
+    }
+}
+
+/// `/queues/QUEUE/jobs/ID`: one job, whole.
+pub(crate) async fn job(
+    State(app): State<App>,
+    Path((queue, id)): Path<(String, String)>,
+) -> Response {
+    let detail = async { app.thoonk.job(&queue)?.info(&id).await }.await;
+    let detail = match detail {
+        Ok(detail) => detail,
+        Err(e) => return api::failure(e),
+    };
+    let body = html! {
+        p.crumbs { a href=(queue_path(&queue)) { "← queue " (queue) } }
+        h1 { "Job " code #job-id { (id) } }
+        p #flash role="status" {}
+        @match &detail {
+            None => p.error #missing { "No job " (id) " in queue " (queue) ": it finished, was retracted, or never was." },
+            Some(d) => {
+                dl #detail data-queue=(queue) data-id=(id) {
+                    dt { "state" } dd #state { (d.state.as_str()) }
+                    dt { "cancelled" } dd #cancelled { (d.cancelled) " times" }
+                    dt { "last reason" } dd #reason { (d.reason.as_deref().unwrap_or("—")) }
+                    dt { "published" } dd #published { (time(d.published_ms)) }
+                    dt { "claimed (or lease last extended)" } dd #claimed { (time(d.claimed_ms)) }
+                    dt { "lease deadline" } dd #lease { (time(d.lease_deadline_ms)) }
+                    dt { "held by worker" } dd #worker { (d.worker.as_deref().unwrap_or("—")) }
+                    dt { "due" } dd #due { (time(d.due_ms)) }
+                }
+                div.actions #job-actions {
+                    @for action in actions(d.state) {
+                        button type="button" data-action=(action) data-id=(id) { (action) }
+                    }
+                }
+                h2 { "Payload" }
+                pre #payload { (pretty(&d.item)) }
+            }
+        }
+    };
+    layout(&app, "job", &id, body).into_response()
+}
+
+/// `/login`: the token form.
+pub(crate) async fn login() -> Markup {
+    login_page(None)
+}
+
+pub(crate) fn login_page(error: Option<&str>) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "log in · thoonk" }
+                link rel="stylesheet" href="/assets/app.css";
+            }
+            body.login {
+                form method="post" action="/login" {
+                    h1 { "thoonk" }
+                    @if let Some(error) = error { p.error { (error) } }
+                    label { "Token " input type="password" name="token" autofocus; }
+                    button type="submit" { "log in" }
+                }
+            }
+        }
+    }
+}
+
+/// The payload, pretty-printed when it is JSON.
+fn pretty(item: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(item) {
+        Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_default(),
+        Err(_) => String::from_utf8_lossy(item).into_owned(),
+    }
+}
+
+/// The start of a payload, for a listing.
+fn preview(item: &str) -> String {
+    const MAX: usize = 160;
+    match item.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &item[..cut]),
+        None => item.to_string(),
+    }
+}
+
+fn numbers(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:.2}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `/queues/NAME`, the name percent-encoded (names may hold `/`, `?`, `#`).
+pub(crate) fn queue_path(queue: &str) -> String {
+    format!("/queues/{}", segment(queue))
+}
+
+pub(crate) fn job_path(queue: &str, id: &str) -> String {
+    format!("/queues/{}/jobs/{}", segment(queue), segment(id))
+}
+
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Unix ms as `2026-11-29 07:31:02.123 UTC`; `—` for none.
+fn time(ms: Option<u64>) -> String {
+    let Some(ms) = ms else { return "—".into() };
+    let (secs, millis) = (ms / 1000, ms % 1000);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{millis:03} UTC",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_utc() {
+        assert_eq!(time(Some(0)), "1970-01-01 00:00:00.000 UTC");
+        assert_eq!(time(Some(1_796_023_862_123)), "2026-11-30 07:31:02.123 UTC");
+        assert_eq!(time(Some(951_782_400_000)), "2000-02-29 00:00:00.000 UTC");
+        assert_eq!(time(None), "—");
+    }
+
+    #[test]
+    fn names_are_percent_encoded_in_paths() {
+        assert_eq!(queue_path("{mail}/x?y#z"), "/queues/%7Bmail%7D%2Fx%3Fy%23z");
+        assert_eq!(job_path("q", "a b"), "/queues/q/jobs/a%20b");
+    }
+
+    #[test]
+    fn a_script_payload_is_text() {
+        let page = html! { pre { (pretty(b"<script>alert(1)</script>")) } }.into_string();
+        assert_eq!(page, "<pre>&lt;script&gt;alert(1)&lt;/script&gt;</pre>");
+    }
+}

@@ -1,0 +1,639 @@
+//! `thoonk dashboard` over HTTP: every page, API route and action, the
+//! metrics, the live stream, and the security rules (token, Origin, Host,
+//! escaping). The real binary against a private Redis; requests are plain
+//! HTTP/1.1 over a socket.
+
+mod common;
+
+use common::{Background, Redis, WAIT};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// A running dashboard and the Redis it shows.
+struct Dashboard {
+    redis: Redis,
+    _process: Background,
+    addr: String,
+    token: Option<String>,
+}
+
+impl Dashboard {
+    fn start(token: Option<&str>) -> Dashboard {
+        let redis = Redis::start();
+        Self::on(redis, token)
+    }
+
+    fn on(redis: Redis, token: Option<&str>) -> Dashboard {
+        let mut args = vec!["dashboard", "--listen", "127.0.0.1:0"];
+        if let Some(token) = token {
+            args.extend(["--token", token]);
+        }
+        let process = redis.spawn(&args);
+        let line = process.next_line();
+        let addr = line
+            .strip_prefix("dashboard on http://")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Dashboard {
+            redis,
+            _process: process,
+            addr,
+            token: token.map(str::to_string),
+        }
+    }
+
+    /// The request as a browser on this dashboard's page would send it.
+    fn request(&self, method: &str, path: &str) -> Request {
+        Request {
+            addr: self.addr.clone(),
+            method: method.to_string(),
+            path: path.to_string(),
+            headers: vec![("Host".into(), self.addr.clone())],
+            body: String::new(),
+        }
+    }
+
+    /// GET with the bearer token (when there is one).
+    fn get(&self, path: &str) -> Response {
+        self.request("GET", path)
+            .bearer(self.token.as_deref())
+            .send()
+    }
+
+    /// GET, as JSON, asserting 200.
+    #[track_caller]
+    fn json(&self, path: &str) -> Value {
+        let r = self.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{path}: {e}: {}", r.body))
+    }
+
+    /// A POST from the dashboard's own page (same Origin).
+    fn post(&self, path: &str) -> Response {
+        self.request("POST", path)
+            .header("Origin", &format!("http://{}", self.addr))
+            .bearer(self.token.as_deref())
+            .send()
+    }
+
+    /// Polls the overview until `cond` holds for it.
+    #[track_caller]
+    fn until(&self, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let overview = self.json("/api/queues");
+            if cond(&overview) {
+                return overview;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not so after {WAIT:?}: {overview}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The overview line of `queue`.
+fn line<'a>(overview: &'a Value, queue: &str) -> Option<&'a Value> {
+    overview["queues"]
+        .as_array()?
+        .iter()
+        .find(|q| q["name"] == queue)
+}
+
+struct Request {
+    addr: String,
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Request {
+    fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    fn bearer(self, token: Option<&str>) -> Self {
+        match token {
+            Some(token) => self.header("Authorization", &format!("Bearer {token}")),
+            None => self,
+        }
+    }
+
+    fn form(mut self, body: &str) -> Self {
+        self.body = body.to_string();
+        self.header("Content-Type", "application/x-www-form-urlencoded")
+    }
+
+    fn write(&self) -> TcpStream {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect to the dashboard");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let mut head = format!("{} {} HTTP/1.1\r\n", self.method, self.path);
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            self.body.len()
+        ));
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(self.body.as_bytes()).unwrap();
+        stream
+    }
+
+    fn send(&self) -> Response {
+        let mut raw = Vec::new();
+        self.write()
+            .read_to_end(&mut raw)
+            .expect("read the response");
+        Response::parse(&raw)
+    }
+
+    /// Opens a server-sent event stream.
+    fn stream(&self) -> EventStream {
+        let mut reader = BufReader::new(self.write());
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header).unwrap();
+            if header.trim().is_empty() {
+                break;
+            }
+        }
+        EventStream { reader }
+    }
+}
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Response {
+    fn parse(raw: &[u8]) -> Response {
+        let text = String::from_utf8_lossy(raw);
+        let (head, body) = text.split_once("\r\n\r\n").expect("a complete response");
+        let mut lines = head.lines();
+        let status = lines.next().unwrap()[9..12].parse().unwrap();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v == "chunked");
+        let body = if chunked {
+            unchunk(body)
+        } else {
+            body.to_string()
+        };
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn unchunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+    out
+}
+
+/// Server-sent events as they arrive.
+struct EventStream {
+    reader: BufReader<TcpStream>,
+}
+
+impl EventStream {
+    /// The next event named `name` (others skipped), as JSON.
+    #[track_caller]
+    fn next(&mut self, name: &str) -> Value {
+        let deadline = Instant::now() + WAIT;
+        let mut event = String::new();
+        loop {
+            assert!(Instant::now() < deadline, "no {name} event within {WAIT:?}");
+            let mut line = String::new();
+            self.reader
+                .read_line(&mut line)
+                .expect("the stream stays open");
+            // Chunk sizes of the chunked encoding come between events.
+            let line = line.trim_end();
+            if let Some(e) = line.strip_prefix("event: ") {
+                event = e.to_string();
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                if event == name {
+                    return serde_json::from_str(data).expect("JSON data");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_overview_shows_every_queue_with_its_counts_rates_and_workers() {
+    let d = Dashboard::start(None);
+    d.redis.publish("mail", "one", &[]);
+    d.redis.publish("mail", "two", &["--delay", "3600"]);
+    d.redis.publish("sms", "three", &[]);
+    let overview = d.until("both queues listed", |o| {
+        line(o, "mail").is_some_and(|q| q["available"] == 1 && q["delayed"] == 1)
+            && line(o, "sms").is_some()
+    });
+    let mail = line(&overview, "mail").unwrap();
+    assert_eq!(
+        (
+            mail["publishes"].as_u64(),
+            mail["workers"].as_array().map(Vec::len)
+        ),
+        (Some(2), Some(0))
+    );
+    assert!(mail["publish_rate"].is_array() && mail["finish_rate"].is_array());
+
+    let page = d.get("/");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(r#"<tr data-queue="mail">"#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"<a href="/queues/mail">mail</a>"#));
+    assert!(page.body.contains(r#"<td class="n available">1</td>"#));
+    assert!(page.body.contains(r#"<script src="/assets/app.js">"#));
+    let script = d.get("/assets/app.js");
+    assert_eq!(
+        script.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert!(script.body.contains("EventSource"));
+    assert_eq!(d.get("/assets/app.css").status, 200);
+}
+
+#[test]
+fn a_queue_page_lists_each_state_and_a_job_page_shows_the_whole_job() {
+    let d = Dashboard::start(None);
+    let id = d
+        .redis
+        .publish("mail", r#"{"to":"ann","n":1}"#, &["--id", "j1"]);
+    d.redis.publish("mail", "plain text", &["--id", "j2"]);
+    let page = d.get("/queues/mail?state=available");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(r#"<tr data-id="j1">"#) && page.body.contains(r#"<tr data-id="j2">"#)
+    );
+    assert!(page.body.contains(r#"data-action="retract""#));
+    assert_eq!(d.get("/queues/mail?state=bogus").status, 400);
+
+    // Claimed by a worker that is not there: the page offers stall and cancel.
+    d.redis.thoonk(&["get", "mail"]).ok();
+    let claimed = d.get("/queues/mail?state=claimed");
+    assert!(
+        claimed.body.contains(r#"data-action="stall""#)
+            && claimed.body.contains(r#"data-action="cancel""#)
+    );
+
+    let job = d.get(&format!("/queues/mail/jobs/{id}"));
+    assert_eq!(job.status, 200);
+    assert!(
+        job.body.contains(r#"<dd id="state">claimed</dd>"#),
+        "{}",
+        job.body
+    );
+    // Pretty-printed JSON, escaped as text.
+    assert!(
+        job.body
+            .contains("{\n  &quot;to&quot;: &quot;ann&quot;,\n  &quot;n&quot;: 1\n}"),
+        "{}",
+        job.body
+    );
+    assert!(
+        job.body.contains(r#"<dd id="lease">20"#),
+        "a lease deadline: {}",
+        job.body
+    );
+    // Find by id goes to the job's page.
+    let found = d.get("/queues/mail?find=j2");
+    assert_eq!(
+        (found.status, found.header("location")),
+        (303, Some("/queues/mail/jobs/j2"))
+    );
+    let missing = d.get("/queues/mail/jobs/nope");
+    assert!(missing.body.contains(r#"id="missing""#));
+
+    // The same through the API.
+    let detail = d.json("/api/queues/mail/jobs/j1");
+    assert_eq!(
+        (detail["state"].as_str(), detail["cancelled"].as_u64()),
+        (Some("claimed"), Some(0))
+    );
+    assert!(detail["lease_deadline_ms"].as_u64() > detail["claimed_ms"].as_u64());
+    assert_eq!(d.get("/api/queues/mail/jobs/nope").status, 404);
+    let listed = d.json("/api/queues/mail/jobs?state=available");
+    assert_eq!(listed[0]["id"], "j2");
+    assert_eq!(listed[0]["item"], "plain text");
+    let queue = d.json("/api/queues/mail");
+    assert_eq!(queue["name"], "mail");
+    assert_eq!(d.get("/api/queues/nope").status, 404);
+}
+
+#[test]
+fn actions_move_jobs_and_say_why_when_a_job_moved_on() {
+    let d = Dashboard::start(None);
+    for id in ["a", "b", "c", "d"] {
+        d.redis.publish("q", id, &["--id", id]);
+    }
+    // a, b claimed; a stalled through the dashboard, b cancelled.
+    d.redis.thoonk(&["get", "q"]).ok();
+    d.redis.thoonk(&["get", "q"]).ok();
+    let stall = d.post("/api/queues/q/jobs/a/stall");
+    assert_eq!(stall.status, 200, "{}", stall.body);
+    assert_eq!(d.post("/api/queues/q/jobs/b/cancel").status, 200);
+    let stats = d.redis.stats("q");
+    assert_eq!(
+        (stats["stalled"].as_u64(), stats["available"].as_u64()),
+        (Some(1), Some(3))
+    );
+    // Retry the stalled one; the second time it is refused: it moved on.
+    assert_eq!(d.post("/api/queues/q/jobs/a/retry").status, 200);
+    let again = d.post("/api/queues/q/jobs/a/retry");
+    assert_eq!(again.status, 409, "{}", again.body);
+    let error: Value = serde_json::from_str(&again.body).unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("job a in queue q is not stalled"),
+        "{error}"
+    );
+    // Retract; then it is gone.
+    assert_eq!(d.post("/api/queues/q/jobs/c/retract").status, 200);
+    assert_eq!(d.post("/api/queues/q/jobs/c/retract").status, 404);
+    assert_eq!(d.post("/api/queues/q/jobs/d/explode").status, 404);
+    // Retry all stalled.
+    for _ in 0..3 {
+        let claim: Value = serde_json::from_str(d.redis.thoonk(&["get", "q"]).line()).unwrap();
+        d.redis
+            .thoonk(&["stall", "q", claim["id"].as_str().unwrap()])
+            .ok();
+    }
+    let all = d.post("/api/queues/q/retry-all");
+    assert_eq!(all.status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&all.body).unwrap()["retried"],
+        3
+    );
+    assert_eq!(d.redis.stats("q")["stalled"], 0);
+}
+
+#[test]
+fn payloads_ids_reasons_and_names_are_escaped() {
+    let d = Dashboard::start(None);
+    let evil = "<script>alert(1)</script>";
+    let queue = "q<b>\"'";
+    d.redis
+        .publish(queue, evil, &["--id", "<img src=x onerror=alert(2)>"]);
+    let claim: Value = serde_json::from_str(d.redis.thoonk(&["get", queue]).line()).unwrap();
+    let id = claim["id"].as_str().unwrap();
+    d.post(&format!(
+        "/api/queues/{}/jobs/{}/stall",
+        enc(queue),
+        enc(id)
+    ));
+    for path in [
+        "/".to_string(),
+        format!("/queues/{}?state=stalled", enc(queue)),
+        format!("/queues/{}/jobs/{}", enc(queue), enc(id)),
+    ] {
+        let page = d.get(&path);
+        assert_eq!(page.status, 200, "{path}");
+        for raw in [evil, "<img src=x", "q<b>"] {
+            assert!(
+                !page.body.contains(raw),
+                "{path} holds {raw:?} unescaped: {}",
+                page.body
+            );
+        }
+    }
+    let stalled = d.get(&format!("/queues/{}?state=stalled", enc(queue)));
+    assert!(stalled
+        .body
+        .contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(stalled.body.contains("stalled from the dashboard"));
+}
+
+#[test]
+fn metrics_give_gauges_per_state_and_counters() {
+    let d = Dashboard::start(None);
+    d.redis.publish("mail", "x", &["--id", "x"]);
+    d.redis.publish("a\"b", "y", &[]);
+    d.redis.thoonk(&["get", "mail"]).ok();
+    d.redis.thoonk(&["stall", "mail", "x"]).ok();
+    d.until("the stall seen", |o| {
+        line(o, "mail").is_some_and(|q| q["stalled"] == 1)
+    });
+    let metrics = d.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    assert_eq!(
+        metrics.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    for expected in [
+        "# TYPE thoonk_jobs gauge",
+        r#"thoonk_jobs{queue="mail",state="stalled"} 1"#,
+        r#"thoonk_jobs{queue="mail",state="available"} 0"#,
+        r#"thoonk_jobs{queue="a\"b",state="available"} 1"#,
+        "# TYPE thoonk_publishes_total counter",
+        r#"thoonk_publishes_total{queue="mail"} 1"#,
+        r#"thoonk_finishes_total{queue="mail"} 0"#,
+        r#"thoonk_stalls_total{queue="mail"} 1"#,
+        r#"thoonk_cancels_total{queue="mail"} 0"#,
+        r#"thoonk_recoveries_total{queue="mail"} 0"#,
+        r#"thoonk_workers{queue="mail"} 0"#,
+    ] {
+        assert!(
+            metrics.body.lines().any(|l| l == expected),
+            "{expected:?} missing:\n{}",
+            metrics.body
+        );
+    }
+}
+
+#[test]
+fn the_live_stream_sends_counts_and_each_move() {
+    let d = Dashboard::start(None);
+    d.redis.publish("mail", "first", &[]);
+    d.until("the queue seen", |o| line(o, "mail").is_some());
+    let mut stream = d.request("GET", "/api/live/mail").send_stream();
+    let stats = stream.next("stats");
+    assert_eq!(stats["available"], 1);
+    d.redis.publish("mail", "second", &["--id", "s2"]);
+    let moved = stream.next("job");
+    assert_eq!(
+        (moved["event"].as_str(), moved["id"].as_str()),
+        (Some("publish"), Some("s2"))
+    );
+    assert_eq!(stream.next("stats")["available"], 2);
+    let mut overview = d.request("GET", "/api/live").send_stream();
+    assert!(line(&overview.next("overview"), "mail").is_some());
+}
+
+impl Request {
+    fn send_stream(&self) -> EventStream {
+        self.stream()
+    }
+}
+
+#[test]
+fn without_a_token_it_answers_only_to_loopback_hosts_and_same_origin_posts() {
+    let d = Dashboard::start(None);
+    d.redis.publish("q", "x", &["--id", "x"]);
+    // A page of another site, or one that rebound its name to 127.0.0.1.
+    let rebound = d
+        .request("GET", "/api/queues")
+        .header("Host", "evil.example:7070")
+        .send();
+    assert_eq!(rebound.status, 403);
+    let cross = d
+        .request("POST", "/api/queues/q/jobs/x/retract")
+        .header("Origin", "http://evil.example")
+        .send();
+    assert_eq!(cross.status, 403, "{}", cross.body);
+    let no_origin = d.request("POST", "/api/queues/q/jobs/x/retract").send();
+    assert_eq!(no_origin.status, 403);
+    assert_eq!(d.redis.stats("q")["available"], 1, "nothing was retracted");
+    assert_eq!(d.post("/api/queues/q/jobs/x/retract").status, 200);
+}
+
+#[test]
+fn with_a_token_every_page_and_call_needs_it() {
+    let d = Dashboard::start(Some("s3cret-token"));
+    d.redis.publish("q", "x", &["--id", "x"]);
+    let anonymous = |method: &str, path: &str| d.request(method, path).send();
+    assert_eq!(anonymous("GET", "/api/queues").status, 401);
+    assert_eq!(anonymous("GET", "/metrics").status, 401);
+    let page = anonymous("GET", "/queues/q");
+    assert_eq!(
+        (page.status, page.header("location")),
+        (303, Some("/login"))
+    );
+    assert_eq!(anonymous("GET", "/login").status, 200);
+    assert_eq!(
+        d.get("/api/queues").status,
+        200,
+        "the bearer token opens the API"
+    );
+
+    // The login form: a wrong token is refused, the right one sets a cookie.
+    let origin = format!("http://{}", d.addr);
+    let login = |token: &str| {
+        d.request("POST", "/login")
+            .header("Origin", &origin)
+            .form(&format!("token={token}"))
+            .send()
+    };
+    assert_eq!(login("wrong").status, 401);
+    let ok = login("s3cret-token");
+    assert_eq!(ok.status, 303);
+    let cookie = ok
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(ok.header("set-cookie").unwrap().contains("HttpOnly"));
+    let with_cookie = |method: &str, path: &str| d.request(method, path).header("Cookie", &cookie);
+    assert_eq!(with_cookie("GET", "/queues/q").send().status, 200);
+    // A cookie rides along on another site's form: its POST is refused.
+    let cross = with_cookie("POST", "/api/queues/q/jobs/x/retract")
+        .header("Origin", "http://evil.example")
+        .send();
+    assert_eq!(cross.status, 403);
+    let same = with_cookie("POST", "/api/queues/q/jobs/x/stall")
+        .header("Origin", &origin)
+        .send();
+    assert_eq!(
+        same.status, 409,
+        "same origin gets through (and x is not claimed): {}",
+        same.body
+    );
+    // A bearer call is a program's, not a browser's: no Origin needed.
+    let bearer = d
+        .request("POST", "/api/queues/q/jobs/x/retract")
+        .bearer(Some("s3cret-token"))
+        .send();
+    assert_eq!(bearer.status, 200);
+}
+
+#[test]
+fn it_will_not_listen_beyond_loopback_without_a_token() {
+    let redis = Redis::start();
+    let out = redis.thoonk(&["dashboard", "--listen", "0.0.0.0:0"]);
+    out.failed(
+        1,
+        &[
+            "refusing to listen on 0.0.0.0:0 without a token",
+            "--token",
+            "THOONK_DASHBOARD_TOKEN",
+        ],
+    );
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_running_worker_shows_on_the_overview() {
+    let d = Dashboard::start(None);
+    d.redis.publish("w", "x", &[]);
+    let worker = d.redis.spawn(&["work", "w", "--", "cat"]);
+    let overview = d.until("the worker listed", |o| {
+        line(o, "w").is_some_and(|q| {
+            q["workers"].as_array().is_some_and(|w| w.len() == 1) && q["finishes"] == 1
+        })
+    });
+    let seen = &line(&overview, "w").unwrap()["workers"][0];
+    assert!(seen["alive_until_ms"].as_u64() > Some(0));
+    let page = d.get("/");
+    assert!(
+        page.body
+            .contains(&format!("<code>{}</code> on", seen["id"].as_str().unwrap())),
+        "{}",
+        page.body
+    );
+    drop(worker);
+}
