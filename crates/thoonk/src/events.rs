@@ -186,16 +186,32 @@ async fn run(nodes: Vec<redis::Client>, mut commands: mpsc::UnboundedReceiver<Co
             Ok::<_, redis::RedisError>((sink, stream))
         }
         .await;
-        let (mut sink, mut stream) = match connected {
-            Ok(pair) => pair,
-            Err(_) if commands.is_closed() => return,
-            Err(_) => {
-                next_node += 1;
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                continue;
-            }
-        };
+        let (mut sink, mut stream) =
+            match connected {
+                Ok(pair) => pair,
+                Err(_) if commands.is_closed() => return,
+                Err(e) => {
+                    // Nobody waits on a connection that is not there: new
+                    // listeners are told now (and drop out), not when Redis is
+                    // back; the ones already here are resubscribed then.
+                    while let Ok(command) = commands.try_recv() {
+                        match command {
+                            Command::Listen { subscribed, .. } => {
+                                let _ = subscribed.send(Err(Error::from(redis::RedisError::from(
+                                    (e.kind(), "the event connection is down", e.to_string()),
+                                ))));
+                            }
+                            Command::Unlisten { id } => {
+                                registry.remove(id);
+                            }
+                        }
+                    }
+                    next_node += 1;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
         backoff = Duration::from_millis(10);
         if !first {
             for (_, tx) in registry.listeners.values() {
@@ -219,12 +235,25 @@ async fn run(nodes: Vec<redis::Client>, mut commands: mpsc::UnboundedReceiver<Co
                         } else {
                             sink.subscribe(fresh).await
                         };
-                        let failed = result.is_err();
-                        let _ = subscribed.send(result.map_err(Error::from));
-                        if failed {
+                        match result {
+                            Ok(()) => {
+                                let _ = subscribed.send(Ok(()));
+                            }
+                            // Refused by Redis (an ACL without the
+                            // channel): this listener goes, the others stay.
+                            Err(e) if !e.is_io_error() && !e.is_connection_dropped() => {
+                                let idle = registry.remove(id);
+                                let _ = subscribed.send(Err(e.into()));
+                                if !idle.is_empty() && sink.unsubscribe(idle).await.is_err() {
+                                    break;
+                                }
+                            }
                             // The connection is broken; the listener stays
                             // registered and is resubscribed on reconnect.
-                            break;
+                            Err(e) => {
+                                let _ = subscribed.send(Err(e.into()));
+                                break;
+                            }
                         }
                     }
                     Some(Command::Unlisten { id }) => {

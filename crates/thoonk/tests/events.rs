@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use futures_util::StreamExt;
+use std::time::Duration;
 use thoonk::{Event, EventKind, Publish};
 
 fn event(kind: EventKind, id: &str, result: Option<&str>) -> Event {
@@ -123,4 +124,61 @@ async fn the_raw_finish_payload_is_v1() {
         next_event(&mut events).await,
         event(EventKind::Finish, "v1job", Some("v1 result"))
     );
+}
+
+/// A subscription Redis refuses (an ACL without the channel) fails at once
+/// for that listener alone: the event connection goes on for the others.
+#[tokio::test]
+async fn a_refused_subscription_fails_alone() {
+    let env = Env::start().await;
+    env.redis
+        .add_user("app", "pw", &["~job.*", "&event.job.*:allowed", "+@all"])
+        .unwrap();
+    let thoonk = thoonk::Thoonk::connect(&env.redis.url_as("app", "pw"))
+        .await
+        .unwrap();
+    let refused = within(
+        "a refused listen",
+        thoonk.listen(vec!["event.job.publish:other".into()]),
+    )
+    .await;
+    let err = refused.unwrap_err().to_string();
+    assert!(
+        err.contains("NOPERM") || err.contains("permission"),
+        "{err}"
+    );
+    let mut allowed = within(
+        "an allowed listen",
+        thoonk.listen(vec!["event.job.publish:allowed".into()]),
+    )
+    .await
+    .unwrap();
+    env.job("allowed")
+        .publish("x", Publish::new().id("x"))
+        .await
+        .unwrap();
+    let notice = within("the allowed event", allowed.recv()).await.unwrap();
+    assert!(matches!(notice, thoonk::Notice::Message { payload, .. } if payload == b"x"));
+}
+
+/// With Redis down when the first listener comes, listening fails with the
+/// connection's error instead of waiting for Redis to come back.
+#[tokio::test]
+async fn listening_while_redis_is_down_fails_at_once() {
+    let mut env = Env::start().await;
+    let thoonk = env.client().await;
+    env.redis.stop();
+    let err = within(
+        "a listen with Redis down",
+        thoonk.listen(vec!["event.job.publish:q".into()]),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, thoonk::Error::Redis(_)), "{err:?}");
+    let get = within(
+        "a get with Redis down",
+        thoonk.job("q").unwrap().get(Duration::from_millis(200)),
+    )
+    .await;
+    assert!(get.is_err(), "{get:?}");
 }
