@@ -12,7 +12,7 @@ use crate::{Error, Result};
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// What a listener receives.
@@ -51,6 +51,11 @@ impl Drop for Listener {
         let _ = self.hub.send(Command::Unlisten { id: self.id });
     }
 }
+
+/// How long a new listener waits for the event connection to come back
+/// before it is told Redis is down: long enough to ride out a failover or
+/// a move to the next seed node.
+const LISTEN_PATIENCE: Duration = Duration::from_secs(3);
 
 enum Command {
     Listen {
@@ -174,6 +179,7 @@ async fn run(nodes: Vec<redis::Client>, mut commands: mpsc::UnboundedReceiver<Co
     let mut first = true;
     let mut backoff = Duration::from_millis(10);
     let mut next_node = 0;
+    let mut failing_since = None;
     loop {
         // (Re)connect and subscribe to every channel someone listens to.
         let client = &nodes[next_node % nodes.len()];
@@ -186,32 +192,37 @@ async fn run(nodes: Vec<redis::Client>, mut commands: mpsc::UnboundedReceiver<Co
             Ok::<_, redis::RedisError>((sink, stream))
         }
         .await;
-        let (mut sink, mut stream) =
-            match connected {
-                Ok(pair) => pair,
-                Err(_) if commands.is_closed() => return,
-                Err(e) => {
-                    // Nobody waits on a connection that is not there: new
-                    // listeners are told now (and drop out), not when Redis is
-                    // back; the ones already here are resubscribed then.
-                    while let Ok(command) = commands.try_recv() {
-                        match command {
-                            Command::Listen { subscribed, .. } => {
-                                let _ = subscribed.send(Err(Error::from(redis::RedisError::from(
-                                    (e.kind(), "the event connection is down", e.to_string()),
-                                ))));
-                            }
-                            Command::Unlisten { id } => {
-                                registry.remove(id);
-                            }
-                        }
-                    }
-                    next_node += 1;
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
+        let (mut sink, mut stream) = match connected {
+            Ok(pair) => pair,
+            Err(_) if commands.is_closed() => return,
+            Err(e) => {
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                next_node += 1;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                if since.elapsed() < LISTEN_PATIENCE {
+                    // A failover, or a move to the next seed: new
+                    // listeners wait.
                     continue;
                 }
-            };
+                // Down for a while: new listeners are told now (and drop
+                // out) rather than wait for Redis to come back; the ones
+                // already here are resubscribed then.
+                while let Ok(command) = commands.try_recv() {
+                    match command {
+                        Command::Listen { subscribed, .. } => {
+                            let down = (e.kind(), "the event connection is down", e.to_string());
+                            let _ = subscribed.send(Err(redis::RedisError::from(down).into()));
+                        }
+                        Command::Unlisten { id } => {
+                            registry.remove(id);
+                        }
+                    }
+                }
+                continue;
+            }
+        };
+        failing_since = None;
         backoff = Duration::from_millis(10);
         if !first {
             for (_, tx) in registry.listeners.values() {

@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 use thoonk::{EventKind, Thoonk};
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 
-/// How often the counters are sampled for the rates (and new queues looked
-/// for).
+/// How often the counters are sampled for the rates.
 const SAMPLE: Duration = Duration::from_secs(5);
+/// How often new queues are looked for: the events of a queue not known
+/// yet reach no one. (A SCAN of the few `job.publishes:*` keys.)
+const DISCOVER: Duration = Duration::from_secs(1);
 /// Samples kept: five minutes of rates.
 const HISTORY: usize = 61;
 /// After an event, how long to let more gather before one refresh.
@@ -137,6 +139,8 @@ impl Refresher {
         let mut tick = tokio::time::interval(SAMPLE);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        let mut discover = tokio::time::interval(DISCOVER);
+        discover.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let sample = tokio::select! {
                 _ = tick.tick() => true,
@@ -144,6 +148,10 @@ impl Refresher {
                     tokio::time::sleep(SETTLE).await;
                     false
                 }
+                _ = discover.tick() => match self.thoonk.queues().await {
+                    Ok(names) if names.iter().any(|n| !self.followed.contains_key(n)) => false,
+                    _ => continue,
+                },
             };
             let next = match self.refresh(sample).await {
                 Ok(next) => next,

@@ -34,6 +34,7 @@ fn layout(app: &App, page: &str, title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · thoonk" }
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/assets/app.css";
             }
             body data-page=(page) {
@@ -257,6 +258,7 @@ pub(crate) fn login_page(error: Option<&str>) -> Markup {
             head {
                 meta charset="utf-8";
                 title { "log in · thoonk" }
+                link rel="icon" href="data:,";
                 link rel="stylesheet" href="/assets/app.css";
             }
             body.login {

@@ -18,9 +18,14 @@ const enc = encodeURIComponent;
 const queuePath = (q) => "/queues/" + enc(q);
 const jobPath = (q, id) => queuePath(q) + "/jobs/" + enc(id);
 
-function follow(url, handlers) {
+// Follows a live stream; `opened` runs each time it (re)connects, when
+// changes may have been missed.
+function follow(url, handlers, opened) {
   const source = new EventSource(url);
-  source.onopen = () => live && live.classList.add("on");
+  source.onopen = () => {
+    if (live) live.classList.add("on");
+    if (opened) opened();
+  };
   source.onerror = () => live && live.classList.remove("on");
   for (const [name, handle] of Object.entries(handlers)) {
     source.addEventListener(name, (e) => handle(JSON.parse(e.data)));
@@ -149,7 +154,7 @@ if (page === "queue") {
     },
     job: soon,
     resync: soon,
-  });
+  }, soon);
   table.addEventListener("click", async (e) => {
     const button = e.target.closest("button[data-action]");
     if (!button) return;
@@ -207,7 +212,7 @@ if (page === "job") {
     follow(`/api/live/${enc(queue)}`, {
       job(change) { if (change.id === id) reload(); },
       resync: reload,
-    });
+    }, reload);
     document.getElementById("job-actions").addEventListener("click", async (e) => {
       const button = e.target.closest("button[data-action]");
       if (!button) return;

@@ -1,0 +1,612 @@
+//! `thoonk dashboard` in a real browser: headless Chromium driven through
+//! chromedriver (W3C WebDriver, JSON over HTTP, spoken here over a plain
+//! socket), against the real binary and a private Redis. What the HTTP tests
+//! cannot show: that the page's script keeps the page current from the live
+//! stream, and that its buttons work.
+//!
+//! Needs `chromium` and `chromedriver` on PATH (`apt-get install chromium
+//! chromium-driver`; `.ci/run` installs them). Screenshots go to
+//! `target/test-artifacts/`; with `THOONK_UPDATE_SCREENSHOT=1` the overview's
+//! also replaces the README's `docs/dashboard.png`.
+
+mod common;
+
+use common::{Background, Redis, WAIT};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const ARTIFACTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/test-artifacts");
+const README_SCREENSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/dashboard.png");
+
+const INSTALL: &str =
+    "install Chromium and its WebDriver: `apt-get install chromium chromium-driver` \
+     (Debian/Ubuntu; .ci/run does it when they are missing)";
+
+#[test]
+fn a_job_stalled_elsewhere_shows_up_live_and_its_retry_button_puts_it_back() {
+    let browser = Browser::start();
+    let d = Dashboard::start();
+    for id in ["m1", "m2", "m3"] {
+        d.redis
+            .publish("mail", &format!("mail {id}"), &["--id", id]);
+    }
+
+    // The overview lists the queue with its counts. (A queue that appears
+    // after the dashboard started joins the overview at its next sample;
+    // the page learns of it from the live stream.)
+    browser.open(&d.url("/"));
+    let row = r#"tr[data-queue="mail"]"#;
+    browser.until_text(&format!("{row} td.available"), "3");
+    for (state, n) in [("claimed", "0"), ("delayed", "0"), ("stalled", "0")] {
+        assert_eq!(
+            browser.text(&format!("{row} td.{state}")).as_deref(),
+            Some(n),
+            "{state}"
+        );
+    }
+    assert_eq!(
+        browser
+            .text(&format!(r#"{row} a[href="/queues/mail"]"#))
+            .as_deref(),
+        Some("mail")
+    );
+
+    // The queue's stalled jobs: none yet.
+    browser.open(&d.url("/queues/mail?state=stalled"));
+    assert_eq!(
+        browser.js("return document.querySelectorAll('#jobs tbody tr').length"),
+        0
+    );
+    assert_eq!(
+        browser.js("return document.getElementById('no-jobs').hidden"),
+        false
+    );
+    assert_eq!(browser.text("#count-stalled").as_deref(), Some("0"));
+    assert_eq!(browser.text("#count-available").as_deref(), Some("3"));
+    // Follows the live stream (the dot turns on once it is open).
+    browser.until(
+        "the live stream is open",
+        "return document.getElementById('live').classList.contains('on')",
+        |v| v == true,
+    );
+    // Anything that reloaded the page would drop this.
+    browser.js("window.__marker = 42");
+
+    // A worker elsewhere claims a job and stalls it: the page shows it, by
+    // itself.
+    let claim = d.redis.get("mail");
+    assert_eq!(claim.id, "m1", "the oldest job is claimed first");
+    d.redis
+        .thoonk(&["stall", "mail", &claim.id, "--token", &claim.token])
+        .ok();
+    let stalled_row = format!(r#"#jobs tbody tr[data-id="{}"]"#, claim.id);
+    browser.until_present(&stalled_row, true);
+    browser.until_text("#count-stalled", "1");
+    browser.until_text("#count-available", "2");
+    assert_eq!(
+        browser.text(&format!("{stalled_row} td.item")).as_deref(),
+        Some("mail m1")
+    );
+    assert_eq!(
+        browser.js("return document.getElementById('no-jobs').hidden"),
+        true
+    );
+    let buttons = browser.js_with(
+        "return [...document.querySelectorAll(arguments[0] + ' button')].map(b => b.dataset.action)",
+        json!([stalled_row]),
+    );
+    assert_eq!(buttons, json!(["retry", "retract"]));
+    browser.screenshot(&Path::new(ARTIFACTS).join("dashboard.png"));
+
+    // Retry, by clicking its button: the row leaves the list, the job is
+    // back in the queue.
+    browser.click(&format!(
+        r#"button[data-action="retry"][data-id="{}"]"#,
+        claim.id
+    ));
+    browser.until_present(&stalled_row, false);
+    browser.until_text("#flash", "m1: retried: back in the queue");
+    assert_eq!(
+        browser.js("return document.getElementById('flash').className"),
+        "ok"
+    );
+    browser.until_text("#count-stalled", "0");
+    browser.until_text("#count-available", "3");
+    assert_eq!(
+        browser.js("return document.getElementById('no-jobs').hidden"),
+        false
+    );
+    let stats = d.redis.stats("mail");
+    assert_eq!(
+        (
+            stats["available"].as_u64(),
+            stats["claimed"].as_u64(),
+            stats["stalled"].as_u64()
+        ),
+        (Some(3), Some(0), Some(0)),
+        "{stats}"
+    );
+    assert!(d.redis.ids("mail", "available").contains(&claim.id));
+
+    // All of it without a reload, and without a script error.
+    assert_eq!(
+        browser.js("return window.__marker"),
+        42,
+        "the page was reloaded"
+    );
+    let errors = browser.console_errors();
+    assert!(
+        errors.is_empty(),
+        "errors in the browser's console: {errors:#?}"
+    );
+}
+
+#[test]
+fn the_overview_shows_queues_with_jobs_in_every_state() {
+    let redis = Redis::start();
+    // mail: 3 available, 1 claimed, 1 stalled, 1 delayed.
+    for id in ["m1", "m2", "m3", "m4", "m5"] {
+        redis.publish(
+            "mail",
+            &format!(r#"{{"to":"{id}@example.com"}}"#),
+            &["--id", id],
+        );
+    }
+    redis.publish("mail", "later", &["--delay", "3600"]);
+    redis.get("mail");
+    let stall = redis.get("mail");
+    redis
+        .thoonk(&["stall", "mail", &stall.id, "--token", &stall.token])
+        .ok();
+    // sms: 2 available, 2 claimed.
+    for n in 0..4 {
+        redis.publish("sms", &format!("text {n}"), &[]);
+    }
+    redis.get("sms");
+    redis.get("sms");
+    // reports: delayed only, with a worker waiting for them.
+    for n in 0..2 {
+        redis.publish("reports", &format!("report {n}"), &["--delay", "3600"]);
+    }
+    let _worker = redis.spawn(&["work", "reports", "--", "cat"]);
+    // thumbnails: stalled only.
+    for n in 0..3 {
+        redis.publish("thumbnails", &format!("image {n}"), &[]);
+        let claim = redis.get("thumbnails");
+        redis
+            .thoonk(&["stall", "thumbnails", &claim.id, "--token", &claim.token])
+            .ok();
+    }
+
+    let browser = Browser::start();
+    let d = Dashboard::on(redis);
+    browser.open(&d.url("/"));
+    let expected = [
+        ("mail", ["3", "1", "1", "1", "0"]),
+        ("sms", ["2", "2", "0", "0", "0"]),
+        ("reports", ["0", "0", "2", "0", "1"]),
+        ("thumbnails", ["0", "0", "0", "3", "0"]),
+    ];
+    for (queue, counts) in expected {
+        for (column, n) in ["available", "claimed", "delayed", "stalled", "workers"]
+            .iter()
+            .zip(counts)
+        {
+            browser.until_text(&format!(r#"tr[data-queue="{queue}"] td.{column}"#), n);
+        }
+    }
+    let order = browser
+        .js("return [...document.querySelectorAll('#queues tbody tr')].map(r => r.dataset.queue)");
+    assert_eq!(order, json!(["mail", "reports", "sms", "thumbnails"]));
+    browser.until(
+        "the worker is listed",
+        "return document.querySelector('#workers li')?.textContent",
+        |v| v.as_str().is_some_and(|t| t.contains(" on reports")),
+    );
+    let errors = browser.console_errors();
+    assert!(
+        errors.is_empty(),
+        "errors in the browser's console: {errors:#?}"
+    );
+
+    browser.screenshot(&Path::new(ARTIFACTS).join("overview.png"));
+    if std::env::var_os("THOONK_UPDATE_SCREENSHOT").is_some_and(|v| v == "1") {
+        browser.screenshot(Path::new(README_SCREENSHOT));
+    }
+}
+
+/// A running dashboard and the Redis it shows.
+struct Dashboard {
+    redis: Redis,
+    _process: Background,
+    addr: String,
+}
+
+impl Dashboard {
+    fn start() -> Dashboard {
+        Dashboard::on(Redis::start())
+    }
+
+    fn on(redis: Redis) -> Dashboard {
+        let process = redis.spawn(&["dashboard", "--listen", "127.0.0.1:0"]);
+        let line = process.next_line();
+        let addr = line
+            .strip_prefix("dashboard on http://")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Dashboard {
+            redis,
+            _process: process,
+            addr,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// A headless Chromium session; ends it (and its chromedriver) on drop.
+struct Browser {
+    driver: ChromeDriver,
+    session: String,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let chromium = ["chromium", "chromium-browser"]
+            .into_iter()
+            .find_map(on_path)
+            .unwrap_or_else(|| panic!("no `chromium` on PATH: {INSTALL}"));
+        let driver = ChromeDriver::start();
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "timeouts": { "pageLoad": WAIT.as_millis() as u64, "script": WAIT.as_millis() as u64 },
+            "goog:loggingPrefs": { "browser": "ALL" },
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1280,900"],
+            },
+        } } });
+        let created = driver.call("POST", "/session", Some(&capabilities));
+        let session = created["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session id in {created}"))
+            .to_string();
+        Browser { driver, session }
+    }
+
+    /// A WebDriver command of this session; returns its `value`.
+    #[track_caller]
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        self.driver
+            .call(method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    /// Loads `url` and waits for its `load` event.
+    #[track_caller]
+    fn open(&self, url: &str) {
+        self.call("POST", "/url", Some(&json!({ "url": url })));
+    }
+
+    /// Runs `script` (a function body) in the page; returns what it
+    /// returns.
+    #[track_caller]
+    fn js(&self, script: &str) -> Value {
+        self.js_with(script, json!([]))
+    }
+
+    /// Runs `script` with `arguments` set to `args`.
+    #[track_caller]
+    fn js_with(&self, script: &str, args: Value) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(&json!({ "script": script, "args": args })),
+        )
+    }
+
+    /// The text of the first element matching `css`, if there is one.
+    #[track_caller]
+    fn text(&self, css: &str) -> Option<String> {
+        let text = self.js_with(
+            "return document.querySelector(arguments[0])?.textContent ?? null",
+            json!([css]),
+        );
+        text.as_str().map(str::to_string)
+    }
+
+    /// Polls `script` until its result satisfies `ok`; fails the test, with
+    /// a screenshot, after [`WAIT`].
+    #[track_caller]
+    fn until(&self, what: &str, script: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let value = self.js(script);
+            if ok(&value) {
+                return value;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{what}: not so after {WAIT:?} (last: {value}); {}",
+                    self.diagnose()
+                );
+            }
+            thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    #[track_caller]
+    fn until_text(&self, css: &str, expected: &str) {
+        let script = format!(
+            "return document.querySelector({})?.textContent ?? null",
+            json!(css)
+        );
+        self.until(&format!("{css} reads {expected:?}"), &script, |v| {
+            v == expected
+        });
+    }
+
+    #[track_caller]
+    fn until_present(&self, css: &str, present: bool) {
+        let script = format!("return document.querySelector({}) !== null", json!(css));
+        let what = format!("{css} {}", if present { "appears" } else { "goes away" });
+        self.until(&what, &script, |v| v == present);
+    }
+
+    /// Clicks the element matching `css`, as a user would.
+    #[track_caller]
+    fn click(&self, css: &str) {
+        let found = self.call(
+            "POST",
+            "/element",
+            Some(&json!({ "using": "css selector", "value": css })),
+        );
+        let element = found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("{css}: {found}"));
+        self.call(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(&json!({})),
+        );
+    }
+
+    /// Saves the visible page as a PNG at `path`.
+    #[track_caller]
+    fn screenshot(&self, path: &Path) {
+        let png = base64(
+            self.call("GET", "/screenshot", None)
+                .as_str()
+                .expect("base64 text"),
+        );
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "the screenshot is not a PNG"
+        );
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        }
+        std::fs::write(path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    }
+
+    /// The browser's console messages of level SEVERE since the last call,
+    /// but for the missing `/favicon.ico` (the dashboard has none).
+    fn console_errors(&self) -> Vec<Value> {
+        let log = self.call("POST", "/se/log", Some(&json!({ "type": "browser" })));
+        let entries = log.as_array().cloned().unwrap_or_default();
+        let favicon = |e: &Value| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("/favicon.ico "))
+        };
+        entries
+            .into_iter()
+            .filter(|e| e["level"] == "SEVERE" && !favicon(e))
+            .collect()
+    }
+
+    /// For a failure message: where the page is, its text and console, and
+    /// a screenshot.
+    fn diagnose(&self) -> String {
+        let test = thread::current()
+            .name()
+            .unwrap_or("test")
+            .replace("::", "-");
+        let shot = Path::new(ARTIFACTS).join(format!("failure-{test}.png"));
+        self.screenshot(&shot);
+        let page = self.js("return location.href + '\\n' + document.body.innerText");
+        let console = self.call("POST", "/se/log", Some(&json!({ "type": "browser" })));
+        format!(
+            "page: {}\nconsole: {console}\nscreenshot: {}",
+            page.as_str().unwrap_or_default(),
+            shot.display()
+        )
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Closes Chromium; chromedriver is killed after.
+        let _ = http(
+            &self.driver.addr,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+        );
+    }
+}
+
+/// The W3C name of an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// `chromedriver` on a free port; killed on drop.
+struct ChromeDriver {
+    child: Child,
+    addr: String,
+}
+
+impl ChromeDriver {
+    fn start() -> ChromeDriver {
+        let exe = on_path("chromedriver")
+            .unwrap_or_else(|| panic!("no `chromedriver` on PATH: {INSTALL}"));
+        // The port is free when chosen, but another process may take it
+        // before chromedriver binds it: then chromedriver exits; try again.
+        for _ in 0..3 {
+            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let child = Command::new(&exe)
+                .arg(format!("--port={port}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("run {}: {e}", exe.display()));
+            let mut driver = ChromeDriver {
+                child,
+                addr: format!("127.0.0.1:{port}"),
+            };
+            let deadline = Instant::now() + WAIT;
+            loop {
+                if driver.child.try_wait().expect("try_wait").is_some() {
+                    break;
+                }
+                if http(&driver.addr, "GET", "/status", None)
+                    .is_ok_and(|(_, v)| v["value"]["ready"] == true)
+                {
+                    return driver;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "chromedriver was not ready within {WAIT:?}"
+                );
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("chromedriver exited at start three times: {INSTALL}")
+    }
+
+    /// A WebDriver command; returns its `value`, or fails the test with
+    /// the driver's error.
+    #[track_caller]
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        let (status, reply) = http(&self.addr, method, path, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: chromedriver did not answer: {e}"));
+        let value = reply.get("value").cloned().unwrap_or(Value::Null);
+        if status != 200 {
+            panic!(
+                "{method} {path}: {status} {}: {}",
+                value["error"].as_str().unwrap_or_default(),
+                value["message"].as_str().unwrap_or_default()
+            );
+        }
+        value
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request with a JSON body; the status and the JSON reply.
+/// (chromedriver keeps the connection open whatever it says: the reply
+/// ends where its `Content-Length` says.)
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> std::io::Result<(u16, Value)> {
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(WAIT * 4))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let bad = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line)?;
+    let status = status_line.get(9..12).and_then(|s| s.parse().ok());
+    let status = status.ok_or_else(|| bad(format!("not an HTTP reply: {status_line:?}")))?;
+    let mut length = None;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse::<usize>().ok();
+            }
+        }
+    }
+    let length =
+        length.ok_or_else(|| bad(format!("{method} {path}: a reply without Content-Length")))?;
+    let mut raw = vec![0; length];
+    reader.read_exact(&mut raw)?;
+    let value = if raw.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&raw)?
+    };
+    Ok((status, value))
+}
+
+/// Standard base64 (the screenshots), decoded.
+fn base64(text: &str) -> Vec<u8> {
+    let digit = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {:?}", c as char),
+        }
+    };
+    let digits: Vec<u32> = text.bytes().filter(|&c| c != b'=').map(digit).collect();
+    digits
+        .chunks(4)
+        .flat_map(|quad| {
+            let n = quad
+                .iter()
+                .enumerate()
+                .fold(0, |n, (i, d)| n | d << (18 - 6 * i));
+            n.to_be_bytes()[1..quad.len()].to_vec()
+        })
+        .collect()
+}
+
+/// Where `name` is on PATH, if it is.
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file())
+}
+
+#[test]
+fn base64_decodes() {
+    assert_eq!(base64("aGVsbG8="), b"hello");
+    assert_eq!(base64("aGk="), b"hi");
+    assert_eq!(base64("aGV5"), b"hey");
+    assert_eq!(base64("+/8="), [0xfb, 0xff]);
+}
