@@ -637,3 +637,65 @@ fn a_running_worker_shows_on_the_overview() {
     );
     drop(worker);
 }
+
+/// Over TLS with a private CA, as an ACL user that may touch only the
+/// queues' keys and channels: the dashboard works, and its password shows
+/// nowhere.
+#[test]
+fn it_works_over_tls_as_a_restricted_user_and_never_shows_the_password() {
+    const PASSWORD: &str = "dashboard-pw-41c9";
+    let redis = private_redis::PrivateRedis::start_tls().expect("start a TLS redis-server");
+    redis
+        .add_user(
+            "dash",
+            PASSWORD,
+            &["~job.*", "&event.job.*", "+@all", "-@dangerous"],
+        )
+        .unwrap();
+    let url = redis.url_as("dash", PASSWORD);
+    let ca = redis.ca_path().unwrap();
+    let ca = ca.to_str().unwrap();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--redis", url.as_str(), "--tls-ca", ca];
+        all.extend_from_slice(args);
+        common::command(&all)
+    };
+    common::run(cli(&["publish", "secure", "x", "--id", "s1"]), b"").ok();
+    let process = Background::spawn(cli(&["dashboard", "--listen", "127.0.0.1:0"]));
+    let addr = process.next_line()["dashboard on http://".len()..]
+        .trim_end_matches('/')
+        .to_string();
+    let get = |path: &str| {
+        Request {
+            addr: addr.clone(),
+            method: "GET".into(),
+            path: path.into(),
+            headers: vec![("Host".into(), addr.clone())],
+            body: String::new(),
+        }
+        .send()
+    };
+    let overview: Value = serde_json::from_str(&get("/api/queues").body).unwrap();
+    assert_eq!(
+        line(&overview, "secure").map(|q| &q["available"]),
+        Some(&Value::from(1)),
+        "{overview}"
+    );
+    for path in [
+        "/",
+        "/queues/secure",
+        "/queues/secure/jobs/s1",
+        "/metrics",
+        "/api/queues",
+    ] {
+        let page = get(path);
+        assert_eq!(page.status, 200, "{path}");
+        assert!(!page.body.contains(PASSWORD), "{path} shows the password");
+    }
+    let out = process.terminate();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        !out.stdout.contains(PASSWORD) && !out.stderr.contains(PASSWORD),
+        "{out:?}"
+    );
+}

@@ -238,6 +238,15 @@ impl Background {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line:?}"))
     }
 
+    /// Asks it to stop (SIGTERM) and returns what [`Background::exit`] does.
+    #[track_caller]
+    pub(crate) fn terminate(self) -> Output {
+        let pid = self.child.0.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        self.exit()
+    }
+
     /// Waits (up to [`WAIT`]) for the child to exit; returns its exit code,
     /// the stdout lines not yet read, and its stderr.
     #[track_caller]
