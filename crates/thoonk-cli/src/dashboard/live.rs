@@ -176,7 +176,11 @@ impl Refresher {
         self.history.retain(|name, _| names.contains(name));
         let mut queues = Vec::with_capacity(names.len());
         for name in names {
-            let job = self.thoonk.job(&name)?;
+            // A counter left by a raw command under a name no handle takes
+            // (on a cluster, one without a {tag}) is no queue to show.
+            let Ok(job) = self.thoonk.job(&name) else {
+                continue;
+            };
             if !self.followed.contains_key(&name) {
                 let events = job.subscribe().await?;
                 let task = tokio::spawn(forward(
@@ -316,10 +320,10 @@ pub(crate) async fn queue_stream(State(app): State<App>, Path(queue): Path<Strin
     let mut changes = app.live.changes.subscribe();
     tokio::spawn(async move {
         let stats = |o: &Overview| o.queue(&queue).cloned();
-        let mut last = None;
-        loop {
-            let now = stats(&overview.borrow_and_update());
-            if now.as_ref().map(|q| {
+        // What a page shows of the queue: sent again only when it changes
+        // (the overview also changes with every other queue).
+        let shown = |q: &Option<QueueView>| {
+            q.as_ref().map(|q| {
                 (
                     q.available,
                     q.claimed,
@@ -328,18 +332,13 @@ pub(crate) async fn queue_stream(State(app): State<App>, Path(queue): Path<Strin
                     q.finishes,
                     q.publishes,
                 )
-            }) != last
-            {
-                last = now.as_ref().map(|q| {
-                    (
-                        q.available,
-                        q.claimed,
-                        q.delayed,
-                        q.stalled,
-                        q.finishes,
-                        q.publishes,
-                    )
-                });
+            })
+        };
+        let mut last = None;
+        loop {
+            let now = stats(&overview.borrow_and_update());
+            if shown(&now) != last {
+                last = shown(&now);
                 if tx.send(json_event("stats", &now)).await.is_err() {
                     return;
                 }
