@@ -582,6 +582,10 @@ fn with_a_token_every_page_and_call_needs_it() {
         "same origin gets through (and x is not claimed): {}",
         same.body
     );
+    // Logging out clears the cookie.
+    let out = with_cookie("POST", "/logout").header("Origin", &origin).send();
+    assert_eq!((out.status, out.header("location")), (303, Some("/login")));
+    assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
     // A bearer call is a program's, not a browser's: no Origin needed.
     let bearer = d
         .request("POST", "/api/queues/q/jobs/x/retract")
