@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// A running dashboard and the Redis it shows.
 struct Dashboard {
     redis: Redis,
-    _process: Background,
+    process: Option<Background>,
     addr: String,
     token: Option<String>,
 }
@@ -39,10 +39,15 @@ impl Dashboard {
             .to_string();
         Dashboard {
             redis,
-            _process: process,
+            process: Some(process),
             addr,
             token: token.map(str::to_string),
         }
+    }
+
+    /// SIGTERM; returns how it exited.
+    fn stop(&mut self) -> common::Output {
+        self.process.take().expect("running").terminate()
     }
 
     /// The request as a browser on this dashboard's page would send it.
@@ -485,7 +490,7 @@ fn metrics_give_gauges_per_state_and_counters() {
 
 #[test]
 fn the_live_stream_sends_counts_and_each_move() {
-    let d = Dashboard::start(None);
+    let mut d = Dashboard::start(None);
     d.redis.publish("mail", "first", &[]);
     d.until("the queue seen", |o| line(o, "mail").is_some());
     let mut stream = d.request("GET", "/api/live/mail").send_stream();
@@ -500,6 +505,9 @@ fn the_live_stream_sends_counts_and_each_move() {
     assert_eq!(stream.next("stats")["available"], 2);
     let mut overview = d.request("GET", "/api/live").send_stream();
     assert!(line(&overview.next("overview"), "mail").is_some());
+    // Open streams do not hold up a shutdown.
+    let out = d.stop();
+    assert_eq!(out.code, 0, "{out:?}");
 }
 
 impl Request {
@@ -583,7 +591,9 @@ fn with_a_token_every_page_and_call_needs_it() {
         same.body
     );
     // Logging out clears the cookie.
-    let out = with_cookie("POST", "/logout").header("Origin", &origin).send();
+    let out = with_cookie("POST", "/logout")
+        .header("Origin", &origin)
+        .send();
     assert_eq!((out.status, out.header("location")), (303, Some("/login")));
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
     // A bearer call is a program's, not a browser's: no Origin needed.
@@ -606,6 +616,10 @@ fn it_will_not_listen_beyond_loopback_without_a_token() {
             "THOONK_DASHBOARD_TOKEN",
         ],
     );
+}
+
+fn with_cookie_header(d: &Dashboard, cookie: &str) -> Request {
+    d.request("GET", "/").header("Cookie", cookie)
 }
 
 fn enc(s: &str) -> String {

@@ -135,7 +135,8 @@ pub enum Order {
     /// At random, each queue as often as its weight (one per queue, in the
     /// order given) says, among the queues with work: with weights 3 and 1,
     /// about three jobs of the first to one of the second while both have
-    /// work, and all slots to either while the other is empty.
+    /// work, and all slots to either while the other is empty. A queue of
+    /// weight 0 is served only while all the others are empty.
     Weighted(Vec<u32>),
 }
 
@@ -303,13 +304,15 @@ impl Worker {
             lanes.push(Lane::start(&this, i, job, &finishing, refill_tx.clone()).await?);
         }
         drop(refill_tx);
-        // Weighted: refills would keep each queue at the share it happened
-        // to get first, so every freed slot goes back to the draw.
-        let refilling = matches!(this.order, Order::Strict);
+        // Only the first queue in strict order refills the slots its
+        // finishes free: a later queue's refill would keep the slot from the
+        // claim round that asks the earlier queues first; and by weight,
+        // refills would keep each queue at the share it happened to get
+        // first. Their freed slots go back to the claim loop.
         for lane in &lanes[1..] {
             lane.claiming.store(false, Ordering::Relaxed);
         }
-        if !refilling {
+        if !matches!(this.order, Order::Strict) {
             lanes[0].claiming.store(false, Ordering::Relaxed);
         }
 
@@ -410,15 +413,6 @@ impl Worker {
                     }
                 }
             }
-            if refilling {
-                // Strict: a queue refills its freed slots only while no
-                // queue before it seemed to have more work.
-                let mut before_has_more = false;
-                for lane in &lanes {
-                    lane.claiming.store(!before_has_more, Ordering::Relaxed);
-                    before_has_more |= lane.more.load(Ordering::Relaxed);
-                }
-            }
             drop(slots);
             if claimed_any {
                 pause = Duration::from_millis(50);
@@ -478,10 +472,20 @@ impl Worker {
         let lanes: Vec<(Job, Held)> = lanes.into_iter().map(|l| (l.job, l.held)).collect();
         while refills.recv().await.is_some() {}
         drop(heartbeat);
+        // Every queue gets its jobs back even when one of them fails.
+        let mut failed = None;
         for (job, held) in &lanes {
             let left: Vec<(String, String)> = held.lock().unwrap().drain().collect();
-            released += job.release(&fenced(&left)).await? as u64;
-            job.forget_worker(&this.id).await?;
+            match job.release(&fenced(&left)).await {
+                Ok(n) => released += n as u64,
+                Err(e) => failed = failed.or(Some(e)),
+            }
+            if let Err(e) = job.forget_worker(&this.id).await {
+                failed = failed.or(Some(e));
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         Ok(Report {
             finished: counters.finished.load(Ordering::Relaxed),

@@ -926,3 +926,41 @@ async fn a_waiting_worker_wakes_for_any_of_its_queues() {
     let report = running.stop().await;
     assert_eq!(report.finished, 3);
 }
+
+/// Strict order while the worker is busy with a later queue: a job
+/// published to the first queue is next, not after the later queue runs
+/// dry (the later queue's finishes must not keep its slots by refilling).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_order_takes_a_new_first_queue_job_before_the_backlog() {
+    let env = Env::start().await;
+    let (urgent, bulk) = (env.job("urgent"), env.job("bulk"));
+    bulk.publish_many((0..2_000).map(|n| format!("b{n}")))
+        .await
+        .unwrap();
+    let ran: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = ran.clone();
+    let worker = Worker::serving(vec![urgent.clone(), bulk.clone()], thoonk::Order::Strict)
+        .unwrap()
+        .concurrency(4);
+    let running = start(worker, move |job: Claimed| {
+        let seen = seen.clone();
+        async move {
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8(job.item).unwrap());
+            Ok::<_, Failure>("ok")
+        }
+    });
+    eventually("the backlog under way", || async {
+        ran.lock().unwrap().len() >= 100
+    })
+    .await;
+    urgent.publish("URGENT", Publish::new()).await.unwrap();
+    eventually("the urgent job done", || async {
+        ran.lock().unwrap().iter().any(|i| i == "URGENT")
+    })
+    .await;
+    let bulk_left = bulk.stats().await.unwrap().available;
+    running.stop().await;
+    assert!(bulk_left > 0, "the urgent job waited for the whole backlog");
+}

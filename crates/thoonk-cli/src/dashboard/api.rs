@@ -15,6 +15,9 @@ use thoonk::{Error, JobRef};
 pub(crate) const PAGE: usize = 50;
 /// The most jobs one page may ask for.
 const MAX_PAGE: usize = 500;
+/// No queue holds more jobs than this; a larger offset asks for nothing
+/// (and would not survive Lua's numbers).
+const MAX_OFFSET: usize = 1 << 40;
 
 /// `GET /api/queues`: every queue with its counts, rates and workers.
 pub(crate) async fn queues(State(app): State<App>) -> Response {
@@ -93,6 +96,9 @@ pub(crate) async fn list(
     offset: usize,
     limit: usize,
 ) -> thoonk::Result<Vec<Listed>> {
+    if offset > MAX_OFFSET {
+        return Ok(Vec::new());
+    }
     let jobs = app.thoonk.job(queue)?.list(state, offset, limit).await?;
     Ok(jobs
         .into_iter()

@@ -16,11 +16,9 @@ use std::time::{Duration, Instant};
 use thoonk::{EventKind, Thoonk};
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 
-/// How often the counters are sampled for the rates.
+/// How often the counters are sampled for the rates, and new queues looked
+/// for (a SCAN walks every key of the Redis: not after every event).
 const SAMPLE: Duration = Duration::from_secs(5);
-/// How often new queues are looked for: the events of a queue not known
-/// yet reach no one. (A SCAN of the few `job.publishes:*` keys.)
-const DISCOVER: Duration = Duration::from_secs(1);
 /// Samples kept: five minutes of rates.
 const HISTORY: usize = 61;
 /// After an event, how long to let more gather before one refresh.
@@ -87,6 +85,8 @@ pub(crate) struct Live {
     changes: broadcast::Sender<Change>,
     /// Asks for a refresh now (after an action, say).
     wake: Arc<Notify>,
+    /// Set when the server shuts down: the streams end, so that it can.
+    closing: watch::Sender<bool>,
     _task: tokio::task::JoinHandle<()>,
 }
 
@@ -99,6 +99,7 @@ impl Live {
             thoonk,
             changes: changes.clone(),
             wake: wake.clone(),
+            names: Vec::new(),
             followed: HashMap::new(),
             history: HashMap::new(),
         };
@@ -109,6 +110,7 @@ impl Live {
             overview,
             changes,
             wake,
+            closing: watch::Sender::new(false),
             _task: task,
         }))
     }
@@ -122,12 +124,19 @@ impl Live {
     pub(crate) fn poke(&self) {
         self.wake.notify_one();
     }
+
+    /// Ends every live stream: the server is shutting down.
+    pub(crate) fn close(&self) {
+        self.closing.send_replace(true);
+    }
 }
 
 struct Refresher {
     thoonk: Thoonk,
     changes: broadcast::Sender<Change>,
     wake: Arc<Notify>,
+    /// The queues, as the last look found them.
+    names: Vec<String>,
     /// Queue -> the task forwarding its events.
     followed: HashMap<String, AbortOnDrop>,
     /// Queue -> (when, publishes, finishes) samples.
@@ -139,8 +148,6 @@ impl Refresher {
         let mut tick = tokio::time::interval(SAMPLE);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
-        let mut discover = tokio::time::interval(DISCOVER);
-        discover.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let sample = tokio::select! {
                 _ = tick.tick() => true,
@@ -148,10 +155,6 @@ impl Refresher {
                     tokio::time::sleep(SETTLE).await;
                     false
                 }
-                _ = discover.tick() => match self.thoonk.queues().await {
-                    Ok(names) if names.iter().any(|n| !self.followed.contains_key(n)) => false,
-                    _ => continue,
-                },
             };
             let next = match self.refresh(sample).await {
                 Ok(next) => next,
@@ -169,27 +172,37 @@ impl Refresher {
         }
     }
 
-    /// Reads every queue; `sample`: also take a rate sample.
+    /// Reads every queue; `sample`: also look for new queues and take a
+    /// rate sample.
     async fn refresh(&mut self, sample: bool) -> thoonk::Result<Overview> {
-        let names = self.thoonk.queues().await?;
+        if sample || self.names.is_empty() {
+            self.names = self.thoonk.queues().await?;
+        }
+        let names = &self.names;
         self.followed.retain(|name, _| names.contains(name));
         self.history.retain(|name, _| names.contains(name));
         let mut queues = Vec::with_capacity(names.len());
-        for name in names {
+        for name in names.clone() {
             // A counter left by a raw command under a name no handle takes
             // (on a cluster, one without a {tag}) is no queue to show.
             let Ok(job) = self.thoonk.job(&name) else {
                 continue;
             };
             if !self.followed.contains_key(&name) {
-                let events = job.subscribe().await?;
-                let task = tokio::spawn(forward(
-                    name.clone(),
-                    events,
-                    self.changes.clone(),
-                    self.wake.clone(),
-                ));
-                self.followed.insert(name.clone(), AbortOnDrop(task));
+                // A queue whose events cannot be followed (an ACL without
+                // its channel) still shows, refreshed at each sample.
+                match job.subscribe().await {
+                    Ok(events) => {
+                        let task = tokio::spawn(forward(
+                            name.clone(),
+                            events,
+                            self.changes.clone(),
+                            self.wake.clone(),
+                        ));
+                        self.followed.insert(name.clone(), AbortOnDrop(task));
+                    }
+                    Err(e) => tracing::warn!(queue = name, "cannot follow its events: {e}"),
+                }
             }
             let stats = job.stats().await?;
             let history = self.history.entry(name.clone()).or_default();
@@ -299,13 +312,17 @@ fn json_event(name: &str, data: &impl Serialize) -> Event {
 pub(crate) async fn overview_stream(State(app): State<App>) -> Events {
     let (tx, rx) = mpsc::channel(16);
     let mut overview = app.live.overview.clone();
+    let mut closing = app.live.closing.subscribe();
     tokio::spawn(async move {
         loop {
             let now = overview.borrow_and_update().clone();
-            if tx.send(json_event("overview", &*now)).await.is_err()
-                || overview.changed().await.is_err()
-            {
+            if tx.send(json_event("overview", &*now)).await.is_err() {
                 return;
+            }
+            tokio::select! {
+                changed = overview.changed() => if changed.is_err() { return },
+                _ = tx.closed() => return,
+                _ = closing.changed() => return,
             }
         }
     });
@@ -318,6 +335,7 @@ pub(crate) async fn queue_stream(State(app): State<App>, Path(queue): Path<Strin
     let (tx, rx) = mpsc::channel(64);
     let mut overview = app.live.overview.clone();
     let mut changes = app.live.changes.subscribe();
+    let mut closing = app.live.closing.subscribe();
     tokio::spawn(async move {
         let stats = |o: &Overview| o.queue(&queue).cloned();
         // What a page shows of the queue: sent again only when it changes
@@ -344,6 +362,10 @@ pub(crate) async fn queue_stream(State(app): State<App>, Path(queue): Path<Strin
                 }
             }
             tokio::select! {
+                // The page went away (an idle queue would never tell by a
+                // failed send), or the server is shutting down.
+                _ = tx.closed() => return,
+                _ = closing.changed() => return,
                 changed = overview.changed() => if changed.is_err() { return },
                 change = changes.recv() => match change {
                     Ok(change) if change.queue == queue => {

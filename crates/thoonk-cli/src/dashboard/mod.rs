@@ -32,6 +32,9 @@ pub(crate) struct App {
     pub(crate) thoonk: Thoonk,
     pub(crate) live: Arc<live::Live>,
     token: Option<Arc<str>>,
+    /// What the login cookie holds: a secret of this run, not the token
+    /// (cookies go to every port of the host name).
+    session: Arc<str>,
 }
 
 /// Serves until SIGINT or SIGTERM.
@@ -58,6 +61,7 @@ pub(crate) async fn serve(
         thoonk,
         live,
         token: token.map(Into::into),
+        session: format!("{}{}", thoonk::new_id(), thoonk::new_id()).into(),
     };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -66,8 +70,13 @@ pub(crate) async fn serve(
     // On stdout, so a script (or a test) that asked for port 0 learns it.
     println!("dashboard on http://{bound}/");
     tracing::info!(%bound, token = app.token.is_some(), "serving the dashboard");
+    let live = app.live.clone();
     axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(async move {
+            shutdown().await;
+            // Open pages hold streams that never end by themselves.
+            live.close();
+        })
         .await
         .map_err(|e| e.to_string())
 }
@@ -91,6 +100,7 @@ fn router(app: App) -> Router {
         .route("/api/live", get(live::overview_stream))
         .route("/api/live/{queue}", get(live::queue_stream))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
+        .layer(middleware::from_fn(headers))
         .with_state(app)
 }
 
@@ -124,7 +134,7 @@ async fn guard(State(app): State<App>, request: Request, next: Next) -> Response
             }
             Some(Credential::Open)
         }
-        Some(token) => credential(headers, token),
+        Some(token) => credential(headers, token, &app.session),
     };
     // The login form, and the static assets it uses, hold no data.
     let public = path == "/login" || path.starts_with("/assets/");
@@ -149,7 +159,27 @@ async fn guard(State(app): State<App>, request: Request, next: Next) -> Response
     next.run(request).await
 }
 
-fn credential(headers: &HeaderMap, token: &str) -> Option<Credential> {
+/// On every response: no other site may frame the pages (a click there
+/// would pass the Origin check), load anything but our own script and
+/// style, or guess content types.
+async fn headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("x-frame-options", "DENY"),
+        (
+            "content-security-policy",
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+    response
+}
+
+fn credential(headers: &HeaderMap, token: &str, session: &str) -> Option<Credential> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -164,7 +194,7 @@ fn credential(headers: &HeaderMap, token: &str) -> Option<Credential> {
         .flat_map(|v| v.split(';'))
         .find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='));
     cookie
-        .filter(|c| same(c, token))
+        .filter(|c| same(c, session))
         .map(|_| Credential::Cookie)
 }
 
@@ -216,7 +246,10 @@ struct LoginForm {
 async fn login(State(app): State<App>, Form(form): Form<LoginForm>) -> Response {
     match &app.token {
         Some(token) if same(&form.token, token) => {
-            let cookie = format!("{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict", form.token);
+            let cookie = format!(
+                "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
+                app.session
+            );
             (
                 StatusCode::SEE_OTHER,
                 [
