@@ -17,8 +17,7 @@ pub(crate) struct Cli {
         env = "THOONK_REDIS_URL",
         // --help would show the environment's URL, password and all.
         hide_env_values = true,
-        default_value = "redis://127.0.0.1:6379",
-        value_delimiter = ','
+        default_value = "redis://127.0.0.1:6379"
     )]
     pub(crate) redis: Vec<String>,
 
@@ -229,4 +228,51 @@ pub(crate) enum Command {
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
+}
+
+impl Cli {
+    /// The Redis URLs given: each --redis (or THOONK_REDIS_URL) may list
+    /// several, separated by commas. A comma starts a new URL only before a
+    /// scheme, so one inside a password stays where it is.
+    pub(crate) fn urls(&self) -> Vec<String> {
+        let mut urls = Vec::new();
+        for value in &self.redis {
+            let mut start = 0;
+            for (at, _) in value.match_indices(',') {
+                let rest = &value[at + 1..];
+                if ["redis://", "rediss://", "redis+unix://", "unix://"]
+                    .iter()
+                    .any(|scheme| rest.starts_with(scheme))
+                {
+                    urls.push(value[start..at].to_string());
+                    start = at + 1;
+                }
+            }
+            urls.push(value[start..].to_string());
+        }
+        urls
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::Parser;
+
+    #[test]
+    fn urls_split_at_commas_before_a_scheme_only() {
+        let cli = Cli::parse_from([
+            "thoonk",
+            "--redis",
+            "redis://:pa,ss@a:1,rediss://b:2",
+            "--redis",
+            "redis://c:3",
+            "stats",
+            "q",
+        ]);
+        assert_eq!(
+            cli.urls(),
+            ["redis://:pa,ss@a:1", "rediss://b:2", "redis://c:3"]
+        );
+    }
 }

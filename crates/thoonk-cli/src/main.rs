@@ -50,7 +50,7 @@ impl From<std::io::Error> for Failure {
 fn main() -> ExitCode {
     // Parse errors exit 2 with clap's usage message; --help exits 0.
     let cli = Cli::parse();
-    if !cli.cluster && cli.redis.len() > 1 {
+    if !cli.cluster && cli.urls().len() > 1 {
         <Cli as clap::CommandFactory>::command()
             .error(
                 clap::error::ErrorKind::ArgumentConflict,
@@ -95,7 +95,8 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
         })?),
         None => None,
     };
-    let thoonk = match (cli.cluster, cli.redis.as_slice(), ca_pem) {
+    let urls = cli.urls();
+    let thoonk = match (cli.cluster, urls.as_slice(), ca_pem) {
         (true, seeds, None) => Thoonk::connect_cluster(seeds).await?,
         (true, seeds, Some(ca)) => Thoonk::connect_cluster_tls(seeds, &ca).await?,
         (false, urls, None) => Thoonk::connect(&urls[0]).await?,
@@ -242,22 +243,25 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
             grace,
             command,
         } => {
-            let mut jobs = Vec::with_capacity(queues.len());
-            for queue in &queues {
-                let job = thoonk.job(queue)?;
+            let jobs = queues
+                .iter()
+                .map(|q| thoonk.job(q))
+                .collect::<thoonk::Result<Vec<_>>>()?;
+            let order = weights.map_or(Order::Strict, Order::Weighted);
+            // Everything checked before any queue's settings change.
+            let worker = Worker::serving(jobs.clone(), order)?
+                .concurrency(concurrency)
+                .grace(secs(grace)?);
+            let lease = lease.map(secs).transpose()?;
+            for job in &jobs {
                 if let Some(lease) = lease {
-                    job.set_lease(secs(lease)?).await?;
+                    job.set_lease(lease).await?;
                 }
                 if let Some(max) = max_cancels {
                     job.set_max_cancels(max).await?;
                 }
-                jobs.push(job);
             }
-            let order = weights.map_or(Order::Strict, Order::Weighted);
-            let worker = Worker::serving(jobs, order)?
-                .concurrency(concurrency)
-                .grace(secs(grace)?);
-            work::work(worker, command).await?;
+            work::work(worker, &queues, concurrency, command).await?;
         }
         Command::Dashboard { listen, token } => {
             dashboard::serve(thoonk, &listen, token)

@@ -10,11 +10,22 @@ use tokio::process::Command;
 const REASON_TAIL: usize = 1024;
 
 /// Runs the worker until SIGTERM or SIGINT, then shuts down gracefully.
-pub(crate) async fn work(worker: Worker, command: Vec<String>) -> thoonk::Result<Report> {
+pub(crate) async fn work(
+    worker: Worker,
+    queues: &[String],
+    concurrency: usize,
+    command: Vec<String>,
+) -> thoonk::Result<Report> {
     // Before anything is claimed: from here on a signal is a graceful stop,
     // never the default death of the process.
     let shutdown = shutdown_signal();
-    tracing::info!(worker = worker.id(), "working: {}", command.join(" "));
+    tracing::info!(
+        worker = worker.id(),
+        queues = queues.join(" "),
+        concurrency,
+        "working: {}",
+        command.join(" ")
+    );
     let handler = move |claimed: Claimed| run(command.clone(), claimed);
     let report = worker.run(handler, shutdown).await?;
     tracing::info!(

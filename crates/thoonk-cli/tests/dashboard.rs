@@ -575,8 +575,16 @@ fn with_a_token_every_page_and_call_needs_it() {
         .unwrap()
         .to_string();
     assert!(ok.header("set-cookie").unwrap().contains("HttpOnly"));
+    // A secret of this run, not the token: cookies reach every port.
+    assert!(!cookie.contains("s3cret-token"), "{cookie}");
     let with_cookie = |method: &str, path: &str| d.request(method, path).header("Cookie", &cookie);
-    assert_eq!(with_cookie("GET", "/queues/q").send().status, 200);
+    let page = with_cookie("GET", "/queues/q").send();
+    assert_eq!(page.status, 200);
+    // No other site may frame the pages (a click there would pass the
+    // Origin check).
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
     // A cookie rides along on another site's form: its POST is refused.
     let cross = with_cookie("POST", "/api/queues/q/jobs/x/retract")
         .header("Origin", "http://evil.example")
@@ -616,10 +624,6 @@ fn it_will_not_listen_beyond_loopback_without_a_token() {
             "THOONK_DASHBOARD_TOKEN",
         ],
     );
-}
-
-fn with_cookie_header(d: &Dashboard, cookie: &str) -> Request {
-    d.request("GET", "/").header("Cookie", cookie)
 }
 
 fn enc(s: &str) -> String {

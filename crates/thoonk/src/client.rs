@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// Longest a single blocking wait lasts before it is re-issued; bounds how
 /// long a silently dead connection can hold a waiter.
-const MAX_BLOCK: Duration = Duration::from_secs(30);
+pub(crate) const MAX_BLOCK: Duration = Duration::from_secs(30);
 
 /// A client of one Redis or of one Redis Cluster: cheap to clone, all
 /// clones share its connections.

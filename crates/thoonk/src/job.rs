@@ -135,9 +135,13 @@ impl Publish {
     /// publish fails with [`Error::NotReplicated`]: the job is in the
     /// queue, but might not survive the master's death. In a batch
     /// ([`Job::publish_many`]) the largest count and timeout asked for
-    /// apply to the whole batch.
+    /// apply to the whole batch. The timeout is at most 30 s (a longer one
+    /// is cut to that): the wait holds a connection.
     pub fn replicas(mut self, count: u32, timeout: Duration) -> Self {
-        self.replicas = Some(Replicas { count, timeout });
+        self.replicas = Some(Replicas {
+            count,
+            timeout: timeout.min(crate::client::MAX_BLOCK),
+        });
         self
     }
 }
@@ -396,8 +400,8 @@ impl Job {
         replicas: Replicas,
     ) -> Result<(String, u32)> {
         let mut pipe = redis::pipe();
-        pipe.cmd("EVALSHA")
-            .arg(scripts::PUBLISH.get_hash())
+        pipe.cmd("EVAL")
+            .arg(scripts::PUBLISH_SOURCE)
             .arg(keys.len())
             .arg(keys)
             .arg(args)
@@ -405,14 +409,7 @@ impl Job {
             .arg(replicas.count)
             .arg(replicas.timeout.as_millis().max(1) as u64);
         let mut conn = self.thoonk.blocking_connection().await?;
-        let mut replied = pipe.query_async(&mut conn).await;
-        if matches!(&replied, Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
-        {
-            // Not run: load it and send the pair again.
-            scripts::PUBLISH.load_async(&mut conn).await?;
-            replied = pipe.query_async(&mut conn).await;
-        }
-        let replied = replied?;
+        let replied = pipe.query_async(&mut conn).await?;
         self.thoonk.put_back_blocking(conn);
         Ok(replied)
     }

@@ -20,7 +20,13 @@ macro_rules! script {
 
 // `_state.lua` names a job's state for refusals; `_batch.lua` runs one
 // variadic command per batch instead of one per job.
-script!(PUBLISH, "publish.lua", "_batch.lua");
+/// The publish script's text, for where it goes whole (`EVAL`): beside a
+/// `WAIT`, a `NOSCRIPT` and a second try would wait twice.
+pub(crate) const PUBLISH_SOURCE: &str = concat!(
+    include_str!("lua/_batch.lua"),
+    include_str!("lua/publish.lua")
+);
+pub(crate) static PUBLISH: LazyLock<Script> = LazyLock::new(|| Script::new(PUBLISH_SOURCE));
 script!(CLAIM, "claim.lua", "_batch.lua");
 script!(FINISH, "finish.lua", "_state.lua", "_batch.lua");
 script!(CANCEL, "cancel.lua", "_state.lua");
