@@ -16,7 +16,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// How often a worker extends its leases, renews its liveness mark and runs
@@ -300,8 +300,19 @@ impl Worker {
         // not wait on each other.
         let finishing = this.queues[0].thoonk.with_own_connection().await?;
         let mut lanes = Vec::with_capacity(this.queues.len());
+        let (woke_tx, mut woke) = mpsc::unbounded_channel();
         for (i, job) in this.queues.iter().enumerate() {
-            lanes.push(Lane::start(&this, i, job, &finishing, refill_tx.clone()).await?);
+            lanes.push(
+                Lane::start(
+                    &this,
+                    i,
+                    job,
+                    &finishing,
+                    refill_tx.clone(),
+                    woke_tx.clone(),
+                )
+                .await?,
+            );
         }
         drop(refill_tx);
         // Only the first queue in strict order refills the slots its
@@ -316,30 +327,30 @@ impl Worker {
             lanes[0].claiming.store(false, Ordering::Relaxed);
         }
 
-        // Mark ourselves alive before the first claim.
-        let helds: Vec<(Job, Held)> = lanes
-            .iter()
-            .map(|l| (l.job.clone(), l.held.clone()))
-            .collect();
-        let mut lease = this.heartbeat(&helds).await?;
-        let heartbeat = {
-            let this = this.clone();
-            AbortOnDrop(tokio::spawn(async move {
+        // Mark ourselves alive on every queue before the first claim; then
+        // one heartbeat task per queue, so that a slow node delays only its
+        // own queue's (the others' leases and liveness marks must not run
+        // out meanwhile, or their jobs would be taken back and run twice).
+        let mut heartbeats = Vec::with_capacity(lanes.len());
+        for lane in &lanes {
+            let mut lease = this.heartbeat(&lane.job, &lane.held).await?;
+            let (this, job, held) = (this.clone(), lane.job.clone(), lane.held.clone());
+            heartbeats.push(AbortOnDrop(tokio::spawn(async move {
                 let mut next = tokio::time::Instant::now();
                 loop {
-                    // Well within the queues' shortest lease (as the last
-                    // recovery pass read it: anyone may change it): a claim
-                    // not extended for a lease is anyone's to take back.
+                    // Well within the queue's lease (as the last recovery
+                    // pass read it: anyone may change it): a claim not
+                    // extended for a lease is anyone's to take back.
                     let period = (lease / 3).clamp(MIN_HEARTBEAT, HEARTBEAT);
                     next = (next + period).max(tokio::time::Instant::now());
                     tokio::time::sleep_until(next).await;
-                    match this.heartbeat(&helds).await {
+                    match this.heartbeat(&job, &held).await {
                         Ok(now) => lease = now,
-                        Err(e) => tracing::warn!(worker = this.id, "heartbeat failed: {e}"),
+                        Err(e) => tracing::warn!(queue = job.name(), "heartbeat failed: {e}"),
                     }
                 }
-            }))
-        };
+            })));
+        }
 
         // Starts a job already in its lane's `held` (claims enter it as
         // they are made).
@@ -426,29 +437,18 @@ impl Worker {
                 pause = (pause * 2).min(Duration::from_secs(5));
                 continue;
             }
-            // Nothing anywhere: wait for work on every queue at once.
-            let woke = {
-                let waits = futures_util::future::select_all(
-                    lanes
-                        .iter_mut()
-                        .map(|lane| Box::pin(lane.waiter.wait(None, lane.next_due))),
-                );
-                tokio::select! {
-                    (r, i, _) = waits => r.map_err(|e| (i, e)).err().map(Err),
-                    Some(refill) = refills.recv() => Some(Ok(refill)),
-                    _ = &mut shutdown => break 'claiming,
-                }
-            };
-            match woke {
-                None => {}
-                Some(Ok(refill)) => start(&mut tasks, &lanes[refill.lane], refill.job, refill.slot),
-                Some(Err((i, e))) => {
-                    tracing::warn!(
-                        queue = this.queues[i].name(),
-                        "waiting for work failed: {e}"
-                    );
-                    tokio::time::sleep(pause).await;
-                }
+            // Nothing anywhere: wait for work on every queue at once. Each
+            // queue's watcher keeps its wait (and connection) across rounds:
+            // one queue's work does not cut the others' waits short.
+            for lane in &lanes {
+                lane.due
+                    .store(lane.next_due.unwrap_or(u64::MAX), Ordering::Relaxed);
+                lane.armed.notify_one();
+            }
+            tokio::select! {
+                _ = woke.recv() => {}
+                Some(refill) = refills.recv() => start(&mut tasks, &lanes[refill.lane], refill.job, refill.slot),
+                _ = &mut shutdown => break 'claiming,
             }
         }
         for lane in &lanes {
@@ -471,7 +471,7 @@ impl Worker {
         let mut released = 0;
         let lanes: Vec<(Job, Held)> = lanes.into_iter().map(|l| (l.job, l.held)).collect();
         while refills.recv().await.is_some() {}
-        drop(heartbeat);
+        drop(heartbeats);
         // Every queue gets its jobs back even when one of them fails.
         let mut failed = None;
         for (job, held) in &lanes {
@@ -594,25 +594,9 @@ impl Worker {
         }
     }
 
-    /// Extends our leases, renews our liveness mark, and recovers what
-    /// dead or silent workers held, on each queue. Returns the shortest of
-    /// the queues' leases.
-    ///
-    /// One queue failing (its node down) does not keep the others from
-    /// theirs; the first failure is returned once all were tried.
-    async fn heartbeat(&self, lanes: &[(Job, Held)]) -> Result<Duration> {
-        let mut shortest = Duration::MAX;
-        let mut failed = None;
-        for (job, held) in lanes {
-            match self.heartbeat_one(job, held).await {
-                Ok(lease) => shortest = shortest.min(lease),
-                Err(e) => failed = failed.or(Some(e)),
-            }
-        }
-        failed.map_or(Ok(shortest), Err)
-    }
-
-    async fn heartbeat_one(&self, job: &Job, held: &Held) -> Result<Duration> {
+    /// Extends our leases on one queue, renews our liveness mark there, and
+    /// recovers what dead or silent workers held. Returns the queue's lease.
+    async fn heartbeat(&self, job: &Job, held: &Held) -> Result<Duration> {
         let pairs: Vec<(String, String)> = held
             .lock()
             .unwrap()
@@ -662,9 +646,13 @@ struct Lane {
     /// Whether its finisher claims refills.
     claiming: Arc<AtomicBool>,
     finisher: Finisher,
-    waiter: crate::waiting::Waiter,
     /// When its next delayed job falls due, as the last claim saw.
     next_due: Option<u64>,
+    /// Asks its watcher to wait for work (until `due`, ms; `u64::MAX`:
+    /// none due).
+    armed: Arc<Notify>,
+    due: Arc<AtomicU64>,
+    _watcher: AbortOnDrop<()>,
 }
 
 impl Lane {
@@ -674,6 +662,7 @@ impl Lane {
         job: &Job,
         finishing: &crate::Thoonk,
         refills: mpsc::UnboundedSender<Refill>,
+        woke: mpsc::UnboundedSender<usize>,
     ) -> Result<Lane> {
         let held: Held = Arc::default();
         let claiming = Arc::new(AtomicBool::new(true));
@@ -691,15 +680,53 @@ impl Lane {
             more: more.clone(),
             refills,
         });
+        let (armed, due) = (Arc::new(Notify::new()), Arc::new(AtomicU64::new(u64::MAX)));
+        let watcher = tokio::spawn(watch(
+            job.waiter().await?,
+            job.keys.name.clone(),
+            lane,
+            armed.clone(),
+            due.clone(),
+            woke,
+        ));
         Ok(Lane {
             job: job.clone(),
             held,
             more,
             claiming,
             finisher,
-            waiter: job.waiter().await?,
             next_due: None,
+            armed,
+            due,
+            _watcher: AbortOnDrop(watcher),
         })
+    }
+}
+
+/// A queue's watcher: each time it is armed, waits until the queue has
+/// work (or a delayed job falls due), then says so on `woke`.
+async fn watch(
+    mut waiter: crate::waiting::Waiter,
+    queue: Arc<str>,
+    lane: usize,
+    armed: Arc<Notify>,
+    due: Arc<AtomicU64>,
+    woke: mpsc::UnboundedSender<usize>,
+) {
+    loop {
+        armed.notified().await;
+        let next_due = match due.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            at => Some(at),
+        };
+        if let Err(e) = waiter.wait(None, next_due).await {
+            tracing::warn!(queue = &*queue, "waiting for work failed: {e}");
+            // Not at once: the claim this wake brings would fail the same way.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        if woke.send(lane).is_err() {
+            return;
+        }
     }
 }
 

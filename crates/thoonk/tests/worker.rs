@@ -964,3 +964,42 @@ async fn strict_order_takes_a_new_first_queue_job_before_the_backlog() {
     running.stop().await;
     assert!(bulk_left > 0, "the urgent job waited for the whole backlog");
 }
+
+/// A worker on several queues keeps waiting on the others while one has
+/// work: a wake on one queue costs no new connection for the others' waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_on_several_queues_keeps_their_connections() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let queues: Vec<Job> = (0..5).map(|i| env.job(&format!("w{i}"))).collect();
+    let worker = Worker::serving(queues.clone(), thoonk::Order::Strict)
+        .unwrap()
+        .concurrency(2);
+    let running = start(worker, |_job: Claimed| async { Ok::<_, Failure>("ok") });
+    // Settled: the first job done, every queue's watcher back waiting.
+    queues[0]
+        .publish_and_wait("x", Publish::new(), DEADLINE)
+        .await
+        .unwrap();
+    eventually("all five waiting", || {
+        let mut raw = raw.clone();
+        async move { clients_in_blmove(&mut raw).await == 5 }
+    })
+    .await;
+    let before = info_field(&mut raw, "stats", "total_connections_received").await;
+    for _ in 0..10 {
+        queues[0]
+            .publish_and_wait("x", Publish::new(), DEADLINE)
+            .await
+            .unwrap();
+    }
+    let after = info_field(&mut raw, "stats", "total_connections_received").await;
+    // The woken queue's own wait may take a fresh connection now and then;
+    // the four others never do (they used to: 4 a wake, 40 here).
+    assert!(
+        after - before <= 10,
+        "{} new connections for 10 wakes",
+        after - before
+    );
+    running.stop().await;
+}
