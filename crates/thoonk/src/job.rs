@@ -627,20 +627,31 @@ impl Job {
         self.check(reply, id.into(), State::Stalled).map(drop)
     }
 
-    /// Puts every stalled job back in the queue at once, at the back of
-    /// the line in id order, each with its retry event (as [`Job::retry`]
-    /// sends). Returns how many were retried. One script, so no reader
-    /// sees some retried and the rest not yet.
+    /// Puts every stalled job back in the queue, at the back of the line,
+    /// each with its retry event (as [`Job::retry`] sends). Returns how many
+    /// were retried. A thousand jobs per script call, so that Redis serves
+    /// others between batches however many are stalled; a reader may see
+    /// some retried and the rest not yet.
     pub async fn retry_all(&self) -> Result<u64> {
+        /// Jobs per script call.
+        const BATCH: u64 = 1000;
         let k = &self.keys;
-        Ok(scripts::RETRY_ALL
-            .key(&k.stalled)
-            .key(&k.ids)
-            .key(&k.published)
-            .arg(self.thoonk.now_ms())
-            .arg(k.channel("retry"))
-            .invoke_async(&mut self.thoonk.connection())
-            .await?)
+        let mut retried = 0;
+        loop {
+            let n: u64 = scripts::RETRY_ALL
+                .key(&k.stalled)
+                .key(&k.ids)
+                .key(&k.published)
+                .arg(self.thoonk.now_ms())
+                .arg(k.channel("retry"))
+                .arg(BATCH)
+                .invoke_async(&mut self.thoonk.connection())
+                .await?;
+            retried += n;
+            if n < BATCH {
+                return Ok(retried);
+            }
+        }
     }
 
     /// Deletes a job, whatever state it is in.
