@@ -1,13 +1,11 @@
 //! Looking at queues without changing them: counts, listings, one job's
 //! record, the workers alive, the queues there are, events.
 
+use crate::client::Node;
 use crate::job::lossy;
 use crate::names::check_id;
 use crate::subscription::Events;
-use crate::{keys, scripts, Connection, Job, Result, State, Thoonk, DEFAULT_LEASE};
-use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::Value;
+use crate::{keys, scripts, Job, Result, State, Thoonk, DEFAULT_LEASE};
 use serde::{Serialize, Serializer};
 use std::collections::BTreeSet;
 
@@ -298,26 +296,15 @@ impl Thoonk {
     /// never held up long): for a dashboard or a CLI, not a hot path.
     pub async fn queues(&self) -> Result<Vec<String>> {
         let mut names = BTreeSet::new();
-        let mut conn = self.connection();
-        if let Connection::Cluster(cluster) = &mut conn {
-            for (host, port) in masters(cluster).await? {
-                let node = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port });
-                scan_queues(&mut conn, Some(&node), &mut names).await?;
-            }
-        } else {
-            scan_queues(&mut conn, None, &mut names).await?;
+        for node in self.nodes().await? {
+            scan_queues(self, &node, &mut names).await?;
         }
         Ok(names.into_iter().collect())
     }
 }
 
-/// Adds the queues whose publish counters live on one Redis to `names`:
-/// the one `conn` talks to, or on a cluster the master `node`.
-async fn scan_queues(
-    conn: &mut Connection,
-    node: Option<&RoutingInfo>,
-    names: &mut BTreeSet<String>,
-) -> Result<()> {
+/// Adds the queues whose publish counters live on `node` to `names`.
+async fn scan_queues(thoonk: &Thoonk, node: &Node, names: &mut BTreeSet<String>) -> Result<()> {
     let pattern = keys::publishes_of_all_queues();
     // A cursor is an unsigned 64-bit number; kept as Redis wrote it.
     let mut cursor = b"0".to_vec();
@@ -328,12 +315,7 @@ async fn scan_queues(
             .arg(&pattern)
             .arg("COUNT")
             .arg(SCAN_COUNT);
-        let reply = match (node, &mut *conn) {
-            (Some(node), Connection::Cluster(cluster)) => {
-                cluster.route_command(scan, node.clone()).await?
-            }
-            (_, conn) => scan.query_async::<Value>(conn).await?,
-        };
+        let reply = thoonk.query_on(node, scan).await?;
         let (next, found): (Vec<u8>, Vec<Vec<u8>>) =
             redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
         names.extend(
@@ -347,55 +329,6 @@ async fn scan_queues(
         }
         cursor = next;
     }
-}
-
-/// The address of each master that serves slots, as `CLUSTER SLOTS` names
-/// it: the very names the cluster client keys its connections by (it reads
-/// the same reply), so that a command can be routed to each by address.
-async fn masters(cluster: &mut ClusterConnection) -> Result<BTreeSet<(String, u16)>> {
-    let mut slots = redis::cmd("CLUSTER");
-    slots.arg("SLOTS");
-    let reply = cluster
-        .route_command(
-            slots,
-            RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
-        )
-        .await?;
-    slot_masters(reply).ok_or_else(|| {
-        // An empty host means "the node that answered", which a routed
-        // reply does not tell; "?" an unknown node (mid-failover).
-        unexpected("CLUSTER SLOTS named a master without a usable address; try again")
-    })
-}
-
-/// The masters' (host, port) in a `CLUSTER SLOTS` reply: each slot range
-/// is `[first, last, master, replicas…]`, a node `[host, port, id, …]`.
-fn slot_masters(reply: Value) -> Option<BTreeSet<(String, u16)>> {
-    let Value::Array(ranges) = reply else {
-        return None;
-    };
-    let mut masters = BTreeSet::new();
-    for range in ranges {
-        let Value::Array(range) = range else {
-            return None;
-        };
-        let Some(Value::Array(master)) = range.get(2) else {
-            return None;
-        };
-        let (Some(Value::BulkString(host)), Some(Value::Int(port))) =
-            (master.first(), master.get(1))
-        else {
-            return None;
-        };
-        if host.is_empty() || host == b"?" {
-            return None;
-        }
-        masters.insert((
-            String::from_utf8(host.clone()).ok()?,
-            u16::try_from(*port).ok()?,
-        ));
-    }
-    Some(masters)
 }
 
 /// A time as a script returned it: Redis prints a score as a double
@@ -429,37 +362,6 @@ mod tests {
         assert_eq!(ms(b"1700000000123".to_vec()), Some(1_700_000_000_123));
         assert_eq!(ms(b"1.7e+12".to_vec()), Some(1_700_000_000_000));
         assert_eq!(ms(b"soon".to_vec()), None);
-    }
-
-    #[test]
-    fn the_masters_of_a_cluster_slots_reply() {
-        let node = |host: &str, port: i64| {
-            Value::Array(vec![
-                Value::BulkString(host.as_bytes().to_vec()),
-                Value::Int(port),
-                Value::BulkString(b"id".to_vec()),
-            ])
-        };
-        let range = |first, last, nodes: Vec<Value>| {
-            let mut r = vec![Value::Int(first), Value::Int(last)];
-            r.extend(nodes);
-            Value::Array(r)
-        };
-        let reply = Value::Array(vec![
-            range(0, 99, vec![node("10.0.0.1", 7000), node("10.0.0.2", 7001)]),
-            range(100, 199, vec![node("10.0.0.3", 7002)]),
-            // A second range of the first master counts once.
-            range(200, 16383, vec![node("10.0.0.1", 7000)]),
-        ]);
-        assert_eq!(
-            slot_masters(reply).unwrap().into_iter().collect::<Vec<_>>(),
-            [
-                ("10.0.0.1".to_string(), 7000),
-                ("10.0.0.3".to_string(), 7002)
-            ]
-        );
-        let unknown = Value::Array(vec![range(0, 16383, vec![node("?", 7000)])]);
-        assert_eq!(slot_masters(unknown), None);
     }
 
     #[test]
