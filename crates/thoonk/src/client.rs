@@ -75,13 +75,13 @@ impl fmt::Debug for Target {
 impl Target {
     async fn connect(&self) -> redis::RedisResult<Connection> {
         Ok(match self {
-            Target::Single(client) => Connection::Single(
+            Target::Single(client) => Connection(Link::Single(
                 client
                     .get_connection_manager_with_config(manager_config())
                     .await?,
-            ),
+            )),
             Target::Cluster(cluster) => {
-                Connection::Cluster(cluster.client.get_async_connection().await?)
+                Connection(Link::Cluster(cluster.client.get_async_connection().await?))
             }
         })
     }
@@ -92,15 +92,15 @@ impl Target {
                 let config = AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(Duration::from_secs(2)))
                     .set_response_timeout(None);
-                Connection::Blocking(
+                Connection(Link::Blocking(
                     client
                         .get_multiplexed_async_connection_with_config(&config)
                         .await?,
-                )
+                ))
             }
-            Target::Cluster(cluster) => {
-                Connection::Cluster(cluster.blocking.get_async_connection().await?)
-            }
+            Target::Cluster(cluster) => Connection(Link::Cluster(
+                cluster.blocking.get_async_connection().await?,
+            )),
         })
     }
 }
@@ -108,9 +108,13 @@ impl Target {
 /// The connection calls go through: to one Redis (reconnecting by itself),
 /// or to a Redis Cluster, where each call goes to the node that serves its
 /// keys' slot and the client follows redirections, resharding and
-/// failovers. Cheap to clone; use it for scripts and ordinary commands.
+/// failovers. Cheap to clone; use it for scripts and ordinary commands
+/// (it is a [`redis::aio::ConnectionLike`]).
 #[derive(Clone)]
-pub enum Connection {
+pub struct Connection(Link);
+
+#[derive(Clone)]
+enum Link {
     /// To one Redis.
     Single(ConnectionManager),
     /// To one Redis, for a blocking wait: no reply timeout.
@@ -121,20 +125,20 @@ pub enum Connection {
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Connection::Single(_) => "Connection::Single",
-            Connection::Blocking(_) => "Connection::Blocking",
-            Connection::Cluster(_) => "Connection::Cluster",
+        f.write_str(match self.0 {
+            Link::Single(_) => "Connection(one Redis)",
+            Link::Blocking(_) => "Connection(one Redis, for a blocking wait)",
+            Link::Cluster(_) => "Connection(a Redis Cluster)",
         })
     }
 }
 
 impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Connection::Single(c) => c.req_packed_command(cmd),
-            Connection::Blocking(c) => c.req_packed_command(cmd),
-            Connection::Cluster(c) => c.req_packed_command(cmd),
+        match &mut self.0 {
+            Link::Single(c) => c.req_packed_command(cmd),
+            Link::Blocking(c) => c.req_packed_command(cmd),
+            Link::Cluster(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -144,18 +148,18 @@ impl ConnectionLike for Connection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Connection::Single(c) => c.req_packed_commands(pipeline, offset, count),
-            Connection::Blocking(c) => c.req_packed_commands(pipeline, offset, count),
-            Connection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        match &mut self.0 {
+            Link::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Link::Blocking(c) => c.req_packed_commands(pipeline, offset, count),
+            Link::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
-        match self {
-            Connection::Single(c) => c.get_db(),
-            Connection::Blocking(c) => c.get_db(),
-            Connection::Cluster(c) => c.get_db(),
+        match &self.0 {
+            Link::Single(c) => c.get_db(),
+            Link::Blocking(c) => c.get_db(),
+            Link::Cluster(c) => c.get_db(),
         }
     }
 }
@@ -407,7 +411,7 @@ impl Thoonk {
     /// Every Redis that holds keys of this client: the one, or each master
     /// of the cluster (for what must look at all keys: `SCAN`).
     pub(crate) async fn nodes(&self) -> Result<Vec<Node>> {
-        let Connection::Cluster(mut cluster) = self.connection() else {
+        let Connection(Link::Cluster(mut cluster)) = self.connection() else {
             return Ok(vec![Node(None)]);
         };
         Ok(masters(&mut cluster)
@@ -424,7 +428,7 @@ impl Thoonk {
     /// Runs `cmd` on `node`.
     pub(crate) async fn query_on(&self, node: &Node, cmd: Cmd) -> Result<Value> {
         Ok(match (&node.0, self.connection()) {
-            (Some(route), Connection::Cluster(mut cluster)) => {
+            (Some(route), Connection(Link::Cluster(mut cluster))) => {
                 cluster.route_command(cmd, route.clone()).await?
             }
             (_, mut conn) => cmd.query_async(&mut conn).await?,
