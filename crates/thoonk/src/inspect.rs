@@ -43,7 +43,7 @@ pub struct Stats {
     pub recoveries: u64,
 }
 
-/// One job's whole record, read in one atomic snapshot: [`Job::info`].
+/// One job's whole record, read in one atomic snapshot: [`Job::detail`].
 ///
 /// Times are Unix milliseconds, as the layout keeps them. Serialized (for a
 /// dashboard), `item` is a string when it is UTF-8 text (as the v1 Node.js
@@ -152,7 +152,7 @@ impl Job {
     /// One job's whole record, read atomically: its state, payload, cancel
     /// count and last reason, and the times the layout keeps for it.
     /// `None` when there is no such job.
-    pub async fn info(&self, id: &str) -> Result<Option<JobDetail>> {
+    pub async fn detail(&self, id: &str) -> Result<Option<JobDetail>> {
         check_id(self.name(), id)?;
         let k = &self.keys;
         let reply: Option<Vec<Option<Vec<u8>>>> = scripts::INFO

@@ -237,7 +237,7 @@ async fn info_gives_a_jobs_whole_record_in_each_state() {
     let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("info").unwrap();
-    assert_eq!(q.info("nope").await.unwrap(), None, "no such job");
+    assert_eq!(q.detail("nope").await.unwrap(), None, "no such job");
 
     q.publish("payload", Publish::new().id("j")).await.unwrap();
     q.publish(
@@ -258,9 +258,9 @@ async fn info_gives_a_jobs_whole_record_in_each_state() {
         worker: None,
         due_ms: None,
     };
-    assert_eq!(q.info("j").await.unwrap(), Some(available.clone()));
+    assert_eq!(q.detail("j").await.unwrap(), Some(available.clone()));
     assert_eq!(
-        q.info("d").await.unwrap(),
+        q.detail("d").await.unwrap(),
         Some(JobDetail {
             id: "d".into(),
             state: State::Delayed,
@@ -281,13 +281,13 @@ async fn info_gives_a_jobs_whole_record_in_each_state() {
         lease_deadline_ms: Some(T0 + 31_000),
         ..available.clone()
     };
-    assert_eq!(q.info("j").await.unwrap(), Some(claimed.clone()));
+    assert_eq!(q.detail("j").await.unwrap(), Some(claimed.clone()));
     // An extension moves both; the queue's own lease applies.
     q.set_lease(Duration::from_secs(5)).await.unwrap();
     clock.set(T0 + 2_000);
     assert!(q.extend(&[JobRef::from(&job)]).await.unwrap().is_empty());
     assert_eq!(
-        q.info("j").await.unwrap(),
+        q.detail("j").await.unwrap(),
         Some(JobDetail {
             claimed_ms: Some(T0 + 2_000),
             lease_deadline_ms: Some(T0 + 7_000),
@@ -299,7 +299,7 @@ async fn info_gives_a_jobs_whole_record_in_each_state() {
     let back = thoonk::Cancel::new().reason("try again");
     q.cancel_with(&job, back).await.unwrap();
     assert_eq!(
-        q.info("j").await.unwrap(),
+        q.detail("j").await.unwrap(),
         Some(JobDetail {
             cancelled: 1,
             reason: Some("try again".into()),
@@ -317,19 +317,19 @@ async fn info_gives_a_jobs_whole_record_in_each_state() {
         published_ms: None,
         ..available.clone()
     };
-    assert_eq!(q.info("j").await.unwrap(), Some(stalled));
+    assert_eq!(q.detail("j").await.unwrap(), Some(stalled));
     assert_each_job_in_one_state(&mut raw, "info").await;
 
     // Read only: asking changes nothing.
     let before = snapshot(&mut raw).await;
-    q.info("j").await.unwrap();
-    q.info("nope").await.unwrap();
+    q.detail("j").await.unwrap();
+    q.detail("nope").await.unwrap();
     assert_eq!(snapshot(&mut raw).await, before);
 
     // Gone once retracted; a refused id is refused.
     q.retract("j").await.unwrap();
-    assert_eq!(q.info("j").await.unwrap(), None);
-    assert!(q.info("").await.is_err(), "an empty id is no job's");
+    assert_eq!(q.detail("j").await.unwrap(), None);
+    assert!(q.detail("").await.is_err(), "an empty id is no job's");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,11 +342,11 @@ async fn info_serializes_the_payload_as_text_when_it_is() {
     q.publish([0xff_u8, 0, 1], Publish::new().id("binary"))
         .await
         .unwrap();
-    let text = serde_json::to_value(q.info("text").await.unwrap().unwrap()).unwrap();
+    let text = serde_json::to_value(q.detail("text").await.unwrap().unwrap()).unwrap();
     assert_eq!(text["item"], r#"{"to":"ann"}"#);
     assert_eq!(text["state"], "available");
     assert_eq!(text["claimed_ms"], serde_json::Value::Null);
-    let binary = serde_json::to_value(q.info("binary").await.unwrap().unwrap()).unwrap();
+    let binary = serde_json::to_value(q.detail("binary").await.unwrap().unwrap()).unwrap();
     assert_eq!(binary["item"], serde_json::json!([255, 0, 1]));
 }
 
@@ -425,7 +425,7 @@ async fn workers_lists_the_live_workers_and_the_jobs_they_hold() {
     let [listed]: [WorkerInfo; 1] = q.workers().await.unwrap().try_into().unwrap();
     assert!(listed.alive_until_ms > T0, "{listed:?}");
     assert_eq!(
-        q.info("a").await.unwrap().unwrap().worker.as_deref(),
+        q.detail("a").await.unwrap().unwrap().worker.as_deref(),
         Some(first.id.as_str()),
         "a job's record names the worker that holds it"
     );
@@ -490,7 +490,7 @@ async fn retry_all_brings_back_every_stalled_job_with_one_event_each() {
     let stats = q.stats().await.unwrap();
     assert_eq!((stats.available, stats.stalled), (4, 0));
     // Published again now, its reason kept until it finishes (as retry).
-    let a = q.info("a").await.unwrap().unwrap();
+    let a = q.detail("a").await.unwrap().unwrap();
     assert_eq!(
         (a.state, a.published_ms, a.reason.as_deref()),
         (State::Available, Some(T0 + 5_000), Some("a failed"))

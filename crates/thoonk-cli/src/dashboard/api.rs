@@ -116,7 +116,7 @@ pub(crate) async fn job(
     State(app): State<App>,
     Path((queue, id)): Path<(String, String)>,
 ) -> Response {
-    let detail = async { app.thoonk.job(&queue)?.info(&id).await }.await;
+    let detail = async { app.thoonk.job(&queue)?.detail(&id).await }.await;
     match detail {
         Ok(Some(detail)) => Json(detail).into_response(),
         Ok(None) => refuse(

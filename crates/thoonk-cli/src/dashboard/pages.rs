@@ -211,7 +211,7 @@ pub(crate) async fn job(
     State(app): State<App>,
     Path((queue, id)): Path<(String, String)>,
 ) -> Response {
-    let detail = async { app.thoonk.job(&queue)?.info(&id).await }.await;
+    let detail = async { app.thoonk.job(&queue)?.detail(&id).await }.await;
     let detail = match detail {
         Ok(detail) => detail,
         Err(e) => return api::failure(e),
