@@ -172,7 +172,7 @@ impl Job {
         let Some(fields) = reply else {
             return Ok(None);
         };
-        let Ok([state, item, cancelled, reason, published, claimed, due, lease, token]) =
+        let Ok([state, item, cancelled, reason, published, claimed, due, lease, worker]) =
             <[Option<Vec<u8>>; 9]>::try_from(fields)
         else {
             return Err(unexpected("info.lua answered the wrong number of fields"));
@@ -181,12 +181,6 @@ impl Job {
             .parse()
             .map_err(|_| unexpected("info.lua answered an unknown state"))?;
         let claimed_ms = claimed.and_then(ms);
-        // The token is `N.ID@WORKER` for a worker's claim: what follows the
-        // id (which may hold an `@` of its own).
-        let worker = token.map(lossy).and_then(|token| {
-            let (_, rest) = token.split_once('.')?;
-            Some(rest.strip_prefix(id)?.strip_prefix('@')?.to_string())
-        });
         Ok(Some(JobDetail {
             id: id.to_string(),
             state,
@@ -198,7 +192,7 @@ impl Job {
             lease_deadline_ms: claimed_ms
                 .zip(lease.and_then(ms))
                 .map(|(at, lease)| at.saturating_add(lease)),
-            worker,
+            worker: worker.map(lossy),
             due_ms: due.and_then(ms),
         }))
     }

@@ -38,5 +38,5 @@ script!(RECOVER, "recover.lua", "_state.lua");
 script!(RELEASE, "release.lua");
 script!(LIST, "list.lua");
 script!(INFO, "info.lua", "_state.lua");
-script!(WORKERS, "workers.lua", "_batch.lua");
+script!(WORKERS, "workers.lua", "_state.lua", "_batch.lua");
 script!(RETRY_ALL, "retry_all.lua", "_batch.lua");

@@ -28,6 +28,17 @@ local function refuse_unless_claimed_by(items, claimed, stalled, delayed, tokens
   return nil
 end
 
+-- The worker a claim token names: tokens are 'N.ID' or 'N.ID@WORKER', so
+-- the worker is what follows the id (an id may hold an '@' of its own).
+-- nil for a claim made outside a worker.
+local function claim_worker(token, id)
+  local dot = string.find(token, '.', 1, true)
+  if not dot or string.sub(token, dot + 1, dot + #id) ~= id then return nil end
+  local rest = string.sub(token, dot + #id + 1)
+  if string.sub(rest, 1, 1) ~= '@' then return nil end
+  return string.sub(rest, 2)
+end
+
 -- A reason is kept for people to read, not to hold a payload: bounded.
 local function bounded(reason)
   return string.sub(reason, 1, 2048)

@@ -15,8 +15,9 @@
 -- ARGV[2] lease in ms when the queue sets none
 -- Returns: nil when there is no such job, else {state, payload, times
 --          cancelled, reason, publish time, claim time, due time, lease in
---          ms, claim token}; each of the last six nil when the job has none
---          (times as Redis prints scores; the lease only for a claimed job).
+--          ms, the worker holding it}; each of the last six nil when the job
+--          has none (times as Redis prints scores; the lease only for a
+--          claimed job, the worker only for a worker's claim).
 -- Events:  none.
 local items, claimed, stalled, delayed, published, cancelled, reasons, tokens, config =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -27,12 +28,13 @@ if not item then return nil end
 
 local state = job_state(items, claimed, stalled, delayed, id)
 local claim_time = redis.call('ZSCORE', claimed, id)
-local lease, token = false, false
+local lease, worker = false, false
 if claim_time then
   lease = redis.call('HGET', config, 'lease_ms') or default_lease
   -- Only while claimed: a v1 client's finish, cancel or stall leaves the
   -- token of the claim it ended behind.
-  token = redis.call('HGET', tokens, id)
+  local token = redis.call('HGET', tokens, id)
+  worker = token and claim_worker(token, id) or false
 end
 return {
   state,
@@ -43,5 +45,5 @@ return {
   claim_time,
   redis.call('ZSCORE', delayed, id),
   lease,
-  token,
+  worker,
 }

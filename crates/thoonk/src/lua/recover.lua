@@ -46,9 +46,7 @@ if #dead > 0 then
   for _, w in ipairs(dead) do is_dead[w] = true end
   local all = redis.call('HGETALL', tokens)
   for i = 1, #all, 2 do
-    -- The worker is after the last '@' (an id may hold one; a worker id
-    -- never does).
-    local w = string.match(all[i + 1], '@([^@]*)$')
+    local w = claim_worker(all[i + 1], all[i])
     -- Only a claim still held: a v1 client's finish, cancel or stall
     -- leaves the token behind, and the job is elsewhere by now.
     if w and is_dead[w] and not why[all[i]] and redis.call('ZSCORE', claimed, all[i]) then

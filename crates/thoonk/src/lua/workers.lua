@@ -27,9 +27,7 @@ for i = 1, #alive, 2 do holding[alive[i]] = 0 end
 local ids, owners, n = {}, {}, 0
 local all = redis.call('HGETALL', tokens)
 for i = 1, #all, 2 do
-  -- The worker is after the last '@' (an id may hold one; a worker id
-  -- never does), as recover.lua reads it.
-  local w = string.match(all[i + 1], '@([^@]*)$')
+  local w = claim_worker(all[i + 1], all[i])
   if w and holding[w] then
     n = n + 1
     ids[n] = all[i]
