@@ -294,38 +294,31 @@ impl Worker {
         let mut tasks = JoinSet::new();
         let (refill_tx, mut refills) = mpsc::unbounded_channel::<Refill>();
         // One lane per queue: what the worker holds of it, its finisher
-        // (which claims refills), its waiter.
-        // The finishes (and their refills) of all queues go over one
-        // connection of their own, so they and the worker's own claims do
-        // not wait on each other.
+        // (which claims refills), its watcher. The finishes (and their
+        // refills) of all queues go over one connection of their own, so
+        // they and the worker's own claims do not wait on each other.
         let finishing = this.queues[0].thoonk.with_own_connection().await?;
         let mut lanes = Vec::with_capacity(this.queues.len());
         let (woke_tx, mut woke) = mpsc::unbounded_channel();
         for (i, job) in this.queues.iter().enumerate() {
-            lanes.push(
-                Lane::start(
-                    &this,
-                    i,
-                    job,
-                    &finishing,
-                    refill_tx.clone(),
-                    woke_tx.clone(),
-                )
-                .await?,
+            // Only the first queue in strict order refills the slots its
+            // finishes free: a later queue's refill would keep the slot from
+            // the claim round that asks the earlier queues first; and by
+            // weight, refills would keep each queue at the share it happened
+            // to get first. Their freed slots go back to the claim loop.
+            let refills = i == 0 && matches!(this.order, Order::Strict);
+            let lane = Lane::start(
+                &this,
+                i,
+                job,
+                &finishing,
+                refills,
+                refill_tx.clone(),
+                woke_tx.clone(),
             );
+            lanes.push(lane.await?);
         }
         drop(refill_tx);
-        // Only the first queue in strict order refills the slots its
-        // finishes free: a later queue's refill would keep the slot from the
-        // claim round that asks the earlier queues first; and by weight,
-        // refills would keep each queue at the share it happened to get
-        // first. Their freed slots go back to the claim loop.
-        for lane in &lanes[1..] {
-            lane.claiming.store(false, Ordering::Relaxed);
-        }
-        if !matches!(this.order, Order::Strict) {
-            lanes[0].claiming.store(false, Ordering::Relaxed);
-        }
 
         // Mark ourselves alive on every queue before the first claim; then
         // one heartbeat task per queue, so that a slow node delays only its
@@ -402,7 +395,8 @@ impl Worker {
                 let lane = &mut lanes[i];
                 match lane.job.claim_for(slots.len(), Some(&this.id)).await {
                     Ok((jobs, next_due)) => {
-                        lane.next_due = next_due;
+                        lane.due
+                            .store(next_due.unwrap_or(u64::MAX), Ordering::Relaxed);
                         lane.more
                             .store(jobs.len() == slots.len(), Ordering::Relaxed);
                         claimed_any |= !jobs.is_empty();
@@ -441,8 +435,6 @@ impl Worker {
             // queue's watcher keeps its wait (and connection) across rounds:
             // one queue's work does not cut the others' waits short.
             for lane in &lanes {
-                lane.due
-                    .store(lane.next_due.unwrap_or(u64::MAX), Ordering::Relaxed);
                 lane.armed.notify_one();
             }
             tokio::select! {
@@ -646,11 +638,10 @@ struct Lane {
     /// Whether its finisher claims refills.
     claiming: Arc<AtomicBool>,
     finisher: Finisher,
-    /// When its next delayed job falls due, as the last claim saw.
-    next_due: Option<u64>,
-    /// Asks its watcher to wait for work (until `due`, ms; `u64::MAX`:
-    /// none due).
+    /// Asks its watcher to wait for work.
     armed: Arc<Notify>,
+    /// When its next delayed job falls due, as the last claim saw (ms;
+    /// `u64::MAX`: none): the watcher wakes then at the latest.
     due: Arc<AtomicU64>,
     _watcher: AbortOnDrop<()>,
 }
@@ -661,11 +652,12 @@ impl Lane {
         lane: usize,
         job: &Job,
         finishing: &crate::Thoonk,
+        refilling: bool,
         refills: mpsc::UnboundedSender<Refill>,
         woke: mpsc::UnboundedSender<usize>,
     ) -> Result<Lane> {
         let held: Held = Arc::default();
-        let claiming = Arc::new(AtomicBool::new(true));
+        let claiming = Arc::new(AtomicBool::new(refilling));
         let more = Arc::new(AtomicBool::new(true));
         let own = Job {
             thoonk: finishing.clone(),
@@ -695,7 +687,6 @@ impl Lane {
             more,
             claiming,
             finisher,
-            next_due: None,
             armed,
             due,
             _watcher: AbortOnDrop(watcher),
