@@ -167,7 +167,7 @@ pub(crate) async fn act(
         }
     }
     .await;
-    app.live.poke();
+    app.live.poke(&queue);
     match done {
         Ok(message) => Json(json!({ "ok": true, "message": message })).into_response(),
         Err(e) => failure(e),
@@ -177,7 +177,7 @@ pub(crate) async fn act(
 /// `POST /api/queues/QUEUE/retry-all`: every stalled job back in the queue.
 pub(crate) async fn retry_all(State(app): State<App>, Path(queue): Path<String>) -> Response {
     let done = async { app.thoonk.job(&queue)?.retry_all().await }.await;
-    app.live.poke();
+    app.live.poke(&queue);
     match done {
         Ok(n) => Json(json!({ "ok": true, "retried": n, "message": format!("{n} jobs retried") }))
             .into_response(),

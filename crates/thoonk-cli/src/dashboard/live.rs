@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,6 +85,8 @@ pub(crate) struct Live {
     changes: broadcast::Sender<Change>,
     /// Asks for a refresh now (after an action, say).
     wake: Arc<Notify>,
+    /// The queues that moved since the last refresh.
+    dirty: Dirty,
     /// Set when the server shuts down: the streams end, so that it can.
     closing: watch::Sender<bool>,
     _task: tokio::task::JoinHandle<()>,
@@ -95,11 +97,14 @@ impl Live {
     pub(crate) async fn start(thoonk: Thoonk) -> thoonk::Result<Arc<Live>> {
         let (changes, _) = broadcast::channel(1024);
         let wake = Arc::new(Notify::new());
+        let dirty = Dirty::default();
         let mut refresher = Refresher {
             thoonk,
             changes: changes.clone(),
             wake: wake.clone(),
+            dirty: dirty.clone(),
             names: Vec::new(),
+            views: HashMap::new(),
             followed: HashMap::new(),
             history: HashMap::new(),
         };
@@ -110,6 +115,7 @@ impl Live {
             overview,
             changes,
             wake,
+            dirty,
             closing: watch::Sender::new(false),
             _task: task,
         }))
@@ -120,9 +126,9 @@ impl Live {
         self.overview.borrow().clone()
     }
 
-    /// Refresh soon: something was just changed through the dashboard.
-    pub(crate) fn poke(&self) {
-        self.wake.notify_one();
+    /// Refresh `queue` soon: it was just changed through the dashboard.
+    pub(crate) fn poke(&self, queue: &str) {
+        self.dirty.mark(queue, &self.wake);
     }
 
     /// Ends every live stream: the server is shutting down.
@@ -131,12 +137,31 @@ impl Live {
     }
 }
 
+/// The queues whose line of the overview is out of date.
+#[derive(Clone, Default)]
+struct Dirty(Arc<std::sync::Mutex<HashSet<String>>>);
+
+impl Dirty {
+    /// `queue` moved: refresh it soon.
+    fn mark(&self, queue: &str, wake: &Notify) {
+        self.0.lock().unwrap().insert(queue.to_string());
+        wake.notify_one();
+    }
+
+    fn take(&self) -> HashSet<String> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
 struct Refresher {
     thoonk: Thoonk,
     changes: broadcast::Sender<Change>,
     wake: Arc<Notify>,
+    dirty: Dirty,
     /// The queues, as the last look found them.
     names: Vec<String>,
+    /// Queue -> its line of the last overview: reused until it moves.
+    views: HashMap<String, QueueView>,
     /// Queue -> the task forwarding its events.
     followed: HashMap<String, AbortOnDrop>,
     /// Queue -> (when, publishes, finishes) samples.
@@ -172,17 +197,27 @@ impl Refresher {
         }
     }
 
-    /// Reads every queue; `sample`: also look for new queues and take a
-    /// rate sample.
+    /// Reads the queues that moved; `sample`: every queue (workers come and
+    /// go without events), new queues looked for, and a rate sample taken.
     async fn refresh(&mut self, sample: bool) -> thoonk::Result<Overview> {
         if sample || self.names.is_empty() {
             self.names = self.thoonk.queues().await?;
         }
+        let moved = self.dirty.take();
         let names = &self.names;
         self.followed.retain(|name, _| names.contains(name));
         self.history.retain(|name, _| names.contains(name));
+        self.views.retain(|name, _| names.contains(name));
         let mut queues = Vec::with_capacity(names.len());
         for name in names.clone() {
+            if let Some(view) = self
+                .views
+                .get(&name)
+                .filter(|_| !sample && !moved.contains(&name))
+            {
+                queues.push(view.clone());
+                continue;
+            }
             // A counter left by a raw command under a name no handle takes
             // (on a cluster, one without a {tag}) is no queue to show.
             let Ok(job) = self.thoonk.job(&name) else {
@@ -197,6 +232,7 @@ impl Refresher {
                             name.clone(),
                             events,
                             self.changes.clone(),
+                            self.dirty.clone(),
                             self.wake.clone(),
                         ));
                         self.followed.insert(name.clone(), AbortOnDrop(task));
@@ -212,7 +248,9 @@ impl Refresher {
                     history.pop_front();
                 }
             }
-            queues.push(view(&job, stats, history).await?);
+            let view = view(&job, stats, history).await?;
+            self.views.insert(name, view.clone());
+            queues.push(view);
         }
         Ok(Overview {
             at_ms: self.thoonk.now_ms(),
@@ -266,11 +304,12 @@ pub(crate) async fn view(
     })
 }
 
-/// Passes a queue's events on, and asks for a refresh.
+/// Passes a queue's events on, and asks for a refresh of the queue.
 async fn forward(
     queue: String,
     mut events: thoonk::Events,
     changes: broadcast::Sender<Change>,
+    dirty: Dirty,
     wake: Arc<Notify>,
 ) {
     while let Some(event) = events.next().await {
@@ -279,7 +318,7 @@ async fn forward(
             event: event.kind,
             id: event.id,
         });
-        wake.notify_one();
+        dirty.mark(&queue, &wake);
     }
 }
 
