@@ -57,6 +57,16 @@ pub(crate) struct Page {
     limit: Option<usize>,
 }
 
+/// The actions that apply to a job in `state`: what the pages offer, and
+/// what the API tells the page script to offer.
+pub(crate) fn actions(state: thoonk::State) -> &'static [&'static str] {
+    match state {
+        thoonk::State::Stalled => &["retry", "retract"],
+        thoonk::State::Claimed => &["stall", "cancel", "retract"],
+        thoonk::State::Available | thoonk::State::Delayed => &["retract"],
+    }
+}
+
 /// One job in a listing.
 #[derive(Serialize)]
 pub(crate) struct Listed {
@@ -65,6 +75,15 @@ pub(crate) struct Listed {
     pub(crate) item: String,
     pub(crate) cancelled: u64,
     pub(crate) reason: Option<String>,
+    pub(crate) actions: &'static [&'static str],
+}
+
+/// A job's whole record, and the actions that apply to it.
+#[derive(Serialize)]
+struct Detail {
+    #[serde(flatten)]
+    detail: thoonk::JobDetail,
+    actions: &'static [&'static str],
 }
 
 /// `GET /api/queues/QUEUE/jobs?state=S&offset=N&limit=N`.
@@ -107,6 +126,7 @@ pub(crate) async fn list(
             item: String::from_utf8_lossy(&j.item).into_owned(),
             cancelled: j.cancelled,
             reason: j.reason,
+            actions: actions(state),
         })
         .collect())
 }
@@ -118,7 +138,11 @@ pub(crate) async fn job(
 ) -> Response {
     let detail = async { app.thoonk.job(&queue)?.detail(&id).await }.await;
     match detail {
-        Ok(Some(detail)) => Json(detail).into_response(),
+        Ok(Some(detail)) => Json(Detail {
+            actions: actions(detail.state),
+            detail,
+        })
+        .into_response(),
         Ok(None) => refuse(
             StatusCode::NOT_FOUND,
             &format!("job {id} in queue {queue} does not exist"),

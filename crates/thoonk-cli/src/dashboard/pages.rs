@@ -2,7 +2,7 @@
 //! given), and the embedded script and style. Pages arrive complete; the
 //! script then keeps them current from the live streams.
 
-use super::api::{self, Listed, PAGE};
+use super::api::{self, actions, Listed, PAGE};
 use super::App;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -179,15 +179,6 @@ pub(crate) async fn queue(
         }
     };
     layout(&app, "queue", &queue, body).into_response()
-}
-
-/// The actions that apply to a job in `state`.
-pub(crate) fn actions(state: JobState) -> &'static [&'static str] {
-    match state {
-        JobState::Stalled => &["retry", "retract"],
-        JobState::Claimed => &["stall", "cancel", "retract"],
-        JobState::Available | JobState::Delayed => &["retract"],
-    }
 }
 
 fn job_row(queue: &str, state: JobState, job: &Listed) -> Markup {

@@ -110,13 +110,6 @@ if (page === "overview") {
 }
 
 // ---- a queue's jobs ----
-const ACTIONS = {
-  stalled: ["retry", "retract"],
-  claimed: ["stall", "cancel", "retract"],
-  available: ["retract"],
-  delayed: ["retract"],
-};
-
 if (page === "queue") {
   const table = document.getElementById("jobs");
   const { queue, state, offset, limit } = table.dataset;
@@ -135,7 +128,7 @@ if (page === "queue") {
       id.append(link);
       const item = job.item.length > 160 ? job.item.slice(0, 160) + "…" : job.item;
       const actions = el("td", { class: "actions" });
-      for (const action of ACTIONS[state]) {
+      for (const action of job.actions) {
         actions.append(el("button", { type: "button", "data-action": action, "data-id": job.id }, action));
       }
       row.append(id, el("td", { class: "item" }, item), el("td", { class: "n" }, job.cancelled),
@@ -206,7 +199,7 @@ if (page === "job") {
       show("worker", d.worker || "—");
       show("due", time(d.due_ms));
       const actions = document.getElementById("job-actions");
-      actions.replaceChildren(...ACTIONS[d.state].map((a) =>
+      actions.replaceChildren(...d.actions.map((a) =>
         el("button", { type: "button", "data-action": a, "data-id": id }, a)));
     }
     follow(`/api/live/${enc(queue)}`, {
