@@ -4,22 +4,8 @@
 
 mod common;
 
-use common::Redis;
+use common::{Redis, SMALL_BENCH as SMALL};
 use serde_json::Value;
-
-const SMALL: &[&str] = &[
-    "bench",
-    "--jobs",
-    "300",
-    "--single",
-    "100",
-    "--latency-jobs",
-    "50",
-    "--rate",
-    "500",
-    "--concurrency",
-    "8",
-];
 
 #[test]
 fn bench_reports_every_phase_and_leaves_nothing_behind() {

@@ -234,12 +234,7 @@ impl Dashboard {
 
     fn on(redis: Redis) -> Dashboard {
         let process = redis.spawn(&["dashboard", "--listen", "127.0.0.1:0"]);
-        let line = process.next_line();
-        let addr = line
-            .strip_prefix("dashboard on http://")
-            .and_then(|rest| rest.strip_suffix('/'))
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let addr = process.dashboard_addr();
         Dashboard {
             redis,
             _process: process,

@@ -750,21 +750,11 @@ fn one_worker_serves_queues_on_different_masters_and_finishes_every_job() {
 #[test]
 fn bench_runs_on_a_cluster_with_a_tagged_queue() {
     let env = ClusterEnv::start();
-    let small = [
-        "bench",
-        "--jobs",
-        "300",
-        "--single",
-        "100",
-        "--latency-jobs",
-        "50",
-        "--rate",
-        "500",
-    ];
+    let small = common::SMALL_BENCH;
     // The phases' queues are QUEUE.<phase>: they need QUEUE's {tag}.
-    env.thoonk(&small)
+    env.thoonk(small)
         .failed(1, &["queue \"bench\" has no {tag}", "name it \"{bench}\""]);
-    let out = env.thoonk(&[&small[..], &["--queue", "{bench}", "--json"]].concat());
+    let out = env.thoonk(&[small, &["--queue", "{bench}", "--json"]].concat());
     let results = json_line(&out);
     for phase in ["publish_single", "publish_bulk", "process"] {
         let rate = results[phase]["jobs_per_s"].as_f64().unwrap();

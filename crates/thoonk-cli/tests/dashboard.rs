@@ -31,12 +31,7 @@ impl Dashboard {
             args.extend(["--token", token]);
         }
         let process = redis.spawn(&args);
-        let line = process.next_line();
-        let addr = line
-            .strip_prefix("dashboard on http://")
-            .and_then(|rest| rest.strip_suffix('/'))
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let addr = process.dashboard_addr();
         Dashboard {
             redis,
             process: Some(process),
@@ -684,9 +679,7 @@ fn it_works_over_tls_as_a_restricted_user_and_never_shows_the_password() {
     };
     common::run(cli(&["publish", "secure", "x", "--id", "s1"]), b"").ok();
     let process = Background::spawn(cli(&["dashboard", "--listen", "127.0.0.1:0"]));
-    let addr = process.next_line()["dashboard on http://".len()..]
-        .trim_end_matches('/')
-        .to_string();
+    let addr = process.dashboard_addr();
     let get = |path: &str| {
         Request {
             addr: addr.clone(),

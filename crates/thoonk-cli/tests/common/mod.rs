@@ -10,6 +10,22 @@
 
 pub(crate) mod worker;
 
+/// `thoonk bench` at small sizes: whether it works and what it prints, not
+/// how fast.
+pub(crate) const SMALL_BENCH: &[&str] = &[
+    "bench",
+    "--jobs",
+    "300",
+    "--single",
+    "100",
+    "--latency-jobs",
+    "50",
+    "--rate",
+    "500",
+    "--concurrency",
+    "8",
+];
+
 use private_redis::PrivateRedis;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -229,6 +245,17 @@ impl Background {
                 panic!("{} closed its stdout", self.what)
             }
         }
+    }
+
+    /// A `thoonk dashboard`'s address (`127.0.0.1:PORT`), from the first
+    /// line it prints.
+    #[track_caller]
+    pub(crate) fn dashboard_addr(&self) -> String {
+        let line = self.next_line();
+        line.strip_prefix("dashboard on http://")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string()
     }
 
     /// The next stdout line, parsed as JSON.
