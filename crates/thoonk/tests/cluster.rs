@@ -4,69 +4,12 @@
 
 mod common;
 
-use common::{within, DEADLINE};
-use private_redis::PrivateCluster;
+use common::{eventually, within, ClusterEnv, DEADLINE};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thoonk::{Claimed, Error, EventKind, Failure, Job, Order, Publish, State, Thoonk, Worker};
 use tokio::sync::oneshot;
-
-/// A cluster of our own and a client of it.
-struct ClusterEnv {
-    cluster: PrivateCluster,
-    thoonk: Thoonk,
-}
-
-impl ClusterEnv {
-    async fn start() -> ClusterEnv {
-        let cluster = tokio::task::spawn_blocking(PrivateCluster::start)
-            .await
-            .unwrap()
-            .expect("start a private Redis Cluster");
-        let thoonk = Thoonk::connect_cluster(&cluster.urls())
-            .await
-            .expect("connect to the cluster");
-        ClusterEnv { cluster, thoonk }
-    }
-
-    fn job(&self, name: &str) -> Job {
-        self.thoonk.job(name).expect("a tagged queue name")
-    }
-
-    /// The port of the master that serves queue `name`'s keys.
-    fn master_of(&self, name: &str) -> u16 {
-        self.cluster
-            .node_for_key(&format!("job.ids:{name}"))
-            .expect("the master of the queue's slot")
-            .port
-    }
-
-    /// The keys on the node at `port`.
-    fn keys_on(&self, port: u16) -> Vec<String> {
-        let out = self.cluster.command(port, &["KEYS", "*"]).expect("KEYS");
-        out.lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-/// Polls `check` until it holds, failing after [`DEADLINE`].
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not true after {DEADLINE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_core_operations_work_on_a_cluster() {

@@ -1,18 +1,14 @@
 //! Looking at a real Redis Cluster (three masters, three replicas, all started here): `queues()` finds the queues on every master.
 
-use private_redis::PrivateCluster;
+mod common;
+
+use common::ClusterEnv;
 use std::collections::{BTreeMap, BTreeSet};
-use thoonk::{Publish, Thoonk};
+use thoonk::Publish;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queues_finds_the_queues_of_every_master() {
-    let cluster = tokio::task::spawn_blocking(PrivateCluster::start)
-        .await
-        .unwrap()
-        .expect("start a private Redis Cluster");
-    let thoonk = Thoonk::connect_cluster(&cluster.urls())
-        .await
-        .expect("connect to the cluster");
+    let ClusterEnv { cluster, thoonk } = ClusterEnv::start().await;
     assert!(thoonk.queues().await.unwrap().is_empty());
 
     // Two queues on each master, whichever tags that takes.

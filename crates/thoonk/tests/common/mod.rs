@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use futures_util::StreamExt;
-use private_redis::PrivateRedis;
+use private_redis::{PrivateCluster, PrivateRedis};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
@@ -78,6 +78,46 @@ impl Env {
 
     pub(crate) fn redis_client(&self) -> redis::Client {
         redis::Client::open(self.redis.url()).expect("redis url")
+    }
+}
+
+/// A cluster of our own and a client of it.
+pub(crate) struct ClusterEnv {
+    pub(crate) cluster: PrivateCluster,
+    pub(crate) thoonk: Thoonk,
+}
+
+impl ClusterEnv {
+    pub(crate) async fn start() -> ClusterEnv {
+        let cluster = tokio::task::spawn_blocking(PrivateCluster::start)
+            .await
+            .unwrap()
+            .expect("start a private Redis Cluster");
+        let thoonk = Thoonk::connect_cluster(&cluster.urls())
+            .await
+            .expect("connect to the cluster");
+        ClusterEnv { cluster, thoonk }
+    }
+
+    pub(crate) fn job(&self, name: &str) -> Job {
+        self.thoonk.job(name).expect("a tagged queue name")
+    }
+
+    /// The port of the master that serves queue `name`'s keys.
+    pub(crate) fn master_of(&self, name: &str) -> u16 {
+        self.cluster
+            .node_for_key(&format!("job.ids:{name}"))
+            .expect("the master of the queue's slot")
+            .port
+    }
+
+    /// The keys on the node at `port`.
+    pub(crate) fn keys_on(&self, port: u16) -> Vec<String> {
+        let out = self.cluster.command(port, &["KEYS", "*"]).expect("KEYS");
+        out.lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 }
 
