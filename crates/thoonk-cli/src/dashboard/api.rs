@@ -33,15 +33,10 @@ pub(crate) async fn queue(State(app): State<App>, Path(queue): Path<String>) -> 
     }
     let read = async {
         let job = app.thoonk.job(&queue)?;
-        let stats = job.stats().await?;
+        let (stats, workers) = tokio::try_join!(job.stats(), job.workers())?;
         let empty =
             stats.publishes + stats.available + stats.claimed + stats.delayed + stats.stalled == 0;
-        if empty {
-            return Ok(None);
-        }
-        super::live::view(&job, stats, &Default::default())
-            .await
-            .map(Some)
+        Ok((!empty).then(|| super::live::view(&queue, stats, workers, &Default::default())))
     };
     match read.await {
         Ok(Some(view)) => Json(view).into_response(),

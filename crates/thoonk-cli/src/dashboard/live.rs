@@ -240,7 +240,8 @@ impl Refresher {
                     Err(e) => tracing::warn!(queue = name, "cannot follow its events: {e}"),
                 }
             }
-            let stats = job.stats().await?;
+            // Both in one trip on the multiplexed connection.
+            let (stats, workers) = tokio::try_join!(job.stats(), job.workers())?;
             let history = self.history.entry(name.clone()).or_default();
             if sample || history.is_empty() {
                 history.push_back((Instant::now(), stats.publishes, stats.finishes));
@@ -248,7 +249,7 @@ impl Refresher {
                     history.pop_front();
                 }
             }
-            let view = view(&job, stats, history).await?;
+            let view = view(&name, stats, workers, history);
             self.views.insert(name, view.clone());
             queues.push(view);
         }
@@ -262,14 +263,13 @@ impl Refresher {
 }
 
 /// A queue's line of the overview, from its counts and rate samples.
-pub(crate) async fn view(
-    job: &thoonk::Job,
+pub(crate) fn view(
+    name: &str,
     stats: thoonk::Stats,
+    workers: Vec<thoonk::WorkerInfo>,
     history: &VecDeque<(Instant, u64, u64)>,
-) -> thoonk::Result<QueueView> {
-    let workers = job
-        .workers()
-        .await?
+) -> QueueView {
+    let workers = workers
         .into_iter()
         .map(|w| WorkerView {
             id: w.id,
@@ -287,8 +287,8 @@ pub(crate) async fn view(
             })
             .collect()
     };
-    Ok(QueueView {
-        name: job.name().to_string(),
+    QueueView {
+        name: name.to_string(),
         available: stats.available,
         claimed: stats.claimed,
         delayed: stats.delayed,
@@ -301,7 +301,7 @@ pub(crate) async fn view(
         workers,
         publish_rate: rate(|s| s.1),
         finish_rate: rate(|s| s.2),
-    })
+    }
 }
 
 /// Passes a queue's events on, and asks for a refresh of the queue.
