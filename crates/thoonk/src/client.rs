@@ -339,6 +339,12 @@ impl Thoonk {
         self.clock.now_ms()
     }
 
+    /// When the Unix time `ms` (this client's clock) comes, as an instant
+    /// of the runtime's clock; now, if it has passed.
+    pub(crate) fn instant_of(&self, ms: u64) -> tokio::time::Instant {
+        tokio::time::Instant::now() + Duration::from_millis(ms.saturating_sub(self.now_ms()))
+    }
+
     /// The shared multiplexed connection (a cheap clone): for scripts and
     /// ordinary commands. Never block on it (`BLPOP`, …): use
     /// [`Thoonk::wait_for_list`].
@@ -368,24 +374,44 @@ impl Thoonk {
     /// waiter that dies while waiting loses nothing. Returns whether the
     /// list had something.
     pub async fn wait_for_list(&self, key: &str, timeout: Duration) -> Result<bool> {
-        let block = if timeout.is_zero() {
-            MAX_BLOCK
-        } else {
-            timeout.min(MAX_BLOCK)
-        };
         let mut conn = self.blocking_connection().await?;
-        let moved: Option<redis::Value> = redis::cmd("BLMOVE")
-            .arg(key)
-            .arg(key)
-            .arg("RIGHT")
-            .arg("RIGHT")
-            .arg(block.as_secs_f64())
-            .query_async(&mut conn)
-            .await?;
+        let moved: Option<Value> = wait_cmd(key, timeout).query_async(&mut conn).await?;
         // Put the connection back only now: had this future been dropped
         // mid-wait, the connection (with a reply still due) is dropped too.
         self.put_back_blocking(conn);
         Ok(moved.is_some())
+    }
+
+    /// Waits as [`Thoonk::wait_for_list`] does, then runs `script` and
+    /// returns its reply. Both go out together on the waiting connection,
+    /// and Redis runs a blocked client's next command the moment it
+    /// unblocks: the script follows the wake with no round trip between
+    /// (a worker's claim, one round trip sooner).
+    ///
+    /// Do not drop this future to stop waiting: the script may run all the
+    /// same, and its reply (a claim, say) would be lost.
+    pub async fn wait_for_list_then(
+        &self,
+        key: &str,
+        timeout: Duration,
+        script: &redis::ScriptInvocation<'_>,
+    ) -> Result<Value> {
+        let mut conn = self.blocking_connection().await?;
+        let mut both = redis::pipe();
+        both.add_command(wait_cmd(key, timeout))
+            .ignore()
+            .invoke_script(script);
+        let reply = match both.query_async::<(Value,)>(&mut conn).await {
+            Ok((reply,)) => reply,
+            // Redis lost its scripts (a restart): the wait is over and the
+            // script did not run; load it and run it now.
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                script.invoke_async(&mut conn).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.put_back_blocking(conn);
+        Ok(reply)
     }
 
     /// Returns a connection from [`Thoonk::blocking_connection`] once its
@@ -402,6 +428,23 @@ impl Thoonk {
         }
         Ok(self.inner.target.connect_blocking().await?)
     }
+}
+
+/// `BLMOVE key key RIGHT RIGHT`, blocking up to `timeout` (zero: up to
+/// [`MAX_BLOCK`]).
+fn wait_cmd(key: &str, timeout: Duration) -> Cmd {
+    let block = if timeout.is_zero() {
+        MAX_BLOCK
+    } else {
+        timeout.min(MAX_BLOCK)
+    };
+    let mut cmd = redis::cmd("BLMOVE");
+    cmd.arg(key)
+        .arg(key)
+        .arg("RIGHT")
+        .arg("RIGHT")
+        .arg(block.as_secs_f64());
+    cmd
 }
 
 /// One Redis among those a client talks to: the one, or a cluster master.

@@ -34,6 +34,8 @@ pub(crate) enum Finished {
 pub(crate) struct Refill {
     /// Which of the worker's queues it is from.
     pub(crate) lane: usize,
+    /// Which of its finishers claimed it (and finishes it).
+    pub(crate) finisher: usize,
     pub(crate) job: Claimed,
     pub(crate) slot: OwnedSemaphorePermit,
 }
@@ -56,6 +58,8 @@ pub(crate) struct WorkerState {
     pub(crate) job: Job,
     /// Which of the worker's queues it is.
     pub(crate) lane: usize,
+    /// Which of the queue's finishers it is.
+    pub(crate) finisher: usize,
     /// The worker's id, for the refills it claims.
     pub(crate) id: String,
     /// The jobs the worker holds of this queue: refills join it when
@@ -117,6 +121,7 @@ async fn run(worker: WorkerState, mut rx: mpsc::UnboundedReceiver<Finish>) {
     let WorkerState {
         job,
         lane,
+        finisher,
         id: worker,
         held,
         claiming,
@@ -178,7 +183,12 @@ async fn run(worker: WorkerState, mut rx: mpsc::UnboundedReceiver<Finish>) {
                 for job in claimed {
                     match spare.pop() {
                         Some(slot) => {
-                            if let Err(e) = refills.send(Refill { lane, job, slot }) {
+                            if let Err(e) = refills.send(Refill {
+                                lane,
+                                finisher,
+                                job,
+                                slot,
+                            }) {
                                 unplaced.push(e.0.job);
                             }
                         }

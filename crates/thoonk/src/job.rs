@@ -6,6 +6,7 @@
 use crate::keys::Keys;
 use crate::names::{check_id, check_name, new_id};
 use crate::{scripts, Error, Result, Thoonk};
+use redis::ScriptInvocation;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
@@ -431,9 +432,18 @@ impl Job {
         max: usize,
         worker: Option<&str>,
     ) -> Result<(Vec<Claimed>, Option<u64>)> {
+        let reply = self
+            .claim_call(max, worker)
+            .invoke_async(&mut self.thoonk.connection())
+            .await?;
+        self.read_claimed(reply)
+    }
+
+    /// The claim script's call: up to `max` jobs, for `worker`.
+    pub(crate) fn claim_call(&self, max: usize, worker: Option<&str>) -> ScriptInvocation<'static> {
         let k = &self.keys;
-        let (next_due, flat): (i64, Vec<Vec<u8>>) = scripts::CLAIM
-            .key(&k.ids)
+        let mut call = scripts::CLAIM.prepare_invoke();
+        call.key(&k.ids)
             .key(&k.claimed)
             .key(&k.items)
             .key(&k.cancelled)
@@ -445,17 +455,21 @@ impl Job {
             .arg(max.max(1))
             .arg(k.channel("claim"))
             .arg(worker.unwrap_or(""))
-            .arg(k.channel("due"))
-            .invoke_async::<redis::Value>(&mut self.thoonk.connection())
-            .await
-            .and_then(split_claim_reply)?;
+            .arg(k.channel("due"));
+        call
+    }
+
+    /// The jobs in the claim script's reply, and when its next delayed job
+    /// falls due.
+    pub(crate) fn read_claimed(&self, reply: redis::Value) -> Result<(Vec<Claimed>, Option<u64>)> {
+        let (next_due, flat) = split_claim_reply(reply)?;
         let mut out = Vec::with_capacity(flat.len() / 4);
         let mut fields = flat.into_iter();
         while let (Some(id), Some(item), Some(cancelled), Some(token)) =
             (fields.next(), fields.next(), fields.next(), fields.next())
         {
             out.push(Claimed {
-                queue: k.name.clone(),
+                queue: self.keys.name.clone(),
                 id: lossy(id),
                 item,
                 cancelled: lossy(cancelled).parse().unwrap_or(0),

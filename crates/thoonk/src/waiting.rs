@@ -144,6 +144,22 @@ impl Job {
     }
 }
 
+impl Job {
+    /// When the queue's first delayed job falls due, if it has one.
+    pub(crate) async fn first_due(&self) -> Result<Option<Instant>> {
+        let first: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(&self.keys.delayed)
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES")
+            .query_async(&mut self.thoonk.connection())
+            .await?;
+        Ok(first
+            .first()
+            .map(|&(_, due)| self.thoonk.instant_of(due as u64)))
+    }
+}
+
 impl Waiter {
     /// Returns when there may be work: the queue has an available job, a
     /// delayed job is due (`next_due`, Unix ms, as the last claim said, or
@@ -154,19 +170,8 @@ impl Waiter {
         next_due: Option<u64>,
     ) -> Result<()> {
         let thoonk = &self.job.thoonk;
-        let mut wake = deadline;
-        if let Some(due) = next_due {
-            let due_in = Duration::from_millis(due.saturating_sub(thoonk.now_ms()));
-            wake = Some(wake.map_or(Instant::now() + due_in, |w| w.min(Instant::now() + due_in)));
-        }
-        let block = match wake {
-            None => Duration::ZERO,
-            // A zero block would mean "forever": wait at least a millisecond.
-            Some(w) => w
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1)),
-        };
-        let blmove = thoonk.wait_for_list(&self.job.keys.ids, block);
+        let wake = earliest(deadline, next_due.map(|due| thoonk.instant_of(due)));
+        let blmove = thoonk.wait_for_list(&self.job.keys.ids, block_until(wake));
         tokio::pin!(blmove);
         loop {
             tokio::select! {
@@ -179,16 +184,8 @@ impl Waiter {
                     if notice.is_none() {
                         return Ok(());
                     }
-                    let first: Vec<(String, f64)> = redis::cmd("ZRANGE")
-                        .arg(&self.job.keys.delayed)
-                        .arg(0)
-                        .arg(0)
-                        .arg("WITHSCORES")
-                        .query_async(&mut thoonk.connection())
-                        .await?;
-                    if let Some((_, due)) = first.first() {
-                        let due_in = Duration::from_millis((*due as u64).saturating_sub(thoonk.now_ms()));
-                        if wake.is_none_or(|w| Instant::now() + due_in < w) {
+                    if let Some(due) = self.job.first_due().await? {
+                        if wake.is_none_or(|w| due < w) {
                             return Ok(());
                         }
                     }
@@ -196,6 +193,24 @@ impl Waiter {
             }
         }
     }
+}
+
+/// The sooner of two wake-up times, either of which may be unset.
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// How long a blocking wait that should end at `wake` blocks (zero: no
+/// limit). A zero block would mean "forever", so it is at least a
+/// millisecond.
+pub(crate) fn block_until(wake: Option<Instant>) -> Duration {
+    wake.map_or(Duration::ZERO, |w| {
+        w.saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    })
 }
 
 /// A kept result as `finish.lua` stores it: '1' + result, or '0' for none.

@@ -13,11 +13,18 @@ use rand::Rng;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+
+/// Finishing tasks per queue, each with its own batches and connection (the
+/// jobs take turns): while Redis runs one's batch, the worker runs the jobs
+/// the other's brought back, so neither waits on the other. One trip in
+/// flight at a time cannot do that: Redis answers all it has read at once,
+/// and the two halves of a worker would stay in step.
+const FINISHERS: usize = 2;
 
 /// How often a worker extends its leases, renews its liveness mark and runs
 /// the recovery pass; more often when the queue's lease is shorter than
@@ -293,13 +300,16 @@ impl Worker {
         let permits = Arc::new(Semaphore::new(this.concurrency));
         let mut tasks = JoinSet::new();
         let (refill_tx, mut refills) = mpsc::unbounded_channel::<Refill>();
-        // One lane per queue: what the worker holds of it, its finisher
-        // (which claims refills), its watcher. The finishes (and their
-        // refills) of all queues go over one connection of their own, so
-        // they and the worker's own claims do not wait on each other.
-        let finishing = this.queues[0].thoonk.with_own_connection().await?;
+        // One lane per queue: what the worker holds of it, its finishers
+        // (which claim refills), its watcher. The finishes (and their
+        // refills) of all queues go over connections of their own, so they
+        // and the worker's own claims do not wait on each other.
+        let mut finishing = Vec::with_capacity(FINISHERS);
+        for _ in 0..FINISHERS {
+            finishing.push(this.queues[0].thoonk.with_own_connection().await?);
+        }
         let mut lanes = Vec::with_capacity(this.queues.len());
-        let (woke_tx, mut woke) = mpsc::unbounded_channel();
+        let (woke_tx, mut woke) = mpsc::unbounded_channel::<Woke>();
         for (i, job) in this.queues.iter().enumerate() {
             // Only the first queue in strict order refills the slots its
             // finishes free: a later queue's refill would keep the slot from
@@ -346,30 +356,66 @@ impl Worker {
         }
 
         // Starts a job already in its lane's `held` (claims enter it as
-        // they are made).
-        let start =
-            |tasks: &mut JoinSet<()>, lane: &Lane, job: Claimed, slot: OwnedSemaphorePermit| {
-                let (this, held, counters, handler, finisher, queue) = (
-                    this.clone(),
-                    lane.held.clone(),
-                    counters.clone(),
-                    handler.clone(),
-                    lane.finisher.clone(),
-                    lane.job.clone(),
-                );
+        // they are made), to be finished by the lane's finisher `by` (a
+        // refill, by the one that claimed it), or by each finisher in turn.
+        let turn = AtomicUsize::new(0);
+        let start = |tasks: &mut JoinSet<()>,
+                     lane: &Lane,
+                     job: Claimed,
+                     slot: OwnedSemaphorePermit,
+                     by: Option<usize>| {
+            let by = by.unwrap_or_else(|| turn.fetch_add(1, Ordering::Relaxed) % FINISHERS);
+            let (this, held, counters, handler, finisher, queue) = (
+                this.clone(),
+                lane.held.clone(),
+                counters.clone(),
+                handler.clone(),
+                lane.finishers[by].clone(),
+                lane.job.clone(),
+            );
+            tasks.spawn(async move {
+                let (id, token) = (job.id.clone(), job.token.clone());
+                this.process(&queue, job, handler, &counters, &finisher, slot)
+                    .await;
+                // Only this claim: the job may have been taken back and
+                // claimed again, by this worker, under another token.
+                let mut held = held.lock().unwrap();
+                if held.get(&id) == Some(&token) {
+                    held.remove(&id);
+                }
+            });
+        };
+        // Jobs a watcher claimed: each gets a free slot, or (when another
+        // queue's watcher took the slots first) goes back to its queue.
+        let take = |tasks: &mut JoinSet<()>, lanes: &[Lane], woke: Woke| {
+            let lane = &lanes[woke.lane];
+            lane.more.store(woke.more, Ordering::Relaxed);
+            let mut extra = Vec::new();
+            for job in woke.jobs {
+                match permits.clone().try_acquire_owned() {
+                    Ok(slot) => start(tasks, lane, job, slot, None),
+                    Err(_) => extra.push(job),
+                }
+            }
+            if !extra.is_empty() {
+                let (job, held) = (lane.job.clone(), lane.held.clone());
                 tasks.spawn(async move {
-                    let (id, token) = (job.id.clone(), job.token.clone());
-                    this.process(&queue, job, handler, &counters, &finisher, slot)
-                        .await;
-                    // Only this claim: the job may have been taken back and
-                    // claimed again, by this worker, under another token.
-                    let mut held = held.lock().unwrap();
-                    if held.get(&id) == Some(&token) {
-                        held.remove(&id);
+                    held.lock()
+                        .unwrap()
+                        .retain(|id, _| !extra.iter().any(|job| job.id == *id));
+                    let refs: Vec<JobRef<'_>> = extra.iter().map(JobRef::from).collect();
+                    if let Err(e) = job.release(&refs).await {
+                        tracing::warn!(queue = job.name(), "releasing extra claims failed: {e}");
                     }
                 });
-            };
+            }
+            woke.more
+        };
         let mut pause = Duration::from_millis(50);
+        // Whether to ask every queue before waiting: not right after a
+        // watcher's claim that got less than it asked for (the queues had
+        // nothing more when it claimed; their watchers say when they do).
+        let mut ask = true;
         tokio::pin!(shutdown);
         'claiming: loop {
             while tasks.try_join_next().is_some() {}
@@ -378,7 +424,11 @@ impl Worker {
             let first = tokio::select! {
                 p = permits.clone().acquire_owned() => p.expect("never closed"),
                 Some(refill) = refills.recv() => {
-                    start(&mut tasks, &lanes[refill.lane], refill.job, refill.slot);
+                    start(&mut tasks, &lanes[refill.lane], refill.job, refill.slot, Some(refill.finisher));
+                    continue;
+                }
+                Some(w) = woke.recv() => {
+                    ask |= take(&mut tasks, &lanes, w);
                     continue;
                 }
                 _ = &mut shutdown => break 'claiming,
@@ -389,7 +439,7 @@ impl Worker {
             }
             let (mut claimed_any, mut failed) = (false, false);
             for i in this.order.pick(lanes.len()) {
-                if slots.is_empty() {
+                if slots.is_empty() || !ask {
                     break;
                 }
                 let lane = &mut lanes[i];
@@ -406,7 +456,7 @@ impl Worker {
                             .extend(jobs.iter().map(|job| (job.id.clone(), job.token.clone())));
                         for job in jobs {
                             let slot = slots.pop().expect("claimed no more than the free slots");
-                            start(&mut tasks, &lanes[i], job, slot);
+                            start(&mut tasks, &lanes[i], job, slot, None);
                         }
                     }
                     Err(e) => {
@@ -418,6 +468,8 @@ impl Worker {
                     }
                 }
             }
+            ask = true;
+            let free = slots.len();
             drop(slots);
             if claimed_any {
                 pause = Duration::from_millis(50);
@@ -431,20 +483,33 @@ impl Worker {
                 pause = (pause * 2).min(Duration::from_secs(5));
                 continue;
             }
-            // Nothing anywhere: wait for work on every queue at once. Each
-            // queue's watcher keeps its wait (and connection) across rounds:
-            // one queue's work does not cut the others' waits short.
+            // Nothing anywhere: wait for work on every queue at once, each
+            // queue's watcher claiming what comes for the free slots. Each
+            // keeps its wait (and connection) across rounds: one queue's
+            // work does not cut the others' waits short.
             for lane in &lanes {
+                lane.free.store(free, Ordering::Relaxed);
                 lane.armed.notify_one();
             }
             tokio::select! {
-                _ = woke.recv() => {}
-                Some(refill) = refills.recv() => start(&mut tasks, &lanes[refill.lane], refill.job, refill.slot),
+                Some(w) = woke.recv() => {
+                    ask = take(&mut tasks, &lanes, w);
+                    // Let the jobs just started run, and their finishes go
+                    // out, before the watchers' next waits do.
+                    tokio::task::yield_now().await;
+                }
+                Some(refill) = refills.recv() => start(&mut tasks, &lanes[refill.lane], refill.job, refill.slot, Some(refill.finisher)),
                 _ = &mut shutdown => break 'claiming,
             }
         }
         for lane in &lanes {
             lane.claiming.store(false, Ordering::Relaxed);
+            // Its wait would claim what comes next: stop it now. (A job
+            // that came in the very instant of this may have been claimed
+            // all the same, the reply lost with the connection: with our
+            // liveness mark gone below, any worker's recovery pass sends it
+            // back.)
+            lane.watcher.0.abort();
         }
 
         // Shutdown: no more claims; running handlers get the grace period.
@@ -635,15 +700,16 @@ struct Lane {
     /// Whether the queue seemed to have more work (the last claim, the
     /// worker's or a refill, got all it asked for).
     more: Arc<AtomicBool>,
-    /// Whether its finisher claims refills.
+    /// Whether its finishers claim refills.
     claiming: Arc<AtomicBool>,
-    finisher: Finisher,
-    /// Asks its watcher to wait for work.
+    finishers: Vec<Finisher>,
+    /// Asks its watcher to wait for work, and to claim up to `free` jobs.
     armed: Arc<Notify>,
+    free: Arc<AtomicUsize>,
     /// When its next delayed job falls due, as the last claim saw (ms;
     /// `u64::MAX`: none): the watcher wakes then at the latest.
     due: Arc<AtomicU64>,
-    _watcher: AbortOnDrop<()>,
+    watcher: AbortOnDrop<()>,
 }
 
 impl Lane {
@@ -651,73 +717,174 @@ impl Lane {
         worker: &Worker,
         lane: usize,
         job: &Job,
-        finishing: &crate::Thoonk,
+        finishing: &[crate::Thoonk],
         refilling: bool,
         refills: mpsc::UnboundedSender<Refill>,
-        woke: mpsc::UnboundedSender<usize>,
+        woke: mpsc::UnboundedSender<Woke>,
     ) -> Result<Lane> {
         let held: Held = Arc::default();
         let claiming = Arc::new(AtomicBool::new(refilling));
         let more = Arc::new(AtomicBool::new(true));
-        let own = Job {
-            thoonk: finishing.clone(),
-            keys: job.keys.clone(),
-        };
-        let finisher = Finisher::start(WorkerState {
-            job: own,
+        let finishers = finishing
+            .iter()
+            .enumerate()
+            .map(|(i, thoonk)| {
+                Finisher::start(WorkerState {
+                    job: Job {
+                        thoonk: thoonk.clone(),
+                        keys: job.keys.clone(),
+                    },
+                    lane,
+                    finisher: i,
+                    id: worker.id.clone(),
+                    held: held.clone(),
+                    claiming: claiming.clone(),
+                    more: more.clone(),
+                    refills: refills.clone(),
+                })
+            })
+            .collect();
+        let (armed, free) = (Arc::new(Notify::new()), Arc::new(AtomicUsize::new(1)));
+        let due = Arc::new(AtomicU64::new(u64::MAX));
+        let watcher = Watcher {
+            job: job.clone(),
             lane,
-            id: worker.id.clone(),
+            worker: worker.id.clone(),
+            delays: job.thoonk.listen(vec![job.keys.channel("delay")]).await?,
+            armed: armed.clone(),
+            free: free.clone(),
+            due: due.clone(),
             held: held.clone(),
-            claiming: claiming.clone(),
-            more: more.clone(),
-            refills,
-        });
-        let (armed, due) = (Arc::new(Notify::new()), Arc::new(AtomicU64::new(u64::MAX)));
-        let watcher = tokio::spawn(watch(
-            job.waiter().await?,
-            job.keys.name.clone(),
-            lane,
-            armed.clone(),
-            due.clone(),
             woke,
-        ));
+        };
         Ok(Lane {
             job: job.clone(),
             held,
             more,
             claiming,
-            finisher,
+            finishers,
             armed,
+            free,
             due,
-            _watcher: AbortOnDrop(watcher),
+            watcher: AbortOnDrop(tokio::spawn(watcher.run())),
         })
     }
 }
 
-/// A queue's watcher: each time it is armed, waits until the queue has
-/// work (or a delayed job falls due), then says so on `woke`.
-async fn watch(
-    mut waiter: crate::waiting::Waiter,
-    queue: Arc<str>,
+/// What a watcher found: jobs it claimed for the worker (already in its
+/// lane's `held`).
+struct Woke {
     lane: usize,
+    jobs: Vec<Claimed>,
+    /// The queue may have more: the claim got all it asked for, or failed.
+    more: bool,
+}
+
+/// A queue's watcher: each time it is armed, waits until the queue has
+/// work (or a delayed job falls due) and claims it in the same trip (see
+/// [`crate::Thoonk::wait_for_list_then`]), then hands the jobs over on
+/// `woke`.
+struct Watcher {
+    job: Job,
+    lane: usize,
+    worker: String,
+    /// Jobs delayed meanwhile: one may fall due before the wait ends.
+    delays: crate::events::Listener,
     armed: Arc<Notify>,
+    /// How many jobs to claim when armed: the worker's free slots then.
+    free: Arc<AtomicUsize>,
     due: Arc<AtomicU64>,
-    woke: mpsc::UnboundedSender<usize>,
-) {
-    loop {
-        armed.notified().await;
-        let next_due = match due.load(Ordering::Relaxed) {
-            u64::MAX => None,
-            at => Some(at),
+    held: Held,
+    woke: mpsc::UnboundedSender<Woke>,
+}
+
+impl Watcher {
+    async fn run(mut self) {
+        let mut listening = true;
+        loop {
+            self.armed.notified().await;
+            let max = self.free.load(Ordering::Relaxed).max(1);
+            let thoonk = &self.job.thoonk;
+            let wake = match self.due.load(Ordering::Relaxed) {
+                u64::MAX => None,
+                at => Some(thoonk.instant_of(at)),
+            };
+            let call = self.job.claim_call(max, Some(&self.worker));
+            let claim = thoonk.wait_for_list_then(
+                &self.job.keys.ids,
+                crate::waiting::block_until(wake),
+                &call,
+            );
+            tokio::pin!(claim);
+            // A job delayed while we wait, due before the wait ends, is
+            // claimed apart when it falls due: the wait is not dropped,
+            // since its claim may already be under way.
+            let mut early: Option<tokio::time::Instant> = None;
+            let reply = loop {
+                tokio::select! {
+                    reply = &mut claim => break reply,
+                    notice = self.delays.recv(), if listening => {
+                        if notice.is_none() {
+                            listening = false;
+                            continue;
+                        }
+                        match self.job.first_due().await {
+                            Ok(Some(at)) if wake.is_none_or(|w| at < w) => {
+                                early = crate::waiting::earliest(early, Some(at));
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(queue = self.job.name(), "reading the first delayed job failed: {e}"),
+                        }
+                    }
+                    _ = tokio::time::sleep_until(early.unwrap_or_else(tokio::time::Instant::now)), if early.is_some() => {
+                        early = None;
+                        let claimed = self.job.claim_for(max, Some(&self.worker)).await;
+                        if self.hand_over(claimed, max).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            };
+            let claimed = reply.and_then(|reply| self.job.read_claimed(reply));
+            if self.hand_over(claimed, max).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Holds what a claim got and hands it to the worker. Errs when the
+    /// worker has gone.
+    async fn hand_over(
+        &self,
+        claimed: Result<(Vec<Claimed>, Option<u64>)>,
+        max: usize,
+    ) -> std::result::Result<(), ()> {
+        let woke = match claimed {
+            Ok((jobs, next_due)) => {
+                self.due
+                    .store(next_due.unwrap_or(u64::MAX), Ordering::Relaxed);
+                self.held
+                    .lock()
+                    .unwrap()
+                    .extend(jobs.iter().map(|job| (job.id.clone(), job.token.clone())));
+                Woke {
+                    lane: self.lane,
+                    more: jobs.len() == max,
+                    jobs,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(queue = self.job.name(), "waiting for work failed: {e}");
+                // Not at once: the claim this brings would fail the same way.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Woke {
+                    lane: self.lane,
+                    jobs: Vec::new(),
+                    more: true,
+                }
+            }
         };
-        if let Err(e) = waiter.wait(None, next_due).await {
-            tracing::warn!(queue = &*queue, "waiting for work failed: {e}");
-            // Not at once: the claim this wake brings would fail the same way.
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        if woke.send(lane).is_err() {
-            return;
-        }
+        self.woke.send(woke).map_err(drop)
     }
 }
 

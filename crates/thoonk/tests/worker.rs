@@ -1003,3 +1003,127 @@ async fn waiting_on_several_queues_keeps_their_connections() {
     );
     running.stop().await;
 }
+
+/// A waiting worker claims in the same trip as its wait (the claim script
+/// goes out behind the `BLMOVE`): when Redis has lost its scripts
+/// meanwhile, that claim is refused with `NOSCRIPT`, and the worker loads
+/// the script and claims all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_worker_claims_after_redis_lost_its_scripts() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("flushed");
+    let worker = Worker::new(q.clone()).concurrency(2);
+    let running = start(
+        worker,
+        |job: Claimed| async move { Ok::<_, Failure>(job.item) },
+    );
+    q.publish_and_wait("first", Publish::new(), DEADLINE)
+        .await
+        .unwrap();
+    eventually("the worker waiting", || {
+        let mut raw = raw.clone();
+        async move { clients_in_blmove(&mut raw).await == 1 }
+    })
+    .await;
+    let _: () = cmd(&mut raw, &["SCRIPT", "FLUSH"]).await;
+    let result = q
+        .publish_and_wait("second", Publish::new(), DEADLINE)
+        .await
+        .unwrap();
+    assert_eq!(result, Some(b"second".to_vec()));
+    assert_eq!(running.stop().await.finished, 2);
+}
+
+/// A job delayed while a worker waits, due before the worker's wait ends,
+/// runs when it falls due: the worker does not sleep through it until its
+/// blocking wait (30 s) runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_delayed_while_a_worker_waits_runs_when_due() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("later");
+    let mut events = q.subscribe().await.unwrap();
+    let worker = Worker::new(q.clone()).concurrency(2);
+    let running = start(worker, |_job: Claimed| async { Ok::<_, Failure>("ok") });
+    eventually("the worker waiting", || {
+        let mut raw = raw.clone();
+        async move { clients_in_blmove(&mut raw).await == 1 }
+    })
+    .await;
+    let id = q
+        .publish("soon", Publish::new().delay(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let kinds = within(
+        "the delayed job done",
+        events_until_finish(&mut events, &id),
+    )
+    .await;
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Publish,
+            EventKind::Delay,
+            EventKind::Due,
+            EventKind::Claim,
+            EventKind::Finish
+        ]
+    );
+    // Its wait goes on, and still works.
+    let _: () = cmd(&mut raw, &["PING"]).await;
+    q.publish_and_wait("now", Publish::new(), DEADLINE)
+        .await
+        .unwrap();
+    assert_eq!(running.stop().await.finished, 2);
+}
+
+/// Jobs that come to several waiting queues at once may be claimed for
+/// more slots than are free (each queue's wait claims for all of them):
+/// the extra ones go back to the front of their queue, not counted as a
+/// cancel, and every job runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_beyond_the_free_slots_go_back_unharmed() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let (a, b) = (env.job("a"), env.job("b"));
+    let ran: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = ran.clone();
+    let worker = Worker::serving(vec![a.clone(), b.clone()], thoonk::Order::Strict)
+        .unwrap()
+        .concurrency(1);
+    let running = start(worker, move |job: Claimed| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(job.id.clone());
+            Ok::<_, Failure>("ok")
+        }
+    });
+    eventually("both queues waiting", || {
+        let mut raw = raw.clone();
+        async move { clients_in_blmove(&mut raw).await == 2 }
+    })
+    .await;
+    // Both queues get a job in one transaction (as a v1 publisher would
+    // write them), so both waits end, and claim, at once.
+    let _: () = redis::pipe()
+        .atomic()
+        .hset("job.items:a", "ja", "x")
+        .lpush("job.ids:a", "ja")
+        .hset("job.items:b", "jb", "y")
+        .lpush("job.ids:b", "jb")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    eventually("both jobs done", || async {
+        ran.lock().unwrap().len() >= 2
+    })
+    .await;
+    let report = running.stop().await;
+    let mut ran = ran.lock().unwrap().clone();
+    ran.sort();
+    assert_eq!(ran, ["ja", "jb"]);
+    assert_eq!(report.finished, 2);
+    assert_eq!(a.failure_count("ja").await.unwrap(), 0);
+    assert_eq!(b.failure_count("jb").await.unwrap(), 0);
+}
