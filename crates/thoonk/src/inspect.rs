@@ -62,10 +62,6 @@ pub struct JobDetail {
     pub cancelled: u64,
     /// Why it was last cancelled or stalled, if a reason was given.
     pub reason: Option<String>,
-    /// When it was published, or last retried (`job.published`). `None`
-    /// for a stalled job: a stall takes it out of `job.published`, as v1
-    /// meant to (a job a v1 client stalled keeps its time).
-    pub published_ms: Option<u64>,
     /// For a claimed job: when it was claimed, or its lease last extended
     /// (`job.claimed`).
     pub claimed_ms: Option<u64>,
@@ -160,7 +156,6 @@ impl Job {
             .key(&k.claimed)
             .key(&k.stalled)
             .key(&k.delayed)
-            .key(&k.published)
             .key(&k.cancelled)
             .key(&k.reasons)
             .key(&k.tokens)
@@ -172,8 +167,8 @@ impl Job {
         let Some(fields) = reply else {
             return Ok(None);
         };
-        let Ok([state, item, cancelled, reason, published, claimed, due, lease, worker]) =
-            <[Option<Vec<u8>>; 9]>::try_from(fields)
+        let Ok([state, item, cancelled, reason, claimed, due, lease, worker]) =
+            <[Option<Vec<u8>>; 8]>::try_from(fields)
         else {
             return Err(unexpected("info.lua answered the wrong number of fields"));
         };
@@ -187,7 +182,6 @@ impl Job {
             item: item.unwrap_or_default(),
             cancelled: cancelled.and_then(|n| lossy(n).parse().ok()).unwrap_or(0),
             reason: reason.map(lossy),
-            published_ms: published.and_then(ms),
             claimed_ms,
             lease_deadline_ms: claimed_ms
                 .zip(lease.and_then(ms))

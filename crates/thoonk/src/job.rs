@@ -303,7 +303,6 @@ impl Job {
         let mut keys = vec![
             k.ids.clone(),
             k.items.clone(),
-            k.published.clone(),
             k.publishes.clone(),
             k.awaited.clone(),
             k.delayed.clone(),
@@ -632,9 +631,7 @@ impl Job {
             .key(&k.claimed)
             .key(&k.delayed)
             .key(&k.ids)
-            .key(&k.published)
             .arg(id)
-            .arg(self.thoonk.now_ms())
             .arg(k.channel("retry"))
             .invoke_async(&mut self.thoonk.connection())
             .await?;
@@ -655,8 +652,6 @@ impl Job {
             let n: u64 = scripts::RETRY_ALL
                 .key(&k.stalled)
                 .key(&k.ids)
-                .key(&k.published)
-                .arg(self.thoonk.now_ms())
                 .arg(k.channel("retry"))
                 .arg(BATCH)
                 .invoke_async(&mut self.thoonk.connection())

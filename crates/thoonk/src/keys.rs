@@ -31,7 +31,9 @@ pub(crate) struct Keys {
     pub(crate) ids: String,
     /// v1: hash id -> payload.
     pub(crate) items: String,
-    /// v1: zset id -> publish time (ms).
+    /// v1: zset id -> publish time (ms). Only v1 publishers write it (it
+    /// cost a third of a queued job's memory, and nothing reads it); ours
+    /// remove their entries when a job leaves the queue.
     pub(crate) published: String,
     /// v1: zset id -> claim time (ms); here also the time of the claim's
     /// last lease extension.

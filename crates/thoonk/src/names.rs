@@ -61,8 +61,8 @@ pub(crate) fn check_id(queue: &str, id: &str) -> Result<()> {
 /// them with odds of about 1 in 10^14, and if it ever did, publish refuses
 /// it rather than queue one job twice. Twelve characters, because Redis
 /// stores a string of up to 12 bytes in a 16-byte allocation and a longer
-/// one in 32, and each queued job keeps its id in two such strings (the keys
-/// of `job.items` and `job.published`; `job.ids` packs it inline).
+/// one in 32, and each queued job keeps its id in such a string (the key
+/// of its `job.items` entry; `job.ids` packs it inline).
 pub fn new_id() -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::rng();

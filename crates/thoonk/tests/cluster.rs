@@ -40,7 +40,7 @@ async fn the_core_operations_work_on_a_cluster() {
     for key in [
         "job.ids:{mail}",
         "job.items:{mail}",
-        "job.published:{mail}",
+        "job.publishes:{mail}",
         "job.delayed:{mail}",
     ] {
         assert!(keys.iter().any(|k| k == key), "{key} on {home}: {keys:?}");

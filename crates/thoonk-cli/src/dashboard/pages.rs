@@ -218,7 +218,6 @@ pub(crate) async fn job(
                     dt { "state" } dd #state { (d.state.as_str()) }
                     dt { "cancelled" } dd #cancelled { (d.cancelled) " times" }
                     dt { "last reason" } dd #reason { (d.reason.as_deref().unwrap_or("—")) }
-                    dt { "published" } dd #published { (time(d.published_ms)) }
                     dt { "claimed (or lease last extended)" } dd #claimed { (time(d.claimed_ms)) }
                     dt { "lease deadline" } dd #lease { (time(d.lease_deadline_ms)) }
                     dt { "held by worker" } dd #worker { (d.worker.as_deref().unwrap_or("—")) }

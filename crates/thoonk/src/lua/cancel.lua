@@ -12,7 +12,7 @@
 -- KEYS[7]  job.ids:NAME        list
 -- KEYS[8]  job.reasons:NAME    hash   id -> why it was last cancelled or stalled
 -- KEYS[9]  job.config:NAME     hash   max_cancels
--- KEYS[10] job.published:NAME  zset
+-- KEYS[10] job.published:NAME  zset   (v1 publishers record jobs here; their entries go)
 -- KEYS[11] job.cancels:NAME    string cancel counter
 -- KEYS[12] job.stalls:NAME     string stall counter (a cancel past max_cancels)
 -- ARGV[1] id

@@ -9,7 +9,7 @@
 -- KEYS[4]  job.delayed:NAME    zset   (read, to name the state in a refusal)
 -- KEYS[5]  job.tokens:NAME     hash
 -- KEYS[6]  job.cancelled:NAME  hash
--- KEYS[7]  job.published:NAME  zset
+-- KEYS[7]  job.published:NAME  zset   (v1 publishers record jobs here; their entries go)
 -- KEYS[8]  job.finishes:NAME   string finish counter
 -- KEYS[9]  job.awaited:NAME    hash   id -> seconds to keep the result
 -- KEYS[10] job.reasons:NAME    hash   id -> why it was last cancelled or stalled

@@ -6,21 +6,20 @@
 -- KEYS[2] job.claimed:NAME    zset   id -> claim time, then last lease extension (ms)
 -- KEYS[3] job.stalled:NAME    set
 -- KEYS[4] job.delayed:NAME    zset   id -> due time (ms)
--- KEYS[5] job.published:NAME  zset   id -> publish (or retry) time (ms)
--- KEYS[6] job.cancelled:NAME  hash   id -> times cancelled
--- KEYS[7] job.reasons:NAME    hash   id -> why it was last cancelled or stalled
--- KEYS[8] job.tokens:NAME     hash   id -> token; 'N.ID@WORKER' for a worker's claim
--- KEYS[9] job.config:NAME     hash   lease_ms
+-- KEYS[5] job.cancelled:NAME  hash   id -> times cancelled
+-- KEYS[6] job.reasons:NAME    hash   id -> why it was last cancelled or stalled
+-- KEYS[7] job.tokens:NAME     hash   id -> token; 'N.ID@WORKER' for a worker's claim
+-- KEYS[8] job.config:NAME     hash   lease_ms
 -- ARGV[1] id
 -- ARGV[2] lease in ms when the queue sets none
 -- Returns: nil when there is no such job, else {state, payload, times
---          cancelled, reason, publish time, claim time, due time, lease in
---          ms, the worker holding it}; each of the last six nil when the job
+--          cancelled, reason, claim time, due time, lease in ms, the worker
+--          holding it}; each of the last five nil when the job
 --          has none (times as Redis prints scores; the lease only for a
 --          claimed job, the worker only for a worker's claim).
 -- Events:  none.
-local items, claimed, stalled, delayed, published, cancelled, reasons, tokens, config =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local items, claimed, stalled, delayed, cancelled, reasons, tokens, config =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local id, default_lease = ARGV[1], ARGV[2]
 
 local item = redis.call('HGET', items, id)
@@ -41,7 +40,6 @@ return {
   item,
   redis.call('HGET', cancelled, id) or '0',
   redis.call('HGET', reasons, id),
-  redis.call('ZSCORE', published, id),
   claim_time,
   redis.call('ZSCORE', delayed, id),
   lease,

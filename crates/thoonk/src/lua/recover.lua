@@ -11,7 +11,7 @@
 -- KEYS[4]  job.cancelled:NAME  hash
 -- KEYS[5]  job.ids:NAME        list
 -- KEYS[6]  job.stalled:NAME    set
--- KEYS[7]  job.published:NAME  zset
+-- KEYS[7]  job.published:NAME  zset   (v1 publishers record jobs here; their entries go)
 -- KEYS[8]  job.reasons:NAME    hash
 -- KEYS[9]  job.config:NAME     hash   lease_ms, max_cancels
 -- KEYS[10] job.cancels:NAME    string cancel counter (each job taken back)

@@ -2,7 +2,7 @@
 --
 -- KEYS[1]  job.items:NAME      hash
 -- KEYS[2]  job.cancelled:NAME  hash
--- KEYS[3]  job.published:NAME  zset
+-- KEYS[3]  job.published:NAME  zset   (v1 publishers record jobs here; their entries go)
 -- KEYS[4]  job.stalled:NAME    set
 -- KEYS[5]  job.claimed:NAME    zset
 -- KEYS[6]  job.ids:NAME        list

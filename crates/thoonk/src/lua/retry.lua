@@ -6,15 +6,13 @@
 -- KEYS[3] job.claimed:NAME    zset   (read, to name the state in a refusal)
 -- KEYS[4] job.delayed:NAME    zset   (read, to name the state in a refusal)
 -- KEYS[5] job.ids:NAME        list
--- KEYS[6] job.published:NAME  zset   id -> (re)publish time (ms)
 -- ARGV[1] id
--- ARGV[2] now, Unix ms
--- ARGV[3] channel event.job.retry:NAME
+-- ARGV[2] channel event.job.retry:NAME
 -- Returns: 'ok', or the refusal: the state the job is in ('missing',
 --          'available', 'claimed', 'delayed').
 -- Events:  event.job.retry:NAME with payload id.
-local stalled, items, claimed, delayed, ids, published = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local id, now, channel = ARGV[1], ARGV[2], ARGV[3]
+local stalled, items, claimed, delayed, ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id, channel = ARGV[1], ARGV[2]
 
 if redis.call('SISMEMBER', stalled, id) == 0 then
   return job_state(items, claimed, stalled, delayed, id)
@@ -22,6 +20,5 @@ end
 
 redis.call('SREM', stalled, id)
 redis.call('LPUSH', ids, id)
-redis.call('ZADD', published, now, id)
 redis.call('PUBLISH', channel, id)
 return 'ok'

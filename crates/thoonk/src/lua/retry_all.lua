@@ -6,26 +6,18 @@
 --
 -- KEYS[1] job.stalled:NAME    set
 -- KEYS[2] job.ids:NAME        list
--- KEYS[3] job.published:NAME  zset   id -> (re)publish time (ms)
--- ARGV[1] now, Unix ms
--- ARGV[2] channel event.job.retry:NAME
--- ARGV[3] most jobs to retry (>= 1)
+-- ARGV[1] channel event.job.retry:NAME
+-- ARGV[2] most jobs to retry (>= 1)
 -- Returns: how many jobs were retried.
 -- Events:  event.job.retry:NAME per job, with payload the id (as retry.lua).
-local stalled, ids, published = KEYS[1], KEYS[2], KEYS[3]
-local now, channel, most = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local stalled, ids = KEYS[1], KEYS[2]
+local channel, most = ARGV[1], tonumber(ARGV[2])
 
 local retried = redis.call('SPOP', stalled, most)
 local n = #retried
 if n == 0 then return 0 end
 
-local publish_pairs = {}
-for k = 1, n do
-  publish_pairs[2 * k - 1] = now
-  publish_pairs[2 * k] = retried[k]
-end
 call_many('LPUSH', ids, retried)
-call_many('ZADD', published, publish_pairs)
 for k = 1, n do
   redis.call('PUBLISH', channel, retried[k])
 end

@@ -6,7 +6,7 @@
 -- KEYS[4] job.delayed:NAME    zset   (read, to name the state in a refusal)
 -- KEYS[5] job.tokens:NAME     hash
 -- KEYS[6] job.cancelled:NAME  hash
--- KEYS[7] job.published:NAME  zset
+-- KEYS[7] job.published:NAME  zset   (v1 publishers record jobs here; their entries go)
 -- KEYS[8] job.reasons:NAME    hash   id -> why it was last cancelled or stalled
 -- KEYS[9] job.stalls:NAME     string stall counter
 -- ARGV[1] id

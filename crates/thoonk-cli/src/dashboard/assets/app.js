@@ -193,7 +193,6 @@ if (page === "job") {
       show("state", d.state);
       show("cancelled", `${d.cancelled} times`);
       show("reason", d.reason || "—");
-      show("published", time(d.published_ms));
       show("claimed", time(d.claimed_ms));
       show("lease", time(d.lease_deadline_ms));
       show("worker", d.worker || "—");
