@@ -222,7 +222,7 @@ async fn measure_latency(
     payload: &impl Fn(usize) -> String,
 ) -> Result<Latency, String> {
     let e = |e: thoonk::Error| e.to_string();
-    let mut events = job.subscribe().await.map_err(e)?;
+    let mut events = job.subscribe_to(&[EventKind::Finish]).await.map_err(e)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = Worker::new(job.clone()).concurrency(plan.concurrency);
     let worker = tokio::spawn(worker.run(

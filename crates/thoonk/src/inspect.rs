@@ -4,7 +4,7 @@
 use crate::client::Node;
 use crate::job::lossy;
 use crate::names::check_id;
-use crate::subscription::Events;
+use crate::subscription::{EventKind, Events};
 use crate::{keys, scripts, Job, Result, State, Thoonk, DEFAULT_LEASE};
 use serde::{Serialize, Serializer};
 use std::collections::BTreeSet;
@@ -270,7 +270,14 @@ impl Job {
 
     /// A stream of this queue's events, from now on.
     pub async fn subscribe(&self) -> Result<Events> {
-        Events::new(&self.thoonk, &self.keys).await
+        self.subscribe_to(&EventKind::ALL).await
+    }
+
+    /// A stream of this queue's events of the given kinds only, from now
+    /// on: Redis sends no others (a publisher awaiting results need not
+    /// hear of every claim).
+    pub async fn subscribe_to(&self, kinds: &[EventKind]) -> Result<Events> {
+        Events::new(&self.thoonk, &self.keys, kinds).await
     }
 }
 

@@ -98,8 +98,8 @@ pub struct Events {
 }
 
 impl Events {
-    pub(crate) async fn new(thoonk: &Thoonk, keys: &Keys) -> Result<Events> {
-        let channels: Vec<(String, EventKind)> = EventKind::ALL
+    pub(crate) async fn new(thoonk: &Thoonk, keys: &Keys, kinds: &[EventKind]) -> Result<Events> {
+        let channels: Vec<(String, EventKind)> = kinds
             .iter()
             .map(|&kind| (keys.channel(kind.as_str()), kind))
             .collect();

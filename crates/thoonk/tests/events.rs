@@ -81,6 +81,25 @@ async fn subscribers_see_only_their_queue_and_all_see_it() {
     assert_eq!(next_event(&mut theirs).await.id, "theirs");
 }
 
+/// A subscription to some kinds of events hears of no others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_to_some_kinds_sees_only_those() {
+    let env = Env::start().await;
+    let q = env.job("some");
+    let mut finishes = q.subscribe_to(&[EventKind::Finish]).await.unwrap();
+    q.publish("x", Publish::new().id("a")).await.unwrap();
+    q.publish("y", Publish::new().id("b")).await.unwrap();
+    let jobs = q.claim(2).await.unwrap();
+    q.stall(&jobs[1]).await.unwrap();
+    q.retract("b").await.unwrap();
+    q.finish_with(&jobs[0], "done").await.unwrap();
+    // Publish, claim, stall and retract came first; only the finish shows.
+    assert_eq!(
+        next_event(&mut finishes).await,
+        event(EventKind::Finish, "a", Some("done"))
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_raw_finish_payload_is_v1() {
     let env = Env::start().await;
