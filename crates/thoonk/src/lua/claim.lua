@@ -33,17 +33,19 @@ local ids, claimed, items, cancelled, tokens, claims, delayed, stalled = KEYS[1]
 local now, count, channel, worker, due_channel = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 
 -- Due first, oldest due first: LPUSH in that order leaves the oldest
--- nearest the right end, where claims take from.
-local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
-if #due > 0 then
+-- nearest the right end, where claims take from. (The first delayed job
+-- alone says whether any is due: one call, not two, when none is.)
+local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+if first[2] and tonumber(first[2]) <= tonumber(now) then
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
   call_many('ZREM', delayed, due)
   call_many('LPUSH', ids, due)
   redis.call('PUBLISH', due_channel, table.concat(due, '\0'))
+  first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
 end
 
 local out = {-1}
-local next_due = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
-if next_due[2] then out[1] = tonumber(next_due[2]) end
+if first[2] then out[1] = tonumber(first[2]) end
 
 local taken = redis.call('RPOP', ids, count)
 if not taken then return out end

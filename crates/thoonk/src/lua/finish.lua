@@ -67,12 +67,15 @@ call_many('HDEL', cancelled, finished_ids)
 call_many('HDEL', reasons, finished_ids)
 call_many('ZREM', published, finished_ids)
 call_many('HDEL', items, finished_ids)
-call_many('HDEL', awaited, finished_ids)
+-- (Only the awaited ones leave job.awaited: most jobs have no entry.)
+local awaited_ids, na = {}, 0
 for j = 1, n do
   local k, id = finished[j], finished_ids[j]
   local has_result, result = ARGV[4 * k], ARGV[4 * k + 1]
   if ttls[j] then
     redis.call('SET', KEYS[10 + k], has_result == '1' and ('1' .. result) or '0', 'EX', ttls[j])
+    na = na + 1
+    awaited_ids[na] = id
   end
   if has_result == '1' then
     redis.call('PUBLISH', channel, id .. '\0' .. result)
@@ -80,5 +83,6 @@ for j = 1, n do
     redis.call('PUBLISH', channel, id)
   end
 end
+call_many('HDEL', awaited, awaited_ids)
 redis.call('INCRBY', finishes, n)
 return replies
