@@ -388,8 +388,10 @@ impl Thoonk {
     /// unblocks: the script follows the wake with no round trip between
     /// (a worker's claim, one round trip sooner).
     ///
-    /// Do not drop this future to stop waiting: the script may run all the
-    /// same, and its reply (a claim, say) would be lost.
+    /// Dropping this future to stop waiting closes the connection, but the
+    /// script may run all the same if the wait ended in that instant, and
+    /// its reply (a claim, say) is then lost: a worker does so only as it
+    /// stops, and recovers such a claim (`forget_worker`).
     pub async fn wait_for_list_then(
         &self,
         key: &str,

@@ -1,7 +1,8 @@
 //! Group commit of finishes, with refills: a worker's handlers hand their
-//! results to one task, which sends whatever has gathered in one
-//! `finish_many` call, and in the same round trip claims as many new jobs as
-//! the batch freed slots for.
+//! results to a finishing task (a worker has two per queue, each with its
+//! own connection, and its jobs take turns), which sends whatever has
+//! gathered in one `finish_many` call, and in the same round trip claims as
+//! many new jobs as the batch freed slots for.
 //!
 //! While a call is in flight the next batch gathers, so under load one trip
 //! carries many finishes and their replacements (one read and one write for
@@ -50,6 +51,32 @@ struct Finish {
 
 /// id -> token of every job a worker holds.
 pub(crate) type Held = Arc<Mutex<HashMap<String, String>>>;
+
+/// Adds claims to what a worker holds: from the moment they are claimed, so
+/// that the heartbeat extends them even before the worker starts them.
+pub(crate) fn hold(held: &Held, jobs: &[Claimed]) {
+    held.lock()
+        .unwrap()
+        .extend(jobs.iter().map(|job| (job.id.clone(), job.token.clone())));
+}
+
+/// Gives back claims that found no slot: no longer held, and back to the
+/// front of their queue (not counted as a cancel).
+pub(crate) async fn give_back(job: &Job, held: &Held, jobs: &[Claimed]) {
+    {
+        let mut held = held.lock().unwrap();
+        for claimed in jobs {
+            held.remove(&claimed.id);
+        }
+    }
+    let refs: Vec<JobRef<'_>> = jobs.iter().map(JobRef::from).collect();
+    if let Err(e) = job.release(&refs).await {
+        tracing::warn!(
+            queue = job.name(),
+            "giving back claims without a slot failed: {e}"
+        );
+    }
+}
 
 /// What the finisher shares with its worker.
 #[derive(Debug)]
@@ -171,14 +198,7 @@ async fn run(worker: WorkerState, mut rx: mpsc::UnboundedReceiver<Finish>) {
                 if want > 0 {
                     more.store(claimed.len() == want, Ordering::Relaxed);
                 }
-                // Held from the moment they are claimed, so the heartbeat
-                // extends them even before the worker starts them.
-                {
-                    let mut held = held.lock().unwrap();
-                    for job in &claimed {
-                        held.insert(job.id.clone(), job.token.clone());
-                    }
-                }
+                hold(&held, &claimed);
                 let mut unplaced = Vec::new();
                 for job in claimed {
                     match spare.pop() {
@@ -198,16 +218,7 @@ async fn run(worker: WorkerState, mut rx: mpsc::UnboundedReceiver<Finish>) {
                 // Only when the finishes failed, or the worker stopped
                 // taking refills: these jobs have no slot, so back they go.
                 if !unplaced.is_empty() {
-                    {
-                        let mut held = held.lock().unwrap();
-                        for job in &unplaced {
-                            held.remove(&job.id);
-                        }
-                    }
-                    let refs: Vec<JobRef<'_>> = unplaced.iter().map(JobRef::from).collect();
-                    if let Err(e) = job.release(&refs).await {
-                        tracing::warn!(queue = job.name(), "releasing unplaced claims failed: {e}");
-                    }
+                    give_back(&job, &held, &unplaced).await;
                 }
             }
             Err(e) => {

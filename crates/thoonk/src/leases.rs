@@ -117,14 +117,20 @@ impl Job {
         Ok(call.invoke_async(&mut self.thoonk.connection()).await?)
     }
 
-    /// Removes a worker's liveness mark (it stopped cleanly).
+    /// Ends a worker's liveness mark (it stopped cleanly, after giving back
+    /// what it knew it held).
     pub(crate) async fn forget_worker(&self, worker: &str) -> Result<()> {
-        redis::cmd("ZREM")
+        // Its mark runs out now, and the recovery pass takes back what it
+        // still held (then drops the mark): a claim made in its name whose
+        // reply it never got (its waiting connection closed as the claim
+        // ran) comes back at once, not a lease later.
+        redis::cmd("ZADD")
             .arg(&self.keys.workers)
+            .arg(0)
             .arg(worker)
             .query_async::<()>(&mut self.thoonk.connection())
             .await?;
-        Ok(())
+        self.recover_pass().await.map(drop)
     }
 
     /// The queue's settings, defaults filled in.

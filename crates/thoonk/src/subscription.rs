@@ -99,9 +99,11 @@ pub struct Events {
 
 impl Events {
     pub(crate) async fn new(thoonk: &Thoonk, keys: &Keys, kinds: &[EventKind]) -> Result<Events> {
-        let channels: Vec<(String, EventKind)> = kinds
-            .iter()
-            .map(|&kind| (keys.channel(kind.as_str()), kind))
+        // Each kind once: a kind named twice would deliver its events twice.
+        let channels: Vec<(String, EventKind)> = EventKind::ALL
+            .into_iter()
+            .filter(|kind| kinds.contains(kind))
+            .map(|kind| (keys.channel(kind.as_str()), kind))
             .collect();
         let listener = thoonk
             .listen(channels.iter().map(|(c, _)| c.clone()).collect())

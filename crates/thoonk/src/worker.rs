@@ -6,7 +6,7 @@
 //! worker says it is alive), and any worker's recovery pass sends the jobs
 //! of a dead or silent worker back to the queue within seconds.
 
-use crate::finisher::{Finished, Finisher, Held, Refill, WorkerState};
+use crate::finisher::{give_back, hold, Finished, Finisher, Held, Refill, WorkerState};
 use crate::{Claimed, Error, Job, JobRef, Result, State};
 use futures_util::FutureExt;
 use rand::Rng;
@@ -209,7 +209,7 @@ impl Worker {
     /// free slot goes to. It waits for work on all of them at once, with
     /// one blocking connection per queue. Refuses an empty list, a queue
     /// named twice, queues of different clients (`Thoonk`s: the worker's
-    /// finishes share one connection), and weights that do not match the
+    /// finishes share its finishing connections), and weights that do not match the
     /// queues or are all zero.
     pub fn serving(queues: Vec<Job>, order: Order) -> Result<Worker> {
         let names: Vec<&str> = queues.iter().map(Job::name).collect();
@@ -337,7 +337,14 @@ impl Worker {
         let mut heartbeats = Vec::with_capacity(lanes.len());
         for lane in &lanes {
             let mut lease = this.heartbeat(&lane.job, &lane.held).await?;
-            let (this, job, held) = (this.clone(), lane.job.clone(), lane.held.clone());
+            lane.lease
+                .store(lease.as_millis() as u64, Ordering::Relaxed);
+            let (this, job, held, shared) = (
+                this.clone(),
+                lane.job.clone(),
+                lane.held.clone(),
+                lane.lease.clone(),
+            );
             heartbeats.push(AbortOnDrop(tokio::spawn(async move {
                 let mut next = tokio::time::Instant::now();
                 loop {
@@ -348,7 +355,10 @@ impl Worker {
                     next = (next + period).max(tokio::time::Instant::now());
                     tokio::time::sleep_until(next).await;
                     match this.heartbeat(&job, &held).await {
-                        Ok(now) => lease = now,
+                        Ok(now) => {
+                            lease = now;
+                            shared.store(lease.as_millis() as u64, Ordering::Relaxed);
+                        }
                         Err(e) => tracing::warn!(queue = job.name(), "heartbeat failed: {e}"),
                     }
                 }
@@ -399,15 +409,7 @@ impl Worker {
             }
             if !extra.is_empty() {
                 let (job, held) = (lane.job.clone(), lane.held.clone());
-                tasks.spawn(async move {
-                    held.lock()
-                        .unwrap()
-                        .retain(|id, _| !extra.iter().any(|job| job.id == *id));
-                    let refs: Vec<JobRef<'_>> = extra.iter().map(JobRef::from).collect();
-                    if let Err(e) = job.release(&refs).await {
-                        tracing::warn!(queue = job.name(), "releasing extra claims failed: {e}");
-                    }
-                });
+                tasks.spawn(async move { give_back(&job, &held, &extra).await });
             }
             woke.more
         };
@@ -450,10 +452,7 @@ impl Worker {
                         lane.more
                             .store(jobs.len() == slots.len(), Ordering::Relaxed);
                         claimed_any |= !jobs.is_empty();
-                        lane.held
-                            .lock()
-                            .unwrap()
-                            .extend(jobs.iter().map(|job| (job.id.clone(), job.token.clone())));
+                        hold(&lane.held, &jobs);
                         for job in jobs {
                             let slot = slots.pop().expect("claimed no more than the free slots");
                             start(&mut tasks, &lanes[i], job, slot, None);
@@ -488,8 +487,12 @@ impl Worker {
             // keeps its wait (and connection) across rounds: one queue's
             // work does not cut the others' waits short.
             for lane in &lanes {
-                lane.free.store(free, Ordering::Relaxed);
-                lane.armed.notify_one();
+                // Not one still waiting: the stored wake would start a
+                // second wait (and claim) once its own ends.
+                if !lane.waiting.swap(true, Ordering::Relaxed) {
+                    lane.free.store(free, Ordering::Relaxed);
+                    lane.armed.notify_one();
+                }
             }
             tokio::select! {
                 Some(w) = woke.recv() => {
@@ -506,9 +509,8 @@ impl Worker {
             lane.claiming.store(false, Ordering::Relaxed);
             // Its wait would claim what comes next: stop it now. (A job
             // that came in the very instant of this may have been claimed
-            // all the same, the reply lost with the connection: with our
-            // liveness mark gone below, any worker's recovery pass sends it
-            // back.)
+            // all the same, its reply lost with the connection:
+            // `forget_worker` below sends it back.)
             lane.watcher.0.abort();
         }
 
@@ -706,6 +708,10 @@ struct Lane {
     /// Asks its watcher to wait for work, and to claim up to `free` jobs.
     armed: Arc<Notify>,
     free: Arc<AtomicUsize>,
+    /// Whether its watcher is armed and has not handed over yet.
+    waiting: Arc<AtomicBool>,
+    /// The queue's lease in ms, as the heartbeat last read it.
+    lease: Arc<AtomicU64>,
     /// When its next delayed job falls due, as the last claim saw (ms;
     /// `u64::MAX`: none): the watcher wakes then at the latest.
     due: Arc<AtomicU64>,
@@ -745,7 +751,11 @@ impl Lane {
             })
             .collect();
         let (armed, free) = (Arc::new(Notify::new()), Arc::new(AtomicUsize::new(1)));
-        let due = Arc::new(AtomicU64::new(u64::MAX));
+        let (waiting, due) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(u64::MAX)),
+        );
+        let lease = Arc::new(AtomicU64::new(crate::DEFAULT_LEASE.as_millis() as u64));
         let watcher = Watcher {
             job: job.clone(),
             lane,
@@ -753,6 +763,8 @@ impl Lane {
             delays: job.thoonk.listen(vec![job.keys.channel("delay")]).await?,
             armed: armed.clone(),
             free: free.clone(),
+            waiting: waiting.clone(),
+            lease: lease.clone(),
             due: due.clone(),
             held: held.clone(),
             woke,
@@ -765,6 +777,8 @@ impl Lane {
             finishers,
             armed,
             free,
+            waiting,
+            lease,
             due,
             watcher: AbortOnDrop(tokio::spawn(watcher.run())),
         })
@@ -793,6 +807,10 @@ struct Watcher {
     armed: Arc<Notify>,
     /// How many jobs to claim when armed: the worker's free slots then.
     free: Arc<AtomicUsize>,
+    /// Set by the worker as it arms us; cleared as we hand over.
+    waiting: Arc<AtomicBool>,
+    /// The queue's lease in ms.
+    lease: Arc<AtomicU64>,
     due: Arc<AtomicU64>,
     held: Held,
     woke: mpsc::UnboundedSender<Woke>,
@@ -805,20 +823,28 @@ impl Watcher {
             self.armed.notified().await;
             let max = self.free.load(Ordering::Relaxed).max(1);
             let thoonk = &self.job.thoonk;
+            // The claim that ends the wait is stamped with the time it was
+            // sent, not the time it runs: so the wait lasts at most a third
+            // of the lease, and with the heartbeat's extension within
+            // another third, no recovery pass takes a fresh claim for an
+            // expired one.
+            let lease = Duration::from_millis(self.lease.load(Ordering::Relaxed));
+            let cap = tokio::time::Instant::now() + (lease / 3).max(MIN_HEARTBEAT);
             let wake = match self.due.load(Ordering::Relaxed) {
-                u64::MAX => None,
-                at => Some(thoonk.instant_of(at)),
+                u64::MAX => cap,
+                at => thoonk.instant_of(at).min(cap),
             };
             let call = self.job.claim_call(max, Some(&self.worker));
             let claim = thoonk.wait_for_list_then(
                 &self.job.keys.ids,
-                crate::waiting::block_until(wake),
+                crate::waiting::block_until(Some(wake)),
                 &call,
             );
             tokio::pin!(claim);
             // A job delayed while we wait, due before the wait ends, is
-            // claimed apart when it falls due: the wait is not dropped,
-            // since its claim may already be under way.
+            // claimed apart when it falls due (and so is the next such
+            // one): the wait is not dropped, since its claim may already
+            // be under way.
             let mut early: Option<tokio::time::Instant> = None;
             let reply = loop {
                 tokio::select! {
@@ -829,22 +855,25 @@ impl Watcher {
                             continue;
                         }
                         match self.job.first_due().await {
-                            Ok(Some(at)) if wake.is_none_or(|w| at < w) => {
+                            Ok(Some(at)) if at < wake => {
                                 early = crate::waiting::earliest(early, Some(at));
                             }
                             Ok(_) => {}
                             Err(e) => tracing::warn!(queue = self.job.name(), "reading the first delayed job failed: {e}"),
                         }
                     }
-                    _ = tokio::time::sleep_until(early.unwrap_or_else(tokio::time::Instant::now)), if early.is_some() => {
-                        early = None;
+                    _ = tokio::time::sleep_until(early.unwrap_or(wake)), if early.is_some() => {
                         let claimed = self.job.claim_for(max, Some(&self.worker)).await;
+                        let next = claimed.as_ref().ok().and_then(|(_, due)| *due);
+                        early = next.map(|at| thoonk.instant_of(at)).filter(|&at| at < wake);
                         if self.hand_over(claimed, max).await.is_err() {
                             return;
                         }
                     }
                 }
             };
+            // Before the hand-over: once it is in, the worker may arm us.
+            self.waiting.store(false, Ordering::Relaxed);
             let claimed = reply.and_then(|reply| self.job.read_claimed(reply));
             if self.hand_over(claimed, max).await.is_err() {
                 return;
@@ -863,10 +892,7 @@ impl Watcher {
             Ok((jobs, next_due)) => {
                 self.due
                     .store(next_due.unwrap_or(u64::MAX), Ordering::Relaxed);
-                self.held
-                    .lock()
-                    .unwrap()
-                    .extend(jobs.iter().map(|job| (job.id.clone(), job.token.clone())));
+                hold(&self.held, &jobs);
                 Woke {
                     lane: self.lane,
                     more: jobs.len() == max,

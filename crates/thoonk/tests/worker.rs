@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use thoonk::redis::aio::MultiplexedConnection;
 use thoonk::{
     Backoff, Claimed, EventKind, Failure, Job, Publish, Recovered, Report, State, Worker,
 };
@@ -64,6 +65,15 @@ impl Running {
             .expect("the worker task")
             .expect("the worker's run")
     }
+}
+
+/// Until `n` waits for work (`BLMOVE`) are blocked in Redis.
+async fn until_waiting(raw: &MultiplexedConnection, n: usize) {
+    eventually(&format!("{n} waits blocked"), || {
+        let mut raw = raw.clone();
+        async move { clients_in_blmove(&mut raw).await == n }
+    })
+    .await;
 }
 
 /// A gate handlers wait at until the test opens it.
@@ -981,11 +991,7 @@ async fn waiting_on_several_queues_keeps_their_connections() {
         .publish_and_wait("x", Publish::new(), DEADLINE)
         .await
         .unwrap();
-    eventually("all five waiting", || {
-        let mut raw = raw.clone();
-        async move { clients_in_blmove(&mut raw).await == 5 }
-    })
-    .await;
+    until_waiting(&raw, 5).await;
     let before = info_field(&mut raw, "stats", "total_connections_received").await;
     for _ in 0..10 {
         queues[0]
@@ -1021,11 +1027,7 @@ async fn a_waiting_worker_claims_after_redis_lost_its_scripts() {
     q.publish_and_wait("first", Publish::new(), DEADLINE)
         .await
         .unwrap();
-    eventually("the worker waiting", || {
-        let mut raw = raw.clone();
-        async move { clients_in_blmove(&mut raw).await == 1 }
-    })
-    .await;
+    until_waiting(&raw, 1).await;
     let _: () = cmd(&mut raw, &["SCRIPT", "FLUSH"]).await;
     let result = q
         .publish_and_wait("second", Publish::new(), DEADLINE)
@@ -1035,47 +1037,104 @@ async fn a_waiting_worker_claims_after_redis_lost_its_scripts() {
     assert_eq!(running.stop().await.finished, 2);
 }
 
-/// A job delayed while a worker waits, due before the worker's wait ends,
-/// runs when it falls due: the worker does not sleep through it until its
-/// blocking wait (30 s) runs out.
+/// Jobs delayed while a worker waits, due before its wait ends, run when
+/// due: the first, and the next one too (the worker does not sleep through
+/// it until its wait ends, a third of the lease, 20 s here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_delayed_while_a_worker_waits_runs_when_due() {
+async fn jobs_delayed_while_a_worker_waits_run_when_due() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
     let q = env.job("later");
-    let mut events = q.subscribe().await.unwrap();
+    q.set_lease(Duration::from_secs(60)).await.unwrap();
+    let mut finishes = q.subscribe_to(&[EventKind::Finish]).await.unwrap();
     let worker = Worker::new(q.clone()).concurrency(2);
     let running = start(worker, |_job: Claimed| async { Ok::<_, Failure>("ok") });
-    eventually("the worker waiting", || {
-        let mut raw = raw.clone();
-        async move { clients_in_blmove(&mut raw).await == 1 }
+    until_waiting(&raw, 1).await;
+    for (id, ms) in [("d1", 300), ("d2", 600)] {
+        q.publish(id, Publish::new().id(id).delay(Duration::from_millis(ms)))
+            .await
+            .unwrap();
+    }
+    let mut done = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while done.len() < 2 {
+            done.push(next_event(&mut finishes).await.id);
+        }
     })
-    .await;
-    let id = q
-        .publish("soon", Publish::new().delay(Duration::from_millis(300)))
-        .await
-        .unwrap();
-    let kinds = within(
-        "the delayed job done",
-        events_until_finish(&mut events, &id),
-    )
-    .await;
-    assert_eq!(
-        kinds,
-        [
-            EventKind::Publish,
-            EventKind::Delay,
-            EventKind::Due,
-            EventKind::Claim,
-            EventKind::Finish
-        ]
-    );
-    // Its wait goes on, and still works.
+    .await
+    .unwrap_or_else(|_| panic!("only {done:?} ran within 5 s"));
+    assert_eq!(done, ["d1", "d2"]);
+    // Its wait went on meanwhile, and still works.
     let _: () = cmd(&mut raw, &["PING"]).await;
     q.publish_and_wait("now", Publish::new(), DEADLINE)
         .await
         .unwrap();
-    assert_eq!(running.stop().await.finished, 2);
+    assert_eq!(running.stop().await.finished, 3);
+}
+
+/// The claim that ends a worker's wait is stamped with the time the wait
+/// began: so a wait is kept short of the lease, and a job published to a
+/// worker idle for several leases is not taken for an expired claim by a
+/// recovery pass run the moment it starts (real clock, a 900 ms lease).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_after_a_long_idle_wait_is_not_taken_back() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("idle");
+    q.set_lease(Duration::from_millis(900)).await.unwrap();
+    let (recovered_tx, mut recovered) = mpsc::unbounded_channel();
+    let queue = q.clone();
+    let running = start(Worker::new(q.clone()), move |_job: Claimed| {
+        let (queue, recovered_tx) = (queue.clone(), recovered_tx.clone());
+        async move {
+            // Anyone's recovery pass, as soon as the job is handed over.
+            recovered_tx.send(queue.recover().await.unwrap()).unwrap();
+            Ok::<_, Failure>("ok")
+        }
+    });
+    until_waiting(&raw, 1).await;
+    // The scenario, not a synchronisation: three leases with nothing to do.
+    tokio::time::sleep(Duration::from_millis(2_700)).await;
+    q.publish("x", Publish::new().id("j")).await.unwrap();
+    let pass = within("the job runs", recovered.recv()).await.unwrap();
+    assert_eq!(pass, Recovered::default(), "the fresh claim was taken back");
+    let report = running.stop().await;
+    assert_eq!((report.finished, report.refused), (1, 0));
+    assert_eq!(q.failure_count("j").await.unwrap(), 0);
+    assert_each_job_in_one_state(&mut raw, "idle").await;
+}
+
+/// A claim made in a stopping worker's name whose reply it never got (its
+/// wait closed in the very instant the claim ran) goes back to the queue as
+/// the worker stops, not a lease later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_the_worker_never_received_goes_back_when_it_stops() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.job("orphan");
+    let worker = Worker::new(q.clone());
+    let token = format!("1.lost@{}", worker.id());
+    let running = start(worker, |_job: Claimed| async { Ok::<_, Failure>("ok") });
+    until_waiting(&raw, 1).await;
+    // What claim.lua writes for that worker, the job never handed over.
+    let _: () = thoonk::redis::pipe()
+        .atomic()
+        .hset("job.items:orphan", "lost", "x")
+        .zadd("job.claimed:orphan", "lost", now_ms())
+        .hset("job.tokens:orphan", "lost", &token)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(running.stop().await.finished, 0);
+    let available: Vec<String> = q
+        .list(State::Available, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|job| job.id)
+        .collect();
+    assert_eq!(available, ["lost"]);
+    assert_each_job_in_one_state(&mut raw, "orphan").await;
 }
 
 /// Jobs that come to several waiting queues at once may be claimed for
@@ -1099,11 +1158,7 @@ async fn claims_beyond_the_free_slots_go_back_unharmed() {
             Ok::<_, Failure>("ok")
         }
     });
-    eventually("both queues waiting", || {
-        let mut raw = raw.clone();
-        async move { clients_in_blmove(&mut raw).await == 2 }
-    })
-    .await;
+    until_waiting(&raw, 2).await;
     // Both queues get a job in one transaction (as a v1 publisher would
     // write them), so both waits end, and claim, at once.
     let _: () = redis::pipe()
