@@ -44,6 +44,12 @@ impl Listener {
     pub async fn recv(&mut self) -> Option<Notice> {
         self.notices.recv().await
     }
+
+    /// Drops the notices already here, for a reader who only needs to
+    /// know that something came.
+    pub(crate) fn skip_queued(&mut self) {
+        while self.notices.try_recv().is_ok() {}
+    }
 }
 
 impl Drop for Listener {

@@ -27,6 +27,20 @@ impl Job {
         })
     }
 
+    /// When the queue's first delayed job falls due, if it has one.
+    pub(crate) async fn first_due(&self) -> Result<Option<Instant>> {
+        let first: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(&self.keys.delayed)
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES")
+            .query_async(&mut self.thoonk.connection())
+            .await?;
+        Ok(first
+            .first()
+            .map(|&(_, due)| self.thoonk.instant_of(due as u64)))
+    }
+
     /// Claims one job, waiting up to `timeout` for one (zero: as long as it
     /// takes). `None` when the time passed with nothing to claim.
     pub async fn get(&self, timeout: Duration) -> Result<Option<Claimed>> {
@@ -141,22 +155,6 @@ impl Job {
             .query_async(&mut self.thoonk.connection())
             .await?;
         Ok(kept.map(decode_kept))
-    }
-}
-
-impl Job {
-    /// When the queue's first delayed job falls due, if it has one.
-    pub(crate) async fn first_due(&self) -> Result<Option<Instant>> {
-        let first: Vec<(String, f64)> = redis::cmd("ZRANGE")
-            .arg(&self.keys.delayed)
-            .arg(0)
-            .arg(0)
-            .arg("WITHSCORES")
-            .query_async(&mut self.thoonk.connection())
-            .await?;
-        Ok(first
-            .first()
-            .map(|&(_, due)| self.thoonk.instant_of(due as u64)))
     }
 }
 

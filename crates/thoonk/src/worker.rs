@@ -854,6 +854,8 @@ impl Watcher {
                             listening = false;
                             continue;
                         }
+                        // One read covers every job delayed so far.
+                        self.delays.skip_queued();
                         match self.job.first_due().await {
                             Ok(Some(at)) if at < wake => {
                                 early = crate::waiting::earliest(early, Some(at));
