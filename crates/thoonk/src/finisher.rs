@@ -9,10 +9,10 @@
 //! Redis instead of two per job), and at low load a finish waits for
 //! nothing.
 
+use crate::worker::LaneState;
 use crate::{Claimed, Error, Job, JobRef, Result};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 /// Most finishes in one call: enough to amortise a round trip, few enough
@@ -49,35 +49,6 @@ struct Finish {
     done: oneshot::Sender<Finished>,
 }
 
-/// id -> token of every job a worker holds.
-pub(crate) type Held = Arc<Mutex<HashMap<String, String>>>;
-
-/// Adds claims to what a worker holds: from the moment they are claimed, so
-/// that the heartbeat extends them even before the worker starts them.
-pub(crate) fn hold(held: &Held, jobs: &[Claimed]) {
-    held.lock()
-        .unwrap()
-        .extend(jobs.iter().map(|job| (job.id.clone(), job.token.clone())));
-}
-
-/// Gives back claims that found no slot: no longer held, and back to the
-/// front of their queue (not counted as a cancel).
-pub(crate) async fn give_back(job: &Job, held: &Held, jobs: &[Claimed]) {
-    {
-        let mut held = held.lock().unwrap();
-        for claimed in jobs {
-            held.remove(&claimed.id);
-        }
-    }
-    let refs: Vec<JobRef<'_>> = jobs.iter().map(JobRef::from).collect();
-    if let Err(e) = job.release(&refs).await {
-        tracing::warn!(
-            queue = job.name(),
-            "giving back claims without a slot failed: {e}"
-        );
-    }
-}
-
 /// What the finisher shares with its worker.
 #[derive(Debug)]
 pub(crate) struct WorkerState {
@@ -89,15 +60,10 @@ pub(crate) struct WorkerState {
     pub(crate) finisher: usize,
     /// The worker's id, for the refills it claims.
     pub(crate) id: String,
-    /// The jobs the worker holds of this queue: refills join it when
-    /// claimed.
-    pub(crate) held: Held,
-    /// Whether to claim refills: cleared at shutdown, and while the
-    /// worker's order gives freed slots to another of its queues.
-    pub(crate) claiming: Arc<AtomicBool>,
-    /// Whether the queue seemed to have more work (the last claim, the
-    /// worker's or a refill, got all it asked for).
-    pub(crate) more: Arc<AtomicBool>,
+    /// What the worker knows of the queue: what it holds (refills join it
+    /// when claimed), whether to claim refills, whether the queue seemed
+    /// to have more work.
+    pub(crate) state: Arc<LaneState>,
     /// Where refills go, with the slots of the jobs they replace.
     pub(crate) refills: mpsc::UnboundedSender<Refill>,
 }
@@ -150,14 +116,12 @@ async fn run(worker: WorkerState, mut rx: mpsc::UnboundedReceiver<Finish>) {
         lane,
         finisher,
         id: worker,
-        held,
-        claiming,
-        more,
+        state,
         refills,
     } = worker;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let want = if more.load(Ordering::Relaxed) && claiming.load(Ordering::Relaxed) {
+        let want = if state.more.load(Ordering::Relaxed) && state.claiming.load(Ordering::Relaxed) {
             batch.len()
         } else {
             0
@@ -195,10 +159,7 @@ async fn run(worker: WorkerState, mut rx: mpsc::UnboundedReceiver<Finish>) {
         }
         match claimed {
             Ok((claimed, _)) => {
-                if want > 0 {
-                    more.store(claimed.len() == want, Ordering::Relaxed);
-                }
-                hold(&held, &claimed);
+                state.took(&claimed, want);
                 let mut unplaced = Vec::new();
                 for job in claimed {
                     match spare.pop() {
@@ -218,7 +179,7 @@ async fn run(worker: WorkerState, mut rx: mpsc::UnboundedReceiver<Finish>) {
                 // Only when the finishes failed, or the worker stopped
                 // taking refills: these jobs have no slot, so back they go.
                 if !unplaced.is_empty() {
-                    give_back(&job, &held, &unplaced).await;
+                    state.give_back(&job, &unplaced).await;
                 }
             }
             Err(e) => {

@@ -6,15 +6,16 @@
 //! worker says it is alive), and any worker's recovery pass sends the jobs
 //! of a dead or silent worker back to the queue within seconds.
 
-use crate::finisher::{give_back, hold, Finished, Finisher, Held, Refill, WorkerState};
+use crate::finisher::{Finished, Finisher, Refill, WorkerState};
 use crate::{Claimed, Error, Job, JobRef, Result, State};
 use futures_util::FutureExt;
 use rand::Rng;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -336,30 +337,19 @@ impl Worker {
         // out meanwhile, or their jobs would be taken back and run twice).
         let mut heartbeats = Vec::with_capacity(lanes.len());
         for lane in &lanes {
-            let mut lease = this.heartbeat(&lane.job, &lane.held).await?;
-            lane.lease
-                .store(lease.as_millis() as u64, Ordering::Relaxed);
-            let (this, job, held, shared) = (
-                this.clone(),
-                lane.job.clone(),
-                lane.held.clone(),
-                lane.lease.clone(),
-            );
+            this.heartbeat(&lane.job, &lane.state).await?;
+            let (this, job, state) = (this.clone(), lane.job.clone(), lane.state.clone());
             heartbeats.push(AbortOnDrop(tokio::spawn(async move {
                 let mut next = tokio::time::Instant::now();
                 loop {
                     // Well within the queue's lease (as the last recovery
                     // pass read it: anyone may change it): a claim not
                     // extended for a lease is anyone's to take back.
-                    let period = (lease / 3).clamp(MIN_HEARTBEAT, HEARTBEAT);
+                    let period = (state.lease() / 3).clamp(MIN_HEARTBEAT, HEARTBEAT);
                     next = (next + period).max(tokio::time::Instant::now());
                     tokio::time::sleep_until(next).await;
-                    match this.heartbeat(&job, &held).await {
-                        Ok(now) => {
-                            lease = now;
-                            shared.store(lease.as_millis() as u64, Ordering::Relaxed);
-                        }
-                        Err(e) => tracing::warn!(queue = job.name(), "heartbeat failed: {e}"),
+                    if let Err(e) = this.heartbeat(&job, &state).await {
+                        tracing::warn!(queue = job.name(), "heartbeat failed: {e}");
                     }
                 }
             })));
@@ -375,9 +365,9 @@ impl Worker {
                      slot: OwnedSemaphorePermit,
                      by: Option<usize>| {
             let by = by.unwrap_or_else(|| turn.fetch_add(1, Ordering::Relaxed) % FINISHERS);
-            let (this, held, counters, handler, finisher, queue) = (
+            let (this, state, counters, handler, finisher, queue) = (
                 this.clone(),
-                lane.held.clone(),
+                lane.state.clone(),
                 counters.clone(),
                 handler.clone(),
                 lane.finishers[by].clone(),
@@ -389,7 +379,7 @@ impl Worker {
                     .await;
                 // Only this claim: the job may have been taken back and
                 // claimed again, by this worker, under another token.
-                let mut held = held.lock().unwrap();
+                let mut held = state.held.lock().unwrap();
                 if held.get(&id) == Some(&token) {
                     held.remove(&id);
                 }
@@ -399,7 +389,6 @@ impl Worker {
         // queue's watcher took the slots first) goes back to its queue.
         let take = |tasks: &mut JoinSet<()>, lanes: &[Lane], woke: Woke| {
             let lane = &lanes[woke.lane];
-            lane.more.store(woke.more, Ordering::Relaxed);
             let mut extra = Vec::new();
             for job in woke.jobs {
                 match permits.clone().try_acquire_owned() {
@@ -408,8 +397,8 @@ impl Worker {
                 }
             }
             if !extra.is_empty() {
-                let (job, held) = (lane.job.clone(), lane.held.clone());
-                tasks.spawn(async move { give_back(&job, &held, &extra).await });
+                let (job, state) = (lane.job.clone(), lane.state.clone());
+                tasks.spawn(async move { state.give_back(&job, &extra).await });
             }
             woke.more
         };
@@ -447,12 +436,9 @@ impl Worker {
                 let lane = &mut lanes[i];
                 match lane.job.claim_for(slots.len(), Some(&this.id)).await {
                     Ok((jobs, next_due)) => {
-                        lane.due
-                            .store(next_due.unwrap_or(u64::MAX), Ordering::Relaxed);
-                        lane.more
-                            .store(jobs.len() == slots.len(), Ordering::Relaxed);
+                        lane.state.set_due(next_due);
+                        lane.state.took(&jobs, slots.len());
                         claimed_any |= !jobs.is_empty();
-                        hold(&lane.held, &jobs);
                         for job in jobs {
                             let slot = slots.pop().expect("claimed no more than the free slots");
                             start(&mut tasks, &lanes[i], job, slot, None);
@@ -489,8 +475,8 @@ impl Worker {
             for lane in &lanes {
                 // Not one still waiting: the stored wake would start a
                 // second wait (and claim) once its own ends.
-                if !lane.waiting.swap(true, Ordering::Relaxed) {
-                    lane.free.store(free, Ordering::Relaxed);
+                if !lane.state.waiting.swap(true, Ordering::Relaxed) {
+                    lane.state.free.store(free, Ordering::Relaxed);
                     lane.armed.notify_one();
                 }
             }
@@ -506,7 +492,7 @@ impl Worker {
             }
         }
         for lane in &lanes {
-            lane.claiming.store(false, Ordering::Relaxed);
+            lane.state.claiming.store(false, Ordering::Relaxed);
             // Its wait would claim what comes next: stop it now. (A job
             // that came in the very instant of this may have been claimed
             // all the same, its reply lost with the connection:
@@ -528,13 +514,14 @@ impl Worker {
         // below. Once the last handler let go of a finisher, it closes its
         // sender of the channel.
         let mut released = 0;
-        let lanes: Vec<(Job, Held)> = lanes.into_iter().map(|l| (l.job, l.held)).collect();
+        let lanes: Vec<(Job, Arc<LaneState>)> =
+            lanes.into_iter().map(|l| (l.job, l.state)).collect();
         while refills.recv().await.is_some() {}
         drop(heartbeats);
         // Every queue gets its jobs back even when one of them fails.
         let mut failed = None;
-        for (job, held) in &lanes {
-            let left: Vec<(String, String)> = held.lock().unwrap().drain().collect();
+        for (job, state) in &lanes {
+            let left: Vec<(String, String)> = state.held.lock().unwrap().drain().collect();
             match job.release(&fenced(&left)).await {
                 Ok(n) => released += n as u64,
                 Err(e) => failed = failed.or(Some(e)),
@@ -654,9 +641,10 @@ impl Worker {
     }
 
     /// Extends our leases on one queue, renews our liveness mark there, and
-    /// recovers what dead or silent workers held. Returns the queue's lease.
-    async fn heartbeat(&self, job: &Job, held: &Held) -> Result<Duration> {
-        let pairs: Vec<(String, String)> = held
+    /// recovers what dead or silent workers held; notes the queue's lease.
+    async fn heartbeat(&self, job: &Job, state: &LaneState) -> Result<()> {
+        let pairs: Vec<(String, String)> = state
+            .held
             .lock()
             .unwrap()
             .iter()
@@ -669,7 +657,7 @@ impl Worker {
         // (no longer held) was not taken back. One that was is no longer
         // ours to extend or release: its handler's outcome will be refused.
         {
-            let mut held = held.lock().unwrap();
+            let mut held = state.held.lock().unwrap();
             for id in lost {
                 let ours = pairs
                     .iter()
@@ -681,6 +669,9 @@ impl Worker {
             }
         }
         let (recovered, lease) = job.recover_pass().await?;
+        state
+            .lease
+            .store(lease.as_millis() as u64, Ordering::Relaxed);
         if recovered.requeued + recovered.stalled > 0 {
             tracing::info!(
                 queue = job.name(),
@@ -689,32 +680,99 @@ impl Worker {
                 "recovered jobs of expired claims"
             );
         }
-        Ok(lease)
+        Ok(())
+    }
+}
+
+/// What a worker knows of one of its queues, shared by its claim loop, its
+/// heartbeat, its watcher and its finishers.
+#[derive(Debug)]
+pub(crate) struct LaneState {
+    /// id -> token of every job the worker holds of the queue, started or
+    /// not: what the heartbeat extends and what shutdown releases.
+    held: Mutex<HashMap<String, String>>,
+    /// Whether the queue seemed to have more work (the last claim, the
+    /// worker's, its watcher's or a refill, got all it asked for).
+    pub(crate) more: AtomicBool,
+    /// Whether its finishers claim refills.
+    pub(crate) claiming: AtomicBool,
+    /// How many jobs its watcher claims when armed: the free slots then.
+    free: AtomicUsize,
+    /// Whether its watcher is armed and has not handed over yet.
+    waiting: AtomicBool,
+    /// The queue's lease in ms, as the heartbeat last read it.
+    lease: AtomicU64,
+    /// When its next delayed job falls due (Unix ms; `u64::MAX`: none), as
+    /// the last claim saw: the watcher wakes then at the latest.
+    due: AtomicU64,
+}
+
+impl LaneState {
+    fn new(claiming: bool) -> LaneState {
+        LaneState {
+            held: Mutex::default(),
+            more: AtomicBool::new(true),
+            claiming: AtomicBool::new(claiming),
+            free: AtomicUsize::new(1),
+            waiting: AtomicBool::new(false),
+            lease: AtomicU64::new(crate::DEFAULT_LEASE.as_millis() as u64),
+            due: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Takes in what a claim for `asked` jobs got: held from the moment
+    /// they are claimed, so that the heartbeat extends them even before
+    /// they start; and whether the queue seemed to have more (asked for
+    /// none, it says nothing of that).
+    pub(crate) fn took(&self, jobs: &[Claimed], asked: usize) {
+        self.held
+            .lock()
+            .unwrap()
+            .extend(jobs.iter().map(|job| (job.id.clone(), job.token.clone())));
+        if asked > 0 {
+            self.more.store(jobs.len() == asked, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives back claims that found no slot: no longer held, and back to
+    /// the front of their queue (not counted as a cancel).
+    pub(crate) async fn give_back(&self, job: &Job, jobs: &[Claimed]) {
+        {
+            let mut held = self.held.lock().unwrap();
+            for claimed in jobs {
+                held.remove(&claimed.id);
+            }
+        }
+        let refs: Vec<JobRef<'_>> = jobs.iter().map(JobRef::from).collect();
+        if let Err(e) = job.release(&refs).await {
+            tracing::warn!(
+                queue = job.name(),
+                "giving back claims without a slot failed: {e}"
+            );
+        }
+    }
+
+    fn set_due(&self, next_due: Option<u64>) {
+        self.due
+            .store(next_due.unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    fn due(&self) -> Option<u64> {
+        Some(self.due.load(Ordering::Relaxed)).filter(|&at| at != u64::MAX)
+    }
+
+    fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease.load(Ordering::Relaxed))
     }
 }
 
 /// One queue of a worker.
 struct Lane {
     job: Job,
-    /// id -> token of every job the worker holds of this queue: what the
-    /// heartbeat extends and what shutdown releases.
-    held: Held,
-    /// Whether the queue seemed to have more work (the last claim, the
-    /// worker's or a refill, got all it asked for).
-    more: Arc<AtomicBool>,
-    /// Whether its finishers claim refills.
-    claiming: Arc<AtomicBool>,
+    state: Arc<LaneState>,
     finishers: Vec<Finisher>,
-    /// Asks its watcher to wait for work, and to claim up to `free` jobs.
+    /// Asks its watcher to wait for work.
     armed: Arc<Notify>,
-    free: Arc<AtomicUsize>,
-    /// Whether its watcher is armed and has not handed over yet.
-    waiting: Arc<AtomicBool>,
-    /// The queue's lease in ms, as the heartbeat last read it.
-    lease: Arc<AtomicU64>,
-    /// When its next delayed job falls due, as the last claim saw (ms;
-    /// `u64::MAX`: none): the watcher wakes then at the latest.
-    due: Arc<AtomicU64>,
     watcher: AbortOnDrop<()>,
 }
 
@@ -728,9 +786,7 @@ impl Lane {
         refills: mpsc::UnboundedSender<Refill>,
         woke: mpsc::UnboundedSender<Woke>,
     ) -> Result<Lane> {
-        let held: Held = Arc::default();
-        let claiming = Arc::new(AtomicBool::new(refilling));
-        let more = Arc::new(AtomicBool::new(true));
+        let state = Arc::new(LaneState::new(refilling));
         let finishers = finishing
             .iter()
             .enumerate()
@@ -743,43 +799,26 @@ impl Lane {
                     lane,
                     finisher: i,
                     id: worker.id.clone(),
-                    held: held.clone(),
-                    claiming: claiming.clone(),
-                    more: more.clone(),
+                    state: state.clone(),
                     refills: refills.clone(),
                 })
             })
             .collect();
-        let (armed, free) = (Arc::new(Notify::new()), Arc::new(AtomicUsize::new(1)));
-        let (waiting, due) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicU64::new(u64::MAX)),
-        );
-        let lease = Arc::new(AtomicU64::new(crate::DEFAULT_LEASE.as_millis() as u64));
+        let armed = Arc::new(Notify::new());
         let watcher = Watcher {
             job: job.clone(),
             lane,
             worker: worker.id.clone(),
             delays: job.thoonk.listen(vec![job.keys.channel("delay")]).await?,
             armed: armed.clone(),
-            free: free.clone(),
-            waiting: waiting.clone(),
-            lease: lease.clone(),
-            due: due.clone(),
-            held: held.clone(),
+            state: state.clone(),
             woke,
         };
         Ok(Lane {
             job: job.clone(),
-            held,
-            more,
-            claiming,
+            state,
             finishers,
             armed,
-            free,
-            waiting,
-            lease,
-            due,
             watcher: AbortOnDrop(tokio::spawn(watcher.run())),
         })
     }
@@ -805,14 +844,7 @@ struct Watcher {
     /// Jobs delayed meanwhile: one may fall due before the wait ends.
     delays: crate::events::Listener,
     armed: Arc<Notify>,
-    /// How many jobs to claim when armed: the worker's free slots then.
-    free: Arc<AtomicUsize>,
-    /// Set by the worker as it arms us; cleared as we hand over.
-    waiting: Arc<AtomicBool>,
-    /// The queue's lease in ms.
-    lease: Arc<AtomicU64>,
-    due: Arc<AtomicU64>,
-    held: Held,
+    state: Arc<LaneState>,
     woke: mpsc::UnboundedSender<Woke>,
 }
 
@@ -821,18 +853,17 @@ impl Watcher {
         let mut listening = true;
         loop {
             self.armed.notified().await;
-            let max = self.free.load(Ordering::Relaxed).max(1);
+            let max = self.state.free.load(Ordering::Relaxed).max(1);
             let thoonk = &self.job.thoonk;
             // The claim that ends the wait is stamped with the time it was
             // sent, not the time it runs: so the wait lasts at most a third
             // of the lease, and with the heartbeat's extension within
             // another third, no recovery pass takes a fresh claim for an
             // expired one.
-            let lease = Duration::from_millis(self.lease.load(Ordering::Relaxed));
-            let cap = tokio::time::Instant::now() + (lease / 3).max(MIN_HEARTBEAT);
-            let wake = match self.due.load(Ordering::Relaxed) {
-                u64::MAX => cap,
-                at => thoonk.instant_of(at).min(cap),
+            let cap = tokio::time::Instant::now() + (self.state.lease() / 3).max(MIN_HEARTBEAT);
+            let wake = match self.state.due() {
+                None => cap,
+                Some(at) => thoonk.instant_of(at).min(cap),
             };
             let call = self.job.claim_call(max, Some(&self.worker));
             let claim = thoonk.wait_for_list_then(
@@ -875,7 +906,7 @@ impl Watcher {
                 }
             };
             // Before the hand-over: once it is in, the worker may arm us.
-            self.waiting.store(false, Ordering::Relaxed);
+            self.state.waiting.store(false, Ordering::Relaxed);
             let claimed = reply.and_then(|reply| self.job.read_claimed(reply));
             if self.hand_over(claimed, max).await.is_err() {
                 return;
@@ -892,9 +923,8 @@ impl Watcher {
     ) -> std::result::Result<(), ()> {
         let woke = match claimed {
             Ok((jobs, next_due)) => {
-                self.due
-                    .store(next_due.unwrap_or(u64::MAX), Ordering::Relaxed);
-                hold(&self.held, &jobs);
+                self.state.set_due(next_due);
+                self.state.took(&jobs, max);
                 Woke {
                     lane: self.lane,
                     more: jobs.len() == max,
@@ -905,6 +935,7 @@ impl Watcher {
                 tracing::warn!(queue = self.job.name(), "waiting for work failed: {e}");
                 // Not at once: the claim this brings would fail the same way.
                 tokio::time::sleep(Duration::from_millis(200)).await;
+                self.state.more.store(true, Ordering::Relaxed);
                 Woke {
                     lane: self.lane,
                     jobs: Vec::new(),
