@@ -68,7 +68,7 @@ pub(crate) async fn bench(thoonk: &Thoonk, plan: &Plan) -> Result<Results, Strin
             .job(&format!("{}.{phase}", plan.queue))
             .map_err(|e| e.to_string())?;
         let stats = job.stats().await.map_err(|e| e.to_string())?;
-        if stats.available + stats.claimed + stats.stalled + stats.delayed + stats.publishes > 0 {
+        if !stats.is_unused() {
             return Err(format!(
                 "queue {} is not empty: bench needs fresh queues (choose another --queue)",
                 job.name()

@@ -43,6 +43,14 @@ pub struct Stats {
     pub recoveries: u64,
 }
 
+impl Stats {
+    /// Whether the queue has never been used: no job in any state, none
+    /// ever published.
+    pub fn is_unused(&self) -> bool {
+        self.publishes + self.available + self.claimed + self.stalled + self.delayed == 0
+    }
+}
+
 /// One job's whole record, read in one atomic snapshot: [`Job::detail`].
 ///
 /// Times are Unix milliseconds, as the layout keeps them. Serialized (for a

@@ -31,13 +31,7 @@ impl Job {
             return Ok(None);
         };
         match serde_json::from_slice(&job.item) {
-            Ok(item) => Ok(Some(Claimed {
-                queue: job.queue,
-                id: job.id,
-                item,
-                cancelled: job.cancelled,
-                token: job.token,
-            })),
+            Ok(item) => Ok(Some(job.with_item(item))),
             Err(source) => Err(Error::Decode {
                 queue: self.name().to_string(),
                 id: job.id,
@@ -45,6 +39,19 @@ impl Job {
                 type_name: std::any::type_name::<T>(),
                 source,
             }),
+        }
+    }
+}
+
+impl<T> Claimed<T> {
+    /// The same claim, with its payload decoded.
+    fn with_item<U>(self, item: U) -> Claimed<U> {
+        Claimed {
+            queue: self.queue,
+            id: self.id,
+            item,
+            cancelled: self.cancelled,
+            token: self.token,
         }
     }
 }
@@ -76,14 +83,7 @@ impl Worker {
                             std::any::type_name::<T>()
                         ))
                     })?;
-                    let typed = Claimed {
-                        queue: job.queue,
-                        id: job.id,
-                        item,
-                        cancelled: job.cancelled,
-                        token: job.token,
-                    };
-                    handler(typed).await
+                    handler(job.with_item(item)).await
                 }
             },
             shutdown,

@@ -33,10 +33,9 @@ pub(crate) async fn queue(State(app): State<App>, Path(queue): Path<String>) -> 
     }
     let read = async {
         let job = app.thoonk.job(&queue)?;
-        let (stats, workers) = tokio::try_join!(job.stats(), job.workers())?;
-        let empty =
-            stats.publishes + stats.available + stats.claimed + stats.delayed + stats.stalled == 0;
-        Ok((!empty).then(|| super::live::view(&queue, stats, workers, &Default::default())))
+        let (stats, workers) = super::live::read(&job).await?;
+        Ok((!stats.is_unused())
+            .then(|| super::live::view(&queue, stats, workers, &Default::default())))
     };
     match read.await {
         Ok(Some(view)) => Json(view).into_response(),
