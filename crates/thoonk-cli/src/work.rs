@@ -1,6 +1,5 @@
 //! `thoonk work`: a `Worker` whose handler runs a command per job.
 
-use std::future::Future;
 use std::process::Stdio;
 use thoonk::{Claimed, Failure, Report, Worker};
 use tokio::io::AsyncWriteExt;
@@ -18,7 +17,11 @@ pub(crate) async fn work(
 ) -> thoonk::Result<Report> {
     // Before anything is claimed: from here on a signal is a graceful stop,
     // never the default death of the process.
-    let shutdown = shutdown_signal();
+    let signalled = crate::shutdown_signal();
+    let shutdown = async {
+        signalled.await;
+        tracing::info!("shutting down: no more claims; running jobs get their grace period");
+    };
     tracing::info!(
         worker = worker.id(),
         queues = queues.join(" "),
@@ -85,19 +88,4 @@ async fn run(command: Vec<String>, job: Claimed) -> Result<Vec<u8>, Failure> {
         output.status,
         stderr[start..].trim_end()
     )))
-}
-
-/// Installs the SIGTERM and SIGINT handlers at once; the future completes
-/// on either signal.
-fn shutdown_signal() -> impl Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler");
-    async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        tracing::info!("shutting down: no more claims; running jobs get their grace period");
-    }
 }

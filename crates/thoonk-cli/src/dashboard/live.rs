@@ -37,21 +37,12 @@ pub(crate) struct QueueView {
     pub(crate) cancels: u64,
     pub(crate) stalls: u64,
     pub(crate) recoveries: u64,
-    /// The workers alive on it: id and the end of its liveness mark (ms).
-    pub(crate) workers: Vec<WorkerView>,
+    /// The workers alive on it.
+    pub(crate) workers: Vec<thoonk::WorkerInfo>,
     /// Publishes per second between successive samples, oldest first.
     pub(crate) publish_rate: Vec<f64>,
     /// Finishes per second, likewise.
     pub(crate) finish_rate: Vec<f64>,
-}
-
-/// A live worker.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct WorkerView {
-    pub(crate) id: String,
-    pub(crate) alive_until_ms: u64,
-    /// Jobs of this queue it holds.
-    pub(crate) claimed: u64,
 }
 
 /// Every queue, as of `at_ms`.
@@ -89,7 +80,6 @@ pub(crate) struct Live {
     dirty: Dirty,
     /// Set when the server shuts down: the streams end, so that it can.
     closing: watch::Sender<bool>,
-    _task: tokio::task::JoinHandle<()>,
 }
 
 impl Live {
@@ -110,14 +100,13 @@ impl Live {
         };
         let first = refresher.refresh(true).await?;
         let (tx, overview) = watch::channel(Arc::new(first));
-        let task = tokio::spawn(refresher.run(tx));
+        tokio::spawn(refresher.run(tx));
         Ok(Arc::new(Live {
             overview,
             changes,
             wake,
             dirty,
             closing: watch::Sender::new(false),
-            _task: task,
         }))
     }
 
@@ -144,8 +133,12 @@ struct Dirty(Arc<std::sync::Mutex<HashSet<String>>>);
 impl Dirty {
     /// `queue` moved: refresh it soon.
     fn mark(&self, queue: &str, wake: &Notify) {
-        self.0.lock().unwrap().insert(queue.to_string());
-        wake.notify_one();
+        let mut dirty = self.0.lock().unwrap();
+        // Under load most events find their queue marked already.
+        if !dirty.contains(queue) {
+            dirty.insert(queue.to_string());
+            wake.notify_one();
+        }
     }
 
     fn take(&self) -> HashSet<String> {
@@ -240,8 +233,7 @@ impl Refresher {
                     Err(e) => tracing::warn!(queue = name, "cannot follow its events: {e}"),
                 }
             }
-            // Both in one trip on the multiplexed connection.
-            let (stats, workers) = tokio::try_join!(job.stats(), job.workers())?;
+            let (stats, workers) = read(&job).await?;
             let history = self.history.entry(name.clone()).or_default();
             if sample || history.is_empty() {
                 history.push_back((Instant::now(), stats.publishes, stats.finishes));
@@ -262,6 +254,14 @@ impl Refresher {
     }
 }
 
+/// A queue's counts and live workers.
+pub(crate) async fn read(
+    job: &thoonk::Job,
+) -> thoonk::Result<(thoonk::Stats, Vec<thoonk::WorkerInfo>)> {
+    // Both in one trip on the multiplexed connection.
+    tokio::try_join!(job.stats(), job.workers())
+}
+
 /// A queue's line of the overview, from its counts and rate samples.
 pub(crate) fn view(
     name: &str,
@@ -269,14 +269,6 @@ pub(crate) fn view(
     workers: Vec<thoonk::WorkerInfo>,
     history: &VecDeque<(Instant, u64, u64)>,
 ) -> QueueView {
-    let workers = workers
-        .into_iter()
-        .map(|w| WorkerView {
-            id: w.id,
-            alive_until_ms: w.alive_until_ms,
-            claimed: w.claimed,
-        })
-        .collect();
     let rate = |pick: fn(&(Instant, u64, u64)) -> u64| -> Vec<f64> {
         history
             .iter()

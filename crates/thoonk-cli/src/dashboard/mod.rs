@@ -71,9 +71,10 @@ pub(crate) async fn serve(
     println!("dashboard on http://{bound}/");
     tracing::info!(%bound, token = app.token.is_some(), "serving the dashboard");
     let live = app.live.clone();
+    let signalled = crate::shutdown_signal();
     axum::serve(listener, router(app))
         .with_graceful_shutdown(async move {
-            shutdown().await;
+            signalled.await;
             // Open pages hold streams that never end by themselves.
             live.close();
         })
@@ -280,15 +281,6 @@ async fn logout() -> Response {
         Body::empty(),
     )
         .into_response()
-}
-
-async fn shutdown() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }
 
 #[cfg(test)]

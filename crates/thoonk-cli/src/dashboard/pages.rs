@@ -166,7 +166,7 @@ pub(crate) async fn queue(
         p.order { (state.as_str()) " jobs, " (order) }
         table #jobs data-queue=(queue) data-state=(state.as_str()) data-offset=(offset) data-limit=(PAGE) {
             thead { tr { th { "id" } th { "payload" } th.n { "cancelled" } th { "last reason" } th { "actions" } } }
-            tbody { @for job in &jobs { (job_row(&queue, state, job)) } }
+            tbody { @for job in &jobs { (job_row(&queue, job)) } }
         }
         p.empty #no-jobs hidden[!jobs.is_empty()] { "No " (state.as_str()) " jobs." }
         nav.pager {
@@ -181,7 +181,7 @@ pub(crate) async fn queue(
     layout(&app, "queue", &queue, body).into_response()
 }
 
-fn job_row(queue: &str, state: JobState, job: &Listed) -> Markup {
+fn job_row(queue: &str, job: &Listed) -> Markup {
     html! {
         tr data-id=(job.id) {
             td { a href=(job_path(queue, &job.id)) { code { (job.id) } } }
@@ -189,7 +189,7 @@ fn job_row(queue: &str, state: JobState, job: &Listed) -> Markup {
             td.n { (job.cancelled) }
             td.reason { (job.reason.as_deref().unwrap_or("")) }
             td.actions {
-                @for action in actions(state) {
+                @for action in job.actions {
                     button type="button" data-action=(action) data-id=(job.id) { (action) }
                 }
             }
