@@ -55,9 +55,8 @@ const TLS_NODE_SETTINGS: &[(&str, &str)] = &[("tls-cluster", "yes"), ("tls-repli
 /// owns: three masters with one replica each, on 127.0.0.1.
 #[derive(Debug)]
 pub struct PrivateCluster {
+    /// Of a TLS cluster, all share one set of certificates.
     nodes: Vec<PrivateRedis>,
-    /// A TLS cluster's certificates, which all its nodes share.
-    certs: Option<Arc<TestCerts>>,
 }
 
 /// One node as `CLUSTER NODES` describes it.
@@ -138,7 +137,7 @@ impl PrivateCluster {
         let nodes = (0..6)
             .map(|_| PrivateRedis::start_on(NODE_SETTINGS, free_cluster_port))
             .collect::<io::Result<Vec<_>>>()?;
-        PrivateCluster { nodes, certs: None }.form()
+        PrivateCluster { nodes }.form()
     }
 
     /// Like [`start`](Self::start), with nodes that speak only TLS
@@ -154,16 +153,12 @@ impl PrivateCluster {
         let nodes = (0..6)
             .map(|_| PrivateRedis::start_tls_on(&settings, certs.clone(), free_cluster_port))
             .collect::<io::Result<Vec<_>>>()?;
-        PrivateCluster {
-            nodes,
-            certs: Some(certs),
-        }
-        .form()
+        PrivateCluster { nodes }.form()
     }
 
     /// The PEM file of the CA a TLS cluster's certificates come from.
     pub fn ca_path(&self) -> Option<PathBuf> {
-        self.certs.as_ref().map(|certs| certs.ca_path())
+        self.nodes[0].ca_path()
     }
 
     /// Joins the started nodes into a cluster and waits until it is formed.
@@ -390,8 +385,8 @@ impl PrivateCluster {
     /// cluster.
     fn redis_cli(&self, args: &[impl AsRef<OsStr>], stdin: Option<&str>) -> io::Result<String> {
         let mut all: Vec<OsString> = Vec::new();
-        if let Some(certs) = &self.certs {
-            all.extend(["--tls".into(), "--cacert".into(), certs.ca_path().into()]);
+        if let Some(ca) = self.ca_path() {
+            all.extend(["--tls".into(), "--cacert".into(), ca.into()]);
         }
         all.extend(args.iter().map(|a| a.as_ref().to_os_string()));
         redis_cli(&all, stdin)

@@ -155,11 +155,6 @@ impl PrivateRedis {
         }
     }
 
-    /// Whether the server speaks only TLS.
-    pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
-    }
-
     /// A TLS server's certificates: its CA's (for clients to trust) and its
     /// own.
     pub fn certs(&self) -> Option<&Arc<TestCerts>> {
@@ -237,10 +232,7 @@ impl PrivateRedis {
 
     /// Sends one command in RESP; its reply is to be read from the result.
     fn request(&self, args: &[&str]) -> io::Result<Box<dyn BufRead>> {
-        let mut req = format!("*{}\r\n", args.len());
-        for a in args {
-            req.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
-        }
+        let req = resp(args);
         let timeout = Some(Duration::from_secs(5));
         Ok(if self.tls.is_some() {
             let mut stream = UnixStream::connect(self.socket_path())?;
@@ -396,6 +388,15 @@ fn read_log(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| format!("(no log: {e})"))
 }
 
+/// `args` as one RESP command.
+fn resp(args: &[&str]) -> String {
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    req
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,7 +418,6 @@ mod tests {
     fn a_tls_server_speaks_only_tls_and_restarts() {
         let mut redis = PrivateRedis::start_tls().unwrap();
         assert_ne!(redis.port(), 6379);
-        assert!(redis.is_tls());
         assert_eq!(redis.url(), format!("rediss://127.0.0.1:{}/", redis.port()));
         let ca = redis.ca_path().unwrap();
         let pem = std::fs::read_to_string(&ca).unwrap();
@@ -447,13 +447,7 @@ mod tests {
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        let mut req = String::new();
-        for cmd in [&["AUTH", "app", "pw"][..], args] {
-            req.push_str(&format!("*{}\r\n", cmd.len()));
-            for a in cmd {
-                req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-            }
-        }
+        let req = resp(&["AUTH", "app", "pw"]) + &resp(args);
         stream.write_all(req.as_bytes()).unwrap();
         let mut reader = BufReader::new(stream);
         let (mut auth, mut reply) = (String::new(), String::new());
