@@ -11,7 +11,8 @@
 
 mod common;
 
-use common::{Background, Redis, WAIT};
+use common::dashboard::Dashboard;
+use common::{Redis, WAIT};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -30,7 +31,7 @@ const INSTALL: &str =
 #[test]
 fn a_job_stalled_elsewhere_shows_up_live_and_its_retry_button_puts_it_back() {
     let browser = Browser::start();
-    let d = Dashboard::start();
+    let d = Dashboard::start(None);
     for id in ["m1", "m2", "m3"] {
         d.redis
             .publish("mail", &format!("mail {id}"), &["--id", id]);
@@ -184,7 +185,7 @@ fn the_overview_shows_queues_with_jobs_in_every_state() {
     }
 
     let browser = Browser::start();
-    let d = Dashboard::on(redis);
+    let d = Dashboard::on(redis, None);
     browser.open(&d.url("/"));
     let expected = [
         ("mail", ["3", "1", "1", "1", "0"]),
@@ -217,33 +218,6 @@ fn the_overview_shows_queues_with_jobs_in_every_state() {
     browser.screenshot(&Path::new(ARTIFACTS).join("overview.png"));
     if std::env::var_os("THOONK_UPDATE_SCREENSHOT").is_some_and(|v| v == "1") {
         browser.screenshot(Path::new(README_SCREENSHOT));
-    }
-}
-
-/// A running dashboard and the Redis it shows.
-struct Dashboard {
-    redis: Redis,
-    _process: Background,
-    addr: String,
-}
-
-impl Dashboard {
-    fn start() -> Dashboard {
-        Dashboard::on(Redis::start())
-    }
-
-    fn on(redis: Redis) -> Dashboard {
-        let process = redis.spawn(&["dashboard", "--listen", "127.0.0.1:0"]);
-        let addr = process.dashboard_addr();
-        Dashboard {
-            redis,
-            _process: process,
-            addr,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
     }
 }
 

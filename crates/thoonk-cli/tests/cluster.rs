@@ -11,16 +11,13 @@
 
 mod common;
 
-use common::worker::Exited;
-use common::{command, run, wait_until, Background, Claim, Output, TempDir, BIN, WAIT};
+use common::worker::WorkerProcess;
+use common::{command, run, wait_until, Background, Claim, Output, TempDir};
 use private_redis::PrivateCluster;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, TcpListener};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Every kind of event, as in the channel names `event.job.<verb>:NAME`
@@ -44,17 +41,15 @@ impl ClusterEnv {
         ClusterEnv { cluster, seeds }
     }
 
-    /// `thoonk --cluster --redis SEED1 --redis SEED2 ARGS…`, with neither
-    /// `THOONK_REDIS_URL` nor `THOONK_CLUSTER` from the user's environment.
+    /// `thoonk --cluster --redis SEED1 --redis SEED2 ARGS…`, with none of
+    /// the user's settings (see [`command`]).
     fn command(&self, args: &[&str]) -> Command {
         let mut all = vec!["--cluster"];
         for seed in &self.seeds {
             all.extend(["--redis", seed.as_str()]);
         }
         all.extend_from_slice(args);
-        let mut cmd = command(&all);
-        cmd.env_remove("THOONK_CLUSTER");
-        cmd
+        command(&all)
     }
 
     /// Runs `thoonk … ARGS…` to its end (stdin empty).
@@ -65,6 +60,16 @@ impl ClusterEnv {
     /// `thoonk … ARGS…` in the background.
     fn spawn(&self, args: &[&str]) -> Background {
         Background::spawn(self.command(args))
+    }
+
+    /// Starts `thoonk … work ARGS…` with `vars` added to its environment,
+    /// and waits for its first log line, which names its worker id: from
+    /// then on SIGTERM stops it gracefully.
+    #[track_caller]
+    fn work(&self, args: &[&str], vars: &[(&str, &str)]) -> WorkerProcess {
+        let mut cmd = self.command(&[&["work"], args].concat());
+        cmd.envs(vars.iter().copied());
+        WorkerProcess::spawn(cmd)
     }
 
     /// Publishes `item` (with extra options); asserts it succeeded and
@@ -132,8 +137,16 @@ impl ClusterEnv {
     /// Asserts that the master of `queue`'s slot holds `job.NOUN:QUEUE`
     /// for each of `nouns`, and that no other master holds a key that
     /// names `queue`. Returns that master's port.
+    ///
+    /// With `alone`, stricter: every key on that master passes `alone`,
+    /// and the other masters hold no key at all.
     #[track_caller]
-    fn assert_queue_on_its_master(&self, queue: &str, nouns: &[&str]) -> u16 {
+    fn assert_queue_on_its_master(
+        &self,
+        queue: &str,
+        nouns: &[&str],
+        alone: Option<fn(&str) -> bool>,
+    ) -> u16 {
         let home = self.master_of(queue);
         let masters = self.masters();
         assert!(masters.contains(&home), "{home} is not in {masters:?}");
@@ -142,16 +155,23 @@ impl ClusterEnv {
             let key = format!("job.{noun}:{queue}");
             assert!(keys.contains(&key), "{key} is not on {home}: {keys:?}");
         }
-        for port in masters.into_iter().filter(|&p| p != home) {
-            let strays: Vec<String> = self
-                .keys_on(port)
-                .into_iter()
-                .filter(|k| k.contains(queue))
-                .collect();
+        let others: Vec<(u16, Vec<String>)> = masters
+            .into_iter()
+            .filter(|&p| p != home)
+            .map(|port| (port, self.keys_on(port)))
+            .collect();
+        for (port, keys) in &others {
+            let strays: Vec<&String> = keys.iter().filter(|k| k.contains(queue)).collect();
             assert!(
                 strays.is_empty(),
                 "keys of {queue} on {port}, not on its master {home}: {strays:?}"
             );
+        }
+        if let Some(own) = alone {
+            assert!(keys.iter().all(|k| own(k)), "{keys:?}");
+            for (port, keys) in &others {
+                assert_eq!(*keys, Vec::<String>::new(), "keys on {port}");
+            }
         }
         home
     }
@@ -187,6 +207,16 @@ impl ClusterEnv {
         }
         total
     }
+}
+
+/// `thoonk ARGS…` with `THOONK_REDIS_URL` set to `url` and `THOONK_CLUSTER`
+/// to `cluster` (each unset for `None`, whatever the user's environment
+/// says).
+fn with_env(args: &[&str], url: Option<&str>, cluster: Option<&str>) -> Command {
+    let mut cmd = command(args);
+    cmd.envs(url.map(|url| ("THOONK_REDIS_URL", url)))
+        .envs(cluster.map(|cluster| ("THOONK_CLUSTER", cluster)));
+    cmd
 }
 
 /// The single stdout line of a successful run, parsed as JSON.
@@ -233,104 +263,6 @@ fn event(verb: &str, queue: &str, id: &str) -> Value {
     json!({"event": verb, "queue": queue, "id": id})
 }
 
-/// A `thoonk work` on the cluster, its log (stderr) collected as it comes;
-/// killed on drop.
-struct ClusterWorker {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-    reader: Option<JoinHandle<()>>,
-}
-
-impl ClusterWorker {
-    /// Starts `thoonk … work ARGS…` with `env` added to its environment,
-    /// and waits for its first log line, which names its worker id: from
-    /// then on SIGTERM stops it gracefully.
-    #[track_caller]
-    fn start(env: &ClusterEnv, args: &[&str], vars: &[(&str, &str)]) -> ClusterWorker {
-        let mut all = vec!["work"];
-        all.extend_from_slice(args);
-        let mut cmd = env.command(&all);
-        cmd.envs(vars.iter().copied())
-            // Plain "info" logs whatever the user's RUST_LOG says.
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn thoonk work");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let reader = {
-            let log = log.clone();
-            thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    log.lock().unwrap().push(line);
-                }
-            })
-        };
-        let mut worker = ClusterWorker {
-            child,
-            log,
-            reader: Some(reader),
-        };
-        let deadline = Instant::now() + WAIT;
-        while !worker.log().contains("worker=\"") {
-            let exited = worker.child.try_wait().expect("try_wait");
-            assert!(
-                exited.is_none() && Instant::now() < deadline,
-                "thoonk work did not log its worker id (exit: {exited:?}); its log:\n{}",
-                worker.log()
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
-        worker
-    }
-
-    /// What it logged so far.
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    /// Sends SIGTERM and waits (up to [`WAIT`]) for the process to exit.
-    #[track_caller]
-    fn stop(mut self) -> Exited {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM {pid} failed");
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "thoonk work did not stop within {WAIT:?} of SIGTERM; its log:\n{}",
-                self.log()
-            );
-            thread::sleep(Duration::from_millis(5));
-        };
-        self.reader
-            .take()
-            .expect("once")
-            .join()
-            .expect("log reader");
-        Exited {
-            code: status.code(),
-            stderr: self.log(),
-        }
-    }
-}
-
-impl Drop for ClusterWorker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn every_command_works_on_a_cluster_and_a_queue_keeps_to_the_master_of_its_tag() {
     let env = ClusterEnv::start();
@@ -365,16 +297,11 @@ fn every_command_works_on_a_cluster_and_a_queue_keeps_to_the_master_of_its_tag()
 
     // Every key of the queue on the master of {mail}'s slot, and nothing
     // else anywhere: the other masters hold no key at all.
-    let home = env.assert_queue_on_its_master(q, &["ids", "items", "publishes", "delayed"]);
-    let keys = env.keys_on(home);
-    assert!(
-        keys.iter()
-            .all(|k| k.starts_with("job.") && k.ends_with(":{mail}")),
-        "{keys:?}"
+    env.assert_queue_on_its_master(
+        q,
+        &["ids", "items", "publishes", "delayed"],
+        Some(|k| k.starts_with("job.") && k.ends_with(":{mail}")),
     );
-    for port in env.masters().into_iter().filter(|&p| p != home) {
-        assert_eq!(env.keys_on(port), Vec::<String>::new(), "keys on {port}");
-    }
 
     // get, then finish (with a result), cancel and stall by token.
     let p1 = env.get(q);
@@ -434,16 +361,12 @@ fn every_command_works_on_a_cluster_and_a_queue_keeps_to_the_master_of_its_tag()
     // two jobs left.
     let publisher = env.spawn(&["publish", q, "this", "--wait", "--timeout", "30"]);
     let waited = publisher.next_line();
-    let worker = ClusterWorker::start(
-        &env,
-        &[q, "--", "sh", "-c", r#"printf "did %s" "$(cat)""#],
-        &[],
-    );
+    let worker = env.work(&[q, "--", "sh", "-c", r#"printf "did %s" "$(cat)""#], &[]);
     assert_eq!(publisher.exit().ok(), "did this\n");
     wait_until("the worker finished every job", || {
         env.stats(q) == stats(q, [0, 0, 0, 0, 5, 4])
     });
-    let exited = worker.stop();
+    let exited = worker.terminate();
     assert_eq!(exited.code, Some(0), "{}", exited.stderr);
     let report = exited.report();
     assert_eq!(
@@ -491,16 +414,11 @@ fn every_command_works_on_a_cluster_and_a_queue_keeps_to_the_master_of_its_tag()
     );
 
     // Still all on the one master, the result kept for the publisher too.
-    env.assert_queue_on_its_master(q, &["publishes", "finishes", "claims"]);
-    let keys = env.keys_on(home);
-    assert!(
-        keys.iter()
-            .all(|k| k.starts_with("job.") && k.contains(":{mail}")),
-        "{keys:?}"
+    env.assert_queue_on_its_master(
+        q,
+        &["publishes", "finishes", "claims"],
+        Some(|k| k.starts_with("job.") && k.contains(":{mail}")),
     );
-    for port in env.masters().into_iter().filter(|&p| p != home) {
-        assert_eq!(env.keys_on(port), Vec::<String>::new(), "keys on {port}");
-    }
 }
 
 #[test]
@@ -510,15 +428,8 @@ fn the_seeds_may_come_from_thoonk_redis_url_as_a_comma_separated_list() {
     let all = urls.join(",");
     // `thoonk ARGS…` with THOONK_REDIS_URL set to all six nodes, and
     // THOONK_CLUSTER set to `cluster` (or unset).
-    let from_env = |cluster: Option<&str>, args: &[&str]| -> Output {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args).env("THOONK_REDIS_URL", &all);
-        match cluster {
-            Some(value) => cmd.env("THOONK_CLUSTER", value),
-            None => cmd.env_remove("THOONK_CLUSTER"),
-        };
-        run(cmd, b"")
-    };
+    let from_env =
+        |cluster: Option<&str>, args: &[&str]| run(with_env(args, Some(&all), cluster), b"");
     let q = "{env}";
 
     let out = from_env(Some("true"), &["publish", q, "one", "--id", "e1"]);
@@ -558,12 +469,14 @@ fn the_seeds_may_come_from_thoonk_redis_url_as_a_comma_separated_list() {
             listener.local_addr().unwrap().port()
         )
     };
-    let mut cmd = command(&["--redis", &urls[2], "stats", q, "--json"]);
-    cmd.env("THOONK_REDIS_URL", format!("{dead},{dead}"))
-        .env("THOONK_CLUSTER", "true");
+    let cmd = with_env(
+        &["--redis", &urls[2], "stats", q, "--json"],
+        Some(&format!("{dead},{dead}")),
+        Some("true"),
+    );
     assert_eq!(counts(&run(cmd, b"")), stats(q, [1, 0, 0, 0, 2, 1]));
 
-    env.assert_queue_on_its_master(q, &["ids", "items", "publishes", "finishes"]);
+    env.assert_queue_on_its_master(q, &["ids", "items", "publishes", "finishes"], None);
 }
 
 #[test]
@@ -600,22 +513,11 @@ fn untagged_names_several_urls_without_cluster_and_too_few_replicas_are_refused(
     // are given.
     let [a, b] = &env.seeds;
     let both = format!("{a},{b}");
-    let given = |args: &[&str], url: Option<&str>, cluster: Option<&str>| {
-        let mut cmd = command(args);
-        if let Some(url) = url {
-            cmd.env("THOONK_REDIS_URL", url);
-        }
-        match cluster {
-            Some(value) => cmd.env("THOONK_CLUSTER", value),
-            None => cmd.env_remove("THOONK_CLUSTER"),
-        };
-        cmd
-    };
     for cmd in [
-        given(&["--redis", a, "--redis", b, "stats", "{mail}"], None, None),
-        given(&["--redis", &both, "stats", "{mail}"], None, None),
-        given(&["stats", "{mail}"], Some(&both), None),
-        given(&["stats", "{mail}"], Some(&both), Some("false")),
+        with_env(&["--redis", a, "--redis", b, "stats", "{mail}"], None, None),
+        with_env(&["--redis", &both, "stats", "{mail}"], None, None),
+        with_env(&["stats", "{mail}"], Some(&both), None),
+        with_env(&["stats", "{mail}"], Some(&both), Some("false")),
     ] {
         let out = run(cmd, b"");
         out.usage_error();
@@ -713,7 +615,7 @@ fn one_worker_serves_queues_on_different_masters_and_finishes_every_job() {
         "-c",
         script,
     ]);
-    let worker = ClusterWorker::start(&env, &args, &[("DIR", dir.0.to_str().unwrap())]);
+    let worker = env.work(&args, &[("DIR", dir.0.to_str().unwrap())]);
     publish("after");
 
     wait_until("every job of every queue is finished", || {
@@ -721,7 +623,7 @@ fn one_worker_serves_queues_on_different_masters_and_finishes_every_job() {
             .iter()
             .all(|q| env.stats(q) == stats(q, [0, 0, 0, 0, 6, 6]))
     });
-    let exited = worker.stop();
+    let exited = worker.terminate();
     assert_eq!(exited.code, Some(0), "{}", exited.stderr);
     let report = exited.report();
     assert_eq!(
@@ -741,7 +643,7 @@ fn one_worker_serves_queues_on_different_masters_and_finishes_every_job() {
     for q in &queues {
         assert_eq!(env.list(q, "available"), json!([]), "{q}");
         assert_eq!(env.list(q, "claimed"), json!([]), "{q}");
-        let home = env.assert_queue_on_its_master(q, &["publishes", "finishes", "claims"]);
+        let home = env.assert_queue_on_its_master(q, &["publishes", "finishes", "claims"], None);
         assert_eq!(home, homes[queues.iter().position(|n| n == q).unwrap()]);
     }
 }

@@ -5,55 +5,17 @@
 
 mod common;
 
+use common::dashboard::Dashboard;
 use common::{Background, Redis, WAIT};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-/// A running dashboard and the Redis it shows.
-struct Dashboard {
-    redis: Redis,
-    process: Option<Background>,
-    addr: String,
-    token: Option<String>,
-}
-
 impl Dashboard {
-    fn start(token: Option<&str>) -> Dashboard {
-        let redis = Redis::start();
-        Self::on(redis, token)
-    }
-
-    fn on(redis: Redis, token: Option<&str>) -> Dashboard {
-        let mut args = vec!["dashboard", "--listen", "127.0.0.1:0"];
-        if let Some(token) = token {
-            args.extend(["--token", token]);
-        }
-        let process = redis.spawn(&args);
-        let addr = process.dashboard_addr();
-        Dashboard {
-            redis,
-            process: Some(process),
-            addr,
-            token: token.map(str::to_string),
-        }
-    }
-
-    /// SIGTERM; returns how it exited.
-    fn stop(&mut self) -> common::Output {
-        self.process.take().expect("running").terminate()
-    }
-
     /// The request as a browser on this dashboard's page would send it.
     fn request(&self, method: &str, path: &str) -> Request {
-        Request {
-            addr: self.addr.clone(),
-            method: method.to_string(),
-            path: path.to_string(),
-            headers: vec![("Host".into(), self.addr.clone())],
-            body: String::new(),
-        }
+        Request::new(&self.addr, method, path)
     }
 
     /// GET with the bearer token (when there is one).
@@ -114,6 +76,18 @@ struct Request {
 }
 
 impl Request {
+    /// `METHOD PATH` to the server at `addr` (`HOST:PORT`), which is its
+    /// Host header too.
+    fn new(addr: &str, method: &str, path: &str) -> Request {
+        Request {
+            addr: addr.to_string(),
+            method: method.to_string(),
+            path: path.to_string(),
+            headers: vec![("Host".into(), addr.to_string())],
+            body: String::new(),
+        }
+    }
+
     fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         self.headers.push((name.into(), value.into()));
@@ -488,7 +462,7 @@ fn the_live_stream_sends_counts_and_each_move() {
     let mut d = Dashboard::start(None);
     d.redis.publish("mail", "first", &[]);
     d.until("the queue seen", |o| line(o, "mail").is_some());
-    let mut stream = d.request("GET", "/api/live/mail").send_stream();
+    let mut stream = d.request("GET", "/api/live/mail").stream();
     let stats = stream.next("stats");
     assert_eq!(stats["available"], 1);
     d.redis.publish("mail", "second", &["--id", "s2"]);
@@ -498,17 +472,11 @@ fn the_live_stream_sends_counts_and_each_move() {
         (Some("publish"), Some("s2"))
     );
     assert_eq!(stream.next("stats")["available"], 2);
-    let mut overview = d.request("GET", "/api/live").send_stream();
+    let mut overview = d.request("GET", "/api/live").stream();
     assert!(line(&overview.next("overview"), "mail").is_some());
     // Open streams do not hold up a shutdown.
     let out = d.stop();
     assert_eq!(out.code, 0, "{out:?}");
-}
-
-impl Request {
-    fn send_stream(&self) -> EventStream {
-        self.stream()
-    }
 }
 
 #[test]
@@ -662,13 +630,7 @@ fn a_running_worker_shows_on_the_overview() {
 fn it_works_over_tls_as_a_restricted_user_and_never_shows_the_password() {
     const PASSWORD: &str = "dashboard-pw-41c9";
     let redis = private_redis::PrivateRedis::start_tls().expect("start a TLS redis-server");
-    redis
-        .add_user(
-            "dash",
-            PASSWORD,
-            &["~job.*", "&event.job.*", "+@all", "-@dangerous"],
-        )
-        .unwrap();
+    redis.add_user("dash", PASSWORD, common::APP_RULES).unwrap();
     let url = redis.url_as("dash", PASSWORD);
     let ca = redis.ca_path().unwrap();
     let ca = ca.to_str().unwrap();
@@ -680,16 +642,7 @@ fn it_works_over_tls_as_a_restricted_user_and_never_shows_the_password() {
     common::run(cli(&["publish", "secure", "x", "--id", "s1"]), b"").ok();
     let process = Background::spawn(cli(&["dashboard", "--listen", "127.0.0.1:0"]));
     let addr = process.dashboard_addr();
-    let get = |path: &str| {
-        Request {
-            addr: addr.clone(),
-            method: "GET".into(),
-            path: path.into(),
-            headers: vec![("Host".into(), addr.clone())],
-            body: String::new(),
-        }
-        .send()
-    };
+    let get = |path: &str| Request::new(&addr, "GET", path).send();
     let overview: Value = serde_json::from_str(&get("/api/queues").body).unwrap();
     assert_eq!(
         line(&overview, "secure").map(|q| &q["available"]),

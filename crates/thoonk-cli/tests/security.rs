@@ -4,31 +4,16 @@
 
 mod common;
 
-use common::{command, run, wait_until, Output, TempDir, WAIT};
+use common::worker::WorkerProcess;
+use common::{command, run, wait_until, Output, TempDir, APP_RULES, WAIT};
 use private_redis::{PrivateCluster, PrivateRedis};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// The ACL user's password: distinctive, so a leak of it is unmistakable.
 const PASSWORD: &str = "Pw-5c2b8e0d-never-shown";
 
-/// What the ACL user may do: the queues' keys and channels, with every
-/// command but the dangerous ones.
-const APP_RULES: &[&str] = &["~job.*", "&event.job.*", "+@all", "-@dangerous"];
-
-/// `thoonk ARGS…` with none of the user's connection settings (the URL,
-/// the CA, cluster mode, the log level) in its environment.
-fn thoonk(args: &[&str]) -> Command {
-    let mut cmd = command(args);
-    for var in ["THOONK_TLS_CA", "THOONK_CLUSTER", "RUST_LOG"] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
 /// Runs `thoonk ARGS…` to its end with `env` added (stdin empty).
 fn run_with(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = thoonk(args);
+    let mut cmd = command(args);
     cmd.envs(env.iter().copied());
     run(cmd, b"")
 }
@@ -169,77 +154,22 @@ fn an_acl_user_works_and_its_password_is_never_printed() {
     assert_hidden(&out);
 }
 
-/// Kills the child (if it still runs) when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Starts `thoonk ARGS…` (a `work`) with `env` added, logging at debug
+/// level; returns once it logs that it works.
+fn start_work(args: &[&str], env: &[(&str, &str)]) -> WorkerProcess {
+    let mut cmd = command(args);
+    cmd.envs(env.iter().copied()).env("RUST_LOG", "debug");
+    WorkerProcess::spawn(cmd)
 }
 
-/// A `thoonk work` in the background, logging at debug level to a file.
-struct Work {
-    child: Guard,
-    log: String,
-    /// Holds the log file.
-    _dir: TempDir,
-}
-
-impl Work {
-    /// Starts `thoonk ARGS…` with `env` added; waits until it logs that it
-    /// works.
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Work {
-        let dir = TempDir::new("work-log");
-        let log = dir.path("work.log");
-        let mut cmd = thoonk(args);
-        cmd.envs(env.iter().copied())
-            .env("RUST_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("create the log"));
-        let work = Work {
-            child: Guard(cmd.spawn().expect("spawn thoonk work")),
-            log,
-            _dir: dir,
-        };
-        wait_until("work logs that it runs", || {
-            work.logged().contains("working: ")
-        });
-        work
-    }
-
-    /// What it logged so far.
-    fn logged(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Stops it with SIGTERM; asserts it exits 0 within [`WAIT`]. Returns
-    /// everything it logged.
-    fn stop(mut self) -> String {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.0.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(status) = self.child.0.try_wait().expect("try_wait") {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "work did not stop:\n{}",
-                self.logged()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let logged = self.logged();
-        assert!(status.success(), "{status}:\n{logged}");
-        assert!(logged.contains(" stopped "), "{logged}");
-        logged
-    }
+/// Stops `work` with SIGTERM; asserts it exits 0 within [`WAIT`], having
+/// logged that it stopped. Returns everything it logged.
+#[track_caller]
+fn stop(work: WorkerProcess) -> String {
+    let exited = work.terminate();
+    assert_eq!(exited.code, Some(0), "{}", exited.stderr);
+    assert!(exited.stderr.contains(" stopped "), "{}", exited.stderr);
+    exited.stderr
 }
 
 /// `thoonk work` as the ACL user, logging at debug level: through jobs
@@ -253,7 +183,7 @@ fn work_never_logs_the_password() {
         .expect("create the ACL user");
     let url = redis.url_as("app", PASSWORD);
     let env = [("THOONK_REDIS_URL", url.as_str())];
-    let work = Work::start(
+    let work = start_work(
         &["work", "q", "--", "sh", "-c", r#"test "$(cat)" != fail"#],
         &env,
     );
@@ -276,15 +206,13 @@ fn work_never_logs_the_password() {
     // user is kept in its ACL file): the worker logs its failures, then
     // reconnects, logging in again, and goes on.
     redis.restart().expect("restart redis");
-    wait_until("the worker logs the lost connection", || {
-        work.logged().contains(" WARN ")
-    });
+    work.wait_for_log(" WARN ", WAIT);
     run_with(&["publish", "q", "ok again"], &env).line();
     wait_until("the job after the restart finished", || {
         finishes(&redis) == ":1"
     });
 
-    let logged = work.stop();
+    let logged = stop(work);
     assert!(!logged.contains(PASSWORD), "the password shows:\n{logged}");
 }
 
@@ -303,7 +231,7 @@ fn work_on_a_tls_cluster_never_logs_the_password() {
         ("THOONK_TLS_CA", ca.to_str().expect("a UTF-8 path")),
         ("THOONK_CLUSTER", "1"),
     ];
-    let work = Work::start(&["work", "{q}", "--", "cat"], &env);
+    let work = start_work(&["work", "{q}", "--", "cat"], &env);
     for i in 0..10 {
         run_with(&["publish", "{q}", &format!("job {i}")], &env).line();
     }
@@ -315,7 +243,7 @@ fn work_on_a_tls_cluster_never_logs_the_password() {
     wait_until("the jobs finished", || finishes() == "10");
     let stats = run_with(&["stats", "{q}", "--json"], &env);
     assert_hidden(&stats);
-    let logged = work.stop();
+    let logged = stop(work);
     assert!(!logged.contains(PASSWORD), "the password shows:\n{logged}");
     // Debug logging was on (else this would prove little).
     assert!(logged.contains(" DEBUG redis::"), "{logged}");

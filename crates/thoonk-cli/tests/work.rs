@@ -67,8 +67,7 @@ fn work_finishes_a_job_with_the_commands_stdout_as_its_result() {
     assert_eq!(out.ok(), format!("q|{id}|0|payload\nline 2\n\n"));
     let counts = redis.check_invariants("q");
     assert_eq!((counts.finishes, counts.items), (1, 0), "{counts:?}");
-    worker.signal("TERM");
-    let exited = worker.exit(WAIT);
+    let exited = worker.terminate();
     assert_eq!(exited.code, Some(0), "{}", exited.stderr);
     assert_eq!(exited.report().finished, 1);
 }
@@ -127,8 +126,7 @@ echo "fixed on try $THOONK_CANCELLED"
     assert_eq!(publisher.exit().ok(), "fixed on try 1\n");
     let counts = redis.check_invariants("q");
     assert_eq!((counts.finishes, counts.items), (1, 0), "{counts:?}");
-    worker.signal("TERM");
-    let report = worker.exit(WAIT).report();
+    let report = worker.terminate().report();
     assert_eq!((report.cancelled, report.finished), (1, 1), "{report:?}");
 }
 
@@ -177,8 +175,7 @@ fn with_max_cancels_0_a_failing_job_is_stalled_at_once() {
         (1, 0, 0),
         "{counts:?}"
     );
-    worker.signal("TERM");
-    let report = worker.exit(WAIT).report();
+    let report = worker.terminate().report();
     assert_eq!((report.stalled, report.cancelled), (1, 0), "{report:?}");
 }
 
@@ -239,8 +236,7 @@ fn publish_delay_shows_in_stats_and_list_delayed_until_due() {
     assert!(ran_at >= due, "ran at {ran_at}, due at {due}");
     let counts = redis.check_invariants("q");
     assert_eq!((counts.finishes, counts.delayed), (1, 1), "{counts:?}");
-    worker.signal("TERM");
-    assert_eq!(worker.exit(WAIT).code, Some(0));
+    assert_eq!(worker.terminate().code, Some(0));
 }
 
 #[test]
@@ -258,8 +254,7 @@ fn sigterm_releases_a_running_job_once_the_grace_runs_out() {
     );
     poll_until("the command runs", || !dir.lines("pid").is_empty());
     let pid = dir.lines("pid")[0].clone();
-    worker.signal("TERM");
-    let exited = worker.exit(WAIT);
+    let exited = worker.terminate();
     assert_eq!(exited.code, Some(0), "{}", exited.stderr);
     let report = exited.report();
     assert_eq!((report.released, report.finished), (1, 0), "{report:?}");
@@ -366,8 +361,7 @@ fn concurrency_runs_that_many_jobs_at_once() {
     want.sort();
     assert_eq!(ran, want);
     redis.check_invariants("q");
-    worker.signal("TERM");
-    assert_eq!(worker.exit(WAIT).report().finished, 4);
+    assert_eq!(worker.terminate().report().finished, 4);
 }
 
 #[test]
@@ -405,8 +399,7 @@ fn work_serves_several_queues_and_tells_the_command_which() {
         let lines: Vec<&str> = out.ok().lines().collect();
         assert_eq!(lines[1], queue, "the job of {queue} ran knowing its queue");
     }
-    worker.signal("TERM");
-    let exited = worker.exit(WAIT);
+    let exited = worker.terminate();
     assert_eq!(exited.code, Some(0), "{}", exited.stderr);
     assert_eq!(exited.report().finished, 2);
     // A weight per queue, or the worker does not start.

@@ -2,12 +2,14 @@
 //! look inside it, the `thoonk` binary run in the foreground (with a
 //! deadline) or in the background (behind a guard that kills it on drop),
 //! and the assertions every test shares; `thoonk work` processes to signal
-//! and kill ([`worker`]), and the check that every job is in exactly one
-//! state ([`Redis::check_invariants`]).
+//! and kill ([`worker`]), a `thoonk dashboard` on its own Redis
+//! ([`dashboard`]), and the check that every job is in exactly one state
+//! ([`Redis::check_invariants`]).
 
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+pub(crate) mod dashboard;
 pub(crate) mod worker;
 
 /// `thoonk bench` at small sizes: whether it works and what it prints, not
@@ -25,6 +27,10 @@ pub(crate) const SMALL_BENCH: &[&str] = &[
     "--concurrency",
     "8",
 ];
+
+/// What an application's ACL user may do: the queues' keys and channels,
+/// with every command but the dangerous ones.
+pub(crate) const APP_RULES: &[&str] = &["~job.*", "&event.job.*", "+@all", "-@dangerous"];
 
 use private_redis::PrivateRedis;
 use serde_json::Value;
@@ -129,11 +135,25 @@ impl Output {
     }
 }
 
-/// A command line for the binary, with `THOONK_REDIS_URL` removed from its
-/// environment so the user's setting never leaks into a test.
+/// The environment variables the binary reads: the user's settings of
+/// them never leak into a test (one that wants them sets them again).
+const USER_ENV: &[&str] = &[
+    "THOONK_REDIS_URL",
+    "THOONK_TLS_CA",
+    "THOONK_CLUSTER",
+    "THOONK_DASHBOARD_TOKEN",
+    // Plain "info" logs, whatever the user's RUST_LOG says.
+    "RUST_LOG",
+];
+
+/// A command line for the binary, with none of [`USER_ENV`] in its
+/// environment.
 pub(crate) fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("THOONK_REDIS_URL");
+    cmd.args(args);
+    for var in USER_ENV {
+        cmd.env_remove(var);
+    }
     cmd
 }
 

@@ -84,7 +84,16 @@ impl WorkerProcess {
         command: &[&str],
         env: &[(&str, &str)],
     ) -> WorkerProcess {
-        let mut worker = Self::launch(redis, queue, options, command, env);
+        Self::spawn(work_command(redis, queue, options, command, env))
+    }
+
+    /// Starts `cmd` (a `thoonk … work …` command line), and waits (up to
+    /// [`WAIT`]) for its first log line, which names its worker id. It logs
+    /// at the level `cmd` gives: plain "info" unless it sets `RUST_LOG`
+    /// ([`super::command`] leaves out the user's).
+    #[track_caller]
+    pub(crate) fn spawn(cmd: Command) -> WorkerProcess {
+        let mut worker = Self::launch(cmd);
         worker.wait_ready();
         worker
     }
@@ -101,7 +110,7 @@ impl WorkerProcess {
         env: &[(&str, &str)],
     ) -> Vec<WorkerProcess> {
         let mut workers: Vec<WorkerProcess> = (0..n)
-            .map(|_| Self::launch(redis, queue, options, command, env))
+            .map(|_| Self::launch(work_command(redis, queue, options, command, env)))
             .collect();
         for worker in &mut workers {
             worker.wait_ready();
@@ -109,22 +118,8 @@ impl WorkerProcess {
         workers
     }
 
-    fn launch(
-        redis: &Redis,
-        queue: &str,
-        options: &[&str],
-        command: &[&str],
-        env: &[(&str, &str)],
-    ) -> WorkerProcess {
-        let mut args = vec!["work", queue];
-        args.extend_from_slice(options);
-        args.push("--");
-        args.extend_from_slice(command);
-        let mut cmd = redis.command(&args);
-        cmd.envs(env.iter().copied())
-            // Plain "info" logs whatever the user's RUST_LOG says.
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
+    fn launch(mut cmd: Command) -> WorkerProcess {
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = Guard(cmd.spawn().expect("spawn thoonk work"));
@@ -214,6 +209,13 @@ impl WorkerProcess {
         assert!(status.success(), "kill -{signal} {} failed", self.pid);
     }
 
+    /// Asks it to stop (SIGTERM) and waits (up to [`WAIT`]) for it to exit.
+    #[track_caller]
+    pub(crate) fn terminate(self) -> Exited {
+        self.signal("TERM");
+        self.exit(WAIT)
+    }
+
     /// Waits (up to `within`) for the process to exit; fails the test if
     /// it does not.
     #[track_caller]
@@ -231,4 +233,22 @@ impl WorkerProcess {
             stderr: self.log(),
         }
     }
+}
+
+/// `thoonk work QUEUE OPTIONS… -- COMMAND…` on `redis`, with `env` added to
+/// its environment.
+fn work_command(
+    redis: &Redis,
+    queue: &str,
+    options: &[&str],
+    command: &[&str],
+    env: &[(&str, &str)],
+) -> Command {
+    let mut args = vec!["work", queue];
+    args.extend_from_slice(options);
+    args.push("--");
+    args.extend_from_slice(command);
+    let mut cmd = redis.command(&args);
+    cmd.envs(env.iter().copied());
+    cmd
 }
