@@ -4,12 +4,17 @@
 
 mod common;
 
-use common::{eventually, within, ClusterEnv, DEADLINE};
+use common::{eventually, start, within, ClusterEnv, DEADLINE};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use thoonk::{Claimed, Error, EventKind, Failure, Job, Order, Publish, State, Thoonk, Worker};
-use tokio::sync::oneshot;
+use thoonk::{Claimed, Error, EventKind, Failure, Job, Order, Publish, State, Worker};
+
+/// How many times each job ran, by (queue, id).
+type Runs = Arc<Mutex<HashMap<(String, String), u32>>>;
+
+/// The publishes acknowledged, as (queue, id).
+type Acked = Arc<Mutex<Vec<(String, String)>>>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_core_operations_work_on_a_cluster() {
@@ -86,25 +91,18 @@ async fn the_core_operations_work_on_a_cluster() {
     q.finish(&due).await.unwrap();
 
     // A worker, and a publisher waiting for the result through the events.
-    let (stop, stopped) = oneshot::channel::<()>();
-    let worker = tokio::spawn(Worker::new(q.clone()).concurrency(4).run(
+    let worker = start(
+        Worker::new(q.clone()).concurrency(4),
         |job: Claimed| async move {
             Ok::<_, Failure>(format!("did {}", String::from_utf8_lossy(&job.item)))
         },
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    );
     let result = q
         .publish_and_wait("this", Publish::new(), DEADLINE)
         .await
         .unwrap();
     assert_eq!(result.as_deref(), Some(&b"did this"[..]));
-    let _ = stop.send(());
-    within("the worker's shutdown", worker)
-        .await
-        .unwrap()
-        .unwrap();
+    worker.stop().await;
     let stats = q.stats().await.unwrap();
     assert_eq!(
         (stats.available, stats.claimed, stats.stalled, stats.delayed),
@@ -123,7 +121,7 @@ async fn the_core_operations_work_on_a_cluster() {
 
 /// Handles jobs by counting them per (queue, id).
 fn counting(
-    runs: Arc<Mutex<HashMap<(String, String), u32>>>,
+    runs: Runs,
 ) -> impl Fn(Claimed) -> std::future::Ready<Result<&'static str, Failure>> + Send + Sync + 'static {
     move |job: Claimed| {
         *runs
@@ -154,17 +152,13 @@ async fn ten_queues_spread_over_the_masters_and_every_job_runs_once() {
 
     // Two workers (as two processes would: each its own client), each on
     // all ten queues.
-    let runs: Arc<Mutex<HashMap<(String, String), u32>>> = Arc::default();
+    let runs: Runs = Arc::default();
     let mut workers = Vec::new();
     for order in [Order::Strict, Order::Weighted(vec![1; 10])] {
-        let client = Thoonk::connect_cluster(&env.cluster.urls()).await.unwrap();
+        let client = env.client().await;
         let mine = names.iter().map(|n| client.job(n).unwrap()).collect();
-        let (stop, stopped) = oneshot::channel::<()>();
         let worker = Worker::serving(mine, order).unwrap().concurrency(25);
-        let task = tokio::spawn(worker.run(counting(runs.clone()), async {
-            let _ = stopped.await;
-        }));
-        workers.push((stop, task));
+        workers.push(start(worker, counting(runs.clone())));
     }
     eventually("all 10,000 jobs finished", || async {
         let mut finished = 0;
@@ -175,13 +169,8 @@ async fn ten_queues_spread_over_the_masters_and_every_job_runs_once() {
     })
     .await;
     let mut done = 0;
-    for (stop, task) in workers {
-        let _ = stop.send(());
-        done += within("a worker's shutdown", task)
-            .await
-            .unwrap()
-            .unwrap()
-            .finished;
+    for worker in workers {
+        done += worker.stop().await.finished;
     }
     assert_eq!(done, 10_000);
     {
@@ -207,7 +196,7 @@ async fn ten_queues_spread_over_the_masters_and_every_job_runs_once() {
 async fn keep_publishing(
     queue: Job,
     replicas: bool,
-    acked: Arc<Mutex<Vec<(String, String)>>>,
+    acked: Acked,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> u64 {
     let mut errors = 0;
@@ -258,27 +247,24 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
         q.set_lease(Duration::from_secs(2)).await.unwrap();
     }
 
-    let runs: Arc<Mutex<HashMap<(String, String), u32>>> = Arc::default();
-    let (stop_worker, stopped) = oneshot::channel::<()>();
-    let worker_client = Thoonk::connect_cluster(&env.cluster.urls()).await.unwrap();
+    let runs: Runs = Arc::default();
+    let worker_client = env.client().await;
     let mine = names
         .iter()
         .map(|n| worker_client.job(n).unwrap())
         .collect();
-    let worker = tokio::spawn(
+    let worker = start(
         Worker::serving(mine, Order::Strict)
             .unwrap()
-            .concurrency(10)
-            .run(counting(runs.clone()), async {
-                let _ = stopped.await;
-            }),
+            .concurrency(10),
+        counting(runs.clone()),
     );
 
     // On each queue, one publisher that asks for a replica and one that
     // does not.
     let (stop_publishing, stop) = tokio::sync::watch::channel(false);
-    let replicated: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let plain: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let replicated: Acked = Arc::default();
+    let plain: Acked = Arc::default();
     let mut publishers = Vec::new();
     for q in &queues {
         for (replicas, acked) in [(true, &replicated), (false, &plain)] {
@@ -286,7 +272,7 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
             publishers.push(tokio::spawn(task));
         }
     }
-    let acked = |list: &Arc<Mutex<Vec<(String, String)>>>| list.lock().unwrap().len();
+    let acked = |list: &Acked| list.lock().unwrap().len();
     eventually("300 replicated publishes before the kill", || async {
         acked(&replicated) >= 300
     })
@@ -302,11 +288,10 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
     assert_ne!(env.master_of(&names[0]), victim, "a replica took over");
 
     // Publishers and the worker carry on, on the new master too.
-    let on_new_master = |list: &Arc<Mutex<Vec<(String, String)>>>| list.lock().unwrap().len();
-    let target = on_new_master(&replicated) + 300;
+    let target = acked(&replicated) + 300;
     eventually(
         "300 more replicated publishes after the failover",
-        || async { on_new_master(&replicated) >= target },
+        || async { acked(&replicated) >= target },
     )
     .await;
     // A publisher awaiting a result through the events, on the queue of the
@@ -343,11 +328,7 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
         busy == 0
     })
     .await;
-    let _ = stop_worker.send(());
-    within("the worker's shutdown", worker)
-        .await
-        .unwrap()
-        .unwrap();
+    worker.stop().await;
     let runs = runs.lock().unwrap();
     let lost = plain.iter().filter(|job| !runs.contains_key(job)).count();
     let twice = runs.values().filter(|&&n| n > 1).count();
@@ -368,14 +349,11 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
 async fn a_queue_keeps_working_while_its_slot_moves_to_another_master() {
     let env = ClusterEnv::start().await;
     let (busy, idle) = (env.job("{moving}"), env.job("{idle}"));
-    let runs: Arc<Mutex<HashMap<(String, String), u32>>> = Arc::default();
-    let (stop_worker, stopped) = oneshot::channel::<()>();
-    let worker = tokio::spawn(Worker::new(busy.clone()).concurrency(8).run(
+    let runs: Runs = Arc::default();
+    let worker = start(
+        Worker::new(busy.clone()).concurrency(8),
         counting(runs.clone()),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    );
     // A claim blocked on an empty queue whose slot is about to move.
     let waiting = tokio::spawn({
         let idle = idle.clone();
@@ -428,11 +406,7 @@ async fn a_queue_keeps_working_while_its_slot_moves_to_another_master() {
         busy.stats().await.unwrap().finishes == 2_000
     })
     .await;
-    let _ = stop_worker.send(());
-    within("the worker's shutdown", worker)
-        .await
-        .unwrap()
-        .unwrap();
+    worker.stop().await;
     let runs = runs.lock().unwrap();
     assert!(ids
         .iter()

@@ -8,7 +8,8 @@ use thoonk::Publish;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queues_finds_the_queues_of_every_master() {
-    let ClusterEnv { cluster, thoonk } = ClusterEnv::start().await;
+    let env = ClusterEnv::start().await;
+    let (cluster, thoonk) = (&env.cluster, &env.thoonk);
     assert!(thoonk.queues().await.unwrap().is_empty());
 
     // Two queues on each master, whichever tags that takes.
@@ -23,10 +24,7 @@ async fn queues_finds_the_queues_of_every_master() {
     let mut per_master = BTreeMap::<u16, usize>::new();
     for i in 0.. {
         let name = format!("{{q{i}}}");
-        let port = cluster
-            .node_for_key(&format!("job.publishes:{name}"))
-            .unwrap()
-            .port;
+        let port = env.master_of(&name);
         let n = per_master.entry(port).or_default();
         if *n < 2 {
             *n += 1;
@@ -46,10 +44,7 @@ async fn queues_finds_the_queues_of_every_master() {
     }
     // A v1 program's queue, made with v1's own counter on its master.
     let v1 = "{v1}";
-    let v1_master = cluster
-        .node_for_key(&format!("job.publishes:{v1}"))
-        .unwrap()
-        .port;
+    let v1_master = env.master_of(v1);
     cluster
         .command(v1_master, &["INCR", &format!("job.publishes:{v1}")])
         .unwrap();

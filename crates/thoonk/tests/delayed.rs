@@ -7,9 +7,6 @@ use std::collections::BTreeSet;
 use std::time::{Duration, UNIX_EPOCH};
 use thoonk::{Cancel, Error, Event, EventKind, Job, JobRef, Publish, State};
 
-/// Where the manual clocks start: a plausible "now" in Unix ms.
-const T0: u64 = 1_700_000_000_000;
-
 const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
@@ -392,11 +389,7 @@ async fn a_waiting_get_wakes_when_a_delayed_job_falls_due() {
     let mut raw = env.raw().await;
     let getter = env.client().await.job("wake").unwrap();
     let get = tokio::spawn(async move { getter.get(secs(10)).await });
-    eventually("the get is waiting", || {
-        let mut raw = raw.clone();
-        async move { clients_in_blmove(&mut raw).await == 1 }
-    })
-    .await;
+    until_waiting(&raw, 1).await;
 
     let q = env.job("wake");
     let mut events = q.subscribe().await.unwrap();
@@ -447,11 +440,7 @@ async fn a_job_delayed_while_get_waits_is_picked_up() {
 
     let getter = env.client().await.job("sooner").unwrap();
     let get = tokio::spawn(async move { getter.get(Duration::ZERO).await });
-    eventually("the get is waiting", || {
-        let mut raw = raw.clone();
-        async move { clients_in_blmove(&mut raw).await == 1 }
-    })
-    .await;
+    until_waiting(&raw, 1).await;
 
     // Given back to come again in 300 ms: earlier than anything else due.
     let state = q

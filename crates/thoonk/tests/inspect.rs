@@ -3,18 +3,12 @@
 mod common;
 
 use common::*;
-use std::future::Future;
 use std::time::Duration;
 use thoonk::redis;
 use thoonk::{
     Backoff, Claimed, EventKind, Failure, Job, JobDetail, JobRef, Publish, Recovered, State, Stats,
     Worker, WorkerInfo,
 };
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
-
-/// Where the manual clocks start: a plausible "now" in Unix ms.
-const T0: u64 = 1_700_000_000_000;
 
 /// A small backoff, so a retried job comes back within the test.
 const QUICK: Backoff = Backoff {
@@ -31,50 +25,6 @@ async fn counters(q: &Job) -> (u64, u64, u64) {
         ..
     } = q.stats().await.unwrap();
     (cancels, stalls, recoveries)
-}
-
-/// A worker running in its own task; `stop` shuts it down cleanly, dropping
-/// the task's handle does not (see `kill`).
-struct Running {
-    id: String,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<thoonk::Result<thoonk::Report>>,
-}
-
-fn start<H, Fut>(worker: Worker, handler: H) -> Running
-where
-    H: Fn(Claimed) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<&'static str, Failure>> + Send + 'static,
-{
-    let id = worker.id().to_string();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(worker.run(handler, async move {
-        let _ = stopped.await;
-    }));
-    Running { id, stop, task }
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        within("the worker's shutdown", self.task)
-            .await
-            .expect("the worker task")
-            .expect("the worker's run");
-    }
-
-    /// The worker dies: it stops at once, releasing nothing and leaving its
-    /// liveness mark behind, as a process killed with -9 would.
-    async fn kill(self) {
-        self.task.abort();
-        let _ = self.task.await;
-    }
-}
-
-/// A gate handlers wait at until the test opens it.
-async fn pass(gate: &watch::Receiver<bool>) {
-    let mut gate = gate.clone();
-    let _ = gate.wait_for(|open| *open).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,7 +95,7 @@ async fn stalls_counts_explicit_stalls_permanent_failures_and_too_many_cancels()
         .await
         .unwrap();
     let worker = start(Worker::new(q.clone()), |_job: Claimed| async move {
-        Err(Failure::permanent("bad input"))
+        Err::<Vec<u8>, _>(Failure::permanent("bad input"))
     });
     eventually("the worker stalled its job", || async {
         q.stats().await.unwrap().stalled == 2
@@ -397,7 +347,7 @@ async fn workers_lists_the_live_workers_and_the_jobs_they_hold() {
     let (clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("workers").unwrap();
     assert!(q.workers().await.unwrap().is_empty());
-    let (open, gate) = watch::channel(false);
+    let (open, gate) = gate();
 
     // A running worker holding two jobs.
     q.publish_many([("1", Publish::new().id("a")), ("2", Publish::new().id("b"))])

@@ -10,9 +10,6 @@ use thoonk::{
     DEFAULT_MAX_CANCELS,
 };
 
-/// Where the manual clocks start: a plausible "now" in Unix ms.
-const T0: u64 = 1_700_000_000_000;
-
 const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }

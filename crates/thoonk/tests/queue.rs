@@ -254,11 +254,7 @@ async fn get_without_timeout_waits_for_a_publish() {
     let waiter = tokio::spawn(async move { worker.get(Duration::ZERO).await });
 
     // The worker is blocked in Redis before anything is published.
-    eventually("the worker blocks in BLMOVE", || {
-        let mut admin = admin.clone();
-        async move { clients_in_blmove(&mut admin).await == 1 }
-    })
-    .await;
+    until_waiting(&admin, 1).await;
     assert!(!waiter.is_finished());
     let id = env
         .job("later")

@@ -24,11 +24,7 @@ async fn eight_waiting_workers_one_job_one_winner() {
         ));
     }
     // All eight are blocked in Redis, so they all see the publish.
-    eventually("eight workers blocked in BLMOVE", || {
-        let mut admin = admin.clone();
-        async move { clients_in_blmove(&mut admin).await == 8 }
-    })
-    .await;
+    until_waiting(&admin, 8).await;
     let id = env
         .job("race")
         .publish("prize", Publish::new())

@@ -5,16 +5,13 @@
 //! Each test starts its own private redis-server(s) (a free port, never
 //! 6379); the TLS ones use a throwaway CA made with `openssl`.
 
-use futures_util::FutureExt;
+mod common;
+
+use common::{eventually, start, within, DEADLINE};
 use private_redis::{PrivateCluster, PrivateRedis};
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use thoonk::redis;
 use thoonk::{Claimed, Error, EventKind, Job, Publish, State, Thoonk, Worker};
-
-/// How long any awaited thing may take before the test gives up; it only
-/// bounds a hang.
-const DEADLINE: Duration = Duration::from_secs(20);
 
 /// The ACL user's password: distinctive, so a leak of it is unmistakable.
 const PASSWORD: &str = "Pw-7f3e9a1c-never-shown";
@@ -22,13 +19,6 @@ const PASSWORD: &str = "Pw-7f3e9a1c-never-shown";
 /// What the ACL user may do: the queue's keys (`job.*`) and channels
 /// (`event.job.*`), with every command but the dangerous ones.
 const APP_RULES: &[&str] = &["~job.*", "&event.job.*", "+@all", "-@dangerous"];
-
-/// Runs `future` to its end, failing the test after [`DEADLINE`].
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(DEADLINE, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out: {what}"))
-}
 
 /// Asserts that the password is in neither the text nor the `Debug` of `e`.
 #[track_caller]
@@ -81,11 +71,9 @@ async fn every_operation(thoonk: &Thoonk, name: &str) {
 
     // A worker claims and finishes, over its blocking and finishing
     // connections; publish_and_wait gets its result through the events.
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(Worker::new(q.clone()).run(
-        |job: Claimed| async move { Ok::<_, thoonk::Failure>([b"done: ", &job.item[..]].concat()) },
-        stopped.map(|_| ()),
-    ));
+    let worker = start(Worker::new(q.clone()), |job: Claimed| async move {
+        Ok::<_, thoonk::Failure>([b"done: ", &job.item[..]].concat())
+    });
     let result = within(
         "publish_and_wait",
         q.publish_and_wait("two", Publish::new(), DEADLINE),
@@ -94,19 +82,11 @@ async fn every_operation(thoonk: &Thoonk, name: &str) {
     .expect("publish_and_wait");
     assert_eq!(result.as_deref(), Some(&b"done: two"[..]));
     // The first job was there before the worker: it is finished too.
-    let deadline = Instant::now() + DEADLINE;
-    while q.stats().await.expect("stats").finishes < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "the worker did not finish both jobs"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    stop.send(()).expect("the worker runs");
-    let report = within("the worker's end", worker)
-        .await
-        .expect("the worker task")
-        .expect("the worker's run");
+    eventually("the worker finished both jobs", || async {
+        q.stats().await.expect("stats").finishes >= 2
+    })
+    .await;
+    let report = worker.stop().await;
     assert_eq!(report.finished, 2);
 
     // By hand: claim, cancel, claim again, stall, retry, retract.

@@ -266,11 +266,7 @@ async fn flaw1_claim_takes_the_id_only_inside_the_claim_script() {
     let mut monitor = Monitor::start(&env).await;
 
     let waiting = tokio::spawn(async move { worker.get(Duration::ZERO).await });
-    eventually("the worker waits in BLMOVE", || {
-        let mut admin = admin.clone();
-        async move { clients_in_blmove(&mut admin).await == 1 }
-    })
-    .await;
+    until_waiting(&admin, 1).await;
     env.job("flaw1")
         .publish("x", Publish::new().id("j"))
         .await

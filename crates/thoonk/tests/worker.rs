@@ -4,87 +4,19 @@ mod common;
 
 use common::*;
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use thoonk::redis::aio::MultiplexedConnection;
 use thoonk::{
     Backoff, Claimed, EventKind, Failure, Job, Publish, Recovered, Report, State, Worker,
 };
-use tokio::sync::{mpsc, oneshot, watch, Notify};
-use tokio::task::JoinHandle;
-
-/// Where the manual clocks start: a plausible "now" in Unix ms.
-const T0: u64 = 1_700_000_000_000;
+use tokio::sync::mpsc;
 
 /// A small backoff, so retried jobs come back within the test.
 const QUICK: Backoff = Backoff {
     base: Duration::from_millis(50),
     max: Duration::from_millis(200),
 };
-
-/// A worker running in its own task until `stop`.
-struct Running {
-    id: String,
-    stop: oneshot::Sender<()>,
-    /// Notified once the worker's run loop has taken the shutdown.
-    stopping: Arc<Notify>,
-    task: JoinHandle<thoonk::Result<Report>>,
-}
-
-fn start<H, Fut, R>(worker: Worker, handler: H) -> Running
-where
-    H: Fn(Claimed) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<R, Failure>> + Send + 'static,
-    R: Into<Vec<u8>> + Send + 'static,
-{
-    let id = worker.id().to_string();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let stopping = Arc::new(Notify::new());
-    let seen = stopping.clone();
-    let shutdown = async move {
-        let _ = stopped.await;
-        seen.notify_one();
-    };
-    let task = tokio::spawn(worker.run(handler, shutdown));
-    Running {
-        id,
-        stop,
-        stopping,
-        task,
-    }
-}
-
-impl Running {
-    /// Asks for shutdown and returns the worker's report.
-    async fn stop(self) -> Report {
-        let _ = self.stop.send(());
-        within("the worker's shutdown", self.task)
-            .await
-            .expect("the worker task")
-            .expect("the worker's run")
-    }
-}
-
-/// Until `n` waits for work (`BLMOVE`) are blocked in Redis.
-async fn until_waiting(raw: &MultiplexedConnection, n: usize) {
-    eventually(&format!("{n} waits blocked"), || {
-        let mut raw = raw.clone();
-        async move { clients_in_blmove(&mut raw).await == n }
-    })
-    .await;
-}
-
-/// A gate handlers wait at until the test opens it.
-fn gate() -> (watch::Sender<bool>, watch::Receiver<bool>) {
-    watch::channel(false)
-}
-
-async fn pass(gate: &watch::Receiver<bool>) {
-    let mut gate = gate.clone();
-    let _ = gate.wait_for(|open| *open).await;
-}
 
 /// The liveness deadline job.workers holds for `worker`.
 async fn liveness(env: &Env, name: &str, worker: &str) -> Option<u64> {
@@ -710,9 +642,9 @@ async fn a_dead_workers_job_is_recovered_when_its_liveness_runs_out() {
 
     // The worker dies. Its clock stands still from now on, so anything it
     // may still have had in flight writes the same mark.
-    worker.task.abort();
-    let _ = worker.task.await;
-    let deadline = liveness(&env, "crash", &worker.id)
+    let dead = worker.id.clone();
+    worker.kill().await;
+    let deadline = liveness(&env, "crash", &dead)
         .await
         .expect("a dead worker leaves its mark");
     assert_eq!(q.stats().await.unwrap().claimed, 1, "nothing given back");
@@ -733,11 +665,8 @@ async fn a_dead_workers_job_is_recovered_when_its_liveness_runs_out() {
     let available = oq.list(State::Available, 0, 10).await.unwrap();
     assert_eq!((available[0].id.as_str(), available[0].cancelled), ("j", 1));
     let reason = available[0].reason.clone().unwrap();
-    assert!(
-        reason.contains(&format!("worker {}", worker.id)),
-        "{reason:?}"
-    );
-    assert_eq!(liveness(&env, "crash", &worker.id).await, None);
+    assert!(reason.contains(&format!("worker {dead}")), "{reason:?}");
+    assert_eq!(liveness(&env, "crash", &dead).await, None);
     assert_each_job_in_one_state(&mut raw, "crash").await;
 }
 

@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests: a private Redis per test, raw
-//! connections, waiting with a deadline, and the check that every job is in
-//! exactly one state.
+//! connections, waiting with a deadline, a worker running in its own task,
+//! and the check that every job is in exactly one state.
 
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
@@ -14,11 +14,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use thoonk::redis::{self, aio::ConnectionLike, aio::MultiplexedConnection};
-use thoonk::{Clock, Error, Event, Events, Job, Thoonk};
+use thoonk::{Claimed, Clock, Error, Event, Events, Failure, Job, Report, Thoonk, Worker};
+use tokio::sync::{oneshot, watch, Notify};
+use tokio::task::JoinHandle;
 
 /// How long any awaited thing may take before the test gives up. Generous:
 /// it only bounds a hang, it never decides an outcome.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Where the manual clocks start: a plausible "now" in Unix ms.
+pub(crate) const T0: u64 = 1_700_000_000_000;
 
 /// One test's world: its own redis-server and a client of it.
 pub(crate) struct Env {
@@ -99,6 +104,14 @@ impl ClusterEnv {
         ClusterEnv { cluster, thoonk }
     }
 
+    /// Another, independent client (its own connections), as another
+    /// process would have.
+    pub(crate) async fn client(&self) -> Thoonk {
+        Thoonk::connect_cluster(&self.cluster.urls())
+            .await
+            .expect("connect another client")
+    }
+
     pub(crate) fn job(&self, name: &str) -> Job {
         self.thoonk.job(name).expect("a tagged queue name")
     }
@@ -127,6 +140,71 @@ pub(crate) async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
         Ok(v) => v,
         Err(_) => panic!("{what}: still waiting after {DEADLINE:?}"),
     }
+}
+
+/// A worker running in its own task; `stop` shuts it down cleanly, `kill`
+/// does not.
+pub(crate) struct Running {
+    pub(crate) id: String,
+    /// Asks for shutdown; `stop()` sends it and awaits `task`, a test may
+    /// do the two apart.
+    pub(crate) stop: oneshot::Sender<()>,
+    /// Notified once the worker's run loop has taken the shutdown.
+    pub(crate) stopping: Arc<Notify>,
+    pub(crate) task: JoinHandle<thoonk::Result<Report>>,
+}
+
+/// Runs `worker` with `handler` in a task of its own, until `stop`.
+pub(crate) fn start<H, Fut, R>(worker: Worker, handler: H) -> Running
+where
+    H: Fn(Claimed) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, Failure>> + Send + 'static,
+    R: Into<Vec<u8>> + Send + 'static,
+{
+    let id = worker.id().to_string();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let stopping = Arc::new(Notify::new());
+    let seen = stopping.clone();
+    let shutdown = async move {
+        let _ = stopped.await;
+        seen.notify_one();
+    };
+    let task = tokio::spawn(worker.run(handler, shutdown));
+    Running {
+        id,
+        stop,
+        stopping,
+        task,
+    }
+}
+
+impl Running {
+    /// Asks for shutdown and returns the worker's report.
+    pub(crate) async fn stop(self) -> Report {
+        let _ = self.stop.send(());
+        within("the worker's shutdown", self.task)
+            .await
+            .expect("the worker task")
+            .expect("the worker's run")
+    }
+
+    /// The worker dies: it stops at once, releasing nothing and leaving its
+    /// liveness mark behind, as a process killed with -9 would.
+    pub(crate) async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// A gate handlers wait at until the test opens it.
+pub(crate) fn gate() -> (watch::Sender<bool>, watch::Receiver<bool>) {
+    watch::channel(false)
+}
+
+/// Waits at `gate` until it is open.
+pub(crate) async fn pass(gate: &watch::Receiver<bool>) {
+    let mut gate = gate.clone();
+    let _ = gate.wait_for(|open| *open).await;
 }
 
 /// Polls `check` until it says yes, failing the test after [`DEADLINE`].
@@ -227,6 +305,15 @@ pub(crate) async fn clients_in_blmove(conn: &mut (impl ConnectionLike + Send)) -
                     .any(|f| f.strip_prefix("flags=").is_some_and(|v| v.contains('b')))
         })
         .count()
+}
+
+/// Until `n` waits for work (`BLMOVE`) are blocked in Redis.
+pub(crate) async fn until_waiting(raw: &MultiplexedConnection, n: usize) {
+    eventually(&format!("{n} waits blocked"), || {
+        let mut raw = raw.clone();
+        async move { clients_in_blmove(&mut raw).await == n }
+    })
+    .await;
 }
 
 /// One field of `INFO <section>`, e.g. `connected_clients`.
