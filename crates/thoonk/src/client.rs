@@ -374,11 +374,9 @@ impl Thoonk {
     /// waiter that dies while waiting loses nothing. Returns whether the
     /// list had something.
     pub async fn wait_for_list(&self, key: &str, timeout: Duration) -> Result<bool> {
-        let mut conn = self.blocking_connection().await?;
-        let moved: Option<Value> = wait_cmd(key, timeout).query_async(&mut conn).await?;
-        // Put the connection back only now: had this future been dropped
-        // mid-wait, the connection (with a reply still due) is dropped too.
-        self.put_back_blocking(conn);
+        let mut wait = redis::pipe();
+        wait.add_command(wait_cmd(key, timeout));
+        let (moved,): (Option<Value>,) = self.query_alone(&wait).await?;
         Ok(moved.is_some())
     }
 
@@ -398,37 +396,37 @@ impl Thoonk {
         timeout: Duration,
         script: &redis::ScriptInvocation<'_>,
     ) -> Result<Value> {
-        let mut conn = self.blocking_connection().await?;
         let mut both = redis::pipe();
         both.add_command(wait_cmd(key, timeout))
             .ignore()
             .invoke_script(script);
-        let reply = match both.query_async::<(Value,)>(&mut conn).await {
-            Ok((reply,)) => reply,
+        match self.query_alone::<(Value,)>(&both).await {
+            Ok((reply,)) => Ok(reply),
             // Redis lost its scripts (a restart): the wait is over and the
             // script did not run; load it and run it now.
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                script.invoke_async(&mut conn).await?
+            Err(Error::Redis(e))
+                if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+            {
+                Ok(script.invoke_async(&mut self.connection()).await?)
             }
-            Err(e) => return Err(e.into()),
-        };
-        self.put_back_blocking(conn);
-        Ok(reply)
-    }
-
-    /// Returns a connection from [`Thoonk::blocking_connection`] once its
-    /// command has replied.
-    pub(crate) fn put_back_blocking(&self, conn: Connection) {
-        self.inner.idle_blocking.lock().unwrap().push(conn);
-    }
-
-    /// A connection no one else uses until it is put back: for a command
-    /// that blocks.
-    pub(crate) async fn blocking_connection(&self) -> Result<Connection> {
-        if let Some(conn) = self.inner.idle_blocking.lock().unwrap().pop() {
-            return Ok(conn);
+            Err(e) => Err(e),
         }
-        Ok(self.inner.target.connect_blocking().await?)
+    }
+
+    /// Runs `pipe` on a connection no one else uses: for a command that
+    /// blocks, or whose reply may take long (`WAIT`). The connection is
+    /// kept for the next such call once it replied; had this future been
+    /// dropped mid-call, the connection (with a reply still due) is
+    /// dropped too.
+    pub(crate) async fn query_alone<T: redis::FromRedisValue>(&self, pipe: &Pipeline) -> Result<T> {
+        let idle = self.inner.idle_blocking.lock().unwrap().pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => self.inner.target.connect_blocking().await?,
+        };
+        let reply = pipe.query_async(&mut conn).await?;
+        self.inner.idle_blocking.lock().unwrap().push(conn);
+        Ok(reply)
     }
 }
 

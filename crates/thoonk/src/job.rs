@@ -408,10 +408,7 @@ impl Job {
             .cmd("WAIT")
             .arg(replicas.count)
             .arg(replicas.timeout.as_millis().max(1) as u64);
-        let mut conn = self.thoonk.blocking_connection().await?;
-        let replied = pipe.query_async(&mut conn).await?;
-        self.thoonk.put_back_blocking(conn);
-        Ok(replied)
+        self.thoonk.query_alone(&pipe).await
     }
 
     /// Claims up to `max` available jobs at once, oldest first, without
