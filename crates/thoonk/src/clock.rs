@@ -1,10 +1,13 @@
 //! Where "now" comes from. Every script gets the time as an argument, taken
-//! from a clock the caller can replace, so time-dependent behaviour is
-//! tested without sleeping.
+//! from the client's clock, which tests replace (`Thoonk::with_clock`, with
+//! the `test-util` feature) to test time-dependent behaviour without
+//! sleeping.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A source of the current time.
+// Reachable from outside only with the `test-util` feature.
+#[allow(unreachable_pub)]
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
@@ -12,7 +15,7 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 
 /// The system's wall clock.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
+pub(crate) struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {

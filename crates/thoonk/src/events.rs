@@ -1,286 +1,201 @@
-//! One pub/sub connection per client, fanned out to any number of listeners.
-//!
-//! A background task owns the connection. Listeners register the channels
-//! they want; the task subscribes when the first listener of a channel comes
-//! and unsubscribes when the last one goes. When the connection drops, the
-//! task reconnects (with backoff), subscribes again and tells every listener
-//! with [`Notice::Resubscribed`]: messages published in between are lost
-//! for good (that is pub/sub), so a listener that cares re-reads the state
-//! it was waiting for. `publish_and_wait` does exactly that.
+//! A queue's events: what happened to a job ([`Event`], [`EventKind`]),
+//! decoded from the v1 channels `event.job.<verb>:NAME`, and the stream of
+//! them a subscription yields ([`Events`], from `Job::subscribe`).
 
-use crate::{Error, Result};
-use futures_util::StreamExt;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use crate::pubsub::{Listener, Notice};
+use crate::queue::lossy;
+use crate::{Job, Result};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::fmt;
 
-/// What a listener receives.
+/// What happened to a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// It was published.
+    Publish,
+    /// A worker claimed it.
+    Claim,
+    /// It finished (maybe with a result).
+    Finish,
+    /// It was cancelled back to the queue.
+    Cancel,
+    /// It was stalled.
+    Stall,
+    /// It was retried from stalled.
+    Retry,
+    /// It was retracted (deleted).
+    Retract,
+    /// It was delayed (published for later, or cancelled with a delay).
+    Delay,
+    /// A worker shutting down gave it back unfinished.
+    Release,
+    /// It was delayed, fell due, and is available now.
+    Due,
+}
+
+impl EventKind {
+    /// Every kind of event.
+    pub const ALL: [EventKind; 10] = [
+        EventKind::Publish,
+        EventKind::Claim,
+        EventKind::Finish,
+        EventKind::Cancel,
+        EventKind::Stall,
+        EventKind::Retry,
+        EventKind::Retract,
+        EventKind::Delay,
+        EventKind::Release,
+        EventKind::Due,
+    ];
+
+    /// The verb, as in the channel name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Publish => "publish",
+            EventKind::Claim => "claim",
+            EventKind::Finish => "finish",
+            EventKind::Cancel => "cancel",
+            EventKind::Stall => "stall",
+            EventKind::Retry => "retry",
+            EventKind::Retract => "retract",
+            EventKind::Delay => "delay",
+            EventKind::Release => "release",
+            EventKind::Due => "due",
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One event of a queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
-    /// A message on one of the listener's channels.
-    Message {
-        /// The channel it came on.
-        channel: String,
-        /// Its payload, as sent.
-        payload: Vec<u8>,
-    },
-    /// The connection was lost and is back, subscribed again; messages sent
-    /// while it was down were not received.
-    Resubscribed,
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// To which job.
+    pub id: String,
+    /// The result, on a finish that has one.
+    pub result: Option<Vec<u8>>,
 }
 
-/// Receives the notices for the channels it listens to; stops listening
-/// when dropped.
+/// The events of one queue as they happen; see [`Job::subscribe`](crate::Job::subscribe).
+///
+/// Pub/sub does not replay: events sent while the connection was down are
+/// not seen (the client reconnects by itself).
 #[derive(Debug)]
-pub struct Listener {
-    id: u64,
-    notices: mpsc::UnboundedReceiver<Notice>,
-    hub: mpsc::UnboundedSender<Command>,
+pub struct Events {
+    listener: Listener,
+    /// Channel name -> kind, for this queue.
+    channels: Vec<(String, EventKind)>,
+    /// The rest of a message that told of several jobs.
+    pending: VecDeque<Event>,
 }
 
-impl Listener {
-    /// The next notice; `None` once the client is gone.
-    pub async fn recv(&mut self) -> Option<Notice> {
-        self.notices.recv().await
+impl Job {
+    /// A stream of this queue's events, from now on.
+    pub async fn subscribe(&self) -> Result<Events> {
+        self.subscribe_to(&EventKind::ALL).await
     }
 
-    /// Drops the notices already here, for a reader who only needs to
-    /// know that something came.
-    pub(crate) fn skip_queued(&mut self) {
-        while self.notices.try_recv().is_ok() {}
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        let _ = self.hub.send(Command::Unlisten { id: self.id });
+    /// A stream of this queue's events of the given kinds only, from now
+    /// on: Redis sends no others (a publisher awaiting results need not
+    /// hear of every claim).
+    pub async fn subscribe_to(&self, kinds: &[EventKind]) -> Result<Events> {
+        Events::new(self, kinds).await
     }
 }
 
-/// How long a new listener waits for the event connection to come back
-/// before it is told Redis is down: long enough to ride out a failover or
-/// a move to the next seed node.
-const LISTEN_PATIENCE: Duration = Duration::from_secs(3);
-
-enum Command {
-    Listen {
-        id: u64,
-        channels: Vec<String>,
-        notices: mpsc::UnboundedSender<Notice>,
-        /// Answered once Redis confirmed the subscriptions, so a message
-        /// published after `listen` returns is never missed.
-        subscribed: oneshot::Sender<Result<()>>,
-    },
-    Unlisten {
-        id: u64,
-    },
-}
-
-/// Handle on the background task; the task ends when the last handle (and
-/// with it the command channel) is dropped.
-#[derive(Debug)]
-pub(crate) struct EventHub {
-    commands: mpsc::UnboundedSender<Command>,
-}
-
-impl EventHub {
-    /// Subscribes through the first of `nodes` that answers, moving on to
-    /// the next when its connection fails (one Redis: just the one).
-    pub(crate) fn start(nodes: Vec<redis::Client>) -> Self {
-        let (commands, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(nodes, rx));
-        EventHub { commands }
+impl Events {
+    async fn new(job: &Job, kinds: &[EventKind]) -> Result<Events> {
+        // Each kind once: a kind named twice would deliver its events twice.
+        let channels: Vec<(String, EventKind)> = EventKind::ALL
+            .into_iter()
+            .filter(|kind| kinds.contains(kind))
+            .map(|kind| (job.keys.channel(kind.as_str()), kind))
+            .collect();
+        let listener = job
+            .thoonk
+            .listen(channels.iter().map(|(c, _)| c.clone()).collect())
+            .await?;
+        Ok(Events {
+            listener,
+            channels,
+            pending: VecDeque::new(),
+        })
     }
 
-    pub(crate) async fn listen(&self, channels: Vec<String>) -> Result<Listener> {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let (notices_tx, notices) = mpsc::unbounded_channel();
-        let (subscribed, confirmed) = oneshot::channel();
-        let gone = || Error::stopped("the event subscription task has stopped");
-        self.commands
-            .send(Command::Listen {
-                id,
-                channels,
-                notices: notices_tx,
-                subscribed,
-            })
-            .map_err(|_| gone())?;
-        // Build the listener before waiting, so that if this future is
-        // dropped, its Drop unregisters it.
-        let listener = Listener {
-            id,
-            notices,
-            hub: self.commands.clone(),
-        };
-        confirmed.await.map_err(|_| gone())??;
-        Ok(listener)
-    }
-}
-
-/// Who listens to what.
-#[derive(Default)]
-struct Registry {
-    by_channel: HashMap<String, Vec<u64>>,
-    listeners: HashMap<u64, (Vec<String>, mpsc::UnboundedSender<Notice>)>,
-}
-
-impl Registry {
-    /// Adds a listener; returns the channels nobody listened to before.
-    fn add(
-        &mut self,
-        id: u64,
-        channels: Vec<String>,
-        tx: mpsc::UnboundedSender<Notice>,
-    ) -> Vec<String> {
-        let mut fresh = Vec::new();
-        for ch in &channels {
-            let ids = self.by_channel.entry(ch.clone()).or_default();
-            if ids.is_empty() {
-                fresh.push(ch.clone());
-            }
-            ids.push(id);
-        }
-        self.listeners.insert(id, (channels, tx));
-        fresh
-    }
-
-    /// Removes a listener; returns the channels nobody listens to any more.
-    fn remove(&mut self, id: u64) -> Vec<String> {
-        let Some((channels, _)) = self.listeners.remove(&id) else {
-            return Vec::new();
-        };
-        let mut idle = Vec::new();
-        for ch in channels {
-            if let Some(ids) = self.by_channel.get_mut(&ch) {
-                ids.retain(|&l| l != id);
-                if ids.is_empty() {
-                    self.by_channel.remove(&ch);
-                    idle.push(ch);
-                }
-            }
-        }
-        idle
-    }
-
-    fn deliver(&self, channel: &str, payload: &[u8]) {
-        for id in self.by_channel.get(channel).into_iter().flatten() {
-            if let Some((_, tx)) = self.listeners.get(id) {
-                let _ = tx.send(Notice::Message {
-                    channel: channel.to_string(),
-                    payload: payload.to_vec(),
-                });
-            }
-        }
-    }
-
-    fn channels(&self) -> Vec<String> {
-        self.by_channel.keys().cloned().collect()
-    }
-}
-
-async fn run(nodes: Vec<redis::Client>, mut commands: mpsc::UnboundedReceiver<Command>) {
-    let mut registry = Registry::default();
-    let mut first = true;
-    let mut backoff = Duration::from_millis(10);
-    let mut next_node = 0;
-    let mut failing_since = None;
-    loop {
-        // (Re)connect and subscribe to every channel someone listens to.
-        let client = &nodes[next_node % nodes.len()];
-        let connected = async {
-            let (mut sink, stream) = client.get_async_pubsub().await?.split();
-            let channels = registry.channels();
-            if !channels.is_empty() {
-                sink.subscribe(channels).await?;
-            }
-            Ok::<_, redis::RedisError>((sink, stream))
-        }
-        .await;
-        let (mut sink, mut stream) = match connected {
-            Ok(pair) => pair,
-            Err(_) if commands.is_closed() => return,
-            Err(e) => {
-                let since = *failing_since.get_or_insert_with(Instant::now);
-                next_node += 1;
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-                if since.elapsed() < LISTEN_PATIENCE {
-                    // A failover, or a move to the next seed: new
-                    // listeners wait.
-                    continue;
-                }
-                // Down for a while: new listeners are told now (and drop
-                // out) rather than wait for Redis to come back; the ones
-                // already here are resubscribed then.
-                while let Ok(command) = commands.try_recv() {
-                    match command {
-                        Command::Listen { subscribed, .. } => {
-                            let down = (e.kind(), "the event connection is down", e.to_string());
-                            let _ = subscribed.send(Err(redis::RedisError::from(down).into()));
-                        }
-                        Command::Unlisten { id } => {
-                            registry.remove(id);
-                        }
-                    }
-                }
-                continue;
-            }
-        };
-        failing_since = None;
-        backoff = Duration::from_millis(10);
-        if !first {
-            for (_, tx) in registry.listeners.values() {
-                let _ = tx.send(Notice::Resubscribed);
-            }
-        }
-        first = false;
-
+    /// The next event; `None` once the client is gone.
+    pub async fn next(&mut self) -> Option<Event> {
         loop {
-            tokio::select! {
-                msg = stream.next() => {
-                    let Some(msg) = msg else { break };
-                    registry.deliver(msg.get_channel_name(), msg.get_payload_bytes());
-                }
-                cmd = commands.recv() => match cmd {
-                    None => return,
-                    Some(Command::Listen { id, channels, notices, subscribed }) => {
-                        let fresh = registry.add(id, channels, notices);
-                        let result = if fresh.is_empty() {
-                            Ok(())
-                        } else {
-                            sink.subscribe(fresh).await
-                        };
-                        match result {
-                            Ok(()) => {
-                                let _ = subscribed.send(Ok(()));
-                            }
-                            // Refused by Redis (an ACL without the
-                            // channel): this listener goes, the others stay.
-                            Err(e) if !e.is_io_error() && !e.is_connection_dropped() => {
-                                let idle = registry.remove(id);
-                                let _ = subscribed.send(Err(e.into()));
-                                if !idle.is_empty() && sink.unsubscribe(idle).await.is_err() {
-                                    break;
-                                }
-                            }
-                            // The connection is broken; the listener stays
-                            // registered and is resubscribed on reconnect.
-                            Err(e) => {
-                                let _ = subscribed.send(Err(e.into()));
-                                break;
-                            }
-                        }
-                    }
-                    Some(Command::Unlisten { id }) => {
-                        let idle = registry.remove(id);
-                        if !idle.is_empty() && sink.unsubscribe(idle).await.is_err() {
-                            break;
-                        }
-                    }
-                },
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
             }
+            let Notice::Message { channel, payload } = self.listener.recv().await? else {
+                continue;
+            };
+            let Some(&(_, kind)) = self.channels.iter().find(|(c, _)| *c == channel) else {
+                continue;
+            };
+            self.pending.extend(decode(kind, payload));
         }
+    }
+}
+
+/// A payload is a job id. A finish may carry `NUL result` after it (as in
+/// v1); a claim or due event names every job of one script call, their ids
+/// joined by NUL (an id holds no NUL).
+fn decode(kind: EventKind, mut payload: Vec<u8>) -> Vec<Event> {
+    let event = |id: Vec<u8>, result| Event {
+        kind,
+        id: lossy(id),
+        result,
+    };
+    match (kind, payload.iter().position(|&b| b == 0)) {
+        (EventKind::Finish, Some(nul)) => {
+            let result = payload.split_off(nul + 1);
+            payload.pop();
+            vec![event(payload, Some(result))]
+        }
+        (EventKind::Claim | EventKind::Due, Some(_)) => payload
+            .split(|&b| b == 0)
+            .map(|id| event(id.to_vec(), None))
+            .collect(),
+        _ => vec![event(payload, None)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finish_payload_splits_at_the_first_nul() {
+        let e = &decode(EventKind::Finish, b"id1\0a\0b".to_vec())[..];
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].id, "id1");
+        assert_eq!(e[0].result.as_deref(), Some(&b"a\0b"[..]));
+        let e = &decode(EventKind::Finish, b"id1".to_vec())[..];
+        assert_eq!((e[0].id.as_str(), e[0].result.clone()), ("id1", None));
+    }
+
+    #[test]
+    fn a_claim_payload_names_each_job_of_the_call() {
+        let ids = |kind, payload: &[u8]| -> Vec<String> {
+            decode(kind, payload.to_vec())
+                .into_iter()
+                .map(|e| e.id)
+                .collect()
+        };
+        assert_eq!(ids(EventKind::Claim, b"a\0b\0c"), ["a", "b", "c"]);
+        assert_eq!(ids(EventKind::Due, b"a\0b"), ["a", "b"]);
+        assert_eq!(ids(EventKind::Claim, b"a"), ["a"]);
+        // Only claim and due are joined: a publish payload is one id.
+        assert_eq!(ids(EventKind::Publish, b"a"), ["a"]);
     }
 }

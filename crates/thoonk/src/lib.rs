@@ -69,17 +69,28 @@
 //! ```
 //!
 //! # Layout
-//! - `client`: [`Thoonk`], the core: connections, clock, blocking waits.
-//! - `events`: one pub/sub connection per client, fanned out to listeners.
-//! - `job`: [`Job`], a queue handle, and its state changes.
-//! - `waiting`: waiting for work (`get`) and for results (`publish_and_wait`).
-//! - `leases`: extending, recovering and releasing claims; queue settings.
-//! - `inspect`: counts and listings, one job's record, the workers alive,
-//!   the queues there are.
-//! - `worker`: [`Worker`], the runtime: handlers, leases kept, backoff, shutdown.
-//! - `finisher`: a worker's finishes sent in batches, with their refills.
-//! - `subscription`: a queue's events, typed.
-//! - `typed`: publishing and claiming `serde` types as JSON.
+//! [`Job`] is v1's name for a handle on one queue (not one job: a job the
+//! worker holds is a [`Claimed`]). One line per module:
+//!
+//! - `client/`: [`Thoonk`], the core: connects to one Redis or a cluster
+//!   (`mod.rs`), its connections (`connection.rs`), a cluster's nodes
+//!   (`cluster.rs`), TLS and URLs shown without passwords (`node.rs`).
+//! - `pubsub`: the client's one pub/sub connection, fanned out to
+//!   listeners.
+//! - `queue/`: [`Job`], the queue handle (`mod.rs`), and what it does, a
+//!   file each: `publish`, `claim`, `outcome` (finish, cancel, stall),
+//!   `manage` (retry, retract, destroy), `leases` (extend, recover,
+//!   release), `config` (the queue's settings), `inspect` (counts,
+//!   listings, one job, the workers), `waiting` (`get`, `publish_and_wait`).
+//! - `events`: a queue's events, typed, and the subscription that yields
+//!   them.
+//! - `worker/`: [`Worker`], the runtime: the builder and `run`
+//!   (`mod.rs`), the claim loop (`dispatch`), a lane per queue (`lane`,
+//!   `state`), its `watcher`, `finisher`s and `heartbeat`, one job's run
+//!   (`process`), the graceful stop (`shutdown`), [`Failure`] and
+//!   [`Backoff`] (`failure`), [`Order`], [`Report`].
+//! - `typed`: publishing, claiming and working on `serde` types as JSON.
+//! - `state`: the states a job can be in.
 //! - `keys`: every Redis key and channel name (the v1 layout).
 //! - `scripts` and `lua/`: one Lua script per state change.
 //! - `names`: valid queue names and job ids, and generated ids.
@@ -90,28 +101,28 @@ mod client;
 mod clock;
 mod error;
 mod events;
-mod finisher;
-mod inspect;
-mod job;
 mod keys;
-mod leases;
 mod names;
+mod pubsub;
+mod queue;
 mod scripts;
-mod subscription;
+mod state;
 mod typed;
-mod waiting;
 mod worker;
 
 pub use client::{Connection, Thoonk};
-pub use clock::{Clock, SystemClock};
+#[cfg(feature = "test-util")]
+pub use clock::Clock;
 pub use error::{Error, Result};
-pub use events::{Listener, Notice};
-pub use inspect::{JobDetail, JobInfo, Stats, WorkerInfo};
-pub use job::{Cancel, Claimed, Job, JobRef, NewJob, Publish, State};
-pub use leases::{QueueConfig, Recovered, DEFAULT_LEASE, DEFAULT_MAX_CANCELS};
+pub use events::{Event, EventKind, Events};
 pub use names::{new_id, MAX_ID_LEN, MAX_NAME_LEN};
+pub use pubsub::{Listener, Notice};
+pub use queue::{
+    Cancel, Claimed, Job, JobDetail, JobInfo, JobRef, NewJob, Publish, QueueConfig, Recovered,
+    Stats, WorkerInfo, DEFAULT_LEASE, DEFAULT_MAX_CANCELS,
+};
 pub use redis;
-pub use subscription::{Event, EventKind, Events};
+pub use state::State;
 pub use worker::{Backoff, Failure, Order, Report, Worker};
 
 /// The README's examples, compiled as doctests.

@@ -1,11 +1,11 @@
-//! Looking at queues without changing them: counts, listings, one job's
-//! record, the workers alive, the queues there are, events.
+//! Looking at queues without changing them: counts ([`Stats`]), listings
+//! ([`JobInfo`]), one job's record ([`JobDetail`]), the workers alive
+//! ([`WorkerInfo`]), the queues there are.
 
+use super::{lossy, Job, DEFAULT_LEASE};
 use crate::client::Node;
-use crate::job::lossy;
 use crate::names::check_id;
-use crate::subscription::{EventKind, Events};
-use crate::{keys, scripts, Job, Result, State, Thoonk, DEFAULT_LEASE};
+use crate::{keys, scripts, Result, State, Thoonk};
 use serde::{Serialize, Serializer};
 use std::collections::BTreeSet;
 
@@ -262,30 +262,6 @@ impl Job {
             });
         }
         Ok(out)
-    }
-
-    /// Deletes the whole queue: every job in every state, its counters and
-    /// settings (kept results expire by themselves). Workers still running
-    /// on it will find their claims gone. For tests and benchmarks, and for
-    /// a queue that is no longer wanted.
-    pub async fn destroy(&self) -> Result<()> {
-        redis::cmd("DEL")
-            .arg(&self.keys.all()[..])
-            .query_async::<()>(&mut self.thoonk.connection())
-            .await?;
-        Ok(())
-    }
-
-    /// A stream of this queue's events, from now on.
-    pub async fn subscribe(&self) -> Result<Events> {
-        self.subscribe_to(&EventKind::ALL).await
-    }
-
-    /// A stream of this queue's events of the given kinds only, from now
-    /// on: Redis sends no others (a publisher awaiting results need not
-    /// hear of every claim).
-    pub async fn subscribe_to(&self, kinds: &[EventKind]) -> Result<Events> {
-        Events::new(&self.thoonk, &self.keys, kinds).await
     }
 }
 

@@ -1,8 +1,8 @@
 //! Waiting: for work to claim (`get`), and for a job's result
 //! (`publish_and_wait`).
 
-use crate::events::{Listener, Notice};
 use crate::names::{check_id, new_id};
+use crate::pubsub::{Listener, Notice};
 use crate::{Claimed, Error, Job, Publish, Result};
 use std::time::Duration;
 use tokio::time::Instant;

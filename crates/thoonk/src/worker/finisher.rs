@@ -9,7 +9,7 @@
 //! Redis instead of two per job), and at low load a finish waits for
 //! nothing.
 
-use crate::worker::LaneState;
+use super::state::LaneState;
 use crate::{Claimed, Error, Job, JobRef, Result};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -49,9 +49,9 @@ struct Finish {
     done: oneshot::Sender<Finished>,
 }
 
-/// What the finisher shares with its worker.
+/// What a finishing task works for, and what it shares with its worker.
 #[derive(Debug)]
-pub(crate) struct WorkerState {
+pub(crate) struct Context {
     /// The queue.
     pub(crate) job: Job,
     /// Which of the worker's queues it is.
@@ -79,7 +79,7 @@ impl Finisher {
     /// Starts the task. It claims refills for the worker while `claiming`
     /// is set, and only while `more` says the queue seemed to have more
     /// work: at low load a finish costs no claim.
-    pub(crate) fn start(worker: WorkerState) -> Finisher {
+    pub(crate) fn start(worker: Context) -> Finisher {
         let (finishes, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(worker, rx));
         Finisher { finishes }
@@ -110,8 +110,8 @@ impl Finisher {
     }
 }
 
-async fn run(worker: WorkerState, mut rx: mpsc::UnboundedReceiver<Finish>) {
-    let WorkerState {
+async fn run(worker: Context, mut rx: mpsc::UnboundedReceiver<Finish>) {
+    let Context {
         job,
         lane,
         finisher,

@@ -1,0 +1,102 @@
+//! Claiming: a claimed job ([`Claimed`]) and `Job::claim`, one script
+//! that moves up to N jobs from available to claimed, with their leases
+//! and tokens.
+
+use super::{lossy, Job};
+use crate::{scripts, Result};
+use redis::ScriptInvocation;
+use std::sync::Arc;
+
+/// A job this worker claimed: finish, cancel or stall it by passing
+/// `&claimed` (which carries the claim's token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed<T = Vec<u8>> {
+    /// The queue it came from.
+    pub queue: Arc<str>,
+    /// The job's id.
+    pub id: String,
+    /// Its payload.
+    pub item: T,
+    /// How many times it was cancelled before.
+    pub cancelled: u64,
+    /// The token of this claim: finish, cancel and stall with it are
+    /// refused once the claim was taken back.
+    pub token: String,
+}
+
+impl Job {
+    /// Claims up to `max` available jobs at once, oldest first, without
+    /// waiting. Each claim is atomic: the job moves from available to
+    /// claimed in one script. The claim is a lease: see [`Job::extend`].
+    pub async fn claim(&self, max: usize) -> Result<Vec<Claimed>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self.claim_for(max, None).await?.0)
+    }
+
+    /// Claims for `worker` (its liveness mark then covers the claims), and
+    /// says when the next delayed job is due, for the caller's wait.
+    pub(crate) async fn claim_for(
+        &self,
+        max: usize,
+        worker: Option<&str>,
+    ) -> Result<(Vec<Claimed>, Option<u64>)> {
+        let reply = self
+            .claim_call(max, worker)
+            .invoke_async(&mut self.thoonk.connection())
+            .await?;
+        self.read_claimed(reply)
+    }
+
+    /// The claim script's call: up to `max` jobs, for `worker`.
+    pub(crate) fn claim_call(&self, max: usize, worker: Option<&str>) -> ScriptInvocation<'static> {
+        let k = &self.keys;
+        let mut call = scripts::CLAIM.prepare_invoke();
+        call.key(&k.ids)
+            .key(&k.claimed)
+            .key(&k.items)
+            .key(&k.cancelled)
+            .key(&k.tokens)
+            .key(&k.claims)
+            .key(&k.delayed)
+            .key(&k.stalled)
+            .arg(self.thoonk.now_ms())
+            .arg(max.max(1))
+            .arg(k.channel("claim"))
+            .arg(worker.unwrap_or(""))
+            .arg(k.channel("due"));
+        call
+    }
+
+    /// The jobs in the claim script's reply, and when its next delayed job
+    /// falls due.
+    pub(crate) fn read_claimed(&self, reply: redis::Value) -> Result<(Vec<Claimed>, Option<u64>)> {
+        let (next_due, flat) = split_claim_reply(reply)?;
+        let mut out = Vec::with_capacity(flat.len() / 4);
+        let mut fields = flat.into_iter();
+        while let (Some(id), Some(item), Some(cancelled), Some(token)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        {
+            out.push(Claimed {
+                queue: self.keys.name.clone(),
+                id: lossy(id),
+                item,
+                cancelled: lossy(cancelled).parse().unwrap_or(0),
+                token: lossy(token),
+            });
+        }
+        Ok((out, u64::try_from(next_due).ok()))
+    }
+}
+
+/// claim.lua answers {next due or -1, id, item, cancelled, token, …}.
+fn split_claim_reply(reply: redis::Value) -> redis::RedisResult<(i64, Vec<Vec<u8>>)> {
+    let mut values: Vec<redis::Value> = redis::FromRedisValue::from_redis_value(reply)?;
+    if values.is_empty() {
+        return Err((redis::ErrorKind::Parse, "claim.lua answered nothing").into());
+    }
+    let next_due: i64 = redis::FromRedisValue::from_redis_value(values.remove(0))?;
+    let rest: Vec<Vec<u8>> = redis::FromRedisValue::from_redis_value(redis::Value::Array(values))?;
+    Ok((next_due, rest))
+}

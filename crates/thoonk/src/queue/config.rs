@@ -1,0 +1,59 @@
+//! A queue's settings ([`QueueConfig`], kept in `job.config:NAME`) and
+//! their defaults.
+
+use super::Job;
+use crate::Result;
+use std::time::Duration;
+
+/// A claim's lease when the queue sets none.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// How many cancels a job may have before it is stalled instead, when the
+/// queue sets no `max_cancels`.
+pub const DEFAULT_MAX_CANCELS: u64 = 25;
+
+/// A queue's settings (kept in `job.config:NAME`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// How long a claim holds without being extended.
+    pub lease: Duration,
+    /// A job cancelled more times than this (by its worker or by expiry) is
+    /// stalled instead.
+    pub max_cancels: u64,
+}
+
+impl Job {
+    /// The queue's settings, defaults filled in.
+    pub async fn config(&self) -> Result<QueueConfig> {
+        let (lease_ms, max_cancels): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
+            .arg(&self.keys.config)
+            .arg("lease_ms")
+            .arg("max_cancels")
+            .query_async(&mut self.thoonk.connection())
+            .await?;
+        Ok(QueueConfig {
+            lease: lease_ms.map_or(DEFAULT_LEASE, Duration::from_millis),
+            max_cancels: max_cancels.unwrap_or(DEFAULT_MAX_CANCELS),
+        })
+    }
+
+    /// Sets how long a claim holds without being extended.
+    pub async fn set_lease(&self, lease: Duration) -> Result<()> {
+        self.set_config("lease_ms", lease.as_millis().max(1) as u64)
+            .await
+    }
+
+    /// Sets how many cancels a job may have before it is stalled instead.
+    pub async fn set_max_cancels(&self, max_cancels: u64) -> Result<()> {
+        self.set_config("max_cancels", max_cancels).await
+    }
+
+    async fn set_config(&self, field: &str, value: u64) -> Result<()> {
+        redis::cmd("HSET")
+            .arg(&self.keys.config)
+            .arg(field)
+            .arg(value)
+            .query_async::<()>(&mut self.thoonk.connection())
+            .await?;
+        Ok(())
+    }
+}

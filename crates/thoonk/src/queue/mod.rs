@@ -1,0 +1,157 @@
+//! [`Job`]: a handle on one queue (v1's name for it), which job an
+//! operation is about ([`JobRef`]), and script replies mapped to refusals.
+//! Each state change is one Lua script (see `lua/`): it validates first,
+//! then mutates, so a refused call changes nothing.
+
+mod claim;
+mod config;
+mod inspect;
+mod leases;
+mod manage;
+mod outcome;
+mod publish;
+pub(crate) mod waiting;
+
+pub use claim::Claimed;
+pub use config::{QueueConfig, DEFAULT_LEASE, DEFAULT_MAX_CANCELS};
+pub use inspect::{JobDetail, JobInfo, Stats, WorkerInfo};
+pub use leases::Recovered;
+pub use outcome::Cancel;
+pub use publish::{NewJob, Publish};
+
+use crate::keys::Keys;
+use crate::names::check_name;
+use crate::{Error, Result, State, Thoonk};
+use std::sync::Arc;
+
+/// Which job an operation is about, and optionally which claim of it.
+///
+/// From `&Claimed` it carries the claim's token (fenced); from an id alone
+/// it carries none, as a v1 client would call.
+#[derive(Debug, Clone, Copy)]
+pub struct JobRef<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) token: Option<&'a str>,
+}
+
+impl<'a> JobRef<'a> {
+    /// A job by id and the token of the claim the caller holds.
+    pub fn fenced(id: &'a str, token: &'a str) -> Self {
+        JobRef {
+            id,
+            token: Some(token),
+        }
+    }
+}
+
+impl<'a> From<&'a str> for JobRef<'a> {
+    fn from(id: &'a str) -> Self {
+        JobRef { id, token: None }
+    }
+}
+
+impl<'a> From<&'a String> for JobRef<'a> {
+    fn from(id: &'a String) -> Self {
+        JobRef { id, token: None }
+    }
+}
+
+impl<'a, T> From<&'a Claimed<T>> for JobRef<'a> {
+    fn from(c: &'a Claimed<T>) -> Self {
+        JobRef::fenced(&c.id, &c.token)
+    }
+}
+
+/// A handle on one queue, by name. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub(crate) thoonk: Thoonk,
+    pub(crate) keys: Arc<Keys>,
+}
+
+impl Thoonk {
+    /// A handle on the queue `name`. Refuses a name that cannot work
+    /// (empty, with a NUL byte, over 256 bytes), and on a Redis Cluster a
+    /// name without a `{tag}`: all keys of a queue must share a hash slot,
+    /// and the tag is what Redis hashes (`{mail}`, or `{mail}.high` and
+    /// `{mail}.low` to keep two queues on one node).
+    pub fn job(&self, name: &str) -> Result<Job> {
+        Job::new(self.clone(), name)
+    }
+}
+
+impl Job {
+    pub(crate) fn new(thoonk: Thoonk, name: &str) -> Result<Job> {
+        check_name(name)?;
+        // Refused rather than tagged for the user: the keys stay exactly
+        // `job.<noun>:NAME` for the name given, on any Redis, and no two
+        // names share keys (tagging `mail` as `{mail}` would meet the
+        // queue named `{mail}`).
+        if thoonk.is_cluster() && crate::names::hash_tag(name).is_none() {
+            return Err(Error::Untagged {
+                name: name.to_string(),
+            });
+        }
+        Ok(Job {
+            thoonk,
+            keys: Arc::new(Keys::new(name)),
+        })
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.keys.name
+    }
+
+    /// The same queue through another client of the same Redis (a worker's
+    /// finishing connections).
+    pub(crate) fn on(&self, thoonk: &Thoonk) -> Job {
+        Job {
+            thoonk: thoonk.clone(),
+            keys: self.keys.clone(),
+        }
+    }
+
+    /// Maps a state-change script's reply to `Ok` (with the state the job
+    /// went to, when the script says) or the refusal it names.
+    fn check(&self, reply: String, job: JobRef<'_>, needed: State) -> Result<Option<State>> {
+        if let Some(done) = reply.strip_prefix("ok") {
+            return Ok(done.strip_prefix(':').and_then(|s| s.parse().ok()));
+        }
+        let queue = self.name().to_string();
+        let id = job.id.to_string();
+        // A stale claim of a job that is gone: it was finished or retracted
+        // by someone else meanwhile, and "does not exist" says it best.
+        let state = reply.strip_prefix("stale:").unwrap_or(&reply);
+        if state == "missing" {
+            return Err(Error::NotFound { queue, id });
+        }
+        if reply.starts_with("stale:") {
+            if let Ok(actual) = state.parse() {
+                return Err(Error::StaleClaim {
+                    queue,
+                    id,
+                    token: job.token.unwrap_or_default().to_string(),
+                    actual,
+                });
+            }
+        }
+        match reply.parse() {
+            Ok(actual) => Err(Error::WrongState {
+                queue,
+                id,
+                needed,
+                actual,
+            }),
+            Err(_) => Err(Error::Redis(redis::RedisError::from((
+                redis::ErrorKind::Parse,
+                "unexpected script reply",
+                reply,
+            )))),
+        }
+    }
+}
+
+pub(crate) fn lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}

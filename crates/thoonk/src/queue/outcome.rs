@@ -1,0 +1,179 @@
+//! How a claim ends: finished (with a result, one job or a batch),
+//! cancelled back to the queue ([`Cancel`]: with a delay and a reason), or
+//! stalled aside.
+
+use super::{Job, JobRef};
+use crate::names::check_id;
+use crate::{scripts, Result, State};
+use std::time::Duration;
+
+/// How to cancel a job: [`Job::cancel_with`].
+#[derive(Debug, Clone, Default)]
+pub struct Cancel {
+    delay: Duration,
+    reason: String,
+}
+
+impl Cancel {
+    /// Back to the queue at once, no reason given.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Retry later: the job is delayed this long before it is available.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// Why: kept with the job (shown by `thoonk list`) until it finishes.
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
+    }
+}
+
+impl Job {
+    /// Finishes a claimed job without a result.
+    pub async fn finish<'a>(&self, job: impl Into<JobRef<'a>>) -> Result<()> {
+        self.finish_inner(job.into(), None).await
+    }
+
+    /// Finishes a claimed job with a result, which reaches whoever awaits
+    /// the job (the v1 finish event carries it after a NUL byte).
+    pub async fn finish_with<'a>(
+        &self,
+        job: impl Into<JobRef<'a>>,
+        result: impl AsRef<[u8]>,
+    ) -> Result<()> {
+        self.finish_inner(job.into(), Some(result.as_ref())).await
+    }
+
+    async fn finish_inner(&self, job: JobRef<'_>, result: Option<&[u8]>) -> Result<()> {
+        check_id(self.name(), job.id)?;
+        self.finish_many(&[(job, result)]).await?.remove(0)
+    }
+
+    /// Finishes many claimed jobs in one call, each with its result (or
+    /// none). Each job is checked on its own: the reply holds one outcome
+    /// per job, in order; one refusal does not stop the others.
+    pub async fn finish_many(
+        &self,
+        jobs: &[(JobRef<'_>, Option<&[u8]>)],
+    ) -> Result<Vec<Result<()>>> {
+        // An id that cannot be a job's is refused on its own; it must not
+        // hold up the rest of a batch.
+        let mut outcomes: Vec<Option<Result<()>>> = jobs
+            .iter()
+            .map(|(job, _)| check_id(self.name(), job.id).err().map(Err))
+            .collect();
+        let valid: Vec<usize> = (0..jobs.len()).filter(|&i| outcomes[i].is_none()).collect();
+        if !valid.is_empty() {
+            let k = &self.keys;
+            let mut call = scripts::FINISH.prepare_invoke();
+            call.key(&k.claimed)
+                .key(&k.items)
+                .key(&k.stalled)
+                .key(&k.delayed)
+                .key(&k.tokens)
+                .key(&k.cancelled)
+                .key(&k.published)
+                .key(&k.finishes)
+                .key(&k.awaited)
+                .key(&k.reasons)
+                .arg(k.channel("finish"));
+            for &i in &valid {
+                let (job, result) = jobs[i];
+                call.key(k.result(job.id))
+                    .arg(job.id)
+                    .arg(job.token.unwrap_or(""))
+                    .arg(if result.is_some() { "1" } else { "0" })
+                    .arg(result.unwrap_or_default());
+            }
+            let replies: Vec<String> = call.invoke_async(&mut self.thoonk.connection()).await?;
+            for (&i, reply) in valid.iter().zip(replies) {
+                outcomes[i] = Some(self.check(reply, jobs[i].0, State::Claimed).map(drop));
+            }
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.expect("every job has its outcome"))
+            .collect())
+    }
+
+    /// Gives a claimed job back: it goes to the back of the queue and its
+    /// cancel count grows by one (past the queue's `max_cancels`, it is
+    /// stalled instead). Returns the state it went to.
+    pub async fn cancel<'a>(&self, job: impl Into<JobRef<'a>>) -> Result<State> {
+        self.cancel_with(job, Cancel::new()).await
+    }
+
+    /// Cancels with a delay (retry later) and a reason. Returns the state
+    /// the job went to: available, delayed, or stalled when it was
+    /// cancelled more than the queue's `max_cancels`.
+    pub async fn cancel_with<'a>(
+        &self,
+        job: impl Into<JobRef<'a>>,
+        options: Cancel,
+    ) -> Result<State> {
+        let job = job.into();
+        check_id(self.name(), job.id)?;
+        let k = &self.keys;
+        let reply = scripts::CANCEL
+            .key(&k.claimed)
+            .key(&k.items)
+            .key(&k.stalled)
+            .key(&k.delayed)
+            .key(&k.tokens)
+            .key(&k.cancelled)
+            .key(&k.ids)
+            .key(&k.reasons)
+            .key(&k.config)
+            .key(&k.published)
+            .key(&k.cancels)
+            .key(&k.stalls)
+            .arg(job.id)
+            .arg(job.token.unwrap_or(""))
+            .arg(self.thoonk.now_ms())
+            .arg(options.delay.as_millis() as u64)
+            .arg(options.reason)
+            .arg(crate::DEFAULT_MAX_CANCELS)
+            .arg(k.channel("cancel"))
+            .arg(k.channel("delay"))
+            .arg(k.channel("stall"))
+            .invoke_async(&mut self.thoonk.connection())
+            .await?;
+        Ok(self
+            .check(reply, job, State::Claimed)?
+            .unwrap_or(State::Available))
+    }
+
+    /// Sets a claimed job aside until someone retries it.
+    pub async fn stall<'a>(&self, job: impl Into<JobRef<'a>>) -> Result<()> {
+        self.stall_with(job, "").await
+    }
+
+    /// Stalls with a reason, kept with the job until it finishes.
+    pub async fn stall_with<'a>(&self, job: impl Into<JobRef<'a>>, reason: &str) -> Result<()> {
+        let job = job.into();
+        check_id(self.name(), job.id)?;
+        let k = &self.keys;
+        let reply = scripts::STALL
+            .key(&k.claimed)
+            .key(&k.items)
+            .key(&k.stalled)
+            .key(&k.delayed)
+            .key(&k.tokens)
+            .key(&k.cancelled)
+            .key(&k.published)
+            .key(&k.reasons)
+            .key(&k.stalls)
+            .arg(job.id)
+            .arg(job.token.unwrap_or(""))
+            .arg(reason)
+            .arg(k.channel("stall"))
+            .invoke_async(&mut self.thoonk.connection())
+            .await?;
+        self.check(reply, job, State::Claimed).map(drop)
+    }
+}

@@ -1,0 +1,276 @@
+//! Publishing: the options of a publish ([`Publish`]), a batch's jobs
+//! ([`NewJob`]), and `Job::publish`/`publish_many`, acknowledged once
+//! replicas have them when asked.
+
+use super::Job;
+use crate::names::{check_id, new_id};
+use crate::{scripts, Error, Result};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How to publish a job. `Publish::default()` queues a job with a fresh id
+/// at the back of the line, available at once.
+#[derive(Debug, Clone, Default)]
+pub struct Publish {
+    pub(crate) id: Option<String>,
+    priority: bool,
+    pub(crate) keep_result: Option<Duration>,
+    due: Option<Due>,
+    replicas: Option<Replicas>,
+}
+
+/// How many replicas must have a publish before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Replicas {
+    count: u32,
+    timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    In(Duration),
+    At(SystemTime),
+}
+
+impl Publish {
+    /// Default options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Use this id instead of a generated one. Publishing an id that is
+    /// already in the queue is refused.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Put the job at the front of the queue: it is claimed next. (A
+    /// delayed job joins the back of the line when due.)
+    pub fn priority(mut self, priority: bool) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Keep the job's result in Redis for `ttl` after it finishes, so a
+    /// publisher that was not listening at that instant still finds it
+    /// ([`Job::kept_result`]). `publish_and_wait` sets this itself.
+    pub fn keep_result(mut self, ttl: Duration) -> Self {
+        self.keep_result = Some(ttl);
+        self
+    }
+
+    /// Make the job available only after `delay` (it is "delayed" until
+    /// then).
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.due = Some(Due::In(delay));
+        self
+    }
+
+    /// Make the job available only at `when`.
+    pub fn at(mut self, when: SystemTime) -> Self {
+        self.due = Some(Due::At(when));
+        self
+    }
+
+    /// Acknowledge the publish only once at least `count` replicas of the
+    /// queue's Redis have it (`WAIT`), so that a failover right after it
+    /// does not lose the job. When they do not within `timeout`, the
+    /// publish fails with [`Error::NotReplicated`]: the job is in the
+    /// queue, but might not survive the master's death. In a batch
+    /// ([`Job::publish_many`]) the largest count and timeout asked for
+    /// apply to the whole batch. The timeout is at most 30 s (a longer one
+    /// is cut to that): the wait holds a connection.
+    pub fn replicas(mut self, count: u32, timeout: Duration) -> Self {
+        self.replicas = Some(Replicas {
+            count,
+            timeout: timeout.min(crate::client::MAX_BLOCK),
+        });
+        self
+    }
+}
+
+/// A job to publish with [`Job::publish_many`]: a payload and its options.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    item: Vec<u8>,
+    options: Publish,
+}
+
+macro_rules! new_job_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for NewJob {
+            fn from(item: $t) -> Self {
+                NewJob { item: AsRef::<[u8]>::as_ref(&item).to_vec(), options: Publish::default() }
+            }
+        }
+        impl From<($t, Publish)> for NewJob {
+            fn from((item, options): ($t, Publish)) -> Self {
+                NewJob { item: AsRef::<[u8]>::as_ref(&item).to_vec(), options }
+            }
+        }
+    )*};
+}
+new_job_from!(&str, String, &String, Vec<u8>, &[u8]);
+
+impl Job {
+    /// Publishes one job and returns its id.
+    pub async fn publish(&self, item: impl AsRef<[u8]>, options: Publish) -> Result<String> {
+        let job = NewJob {
+            item: item.as_ref().to_vec(),
+            options,
+        };
+        Ok(self.publish_many([job]).await?.remove(0))
+    }
+
+    /// Publishes many jobs in one round trip, all or none: when one id is
+    /// refused, none is published. Returns the ids in the order given.
+    pub async fn publish_many<I>(&self, jobs: I) -> Result<Vec<String>>
+    where
+        I: IntoIterator,
+        I::Item: Into<NewJob>,
+    {
+        let mut batch = Batch::new(self, self.thoonk.now_ms());
+        for job in jobs {
+            batch.add(job.into())?;
+        }
+        let Batch {
+            keys,
+            args,
+            ids,
+            replicas,
+            ..
+        } = batch;
+        if ids.is_empty() {
+            return Ok(ids);
+        }
+        let reply: String = match replicas {
+            None => {
+                let mut call = scripts::PUBLISH.prepare_invoke();
+                call.key(keys).arg(args);
+                call.invoke_async(&mut self.thoonk.connection()).await?
+            }
+            Some(r) => {
+                let (reply, reached) = self.publish_replicated(&keys, &args, r).await?;
+                if !reply.starts_with("exists:") && reached < r.count {
+                    return Err(Error::NotReplicated {
+                        queue: self.name().to_string(),
+                        ids,
+                        wanted: r.count,
+                        reached,
+                        timeout: r.timeout,
+                    });
+                }
+                reply
+            }
+        };
+        match reply.strip_prefix("exists:") {
+            None => Ok(ids),
+            Some(id) => Err(Error::AlreadyExists {
+                queue: self.name().to_string(),
+                id: id.to_string(),
+            }),
+        }
+    }
+
+    /// Runs the publish script and then `WAIT`, in one pipeline: the two
+    /// must go over one connection (`WAIT` counts the replicas that have
+    /// that connection's writes) to the queue's node (a pipeline goes to
+    /// the node of its keys). On a connection of its own, because `WAIT`
+    /// blocks the connection while it waits. Returns the script's reply and
+    /// how many replicas acknowledged.
+    async fn publish_replicated(
+        &self,
+        keys: &[String],
+        args: &[Vec<u8>],
+        replicas: Replicas,
+    ) -> Result<(String, u32)> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVAL")
+            .arg(scripts::PUBLISH_SOURCE)
+            .arg(keys.len())
+            .arg(keys)
+            .arg(args)
+            .cmd("WAIT")
+            .arg(replicas.count)
+            .arg(replicas.timeout.as_millis().max(1) as u64);
+        self.thoonk.query_alone(&pipe).await
+    }
+}
+
+/// A publish script call being built: its keys and arguments, the ids in
+/// the order given, and the replicas the batch asks for.
+struct Batch<'a> {
+    job: &'a Job,
+    now: u64,
+    keys: Vec<String>,
+    args: Vec<Vec<u8>>,
+    ids: Vec<String>,
+    replicas: Option<Replicas>,
+}
+
+impl<'a> Batch<'a> {
+    fn new(job: &'a Job, now: u64) -> Batch<'a> {
+        let k = &job.keys;
+        Batch {
+            job,
+            now,
+            keys: vec![
+                k.ids.clone(),
+                k.items.clone(),
+                k.publishes.clone(),
+                k.awaited.clone(),
+                k.delayed.clone(),
+            ],
+            args: vec![
+                now.to_string().into_bytes(),
+                k.channel("publish").into_bytes(),
+                k.channel("delay").into_bytes(),
+            ],
+            ids: Vec::new(),
+            replicas: None,
+        }
+    }
+
+    /// Adds one job: its id (checked, or generated), payload, place in
+    /// line, kept-result TTL and due time.
+    fn add(&mut self, job: NewJob) -> Result<()> {
+        let NewJob { item, options } = job;
+        let id = match options.id {
+            Some(id) => {
+                check_id(self.job.name(), &id)?;
+                id
+            }
+            None => new_id(),
+        };
+        // At least a second: Redis's EX does not take zero.
+        let ttl = options.keep_result.map_or(0, |t| t.as_secs().max(1));
+        let due = match options.due {
+            None => 0,
+            Some(Due::In(d)) => self.now.saturating_add(d.as_millis() as u64),
+            Some(Due::At(t)) => t
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        };
+        // The largest count and timeout asked for hold for the whole batch.
+        if let Some(r) = options.replicas {
+            let was = self.replicas.unwrap_or(r);
+            self.replicas = Some(Replicas {
+                count: was.count.max(r.count),
+                timeout: was.timeout.max(r.timeout),
+            });
+        }
+        if ttl > 0 {
+            self.keys.push(self.job.keys.result(&id));
+        }
+        let priority = if options.priority { "1" } else { "0" };
+        self.args.extend([
+            id.clone().into_bytes(),
+            item,
+            priority.into(),
+            ttl.to_string().into_bytes(),
+            due.to_string().into_bytes(),
+        ]);
+        self.ids.push(id);
+        Ok(())
+    }
+}

@@ -1,0 +1,78 @@
+//! One queue of a worker ([`Lane`]): what it knows of the queue, its
+//! finishers and its watcher.
+
+use super::finisher::{self, Finisher, Refill};
+use super::state::LaneState;
+use super::watcher::{Watcher, Woke};
+use crate::{Job, Result, Thoonk};
+use std::sync::Arc;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::task::AbortOnDropHandle;
+
+/// One queue of a worker.
+pub(crate) struct Lane {
+    pub(crate) job: Job,
+    pub(crate) state: Arc<LaneState>,
+    /// Its finishing tasks, one per finishing connection; a job started
+    /// from a refill goes back to the finisher that claimed it.
+    pub(crate) finishers: Vec<Finisher>,
+    /// Asks its watcher to wait for work.
+    pub(crate) armed: Arc<Notify>,
+    /// The watcher's task: aborted (its wait and claim dropped) at shutdown.
+    pub(crate) watcher: AbortOnDropHandle<()>,
+}
+
+/// Where a lane's parts report to the worker.
+pub(crate) struct Outlets {
+    /// Jobs finishers claimed in place of finished ones.
+    pub(crate) refills: mpsc::UnboundedSender<Refill>,
+    /// Jobs watchers claimed after a wait.
+    pub(crate) woke: mpsc::UnboundedSender<Woke>,
+}
+
+impl Lane {
+    /// Starts the parts of the worker `worker`'s queue `job`, its `lane`-th:
+    /// a finisher on each of the `finishing` connections (claiming refills
+    /// when `refilling`), and a watcher, idle until armed.
+    pub(crate) async fn start(
+        worker: &str,
+        lane: usize,
+        job: &Job,
+        finishing: &[Thoonk],
+        refilling: bool,
+        outlets: &Outlets,
+    ) -> Result<Lane> {
+        let state = Arc::new(LaneState::new(refilling));
+        let finishers = finishing
+            .iter()
+            .enumerate()
+            .map(|(i, thoonk)| {
+                Finisher::start(finisher::Context {
+                    job: job.on(thoonk),
+                    lane,
+                    finisher: i,
+                    id: worker.to_string(),
+                    state: state.clone(),
+                    refills: outlets.refills.clone(),
+                })
+            })
+            .collect();
+        let armed = Arc::new(Notify::new());
+        let watcher = Watcher {
+            job: job.clone(),
+            lane,
+            worker: worker.to_string(),
+            delays: job.thoonk.listen(vec![job.keys.channel("delay")]).await?,
+            armed: armed.clone(),
+            state: state.clone(),
+            woke: outlets.woke.clone(),
+        };
+        Ok(Lane {
+            job: job.clone(),
+            state,
+            finishers,
+            armed,
+            watcher: AbortOnDropHandle::new(tokio::spawn(watcher.run())),
+        })
+    }
+}

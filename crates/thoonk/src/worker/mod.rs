@@ -1,0 +1,165 @@
+//! The worker runtime ([`Worker`]): runs a handler on a queue's jobs, with
+//! a concurrency limit, leases kept alive, failures retried with backoff,
+//! and graceful shutdown.
+//!
+//! Nothing is lost whatever dies when: a job is claimed atomically, its
+//! lease is extended while the handler runs (and a liveness mark of the
+//! worker says it is alive), and any worker's recovery pass sends the jobs
+//! of a dead or silent worker back to the queue within seconds.
+//!
+//! The parts, each in its file: the claim loop (`dispatch`), one lane per
+//! queue (`lane`, with what it knows of the queue in `state`), its watcher
+//! waiting for work (`watcher`), its finishers sending finishes in batches
+//! (`finisher`), its heartbeat (`heartbeat`), one job's run (`process`),
+//! and the graceful stop (`shutdown`).
+
+mod dispatch;
+mod failure;
+mod finisher;
+mod heartbeat;
+mod lane;
+mod order;
+mod process;
+mod report;
+mod shutdown;
+mod state;
+mod watcher;
+
+pub use failure::{Backoff, Failure};
+pub use order::Order;
+pub use report::Report;
+
+use crate::{Claimed, Error, Job, Result};
+use dispatch::Dispatch;
+use futures_util::FutureExt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs a handler on the jobs of one queue, or of several.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    /// The queues it serves, all from one client.
+    queues: Vec<Job>,
+    /// Which queue a free slot goes to first.
+    order: Order,
+    /// Its claims' tokens end in `@id`; its liveness mark is kept under it.
+    id: String,
+    /// How many handlers run at once, over all its queues.
+    concurrency: usize,
+    backoff: Backoff,
+    /// How long handlers may run on after shutdown is asked for.
+    grace: Duration,
+}
+
+impl Worker {
+    /// A worker on `job`'s queue: one job at a time, default backoff, 10 s
+    /// of grace at shutdown.
+    pub fn new(job: Job) -> Worker {
+        Worker {
+            queues: vec![job],
+            order: Order::Strict,
+            id: crate::new_id(),
+            concurrency: 1,
+            backoff: Backoff::default(),
+            grace: Duration::from_secs(10),
+        }
+    }
+
+    /// A worker on several queues (on a cluster they may live on different
+    /// nodes), sharing one concurrency limit; `order` says which queue a
+    /// free slot goes to. It waits for work on all of them at once, with
+    /// one blocking connection per queue. Refuses an empty list, a queue
+    /// named twice, queues of different clients (`Thoonk`s: the worker's
+    /// finishes share its finishing connections), and weights that do not match the
+    /// queues or are all zero.
+    pub fn serving(queues: Vec<Job>, order: Order) -> Result<Worker> {
+        let names: Vec<&str> = queues.iter().map(Job::name).collect();
+        let refuse = |reason: String| Err(Error::InvalidWorker { reason });
+        if names.is_empty() {
+            return refuse("it serves no queue".into());
+        }
+        if let Some(twice) = names
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+        {
+            return refuse(format!("queue {twice} is named twice"));
+        }
+        if queues
+            .iter()
+            .any(|q| !q.thoonk.same_client(&queues[0].thoonk))
+        {
+            return refuse("its queues come from different clients: take them all from one".into());
+        }
+        if let Order::Weighted(weights) = &order {
+            if weights.len() != names.len() {
+                return refuse(format!(
+                    "{} weights for {} queues",
+                    weights.len(),
+                    names.len()
+                ));
+            }
+            if weights.iter().all(|&w| w == 0) {
+                return refuse("every weight is zero".into());
+            }
+        }
+        let mut worker = Worker::new(queues[0].clone());
+        worker.queues = queues;
+        worker.order = order;
+        Ok(worker)
+    }
+
+    /// Run up to `n` handlers at once.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// The delays before failed jobs come back.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// How long running handlers may go on after shutdown is asked for;
+    /// what is still running then is released back to the queue.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// This worker's id: its claims' tokens end in `@id`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Claims jobs and runs `handler` on each until `shutdown` completes.
+    ///
+    /// `Ok(result)` finishes the job with the result; `Err(failure)`
+    /// cancels it with backoff, or stalls it for a permanent failure; a
+    /// handler that panics counts as a failure to retry. Once running, it
+    /// waits out Redis going away (with backoff) and goes on when it is
+    /// back; it fails only if Redis cannot be reached to start, or to
+    /// release what it holds at the end.
+    ///
+    /// Stop it through `shutdown`, not by dropping this future: a dropped
+    /// worker releases nothing, and its jobs come back only when its
+    /// liveness mark runs out (seconds later, counted as cancels).
+    pub async fn run<H, Fut, R>(
+        self,
+        handler: H,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Report>
+    where
+        H: Fn(Claimed) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<R, Failure>> + Send + 'static,
+        R: Into<Vec<u8>> + Send + 'static,
+    {
+        let handler: process::Handler =
+            Arc::new(move |job| handler(job).map(|done| done.map(Into::into)).boxed());
+        let mut running = Dispatch::start(self, handler).await?;
+        running.until(shutdown).await;
+        running.stop().await
+    }
+}

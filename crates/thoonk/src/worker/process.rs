@@ -1,0 +1,139 @@
+//! One job's run: the handler called (a panic caught as a failure), then
+//! its outcome recorded — finished, cancelled with backoff, or stalled —
+//! trying again while Redis is away.
+
+use super::finisher::{Finished, Finisher};
+use super::report::Counters;
+use super::{Backoff, Failure};
+use crate::{Cancel, Claimed, Error, Job, JobRef, Result, State};
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
+
+/// What a handler ends with: a result to finish the job with, or a failure.
+pub(crate) type Outcome = std::result::Result<Vec<u8>, Failure>;
+
+/// A handler with its types erased (one boxed future per job), so that the
+/// runtime's parts need no type parameters.
+pub(crate) type Handler = Arc<dyn Fn(Claimed) -> BoxFuture<'static, Outcome> + Send + Sync>;
+
+/// What a job's run needs of its worker and queue.
+pub(crate) struct Run<'a> {
+    pub(crate) queue: &'a Job,
+    pub(crate) handler: &'a Handler,
+    pub(crate) backoff: Backoff,
+    pub(crate) counters: &'a Counters,
+    /// The finisher its finish goes through.
+    pub(crate) finisher: &'a Finisher,
+}
+
+impl Run<'_> {
+    /// Runs the handler on `job`, which holds `slot`, and records the
+    /// outcome; the slot is given up once the outcome is recorded (a
+    /// finish hands it on to a refill).
+    pub(crate) async fn process(&self, job: Claimed, slot: OwnedSemaphorePermit) {
+        // A panic is caught here and is a failure like any other; the
+        // handler is dropped with this task (shutdown after the grace).
+        let outcome = match AssertUnwindSafe((self.handler)(job.clone()))
+            .catch_unwind()
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(panic) => Err(Failure::retry(format!(
+                "handler panicked: {}",
+                panic_message(panic)
+            ))),
+        };
+        self.record(&job, &outcome, slot).await;
+    }
+
+    /// Records the outcome until it is in, or refused, or cannot be.
+    async fn record(&self, job: &Claimed, outcome: &Outcome, slot: OwnedSemaphorePermit) {
+        let mut slot = Some(slot);
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let done = match outcome {
+                Ok(result) => {
+                    let held = slot.take().expect("a slot until the outcome is recorded");
+                    match self.finisher.finish(job, result.clone(), held).await {
+                        Finished::Recorded(done) => done.map(|_| &self.counters.finished),
+                        Finished::Retry(e, back) => {
+                            slot = Some(back);
+                            Err(e)
+                        }
+                    }
+                }
+                Err(failure) => self.fail(job, failure).await,
+            };
+            match done {
+                Ok(counter) => return Counters::add(counter),
+                // The connection failed, or the finish is to be sent again
+                // with its slot back: the job is still ours until its lease
+                // runs out, so keep trying, or the work is done twice.
+                Err(Error::Redis(e)) if slot.is_some() && transient(&e) => {
+                    tracing::warn!(
+                        queue = self.queue.name(),
+                        id = job.id,
+                        "recording the outcome failed, retrying: {e}"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return self.unrecorded(job, e),
+            }
+        }
+    }
+
+    /// Cancels the job with backoff, or stalls it; returns the counter of
+    /// what happened.
+    async fn fail(&self, job: &Claimed, failure: &Failure) -> Result<&AtomicU64> {
+        let target = JobRef::from(job);
+        if !failure.is_retry() {
+            let stalled = self.queue.stall_with(target, failure.reason()).await;
+            return stalled.map(|_| &self.counters.stalled);
+        }
+        let delay = self.backoff.delay(job.cancelled + 1);
+        let cancel = Cancel::new().delay(delay).reason(failure.reason());
+        let went = self.queue.cancel_with(target, cancel).await?;
+        Ok(match went {
+            State::Stalled => &self.counters.stalled,
+            _ => &self.counters.cancelled,
+        })
+    }
+
+    /// An outcome that will not be recorded: says why.
+    fn unrecorded(&self, job: &Claimed, e: Error) {
+        let (queue, id) = (self.queue.name(), &job.id);
+        match e {
+            // Not to be mended by trying again: the lease will run out and
+            // the job will come back.
+            Error::Redis(e) => {
+                tracing::error!(queue, id, "recording the outcome failed: {e}")
+            }
+            // Taken back (we were too slow, or paused): another worker has
+            // it now. Nothing to do but say so.
+            refused => {
+                tracing::warn!(queue, id, "outcome refused: {refused}");
+                Counters::add(&self.counters.refused);
+            }
+        }
+    }
+}
+
+/// Whether trying again may mend the error (a connection lost, a server
+/// still loading), rather than repeat it (a script error).
+fn transient(e: &redis::RedisError) -> bool {
+    !matches!(e.retry_method(), redis::RetryMethod::NoRetry)
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}

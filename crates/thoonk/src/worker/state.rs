@@ -1,0 +1,144 @@
+//! What a worker knows of one of its queues ([`LaneState`]), shared by its
+//! claim loop, its heartbeat, its watcher and its finishers.
+
+use crate::{Claimed, Job, JobRef, DEFAULT_LEASE};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// What a worker knows of one of its queues.
+#[derive(Debug)]
+pub(crate) struct LaneState {
+    /// id -> token of every job the worker holds of the queue, started or
+    /// not: what the heartbeat extends and what shutdown releases.
+    held: Mutex<HashMap<String, String>>,
+    /// Whether the queue seemed to have more work (the last claim, the
+    /// worker's, its watcher's or a refill, got all it asked for).
+    pub(crate) more: AtomicBool,
+    /// Whether its finishers claim refills.
+    pub(crate) claiming: AtomicBool,
+    /// How many jobs its watcher claims when armed: the free slots then.
+    pub(crate) free: AtomicUsize,
+    /// Whether its watcher is armed and has not handed over yet.
+    pub(crate) waiting: AtomicBool,
+    /// The queue's lease in ms, as the heartbeat last read it.
+    lease: AtomicU64,
+    /// When its next delayed job falls due (Unix ms; `u64::MAX`: none), as
+    /// the last claim saw: the watcher wakes then at the latest.
+    due: AtomicU64,
+}
+
+impl LaneState {
+    /// A queue the worker holds nothing of yet, whose finishers claim
+    /// refills when `claiming`.
+    pub(crate) fn new(claiming: bool) -> LaneState {
+        LaneState {
+            held: Mutex::default(),
+            more: AtomicBool::new(true),
+            claiming: AtomicBool::new(claiming),
+            free: AtomicUsize::new(1),
+            waiting: AtomicBool::new(false),
+            lease: AtomicU64::new(DEFAULT_LEASE.as_millis() as u64),
+            due: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Takes in what a claim for `asked` jobs got: held from the moment
+    /// they are claimed, so that the heartbeat extends them even before
+    /// they start; and whether the queue seemed to have more (asked for
+    /// none, it says nothing of that).
+    pub(crate) fn took(&self, jobs: &[Claimed], asked: usize) {
+        self.held
+            .lock()
+            .unwrap()
+            .extend(jobs.iter().map(|job| (job.id.clone(), job.token.clone())));
+        if asked > 0 {
+            self.more.store(jobs.len() == asked, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives back claims that found no slot: no longer held, and back to
+    /// the front of their queue (not counted as a cancel).
+    pub(crate) async fn give_back(&self, job: &Job, jobs: &[Claimed]) {
+        {
+            let mut held = self.held.lock().unwrap();
+            for claimed in jobs {
+                held.remove(&claimed.id);
+            }
+        }
+        let refs: Vec<JobRef<'_>> = jobs.iter().map(JobRef::from).collect();
+        if let Err(e) = job.release(&refs).await {
+            tracing::warn!(
+                queue = job.name(),
+                "giving back claims without a slot failed: {e}"
+            );
+        }
+    }
+
+    /// A job's claim is over (its outcome recorded, or refused). Only this
+    /// claim: the job may have been taken back and claimed again, by this
+    /// worker, under another token.
+    pub(crate) fn let_go(&self, id: &str, token: &str) {
+        let mut held = self.held.lock().unwrap();
+        if held.get(id).is_some_and(|t| t == token) {
+            held.remove(id);
+        }
+    }
+
+    /// The (id, token) of every claim held now.
+    pub(crate) fn held(&self) -> Vec<(String, String)> {
+        let held = self.held.lock().unwrap();
+        held.iter().map(|(i, t)| (i.clone(), t.clone())).collect()
+    }
+
+    /// Of the claims `asked` about (as [`LaneState::held`] gave them), those
+    /// in `lost` were taken back: forgets each one still held under the same
+    /// token (one that ended meanwhile by our own finish, cancel or stall
+    /// was not taken back). Returns the ids it forgot.
+    pub(crate) fn forget_lost(&self, asked: &[(String, String)], lost: Vec<String>) -> Vec<String> {
+        let mut held = self.held.lock().unwrap();
+        lost.into_iter()
+            .filter(|id| {
+                let ours = asked
+                    .iter()
+                    .any(|(i, token)| i == id && held.get(id) == Some(token));
+                if ours {
+                    held.remove(id);
+                }
+                ours
+            })
+            .collect()
+    }
+
+    /// Every claim held, no longer held: what shutdown releases.
+    pub(crate) fn drain(&self) -> Vec<(String, String)> {
+        self.held.lock().unwrap().drain().collect()
+    }
+
+    pub(crate) fn set_due(&self, next_due: Option<u64>) {
+        self.due
+            .store(next_due.unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    pub(crate) fn due(&self) -> Option<u64> {
+        Some(self.due.load(Ordering::Relaxed)).filter(|&at| at != u64::MAX)
+    }
+
+    pub(crate) fn set_lease(&self, lease: Duration) {
+        self.lease
+            .store(lease.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease.load(Ordering::Relaxed))
+    }
+}
+
+/// Claims as references to fenced jobs, for the scripts that take many.
+pub(crate) fn fenced(pairs: &[(String, String)]) -> Vec<JobRef<'_>> {
+    pairs
+        .iter()
+        .map(|(id, token)| JobRef::fenced(id, token))
+        .collect()
+}

@@ -1,0 +1,161 @@
+//! A queue's watcher: each time the worker arms it, waits until the queue
+//! has work (or a delayed job falls due), claims it in the same trip, and
+//! hands the jobs to the worker.
+
+use super::heartbeat::MIN_HEARTBEAT;
+use super::state::LaneState;
+use crate::pubsub::Listener;
+use crate::queue::waiting::{block_until, earliest};
+use crate::{Claimed, Job, Result};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
+
+/// What a watcher found: jobs it claimed for the worker (already in its
+/// lane's `held`).
+pub(crate) struct Woke {
+    /// Which of the worker's queues they come from.
+    pub(crate) lane: usize,
+    pub(crate) jobs: Vec<Claimed>,
+    /// The queue may have more: the claim got all it asked for, or failed.
+    pub(crate) more: bool,
+}
+
+/// Waits for work on one queue, whenever it is armed.
+pub(crate) struct Watcher {
+    pub(crate) job: Job,
+    pub(crate) lane: usize,
+    pub(crate) worker: String,
+    /// Jobs delayed meanwhile: one may fall due before the wait ends.
+    pub(crate) delays: Listener,
+    /// Notified when the worker wants it to wait (and claim).
+    pub(crate) armed: Arc<Notify>,
+    pub(crate) state: Arc<LaneState>,
+    pub(crate) woke: mpsc::UnboundedSender<Woke>,
+}
+
+/// How one wait ended.
+enum Waited {
+    /// The wait's claim came back (or failed).
+    Claimed(Result<redis::Value>),
+    /// The worker is gone.
+    Gone,
+}
+
+impl Watcher {
+    /// Waits and claims each time it is armed, until the worker is gone.
+    pub(crate) async fn run(mut self) {
+        let mut listening = true;
+        loop {
+            self.armed.notified().await;
+            let max = self.state.free.load(Ordering::Relaxed).max(1);
+            let reply = match self.wait_and_claim(max, &mut listening).await {
+                Waited::Claimed(reply) => reply,
+                Waited::Gone => return,
+            };
+            // Before the hand-over: once it is in, the worker may arm us.
+            self.state.waiting.store(false, Ordering::Relaxed);
+            let claimed = reply.and_then(|reply| self.job.read_claimed(reply));
+            if self.hand_over(claimed, max).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// One wait for work, with the claim of up to `max` jobs right behind
+    /// it on the waiting connection (Redis runs it the moment the wait
+    /// ends: no round trip of its own).
+    async fn wait_and_claim(&mut self, max: usize, listening: &mut bool) -> Waited {
+        // Its own handle: the wait below holds it while `self` goes on.
+        let job = self.job.clone();
+        let thoonk = &job.thoonk;
+        // The claim that ends the wait is stamped with the time it was
+        // sent, not the time it runs: so the wait lasts at most a third of
+        // the lease, and with the heartbeat's extension within another
+        // third, no recovery pass takes a fresh claim for an expired one.
+        let cap = Instant::now() + (self.state.lease() / 3).max(MIN_HEARTBEAT);
+        let wake = match self.state.due() {
+            None => cap,
+            Some(at) => thoonk.instant_of(at).min(cap),
+        };
+        let call = job.claim_call(max, Some(&self.worker));
+        let claim = thoonk.wait_for_list_then(&job.keys.ids, block_until(Some(wake)), &call);
+        tokio::pin!(claim);
+        // A job delayed while we wait, due before the wait ends, is claimed
+        // apart when it falls due (and so is the next such one): the wait
+        // is not dropped, since its claim may already be under way.
+        let mut early: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                reply = &mut claim => return Waited::Claimed(reply),
+                notice = self.delays.recv(), if *listening => {
+                    if notice.is_none() {
+                        *listening = false;
+                        continue;
+                    }
+                    early = earliest(early, self.delayed_before(wake).await);
+                }
+                _ = tokio::time::sleep_until(early.unwrap_or(wake)), if early.is_some() => {
+                    let claimed = job.claim_for(max, Some(&self.worker)).await;
+                    let next = claimed.as_ref().ok().and_then(|(_, due)| *due);
+                    early = next.map(|at| thoonk.instant_of(at)).filter(|&at| at < wake);
+                    if self.hand_over(claimed, max).await.is_err() {
+                        return Waited::Gone;
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a delay notice: when the first delayed job falls due, if that
+    /// is before `wake`.
+    async fn delayed_before(&mut self, wake: Instant) -> Option<Instant> {
+        // One read covers every job delayed so far.
+        self.delays.skip_queued();
+        match self.job.first_due().await {
+            Ok(Some(at)) if at < wake => Some(at),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(
+                    queue = self.job.name(),
+                    "reading the first delayed job failed: {e}"
+                );
+                None
+            }
+        }
+    }
+
+    /// Holds what a claim got and hands it to the worker. Errs when the
+    /// worker has gone.
+    async fn hand_over(
+        &self,
+        claimed: Result<(Vec<Claimed>, Option<u64>)>,
+        max: usize,
+    ) -> std::result::Result<(), ()> {
+        let woke = match claimed {
+            Ok((jobs, next_due)) => {
+                self.state.set_due(next_due);
+                self.state.took(&jobs, max);
+                Woke {
+                    lane: self.lane,
+                    more: jobs.len() == max,
+                    jobs,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(queue = self.job.name(), "waiting for work failed: {e}");
+                // Not at once: the claim this brings would fail the same way.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                self.state.more.store(true, Ordering::Relaxed);
+                Woke {
+                    lane: self.lane,
+                    jobs: Vec::new(),
+                    more: true,
+                }
+            }
+        };
+        self.woke.send(woke).map_err(drop)
+    }
+}
