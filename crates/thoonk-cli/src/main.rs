@@ -1,51 +1,27 @@
 //! `thoonk`: a thin command line over the `thoonk` library.
 
+mod args;
 mod bench;
 mod cli;
 mod dashboard;
+mod exit;
+mod signal;
 mod work;
 
+use args::{job_ref, secs};
 use clap::Parser;
 use cli::{Cli, Command};
+use exit::{Exit, Fatal};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::process::ExitCode;
-use std::time::Duration;
-use thoonk::{Claimed, Error, JobRef, Order, Publish, State, Thoonk, Worker};
+use thoonk::{Claimed, Error, Order, Publish, State, Thoonk, Worker};
 
 /// A worker allocates a little for every job (ids, payloads, replies);
 /// mimalloc does that at a fraction of glibc's cost (measured: ~25% of the
 /// process phase's client CPU went to glibc malloc).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// How the process ends.
-#[derive(Debug, Clone, Copy)]
-enum Exit {
-    Done = 0,
-    Failed = 1,
-    /// A timeout passed with nothing claimed or finished.
-    Timeout = 3,
-}
-
-/// A failure to report: one line on stderr, and the exit code.
-struct Failure(Exit, String);
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        let exit = match e {
-            Error::WaitTimeout { .. } => Exit::Timeout,
-            _ => Exit::Failed,
-        };
-        Failure(exit, one_line(&e.to_string()))
-    }
-}
-
-impl From<std::io::Error> for Failure {
-    fn from(e: std::io::Error) -> Self {
-        Failure(Exit::Failed, one_line(&e.to_string()))
-    }
-}
 
 fn main() -> ExitCode {
     // Parse errors exit 2 with clap's usage message; --help exits 0.
@@ -78,20 +54,17 @@ fn main() -> ExitCode {
         .expect("a tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(exit) => ExitCode::from(exit as u8),
-        Err(Failure(exit, message)) => {
+        Err(Fatal(exit, message)) => {
             eprintln!("error: {message}");
             ExitCode::from(exit as u8)
         }
     }
 }
 
-async fn run(cli: Cli) -> Result<Exit, Failure> {
+async fn run(cli: Cli) -> Result<Exit, Fatal> {
     let ca_pem = match &cli.tls_ca {
         Some(path) => Some(std::fs::read(path).map_err(|e| {
-            Failure(
-                Exit::Failed,
-                format!("cannot read the TLS CA {}: {e}", path.display()),
-            )
+            Fatal::failed(format!("cannot read the TLS CA {}: {e}", path.display()))
         })?),
         None => None,
     };
@@ -164,7 +137,7 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
                 ..
             }) = job.get(secs(timeout)?).await?
             else {
-                return Err(Failure(
+                return Err(Fatal(
                     Exit::Timeout,
                     format!("no job was available in queue {queue} within {timeout}s"),
                 ));
@@ -266,7 +239,7 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Dashboard { listen, token } => {
             dashboard::serve(thoonk, &listen, token)
                 .await
-                .map_err(|e| Failure(Exit::Failed, e))?;
+                .map_err(Fatal::failed)?;
         }
         Command::Bench {
             queue,
@@ -287,9 +260,7 @@ async fn run(cli: Cli) -> Result<Exit, Failure> {
                 rate,
                 payload_bytes,
             };
-            let results = bench::bench(&thoonk, &plan)
-                .await
-                .map_err(|e| Failure(Exit::Failed, e))?;
+            let results = bench::bench(&thoonk, &plan).await.map_err(Fatal::failed)?;
             if json {
                 writeln!(
                     out,
@@ -332,7 +303,7 @@ async fn list(
     state: State,
     json: bool,
     out: &mut impl Write,
-) -> Result<(), Failure> {
+) -> Result<(), Fatal> {
     const PAGE: usize = 1000;
     let job = thoonk.job(queue)?;
     let mut offset = 0;
@@ -376,39 +347,4 @@ async fn list(
         writeln!(out, "{}", serde_json::Value::Array(all))?;
     }
     Ok(())
-}
-
-fn job_ref<'a>(id: &'a str, token: Option<&'a str>) -> JobRef<'a> {
-    match token {
-        Some(token) => JobRef::fenced(id, token),
-        None => id.into(),
-    }
-}
-
-fn secs(s: f64) -> Result<Duration, Failure> {
-    Duration::try_from_secs_f64(s).map_err(|_| {
-        Failure(
-            Exit::Failed,
-            format!("invalid duration {s}: expected seconds >= 0"),
-        )
-    })
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Installs the SIGTERM and SIGINT handlers at once (from here on either
-/// is a graceful stop, not the default death of the process); the future
-/// completes on either signal.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler");
-    async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    }
 }

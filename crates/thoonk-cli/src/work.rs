@@ -17,7 +17,7 @@ pub(crate) async fn work(
 ) -> thoonk::Result<Report> {
     // Before anything is claimed: from here on a signal is a graceful stop,
     // never the default death of the process.
-    let signalled = crate::shutdown_signal();
+    let signalled = crate::signal::shutdown_signal();
     let shutdown = async {
         signalled.await;
         tracing::info!("shutting down: no more claims; running jobs get their grace period");

@@ -1,0 +1,21 @@
+//! Raw flag values turned into the library's types, for the commands that share them.
+
+use crate::exit::Fatal;
+use std::time::Duration;
+use thoonk::JobRef;
+
+/// A `--timeout`, `--delay`, `--lease` or `--grace` in seconds; clap takes
+/// any f64, so a negative or NaN one is refused here.
+pub(crate) fn secs(s: f64) -> Result<Duration, Fatal> {
+    Duration::try_from_secs_f64(s)
+        .map_err(|_| Fatal::failed(format!("invalid duration {s}: expected seconds >= 0")))
+}
+
+/// The job a `finish`, `cancel` or `stall` acts on: fenced by the claim
+/// `--token` when one was given.
+pub(crate) fn job_ref<'a>(id: &'a str, token: Option<&'a str>) -> JobRef<'a> {
+    match token {
+        Some(token) => JobRef::fenced(id, token),
+        None => id.into(),
+    }
+}
