@@ -3,6 +3,7 @@
 mod args;
 mod bench;
 mod cli;
+mod connect;
 mod dashboard;
 mod exit;
 mod signal;
@@ -62,19 +63,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<Exit, Fatal> {
-    let ca_pem = match &cli.tls_ca {
-        Some(path) => Some(std::fs::read(path).map_err(|e| {
-            Fatal::failed(format!("cannot read the TLS CA {}: {e}", path.display()))
-        })?),
-        None => None,
-    };
-    let urls = cli.urls();
-    let thoonk = match (cli.cluster, urls.as_slice(), ca_pem) {
-        (true, seeds, None) => Thoonk::connect_cluster(seeds).await?,
-        (true, seeds, Some(ca)) => Thoonk::connect_cluster_tls(seeds, &ca).await?,
-        (false, urls, None) => Thoonk::connect(&urls[0]).await?,
-        (false, urls, Some(ca)) => Thoonk::connect_tls(&urls[0], &ca).await?,
-    };
+    let thoonk = connect::connect(&cli).await?;
     let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Publish {
