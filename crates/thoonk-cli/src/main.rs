@@ -1,17 +1,17 @@
 //! `thoonk`: a thin command line over the `thoonk` library.
 
 mod args;
-mod bench;
 mod cli;
+mod cmd;
 mod connect;
 mod dashboard;
 mod exit;
 mod signal;
-mod work;
 
 use args::{job_ref, secs};
 use clap::Parser;
 use cli::{Cli, Command};
+use cmd::{bench, work};
 use exit::{Exit, Fatal};
 use serde_json::json;
 use std::io::{Read, Write};
