@@ -1,20 +1,81 @@
 //! `thoonk work`: a `Worker` whose handler runs a command per job.
 
+use crate::args::secs;
+use crate::exit::Fatal;
 use std::process::Stdio;
-use thoonk::{Claimed, Failure, Report, Worker};
+use thoonk::{Claimed, Failure, Order, Thoonk, Worker};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
+
+/// Run COMMAND once per claimed job, until SIGTERM or SIGINT.
+///
+/// The job's item is COMMAND's stdin; THOONK_QUEUE, THOONK_JOB_ID and
+/// THOONK_CANCELLED are in its environment. Exit 0 finishes the job with
+/// COMMAND's stdout (one trailing newline trimmed) as the result; any
+/// other exit cancels it, to come back after a backoff, with the tail of
+/// stderr kept as the reason. On a signal, no more jobs are claimed,
+/// running ones get --grace seconds, and what is left goes back to the
+/// queue.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The queue; name several to serve them all, the first first
+    /// (strict order) unless --weights is given.
+    #[arg(required = true, num_args = 1.., value_name = "QUEUE")]
+    queues: Vec<String>,
+    /// Share slots among the queues by weight instead, one weight per
+    /// queue: "3,1" gives the first about three jobs to the second's one.
+    #[arg(long, value_name = "W,W,…", value_delimiter = ',')]
+    weights: Option<Vec<u32>>,
+    /// How many jobs to run at once.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    concurrency: usize,
+    /// Set the queue's lease: a claim not extended for SECS is taken back.
+    #[arg(long, value_name = "SECS")]
+    lease: Option<f64>,
+    /// Set the queue's max_cancels: a job cancelled more often is stalled.
+    #[arg(long, value_name = "N")]
+    max_cancels: Option<u64>,
+    /// Seconds running jobs may take to finish after a shutdown signal.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    grace: f64,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
 
 /// How much of a failed command's stderr is kept as the job's reason.
 const REASON_TAIL: usize = 1024;
 
-/// Runs the worker until SIGTERM or SIGINT, then shuts down gracefully.
-pub(crate) async fn work(
-    worker: Worker,
-    queues: &[String],
-    concurrency: usize,
-    command: Vec<String>,
-) -> thoonk::Result<Report> {
+/// Sets the queues' lease and max_cancels when asked, then works until
+/// SIGTERM or SIGINT and shuts down gracefully.
+pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
+    let Args {
+        queues,
+        weights,
+        concurrency,
+        lease,
+        max_cancels,
+        grace,
+        command,
+    } = args;
+    let jobs = queues
+        .iter()
+        .map(|q| thoonk.job(q))
+        .collect::<thoonk::Result<Vec<_>>>()?;
+    let order = weights.map_or(Order::Strict, Order::Weighted);
+    // Everything checked before any queue's settings change.
+    let worker = Worker::serving(jobs.clone(), order)?
+        .concurrency(concurrency)
+        .grace(secs(grace)?);
+    let lease = lease.map(secs).transpose()?;
+    for job in &jobs {
+        if let Some(lease) = lease {
+            job.set_lease(lease).await?;
+        }
+        if let Some(max) = max_cancels {
+            job.set_max_cancels(max).await?;
+        }
+    }
     // Before anything is claimed: from here on a signal is a graceful stop,
     // never the default death of the process.
     let signalled = crate::signal::shutdown_signal();
@@ -29,7 +90,7 @@ pub(crate) async fn work(
         "working: {}",
         command.join(" ")
     );
-    let handler = move |claimed: Claimed| run(command.clone(), claimed);
+    let handler = move |claimed: Claimed| run_command(command.clone(), claimed);
     let report = worker.run(handler, shutdown).await?;
     tracing::info!(
         finished = report.finished,
@@ -39,11 +100,11 @@ pub(crate) async fn work(
         refused = report.refused,
         "stopped"
     );
-    Ok(report)
+    Ok(())
 }
 
 /// One job: the command with the item on stdin.
-async fn run(command: Vec<String>, job: Claimed) -> Result<Vec<u8>, Failure> {
+async fn run_command(command: Vec<String>, job: Claimed) -> Result<Vec<u8>, Failure> {
     let (program, args) = command.split_first().expect("clap requires a command");
     let mut child = Command::new(program)
         .args(args)
