@@ -1,51 +1,31 @@
 //! `thoonk`: a thin command line over the `thoonk` library.
+//!
+//! # Layout
+//! - `cli`: the global flags (`--redis`, `--tls-ca`, `--cluster`) and the
+//!   subcommands; `connect`: the connection those flags describe.
+//! - `cmd`: one module per subcommand, its flags beside its `run`.
+//! - `dashboard`: the web dashboard that `thoonk dashboard` serves.
+//! - `exit`: exit codes, and the error that ends a command early.
+//! - `args`, `signal`: what several commands share.
 
-mod bench;
+mod args;
 mod cli;
+mod cmd;
+mod connect;
 mod dashboard;
-mod work;
+mod exit;
+mod signal;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use serde_json::json;
-use std::io::{Read, Write};
+use exit::{Exit, Fatal};
 use std::process::ExitCode;
-use std::time::Duration;
-use thoonk::{Claimed, Error, JobRef, Order, Publish, State, Thoonk, Worker};
 
 /// A worker allocates a little for every job (ids, payloads, replies);
 /// mimalloc does that at a fraction of glibc's cost (measured: ~25% of the
 /// process phase's client CPU went to glibc malloc).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// How the process ends.
-#[derive(Debug, Clone, Copy)]
-enum Exit {
-    Done = 0,
-    Failed = 1,
-    /// A timeout passed with nothing claimed or finished.
-    Timeout = 3,
-}
-
-/// A failure to report: one line on stderr, and the exit code.
-struct Failure(Exit, String);
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        let exit = match e {
-            Error::WaitTimeout { .. } => Exit::Timeout,
-            _ => Exit::Failed,
-        };
-        Failure(exit, one_line(&e.to_string()))
-    }
-}
-
-impl From<std::io::Error> for Failure {
-    fn from(e: std::io::Error) -> Self {
-        Failure(Exit::Failed, one_line(&e.to_string()))
-    }
-}
 
 fn main() -> ExitCode {
     // Parse errors exit 2 with clap's usage message; --help exits 0.
@@ -76,339 +56,31 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(run(cli)) {
-        Ok(exit) => ExitCode::from(exit as u8),
-        Err(Failure(exit, message)) => {
+    let exit = match runtime.block_on(run(cli)) {
+        Ok(()) => Exit::Done,
+        Err(Fatal(exit, message)) => {
             eprintln!("error: {message}");
-            ExitCode::from(exit as u8)
+            exit
         }
-    }
+    };
+    ExitCode::from(exit as u8)
 }
 
-async fn run(cli: Cli) -> Result<Exit, Failure> {
-    let ca_pem = match &cli.tls_ca {
-        Some(path) => Some(std::fs::read(path).map_err(|e| {
-            Failure(
-                Exit::Failed,
-                format!("cannot read the TLS CA {}: {e}", path.display()),
-            )
-        })?),
-        None => None,
-    };
-    let urls = cli.urls();
-    let thoonk = match (cli.cluster, urls.as_slice(), ca_pem) {
-        (true, seeds, None) => Thoonk::connect_cluster(seeds).await?,
-        (true, seeds, Some(ca)) => Thoonk::connect_cluster_tls(seeds, &ca).await?,
-        (false, urls, None) => Thoonk::connect(&urls[0]).await?,
-        (false, urls, Some(ca)) => Thoonk::connect_tls(&urls[0], &ca).await?,
-    };
-    let mut out = std::io::stdout().lock();
+async fn run(cli: Cli) -> Result<(), Fatal> {
+    let thoonk = connect::connect(&cli).await?;
     match cli.command {
-        Command::Publish {
-            queue,
-            item,
-            id,
-            priority,
-            delay,
-            wait,
-            timeout,
-            replicas,
-            replicas_timeout,
-        } => {
-            let job = thoonk.job(&queue)?;
-            let item = match item.as_deref() {
-                None | Some("-") => {
-                    let mut buf = Vec::new();
-                    std::io::stdin().read_to_end(&mut buf)?;
-                    buf
-                }
-                Some(text) => text.as_bytes().to_vec(),
-            };
-            let id = id.unwrap_or_else(thoonk::new_id);
-            let mut options = Publish::new().priority(priority).id(&id);
-            if let Some(delay) = delay {
-                options = options.delay(secs(delay)?);
-            }
-            if let Some(n) = replicas {
-                options = options.replicas(n, secs(replicas_timeout)?);
-            }
-            if !wait {
-                match job.publish(item, options).await {
-                    Ok(_) => {}
-                    // Queued all the same: a script needs its id.
-                    Err(e @ Error::NotReplicated { .. }) => {
-                        writeln!(out, "{id}")?;
-                        return Err(e.into());
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                writeln!(out, "{id}")?;
-                return Ok(Exit::Done);
-            }
-            // Printed before the wait, so a person sees which job it is.
-            writeln!(out, "{id}")?;
-            out.flush()?;
-            let result = job.publish_and_wait(item, options, secs(timeout)?).await?;
-            if let Some(result) = result {
-                out.write_all(&result)?;
-                writeln!(out)?;
-            }
-        }
-        Command::Get { queue, timeout } => {
-            let job = thoonk.job(&queue)?;
-            let Some(Claimed {
-                id,
-                item,
-                cancelled,
-                token,
-                ..
-            }) = job.get(secs(timeout)?).await?
-            else {
-                return Err(Failure(
-                    Exit::Timeout,
-                    format!("no job was available in queue {queue} within {timeout}s"),
-                ));
-            };
-            let line = json!({
-                "id": id,
-                "item": String::from_utf8_lossy(&item),
-                "cancelled": cancelled,
-                "token": token,
-            });
-            writeln!(out, "{line}")?;
-        }
-        Command::Finish {
-            queue,
-            id,
-            result,
-            token,
-        } => {
-            let job = thoonk.job(&queue)?;
-            let target = job_ref(&id, token.as_deref());
-            match result {
-                Some(result) => job.finish_with(target, result).await?,
-                None => job.finish(target).await?,
-            }
-        }
-        Command::Cancel { queue, id, token } => {
-            let went = thoonk
-                .job(&queue)?
-                .cancel(job_ref(&id, token.as_deref()))
-                .await?;
-            if went == State::Stalled {
-                writeln!(
-                    out,
-                    "stalled: job {id} was cancelled more than the queue's max_cancels"
-                )?;
-            }
-        }
-        Command::Stall { queue, id, token } => {
-            thoonk
-                .job(&queue)?
-                .stall(job_ref(&id, token.as_deref()))
-                .await?
-        }
-        Command::Retry { queue, id } => thoonk.job(&queue)?.retry(&id).await?,
-        Command::Retract { queue, id } => thoonk.job(&queue)?.retract(&id).await?,
-        Command::Stats { queue, json } => {
-            let stats = thoonk.job(&queue)?.stats().await?;
-            if json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string(&stats).expect("plain struct")
-                )?;
-            } else {
-                writeln!(out, "queue      {}", stats.queue)?;
-                writeln!(out, "available  {}", stats.available)?;
-                writeln!(out, "claimed    {}", stats.claimed)?;
-                writeln!(out, "stalled    {}", stats.stalled)?;
-                writeln!(out, "delayed    {}", stats.delayed)?;
-                writeln!(out, "publishes  {}", stats.publishes)?;
-                writeln!(out, "finishes   {}", stats.finishes)?;
-                writeln!(out, "cancels    {}", stats.cancels)?;
-                writeln!(out, "stalls     {}", stats.stalls)?;
-                writeln!(out, "recoveries {}", stats.recoveries)?;
-            }
-        }
-        Command::List { queue, state, json } => {
-            list(&thoonk, &queue, state, json, &mut out).await?
-        }
-        Command::Work {
-            queues,
-            weights,
-            concurrency,
-            lease,
-            max_cancels,
-            grace,
-            command,
-        } => {
-            let jobs = queues
-                .iter()
-                .map(|q| thoonk.job(q))
-                .collect::<thoonk::Result<Vec<_>>>()?;
-            let order = weights.map_or(Order::Strict, Order::Weighted);
-            // Everything checked before any queue's settings change.
-            let worker = Worker::serving(jobs.clone(), order)?
-                .concurrency(concurrency)
-                .grace(secs(grace)?);
-            let lease = lease.map(secs).transpose()?;
-            for job in &jobs {
-                if let Some(lease) = lease {
-                    job.set_lease(lease).await?;
-                }
-                if let Some(max) = max_cancels {
-                    job.set_max_cancels(max).await?;
-                }
-            }
-            work::work(worker, &queues, concurrency, command).await?;
-        }
-        Command::Dashboard { listen, token } => {
-            dashboard::serve(thoonk, &listen, token)
-                .await
-                .map_err(|e| Failure(Exit::Failed, e))?;
-        }
-        Command::Bench {
-            queue,
-            jobs,
-            single,
-            concurrency,
-            latency_jobs,
-            rate,
-            payload_bytes,
-            json,
-        } => {
-            let plan = bench::Plan {
-                queue,
-                jobs: jobs.max(1),
-                single: single.max(1),
-                concurrency: concurrency.max(1),
-                latency_jobs: latency_jobs.max(1),
-                rate,
-                payload_bytes,
-            };
-            let results = bench::bench(&thoonk, &plan)
-                .await
-                .map_err(|e| Failure(Exit::Failed, e))?;
-            if json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string(&results).expect("plain struct")
-                )?;
-            } else {
-                bench::print_human(&results, &mut out)?;
-            }
-        }
-        Command::Events { queue } => {
-            let mut events = thoonk.job(&queue)?.subscribe().await?;
-            loop {
-                tokio::select! {
-                    event = events.next() => {
-                        let Some(event) = event else { break };
-                        let mut line = json!({
-                            "event": event.kind,
-                            "queue": queue,
-                            "id": event.id,
-                        });
-                        if let Some(result) = &event.result {
-                            line["result"] = String::from_utf8_lossy(result).into();
-                        }
-                        writeln!(out, "{line}")?;
-                        out.flush()?;
-                    }
-                    _ = tokio::signal::ctrl_c() => break,
-                }
-            }
-        }
-    }
-    Ok(Exit::Done)
-}
-
-/// Prints every job in `state`, a page at a time.
-async fn list(
-    thoonk: &Thoonk,
-    queue: &str,
-    state: State,
-    json: bool,
-    out: &mut impl Write,
-) -> Result<(), Failure> {
-    const PAGE: usize = 1000;
-    let job = thoonk.job(queue)?;
-    let mut offset = 0;
-    let mut all = Vec::new();
-    loop {
-        let page = job.list(state, offset, PAGE).await?;
-        let done = page.len() < PAGE;
-        offset += page.len();
-        for info in page {
-            if json {
-                let mut entry = json!({
-                    "id": info.id,
-                    "item": String::from_utf8_lossy(&info.item),
-                    "cancelled": info.cancelled,
-                });
-                if let Some(reason) = &info.reason {
-                    entry["reason"] = reason.as_str().into();
-                }
-                all.push(entry);
-            } else {
-                // Escaped, so an item or reason with newlines stays on its line.
-                let item = String::from_utf8_lossy(&info.item);
-                write!(
-                    out,
-                    "{}\t{}\t{}",
-                    info.id,
-                    info.cancelled,
-                    item.escape_debug()
-                )?;
-                match &info.reason {
-                    Some(reason) => writeln!(out, "\t{}", reason.escape_debug())?,
-                    None => writeln!(out)?,
-                }
-            }
-        }
-        if done {
-            break;
-        }
-    }
-    if json {
-        writeln!(out, "{}", serde_json::Value::Array(all))?;
-    }
-    Ok(())
-}
-
-fn job_ref<'a>(id: &'a str, token: Option<&'a str>) -> JobRef<'a> {
-    match token {
-        Some(token) => JobRef::fenced(id, token),
-        None => id.into(),
-    }
-}
-
-fn secs(s: f64) -> Result<Duration, Failure> {
-    Duration::try_from_secs_f64(s).map_err(|_| {
-        Failure(
-            Exit::Failed,
-            format!("invalid duration {s}: expected seconds >= 0"),
-        )
-    })
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Installs the SIGTERM and SIGINT handlers at once (from here on either
-/// is a graceful stop, not the default death of the process); the future
-/// completes on either signal.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler");
-    async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
+        Command::Publish(args) => cmd::publish::run(&thoonk, args).await,
+        Command::Get(args) => cmd::get::run(&thoonk, args).await,
+        Command::Finish(args) => cmd::finish::run(&thoonk, args).await,
+        Command::Cancel(args) => cmd::cancel::run(&thoonk, args).await,
+        Command::Stall(args) => cmd::stall::run(&thoonk, args).await,
+        Command::Retry(args) => cmd::retry::run(&thoonk, args).await,
+        Command::Retract(args) => cmd::retract::run(&thoonk, args).await,
+        Command::Stats(args) => cmd::stats::run(&thoonk, args).await,
+        Command::List(args) => cmd::list::run(&thoonk, args).await,
+        Command::Events(args) => cmd::events::run(&thoonk, args).await,
+        Command::Dashboard(args) => cmd::dashboard::run(thoonk, args).await,
+        Command::Bench(args) => cmd::bench::run(&thoonk, args).await,
+        Command::Work(args) => cmd::work::run(&thoonk, args).await,
     }
 }

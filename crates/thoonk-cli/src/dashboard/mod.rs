@@ -71,7 +71,7 @@ pub(crate) async fn serve(
     println!("dashboard on http://{bound}/");
     tracing::info!(%bound, token = app.token.is_some(), "serving the dashboard");
     let live = app.live.clone();
-    let signalled = crate::shutdown_signal();
+    let signalled = crate::signal::shutdown_signal();
     axum::serve(listener, router(app))
         .with_graceful_shutdown(async move {
             signalled.await;

@@ -4,6 +4,7 @@
 //! Each phase runs on a fresh queue of its own (`NAME.<phase>`), and the
 //! queue's keys are deleted after it.
 
+use crate::exit::Fatal;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -12,9 +13,67 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thoonk::{Claimed, EventKind, Failure, Job, Publish, Thoonk, Worker};
 
+/// Measure publish, process and latency, with Redis's CPU and memory per job.
+///
+/// Each phase runs on a fresh queue of its own (QUEUE.publish_single, …);
+/// bench refuses to run when one of them is not empty.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The queue name the phases' queues are named after.
+    #[arg(long, default_value = "bench")]
+    queue: String,
+    /// Jobs for the bulk publish and process phases.
+    #[arg(long, value_name = "N", default_value_t = 50_000)]
+    jobs: usize,
+    /// Jobs for the one-by-one publish phase.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    single: usize,
+    /// The worker's concurrency in the process and latency phases.
+    #[arg(long, value_name = "C", default_value_t = 50)]
+    concurrency: usize,
+    /// Jobs for the latency phase.
+    #[arg(long, value_name = "N", default_value_t = 5_000)]
+    latency_jobs: usize,
+    /// Publish rate of the latency phase, jobs per second.
+    #[arg(long, value_name = "R", default_value_t = 1000.0)]
+    rate: f64,
+    /// Payload size, about.
+    #[arg(long, value_name = "B", default_value_t = 95)]
+    payload_bytes: usize,
+    /// One JSON line instead of plain lines.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs every phase and prints the results.
+pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
+    // Each phase needs at least one job to measure, and the worker a slot.
+    let plan = Plan {
+        queue: args.queue,
+        jobs: args.jobs.max(1),
+        single: args.single.max(1),
+        concurrency: args.concurrency.max(1),
+        latency_jobs: args.latency_jobs.max(1),
+        rate: args.rate,
+        payload_bytes: args.payload_bytes,
+    };
+    let results = run_phases(thoonk, &plan).await.map_err(Fatal::failed)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&results).expect("plain struct")
+        )?;
+    } else {
+        print_human(&results, &mut out)?;
+    }
+    Ok(())
+}
+
 /// What the phases measure, as `--json` prints it.
 #[derive(Debug, Serialize)]
-pub(crate) struct Results {
+struct Results {
     publish_single: Throughput,
     publish_bulk: BulkThroughput,
     process: Throughput,
@@ -43,14 +102,14 @@ struct Latency {
 
 /// The workload.
 #[derive(Debug, Clone)]
-pub(crate) struct Plan {
-    pub(crate) queue: String,
-    pub(crate) jobs: usize,
-    pub(crate) single: usize,
-    pub(crate) concurrency: usize,
-    pub(crate) latency_jobs: usize,
-    pub(crate) rate: f64,
-    pub(crate) payload_bytes: usize,
+struct Plan {
+    queue: String,
+    jobs: usize,
+    single: usize,
+    concurrency: usize,
+    latency_jobs: usize,
+    rate: f64,
+    payload_bytes: usize,
 }
 
 /// Jobs per publish call in the bulk phase (and when filling the process
@@ -58,7 +117,8 @@ pub(crate) struct Plan {
 /// to hold Redis for long.
 const BULK_BATCH: usize = 1000;
 
-pub(crate) async fn bench(thoonk: &Thoonk, plan: &Plan) -> Result<Results, String> {
+/// Runs the four phases, each on a fresh queue that it empties after.
+async fn run_phases(thoonk: &Thoonk, plan: &Plan) -> Result<Results, String> {
     let phases = ["publish_single", "publish_bulk", "process", "latency"];
     // On a cluster, refused here when it has no {tag}, with the fix.
     thoonk.job(&plan.queue).map_err(|e| e.to_string())?;
@@ -381,7 +441,7 @@ impl Progress {
 }
 
 /// The results as plain lines.
-pub(crate) fn print_human(r: &Results, out: &mut impl Write) -> std::io::Result<()> {
+fn print_human(r: &Results, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
         "publish_single  {:>10.0} jobs/s  {:>6.1} µs Redis CPU/job",

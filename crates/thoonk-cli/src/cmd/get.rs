@@ -1,0 +1,43 @@
+//! `thoonk get`: claim one job and print it as a JSON line.
+
+use crate::args::secs;
+use crate::exit::{Exit, Fatal};
+use serde_json::json;
+use std::io::Write;
+use thoonk::{Claimed, Thoonk};
+
+/// Claim one job; prints {"id","item","cancelled","token"} as one JSON line.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The queue.
+    queue: String,
+    /// Give up after SECS (0: wait forever).
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    timeout: f64,
+}
+
+pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
+    let Args { queue, timeout } = args;
+    let job = thoonk.job(&queue)?;
+    let Some(Claimed {
+        id,
+        item,
+        cancelled,
+        token,
+        ..
+    }) = job.get(secs(timeout)?).await?
+    else {
+        return Err(Fatal(
+            Exit::Timeout,
+            format!("no job was available in queue {queue} within {timeout}s"),
+        ));
+    };
+    let line = json!({
+        "id": id,
+        "item": String::from_utf8_lossy(&item),
+        "cancelled": cancelled,
+        "token": token,
+    });
+    writeln!(std::io::stdout().lock(), "{line}")?;
+    Ok(())
+}

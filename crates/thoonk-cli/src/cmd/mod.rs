@@ -1,0 +1,15 @@
+//! One module per subcommand: its flags (an `Args` struct) beside its `run`.
+
+pub(crate) mod bench; // measure publish, process and latency
+pub(crate) mod cancel; // give a claimed job back, one cancel more
+pub(crate) mod dashboard; // serve the web dashboard (`crate::dashboard`)
+pub(crate) mod events; // print a queue's events as they happen
+pub(crate) mod finish; // finish a claimed job, optionally with a result
+pub(crate) mod get; // claim one job
+pub(crate) mod list; // print the jobs in one state
+pub(crate) mod publish; // queue a job, and maybe wait for its result
+pub(crate) mod retract; // delete a job, whatever its state
+pub(crate) mod retry; // put a stalled job back in its queue
+pub(crate) mod stall; // set a claimed job aside until retried
+pub(crate) mod stats; // print a queue's counts
+pub(crate) mod work; // run a command once per claimed job

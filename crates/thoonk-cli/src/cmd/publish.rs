@@ -1,0 +1,87 @@
+//! `thoonk publish`: queue one job, and with `--wait`, print its result.
+
+use crate::args::secs;
+use crate::exit::Fatal;
+use std::io::{Read, Write};
+use thoonk::{Error, Publish, Thoonk};
+
+/// Publish a job; prints its id (and with --wait, then its result).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The queue.
+    queue: String,
+    /// The payload; read from stdin when absent or "-".
+    item: Option<String>,
+    /// Use this job id instead of a generated one.
+    #[arg(long)]
+    id: Option<String>,
+    /// Put the job at the front of the queue.
+    #[arg(long)]
+    priority: bool,
+    /// Make the job available only after SECS (it is "delayed" until then).
+    #[arg(long, value_name = "SECS")]
+    delay: Option<f64>,
+    /// Wait until the job finishes and print its result.
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: give up after SECS (0: wait forever).
+    #[arg(long, value_name = "SECS", requires = "wait", default_value_t = 0.0)]
+    timeout: f64,
+    /// Succeed only once N replicas of the queue's Redis have the job
+    /// (WAIT); fails (exit 1) when they do not within --replicas-timeout.
+    #[arg(long, value_name = "N")]
+    replicas: Option<u32>,
+    /// With --replicas: how long to wait for them.
+    #[arg(
+        long,
+        value_name = "SECS",
+        requires = "replicas",
+        default_value_t = 1.0
+    )]
+    replicas_timeout: f64,
+}
+
+pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
+    let mut out = std::io::stdout().lock();
+    let job = thoonk.job(&args.queue)?;
+    let item = match args.item.as_deref() {
+        None | Some("-") => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf)?;
+            buf
+        }
+        Some(text) => text.as_bytes().to_vec(),
+    };
+    let id = args.id.unwrap_or_else(thoonk::new_id);
+    let mut options = Publish::new().priority(args.priority).id(&id);
+    if let Some(delay) = args.delay {
+        options = options.delay(secs(delay)?);
+    }
+    if let Some(n) = args.replicas {
+        options = options.replicas(n, secs(args.replicas_timeout)?);
+    }
+    if !args.wait {
+        match job.publish(item, options).await {
+            Ok(_) => {}
+            // Queued all the same: a script needs its id.
+            Err(e @ Error::NotReplicated { .. }) => {
+                writeln!(out, "{id}")?;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        writeln!(out, "{id}")?;
+        return Ok(());
+    }
+    // Printed before the wait, so a person sees which job it is.
+    writeln!(out, "{id}")?;
+    out.flush()?;
+    let result = job
+        .publish_and_wait(item, options, secs(args.timeout)?)
+        .await?;
+    if let Some(result) = result {
+        out.write_all(&result)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}

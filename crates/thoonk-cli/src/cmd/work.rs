@@ -1,0 +1,152 @@
+//! `thoonk work`: a `Worker` whose handler runs a command per job.
+
+use crate::args::secs;
+use crate::exit::Fatal;
+use std::process::Stdio;
+use thoonk::{Claimed, Failure, Order, Thoonk, Worker};
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+/// Run COMMAND once per claimed job, until SIGTERM or SIGINT.
+///
+/// The job's item is COMMAND's stdin; THOONK_QUEUE, THOONK_JOB_ID and
+/// THOONK_CANCELLED are in its environment. Exit 0 finishes the job with
+/// COMMAND's stdout (one trailing newline trimmed) as the result; any
+/// other exit cancels it, to come back after a backoff, with the tail of
+/// stderr kept as the reason. On a signal, no more jobs are claimed,
+/// running ones get --grace seconds, and what is left goes back to the
+/// queue.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The queue; name several to serve them all, the first first
+    /// (strict order) unless --weights is given.
+    #[arg(required = true, num_args = 1.., value_name = "QUEUE")]
+    queues: Vec<String>,
+    /// Share slots among the queues by weight instead, one weight per
+    /// queue: "3,1" gives the first about three jobs to the second's one.
+    #[arg(long, value_name = "W,W,…", value_delimiter = ',')]
+    weights: Option<Vec<u32>>,
+    /// How many jobs to run at once.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    concurrency: usize,
+    /// Set the queue's lease: a claim not extended for SECS is taken back.
+    #[arg(long, value_name = "SECS")]
+    lease: Option<f64>,
+    /// Set the queue's max_cancels: a job cancelled more often is stalled.
+    #[arg(long, value_name = "N")]
+    max_cancels: Option<u64>,
+    /// Seconds running jobs may take to finish after a shutdown signal.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    grace: f64,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// How much of a failed command's stderr is kept as the job's reason.
+const REASON_TAIL: usize = 1024;
+
+/// Sets the queues' lease and max_cancels when asked, then works until
+/// SIGTERM or SIGINT and shuts down gracefully.
+pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
+    let Args {
+        queues,
+        weights,
+        concurrency,
+        lease,
+        max_cancels,
+        grace,
+        command,
+    } = args;
+    let jobs = queues
+        .iter()
+        .map(|q| thoonk.job(q))
+        .collect::<thoonk::Result<Vec<_>>>()?;
+    let order = weights.map_or(Order::Strict, Order::Weighted);
+    // Everything checked before any queue's settings change.
+    let worker = Worker::serving(jobs.clone(), order)?
+        .concurrency(concurrency)
+        .grace(secs(grace)?);
+    let lease = lease.map(secs).transpose()?;
+    for job in &jobs {
+        if let Some(lease) = lease {
+            job.set_lease(lease).await?;
+        }
+        if let Some(max) = max_cancels {
+            job.set_max_cancels(max).await?;
+        }
+    }
+    // Before anything is claimed: from here on a signal is a graceful stop,
+    // never the default death of the process.
+    let signalled = crate::signal::shutdown_signal();
+    let shutdown = async {
+        signalled.await;
+        tracing::info!("shutting down: no more claims; running jobs get their grace period");
+    };
+    tracing::info!(
+        worker = worker.id(),
+        queues = queues.join(" "),
+        concurrency,
+        "working: {}",
+        command.join(" ")
+    );
+    let handler = move |claimed: Claimed| run_command(command.clone(), claimed);
+    let report = worker.run(handler, shutdown).await?;
+    tracing::info!(
+        finished = report.finished,
+        cancelled = report.cancelled,
+        stalled = report.stalled,
+        released = report.released,
+        refused = report.refused,
+        "stopped"
+    );
+    Ok(())
+}
+
+/// One job: the command with the item on stdin.
+async fn run_command(command: Vec<String>, job: Claimed) -> Result<Vec<u8>, Failure> {
+    let (program, args) = command.split_first().expect("clap requires a command");
+    let mut child = Command::new(program)
+        .args(args)
+        .env("THOONK_QUEUE", &*job.queue)
+        .env("THOONK_JOB_ID", &job.id)
+        .env("THOONK_CANCELLED", job.cancelled.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Shutdown past its grace period drops this future: the command
+        // must not outlive the claim it works under.
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| Failure::retry(format!("cannot run {program}: {e}")))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let item = job.item;
+    // Written alongside reading the output: a command that writes before
+    // it reads all its input must not deadlock against us.
+    let feed = tokio::spawn(async move {
+        // A command that ignores its stdin may close it early; that is fine.
+        let _ = stdin.write_all(&item).await;
+    });
+    let output = child
+        .wait_with_output()
+        .await
+        .map_err(|e| Failure::retry(format!("waiting for {program}: {e}")))?;
+    let _ = feed.await;
+    if output.status.success() {
+        let mut result = output.stdout;
+        if result.last() == Some(&b'\n') {
+            result.pop();
+        }
+        return Ok(result);
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut start = stderr.len().saturating_sub(REASON_TAIL);
+    while !stderr.is_char_boundary(start) {
+        start += 1;
+    }
+    Err(Failure::retry(format!(
+        "{program} {}: {}",
+        output.status,
+        stderr[start..].trim_end()
+    )))
+}
