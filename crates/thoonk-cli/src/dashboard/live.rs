@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thoonk::{EventKind, Thoonk};
 use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio_util::task::AbortOnDropHandle;
 
 /// How often the counters are sampled for the rates, and new queues looked
 /// for (a SCAN walks every key of the Redis: not after every event).
@@ -156,7 +157,7 @@ struct Refresher {
     /// Queue -> its line of the last overview: reused until it moves.
     views: HashMap<String, QueueView>,
     /// Queue -> the task forwarding its events.
-    followed: HashMap<String, AbortOnDrop>,
+    followed: HashMap<String, AbortOnDropHandle<()>>,
     /// Queue -> (when, publishes, finishes) samples.
     history: HashMap<String, VecDeque<(Instant, u64, u64)>>,
 }
@@ -228,7 +229,7 @@ impl Refresher {
                             self.dirty.clone(),
                             self.wake.clone(),
                         ));
-                        self.followed.insert(name.clone(), AbortOnDrop(task));
+                        self.followed.insert(name.clone(), AbortOnDropHandle::new(task));
                     }
                     Err(e) => tracing::warn!(queue = name, "cannot follow its events: {e}"),
                 }
@@ -311,14 +312,6 @@ async fn forward(
             id: event.id,
         });
         dirty.mark(&queue, &wake);
-    }
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
