@@ -2,7 +2,7 @@
 //! action is one library operation; a refusal (the job moved on meanwhile)
 //! comes back as `409` with the library's message.
 
-use super::{refuse, App};
+use super::app::{refuse, App};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

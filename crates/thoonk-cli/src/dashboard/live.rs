@@ -1,20 +1,15 @@
-//! What the dashboard shows, kept current: every queue's counts, its
-//! publish and finish rates over the last minutes, its live workers. One
-//! task refreshes it when a queue's events say a job moved (and every few
-//! seconds, for the rates), and pages follow it as server-sent events: no
-//! page polls.
+//! What the dashboard shows, kept current ([`Live`]): every queue's
+//! counts, its publish and finish rates over the last minutes, its live
+//! workers. One task refreshes it when a queue's events say a job moved
+//! (and every few seconds, for the rates); pages follow it through the
+//! streams (`streams`): no page polls.
 
-use super::App;
-use axum::extract::{Path, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thoonk::{EventKind, Thoonk};
-use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio::sync::{broadcast, watch, Notify};
 use tokio_util::task::AbortOnDropHandle;
 
 /// How often the counters are sampled for the rates, and new queues looked
@@ -73,14 +68,16 @@ pub(crate) struct Change {
 
 /// The refreshing task's output.
 pub(crate) struct Live {
-    overview: watch::Receiver<Arc<Overview>>,
-    changes: broadcast::Sender<Change>,
+    /// The overview, as the last refresh made it.
+    pub(super) overview: watch::Receiver<Arc<Overview>>,
+    /// Every job that moved, as its queue's events said.
+    pub(super) changes: broadcast::Sender<Change>,
     /// Asks for a refresh now (after an action, say).
     wake: Arc<Notify>,
     /// The queues that moved since the last refresh.
     dirty: Dirty,
     /// Set when the server shuts down: the streams end, so that it can.
-    closing: watch::Sender<bool>,
+    pub(super) closing: watch::Sender<bool>,
 }
 
 impl Live {
@@ -229,7 +226,8 @@ impl Refresher {
                             self.dirty.clone(),
                             self.wake.clone(),
                         ));
-                        self.followed.insert(name.clone(), AbortOnDropHandle::new(task));
+                        self.followed
+                            .insert(name.clone(), AbortOnDropHandle::new(task));
                     }
                     Err(e) => tracing::warn!(queue = name, "cannot follow its events: {e}"),
                 }
@@ -313,101 +311,4 @@ async fn forward(
         });
         dirty.mark(&queue, &wake);
     }
-}
-
-type Events = Sse<axum::response::sse::KeepAliveStream<EventStream>>;
-type EventStream = std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>>;
-
-/// The events a task sends to `rx`, as a response; the task learns that
-/// the page went away when its next send fails.
-fn sse(mut rx: mpsc::Receiver<Event>) -> Events {
-    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok)));
-    Sse::new(Box::pin(stream) as EventStream).keep_alive(KeepAlive::default())
-}
-
-fn json_event(name: &str, data: &impl Serialize) -> Event {
-    Event::default()
-        .event(name)
-        .data(serde_json::to_string(data).expect("plain data"))
-}
-
-/// `GET /api/live`: `overview` events, the whole overview each time it
-/// changes.
-pub(crate) async fn overview_stream(State(app): State<App>) -> Events {
-    let (tx, rx) = mpsc::channel(16);
-    let mut overview = app.live.overview.clone();
-    let mut closing = app.live.closing.subscribe();
-    tokio::spawn(async move {
-        loop {
-            let now = overview.borrow_and_update().clone();
-            if tx.send(json_event("overview", &*now)).await.is_err() {
-                return;
-            }
-            tokio::select! {
-                changed = overview.changed() => if changed.is_err() { return },
-                _ = tx.closed() => return,
-                _ = closing.changed() => return,
-            }
-        }
-    });
-    sse(rx)
-}
-
-/// `GET /api/live/QUEUE`: `stats` events (the queue's line of the
-/// overview) when it changes, and a `job` event per job that moved.
-pub(crate) async fn queue_stream(State(app): State<App>, Path(queue): Path<String>) -> Events {
-    let (tx, rx) = mpsc::channel(64);
-    let mut overview = app.live.overview.clone();
-    let mut changes = app.live.changes.subscribe();
-    let mut closing = app.live.closing.subscribe();
-    tokio::spawn(async move {
-        let stats = |o: &Overview| o.queue(&queue).cloned();
-        // What a page shows of the queue: sent again only when it changes
-        // (the overview also changes with every other queue).
-        let shown = |q: &Option<QueueView>| {
-            q.as_ref().map(|q| {
-                (
-                    q.available,
-                    q.claimed,
-                    q.delayed,
-                    q.stalled,
-                    q.finishes,
-                    q.publishes,
-                )
-            })
-        };
-        let mut last = None;
-        loop {
-            let now = stats(&overview.borrow_and_update());
-            if shown(&now) != last {
-                last = shown(&now);
-                if tx.send(json_event("stats", &now)).await.is_err() {
-                    return;
-                }
-            }
-            tokio::select! {
-                // The page went away (an idle queue would never tell by a
-                // failed send), or the server is shutting down.
-                _ = tx.closed() => return,
-                _ = closing.changed() => return,
-                changed = overview.changed() => if changed.is_err() { return },
-                change = changes.recv() => match change {
-                    Ok(change) if change.queue == queue => {
-                        if tx.send(json_event("job", &change)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    // Fell behind: the page reloads its lists all the same.
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        if tx.send(Event::default().event("resync").data("{}")).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                },
-            }
-        }
-    });
-    sse(rx)
 }

@@ -3,7 +3,7 @@
 //! so they survive a restart of the dashboard) for publishes, finishes,
 //! cancels, stalls and recoveries.
 
-use super::App;
+use super::app::App;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};

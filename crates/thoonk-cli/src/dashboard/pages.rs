@@ -3,7 +3,7 @@
 //! script then keeps them current from the live streams.
 
 use super::api::{self, actions, Listed, PAGE};
-use super::App;
+use super::app::App;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};

@@ -2,7 +2,7 @@
 //! that moves up to N jobs from available to claimed, with their leases
 //! and tokens.
 
-use super::{lossy, Job};
+use super::{lossy, Job, JobRef};
 use crate::{scripts, Result};
 use redis::ScriptInvocation;
 use std::sync::Arc;
@@ -22,6 +22,13 @@ pub struct Claimed<T = Vec<u8>> {
     /// The token of this claim: finish, cancel and stall with it are
     /// refused once the claim was taken back.
     pub token: String,
+}
+
+/// A claimed job is its own reference, fenced by its token.
+impl<'a, T> From<&'a Claimed<T>> for JobRef<'a> {
+    fn from(c: &'a Claimed<T>) -> Self {
+        JobRef::fenced(&c.id, &c.token)
+    }
 }
 
 impl Job {

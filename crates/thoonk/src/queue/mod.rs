@@ -56,12 +56,6 @@ impl<'a> From<&'a String> for JobRef<'a> {
     }
 }
 
-impl<'a, T> From<&'a Claimed<T>> for JobRef<'a> {
-    fn from(c: &'a Claimed<T>) -> Self {
-        JobRef::fenced(&c.id, &c.token)
-    }
-}
-
 /// A handle on one queue, by name. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Job {

@@ -7,8 +7,8 @@ use super::heartbeat;
 use super::lane::{Lane, Outlets};
 use super::process::{Handler, Run};
 use super::report::Counters;
+use super::settings::Settings;
 use super::watcher::Woke;
-use super::Worker;
 use crate::{Claimed, Result};
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -31,7 +31,7 @@ const MAX_PAUSE: Duration = Duration::from_secs(5);
 
 /// A worker while it runs.
 pub(crate) struct Dispatch {
-    pub(crate) worker: Worker,
+    pub(crate) worker: Settings,
     handler: Handler,
     pub(crate) counters: Arc<Counters>,
     /// One permit per job running (or claimed and about to run).
@@ -69,7 +69,7 @@ impl Dispatch {
     /// Starts every part of the worker: finishing connections, a lane per
     /// queue, a heartbeat per queue (each beating once before the first
     /// claim, so the worker is marked alive).
-    pub(crate) async fn start(worker: Worker, handler: Handler) -> Result<Dispatch> {
+    pub(crate) async fn start(worker: Settings, handler: Handler) -> Result<Dispatch> {
         // The finishes (and their refills) of all queues go over connections
         // of their own, so they and the worker's own claims do not wait on
         // each other.

@@ -21,6 +21,7 @@ mod lane;
 mod order;
 mod process;
 mod report;
+mod settings;
 mod shutdown;
 mod state;
 mod watcher;
@@ -32,6 +33,7 @@ pub use report::Report;
 use crate::{Claimed, Error, Job, Result};
 use dispatch::Dispatch;
 use futures_util::FutureExt;
+use settings::Settings;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,17 +41,7 @@ use std::time::Duration;
 /// Runs a handler on the jobs of one queue, or of several.
 #[derive(Debug, Clone)]
 pub struct Worker {
-    /// The queues it serves, all from one client.
-    queues: Vec<Job>,
-    /// Which queue a free slot goes to first.
-    order: Order,
-    /// Its claims' tokens end in `@id`; its liveness mark is kept under it.
-    id: String,
-    /// How many handlers run at once, over all its queues.
-    concurrency: usize,
-    backoff: Backoff,
-    /// How long handlers may run on after shutdown is asked for.
-    grace: Duration,
+    settings: Settings,
 }
 
 impl Worker {
@@ -57,12 +49,14 @@ impl Worker {
     /// of grace at shutdown.
     pub fn new(job: Job) -> Worker {
         Worker {
-            queues: vec![job],
-            order: Order::Strict,
-            id: crate::new_id(),
-            concurrency: 1,
-            backoff: Backoff::default(),
-            grace: Duration::from_secs(10),
+            settings: Settings {
+                queues: vec![job],
+                order: Order::Strict,
+                id: crate::new_id(),
+                concurrency: 1,
+                backoff: Backoff::default(),
+                grace: Duration::from_secs(10),
+            },
         }
     }
 
@@ -105,33 +99,33 @@ impl Worker {
             }
         }
         let mut worker = Worker::new(queues[0].clone());
-        worker.queues = queues;
-        worker.order = order;
+        worker.settings.queues = queues;
+        worker.settings.order = order;
         Ok(worker)
     }
 
     /// Run up to `n` handlers at once.
     pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
+        self.settings.concurrency = n.max(1);
         self
     }
 
     /// The delays before failed jobs come back.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
+        self.settings.backoff = backoff;
         self
     }
 
     /// How long running handlers may go on after shutdown is asked for;
     /// what is still running then is released back to the queue.
     pub fn grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
+        self.settings.grace = grace;
         self
     }
 
     /// This worker's id: its claims' tokens end in `@id`.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.settings.id
     }
 
     /// Claims jobs and runs `handler` on each until `shutdown` completes.
@@ -158,7 +152,7 @@ impl Worker {
     {
         let handler: process::Handler =
             Arc::new(move |job| handler(job).map(|done| done.map(Into::into)).boxed());
-        let mut running = Dispatch::start(self, handler).await?;
+        let mut running = Dispatch::start(self.settings, handler).await?;
         running.until(shutdown).await;
         running.stop().await
     }

@@ -1,0 +1,22 @@
+//! A worker's settings ([`Settings`]), as its builder set them: what every
+//! part of the running worker reads.
+
+use super::{Backoff, Order};
+use crate::Job;
+use std::time::Duration;
+
+/// A worker's settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// The queues it serves, all from one client.
+    pub(crate) queues: Vec<Job>,
+    /// Which queue a free slot goes to first.
+    pub(crate) order: Order,
+    /// Its claims' tokens end in `@id`; its liveness mark is kept under it.
+    pub(crate) id: String,
+    /// How many handlers run at once, over all its queues.
+    pub(crate) concurrency: usize,
+    pub(crate) backoff: Backoff,
+    /// How long handlers may run on after shutdown is asked for.
+    pub(crate) grace: Duration,
+}
