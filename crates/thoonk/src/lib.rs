@@ -7,6 +7,9 @@
 //! it; any job can be **retracted**. Every change is one Lua script, atomic
 //! in Redis, and publishes an event.
 //!
+//! [`Job`] is a handle on a *queue* (v1's name for it: `thoonk.job("mail")`
+//! is the queue named `mail`); a job a worker holds is a [`Claimed`].
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use thoonk::{Publish, Thoonk};
