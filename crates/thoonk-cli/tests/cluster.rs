@@ -1,6 +1,6 @@
 //! The `thoonk` binary against a real Redis Cluster: each test starts its
 //! own six nodes (three masters, three replicas, see
-//! [`private_redis::PrivateCluster`]) and runs the real binary with
+//! [`thoonk_testkit::PrivateCluster`]) and runs the real binary with
 //! `--cluster` and seed URLs.
 //!
 //! Nothing here sleeps in place of synchronisation: `events` is known to
@@ -13,12 +13,12 @@ mod common;
 
 use common::worker::WorkerProcess;
 use common::{command, run, wait_until, Background, Claim, Output, TempDir};
-use private_redis::PrivateCluster;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, TcpListener};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use thoonk_testkit::PrivateCluster;
 
 /// Every kind of event, as in the channel names `event.job.<verb>:NAME`
 /// that `events` subscribes to.

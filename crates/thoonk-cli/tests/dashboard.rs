@@ -629,7 +629,7 @@ fn a_running_worker_shows_on_the_overview() {
 #[test]
 fn it_works_over_tls_as_a_restricted_user_and_never_shows_the_password() {
     const PASSWORD: &str = "dashboard-pw-41c9";
-    let redis = private_redis::PrivateRedis::start_tls().expect("start a TLS redis-server");
+    let redis = thoonk_testkit::PrivateRedis::start_tls().expect("start a TLS redis-server");
     redis.add_user("dash", PASSWORD, common::APP_RULES).unwrap();
     let url = redis.url_as("dash", PASSWORD);
     let ca = redis.ca_path().unwrap();

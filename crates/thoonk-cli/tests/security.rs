@@ -6,7 +6,7 @@ mod common;
 
 use common::worker::WorkerProcess;
 use common::{command, run, wait_until, Output, TempDir, APP_RULES, WAIT};
-use private_redis::{PrivateCluster, PrivateRedis};
+use thoonk_testkit::{PrivateCluster, PrivateRedis};
 
 /// The ACL user's password: distinctive, so a leak of it is unmistakable.
 const PASSWORD: &str = "Pw-5c2b8e0d-never-shown";

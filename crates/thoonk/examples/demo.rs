@@ -4,9 +4,9 @@
 //! Redis on 127.0.0.1:6379 when one answers there, else it starts a private
 //! `redis-server` of its own (and stops it at the end).
 
-use private_redis::PrivateRedis;
 use std::time::Duration;
 use thoonk::{Job, Publish, Thoonk};
+use thoonk_testkit::PrivateRedis;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

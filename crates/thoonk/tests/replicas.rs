@@ -4,9 +4,9 @@
 mod common;
 
 use common::*;
-use private_redis::PrivateRedis;
 use std::time::Duration;
 use thoonk::{Error, Publish};
+use thoonk_testkit::PrivateRedis;
 
 #[tokio::test]
 async fn a_publish_no_replica_acknowledged_is_an_error_and_still_queued() {

@@ -8,10 +8,10 @@
 mod common;
 
 use common::{eventually, start, within, DEADLINE};
-use private_redis::{PrivateCluster, PrivateRedis};
 use std::time::Duration;
 use thoonk::redis;
 use thoonk::{Claimed, Error, EventKind, Job, Publish, State, Thoonk, Worker};
+use thoonk_testkit::{PrivateCluster, PrivateRedis};
 
 /// The ACL user's password: distinctive, so a leak of it is unmistakable.
 const PASSWORD: &str = "Pw-7f3e9a1c-never-shown";

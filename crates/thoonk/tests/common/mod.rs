@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use futures_util::StreamExt;
-use private_redis::{PrivateCluster, PrivateRedis};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use thoonk::redis::{self, aio::ConnectionLike, aio::MultiplexedConnection};
 use thoonk::{Claimed, Clock, Error, Event, Events, Failure, Job, Report, Thoonk, Worker};
+use thoonk_testkit::{PrivateCluster, PrivateRedis};
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 

@@ -1,8 +1,8 @@
 //! The private Redis Cluster: it forms with three masters and three replicas,
 //! routes keys, and a replica takes over a killed master with its data.
 
-use private_redis::PrivateCluster;
 use std::time::{Duration, Instant};
+use thoonk_testkit::PrivateCluster;
 
 #[test]
 fn forms_three_masters_with_a_replica_each() {
