@@ -3,8 +3,11 @@
 //! replica each, all stopped on drop.
 //!
 //! The node timeout is short (1 s), so a test that kills a master sees its
-//! replica take over within seconds. `redis-cli` is taken from the directory
-//! of [`server_binary`] when it is there, else from `PATH`.
+//! replica take over within seconds. One node is talked to with the kit's
+//! own RESP client ([`PrivateCluster::command`]); `redis-cli` forms the
+//! cluster (`--cluster create`) and follows redirects
+//! ([`PrivateCluster::cluster_commands`]), taken from the directory of
+//! [`server_binary`] when it is there, else from `PATH`.
 //!
 //! [`PrivateCluster::start_tls`] starts one that speaks only TLS, to clients,
 //! on its bus and between master and replica, with the certificate of one
@@ -16,18 +19,16 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::{server_binary, PrivateRedis, TestCerts};
+use crate::poll::{self, DEADLINE};
+use crate::{server_binary, PrivateRedis, Resp, TestCerts};
 
 /// The number of hash slots in a Redis Cluster.
 const SLOTS: u32 = 16384;
 
 /// A node's cluster bus listens on its port plus this.
 const BUS_PORT_OFFSET: u16 = 10000;
-
-/// How long `start` waits for the six nodes to agree on the cluster.
-const FORM_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Settings of every node, on top of `PrivateRedis`'s own (which include
 /// `--save ''`).
@@ -169,7 +170,7 @@ impl PrivateCluster {
         create.extend(["--cluster-replicas", "1", "--cluster-yes"].map(String::from));
         cluster.redis_cli(&create, None)?;
         cluster.wait_until(
-            FORM_DEADLINE,
+            DEADLINE,
             "three masters with one synced replica each, as seen by every node",
             || cluster.formed(),
         )?;
@@ -246,9 +247,8 @@ impl PrivateCluster {
     pub fn slot_of(&self, key: &str) -> io::Result<u16> {
         let port = self.any_live_port()?;
         let reply = self.command(port, &["CLUSTER", "KEYSLOT", key])?;
-        reply
-            .parse()
-            .map_err(|_| io::Error::other(format!("CLUSTER KEYSLOT replied {reply:?}")))
+        u16::try_from(reply.int()?)
+            .map_err(|_| io::Error::other(format!("CLUSTER KEYSLOT {key:?}: not a slot")))
     }
 
     /// The master that currently serves `key`'s slot.
@@ -292,8 +292,7 @@ impl PrivateCluster {
     /// on: the steps of `redis-cli --cluster reshard` for one slot. The
     /// target is set IMPORTING and the source MIGRATING (clients get `ASK`
     /// for keys already moved), the keys move with `MIGRATE`, then every
-    /// master is told the slot's new owner (clients get `MOVED`). Keys with
-    /// a NUL byte cannot be passed to redis-cli, so none may be in the slot.
+    /// master is told the slot's new owner (clients get `MOVED`).
     pub fn move_slot(&self, slot: u16, to: u16) -> io::Result<()> {
         let from = self.master_of_slot(slot)?;
         let masters = self.masters()?;
@@ -301,63 +300,68 @@ impl PrivateCluster {
             io::Error::other(format!("the node on port {to} is not a live master"))
         })?;
         let slot_arg = slot.to_string();
-        let expect_ok = |port: u16, args: &[&str]| -> io::Result<()> {
-            let reply = self.command(port, args)?;
-            match reply.as_str() {
-                "OK" | "NOKEY" => Ok(()),
-                _ => Err(io::Error::other(format!(
-                    "{args:?} on {port} replied {reply:?}"
-                ))),
-            }
-        };
-        expect_ok(
-            to,
-            &["CLUSTER", "SETSLOT", &slot_arg, "IMPORTING", &from.id],
-        )?;
-        expect_ok(
-            from.port,
-            &["CLUSTER", "SETSLOT", &slot_arg, "MIGRATING", &target.id],
-        )?;
+        let setslot = |state, id| ["CLUSTER", "SETSLOT", slot_arg.as_str(), state, id];
+        self.expect_ok(to, &setslot("IMPORTING", &from.id))?;
+        self.expect_ok(from.port, &setslot("MIGRATING", &target.id))?;
+        let to_arg = to.to_string();
         loop {
-            let listed =
-                self.command(from.port, &["CLUSTER", "GETKEYSINSLOT", &slot_arg, "1000"])?;
-            let keys: Vec<&str> = listed.lines().filter(|k| !k.is_empty()).collect();
+            let keys = self
+                .command(from.port, &["CLUSTER", "GETKEYSINSLOT", &slot_arg, "1000"])?
+                .bulks()?;
             if keys.is_empty() {
                 break;
             }
-            let to_arg = to.to_string();
-            let mut migrate = vec!["MIGRATE", "127.0.0.1", &to_arg, "", "0", "5000", "KEYS"];
-            migrate.extend(&keys);
-            expect_ok(from.port, &migrate)?;
+            let mut migrate: Vec<&[u8]> =
+                ["MIGRATE", "127.0.0.1", &to_arg, "", "0", "5000", "KEYS"]
+                    .map(str::as_bytes)
+                    .to_vec();
+            migrate.extend(keys.iter().map(Vec::as_slice));
+            self.expect_ok(from.port, &migrate)?;
         }
         // The new owner first, so it serves the slot before anyone is sent
         // to it.
-        expect_ok(to, &["CLUSTER", "SETSLOT", &slot_arg, "NODE", &target.id])?;
+        self.expect_ok(to, &setslot("NODE", &target.id))?;
         for master in masters.iter().filter(|m| m.port != to) {
-            expect_ok(
-                master.port,
-                &["CLUSTER", "SETSLOT", &slot_arg, "NODE", &target.id],
-            )?;
+            self.expect_ok(master.port, &setslot("NODE", &target.id))?;
         }
         Ok(())
     }
 
-    /// Runs one command with `redis-cli` on the node on `port`, without
-    /// following redirects, and returns its output without the final newline.
-    /// redis-cli 7.0 prints error replies (`ERR ...`, `MOVED ...`) as output
-    /// too, and exits 0. A port that is not one of ours is refused, so no
-    /// other Redis is ever touched.
-    pub fn command(&self, port: u16, args: &[&str]) -> io::Result<String> {
-        if !self.ports().contains(&port) {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no node on port {port}"),
-            ));
+    /// Sends `args` to the node on `port`; anything but `OK` (or `NOKEY`,
+    /// a `MIGRATE` with nothing left to move) is an error.
+    fn expect_ok<A: AsRef<[u8]>>(&self, port: u16, args: &[A]) -> io::Result<()> {
+        let reply = self.command(port, args)?;
+        if reply == Resp::simple("OK") || reply == Resp::simple("NOKEY") {
+            return Ok(());
         }
-        let port = port.to_string();
-        let mut cli = vec!["-h", "127.0.0.1", "-p", &port];
-        cli.extend_from_slice(args);
-        self.redis_cli(&cli, None)
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| a.as_ref().escape_ascii().to_string())
+            .collect();
+        Err(io::Error::other(format!(
+            "{shown:?} on {port} replied {reply:?}"
+        )))
+    }
+
+    /// Sends one command to the node on `port` (no redirect is followed)
+    /// and returns its reply: an error reply (`MOVED …`) is a reply, not an
+    /// `Err`. A port that is not one of ours is refused, so no other Redis
+    /// is ever touched.
+    pub fn command<A: AsRef<[u8]>>(&self, port: u16, args: &[A]) -> io::Result<Resp> {
+        self.nodes
+            .iter()
+            .find(|n| n.port() == port)
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, format!("no node on port {port}"))
+            })?
+            .command(args)
+    }
+
+    /// The keys on the node at `port`, sorted.
+    pub fn keys_on(&self, port: u16) -> io::Result<Vec<String>> {
+        let mut keys = self.command(port, &["KEYS", "*"])?.strings()?;
+        keys.sort();
+        Ok(keys)
     }
 
     /// Runs `commands` in order over one connection with `redis-cli -c`,
@@ -408,7 +412,7 @@ impl PrivateCluster {
     }
 
     fn cluster_nodes(&self, port: u16) -> io::Result<Vec<ClusterNode>> {
-        let text = self.command(port, &["CLUSTER", "NODES"])?;
+        let text = self.command(port, &["CLUSTER", "NODES"])?.text()?;
         text.lines()
             .map(|line| {
                 ClusterNode::parse(line).ok_or_else(|| {
@@ -422,7 +426,7 @@ impl PrivateCluster {
     /// served by a master that is not failed and still runs. The last part
     /// matters right after a kill, before the node has noticed.
     fn serves_all_slots(&self, port: u16) -> io::Result<bool> {
-        let info = self.command(port, &["CLUSTER", "INFO"])?;
+        let info = self.command(port, &["CLUSTER", "INFO"])?.text()?;
         if !info.contains("cluster_state:ok") || !info.contains("cluster_slots_ok:16384") {
             return Ok(false);
         }
@@ -459,7 +463,7 @@ impl PrivateCluster {
             {
                 return Ok(false);
             }
-            let replication = self.command(port, &["INFO", "replication"])?;
+            let replication = self.command(port, &["INFO", "replication"])?.text()?;
             if replication.contains("role:slave") && !replication.contains("master_link_status:up")
             {
                 return Ok(false);
@@ -476,26 +480,29 @@ impl PrivateCluster {
         what: &str,
         mut ready: impl FnMut() -> io::Result<bool>,
     ) -> io::Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let last = match ready() {
-                Ok(true) => return Ok(()),
-                Ok(false) => None,
-                Err(e) => Some(e),
-            };
-            if Instant::now() > deadline {
-                let view = self
-                    .any_live_port()
-                    .and_then(|p| self.command(p, &["CLUSTER", "NODES"]))
-                    .unwrap_or_else(|e| e.to_string());
-                let last = last.map_or(String::new(), |e| format!(" (last error: {e})"));
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("no {what} within {timeout:?}{last}\n--- CLUSTER NODES ---\n{view}"),
-                ));
+        let mut last = None;
+        let done = poll::poll(timeout, || match ready() {
+            Ok(ready) => {
+                last = None;
+                ready.then_some(())
             }
-            std::thread::sleep(Duration::from_millis(50));
+            Err(e) => {
+                last = Some(e);
+                None
+            }
+        });
+        if done.is_some() {
+            return Ok(());
         }
+        let view = self
+            .any_live_port()
+            .and_then(|p| self.command(p, &["CLUSTER", "NODES"])?.text())
+            .unwrap_or_else(|e| e.to_string());
+        let last = last.map_or(String::new(), |e| format!(" (last error: {e})"));
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no {what} within {timeout:?}{last}\n--- CLUSTER NODES ---\n{view}"),
+        ))
     }
 }
 

@@ -1,37 +1,49 @@
-//! A private `redis-server` for tests and the demo: started on a free loopback
-//! port with its own data directory, stopped (killed) on drop.
+//! The test kit of the thoonk workspace (dev-only): what the library's
+//! tests, the CLI's tests and the demo share, written once.
 //!
-//! It never touches a Redis it did not start: the port is chosen by binding
-//! port 0, so the user's Redis on 6379 is never the one we talk to, and
-//! nothing here ever flushes a database.
+//! # Layout
+//! - this file: [`PrivateRedis`], a private `redis-server` for tests and the
+//!   demo, started on a free loopback port with its own data directory,
+//!   stopped (killed) on drop;
+//! - [`cluster`]: [`PrivateCluster`], six of them as a Redis Cluster;
+//! - [`tls`]: [`TestCerts`], the throwaway CA of a TLS server;
+//! - [`resp`]: the one raw RESP client ([`Connection`], [`Resp`]);
+//! - [`poll`]: the one poller and its deadline ([`poll::until`],
+//!   [`poll::eventually`], [`poll::DEADLINE`]);
+//! - [`snapshot`]: atomic snapshots of one queue ([`QueueSnapshot`]) and of
+//!   a whole database ([`DbSnapshot`]), and the check that every job is in
+//!   exactly one state ([`QueueSnapshot::check_invariants`]).
+//!
+//! A private server never touches a Redis it did not start: the port is
+//! chosen by binding port 0, so the user's Redis on 6379 is never the one
+//! we talk to, and nothing here ever flushes a database.
 //!
 //! The binary is `redis-server` from `PATH`, or the path in
 //! `$THOONK_REDIS_SERVER` when that is set.
 //!
-//! [`PrivateCluster`] runs six of them as a Redis Cluster.
-//!
 //! [`PrivateRedis::start_tls`] starts one that speaks only TLS on its port,
-//! with a certificate of a throwaway CA ([`TestCerts`]); the harness itself
+//! with a certificate of a throwaway CA ([`TestCerts`]); the kit itself
 //! talks to such a server over a Unix socket in its data directory.
 //! [`PrivateRedis::add_user`] creates an ACL user.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::os::unix::net::UnixStream;
+use std::io::{self, Read};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-mod cluster;
-mod tls;
+pub mod cluster;
+pub mod poll;
+pub mod resp;
+pub mod snapshot;
+pub mod tls;
 
 pub use cluster::{ClusterNode, PrivateCluster};
+use poll::DEADLINE;
+pub use resp::{Connection, Resp};
+pub use snapshot::{Counts, DbSnapshot, QueueKeys, QueueSnapshot};
 pub use tls::TestCerts;
-
-/// How long a server may take to answer after it was spawned.
-const START_DEADLINE: Duration = Duration::from_secs(20);
 
 /// A `redis-server` process that this program started and owns.
 #[derive(Debug)]
@@ -176,14 +188,12 @@ impl PrivateRedis {
         let mut args = vec!["ACL", "SETUSER", name, "reset", "on", password.as_str()];
         args.extend_from_slice(rules);
         for command in [&args[..], &["ACL", "SAVE"]] {
-            match self.command(command)?.as_str() {
-                "+OK" => {}
-                reply => {
-                    return Err(io::Error::other(format!(
-                        "{} {name} … replied {reply:?}",
-                        command[..2].join(" ")
-                    )))
-                }
+            let reply = self.command(command)?;
+            if reply != Resp::simple("OK") {
+                return Err(io::Error::other(format!(
+                    "{} {name} … replied {reply:?}",
+                    command[..2].join(" ")
+                )));
             }
         }
         Ok(())
@@ -208,63 +218,50 @@ impl PrivateRedis {
     pub fn restart(&mut self) -> io::Result<()> {
         self.stop();
         // The port was ours a moment ago; the kernel may hold it briefly.
-        let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            match self.spawn() {
-                Ok(()) => return Ok(()),
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(e) => return Err(e),
+        let mut last = None;
+        poll::poll(DEADLINE, || match self.spawn() {
+            Ok(()) => Some(()),
+            Err(e) => {
+                last = Some(e);
+                None
             }
+        })
+        .map_or_else(|| Err(last.expect("at least one attempt")), Ok)
+    }
+
+    /// A connection of the kit's own RESP client, as the default user; to
+    /// a TLS server over its Unix socket.
+    pub fn connect(&self) -> io::Result<Connection> {
+        if self.tls.is_some() {
+            Connection::connect_unix(&self.socket_path())
+        } else {
+            Connection::connect(self.port)
         }
     }
 
-    /// Sends one command in RESP, as the default user, and returns the raw
-    /// reply line; enough for tests that poke the server (`PING`). A TLS
-    /// server is reached over its Unix socket.
-    pub fn command(&self, args: &[&str]) -> io::Result<String> {
-        let mut line = String::new();
-        self.request(args)?.read_line(&mut line)?;
-        Ok(line.trim_end().to_string())
+    /// Sends one command on a fresh [`connect`](Self::connect)ion and
+    /// returns its reply (an error reply is a reply, not an `Err`).
+    pub fn command<A: AsRef<[u8]>>(&self, args: &[A]) -> io::Result<Resp> {
+        self.connect()?.command(args)
     }
 
-    /// Sends one command in RESP; its reply is to be read from the result.
-    fn request(&self, args: &[&str]) -> io::Result<Box<dyn BufRead>> {
-        let req = resp(args);
-        let timeout = Some(Duration::from_secs(5));
-        Ok(if self.tls.is_some() {
-            let mut stream = UnixStream::connect(self.socket_path())?;
-            stream.set_read_timeout(timeout)?;
-            stream.write_all(req.as_bytes())?;
-            Box::new(BufReader::new(stream))
-        } else {
-            let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))?;
-            stream.set_read_timeout(timeout)?;
-            stream.write_all(req.as_bytes())?;
-            Box::new(BufReader::new(stream))
-        })
+    /// An atomic snapshot of queue `name` (see [`QueueSnapshot`]).
+    pub fn queue_snapshot(&self, name: &str) -> io::Result<QueueSnapshot> {
+        QueueSnapshot::read(&mut self.connect()?, name)
+    }
+
+    /// An atomic snapshot of the whole database (see [`DbSnapshot`]).
+    pub fn snapshot(&self) -> io::Result<DbSnapshot> {
+        DbSnapshot::read(&mut self.connect()?)
     }
 
     /// Whether the server that answers on our port is process `pid`. When
     /// another server takes the port between our probe and the spawn, ours
     /// exits, but the other one would answer PING in the meantime.
     fn answers_as(&self, pid: u32) -> bool {
-        let info = || -> io::Result<String> {
-            let mut reply = self.request(&["INFO", "server"])?;
-            let mut header = String::new();
-            reply.read_line(&mut header)?;
-            let len = header
-                .trim_end()
-                .strip_prefix('$')
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(|| io::Error::other(header.clone()))?;
-            let mut body = vec![0; len];
-            reply.read_exact(&mut body)?;
-            Ok(String::from_utf8_lossy(&body).into_owned())
-        };
-        info().is_ok_and(|info| info.contains(&format!("process_id:{pid}\r\n")))
+        self.command(&["INFO", "server"])
+            .and_then(Resp::text)
+            .is_ok_and(|info| info.contains(&format!("process_id:{pid}\r\n")))
     }
 
     fn log_path(&self) -> PathBuf {
@@ -332,33 +329,42 @@ impl PrivateRedis {
                 ),
             )
         })?;
-        let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            if let Some(status) = child.try_wait()? {
+        let pid = child.id();
+        let ready = poll::poll(DEADLINE, || match child.try_wait() {
+            Ok(None) => self.answers_as(pid).then_some(Ok(None)),
+            Ok(Some(status)) => Some(Ok(Some(status))),
+            Err(e) => Some(Err(e)),
+        });
+        match ready {
+            Some(Ok(None)) => {
+                self.child = Some(child);
+                Ok(())
+            }
+            Some(Ok(Some(status))) => {
                 let mut stderr = String::new();
                 if let Some(mut s) = child.stderr.take() {
                     let _ = s.read_to_string(&mut stderr);
                 }
-                return Err(io::Error::other(format!(
+                Err(io::Error::other(format!(
                     "redis-server on port {} exited ({status}) before answering.\n{stderr}\n--- log ---\n{}",
                     self.port,
                     read_log(&self.log_path())
-                )));
+                )))
             }
-            if self.answers_as(child.id()) {
-                self.child = Some(child);
-                return Ok(());
-            }
-            if Instant::now() > deadline {
+            Some(Err(e)) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(io::Error::other(format!(
-                    "redis-server on port {} did not answer within {START_DEADLINE:?}.\n--- log ---\n{}",
+                Err(e)
+            }
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(io::Error::other(format!(
+                    "redis-server on port {} did not answer within {DEADLINE:?}.\n--- log ---\n{}",
                     self.port,
                     read_log(&self.log_path())
-                )));
+                )))
             }
-            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
@@ -388,30 +394,24 @@ fn read_log(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| format!("(no log: {e})"))
 }
 
-/// `args` as one RESP command.
-fn resp(args: &[&str]) -> String {
-    let mut req = format!("*{}\r\n", args.len());
-    for a in args {
-        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-    }
-    req
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::net::TcpStream;
     use std::sync::atomic::AtomicU16;
+    use std::time::Duration;
 
     #[test]
     fn starts_answers_and_stops() {
         let mut redis = PrivateRedis::start().unwrap();
         assert_ne!(redis.port(), 6379);
-        assert_eq!(redis.command(&["PING"]).unwrap(), "+PONG");
+        assert_eq!(redis.command(&["PING"]).unwrap(), Resp::simple("PONG"));
         let port = redis.port();
         redis.stop();
         assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
         redis.restart().unwrap();
-        assert_eq!(redis.command(&["PING"]).unwrap(), "+PONG");
+        assert_eq!(redis.command(&["PING"]).unwrap(), Resp::simple("PONG"));
     }
 
     #[test]
@@ -422,18 +422,18 @@ mod tests {
         let ca = redis.ca_path().unwrap();
         let pem = std::fs::read_to_string(&ca).unwrap();
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
-        assert_eq!(redis.command(&["PING"]).unwrap(), "+PONG");
+        assert_eq!(redis.command(&["PING"]).unwrap(), Resp::simple("PONG"));
         // Plain RESP on the TLS port gets no reply.
         let mut plain = TcpStream::connect((Ipv4Addr::LOCALHOST, redis.port())).unwrap();
         plain
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        plain.write_all(b"*1\r\n$4\r\nPING\r\n").unwrap();
+        plain.write_all(&resp::encode(&["PING"])).unwrap();
         let mut reply = Vec::new();
         let _ = plain.read_to_end(&mut reply);
         assert!(!reply.starts_with(b"+PONG"), "{reply:?}");
         redis.restart().unwrap();
-        assert_eq!(redis.command(&["PING"]).unwrap(), "+PONG");
+        assert_eq!(redis.command(&["PING"]).unwrap(), Resp::simple("PONG"));
         let dir = redis.dir.clone();
         drop(redis);
         assert!(!dir.exists());
@@ -441,19 +441,12 @@ mod tests {
     }
 
     /// `AUTH app pw`, then `args`, pipelined on one connection to `port`:
-    /// both replies' first lines.
-    fn as_app(port: u16, args: &[&str]) -> (String, String) {
-        let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let req = resp(&["AUTH", "app", "pw"]) + &resp(args);
-        stream.write_all(req.as_bytes()).unwrap();
-        let mut reader = BufReader::new(stream);
-        let (mut auth, mut reply) = (String::new(), String::new());
-        reader.read_line(&mut auth).unwrap();
-        reader.read_line(&mut reply).unwrap();
-        (auth.trim_end().to_string(), reply.trim_end().to_string())
+    /// both replies.
+    fn as_app(port: u16, args: &[&str]) -> (Resp, Resp) {
+        let mut conn = Connection::connect(port).unwrap();
+        let replies = conn.pipeline(&[&["AUTH", "app", "pw"][..], args]).unwrap();
+        let [auth, reply] = <[Resp; 2]>::try_from(replies).unwrap();
+        (auth, reply)
     }
 
     #[test]
@@ -462,10 +455,13 @@ mod tests {
         redis
             .add_user("app", "pw", &["~job.*", "+@all", "-@dangerous"])
             .unwrap();
-        let ok = ("+OK".to_string(), "+OK".to_string());
+        let ok = (Resp::simple("OK"), Resp::simple("OK"));
         assert_eq!(as_app(redis.port(), &["SET", "job.x", "1"]), ok);
         let (_, refused) = as_app(redis.port(), &["SET", "other", "1"]);
-        assert!(refused.starts_with("-NOPERM"), "{refused}");
+        assert!(
+            matches!(&refused, Resp::Error(e) if e.starts_with("NOPERM")),
+            "{refused:?}"
+        );
         let err = redis
             .add_user("bad", "pw", &["+nosuchcommand"])
             .unwrap_err();
@@ -481,5 +477,13 @@ mod tests {
         TAKEN.store(other.port(), Ordering::Relaxed);
         let err = PrivateRedis::start_on(&[], || Ok(TAKEN.load(Ordering::Relaxed))).unwrap_err();
         assert!(err.to_string().contains("exited"), "{err}");
+    }
+
+    #[test]
+    fn a_tls_server_is_snapshot_over_its_socket() {
+        let redis = PrivateRedis::start_tls().unwrap();
+        redis.command(&["SET", "k", "v"]).unwrap();
+        let snapshot = redis.snapshot().unwrap();
+        assert_eq!(snapshot.len(), 1, "{snapshot:?}");
     }
 }

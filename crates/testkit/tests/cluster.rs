@@ -45,7 +45,14 @@ fn forms_three_masters_with_a_replica_each() {
         assert_eq!(cluster.cluster_commands(&[&["GET", &key]]).unwrap(), value);
         // And the node that serves the key has it itself.
         let owner = cluster.node_for_key(&key).unwrap();
-        assert_eq!(cluster.command(owner.port, &["GET", &key]).unwrap(), value);
+        assert_eq!(
+            cluster
+                .command(owner.port, &["GET", &key])
+                .unwrap()
+                .text()
+                .unwrap(),
+            value
+        );
     }
 }
 

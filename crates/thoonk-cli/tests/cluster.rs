@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, TcpListener};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use thoonk_testkit::PrivateCluster;
+use thoonk_testkit::{PrivateCluster, Resp};
 
 /// Every kind of event, as in the channel names `event.job.<verb>:NAME`
 /// that `events` subscribes to.
@@ -124,14 +124,7 @@ impl ClusterEnv {
 
     /// The keys on the node at `port`, sorted.
     fn keys_on(&self, port: u16) -> Vec<String> {
-        let out = self.cluster.command(port, &["KEYS", "*"]).expect("KEYS *");
-        let mut keys: Vec<String> = out
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect();
-        keys.sort();
-        keys
+        self.cluster.keys_on(port).expect("KEYS *")
     }
 
     /// Asserts that the master of `queue`'s slot holds `job.NOUN:QUEUE`
@@ -197,12 +190,14 @@ impl ClusterEnv {
         let mut total = vec![0; channels.len()];
         for port in self.cluster.ports() {
             let out = self.cluster.command(port, &args).expect("PUBSUB NUMSUB");
-            let lines: Vec<&str> = out.lines().collect();
-            assert_eq!(lines.len(), 2 * channels.len(), "NUMSUB replied {out:?}");
-            for (n, pair) in total.iter_mut().zip(lines.chunks(2)) {
+            let replied = format!("{out:?}");
+            let flat = out.array().expect("NUMSUB's pairs");
+            assert_eq!(flat.len(), 2 * channels.len(), "NUMSUB replied {replied}");
+            for (n, pair) in total.iter_mut().zip(flat.chunks(2)) {
                 *n += pair[1]
-                    .parse::<i64>()
-                    .unwrap_or_else(|_| panic!("NUMSUB replied {out:?}"));
+                    .clone()
+                    .int()
+                    .unwrap_or_else(|_| panic!("NUMSUB replied {replied}"));
             }
         }
         total
@@ -673,7 +668,8 @@ fn bench_runs_on_a_cluster_with_a_tagged_queue() {
         let keys = env
             .cluster
             .command(master.port, &["KEYS", "job.*"])
+            .and_then(Resp::strings)
             .unwrap();
-        assert_eq!(keys, "", "left on {}", master.port);
+        assert_eq!(keys, Vec::<String>::new(), "left on {}", master.port);
     }
 }

@@ -5,6 +5,7 @@ mod common;
 use common::ClusterEnv;
 use std::collections::{BTreeMap, BTreeSet};
 use thoonk::Publish;
+use thoonk_testkit::Resp;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queues_finds_the_queues_of_every_master() {
@@ -47,6 +48,7 @@ async fn queues_finds_the_queues_of_every_master() {
     let v1_master = env.master_of(v1);
     cluster
         .command(v1_master, &["INCR", &format!("job.publishes:{v1}")])
+        .and_then(Resp::into_result)
         .unwrap();
     wanted.push(v1.to_string());
     // A destroyed queue is gone.

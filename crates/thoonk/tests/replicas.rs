@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use std::time::Duration;
 use thoonk::{Error, Publish};
-use thoonk_testkit::PrivateRedis;
+use thoonk_testkit::{PrivateRedis, Resp};
 
 #[tokio::test]
 async fn a_publish_no_replica_acknowledged_is_an_error_and_still_queued() {
@@ -49,9 +49,11 @@ async fn a_publish_is_acknowledged_once_the_replica_has_it() {
     // A new replica's full sync would otherwise wait 5 s for others to join.
     env.redis
         .command(&["CONFIG", "SET", "repl-diskless-sync-delay", "0"])
+        .and_then(Resp::into_result)
         .expect("CONFIG SET");
     replica
         .command(&["REPLICAOF", "127.0.0.1", &port])
+        .and_then(Resp::into_result)
         .expect("REPLICAOF");
     let on_replica = redis_conn(&replica).await;
     eventually("the replica in sync", || {

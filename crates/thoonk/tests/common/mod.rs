@@ -126,11 +126,7 @@ impl ClusterEnv {
 
     /// The keys on the node at `port`.
     pub(crate) fn keys_on(&self, port: u16) -> Vec<String> {
-        let out = self.cluster.command(port, &["KEYS", "*"]).expect("KEYS");
-        out.lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect()
+        self.cluster.keys_on(port).expect("KEYS")
     }
 }
 
