@@ -36,7 +36,11 @@ fn bench_reports_every_phase_and_leaves_nothing_behind() {
     // The plain form names each phase.
     let human = redis.thoonk(SMALL);
     for phase in ["publish_single", "publish_bulk", "process", "latency"] {
-        assert!(human.ok().contains(phase), "{}", human.ok());
+        assert!(
+            human.assert_success().contains(phase),
+            "{}",
+            human.assert_success()
+        );
     }
 }
 

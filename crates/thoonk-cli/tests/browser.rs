@@ -84,7 +84,7 @@ fn a_job_stalled_elsewhere_shows_up_live_and_its_retry_button_puts_it_back() {
     assert_eq!(claim.id, "m1", "the oldest job is claimed first");
     d.redis
         .thoonk(&["stall", "mail", &claim.id, "--token", &claim.token])
-        .ok();
+        .assert_success();
     let stalled_row = format!(r#"#jobs tbody tr[data-id="{}"]"#, claim.id);
     browser.until_present(&stalled_row, true);
     browser.until_text("#count-stalled", "1");
@@ -163,7 +163,7 @@ fn the_overview_shows_queues_with_jobs_in_every_state() {
     let stall = redis.get("mail");
     redis
         .thoonk(&["stall", "mail", &stall.id, "--token", &stall.token])
-        .ok();
+        .assert_success();
     // sms: 2 available, 2 claimed.
     for n in 0..4 {
         redis.publish("sms", &format!("text {n}"), &[]);
@@ -181,7 +181,7 @@ fn the_overview_shows_queues_with_jobs_in_every_state() {
         let claim = redis.get("thumbnails");
         redis
             .thoonk(&["stall", "thumbnails", &claim.id, "--token", &claim.token])
-            .ok();
+            .assert_success();
     }
 
     let browser = Browser::start();

@@ -115,7 +115,7 @@ fn publish_priority_puts_the_job_at_the_front() {
     // Human listing in the same order.
     let human = redis.thoonk(&["list", "q", "available"]);
     let listed: Vec<&str> = human
-        .ok()
+        .assert_success()
         .lines()
         .map(|l| l.split('\t').next().unwrap())
         .collect();
@@ -146,9 +146,13 @@ fn publish_wait_prints_the_result_after_a_worker_finishes() {
             "--token",
             &claim.token,
         ])
-        .ok();
+        .assert_success();
     let out = publisher.exit();
-    assert_eq!(out.ok(), "sent: 250 OK\n", "the result is the second line");
+    assert_eq!(
+        out.assert_success(),
+        "sent: 250 OK\n",
+        "the result is the second line"
+    );
 }
 
 #[test]
@@ -175,7 +179,7 @@ fn publish_wait_fails_when_the_job_is_retracted() {
     wait_until("the job is published", || {
         redis.ids("mail", "available") == [id.clone()]
     });
-    redis.thoonk(&["retract", "mail", &id]).ok();
+    redis.thoonk(&["retract", "mail", &id]).assert_success();
     let out = publisher.exit();
     out.refused(&["mail", &id, "retracted"]);
 }
@@ -197,7 +201,7 @@ fn get_prints_one_json_line_with_id_item_cancelled_token_in_that_order() {
     assert_eq!(redis.ids("mail", "claimed"), ["j1"]);
     assert_eq!(redis.ids("mail", "available"), Vec::<String>::new());
     // Each claim has its own token.
-    redis.thoonk(&["cancel", "mail", "j1"]).ok();
+    redis.thoonk(&["cancel", "mail", "j1"]).assert_success();
     assert_ne!(redis.get("mail").token, claim.token);
 }
 
@@ -211,7 +215,7 @@ fn get_waits_for_a_job_to_be_published() {
     redis.publish("mail", "late", &["--id", "j1"]);
     let claim = Claim::parse(&worker.next_line());
     assert_eq!((claim.id.as_str(), claim.item.as_str()), ("j1", "late"));
-    assert_eq!(worker.exit().ok(), "");
+    assert_eq!(worker.exit().assert_success(), "");
     assert_eq!(redis.ids("mail", "claimed"), ["j1"]);
 }
 
@@ -234,15 +238,20 @@ fn finish_without_a_result_with_a_result_and_with_a_token() {
         redis.publish("q", id, &["--id", id]);
     }
     let f1 = redis.get("q");
-    assert_eq!(redis.thoonk(&["finish", "q", &f1.id]).ok(), "");
+    assert_eq!(redis.thoonk(&["finish", "q", &f1.id]).assert_success(), "");
     let f2 = redis.get("q");
-    assert_eq!(redis.thoonk(&["finish", "q", &f2.id, "done"]).ok(), "");
+    assert_eq!(
+        redis
+            .thoonk(&["finish", "q", &f2.id, "done"])
+            .assert_success(),
+        ""
+    );
     let f3 = redis.get("q");
     assert_eq!(f3.id, "f3");
     assert_eq!(
         redis
             .thoonk(&["finish", "q", "f3", "done", "--token", &f3.token])
-            .ok(),
+            .assert_success(),
         ""
     );
     let stats = redis.stats("q");
@@ -265,22 +274,22 @@ fn cancel_puts_the_job_back_and_counts_it() {
     assert_eq!(
         redis
             .thoonk(&["cancel", "q", "c1", "--token", &first.token])
-            .ok(),
+            .assert_success(),
         ""
     );
     assert_eq!(redis.list("q", "available"), [Listed::new("c1", "work", 1)]);
     assert_eq!(redis.ids("q", "claimed"), Vec::<String>::new());
     let second = redis.get("q");
     assert_eq!((second.id.as_str(), second.cancelled), ("c1", 1));
-    redis.thoonk(&["cancel", "q", "c1"]).ok();
+    redis.thoonk(&["cancel", "q", "c1"]).assert_success();
     assert_eq!(redis.get("q").cancelled, 2);
     // Cancelled jobs go to the back of the line.
-    redis.thoonk(&["cancel", "q", "c1"]).ok();
+    redis.thoonk(&["cancel", "q", "c1"]).assert_success();
     redis.publish("q", "other", &["--id", "c2"]);
     assert_eq!(redis.ids("q", "available"), ["c1", "c2"]);
     redis.publish("q", "newest", &["--id", "c3"]);
     assert_eq!(redis.get("q").id, "c1");
-    redis.thoonk(&["cancel", "q", "c1"]).ok();
+    redis.thoonk(&["cancel", "q", "c1"]).assert_success();
     assert_eq!(redis.ids("q", "available"), ["c2", "c3", "c1"]);
     // Only a claimed job can be cancelled.
     redis
@@ -293,13 +302,13 @@ fn stall_sets_a_job_aside_and_retry_puts_it_back() {
     let redis = Redis::start();
     redis.publish("q", "work", &["--id", "s1"]);
     redis.get("q");
-    redis.thoonk(&["cancel", "q", "s1"]).ok();
+    redis.thoonk(&["cancel", "q", "s1"]).assert_success();
     let claim = redis.get("q");
     assert_eq!((claim.id.as_str(), claim.cancelled), ("s1", 1));
     assert_eq!(
         redis
             .thoonk(&["stall", "q", "s1", "--token", &claim.token])
-            .ok(),
+            .assert_success(),
         ""
     );
     // Stalling resets the cancel count (as v1).
@@ -309,12 +318,12 @@ fn stall_sets_a_job_aside_and_retry_puts_it_back() {
     redis
         .thoonk(&["get", "q", "--timeout", "0.2"])
         .failed(3, &["q"]);
-    assert_eq!(redis.thoonk(&["retry", "q", "s1"]).ok(), "");
+    assert_eq!(redis.thoonk(&["retry", "q", "s1"]).assert_success(), "");
     assert_eq!(redis.list("q", "available"), [Listed::new("s1", "work", 0)]);
     assert_eq!(redis.ids("q", "stalled"), Vec::<String>::new());
     assert_eq!(redis.get("q").id, "s1");
     // Without a token, too.
-    redis.thoonk(&["stall", "q", "s1"]).ok();
+    redis.thoonk(&["stall", "q", "s1"]).assert_success();
     assert_eq!(redis.ids("q", "stalled"), ["s1"]);
 }
 
@@ -326,9 +335,9 @@ fn retract_deletes_a_job_in_any_state() {
     }
     assert_eq!(redis.get("q").id, "r1");
     assert_eq!(redis.get("q").id, "r2");
-    redis.thoonk(&["stall", "q", "r2"]).ok();
+    redis.thoonk(&["stall", "q", "r2"]).assert_success();
     for id in ["r1", "r2", "r3"] {
-        assert_eq!(redis.thoonk(&["retract", "q", id]).ok(), "");
+        assert_eq!(redis.thoonk(&["retract", "q", id]).assert_success(), "");
     }
     let stats = redis.stats("q");
     for state in ["available", "claimed", "stalled"] {
@@ -346,9 +355,9 @@ fn stats_prints_the_counts_as_lines_or_json() {
         redis.publish("mail", id, &["--id", id]);
     }
     redis.get("mail");
-    redis.thoonk(&["finish", "mail", "s1"]).ok();
+    redis.thoonk(&["finish", "mail", "s1"]).assert_success();
     redis.get("mail");
-    redis.thoonk(&["stall", "mail", "s2"]).ok();
+    redis.thoonk(&["stall", "mail", "s2"]).assert_success();
     redis.get("mail");
 
     let human = redis.thoonk(&["stats", "mail"]);
@@ -365,7 +374,7 @@ fn stats_prints_the_counts_as_lines_or_json() {
         ("recoveries", "0"),
     ]
     .map(|(k, v)| (k.to_string(), v.to_string()));
-    assert_eq!(human_stats(human.ok()), expected);
+    assert_eq!(human_stats(human.assert_success()), expected);
 
     let out = redis.thoonk(&["stats", "mail", "--json"]);
     let value: Value = serde_json::from_str(out.line()).unwrap();
@@ -419,10 +428,10 @@ fn list_prints_each_state_as_lines_or_json() {
         redis.publish("q", item, &["--id", id]);
     }
     redis.get("q"); // l1
-    redis.thoonk(&["cancel", "q", "l1"]).ok(); // back of the line, cancelled once
+    redis.thoonk(&["cancel", "q", "l1"]).assert_success(); // back of the line, cancelled once
     assert_eq!(redis.get("q").id, "l2");
     assert_eq!(redis.get("q").id, "l3");
-    redis.thoonk(&["stall", "q", "l3"]).ok();
+    redis.thoonk(&["stall", "q", "l3"]).assert_success();
     assert_eq!(redis.get("q").id, "l4");
 
     // JSON: arrays of {id, item, cancelled}, available in claim order.
@@ -444,20 +453,23 @@ fn list_prints_each_state_as_lines_or_json() {
 
     // Lines: id TAB cancelled TAB item, the item escaped onto its line.
     assert_eq!(
-        redis.thoonk(&["list", "q", "available"]).ok(),
+        redis.thoonk(&["list", "q", "available"]).assert_success(),
         "l5\t0\tfive\\tfields\nl1\t1\tone\n"
     );
     assert_eq!(
-        redis.thoonk(&["list", "q", "claimed"]).ok(),
+        redis.thoonk(&["list", "q", "claimed"]).assert_success(),
         "l2\t0\ttwo\\nlines\nl4\t0\tfour\n"
     );
     assert_eq!(
-        redis.thoonk(&["list", "q", "stalled"]).ok(),
+        redis.thoonk(&["list", "q", "stalled"]).assert_success(),
         "l3\t0\tthree\n"
     );
 
     // Empty states.
-    assert_eq!(redis.thoonk(&["list", "empty", "stalled"]).ok(), "");
+    assert_eq!(
+        redis.thoonk(&["list", "empty", "stalled"]).assert_success(),
+        ""
+    );
     assert_eq!(
         redis
             .thoonk(&["list", "empty", "available", "--json"])
@@ -483,19 +495,21 @@ fn events_prints_every_verb_as_a_json_line() {
 
     redis.publish("q", "x", &["--id", "e1"]);
     redis.get("q");
-    redis.thoonk(&["cancel", "q", "e1"]).ok();
+    redis.thoonk(&["cancel", "q", "e1"]).assert_success();
     redis.get("q");
-    redis.thoonk(&["stall", "q", "e1"]).ok();
+    redis.thoonk(&["stall", "q", "e1"]).assert_success();
     // Events of another queue are not printed.
     redis.publish("other", "x", &["--id", "o1"]);
-    redis.thoonk(&["retry", "q", "e1"]).ok();
+    redis.thoonk(&["retry", "q", "e1"]).assert_success();
     redis.get("q");
-    redis.thoonk(&["finish", "q", "e1", "all done"]).ok();
+    redis
+        .thoonk(&["finish", "q", "e1", "all done"])
+        .assert_success();
     redis.publish("q", "x", &["--id", "e2"]);
     redis.get("q");
-    redis.thoonk(&["finish", "q", "e2"]).ok();
+    redis.thoonk(&["finish", "q", "e2"]).assert_success();
     redis.publish("q", "x", &["--id", "e3"]);
-    redis.thoonk(&["retract", "q", "e3"]).ok();
+    redis.thoonk(&["retract", "q", "e3"]).assert_success();
 
     let expected = [
         json!({"event": "publish", "queue": "q", "id": "e1"}),
@@ -552,7 +566,7 @@ fn stall_of_a_stalled_job_is_refused() {
     let redis = Redis::start();
     redis.publish("mail", "x", &["--id", "7f3a"]);
     redis.get("mail");
-    redis.thoonk(&["stall", "mail", "7f3a"]).ok();
+    redis.thoonk(&["stall", "mail", "7f3a"]).assert_success();
     let line = redis.thoonk(&["stall", "mail", "7f3a"]).refused(&[]);
     assert_eq!(
         line,
@@ -610,7 +624,7 @@ fn a_stale_token_is_refused_once_the_job_was_claimed_again() {
     let old = redis.get("mail");
     redis
         .thoonk(&["cancel", "mail", "j1", "--token", &old.token])
-        .ok();
+        .assert_success();
     let new = redis.get("mail");
     assert_ne!(old.token, new.token);
     for verb in ["finish", "cancel", "stall"] {
@@ -622,7 +636,7 @@ fn a_stale_token_is_refused_once_the_job_was_claimed_again() {
     assert_eq!(redis.ids("mail", "claimed"), ["j1"]);
     redis
         .thoonk(&["finish", "mail", "j1", "ok", "--token", &new.token])
-        .ok();
+        .assert_success();
     assert_eq!(redis.stats("mail")["finishes"], 1);
 }
 

@@ -305,25 +305,27 @@ fn every_command_works_on_a_cluster_and_a_queue_keeps_to_the_master_of_its_tag()
         ("p1", "urgent", 0)
     );
     let out = env.thoonk(&["finish", q, "p1", "sent: 250 OK", "--token", &p1.token]);
-    assert_eq!(out.ok(), "");
+    assert_eq!(out.assert_success(), "");
     let j1 = env.get(q);
     assert_eq!((j1.id.as_str(), j1.item.as_str()), ("j1", "hello"));
     assert_ne!(j1.token, p1.token);
     assert_eq!(
-        env.thoonk(&["cancel", q, "j1", "--token", &j1.token]).ok(),
+        env.thoonk(&["cancel", q, "j1", "--token", &j1.token])
+            .assert_success(),
         ""
     );
     let r1 = env.get(q);
     assert_eq!((r1.id.as_str(), r1.item.as_str()), ("r1", "safe"));
     assert_eq!(env.list(q, "claimed"), json!([listed("r1", "safe", 0)]));
     assert_eq!(
-        env.thoonk(&["stall", q, "r1", "--token", &r1.token]).ok(),
+        env.thoonk(&["stall", q, "r1", "--token", &r1.token])
+            .assert_success(),
         ""
     );
     assert_eq!(env.list(q, "stalled"), json!([listed("r1", "safe", 0)]));
     assert_eq!(env.list(q, "claimed"), json!([]));
-    assert_eq!(env.thoonk(&["retry", q, "r1"]).ok(), "");
-    assert_eq!(env.thoonk(&["retract", q, "d1"]).ok(), "");
+    assert_eq!(env.thoonk(&["retry", q, "r1"]).assert_success(), "");
+    assert_eq!(env.thoonk(&["retract", q, "d1"]).assert_success(), "");
     assert_eq!(
         env.list(q, "available"),
         json!([listed("j1", "hello", 1), listed("r1", "safe", 0)])
@@ -357,7 +359,7 @@ fn every_command_works_on_a_cluster_and_a_queue_keeps_to_the_master_of_its_tag()
     let publisher = env.spawn(&["publish", q, "this", "--wait", "--timeout", "30"]);
     let waited = publisher.next_line();
     let worker = env.work(&[q, "--", "sh", "-c", r#"printf "did %s" "$(cat)""#], &[]);
-    assert_eq!(publisher.exit().ok(), "did this\n");
+    assert_eq!(publisher.exit().assert_success(), "did this\n");
     wait_until("the worker finished every job", || {
         env.stats(q) == stats(q, [0, 0, 0, 0, 5, 4])
     });
@@ -435,7 +437,7 @@ fn the_seeds_may_come_from_thoonk_redis_url_as_a_comma_separated_list() {
     let claim = Claim::parse(from_env(Some("1"), &["get", q, "--timeout", "5"]).line());
     assert_eq!((claim.id.as_str(), claim.item.as_str()), ("e1", "one"));
     let out = from_env(Some("true"), &["finish", q, "e1", "--token", &claim.token]);
-    assert_eq!(out.ok(), "");
+    assert_eq!(out.assert_success(), "");
 
     // Two seeds in one --redis, comma-separated.
     let two = format!("{},{}", urls[1], urls[3]);

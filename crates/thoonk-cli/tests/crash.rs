@@ -429,7 +429,7 @@ fn a_frozen_worker_loses_its_job_and_its_late_finish_is_refused() {
     // B's run finishes it: B's result is the job's.
     dir.touch("go-1");
     let out = publisher.exit();
-    assert_eq!(out.ok(), "run 1\n", "the result is B's");
+    assert_eq!(out.assert_success(), "run 1\n", "the result is B's");
     let counts = redis.check_invariants(QUEUE);
     assert_eq!((counts.finishes, counts.items), (1, 0), "{counts:?}");
     println!("frozen worker: its claim was taken back after {taken_back:.2?}");
@@ -529,17 +529,17 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let claimed = redis.get(Q);
     redis.publish(Q, "x", &["--id", "stalled"]);
     redis.get(Q);
-    redis.thoonk(&["stall", Q, "stalled"]).ok();
+    redis.thoonk(&["stall", Q, "stalled"]).assert_success();
     redis.publish(Q, "x", &["--id", "again"]);
     let old = redis.get(Q);
     redis
         .thoonk(&["cancel", Q, "again", "--token", &old.token])
-        .ok();
+        .assert_success();
     let new = redis.get(Q);
     assert_ne!(old.token, new.token);
     redis.publish(Q, "x", &["--id", "back"]);
     let back = redis.get(Q);
-    redis.thoonk(&["cancel", Q, "back"]).ok();
+    redis.thoonk(&["cancel", Q, "back"]).assert_success();
     redis.publish(Q, "x", &["--id", "available"]);
     redis.publish(Q, "x", &["--id", "delayed", "--delay", "3600"]);
     let before = redis.check_invariants(Q);
@@ -670,7 +670,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     // A payload that is not JSON, for a typed worker: the job stays
     // claimed, and is stalled with the decode error as its reason.
     let bad = redis.publish(Q, "{not json", &["--id", "garbled"]);
-    redis.thoonk(&["retract", Q, "available"]).ok();
+    redis.thoonk(&["retract", Q, "available"]).assert_success();
     let reason = block_on(async {
         let thoonk = Thoonk::connect(&url).await.expect("connect");
         let job = thoonk.job(Q).expect("a valid name");

@@ -284,7 +284,7 @@ fn a_queue_page_lists_each_state_and_a_job_page_shows_the_whole_job() {
     assert_eq!(d.get("/queues/mail?state=bogus").status, 400);
 
     // Claimed by a worker that is not there: the page offers stall and cancel.
-    d.redis.thoonk(&["get", "mail"]).ok();
+    d.redis.thoonk(&["get", "mail"]).assert_success();
     let claimed = d.get("/queues/mail?state=claimed");
     assert!(
         claimed.body.contains(r#"data-action="stall""#)
@@ -342,8 +342,8 @@ fn actions_move_jobs_and_say_why_when_a_job_moved_on() {
         d.redis.publish("q", id, &["--id", id]);
     }
     // a, b claimed; a stalled through the dashboard, b cancelled.
-    d.redis.thoonk(&["get", "q"]).ok();
-    d.redis.thoonk(&["get", "q"]).ok();
+    d.redis.thoonk(&["get", "q"]).assert_success();
+    d.redis.thoonk(&["get", "q"]).assert_success();
     let stall = d.post("/api/queues/q/jobs/a/stall");
     assert_eq!(stall.status, 200, "{}", stall.body);
     assert_eq!(d.post("/api/queues/q/jobs/b/cancel").status, 200);
@@ -373,7 +373,7 @@ fn actions_move_jobs_and_say_why_when_a_job_moved_on() {
         let claim: Value = serde_json::from_str(d.redis.thoonk(&["get", "q"]).line()).unwrap();
         d.redis
             .thoonk(&["stall", "q", claim["id"].as_str().unwrap()])
-            .ok();
+            .assert_success();
     }
     let all = d.post("/api/queues/q/retry-all");
     assert_eq!(all.status, 200);
@@ -425,8 +425,8 @@ fn metrics_give_gauges_per_state_and_counters() {
     let d = Dashboard::start(None);
     d.redis.publish("mail", "x", &["--id", "x"]);
     d.redis.publish("a\"b", "y", &[]);
-    d.redis.thoonk(&["get", "mail"]).ok();
-    d.redis.thoonk(&["stall", "mail", "x"]).ok();
+    d.redis.thoonk(&["get", "mail"]).assert_success();
+    d.redis.thoonk(&["stall", "mail", "x"]).assert_success();
     d.until("the stall seen", |o| {
         line(o, "mail").is_some_and(|q| q["stalled"] == 1)
     });
@@ -639,7 +639,7 @@ fn it_works_over_tls_as_a_restricted_user_and_never_shows_the_password() {
         all.extend_from_slice(args);
         common::command(&all)
     };
-    common::run(cli(&["publish", "secure", "x", "--id", "s1"]), b"").ok();
+    common::run(cli(&["publish", "secure", "x", "--id", "s1"]), b"").assert_success();
     let process = Background::spawn(cli(&["dashboard", "--listen", "127.0.0.1:0"]));
     let addr = process.dashboard_addr();
     let get = |path: &str| Request::new(&addr, "GET", path).send();

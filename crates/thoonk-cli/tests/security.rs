@@ -42,7 +42,7 @@ fn tls_with_the_ca_works() {
     let claim: serde_json::Value = serde_json::from_str(claim.line()).expect("get prints JSON");
     assert_eq!(claim["id"], id.as_str(), "{claim}");
     assert_eq!(claim["item"], "x", "{claim}");
-    run_with(&["finish", "q", &id, "done"], &env).ok();
+    run_with(&["finish", "q", &id, "done"], &env).assert_success();
     let stats = run_with(&["stats", "q", "--json"], &env);
     let stats: serde_json::Value = serde_json::from_str(stats.line()).expect("stats prints JSON");
     assert_eq!(
@@ -117,7 +117,7 @@ fn an_acl_user_works_and_its_password_is_never_printed() {
     let out = run_with(&["--redis", &url, "publish", "q", "x"], &[]);
     out.line();
     let out = run_with(&["stats", "q"], &[("THOONK_REDIS_URL", &url)]);
-    assert!(out.ok().contains("available  1"), "{out:?}");
+    assert!(out.assert_success().contains("available  1"), "{out:?}");
 
     // A wrong password, on the command line and in the environment.
     let wrong = redis.url_as("app", &format!("{PASSWORD}-wrong"));
@@ -150,7 +150,7 @@ fn an_acl_user_works_and_its_password_is_never_printed() {
 
     // --help shows where the URL may come from, not what it is.
     let out = run_with(&["--help"], &[("THOONK_REDIS_URL", &url)]);
-    assert!(out.ok().contains("THOONK_REDIS_URL"), "{out:?}");
+    assert!(out.assert_success().contains("THOONK_REDIS_URL"), "{out:?}");
     assert_hidden(&out);
 }
 

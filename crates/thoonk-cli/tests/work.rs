@@ -64,7 +64,10 @@ fn work_finishes_a_job_with_the_commands_stdout_as_its_result() {
     let script = r#"printf "%s|%s|%s|" "$THOONK_QUEUE" "$THOONK_JOB_ID" "$THOONK_CANCELLED"; cat; printf "\n\n""#;
     let worker = WorkerProcess::start(&redis, "q", &[], &["sh", "-c", script], &[]);
     let out = publisher.exit();
-    assert_eq!(out.ok(), format!("q|{id}|0|payload\nline 2\n\n"));
+    assert_eq!(
+        out.assert_success(),
+        format!("q|{id}|0|payload\nline 2\n\n")
+    );
     let counts = redis.check_invariants("q");
     assert_eq!((counts.finishes, counts.items), (1, 0), "{counts:?}");
     let exited = worker.terminate();
@@ -123,7 +126,7 @@ echo "fixed on try $THOONK_CANCELLED"
     let due = score(&keys.delayed);
     assert!(due >= started + 500, "due {due}, worker started {started}");
     // It comes back and succeeds.
-    assert_eq!(publisher.exit().ok(), "fixed on try 1\n");
+    assert_eq!(publisher.exit().assert_success(), "fixed on try 1\n");
     let counts = redis.check_invariants("q");
     assert_eq!((counts.finishes, counts.items), (1, 0), "{counts:?}");
     let report = worker.terminate().report();
@@ -229,7 +232,7 @@ fn publish_delay_shows_in_stats_and_list_delayed_until_due() {
     });
     let ran_at: u64 = publisher
         .exit()
-        .ok()
+        .assert_success()
         .trim_end()
         .parse()
         .expect("the command printed the time in ms");
@@ -396,7 +399,7 @@ fn work_serves_several_queues_and_tells_the_command_which() {
     );
     for queue in ["lo", "hi"] {
         let out = redis.thoonk(&["publish", queue, "x", "--wait", "--timeout", "30"]);
-        let lines: Vec<&str> = out.ok().lines().collect();
+        let lines: Vec<&str> = out.assert_success().lines().collect();
         assert_eq!(lines[1], queue, "the job of {queue} ran knowing its queue");
     }
     let exited = worker.terminate();

@@ -65,7 +65,7 @@ pub(crate) struct Output {
 impl Output {
     /// Asserts exit 0 and a silent stderr; returns stdout.
     #[track_caller]
-    pub(crate) fn ok(&self) -> &str {
+    pub(crate) fn assert_success(&self) -> &str {
         assert_eq!(self.code, 0, "expected success: {self:?}");
         assert_eq!(self.stderr, "", "expected nothing on stderr: {self:?}");
         &self.stdout
@@ -74,7 +74,7 @@ impl Output {
     /// Asserts exit 0 and exactly one line on stdout; returns it.
     #[track_caller]
     pub(crate) fn line(&self) -> &str {
-        let out = self.ok();
+        let out = self.assert_success();
         let line = out
             .strip_suffix('\n')
             .unwrap_or_else(|| panic!("stdout does not end in a newline: {self:?}"));
