@@ -30,7 +30,7 @@ fn bench_reports_every_phase_and_leaves_nothing_behind() {
     );
     assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{results}");
     // Each phase's queue is deleted after it.
-    let keys = redis.query(&["KEYS", "job.*"]).strings();
+    let keys = redis.query(&["KEYS", "job.*"]).strings().expect("KEYS");
     assert!(keys.is_empty(), "left behind: {keys:?}");
 
     // The plain form names each phase.

@@ -12,14 +12,13 @@
 mod common;
 
 use common::dashboard::Dashboard;
-use common::{Redis, WAIT};
+use common::Redis;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use thoonk_testkit::poll::{self, DEADLINE};
 
 const ARTIFACTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/test-artifacts");
 const README_SCREENSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/dashboard.png");
@@ -236,7 +235,7 @@ impl Browser {
         let driver = ChromeDriver::start();
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
-            "timeouts": { "pageLoad": WAIT.as_millis() as u64, "script": WAIT.as_millis() as u64 },
+            "timeouts": { "pageLoad": DEADLINE.as_millis() as u64, "script": DEADLINE.as_millis() as u64 },
             "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "binary": chromium,
@@ -293,23 +292,20 @@ impl Browser {
     }
 
     /// Polls `script` until its result satisfies `ok`; fails the test, with
-    /// a screenshot, after [`WAIT`].
+    /// a screenshot, after [`DEADLINE`].
     #[track_caller]
     fn until(&self, what: &str, script: &str, ok: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let value = self.js(script);
-            if ok(&value) {
-                return value;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "{what}: not so after {WAIT:?} (last: {value}); {}",
-                    self.diagnose()
-                );
-            }
-            thread::sleep(Duration::from_millis(25));
-        }
+        let mut last = Value::Null;
+        let found = poll::poll(DEADLINE, || {
+            last = self.js(script);
+            ok(&last).then(|| last.clone())
+        });
+        found.unwrap_or_else(|| {
+            panic!(
+                "{what}: not so after {DEADLINE:?} (last: {last}); {}",
+                self.diagnose()
+            )
+        })
     }
 
     #[track_caller]
@@ -386,7 +382,7 @@ impl Browser {
     /// For a failure message: where the page is, its text and console, and
     /// a screenshot.
     fn diagnose(&self) -> String {
-        let test = thread::current()
+        let test = std::thread::current()
             .name()
             .unwrap_or("test")
             .replace("::", "-");
@@ -445,21 +441,18 @@ impl ChromeDriver {
                 child,
                 addr: format!("127.0.0.1:{port}"),
             };
-            let deadline = Instant::now() + WAIT;
-            loop {
+            // Ready, or exited (then another port is tried).
+            let ready = poll::poll(DEADLINE, || {
                 if driver.child.try_wait().expect("try_wait").is_some() {
-                    break;
+                    return Some(false);
                 }
-                if http(&driver.addr, "GET", "/status", None)
+                http(&driver.addr, "GET", "/status", None)
                     .is_ok_and(|(_, v)| v["value"]["ready"] == true)
-                {
-                    return driver;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "chromedriver was not ready within {WAIT:?}"
-                );
-                thread::sleep(Duration::from_millis(20));
+                    .then_some(true)
+            })
+            .unwrap_or_else(|| panic!("chromedriver was not ready within {DEADLINE:?}"));
+            if ready {
+                return driver;
             }
         }
         panic!("chromedriver exited at start three times: {INSTALL}")
@@ -501,7 +494,8 @@ fn http(
 ) -> std::io::Result<(u16, Value)> {
     let body = body.map(Value::to_string).unwrap_or_default();
     let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(WAIT * 4))?;
+    // Past the page-load and script timeouts given to the session.
+    stream.set_read_timeout(Some(DEADLINE * 4))?;
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json; charset=utf-8\r\n\

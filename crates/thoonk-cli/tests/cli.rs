@@ -8,10 +8,11 @@
 
 mod common;
 
-use common::{command, run, wait_until, Claim, Listed, Redis};
+use common::{command, run, Claim, Listed, Redis};
 use serde_json::{json, Value};
 use std::net::{Ipv4Addr, TcpListener};
 use std::time::{Duration, Instant};
+use thoonk_testkit::poll::until;
 
 /// An id of 2000 bytes: over the 1024-byte limit. (An id with a NUL byte,
 /// the other invalid kind, cannot be passed on a command line.)
@@ -176,7 +177,7 @@ fn publish_wait_fails_when_the_job_is_retracted() {
     let redis = Redis::start();
     let publisher = redis.spawn(&["publish", "mail", "x", "--wait", "--timeout", "30"]);
     let id = publisher.next_line();
-    wait_until("the job is published", || {
+    until("the job is published", || {
         redis.ids("mail", "available") == [id.clone()]
     });
     redis.thoonk(&["retract", "mail", &id]).assert_success();
@@ -209,7 +210,7 @@ fn get_prints_one_json_line_with_id_item_cancelled_token_in_that_order() {
 fn get_waits_for_a_job_to_be_published() {
     let redis = Redis::start();
     let worker = redis.spawn(&["get", "mail", "--timeout", "30"]);
-    wait_until("the get is blocked in BLMOVE", || {
+    until("the get is blocked in BLMOVE", || {
         redis.clients().lines().any(|c| c.contains("cmd=blmove"))
     });
     redis.publish("mail", "late", &["--id", "j1"]);
@@ -487,7 +488,7 @@ fn events_prints_every_verb_as_a_json_line() {
     let verbs = [
         "publish", "claim", "finish", "cancel", "stall", "retry", "retract",
     ];
-    wait_until("events subscribed to every channel of q", || {
+    until("events subscribed to every channel of q", || {
         verbs
             .iter()
             .all(|v| redis.subscribers(&format!("event.job.{v}:q")) == 1)
@@ -737,7 +738,7 @@ fn an_invalid_queue_name_is_a_short_one_line_error() {
         .refused(&["invalid queue name", "longer than 256 bytes"]);
     assert!(line.len() < 200, "short: {line:?}");
     // Nothing was written anywhere.
-    assert_eq!(redis.query(&["DBSIZE"]), common::Resp::Int(0));
+    assert_eq!(redis.query(&["DBSIZE"]), thoonk_testkit::Resp::Int(0));
 }
 
 #[test]

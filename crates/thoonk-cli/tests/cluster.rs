@@ -12,12 +12,13 @@
 mod common;
 
 use common::worker::WorkerProcess;
-use common::{command, run, wait_until, Background, Claim, Output, TempDir};
+use common::{command, run, Background, Claim, Output, TempDir};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, TcpListener};
 use std::process::Command;
 use std::time::{Duration, Instant};
+use thoonk_testkit::poll::until;
 use thoonk_testkit::{PrivateCluster, Resp};
 
 /// Every kind of event, as in the channel names `event.job.<verb>:NAME`
@@ -177,7 +178,7 @@ impl ClusterEnv {
             .iter()
             .map(|v| format!("event.job.{v}:{queue}"))
             .collect();
-        wait_until("one client subscribes to every event channel", || {
+        until("one client subscribes to every event channel", || {
             self.subscribers(&channels).iter().all(|&n| n == 1)
         });
     }
@@ -360,7 +361,7 @@ fn every_command_works_on_a_cluster_and_a_queue_keeps_to_the_master_of_its_tag()
     let waited = publisher.next_line();
     let worker = env.work(&[q, "--", "sh", "-c", r#"printf "did %s" "$(cat)""#], &[]);
     assert_eq!(publisher.exit().assert_success(), "did this\n");
-    wait_until("the worker finished every job", || {
+    until("the worker finished every job", || {
         env.stats(q) == stats(q, [0, 0, 0, 0, 5, 4])
     });
     let exited = worker.terminate();
@@ -615,7 +616,7 @@ fn one_worker_serves_queues_on_different_masters_and_finishes_every_job() {
     let worker = env.work(&args, &[("DIR", dir.0.to_str().unwrap())]);
     publish("after");
 
-    wait_until("every job of every queue is finished", || {
+    until("every job of every queue is finished", || {
         queues
             .iter()
             .all(|q| env.stats(q) == stats(q, [0, 0, 0, 0, 6, 6]))

@@ -6,11 +6,12 @@
 mod common;
 
 use common::dashboard::Dashboard;
-use common::{Background, Redis, WAIT};
+use common::{Background, Redis};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use thoonk_testkit::poll::{self, DEADLINE};
 
 impl Dashboard {
     /// The request as a browser on this dashboard's page would send it.
@@ -44,18 +45,12 @@ impl Dashboard {
     /// Polls the overview until `cond` holds for it.
     #[track_caller]
     fn until(&self, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let overview = self.json("/api/queues");
-            if cond(&overview) {
-                return overview;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: not so after {WAIT:?}: {overview}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut last = Value::Null;
+        let found = poll::poll(DEADLINE, || {
+            last = self.json("/api/queues");
+            cond(&last).then(|| last.clone())
+        });
+        found.unwrap_or_else(|| panic!("{what}: not so after {DEADLINE:?}: {last}"))
     }
 }
 
@@ -108,7 +103,7 @@ impl Request {
 
     fn write(&self) -> TcpStream {
         let mut stream = TcpStream::connect(&self.addr).expect("connect to the dashboard");
-        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream.set_read_timeout(Some(DEADLINE)).unwrap();
         let mut head = format!("{} {} HTTP/1.1\r\n", self.method, self.path);
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
@@ -208,10 +203,13 @@ impl EventStream {
     /// The next event named `name` (others skipped), as JSON.
     #[track_caller]
     fn next(&mut self, name: &str) -> Value {
-        let deadline = Instant::now() + WAIT;
+        let deadline = Instant::now() + DEADLINE;
         let mut event = String::new();
         loop {
-            assert!(Instant::now() < deadline, "no {name} event within {WAIT:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no {name} event within {DEADLINE:?}"
+            );
             let mut line = String::new();
             self.reader
                 .read_line(&mut line)

@@ -5,7 +5,8 @@
 mod common;
 
 use common::worker::WorkerProcess;
-use common::{command, run, wait_until, Output, TempDir, APP_RULES, WAIT};
+use common::{command, run, Output, TempDir, APP_RULES};
+use thoonk_testkit::poll::until;
 use thoonk_testkit::{Counts, PrivateCluster, PrivateRedis};
 
 /// The ACL user's password: distinctive, so a leak of it is unmistakable.
@@ -162,7 +163,7 @@ fn start_work(args: &[&str], env: &[(&str, &str)]) -> WorkerProcess {
     WorkerProcess::spawn(cmd)
 }
 
-/// Stops `work` with SIGTERM; asserts it exits 0 within [`WAIT`], having
+/// Stops `work` with SIGTERM; asserts it exits 0 within the kit's deadline, having
 /// logged that it stopped. Returns everything it logged.
 #[track_caller]
 fn stop(work: WorkerProcess) -> String {
@@ -197,15 +198,15 @@ fn work_never_logs_the_password() {
     };
     run_with(&["publish", "q", "fail"], &env).line();
     run_with(&["publish", "q", "ok"], &env).line();
-    wait_until("the job finished", || finishes(&redis) == 1);
+    until("the job finished", || finishes(&redis) == 1);
 
     // Redis goes away and comes back, empty (it persists nothing; the ACL
     // user is kept in its ACL file): the worker logs its failures, then
     // reconnects, logging in again, and goes on.
     redis.restart().expect("restart redis");
-    work.wait_for_log(" WARN ", WAIT);
+    work.wait_for_log(" WARN ");
     run_with(&["publish", "q", "ok again"], &env).line();
-    wait_until("the job after the restart finished", || {
+    until("the job after the restart finished", || {
         finishes(&redis) == 1
     });
 
@@ -237,7 +238,7 @@ fn work_on_a_tls_cluster_never_logs_the_password() {
             .cluster_commands(&[&["GET", "job.finishes:{q}"]])
             .unwrap_or_default()
     };
-    wait_until("the jobs finished", || finishes() == "10");
+    until("the jobs finished", || finishes() == "10");
     let stats = run_with(&["stats", "{q}", "--json"], &env);
     assert_hidden(&stats);
     let logged = stop(work);

@@ -6,20 +6,10 @@
 mod common;
 
 use common::worker::WorkerProcess;
-use common::{Listed, QueueKeys, Redis, Resp, TempDir, WAIT};
+use common::{Listed, Redis, TempDir};
 use serde_json::Value;
-use std::thread;
-use std::time::{Duration, Instant};
-
-/// Polls `cond` until it holds; fails the test after [`WAIT`].
-#[track_caller]
-fn poll_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
+use thoonk_testkit::poll::until;
+use thoonk_testkit::{QueueKeys, Resp};
 
 /// `list QUEUE STATE --json`, entries as they are (with "reason" when
 /// there is one).
@@ -97,7 +87,7 @@ echo "fixed on try $THOONK_CANCELLED"
         .as_millis() as u64;
     let worker = WorkerProcess::start(&redis, "q", &[], &["sh", "-c", script], &[]);
     let mut entries = Vec::new();
-    poll_until("the job is delayed after its failure", || {
+    until("the job is delayed after its failure", || {
         entries = listed(&redis, "q", "delayed");
         !entries.is_empty()
     });
@@ -148,7 +138,8 @@ fn with_max_cancels_0_a_failing_job_is_stalled_at_once() {
     // Both settings are the queue's now.
     let config = redis
         .query(&["HGETALL", &QueueKeys::new("q").config])
-        .strings();
+        .strings()
+        .expect("HGETALL's fields and values");
     let mut config: Vec<[String; 2]> = config
         .chunks(2)
         .map(|pair| [pair[0].clone(), pair[1].clone()])
@@ -162,7 +153,7 @@ fn with_max_cancels_0_a_failing_job_is_stalled_at_once() {
         ]
     );
     let mut entries = Vec::new();
-    poll_until("the job is stalled", || {
+    until("the job is stalled", || {
         entries = listed(&redis, "q", "stalled");
         !entries.is_empty()
     });
@@ -222,7 +213,7 @@ fn publish_delay_shows_in_stats_and_list_delayed_until_due() {
     let id = publisher.next_line();
     // The id is printed before the job is published.
     let mut due = 0;
-    poll_until("the job is delayed", || {
+    until("the job is delayed", || {
         match redis.query(&["ZSCORE", "job.delayed:q", &id]) {
             Resp::Bulk(Some(s)) => due = String::from_utf8(s).unwrap().parse().unwrap(),
             Resp::Bulk(None) => {}
@@ -255,7 +246,7 @@ fn sigterm_releases_a_running_job_once_the_grace_runs_out() {
         &["sh", "-c", WAIT_FOR_GO],
         &[("DIR", flags.as_str())],
     );
-    poll_until("the command runs", || !dir.lines("pid").is_empty());
+    until("the command runs", || !dir.lines("pid").is_empty());
     let pid = dir.lines("pid")[0].clone();
     let exited = worker.terminate();
     assert_eq!(exited.code, Some(0), "{}", exited.stderr);
@@ -272,7 +263,7 @@ fn sigterm_releases_a_running_job_once_the_grace_runs_out() {
         "the worker's liveness mark is gone"
     );
     // The command did not outlive its claim.
-    poll_until("the command is gone", || {
+    until("the command is gone", || {
         match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             Err(_) => true,
             // A zombie waiting for its new parent to reap it is gone too.
@@ -298,13 +289,13 @@ fn sigterm_lets_a_running_job_finish_within_the_grace() {
         &["sh", "-c", WAIT_FOR_GO],
         &[("DIR", flags.as_str())],
     );
-    poll_until("the command runs", || !dir.lines("pid").is_empty());
+    until("the command runs", || !dir.lines("pid").is_empty());
     worker.signal("TERM");
-    worker.wait_for_log("shutting down", WAIT);
+    worker.wait_for_log("shutting down");
     // No new claims once shutting down.
     let other = redis.publish("q", "other", &[]);
     dir.touch("go");
-    let exited = worker.exit(WAIT);
+    let exited = worker.exit();
     assert_eq!(exited.code, Some(0), "{}", exited.stderr);
     let report = exited.report();
     assert_eq!((report.finished, report.released), (1, 0), "{report:?}");
@@ -324,7 +315,7 @@ fn a_signal_right_after_work_starts_is_a_clean_stop() {
     for signal in ["TERM", "INT", "TERM"] {
         let worker = WorkerProcess::start(&redis, "q", &[], &["true"], &[]);
         worker.signal(signal);
-        let exited = worker.exit(WAIT);
+        let exited = worker.exit();
         assert_eq!(exited.code, Some(0), "{}", exited.stderr);
         assert_eq!(exited.report(), Default::default());
     }
@@ -349,11 +340,11 @@ fn concurrency_runs_that_many_jobs_at_once() {
         &["sh", "-c", WAIT_FOR_GO],
         &[("DIR", flags.as_str())],
     );
-    poll_until("three commands run", || dir.lines("log").len() == 3);
+    until("three commands run", || dir.lines("log").len() == 3);
     let counts = redis.check_invariants("q");
     assert_eq!((counts.claimed, counts.available), (3, 1), "{counts:?}");
     dir.touch("go");
-    poll_until("all four are finished", || redis.counts("q").finishes == 4);
+    until("all four are finished", || redis.counts("q").finishes == 4);
     let mut ran: Vec<String> = dir
         .lines("log")
         .into_iter()

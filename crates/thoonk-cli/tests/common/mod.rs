@@ -1,10 +1,9 @@
-//! Helpers for the CLI tests: a private Redis with a tiny RESP client to
-//! look inside it, the `thoonk` binary run in the foreground (with a
-//! deadline) or in the background (behind a guard that kills it on drop),
-//! and the assertions every test shares; `thoonk work` processes to signal
-//! and kill ([`worker`]), a `thoonk dashboard` on its own Redis
-//! ([`dashboard`]), and the check that every job is in exactly one state
-//! ([`Redis::check_invariants`]).
+//! Helpers for the CLI tests: the `thoonk` binary run in the foreground
+//! (with a deadline) or in the background (behind a guard that kills it on
+//! drop), its [`Output`] and the assertions on it, a private Redis to run it
+//! against ([`Redis`], looked into with the test kit's RESP client,
+//! snapshots and job invariant); `thoonk work` processes to signal and kill
+//! ([`worker`]) and a `thoonk dashboard` on its own Redis ([`dashboard`]).
 
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
@@ -33,25 +32,16 @@ pub(crate) const SMALL_BENCH: &[&str] = &[
 pub(crate) const APP_RULES: &[&str] = &["~job.*", "&event.job.*", "+@all", "-@dangerous"];
 
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
-use thoonk_testkit::PrivateRedis;
+use std::time::Duration;
+use thoonk_testkit::poll::{self, DEADLINE};
+use thoonk_testkit::{Counts, DbSnapshot, PrivateRedis, QueueKeys, Resp};
 
 /// The binary under test.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_thoonk");
-
-/// Longest a foreground `thoonk` may run before the test fails (none of
-/// them should take more than a fraction of a second).
-const RUN_DEADLINE: Duration = Duration::from_secs(30);
-
-/// Longest we wait for a condition in Redis or for a background child's
-/// next line or exit.
-pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
 /// What a finished `thoonk` run left behind.
 #[derive(Debug)]
@@ -158,7 +148,8 @@ pub(crate) fn command(args: &[&str]) -> Command {
 }
 
 /// Runs `cmd` to its end with `stdin` as its input; fails the test if it
-/// runs past [`RUN_DEADLINE`].
+/// runs past [`DEADLINE`] (none should take more than a fraction of a
+/// second: that bounds a hang).
 pub(crate) fn run(mut cmd: Command, stdin: &[u8]) -> Output {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -172,8 +163,8 @@ pub(crate) fn run(mut cmd: Command, stdin: &[u8]) -> Output {
     });
     let stdout = read_all(child.0.stdout.take().expect("piped stdout"));
     let stderr = read_all(child.0.stderr.take().expect("piped stderr"));
-    let status = wait_for_exit(&mut child.0, RUN_DEADLINE)
-        .unwrap_or_else(|| panic!("{cmd:?} did not exit within {RUN_DEADLINE:?}"));
+    let status = wait_for_exit(&mut child.0, DEADLINE)
+        .unwrap_or_else(|| panic!("{cmd:?} did not exit within {DEADLINE:?}"));
     writer.join().expect("stdin writer");
     Output {
         code: status.code().unwrap_or(-1),
@@ -192,16 +183,7 @@ fn read_all(mut from: impl Read + Send + 'static) -> JoinHandle<String> {
 
 /// Polls `child` until it exits or `within` passes.
 fn wait_for_exit(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
+    poll::poll(within, || child.try_wait().expect("try_wait"))
 }
 
 /// Kills the child (if it still runs) when dropped, so no test leaves a
@@ -253,13 +235,14 @@ impl Background {
         }
     }
 
-    /// The next stdout line; fails the test if none comes within [`WAIT`].
+    /// The next stdout line; fails the test if none comes within
+    /// [`DEADLINE`].
     #[track_caller]
     pub(crate) fn next_line(&self) -> String {
-        match self.lines.recv_timeout(WAIT) {
+        match self.lines.recv_timeout(DEADLINE) {
             Ok(line) => line,
             Err(RecvTimeoutError::Timeout) => {
-                panic!("{} printed no line within {WAIT:?}", self.what)
+                panic!("{} printed no line within {DEADLINE:?}", self.what)
             }
             Err(RecvTimeoutError::Disconnected) => {
                 panic!("{} closed its stdout", self.what)
@@ -294,12 +277,12 @@ impl Background {
         self.exit()
     }
 
-    /// Waits (up to [`WAIT`]) for the child to exit; returns its exit code,
-    /// the stdout lines not yet read, and its stderr.
+    /// Waits (up to [`DEADLINE`]) for the child to exit; returns its exit
+    /// code, the stdout lines not yet read, and its stderr.
     #[track_caller]
     pub(crate) fn exit(mut self) -> Output {
-        let status = wait_for_exit(&mut self.child.0, WAIT)
-            .unwrap_or_else(|| panic!("{} did not exit within {WAIT:?}", self.what));
+        let status = wait_for_exit(&mut self.child.0, DEADLINE)
+            .unwrap_or_else(|| panic!("{} did not exit within {DEADLINE:?}", self.what));
         self.stdout.take().expect("once").join().expect("reader");
         let stdout: String = self.lines.try_iter().map(|l| l + "\n").collect();
         let stderr = self.stderr.take().expect("once").join().expect("reader");
@@ -308,180 +291,6 @@ impl Background {
             stdout,
             stderr,
         }
-    }
-}
-
-/// Polls until `cond` holds; fails the test after [`WAIT`].
-#[track_caller]
-pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// A reply in RESP2.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Resp {
-    Simple(String),
-    Error(String),
-    Int(i64),
-    Bulk(Option<Vec<u8>>),
-    Array(Option<Vec<Resp>>),
-}
-
-fn read_resp(r: &mut impl BufRead) -> io::Result<Resp> {
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    let line = line.trim_end_matches("\r\n");
-    if line.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "no reply"));
-    }
-    let (tag, rest) = line.split_at(1);
-    let number = || -> io::Result<i64> {
-        rest.parse()
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, line.to_string()))
-    };
-    Ok(match tag {
-        "+" => Resp::Simple(rest.to_string()),
-        "-" => Resp::Error(rest.to_string()),
-        ":" => Resp::Int(number()?),
-        "$" => match usize::try_from(number()?) {
-            Err(_) => Resp::Bulk(None),
-            Ok(len) => {
-                let mut buf = vec![0; len + 2];
-                r.read_exact(&mut buf)?;
-                buf.truncate(len);
-                Resp::Bulk(Some(buf))
-            }
-        },
-        "*" => match usize::try_from(number()?) {
-            Err(_) => Resp::Array(None),
-            Ok(len) => Resp::Array(Some(
-                (0..len).map(|_| read_resp(r)).collect::<io::Result<_>>()?,
-            )),
-        },
-        _ => return Err(io::Error::new(io::ErrorKind::InvalidData, line.to_string())),
-    })
-}
-
-impl Resp {
-    /// An array of bulk strings (UTF-8), as `HKEYS` or `LRANGE` answer.
-    #[track_caller]
-    pub(crate) fn strings(self) -> Vec<String> {
-        match self {
-            Resp::Array(Some(items)) => items
-                .into_iter()
-                .map(|item| match item {
-                    Resp::Bulk(Some(b)) => String::from_utf8(b).expect("UTF-8"),
-                    Resp::Simple(s) => s,
-                    Resp::Int(n) => n.to_string(),
-                    other => panic!("not a string: {other:?}"),
-                })
-                .collect(),
-            Resp::Array(None) => Vec::new(),
-            other => panic!("not an array: {other:?}"),
-        }
-    }
-
-    /// An array of integers.
-    #[track_caller]
-    pub(crate) fn ints(self) -> Vec<i64> {
-        match self {
-            Resp::Array(Some(items)) => items
-                .into_iter()
-                .map(|item| match item {
-                    Resp::Int(n) => n,
-                    other => panic!("not an integer: {other:?}"),
-                })
-                .collect(),
-            other => panic!("not an array: {other:?}"),
-        }
-    }
-}
-
-/// Every key with its type and contents, members sorted (read only).
-const SNAPSHOT: &str = "
-local keys = redis.call('KEYS', '*')
-table.sort(keys)
-local out = {}
-local function add_sorted(list)
-  table.sort(list)
-  for _, v in ipairs(list) do out[#out + 1] = v end
-end
-for _, k in ipairs(keys) do
-  local t = redis.call('TYPE', k).ok
-  out[#out + 1] = '-- ' .. k .. ' ' .. t
-  if t == 'string' then
-    out[#out + 1] = redis.call('GET', k)
-  elseif t == 'list' then
-    for _, v in ipairs(redis.call('LRANGE', k, 0, -1)) do out[#out + 1] = v end
-  elseif t == 'set' then
-    add_sorted(redis.call('SMEMBERS', k))
-  elseif t == 'hash' then
-    local flat, pairs = redis.call('HGETALL', k), {}
-    for i = 1, #flat, 2 do pairs[#pairs + 1] = flat[i] .. ' = ' .. flat[i + 1] end
-    add_sorted(pairs)
-  elseif t == 'zset' then
-    local flat, pairs = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES'), {}
-    for i = 1, #flat, 2 do pairs[#pairs + 1] = flat[i] .. ' @ ' .. flat[i + 1] end
-    add_sorted(pairs)
-  end
-end
-return out
-";
-
-/// The keys of one queue, as the v1 layout names them.
-pub(crate) struct QueueKeys {
-    pub(crate) ids: String,
-    pub(crate) items: String,
-    pub(crate) claimed: String,
-    pub(crate) stalled: String,
-    pub(crate) delayed: String,
-    pub(crate) tokens: String,
-    pub(crate) workers: String,
-    pub(crate) config: String,
-    pub(crate) publishes: String,
-    pub(crate) finishes: String,
-}
-
-impl QueueKeys {
-    pub(crate) fn new(queue: &str) -> QueueKeys {
-        let key = |noun: &str| format!("job.{noun}:{queue}");
-        QueueKeys {
-            ids: key("ids"),
-            items: key("items"),
-            claimed: key("claimed"),
-            stalled: key("stalled"),
-            delayed: key("delayed"),
-            tokens: key("tokens"),
-            workers: key("workers"),
-            config: key("config"),
-            publishes: key("publishes"),
-            finishes: key("finishes"),
-        }
-    }
-}
-
-/// The counts of one queue, straight from its keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Counts {
-    pub(crate) available: i64,
-    pub(crate) claimed: i64,
-    pub(crate) stalled: i64,
-    pub(crate) delayed: i64,
-    pub(crate) publishes: i64,
-    pub(crate) finishes: i64,
-    /// Jobs that exist (`HLEN job.items`).
-    pub(crate) items: i64,
-}
-
-impl Counts {
-    /// Jobs not finished: available, claimed or delayed (stalled ones are
-    /// set aside on purpose).
-    pub(crate) fn pending(&self) -> i64 {
-        self.available + self.claimed + self.delayed
     }
 }
 
@@ -576,156 +385,62 @@ impl Redis {
             .expect("restart the private redis-server");
     }
 
+    /// The server itself, for the kit's own clients and snapshots.
+    pub(crate) fn server(&self) -> &PrivateRedis {
+        &self.server
+    }
+
     /// Sends one command and reads its whole reply.
+    #[track_caller]
     pub(crate) fn query(&self, args: &[&str]) -> Resp {
-        let mut stream =
-            TcpStream::connect((Ipv4Addr::LOCALHOST, self.server.port())).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        let mut req = format!("*{}\r\n", args.len());
-        for a in args {
-            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        stream.write_all(req.as_bytes()).expect("send");
-        read_resp(&mut BufReader::new(stream)).expect("a reply")
+        self.server
+            .command(args)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
     }
 
-    /// `EVAL script numkeys keys… args…`: reads of several keys in one
-    /// atomic snapshot.
-    pub(crate) fn eval(&self, script: &str, keys: &[&str], args: &[&str]) -> Resp {
-        let numkeys = keys.len().to_string();
-        let mut all = vec!["EVAL", script, numkeys.as_str()];
-        all.extend_from_slice(keys);
-        all.extend_from_slice(args);
-        match self.query(&all) {
-            Resp::Error(e) => panic!("EVAL failed: {e}"),
-            reply => reply,
-        }
-    }
-
-    /// The counts of `queue`, read in one snapshot straight from its keys.
+    /// The counts of `queue`, read in one snapshot straight from its keys
+    /// (cheap: no job is read).
+    #[track_caller]
     pub(crate) fn counts(&self, queue: &str) -> Counts {
-        let keys = QueueKeys::new(queue);
-        let reply = self.eval(
-            "return {redis.call('LLEN', KEYS[1]), redis.call('ZCARD', KEYS[2]), \
-             redis.call('SCARD', KEYS[3]), redis.call('ZCARD', KEYS[4]), \
-             tonumber(redis.call('GET', KEYS[5]) or '0'), \
-             tonumber(redis.call('GET', KEYS[6]) or '0'), redis.call('HLEN', KEYS[7])}",
-            &[
-                &keys.ids,
-                &keys.claimed,
-                &keys.stalled,
-                &keys.delayed,
-                &keys.publishes,
-                &keys.finishes,
-                &keys.items,
-            ],
-            &[],
-        );
-        let n = reply.ints();
-        Counts {
-            available: n[0],
-            claimed: n[1],
-            stalled: n[2],
-            delayed: n[3],
-            publishes: n[4],
-            finishes: n[5],
-            items: n[6],
-        }
+        self.server
+            .connect()
+            .and_then(|mut conn| Counts::read(&mut conn, queue))
+            .unwrap_or_else(|e| panic!("the counts of {queue}: {e}"))
     }
 
     /// `job.tokens:QUEUE` as (id, token) pairs.
+    #[track_caller]
     pub(crate) fn tokens(&self, queue: &str) -> Vec<(String, String)> {
         let flat = self
             .query(&["HGETALL", &QueueKeys::new(queue).tokens])
-            .strings();
+            .strings()
+            .expect("HGETALL's fields and values");
         flat.chunks(2)
             .map(|pair| (pair[0].clone(), pair[1].clone()))
             .collect()
     }
 
-    /// The whole database, every key with its type and contents in a
-    /// canonical order: to show that a refused command changed nothing.
-    pub(crate) fn snapshot(&self) -> Vec<String> {
-        self.eval(SNAPSHOT, &[], &[]).strings()
+    /// The whole database, every key with its type and contents, read at
+    /// one instant: to show that a refused command changed nothing.
+    #[track_caller]
+    pub(crate) fn snapshot(&self) -> DbSnapshot {
+        self.server.snapshot().expect("a snapshot of the database")
     }
 
-    /// Asserts that every job of `queue` is in exactly one state: each id
-    /// in `job.items` is in exactly one of `job.ids` (and there once),
-    /// `job.claimed`, `job.stalled`, `job.delayed`; no id is in those
-    /// without an item; each id in `job.tokens` is claimed. Read in one
-    /// atomic snapshot, so it holds even while workers run. Returns the
+    /// Asserts that every job of `queue` is in exactly one state (the
+    /// kit's [`thoonk_testkit::QueueSnapshot::check_invariants`], on one
+    /// atomic snapshot, so it holds even while workers run). Returns the
     /// counts it saw.
     #[track_caller]
     pub(crate) fn check_invariants(&self, queue: &str) -> Counts {
-        let keys = QueueKeys::new(queue);
-        let reply = self.eval(
-            "local out = {}
-             out[1] = redis.call('HKEYS', KEYS[1])
-             out[2] = redis.call('LRANGE', KEYS[2], 0, -1)
-             out[3] = redis.call('ZRANGE', KEYS[3], 0, -1)
-             out[4] = redis.call('SMEMBERS', KEYS[4])
-             out[5] = redis.call('ZRANGE', KEYS[5], 0, -1)
-             out[6] = redis.call('HKEYS', KEYS[6])
-             return out",
-            &[
-                &keys.items,
-                &keys.ids,
-                &keys.claimed,
-                &keys.stalled,
-                &keys.delayed,
-                &keys.tokens,
-            ],
-            &[],
-        );
-        let Resp::Array(Some(parts)) = reply else {
-            panic!("unexpected invariant snapshot {reply:?}");
-        };
-        let parts: Vec<Vec<String>> = parts.into_iter().map(Resp::strings).collect();
-        let [items, ids, claimed, stalled, delayed, tokens] =
-            <[Vec<String>; 6]>::try_from(parts).expect("six parts");
-        let items: BTreeSet<&String> = items.iter().collect();
-        let mut places: BTreeMap<&String, Vec<&str>> = BTreeMap::new();
-        for (state, members) in [
-            ("available", &ids),
-            ("claimed", &claimed),
-            ("stalled", &stalled),
-            ("delayed", &delayed),
-        ] {
-            for id in members {
-                places.entry(id).or_default().push(state);
-            }
-        }
-        let mut broken = Vec::new();
-        for id in &items {
-            match places.get(id).map(Vec::as_slice) {
-                Some([_]) => {}
-                None => broken.push(format!("job {id:?} has an item but no state")),
-                Some(states) => broken.push(format!("job {id:?} is in {states:?}")),
-            }
-        }
-        for (id, states) in &places {
-            if !items.contains(id) {
-                broken.push(format!("{id:?} is {states:?} without an item"));
-            }
-        }
-        let claimed_set: BTreeSet<&String> = claimed.iter().collect();
-        for id in &tokens {
-            if !claimed_set.contains(id) {
-                broken.push(format!("{id:?} has a token but is not claimed"));
-            }
-        }
-        assert!(
-            broken.is_empty(),
-            "queue {queue}: {} broken invariants, first ones: {:?}",
-            broken.len(),
-            &broken[..broken.len().min(10)]
-        );
-        self.counts(queue)
+        self.server
+            .queue_snapshot(queue)
+            .unwrap_or_else(|e| panic!("a snapshot of {queue}: {e}"))
+            .check_invariants()
     }
 
     /// How many clients subscribe to `channel`.
+    #[track_caller]
     pub(crate) fn subscribers(&self, channel: &str) -> i64 {
         match self.query(&["PUBSUB", "NUMSUB", channel]) {
             Resp::Array(Some(reply)) => match reply.as_slice() {
@@ -737,11 +452,11 @@ impl Redis {
     }
 
     /// `CLIENT LIST`, one line per client.
+    #[track_caller]
     pub(crate) fn clients(&self) -> String {
-        match self.query(&["CLIENT", "LIST"]) {
-            Resp::Bulk(Some(text)) => String::from_utf8(text).expect("ASCII"),
-            other => panic!("unexpected CLIENT LIST reply {other:?}"),
-        }
+        self.query(&["CLIENT", "LIST"])
+            .text()
+            .expect("CLIENT LIST's text")
     }
 
     /// `thoonk --redis URL ARGS…`, run to its end (stdin empty).

@@ -3,12 +3,13 @@
 //! it (SIGKILL through `Child::kill`; SIGSTOP, SIGCONT and SIGTERM through
 //! the `kill` command). Killed on drop, like every child of these tests.
 
-use super::{wait_for_exit, Guard, Redis, WAIT};
+use super::{wait_for_exit, Guard, Redis};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use thoonk_testkit::poll::DEADLINE;
 
 /// A running `thoonk work`.
 pub(crate) struct WorkerProcess {
@@ -74,7 +75,7 @@ impl Exited {
 
 impl WorkerProcess {
     /// Starts `thoonk work QUEUE OPTIONS… -- COMMAND…` with `env` added to
-    /// its environment, and waits (up to [`WAIT`]) for its first log line,
+    /// its environment, and waits (up to [`DEADLINE`]) for its first log line,
     /// which names its worker id.
     #[track_caller]
     pub(crate) fn start(
@@ -88,7 +89,7 @@ impl WorkerProcess {
     }
 
     /// Starts `cmd` (a `thoonk … work …` command line), and waits (up to
-    /// [`WAIT`]) for its first log line, which names its worker id. It logs
+    /// [`DEADLINE`]) for its first log line, which names its worker id. It logs
     /// at the level `cmd` gives: plain "info" unless it sets `RUST_LOG`
     /// ([`super::command`] leaves out the user's).
     #[track_caller]
@@ -148,7 +149,7 @@ impl WorkerProcess {
     /// Waits for the first log line, and reads the worker id from it.
     #[track_caller]
     fn wait_ready(&mut self) {
-        let first = self.wait_for_log("worker=\"", WAIT);
+        let first = self.wait_for_log("worker=\"");
         let start = first.find("worker=\"").expect("found") + "worker=\"".len();
         let len = first[start..].find('"').expect("a closing quote");
         self.id = first[start..start + len].to_string();
@@ -171,10 +172,10 @@ impl WorkerProcess {
     }
 
     /// Waits until a log line contains `needle`; returns that line. Fails
-    /// the test after `within`.
+    /// the test after [`DEADLINE`]. Each new line wakes it (no polling).
     #[track_caller]
-    pub(crate) fn wait_for_log(&self, needle: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
+    pub(crate) fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + DEADLINE;
         let (lines, more) = &*self.lines;
         let mut lines = lines.lock().unwrap();
         loop {
@@ -184,7 +185,7 @@ impl WorkerProcess {
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(
                 !left.is_zero(),
-                "worker {} logged no line containing {needle:?} within {within:?}; its log:\n{}",
+                "worker {} logged no line containing {needle:?} within {DEADLINE:?}; its log:\n{}",
                 self.id,
                 lines.join("\n")
             );
@@ -209,20 +210,20 @@ impl WorkerProcess {
         assert!(status.success(), "kill -{signal} {} failed", self.pid);
     }
 
-    /// Asks it to stop (SIGTERM) and waits (up to [`WAIT`]) for it to exit.
+    /// Asks it to stop (SIGTERM) and waits (up to [`DEADLINE`]) for it to exit.
     #[track_caller]
     pub(crate) fn terminate(self) -> Exited {
         self.signal("TERM");
-        self.exit(WAIT)
+        self.exit()
     }
 
-    /// Waits (up to `within`) for the process to exit; fails the test if
-    /// it does not.
+    /// Waits (up to [`DEADLINE`]) for the process to exit; fails the test
+    /// if it does not.
     #[track_caller]
-    pub(crate) fn exit(mut self, within: Duration) -> Exited {
-        let status = wait_for_exit(&mut self.child.0, within).unwrap_or_else(|| {
+    pub(crate) fn exit(mut self) -> Exited {
+        let status = wait_for_exit(&mut self.child.0, DEADLINE).unwrap_or_else(|| {
             panic!(
-                "worker {} did not exit within {within:?}; its log:\n{}",
+                "worker {} did not exit within {DEADLINE:?}; its log:\n{}",
                 self.id,
                 self.log()
             )
