@@ -30,11 +30,15 @@ use thoonk_testkit::{QueueKeys, Resp};
 const LOG_ID: &str = r#"cat >/dev/null; echo "$THOONK_JOB_ID" >> "$LOG""#;
 
 /// The lease of the tests in which a dead or frozen worker's claims must
-/// come back because its liveness mark ran out, not because the lease did.
-const LONG_LEASE: &str = "30";
+/// come back because its liveness mark ran out (3 s, renewed every second),
+/// not because the lease did: long, so that the two cannot be mistaken for
+/// each other, however loaded the machine.
+const LONG_LEASE: &str = "120";
 
-/// How soon such claims must be back.
-const BY_LIVENESS: Duration = Duration::from_secs(10);
+/// How soon such claims must be back: far within [`LONG_LEASE`], so they
+/// came back by the liveness mark; yet generous, for a loaded two-core CI
+/// machine that runs every test at once (a few seconds when it is not).
+const BY_LIVENESS: Duration = Duration::from_secs(45);
 
 /// Publishes `n` jobs through the library, 500 per round trip; returns
 /// their ids.
@@ -346,15 +350,17 @@ fn a_redis_restart_loses_no_acknowledged_publish() {
 
 // ------------------------------------------------------ a frozen worker
 
-/// Logs its start, waits (30 s at most) for the flag file `go-N`, N being
+/// Logs its start, waits (5 min at most) for the flag file `go-N`, N being
 /// its THOONK_CANCELLED, logs its end, and prints `run N` as its result.
+/// The limit bounds a hang only (a command left behind by a test that
+/// died): A's command waits while A's claim is taken back and B runs.
 const WAIT_FOR_GO: &str = r#"
 cat >/dev/null
 echo "start $THOONK_JOB_ID $THOONK_CANCELLED" >> "$LOG"
 i=0
 while [ ! -e "$DIR/go-$THOONK_CANCELLED" ]; do
   i=$((i + 1))
-  if [ "$i" -gt 300 ]; then echo "no go-$THOONK_CANCELLED" >&2; exit 9; fi
+  if [ "$i" -gt 3000 ]; then echo "no go-$THOONK_CANCELLED" >&2; exit 9; fi
   sleep 0.1
 done
 echo "end $THOONK_JOB_ID $THOONK_CANCELLED" >> "$LOG"
@@ -371,7 +377,9 @@ fn a_frozen_worker_loses_its_job_and_its_late_finish_is_refused() {
     let options = ["--concurrency", "1", "--lease", LONG_LEASE];
     let command = ["sh", "-c", WAIT_FOR_GO];
     let a = WorkerProcess::start(&redis, QUEUE, &options, &command, &env);
-    let publisher = redis.spawn(&["publish", QUEUE, "payload", "--wait", "--timeout", "60"]);
+    // Its timeout bounds a hang only: it waits through A's run, the take
+    // back and B's run.
+    let publisher = redis.spawn(&["publish", QUEUE, "payload", "--wait", "--timeout", "300"]);
     let id = publisher.next_line();
     until("worker A runs the job", || {
         dir.lines("run.log") == [format!("start {id} 0")]
