@@ -4,11 +4,12 @@
 
 mod common;
 
-use common::{eventually, start, within, ClusterEnv, DEADLINE};
+use common::{start, ClusterEnv};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thoonk::{Claimed, Error, EventKind, Failure, Job, Order, Publish, State, Worker};
+use thoonk_testkit::poll::{eventually, within, DEADLINE};
 
 /// How many times each job ran, by (queue, id).
 type Runs = Arc<Mutex<HashMap<(String, String), u32>>>;

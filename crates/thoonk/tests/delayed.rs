@@ -6,6 +6,7 @@ use common::*;
 use std::collections::BTreeSet;
 use std::time::{Duration, UNIX_EPOCH};
 use thoonk::{Cancel, Error, Event, EventKind, Job, JobRef, Publish, State};
+use thoonk_testkit::poll::within;
 
 const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -49,7 +50,6 @@ fn kinds_of(events: &[Event], id: &str) -> Vec<EventKind> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delayed_job_is_not_claimable_before_its_due_time() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("later").unwrap();
     q.publish("x", Publish::new().id("d").delay(secs(10)))
@@ -69,7 +69,7 @@ async fn a_delayed_job_is_not_claimable_before_its_due_time() {
     assert_eq!(ids_in(&q, State::Delayed).await, ["d"]);
     assert!(ids_in(&q, State::Available).await.is_empty());
     assert_eq!(due_of(&env, "later", "d").await, Some(T0 + 10_000));
-    assert_each_job_in_one_state(&mut raw, "later").await;
+    env.check_invariants("later");
 
     assert!(q.claim(5).await.unwrap().is_empty());
     clock.set(T0 + 9_999);
@@ -86,15 +86,14 @@ async fn a_delayed_job_is_not_claimable_before_its_due_time() {
     );
     let stats = q.stats().await.unwrap();
     assert_eq!((stats.delayed, stats.claimed), (0, 1));
-    assert_each_job_in_one_state(&mut raw, "later").await;
+    env.check_invariants("later");
     q.finish(&job).await.unwrap();
-    assert_each_job_in_one_state(&mut raw, "later").await;
+    env.check_invariants("later");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_at_a_given_time() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("at").unwrap();
     let when = UNIX_EPOCH + Duration::from_millis(T0 + 60_000);
@@ -118,13 +117,12 @@ async fn publish_at_a_given_time() {
     assert!(q.claim(5).await.unwrap().is_empty());
     clock.set(T0 + 60_000);
     assert_eq!(claimed_ids(&q, 5).await, ["at-noon"]);
-    assert_each_job_in_one_state(&mut raw, "at").await;
+    env.check_invariants("at");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn due_jobs_become_available_in_due_order() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("order").unwrap();
     // Published in another order than they fall due.
@@ -159,13 +157,12 @@ async fn due_jobs_become_available_in_due_order() {
     clock.set(T0 + 3_000);
     assert_eq!(claimed_ids(&q, 10).await, ["c"]);
     assert_eq!(q.stats().await.unwrap().claimed, 5);
-    assert_each_job_in_one_state(&mut raw, "order").await;
+    env.check_invariants("order");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn due_jobs_queue_behind_the_available_ones_in_due_order() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("line").unwrap();
     for (id, delay) in [("d3", 3), ("d1", 1), ("d2", 2)] {
@@ -179,13 +176,12 @@ async fn due_jobs_queue_behind_the_available_ones_in_due_order() {
     assert_eq!(claimed_ids(&q, 1).await, ["first"]);
     assert_eq!(ids_in(&q, State::Available).await, ["d1", "d2", "d3"]);
     assert_eq!(q.stats().await.unwrap().delayed, 0);
-    assert_each_job_in_one_state(&mut raw, "line").await;
+    env.check_invariants("line");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_with_a_delay_brings_the_job_back_later() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("backoff").unwrap();
     q.publish("x", Publish::new().id("j")).await.unwrap();
@@ -218,7 +214,7 @@ async fn cancel_with_a_delay_brings_the_job_back_later() {
     );
     let stats = q.stats().await.unwrap();
     assert_eq!((stats.available, stats.claimed, stats.delayed), (0, 0, 1));
-    assert_each_job_in_one_state(&mut raw, "backoff").await;
+    env.check_invariants("backoff");
 
     clock.set(T0 + 4_999);
     assert!(q.claim(1).await.unwrap().is_empty());
@@ -233,13 +229,12 @@ async fn cancel_with_a_delay_brings_the_job_back_later() {
         Some("busy, later")
     );
     q.finish(&again).await.unwrap();
-    assert_each_job_in_one_state(&mut raw, "backoff").await;
+    env.check_invariants("backoff");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delayed_cancel_past_max_cancels_stalls_instead() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (_clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("tired").unwrap();
     q.set_max_cancels(1).await.unwrap();
@@ -265,7 +260,7 @@ async fn a_delayed_cancel_past_max_cancels_stalls_instead() {
         reason.contains("max_cancels 1") && reason.contains("second"),
         "{reason:?}"
     );
-    assert_each_job_in_one_state(&mut raw, "tired").await;
+    env.check_invariants("tired");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -294,13 +289,12 @@ async fn retract_removes_a_delayed_job() {
     // Once the due time passes, only the other one comes.
     clock.set(T0 + 11_000);
     assert_eq!(claimed_ids(&q, 5).await, ["stays"]);
-    assert_each_job_in_one_state(&mut raw, "gone").await;
+    env.check_invariants("gone");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finish_and_retry_of_a_delayed_job_are_refused() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (_clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("refuse").unwrap();
     q.publish("x", Publish::new().id("d").delay(secs(10)))
@@ -312,7 +306,7 @@ async fn finish_and_retry_of_a_delayed_job_are_refused() {
         .await
         .unwrap();
 
-    let before = snapshot(&mut raw).await;
+    let before = env.snapshot();
     for id in ["d", "c"] {
         let refusals = [
             (State::Claimed, q.finish(id).await.map(drop)),
@@ -343,8 +337,8 @@ async fn finish_and_retry_of_a_delayed_job_are_refused() {
     };
     assert_eq!(*actual, State::Delayed);
     assert_message_names(&err, &["no longer holds", "is delayed now"]);
-    assert_eq!(snapshot(&mut raw).await, before, "refusals change nothing");
-    assert_each_job_in_one_state(&mut raw, "refuse").await;
+    assert_eq!(env.snapshot(), before, "refusals change nothing");
+    env.check_invariants("refuse");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,7 +372,7 @@ async fn a_delayed_publish_sends_publish_and_delay_events() {
         next_event(&mut events).await,
     ];
     assert_eq!(kinds_of(&seen, "d"), [EventKind::Due, EventKind::Claim]);
-    assert_each_job_in_one_state(&mut env.raw().await, "ev").await;
+    env.check_invariants("ev");
 }
 
 /// With the real clock: a get that waits (up to 10 s) is woken by a job
@@ -386,7 +380,7 @@ async fn a_delayed_publish_sends_publish_and_delay_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_get_wakes_when_a_delayed_job_falls_due() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
+    let raw = env.raw().await;
     let getter = env.client().await.job("wake").unwrap();
     let get = tokio::spawn(async move { getter.get(secs(10)).await });
     until_waiting(&raw, 1).await;
@@ -420,7 +414,7 @@ async fn a_waiting_get_wakes_when_a_delayed_job_falls_due() {
         "{seen:?}"
     );
     q.finish(&job).await.unwrap();
-    assert_each_job_in_one_state(&mut raw, "wake").await;
+    env.check_invariants("wake");
 }
 
 /// With the real clock: a get waiting with no time limit, whose next wake
@@ -429,7 +423,7 @@ async fn a_waiting_get_wakes_when_a_delayed_job_falls_due() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_delayed_while_get_waits_is_picked_up() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
+    let raw = env.raw().await;
     let q = env.job("sooner");
     q.publish("in a minute", Publish::new().id("late").delay(secs(60)))
         .await
@@ -456,5 +450,5 @@ async fn a_job_delayed_while_get_waits_is_picked_up() {
     assert_eq!((job.id.as_str(), job.cancelled), ("soon", 1));
     assert_eq!(ids_in(&q, State::Delayed).await, ["late"]);
     q.finish(&job).await.unwrap();
-    assert_each_job_in_one_state(&mut raw, "sooner").await;
+    env.check_invariants("sooner");
 }

@@ -9,6 +9,7 @@ use thoonk::{
     Backoff, Claimed, EventKind, Failure, Job, JobDetail, JobRef, Publish, Recovered, State, Stats,
     Worker, WorkerInfo,
 };
+use thoonk_testkit::poll::eventually;
 
 /// A small backoff, so a retried job comes back within the test.
 const QUICK: Backoff = Backoff {
@@ -74,7 +75,7 @@ async fn cancels_counts_a_workers_cancels_and_explicit_ones() {
     // Refused cancels are no cancels.
     assert!(q.cancel(&job).await.is_err(), "the claim ended already");
     assert_eq!(counters(&q).await, (4, 0, 0));
-    assert_each_job_in_one_state(&mut raw, "cancels").await;
+    env.check_invariants("cancels");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +115,7 @@ async fn stalls_counts_explicit_stalls_permanent_failures_and_too_many_cancels()
     assert_eq!(q.cancel(&job).await.unwrap(), State::Stalled);
     assert_eq!(counters(&q).await, (2, 3, 0));
     assert_eq!(q.stats().await.unwrap().stalled, 3);
-    assert_each_job_in_one_state(&mut raw, "stalls").await;
+    env.check_invariants("stalls");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,9 +132,9 @@ async fn recoveries_counts_claims_taken_back_when_their_lease_ran_out() {
 
     // A pass with nothing to take back writes nothing, counters included.
     clock.set(T0 + 29_999);
-    let before = snapshot(&mut raw).await;
+    let before = env.snapshot();
     assert_eq!(q.recover().await.unwrap(), Recovered::default());
-    assert_eq!(snapshot(&mut raw).await, before);
+    assert_eq!(env.snapshot(), before);
 
     // Both leases ran out: two recoveries, each a cancel.
     clock.set(T0 + 30_001);
@@ -159,7 +160,7 @@ async fn recoveries_counts_claims_taken_back_when_their_lease_ran_out() {
         }
     );
     assert_eq!(counters(&q).await, (4, 2, 4));
-    assert_each_job_in_one_state(&mut raw, "recoveries").await;
+    env.check_invariants("recoveries");
 
     // The counters are the queue's: destroy deletes them.
     q.destroy().await.unwrap();
@@ -184,7 +185,6 @@ async fn stats_serialize_the_counters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_gives_a_jobs_whole_record_in_each_state() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("info").unwrap();
     assert_eq!(q.detail("nope").await.unwrap(), None, "no such job");
@@ -265,13 +265,13 @@ async fn info_gives_a_jobs_whole_record_in_each_state() {
         ..available.clone()
     };
     assert_eq!(q.detail("j").await.unwrap(), Some(stalled));
-    assert_each_job_in_one_state(&mut raw, "info").await;
+    env.check_invariants("info");
 
     // Read only: asking changes nothing.
-    let before = snapshot(&mut raw).await;
+    let before = env.snapshot();
     q.detail("j").await.unwrap();
     q.detail("nope").await.unwrap();
-    assert_eq!(snapshot(&mut raw).await, before);
+    assert_eq!(env.snapshot(), before);
 
     // Gone once retracted; a refused id is refused.
     q.retract("j").await.unwrap();
@@ -408,7 +408,6 @@ async fn workers_lists_the_live_workers_and_the_jobs_they_hold() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_all_brings_back_every_stalled_job_with_one_event_each() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let q = env.job("retry-all");
     assert_eq!(q.retry_all().await.unwrap(), 0, "nothing stalled");
 
@@ -440,7 +439,7 @@ async fn retry_all_brings_back_every_stalled_job_with_one_event_each() {
         (a.state, a.reason.as_deref()),
         (State::Available, Some("a failed"))
     );
-    assert_each_job_in_one_state(&mut raw, "retry-all").await;
+    env.check_invariants("retry-all");
 
     // Nothing left: no more events (the next one is a publish).
     assert_eq!(q.retry_all().await.unwrap(), 0);
@@ -494,7 +493,7 @@ async fn retry_all_takes_thousands_in_batches() {
     assert_eq!(q.retry_all().await.unwrap(), 9_000);
     let stats = q.stats().await.unwrap();
     assert_eq!((stats.available, stats.stalled), (9_000, 0));
-    assert_each_job_in_one_state(&mut raw, "many").await;
+    env.check_invariants("many");
     // Each once: 9,000 distinct ids available.
     let listed: std::collections::HashSet<String> = q
         .list(State::Available, 0, 10_000)

@@ -4,7 +4,6 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use thoonk::redis::aio::MultiplexedConnection;
 use thoonk::{
     Claimed, Error, EventKind, Job, JobRef, Publish, QueueConfig, Recovered, State, DEFAULT_LEASE,
     DEFAULT_MAX_CANCELS,
@@ -46,10 +45,10 @@ async fn reason_of(q: &Job, state: State, id: &str) -> String {
 }
 
 /// Runs a recovery pass that must change nothing at all in Redis.
-async fn recover_changes_nothing(raw: &mut MultiplexedConnection, q: &Job) {
-    let before = snapshot(raw).await;
+async fn recover_changes_nothing(env: &Env, q: &Job) {
+    let before = env.snapshot();
     assert_eq!(q.recover().await.unwrap(), Recovered::default());
-    assert_eq!(snapshot(raw).await, before, "a pass with nothing to do");
+    assert_eq!(env.snapshot(), before, "a pass with nothing to do");
 }
 
 fn assert_stale(err: &Error, id: &str, token: &str, now: State) {
@@ -99,7 +98,7 @@ async fn the_lease_is_thirty_seconds_unless_the_queue_sets_one() {
     assert_eq!((lease.as_str(), max.as_str()), ("7500", "3"));
     // Another queue keeps the defaults.
     assert_eq!(env.job("other").config().await.unwrap().lease, secs(30));
-    assert_each_job_in_one_state(&mut raw, "conf").await;
+    env.check_invariants("conf");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +114,7 @@ async fn recover_sends_back_a_claim_older_than_the_lease() {
 
     // Within the default 30 s lease: nothing to recover, nothing written.
     clock.set(T0 + 29_999);
-    recover_changes_nothing(&mut raw, &q).await;
+    recover_changes_nothing(&env, &q).await;
     assert_eq!(ids_in(&q, State::Claimed).await, ["j1"]);
 
     clock.set(T0 + 30_001);
@@ -139,30 +138,29 @@ async fn recover_sends_back_a_claim_older_than_the_lease() {
     );
     let token: Option<String> = cmd(&mut raw, &["HGET", "job.tokens:lease", "j1"]).await;
     assert_eq!(token, None, "the claim's token is gone");
-    assert_each_job_in_one_state(&mut raw, "lease").await;
+    env.check_invariants("lease");
 
     // The next claim gets it, with its count and a new token.
     let again = claim_one(&q, "j1").await;
     assert_eq!(again.cancelled, 1);
     assert_ne!(again.token, old.token);
-    assert_each_job_in_one_state(&mut raw, "lease").await;
+    env.check_invariants("lease");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_is_idempotent() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("idem").unwrap();
     // On an empty queue, and on a queue whose claims are all fresh.
-    recover_changes_nothing(&mut raw, &q).await;
+    recover_changes_nothing(&env, &q).await;
     q.publish_many([("a", Publish::new().id("a")), ("b", Publish::new().id("b"))])
         .await
         .unwrap();
     q.claim(1).await.unwrap();
     clock.set(T0 + 20_000);
     q.claim(1).await.unwrap();
-    recover_changes_nothing(&mut raw, &q).await;
+    recover_changes_nothing(&env, &q).await;
 
     // "a" ran out, "b" did not: one pass sends back "a", the next does nothing.
     clock.set(T0 + 31_000);
@@ -173,31 +171,30 @@ async fn recovery_is_idempotent() {
             stalled: 0
         }
     );
-    recover_changes_nothing(&mut raw, &q).await;
-    recover_changes_nothing(&mut raw, &q).await;
+    recover_changes_nothing(&env, &q).await;
+    recover_changes_nothing(&env, &q).await;
     assert_eq!(ids_in(&q, State::Available).await, ["a"]);
     assert_eq!(ids_in(&q, State::Claimed).await, ["b"]);
     assert_eq!(q.failure_count("a").await.unwrap(), 1);
     assert_eq!(q.failure_count("b").await.unwrap(), 0);
-    assert_each_job_in_one_state(&mut raw, "idem").await;
+    env.check_invariants("idem");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_uses_the_queues_lease() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("short").unwrap();
     q.set_lease(secs(5)).await.unwrap();
     q.publish("x", Publish::new().id("j")).await.unwrap();
     claim_one(&q, "j").await;
     clock.set(T0 + 4_999);
-    recover_changes_nothing(&mut raw, &q).await;
+    recover_changes_nothing(&env, &q).await;
     clock.set(T0 + 5_001);
     assert_eq!(q.recover().await.unwrap().requeued, 1);
     let reason = reason_of(&q, State::Available, "j").await;
     assert!(reason.contains("5000 ms"), "{reason:?}");
-    assert_each_job_in_one_state(&mut raw, "short").await;
+    env.check_invariants("short");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,21 +234,20 @@ async fn extend_renews_the_lease() {
     let lost = q.extend(&[(&a).into(), (&b).into()]).await.unwrap();
     assert_eq!(lost, ["b"]);
     assert_eq!(ids_in(&q, State::Claimed).await, ["a"]);
-    assert_each_job_in_one_state(&mut raw, "extend").await;
+    env.check_invariants("extend");
 
     // Extended at +40 s: it holds at +69 s, and runs out at +71 s.
     clock.set(T0 + 69_000);
-    recover_changes_nothing(&mut raw, &q).await;
+    recover_changes_nothing(&env, &q).await;
     clock.set(T0 + 71_000);
     assert_eq!(q.recover().await.unwrap().requeued, 1);
     assert_eq!(q.extend(&[(&a).into()]).await.unwrap(), ["a"]);
-    assert_each_job_in_one_state(&mut raw, "extend").await;
+    env.check_invariants("extend");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_extended_at_twenty_seconds_holds_until_fifty() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("fifty").unwrap();
     q.publish("x", Publish::new().id("j")).await.unwrap();
@@ -259,17 +255,16 @@ async fn a_job_extended_at_twenty_seconds_holds_until_fifty() {
     clock.set(T0 + 20_000);
     assert!(q.extend(&[(&j).into()]).await.unwrap().is_empty());
     clock.set(T0 + 40_000);
-    recover_changes_nothing(&mut raw, &q).await;
+    recover_changes_nothing(&env, &q).await;
     clock.set(T0 + 51_000);
     assert_eq!(q.recover().await.unwrap().requeued, 1);
     assert_eq!(q.failure_count("j").await.unwrap(), 1);
-    assert_each_job_in_one_state(&mut raw, "fifty").await;
+    env.check_invariants("fifty");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_recovered_more_than_max_cancels_times_is_stalled() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("often").unwrap();
     q.set_max_cancels(1).await.unwrap();
@@ -320,9 +315,9 @@ async fn a_job_recovered_more_than_max_cancels_times_is_stalled() {
     // stalled: later passes leave it alone.
     assert_eq!(q.failure_count("j").await.unwrap(), 0);
     clock.advance(secs(3600));
-    recover_changes_nothing(&mut raw, &q).await;
+    recover_changes_nothing(&env, &q).await;
     assert!(q.claim(1).await.unwrap().is_empty());
-    assert_each_job_in_one_state(&mut raw, "often").await;
+    env.check_invariants("often");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,10 +337,10 @@ async fn a_v1_claim_is_recovered_once_older_than_the_lease() {
         &["ZADD", "job.claimed:v1claim", &T0.to_string(), "v1-held"],
     )
     .await;
-    assert_each_job_in_one_state(&mut raw, "v1claim").await;
+    env.check_invariants("v1claim");
 
     clock.set(T0 + 29_000);
-    recover_changes_nothing(&mut raw, &q).await;
+    recover_changes_nothing(&env, &q).await;
     clock.set(T0 + 31_000);
     assert_eq!(
         q.recover().await.unwrap(),
@@ -373,13 +368,12 @@ async fn a_v1_claim_is_recovered_once_older_than_the_lease() {
     );
     let again = claim_one(&q, "v1-held").await;
     assert_eq!(again.cancelled, 1);
-    assert_each_job_in_one_state(&mut raw, "v1claim").await;
+    env.check_invariants("v1claim");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_of_a_recovered_claim_is_refused() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("fence").unwrap();
     q.publish("x", Publish::new().id("j")).await.unwrap();
@@ -405,7 +399,7 @@ async fn the_token_of_a_recovered_claim_is_refused() {
 
     // Claimed again by someone else: still refused, and the new claim works.
     let new = claim_one(&q, "j").await;
-    let before = snapshot(&mut raw).await;
+    let before = env.snapshot();
     for refused in [
         q.finish(&old).await.map(drop),
         q.cancel(&old).await.map(drop),
@@ -413,16 +407,15 @@ async fn the_token_of_a_recovered_claim_is_refused() {
     ] {
         assert_stale(&refused.unwrap_err(), "j", &old.token, State::Claimed);
     }
-    assert_eq!(snapshot(&mut raw).await, before, "refusals change nothing");
+    assert_eq!(env.snapshot(), before, "refusals change nothing");
     q.finish_with(&new, "done").await.unwrap();
     assert_eq!(q.stats().await.unwrap().finishes, 1);
-    assert_each_job_in_one_state(&mut raw, "fence").await;
+    env.check_invariants("fence");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_without_a_token_still_works_on_a_reclaimed_job() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("v1call").unwrap();
     q.publish_many([
@@ -450,13 +443,12 @@ async fn a_call_without_a_token_still_works_on_a_reclaimed_job() {
         let err = q.finish(job).await.unwrap_err();
         assert!(matches!(err, Error::StaleClaim { .. }), "{err:?}");
     }
-    assert_each_job_in_one_state(&mut raw, "v1call").await;
+    env.check_invariants("v1call");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn release_puts_jobs_back_at_the_front_without_counting_a_cancel() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let q = env.job("release");
     for id in ["a", "b", "c"] {
         q.publish(id, Publish::new().id(id)).await.unwrap();
@@ -495,13 +487,13 @@ async fn release_puts_jobs_back_at_the_front_without_counting_a_cancel() {
     }
     released.sort();
     assert_eq!(released, ["a", "b"]);
-    assert_each_job_in_one_state(&mut raw, "release").await;
+    env.check_invariants("release");
 
     // The released claims' tokens no longer hold: releasing again skips
     // them (the jobs are not queued twice), finishing is refused.
-    let before = snapshot(&mut raw).await;
+    let before = env.snapshot();
     assert_eq!(q.release(&refs).await.unwrap(), 0);
-    assert_eq!(snapshot(&mut raw).await, before);
+    assert_eq!(env.snapshot(), before);
     assert_stale(
         &q.finish(&held[0]).await.unwrap_err(),
         "a",
@@ -515,13 +507,13 @@ async fn release_puts_jobs_back_at_the_front_without_counting_a_cancel() {
     again_ids.sort();
     assert_eq!(again_ids, ["a", "b"], "released jobs are claimed first");
     assert!(again.iter().all(|j| j.cancelled == 0));
-    let before = snapshot(&mut raw).await;
+    let before = env.snapshot();
     assert_eq!(q.release(&refs).await.unwrap(), 0);
-    assert_eq!(snapshot(&mut raw).await, before);
+    assert_eq!(env.snapshot(), before);
     assert_eq!(q.release(&[(&again[0]).into()]).await.unwrap(), 1);
     assert_eq!(q.release(&[]).await.unwrap(), 0);
     assert_eq!(q.stats().await.unwrap().claimed, 1);
-    assert_each_job_in_one_state(&mut raw, "release").await;
+    env.check_invariants("release");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -605,8 +597,8 @@ async fn a_dead_workers_jobs_are_recovered_before_their_lease_runs_out() {
     q.finish(JobRef::fenced("of-alive", &alive_token))
         .await
         .unwrap();
-    recover_changes_nothing(&mut raw, &q).await;
-    assert_each_job_in_one_state(&mut raw, "dead").await;
+    recover_changes_nothing(&env, &q).await;
+    env.check_invariants("dead");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -656,7 +648,7 @@ async fn a_v1_cancel_or_stall_ends_our_claim() {
 
     // Our claims of them no longer hold: every call is refused, naming the
     // state the job is in, and nothing moves.
-    let before = snapshot(&mut raw).await;
+    let before = env.snapshot();
     for (job, now) in [(c, State::Available), (s, State::Stalled)] {
         assert_stale(&q.finish(job).await.unwrap_err(), &job.id, &job.token, now);
         assert_stale(&q.cancel(job).await.unwrap_err(), &job.id, &job.token, now);
@@ -664,7 +656,7 @@ async fn a_v1_cancel_or_stall_ends_our_claim() {
     }
     assert_eq!(q.release(&[c.into(), s.into()]).await.unwrap(), 0);
     assert_eq!(q.extend(&[c.into(), s.into()]).await.unwrap(), ["c", "s"]);
-    assert_eq!(snapshot(&mut raw).await, before, "nothing moved");
+    assert_eq!(env.snapshot(), before, "nothing moved");
 
     // Nor does the dead worker's mark send "c" back a second time.
     clock.set(T0 + 10_000);
@@ -680,5 +672,5 @@ async fn a_v1_cancel_or_stall_ends_our_claim() {
         q.finish(&job).await.unwrap();
     }
     assert_eq!(q.stats().await.unwrap().finishes, 2);
-    assert_each_job_in_one_state(&mut raw, "mixed").await;
+    env.check_invariants("mixed");
 }

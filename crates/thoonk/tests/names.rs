@@ -34,7 +34,7 @@ async fn bad_queue_names_are_refused() {
     let q = env.thoonk.job(&longest).unwrap();
     let id = q.publish("x", Publish::new()).await.unwrap();
     assert_eq!(q.claim(1).await.unwrap()[0].id, id);
-    assert_each_job_in_one_state(&mut raw, &longest).await;
+    env.check_invariants(&longest);
 }
 
 /// Every call that takes an id, with `id`; each must fail before Redis.

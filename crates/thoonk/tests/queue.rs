@@ -3,9 +3,9 @@
 mod common;
 
 use common::*;
-use std::sync::Arc;
 use std::time::Duration;
 use thoonk::{EventKind, JobRef, Publish, State, Stats};
+use thoonk_testkit::poll::within;
 
 fn stats(
     name: &str,
@@ -55,7 +55,7 @@ async fn publish_generates_an_id_and_stores_the_item() {
     let published: u64 = cmd(&mut raw, &["EXISTS", "job.published:mail"]).await;
     assert_eq!(published, 0);
     assert_eq!(q.stats().await.unwrap(), stats("mail", 2, 0, 0, 2, 0));
-    assert_each_job_in_one_state(&mut raw, "mail").await;
+    env.check_invariants("mail");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,7 +66,7 @@ async fn publish_with_a_custom_id() {
     assert_eq!(id, "job-1");
     let job = q.claim(1).await.unwrap().pop().expect("a job");
     assert_eq!((job.id.as_str(), job.item.as_slice()), ("job-1", &b"x"[..]));
-    assert_each_job_in_one_state(&mut env.raw().await, "q").await;
+    env.check_invariants("q");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,7 +102,7 @@ async fn a_priority_publish_goes_to_the_front() {
         .map(|j| j.id)
         .collect();
     assert_eq!(ids, ["urgent", "a", "b"]);
-    assert_each_job_in_one_state(&mut env.raw().await, "prio").await;
+    env.check_invariants("prio");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,16 +152,15 @@ async fn publish_many_keeps_the_order_in_one_round_trip() {
     assert_eq!(q.stats().await.unwrap().publishes, 3);
     // Nothing at all for an empty batch.
     assert!(q.publish_many(Vec::<&str>::new()).await.unwrap().is_empty());
-    assert_each_job_in_one_state(&mut admin, "batch").await;
+    env.check_invariants("batch");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_many_is_all_or_none() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let q = env.job("aon");
     q.publish("old", Publish::new().id("taken")).await.unwrap();
-    let before = snapshot(&mut raw).await;
+    let before = env.snapshot();
 
     // One id already in the queue: nothing of the batch is written.
     let err = q
@@ -176,7 +175,7 @@ async fn publish_many_is_all_or_none() {
         panic!("expected AlreadyExists, got {err:?}")
     };
     assert_eq!((queue.as_str(), id.as_str()), ("aon", "taken"));
-    assert_eq!(snapshot(&mut raw).await, before, "nothing written");
+    assert_eq!(env.snapshot(), before, "nothing written");
 
     // The same id twice in one batch: refused the same way.
     let err = q
@@ -190,9 +189,9 @@ async fn publish_many_is_all_or_none() {
         matches!(&err, thoonk::Error::AlreadyExists { id, .. } if id == "twice"),
         "{err:?}"
     );
-    assert_eq!(snapshot(&mut raw).await, before, "nothing written");
+    assert_eq!(env.snapshot(), before, "nothing written");
     assert_eq!(q.stats().await.unwrap(), stats("aon", 1, 0, 0, 1, 0));
-    assert_each_job_in_one_state(&mut raw, "aon").await;
+    env.check_invariants("aon");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,7 +215,7 @@ async fn claim_takes_a_batch_oldest_first() {
     assert_eq!(rest.len(), 2);
     assert!(q.claim(1).await.unwrap().is_empty(), "nothing left");
     assert_eq!(q.stats().await.unwrap(), stats("claims", 0, 5, 0, 5, 0));
-    assert_each_job_in_one_state(&mut env.raw().await, "claims").await;
+    env.check_invariants("claims");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,7 +248,7 @@ async fn get_returns_none_after_its_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_without_timeout_waits_for_a_publish() {
     let env = Env::start().await;
-    let mut admin = env.raw().await;
+    let admin = env.raw().await;
     let worker = env.client().await.job("later").unwrap();
     let waiter = tokio::spawn(async move { worker.get(Duration::ZERO).await });
 
@@ -271,7 +270,7 @@ async fn get_without_timeout_waits_for_a_publish() {
         (job.id.as_str(), job.item.as_slice()),
         (id.as_str(), &b"late"[..])
     );
-    assert_each_job_in_one_state(&mut admin, "later").await;
+    env.check_invariants("later");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,13 +292,12 @@ async fn finish_deletes_the_job_and_counts() {
         // Not published with keep_result: nothing kept.
         assert_eq!(q.kept_result(&job.id).await.unwrap(), None);
     }
-    assert_each_job_in_one_state(&mut raw, "fin").await;
+    env.check_invariants("fin");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finish_many_finishes_each_job_on_its_own_in_one_call() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let q = env.job("fin-many");
     q.publish_many(["a", "b", "c"]).await.unwrap();
     let jobs = q.claim(3).await.unwrap();
@@ -330,7 +328,7 @@ async fn finish_many_finishes_each_job_on_its_own_in_one_call() {
     // Events: the cancel, then one finish per finished job, with its result.
     let mut seen = Vec::new();
     while seen.len() < 3 {
-        let e = events.next().await.unwrap();
+        let e = next_event(&mut events).await;
         seen.push((e.kind, e.id, e.result));
     }
     assert_eq!(
@@ -341,7 +339,7 @@ async fn finish_many_finishes_each_job_on_its_own_in_one_call() {
             (EventKind::Finish, jobs[2].id.clone(), None),
         ]
     );
-    assert_each_job_in_one_state(&mut raw, "fin-many").await;
+    env.check_invariants("fin-many");
 }
 
 /// A stale finish and the current one of the same job in one batch: the
@@ -364,7 +362,7 @@ async fn finish_many_refuses_a_stale_claim_beside_the_current_one() {
     );
     assert!(outcomes[1].is_ok(), "{outcomes:?}");
     assert_eq!(q.stats().await.unwrap().finishes, 1);
-    assert_each_job_in_one_state(&mut env.raw().await, "fin-twice").await;
+    env.check_invariants("fin-twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -415,13 +413,12 @@ async fn cancel_counts_and_sends_the_job_to_the_back() {
     assert_eq!(q.failure_count("a").await.unwrap(), 2);
     assert_eq!(q.claim(1).await.unwrap()[0].cancelled, 2);
     assert_eq!(q.failure_count("never-cancelled").await.unwrap(), 0);
-    assert_each_job_in_one_state(&mut env.raw().await, "cancel").await;
+    env.check_invariants("cancel");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stall_sets_aside_and_retry_brings_back() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let q = env.job("stall");
     let id = q.publish("x", Publish::new()).await.unwrap();
     let job = q.claim(1).await.unwrap().pop().unwrap();
@@ -437,7 +434,7 @@ async fn stall_sets_aside_and_retry_brings_back() {
         q.claim(1).await.unwrap().is_empty(),
         "a stalled job is not handed out"
     );
-    assert_each_job_in_one_state(&mut raw, "stall").await;
+    env.check_invariants("stall");
     // As v1: the cancel count starts afresh.
     assert_eq!(q.failure_count(&id).await.unwrap(), 0);
 
@@ -447,7 +444,7 @@ async fn stall_sets_aside_and_retry_brings_back() {
         counted(stats("stall", 1, 0, 0, 1, 0), 1, 1)
     );
     assert_eq!(q.claim(1).await.unwrap().pop().unwrap().id, id);
-    assert_each_job_in_one_state(&mut raw, "stall").await;
+    env.check_invariants("stall");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -494,7 +491,7 @@ async fn retract_works_in_every_state() {
         q.retract(id).await.unwrap();
         let exists: bool = cmd(&mut raw, &["HEXISTS", "job.items:retract", id]).await;
         assert!(!exists, "{id} retracted");
-        assert_each_job_in_one_state(&mut raw, "retract").await;
+        env.check_invariants("retract");
     }
     assert_eq!(
         q.stats().await.unwrap(),
@@ -518,8 +515,7 @@ async fn retract_works_in_every_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_pages_through_each_state() {
     let env = Env::start().await;
-    let clock = Arc::new(ManualClock::at(1_000));
-    let thoonk = env.thoonk.with_clock(clock.clone());
+    let (clock, thoonk) = env.clocked(1_000);
     let q = thoonk.job("list").unwrap();
     for id in ["e", "d", "c", "b", "a"] {
         q.publish(format!("item-{id}"), Publish::new().id(id))
@@ -596,5 +592,5 @@ async fn list_pages_through_each_state() {
         ("e", 1, &b"item-e"[..])
     );
     assert_eq!(page(q.list(State::Claimed, 0, 10).await.unwrap()), ["p"]);
-    assert_each_job_in_one_state(&mut env.raw().await, "list").await;
+    env.check_invariants("list");
 }

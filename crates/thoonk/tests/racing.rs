@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use thoonk::Publish;
+use thoonk_testkit::poll::within;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_waiting_workers_one_job_one_winner() {
     let env = Env::start().await;
-    let mut admin = env.raw().await;
+    let admin = env.raw().await;
     let mut workers = Vec::new();
     for _ in 0..8 {
         // Separate clients, as separate processes would be.
@@ -40,7 +41,7 @@ async fn eight_waiting_workers_one_job_one_winner() {
     assert_eq!(winners, [id], "exactly one worker got the job");
     let q = env.job("race");
     assert_eq!(q.stats().await.unwrap().claimed, 1);
-    assert_each_job_in_one_state(&mut admin, "race").await;
+    env.check_invariants("race");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -65,7 +66,7 @@ async fn simultaneous_claims_of_one_job() {
         got += within("a claim", t).await.unwrap().unwrap().len();
     }
     assert_eq!(got, 1);
-    assert_each_job_in_one_state(&mut env.raw().await, "claim-race").await;
+    env.check_invariants("claim-race");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -121,5 +122,5 @@ async fn many_jobs_many_workers_each_job_claimed_once() {
         (stats.finishes, stats.available, stats.claimed),
         (JOBS as u64, 0, 0)
     );
-    assert_each_job_in_one_state(&mut env.raw().await, "busy").await;
+    env.check_invariants("busy");
 }

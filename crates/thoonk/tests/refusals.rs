@@ -3,7 +3,6 @@
 mod common;
 
 use common::*;
-use thoonk::redis::aio::MultiplexedConnection;
 use thoonk::{Claimed, Error, Job, JobRef, Publish, State};
 
 const QUEUE: &str = "refusals-q";
@@ -25,14 +24,14 @@ async fn queue_with_each_state(env: &Env) -> (Job, Claimed) {
 
 /// Runs `refused`, which must leave every key as it was.
 async fn unchanged<T: std::fmt::Debug>(
-    raw: &mut MultiplexedConnection,
+    env: &Env,
     q: &Job,
     refused: impl std::future::Future<Output = thoonk::Result<T>>,
 ) -> Error {
-    let before = (snapshot(raw).await, q.stats().await.unwrap());
+    let before = (env.snapshot(), q.stats().await.unwrap());
     let err = refused.await.expect_err("the call must be refused");
     assert_eq!(
-        (snapshot(raw).await, q.stats().await.unwrap()),
+        (env.snapshot(), q.stats().await.unwrap()),
         before,
         "{err}: nothing changed"
     );
@@ -67,15 +66,14 @@ fn assert_wrong_state(err: &Error, id: &str, needed: State, actual: State) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finish_cancel_stall_need_a_claimed_job() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (q, _claimed) = queue_with_each_state(&env).await;
 
     for id in ["no-such-job", "job-available", "job-stalled"] {
         let e = [
-            unchanged(&mut raw, &q, q.finish(id)).await,
-            unchanged(&mut raw, &q, q.finish_with(id, "r")).await,
-            unchanged(&mut raw, &q, q.cancel(id)).await,
-            unchanged(&mut raw, &q, q.stall(id)).await,
+            unchanged(&env, &q, q.finish(id)).await,
+            unchanged(&env, &q, q.finish_with(id, "r")).await,
+            unchanged(&env, &q, q.cancel(id)).await,
+            unchanged(&env, &q, q.stall(id)).await,
         ];
         for err in &e {
             match id {
@@ -86,7 +84,7 @@ async fn finish_cancel_stall_need_a_claimed_job() {
         }
         // With a token, the claim it names no longer holds: the refusal
         // says so, and where the job is now.
-        let err = unchanged(&mut raw, &q, q.finish(JobRef::fenced(id, "1"))).await;
+        let err = unchanged(&env, &q, q.finish(JobRef::fenced(id, "1"))).await;
         match id {
             "no-such-job" => assert_not_found(&err, id),
             _ => {
@@ -103,39 +101,37 @@ async fn finish_cancel_stall_need_a_claimed_job() {
             }
         }
     }
-    assert_each_job_in_one_state(&mut raw, QUEUE).await;
+    env.check_invariants(QUEUE);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_needs_a_stalled_job() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (q, _claimed) = queue_with_each_state(&env).await;
 
-    let err = unchanged(&mut raw, &q, q.retry("job-claimed")).await;
+    let err = unchanged(&env, &q, q.retry("job-claimed")).await;
     assert_wrong_state(&err, "job-claimed", State::Stalled, State::Claimed);
-    let err = unchanged(&mut raw, &q, q.retry("job-available")).await;
+    let err = unchanged(&env, &q, q.retry("job-available")).await;
     assert_wrong_state(&err, "job-available", State::Stalled, State::Available);
-    let err = unchanged(&mut raw, &q, q.retry("no-such-job")).await;
+    let err = unchanged(&env, &q, q.retry("no-such-job")).await;
     assert_not_found(&err, "no-such-job");
-    assert_each_job_in_one_state(&mut raw, QUEUE).await;
+    env.check_invariants(QUEUE);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retract_of_an_unknown_job() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (q, _claimed) = queue_with_each_state(&env).await;
-    let err = unchanged(&mut raw, &q, q.retract("no-such-job")).await;
+    let err = unchanged(&env, &q, q.retract("no-such-job")).await;
     assert_not_found(&err, "no-such-job");
     // A finished job is gone too.
     let job = q.claim(1).await.unwrap().pop().unwrap();
     q.finish(&job).await.unwrap();
-    let err = unchanged(&mut raw, &q, q.retract(&job.id)).await;
+    let err = unchanged(&env, &q, q.retract(&job.id)).await;
     assert_not_found(&err, &job.id);
-    let err = unchanged(&mut raw, &q, q.finish(&job)).await;
+    let err = unchanged(&env, &q, q.finish(&job)).await;
     assert_not_found(&err, &job.id);
-    assert_each_job_in_one_state(&mut raw, QUEUE).await;
+    env.check_invariants(QUEUE);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,7 +141,7 @@ async fn publishing_an_existing_id_is_refused_in_every_state() {
     let (q, _claimed) = queue_with_each_state(&env).await;
 
     for id in ["job-available", "job-claimed", "job-stalled"] {
-        let err = unchanged(&mut raw, &q, q.publish("again", Publish::new().id(id))).await;
+        let err = unchanged(&env, &q, q.publish("again", Publish::new().id(id))).await;
         let Error::AlreadyExists { queue, id: got } = &err else {
             panic!("expected AlreadyExists, got {err:?}")
         };
@@ -155,13 +151,12 @@ async fn publishing_an_existing_id_is_refused_in_every_state() {
     // The available job is queued once, not twice.
     let n: u64 = cmd(&mut raw, &["LLEN", &format!("job.ids:{QUEUE}")]).await;
     assert_eq!(n, 1);
-    assert_each_job_in_one_state(&mut raw, QUEUE).await;
+    env.check_invariants(QUEUE);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_token_is_refused_and_the_current_one_works() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let q = env.job(QUEUE);
     q.publish("x", Publish::new().id("job-7")).await.unwrap();
 
@@ -173,10 +168,10 @@ async fn a_stale_token_is_refused_and_the_current_one_works() {
     assert_ne!(new.token, old.token);
 
     let refusals = [
-        unchanged(&mut raw, &q, q.finish(&old)).await,
-        unchanged(&mut raw, &q, q.finish_with(&old, "late")).await,
-        unchanged(&mut raw, &q, q.cancel(&old)).await,
-        unchanged(&mut raw, &q, q.stall(&old)).await,
+        unchanged(&env, &q, q.finish(&old)).await,
+        unchanged(&env, &q, q.finish_with(&old, "late")).await,
+        unchanged(&env, &q, q.cancel(&old)).await,
+        unchanged(&env, &q, q.stall(&old)).await,
     ];
     for err in &refusals {
         let Error::StaleClaim {
@@ -198,13 +193,12 @@ async fn a_stale_token_is_refused_and_the_current_one_works() {
 
     q.finish_with(&new, "done").await.unwrap();
     assert_eq!(q.stats().await.unwrap().finishes, 1);
-    assert_each_job_in_one_state(&mut raw, QUEUE).await;
+    env.check_invariants(QUEUE);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_without_a_token_work_on_a_claimed_job() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let q = env.job(QUEUE);
     q.publish_many([
         ("1", Publish::new().id("by-id-1")),
@@ -225,10 +219,10 @@ async fn calls_without_a_token_work_on_a_claimed_job() {
         "by-id-3"
     );
     // The tokens of those claims no longer hold: each job left its claim.
-    let err = unchanged(&mut raw, &q, q.finish(&jobs[2])).await;
+    let err = unchanged(&env, &q, q.finish(&jobs[2])).await;
     let Error::StaleClaim { actual, .. } = &err else {
         panic!("expected StaleClaim, got {err:?}")
     };
     assert_eq!(*actual, State::Stalled);
-    assert_each_job_in_one_state(&mut raw, QUEUE).await;
+    env.check_invariants(QUEUE);
 }

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use std::time::Duration;
 use thoonk::{Error, Publish};
+use thoonk_testkit::poll::{eventually, DEADLINE};
 use thoonk_testkit::{PrivateRedis, Resp};
 
 #[tokio::test]

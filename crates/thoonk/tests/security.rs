@@ -7,10 +7,11 @@
 
 mod common;
 
-use common::{eventually, start, within, DEADLINE};
+use common::start;
 use std::time::Duration;
 use thoonk::redis;
 use thoonk::{Claimed, Error, EventKind, Job, Publish, State, Thoonk, Worker};
+use thoonk_testkit::poll::{eventually, within, DEADLINE};
 use thoonk_testkit::{PrivateCluster, PrivateRedis, Resp};
 
 /// The ACL user's password: distinctive, so a leak of it is unmistakable.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
 use thoonk::{Error, JobRef, Publish, State};
+use thoonk_testkit::poll::{eventually, within};
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Mail {
@@ -46,13 +47,12 @@ async fn json_round_trip() {
         .await
         .unwrap()
         .is_none());
-    assert_each_job_in_one_state(&mut raw, "typed").await;
+    env.check_invariants("typed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payload_that_does_not_decode_stays_claimed() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let q = env.job("typed-bad");
     let id = q
         .publish("not json at all", Publish::new().id("bad-1"))
@@ -84,7 +84,7 @@ async fn a_payload_that_does_not_decode_stays_claimed() {
     q.stall(JobRef::fenced(got, token)).await.unwrap();
     let stats = q.stats().await.unwrap();
     assert_eq!((stats.claimed, stats.stalled), (0, 1));
-    assert_each_job_in_one_state(&mut raw, "typed-bad").await;
+    env.check_invariants("typed-bad");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,5 +156,5 @@ async fn a_typed_worker_stalls_a_payload_that_does_not_decode() {
         reason.contains("does not decode as") && reason.contains("Mail"),
         "{reason}"
     );
-    assert_each_job_in_one_state(&mut env.raw().await, "typed-worker").await;
+    env.check_invariants("typed-worker");
 }

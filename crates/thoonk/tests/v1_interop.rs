@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 use thoonk::redis::{self, aio::MultiplexedConnection};
 use thoonk::{Error, Publish, State};
+use thoonk_testkit::poll::{within, DEADLINE};
 
 /// A v1 client of one queue: the commands the Node.js package sends.
 struct V1 {
@@ -140,7 +141,7 @@ async fn a_v1_publisher_and_our_worker() {
         ("v1-job", &br#"{"to":"ann"}"#[..], 0)
     );
     let mut raw = env.raw().await;
-    assert_each_job_in_one_state(&mut raw, "interop").await;
+    env.check_invariants("interop");
 
     q.finish_with(&job, "sent").await.unwrap();
     let msg = within("the finish event", finishes.next()).await.unwrap();
@@ -158,7 +159,7 @@ async fn a_v1_publisher_and_our_worker() {
     let published: Option<u64> =
         cmd(&mut raw, &["ZSCORE", "job.published:interop", "v1-job"]).await;
     assert!(published.is_none());
-    assert_each_job_in_one_state(&mut raw, "interop").await;
+    env.check_invariants("interop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,7 +190,7 @@ async fn our_publisher_and_a_v1_worker() {
         ),
         (1, 1, 0, 0)
     );
-    assert_each_job_in_one_state(&mut env.raw().await, "interop").await;
+    env.check_invariants("interop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,7 +205,7 @@ async fn a_v1_cancel_is_counted() {
 
     assert_eq!(q.failure_count(&id).await.unwrap(), 1);
     let mut raw = env.raw().await;
-    assert_each_job_in_one_state(&mut raw, "interop").await;
+    env.check_invariants("interop");
     let job = q.claim(1).await.unwrap().pop().expect("back in the queue");
     assert_eq!((job.id.as_str(), job.cancelled), (id.as_str(), 1));
     // And our cancel counts on from there, readable the v1 way (HGET).
@@ -230,7 +231,7 @@ async fn flaw1_a_worker_that_dies_after_waiting_loses_nothing() {
         .await
         .unwrap();
     assert!(woke);
-    assert_each_job_in_one_state(&mut raw, "flaw1").await;
+    env.check_invariants("flaw1");
     assert_eq!(
         q.stats().await.unwrap().available,
         1,
@@ -251,7 +252,7 @@ async fn flaw1_a_worker_that_dies_after_waiting_loses_nothing() {
     let in_ids: Vec<String> = cmd(&mut raw, &["LRANGE", "job.ids:flaw1", "0", "-1"]).await;
     let claimed_at: Option<u64> = cmd(&mut raw, &["ZSCORE", "job.claimed:flaw1", "precious"]).await;
     assert!(in_ids.is_empty() && claimed_at.is_some());
-    assert_each_job_in_one_state(&mut raw, "flaw1").await;
+    env.check_invariants("flaw1");
 }
 
 /// Flaw 1, the other half: a waiting `get` never takes an id outside a
@@ -330,7 +331,7 @@ async fn flaw1_claim_takes_the_id_only_inside_the_claim_script() {
         takes += taken.len();
     }
     assert_eq!(takes, 1, "the job was taken once");
-    assert_each_job_in_one_state(&mut admin, "flaw1").await;
+    env.check_invariants("flaw1");
 }
 
 /// Flaw 3: v1 never sent the publish, stall, retry and retract events.
@@ -378,7 +379,7 @@ async fn flaw4_stall_removes_the_job_from_published() {
     let typo: u64 = cmd(&mut raw, &["EXISTS", "job.publishedflaw4"]).await;
     assert_eq!(typo, 0, "no key without its colon");
     q.retry("j").await.unwrap();
-    assert_each_job_in_one_state(&mut raw, "flaw4").await;
+    env.check_invariants("flaw4");
 }
 
 /// Flaw 5: in v1 the result lived only in the pub/sub message. Ours is
@@ -527,7 +528,7 @@ async fn flaw7_an_existing_id_is_refused() {
     assert_eq!(n, 1, "queued once");
     let item: String = cmd(&mut raw, &["HGET", "job.items:flaw7", "dup"]).await;
     assert_eq!(item, "from v1", "the first item stays");
-    assert_each_job_in_one_state(&mut raw, "flaw7").await;
+    env.check_invariants("flaw7");
 }
 
 /// What a v1 publisher may have left behind: an id queued twice (flaw 7 on
@@ -554,5 +555,5 @@ async fn leftovers_of_v1_are_cleaned_up() {
     assert_eq!(got, HashMap::from([("real".to_string(), b"y".to_vec())]));
     let n: u64 = cmd(&mut raw, &["LLEN", "job.ids:left"]).await;
     assert_eq!(n, 0, "the ghost id was dropped");
-    assert_each_job_in_one_state(&mut raw, "left").await;
+    env.check_invariants("left");
 }

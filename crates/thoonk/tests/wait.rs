@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use std::time::Duration;
 use thoonk::{Error, Publish};
+use thoonk_testkit::poll::{eventually, within};
 
 /// A worker on its own client that finishes the next job with `result`.
 async fn spawn_worker(
@@ -34,7 +35,7 @@ async fn returns_the_result() {
         .unwrap();
     assert_eq!(result, Some(b"42".to_vec()));
     assert_eq!(within("the worker", worker).await.unwrap(), "q1");
-    assert_each_job_in_one_state(&mut env.raw().await, "w").await;
+    env.check_invariants("w");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,7 +57,7 @@ async fn returns_none_for_a_finish_without_result() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn times_out_when_nobody_works() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
+    let raw = env.raw().await;
     let q = env.job("idle");
     let timeout = Duration::from_millis(300);
     let err = q
@@ -83,7 +84,7 @@ async fn times_out_when_nobody_works() {
         async move { numsub(&mut raw, "event.job.finish:idle").await == 0 }
     })
     .await;
-    assert_each_job_in_one_state(&mut raw, "idle").await;
+    env.check_invariants("idle");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,5 +203,5 @@ async fn a_finish_missed_during_a_reconnect_is_not_lost() {
         .unwrap()
         .unwrap();
     assert_eq!(result, Some(b"result after the gap".to_vec()));
-    assert_each_job_in_one_state(&mut admin, "gap").await;
+    env.check_invariants("gap");
 }

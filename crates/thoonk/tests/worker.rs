@@ -10,6 +10,7 @@ use std::time::Duration;
 use thoonk::{
     Backoff, Claimed, EventKind, Failure, Job, Publish, Recovered, Report, State, Worker,
 };
+use thoonk_testkit::poll::{eventually, within, DEADLINE};
 use tokio::sync::mpsc;
 
 /// A small backoff, so retried jobs come back within the test.
@@ -99,7 +100,7 @@ async fn a_handlers_result_finishes_the_job() {
     assert_eq!(liveness(&env, "ok", &id).await, None, "mark removed");
     let stats = q.stats().await.unwrap();
     assert_eq!((stats.finishes, stats.available, stats.claimed), (3, 0, 0));
-    assert_each_job_in_one_state(&mut env.raw().await, "ok").await;
+    env.check_invariants("ok");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,7 +160,7 @@ async fn a_retryable_failure_is_retried_after_a_backoff() {
             ..Report::default()
         }
     );
-    assert_each_job_in_one_state(&mut env.raw().await, "flaky").await;
+    env.check_invariants("flaky");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,7 +203,7 @@ async fn a_retryable_failure_delays_the_job_by_the_backoff() {
             ..Report::default()
         }
     );
-    assert_each_job_in_one_state(&mut raw, "delayed-retry").await;
+    env.check_invariants("delayed-retry");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,7 +248,7 @@ async fn a_permanent_failure_stalls_the_job_with_its_reason() {
     );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(q.stats().await.unwrap().stalled, 1);
-    assert_each_job_in_one_state(&mut env.raw().await, "bad").await;
+    env.check_invariants("bad");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,7 +293,7 @@ async fn a_panicking_handler_is_a_failure_to_retry() {
             ..Report::default()
         }
     );
-    assert_each_job_in_one_state(&mut env.raw().await, "panics").await;
+    env.check_invariants("panics");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -334,7 +335,7 @@ async fn a_retryable_failure_past_max_cancels_is_stalled() {
         reason.contains("max_cancels 2") && reason.contains("still down"),
         "{reason:?}"
     );
-    assert_each_job_in_one_state(&mut env.raw().await, "give-up").await;
+    env.check_invariants("give-up");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,7 +394,7 @@ async fn no_more_than_n_handlers_run_at_once() {
         }
     );
     assert_eq!(most.load(Ordering::SeqCst), N, "never more than N at once");
-    assert_each_job_in_one_state(&mut env.raw().await, "limit").await;
+    env.check_invariants("limit");
 }
 
 /// With the real clock and a one-second lease, a handler that runs for
@@ -451,7 +452,7 @@ async fn leases_are_extended_while_a_handler_runs() {
         }
     );
     assert_eq!(report.refused, 0);
-    assert_each_job_in_one_state(&mut raw, "slow").await;
+    env.check_invariants("slow");
 }
 
 // One thread: the worker clears its claiming in the same poll in which it
@@ -462,7 +463,6 @@ async fn leases_are_extended_while_a_handler_runs() {
 #[tokio::test(flavor = "current_thread")]
 async fn shutdown_finishes_within_the_grace_and_releases_the_rest() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let q = env.job("bye");
     let (open_quick, quick_gate) = gate();
     let (started_tx, mut started) = mpsc::unbounded_channel();
@@ -542,7 +542,7 @@ async fn shutdown_finishes_within_the_grace_and_releases_the_rest() {
         None,
         "mark removed"
     );
-    assert_each_job_in_one_state(&mut raw, "bye").await;
+    env.check_invariants("bye");
 }
 
 /// A worker whose claim was taken back while its handler ran (it was
@@ -551,7 +551,6 @@ async fn shutdown_finishes_within_the_grace_and_releases_the_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outcome_after_the_claim_was_taken_back_is_refused() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let q = env.job("late");
     let (open, gated) = gate();
     let (started_tx, mut started) = mpsc::unbounded_channel();
@@ -577,10 +576,7 @@ async fn an_outcome_after_the_claim_was_taken_back_is_refused() {
     let first = within("the first attempt", started.recv()).await.unwrap();
 
     // Another process, whose clock says a minute passed, recovers the claim.
-    let elsewhere = env
-        .client()
-        .await
-        .with_clock(Arc::new(ManualClock::at(now_ms() + 60_000)));
+    let (_, elsewhere) = clocked(&env.client().await, now_ms() + 60_000);
     let recovered = elsewhere.job("late").unwrap().recover().await.unwrap();
     assert_eq!(recovered.requeued, 1);
     open.send(true).unwrap();
@@ -597,7 +593,7 @@ async fn an_outcome_after_the_claim_was_taken_back_is_refused() {
             ..Report::default()
         }
     );
-    assert_each_job_in_one_state(&mut raw, "late").await;
+    env.check_invariants("late");
 }
 
 /// A worker renews its liveness mark while it lives; once it dies (its
@@ -607,7 +603,6 @@ async fn an_outcome_after_the_claim_was_taken_back_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_workers_job_is_recovered_when_its_liveness_runs_out() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
     let (worker_clock, thoonk) = env.clocked(T0);
     let q = thoonk.job("crash").unwrap();
     let (started_tx, mut started) = mpsc::unbounded_channel();
@@ -634,8 +629,7 @@ async fn a_dead_workers_job_is_recovered_when_its_liveness_runs_out() {
         async move { liveness(env, "crash", &id).await > Some(T0 + 10_000) }
     })
     .await;
-    let observer_clock = Arc::new(ManualClock::at(T0 + 10_000));
-    let observer = env.client().await.with_clock(observer_clock.clone());
+    let (observer_clock, observer) = clocked(&env.client().await, T0 + 10_000);
     let oq = observer.job("crash").unwrap();
     assert_eq!(oq.recover().await.unwrap(), Recovered::default());
     assert_eq!(q.stats().await.unwrap().claimed, 1);
@@ -667,7 +661,7 @@ async fn a_dead_workers_job_is_recovered_when_its_liveness_runs_out() {
     let reason = available[0].reason.clone().unwrap();
     assert!(reason.contains(&format!("worker {dead}")), "{reason:?}");
     assert_eq!(liveness(&env, "crash", &dead).await, None);
-    assert_each_job_in_one_state(&mut raw, "crash").await;
+    env.check_invariants("crash");
 }
 
 /// Redis goes away and comes back (empty: no persistence); the worker
@@ -717,7 +711,7 @@ async fn the_worker_goes_on_after_redis_restarts() {
         ["before", "after-0", "after-1", "after-2"]
     );
     assert_eq!(after.stats().await.unwrap().finishes, 3);
-    assert_each_job_in_one_state(&mut env.raw().await, "phoenix").await;
+    env.check_invariants("phoenix");
 }
 
 /// Several queues, strict order: while the first has work, the second
@@ -1008,7 +1002,7 @@ async fn jobs_delayed_while_a_worker_waits_run_when_due() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_after_a_long_idle_wait_is_not_taken_back() {
     let env = Env::start().await;
-    let mut raw = env.raw().await;
+    let raw = env.raw().await;
     let q = env.job("idle");
     q.set_lease(Duration::from_millis(900)).await.unwrap();
     let (recovered_tx, mut recovered) = mpsc::unbounded_channel();
@@ -1030,7 +1024,7 @@ async fn a_claim_after_a_long_idle_wait_is_not_taken_back() {
     let report = running.stop().await;
     assert_eq!((report.finished, report.refused), (1, 0));
     assert_eq!(q.failure_count("j").await.unwrap(), 0);
-    assert_each_job_in_one_state(&mut raw, "idle").await;
+    env.check_invariants("idle");
 }
 
 /// A claim made in a stopping worker's name whose reply it never got (its
@@ -1063,7 +1057,7 @@ async fn a_claim_the_worker_never_received_goes_back_when_it_stops() {
         .map(|job| job.id)
         .collect();
     assert_eq!(available, ["lost"]);
-    assert_each_job_in_one_state(&mut raw, "orphan").await;
+    env.check_invariants("orphan");
 }
 
 /// Jobs that come to several waiting queues at once may be claimed for

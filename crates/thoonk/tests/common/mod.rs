@@ -1,12 +1,14 @@
-//! Shared helpers for the integration tests: a private Redis per test, raw
-//! connections, waiting with a deadline, a worker running in its own task,
-//! and the check that every job is in exactly one state.
+//! Shared helpers of the library's integration tests, on top of the test
+//! kit (`thoonk_testkit`: the private Redis, the poller, the snapshots and
+//! the job invariant): a test's world ([`Env`], [`ClusterEnv`]), raw
+//! connections of the redis crate, a worker running in its own task, the
+//! manual clock (the one place tests reach the library's clock hook), and
+//! MONITOR.
 
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
 use futures_util::StreamExt;
-use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,13 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use thoonk::redis::{self, aio::ConnectionLike, aio::MultiplexedConnection};
 use thoonk::{Claimed, Clock, Error, Event, Events, Failure, Job, Report, Thoonk, Worker};
-use thoonk_testkit::{PrivateCluster, PrivateRedis};
+use thoonk_testkit::poll::{eventually, within, DEADLINE};
+use thoonk_testkit::{Counts, DbSnapshot, PrivateCluster, PrivateRedis};
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
-
-/// How long any awaited thing may take before the test gives up. Generous:
-/// it only bounds a hang, it never decides an outcome.
-pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Where the manual clocks start: a plausible "now" in Unix ms.
 pub(crate) const T0: u64 = 1_700_000_000_000;
@@ -57,7 +56,9 @@ impl Env {
     /// A raw connection of our own, for commands the library does not send.
     pub(crate) async fn raw(&self) -> MultiplexedConnection {
         // The client's default reply timeout (500 ms) could fire on a busy
-        // machine; a hang is bounded by the test's own deadlines instead.
+        // machine, above all on a reply about thousands of jobs (a test
+        // writes 9,000 stalled jobs in one command): the kit's DEADLINE
+        // instead, which only bounds a hang.
         self.raw_with(Some(DEADLINE)).await
     }
 
@@ -77,12 +78,28 @@ impl Env {
     /// The main client reading the time from a [`ManualClock`] set to
     /// `start_ms`, and that clock, to move by hand.
     pub(crate) fn clocked(&self, start_ms: u64) -> (Arc<ManualClock>, Thoonk) {
-        let clock = Arc::new(ManualClock::at(start_ms));
-        (clock.clone(), self.thoonk.with_clock(clock))
+        clocked(&self.thoonk, start_ms)
     }
 
     pub(crate) fn redis_client(&self) -> redis::Client {
         redis::Client::open(self.redis.url()).expect("redis url")
+    }
+
+    /// Asserts that every job of queue `name` is in exactly one state (the
+    /// kit's check, on one atomic snapshot); returns the counts it saw.
+    #[track_caller]
+    pub(crate) fn check_invariants(&self, name: &str) -> Counts {
+        self.redis
+            .queue_snapshot(name)
+            .unwrap_or_else(|e| panic!("a snapshot of queue {name:?}: {e}"))
+            .check_invariants()
+    }
+
+    /// Every key of the database with its contents, read at one instant:
+    /// two are equal exactly when nothing changed in between.
+    #[track_caller]
+    pub(crate) fn snapshot(&self) -> DbSnapshot {
+        self.redis.snapshot().expect("a snapshot of the database")
     }
 }
 
@@ -127,14 +144,6 @@ impl ClusterEnv {
     /// The keys on the node at `port`.
     pub(crate) fn keys_on(&self, port: u16) -> Vec<String> {
         self.cluster.keys_on(port).expect("KEYS")
-    }
-}
-
-/// Runs `fut`, failing the test if it takes longer than [`DEADLINE`].
-pub(crate) async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, fut).await {
-        Ok(v) => v,
-        Err(_) => panic!("{what}: still waiting after {DEADLINE:?}"),
     }
 }
 
@@ -203,27 +212,6 @@ pub(crate) async fn pass(gate: &watch::Receiver<bool>) {
     let _ = gate.wait_for(|open| *open).await;
 }
 
-/// Polls `check` until it says yes, failing the test after [`DEADLINE`].
-/// For conditions that no event announces (a client blocked, a subscription
-/// registered on the server).
-pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not true after {DEADLINE:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// The next event of a subscription, failing the test if none comes.
 pub(crate) async fn next_event(events: &mut Events) -> Event {
     within("waiting for an event", events.next())
@@ -237,6 +225,14 @@ pub(crate) fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
+}
+
+/// `thoonk` reading the time from a [`ManualClock`] set to `start_ms`, and
+/// that clock, to move by hand. With [`ManualClock`], the one place the
+/// tests use the library's clock hook (`Thoonk::with_clock`, `Clock`).
+pub(crate) fn clocked(thoonk: &Thoonk, start_ms: u64) -> (Arc<ManualClock>, Thoonk) {
+    let clock = Arc::new(ManualClock::at(start_ms));
+    (clock.clone(), thoonk.with_clock(clock))
 }
 
 /// A clock the test moves by hand, for orderings by time.
@@ -325,121 +321,6 @@ pub(crate) async fn info_field(
         .trim()
         .parse()
         .expect("a number")
-}
-
-/// Every key with its type and contents (hashes and sets sorted): two
-/// snapshots are equal exactly when nothing in the database changed.
-pub(crate) async fn snapshot(conn: &mut (impl ConnectionLike + Send)) -> BTreeMap<Vec<u8>, String> {
-    let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query_async(conn).await.unwrap();
-    let mut out = BTreeMap::new();
-    for key in keys {
-        let kind: String = redis::cmd("TYPE")
-            .arg(&key)
-            .query_async(conn)
-            .await
-            .unwrap();
-        let q = |name: &str| {
-            let mut c = redis::cmd(name);
-            c.arg(&key);
-            c
-        };
-        let contents = match kind.as_str() {
-            "string" => {
-                let v: Vec<u8> = q("GET").query_async(conn).await.unwrap();
-                format!("{v:?}")
-            }
-            "list" => {
-                let v: Vec<Vec<u8>> = q("LRANGE").arg(0).arg(-1).query_async(conn).await.unwrap();
-                format!("{v:?}")
-            }
-            "hash" => {
-                let v: BTreeMap<Vec<u8>, Vec<u8>> = q("HGETALL").query_async(conn).await.unwrap();
-                format!("{v:?}")
-            }
-            "set" => {
-                let mut v: Vec<Vec<u8>> = q("SMEMBERS").query_async(conn).await.unwrap();
-                v.sort();
-                format!("{v:?}")
-            }
-            "zset" => {
-                let v: Vec<(Vec<u8>, String)> = q("ZRANGE")
-                    .arg(0)
-                    .arg(-1)
-                    .arg("WITHSCORES")
-                    .query_async(conn)
-                    .await
-                    .unwrap();
-                format!("{v:?}")
-            }
-            other => panic!("unexpected key type {other}"),
-        };
-        out.insert(key, format!("{kind} {contents}"));
-    }
-    out
-}
-
-/// The job invariant of the layout: every job (an id in `job.items`) is in
-/// exactly one state: in `job.ids` exactly once, or in `job.claimed`, or in
-/// `job.stalled`, or in `job.delayed`; no state key holds an id without an
-/// item; and every claim token (`job.tokens`) belongs to a claimed job. Read
-/// in one `MULTI`, so it is one consistent snapshot.
-pub(crate) async fn assert_each_job_in_one_state(
-    conn: &mut (impl ConnectionLike + Send),
-    name: &str,
-) {
-    type Ids = Vec<String>;
-    let (items, available, claimed, stalled, delayed, tokens): (Ids, Ids, Ids, Ids, Ids, Ids) =
-        redis::pipe()
-            .atomic()
-            .cmd("HKEYS")
-            .arg(format!("job.items:{name}"))
-            .cmd("LRANGE")
-            .arg(format!("job.ids:{name}"))
-            .arg(0)
-            .arg(-1)
-            .cmd("ZRANGE")
-            .arg(format!("job.claimed:{name}"))
-            .arg(0)
-            .arg(-1)
-            .cmd("SMEMBERS")
-            .arg(format!("job.stalled:{name}"))
-            .cmd("ZRANGE")
-            .arg(format!("job.delayed:{name}"))
-            .arg(0)
-            .arg(-1)
-            .cmd("HKEYS")
-            .arg(format!("job.tokens:{name}"))
-            .query_async(conn)
-            .await
-            .expect("read the state keys");
-    let mut places: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (key, ids) in [
-        ("job.ids", &available),
-        ("job.claimed", &claimed),
-        ("job.stalled", &stalled),
-        ("job.delayed", &delayed),
-    ] {
-        for id in ids {
-            places.entry(id).or_default().push(key);
-        }
-    }
-    for id in &items {
-        let found = places.remove(id.as_str()).unwrap_or_default();
-        assert_eq!(
-            found.len(),
-            1,
-            "queue {name:?}: job {id:?} must be in exactly one state, found in {found:?}"
-        );
-    }
-    assert!(
-        places.is_empty(),
-        "queue {name:?}: ids in a state key without an item: {places:?}"
-    );
-    let unclaimed: Vec<&String> = tokens.iter().filter(|id| !claimed.contains(id)).collect();
-    assert!(
-        unclaimed.is_empty(),
-        "queue {name:?}: claim tokens of jobs that are not claimed: {unclaimed:?}"
-    );
 }
 
 /// Asserts a refusal's message names each of `parts` and stays one short line.
