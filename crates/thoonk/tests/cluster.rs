@@ -6,10 +6,11 @@ mod common;
 
 use common::{start, ClusterEnv};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thoonk::{Claimed, Error, EventKind, Failure, Job, Order, Publish, State, Worker};
-use thoonk_testkit::poll::{eventually, within, DEADLINE};
+use thoonk_testkit::poll::{eventually_progressing, within, DEADLINE};
 
 /// How many times each job ran, by (queue, id).
 type Runs = Arc<Mutex<HashMap<(String, String), u32>>>;
@@ -161,13 +162,19 @@ async fn ten_queues_spread_over_the_masters_and_every_job_runs_once() {
         let worker = Worker::serving(mine, order).unwrap().concurrency(25);
         workers.push(start(worker, counting(runs.clone())));
     }
-    eventually("all 10,000 jobs finished", || async {
-        let mut finished = 0;
-        for q in &queues {
-            finished += q.stats().await.unwrap().finishes;
-        }
-        finished == 10_000
-    })
+    // Bulk work: seconds alone, many more on a loaded machine, so bounded
+    // only while no job finishes.
+    eventually_progressing(
+        "all 10,000 jobs finished",
+        || async {
+            let mut finished = 0;
+            for q in &queues {
+                finished += q.stats().await.unwrap().finishes;
+            }
+            finished
+        },
+        |&finished| finished == 10_000,
+    )
     .await;
     let mut done = 0;
     for worker in workers {
@@ -273,10 +280,15 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
             publishers.push(tokio::spawn(task));
         }
     }
+    // Each publish waits for a replica: hundreds of them take a while on a
+    // loaded machine, so the waits below are bounded only while none is
+    // acknowledged.
     let acked = |list: &Acked| list.lock().unwrap().len();
-    eventually("300 replicated publishes before the kill", || async {
-        acked(&replicated) >= 300
-    })
+    eventually_progressing(
+        "300 replicated publishes before the kill",
+        || async { acked(&replicated) },
+        |&n| n >= 300,
+    )
     .await;
 
     // kill -9 the master of the first queue, mid-run.
@@ -290,9 +302,10 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
 
     // Publishers and the worker carry on, on the new master too.
     let target = acked(&replicated) + 300;
-    eventually(
+    eventually_progressing(
         "300 more replicated publishes after the failover",
-        || async { acked(&replicated) >= target },
+        || async { acked(&replicated) },
+        |&n| n >= target,
     )
     .await;
     // A publisher awaiting a result through the events, on the queue of the
@@ -312,22 +325,33 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
     let plain = plain.lock().unwrap().clone();
 
     // Every replicated publish runs; the plain ones that were lost, counted.
-    eventually("every replicated publish done", || async {
-        let runs = runs.lock().unwrap();
-        replicated.iter().all(|job| runs.contains_key(job))
-    })
+    eventually_progressing(
+        "every replicated publish done",
+        || async {
+            let runs = runs.lock().unwrap();
+            replicated
+                .iter()
+                .filter(|job| runs.contains_key(*job))
+                .count()
+        },
+        |&done| done == replicated.len(),
+    )
     .await;
-    eventually("the queues drained", || async {
-        let mut busy = 0;
-        for q in &queues {
-            if let Ok(s) = q.stats().await {
-                busy += s.available + s.claimed + s.delayed;
-            } else {
-                busy += 1;
+    eventually_progressing(
+        "the queues drained",
+        || async {
+            let mut busy = 0;
+            for q in &queues {
+                if let Ok(s) = q.stats().await {
+                    busy += s.available + s.claimed + s.delayed;
+                } else {
+                    busy += 1;
+                }
             }
-        }
-        busy == 0
-    })
+            busy
+        },
+        |&busy| busy == 0,
+    )
     .await;
     worker.stop().await;
     let runs = runs.lock().unwrap();
@@ -360,8 +384,9 @@ async fn a_queue_keeps_working_while_its_slot_moves_to_another_master() {
         let idle = idle.clone();
         async move { idle.get(DEADLINE).await }
     });
+    let published = Arc::new(AtomicUsize::new(0));
     let publisher = tokio::spawn({
-        let busy = busy.clone();
+        let (busy, published) = (busy.clone(), published.clone());
         async move {
             let mut ids = Vec::new();
             for n in 0..2_000 {
@@ -370,13 +395,18 @@ async fn a_queue_keeps_working_while_its_slot_moves_to_another_master() {
                         .await
                         .unwrap(),
                 );
+                published.fetch_add(1, Ordering::SeqCst);
             }
             ids
         }
     });
-    eventually("the run under way", || async {
-        runs.lock().unwrap().len() >= 300
-    })
+    // Thousands of jobs, one round trip each: the waits on them are
+    // bounded only while none moves on, however loaded the machine.
+    eventually_progressing(
+        "the run under way",
+        || async { runs.lock().unwrap().len() },
+        |&n| n >= 300,
+    )
     .await;
 
     // Move both queues' slots to another master, while all this goes on.
@@ -395,6 +425,12 @@ async fn a_queue_keeps_working_while_its_slot_moves_to_another_master() {
         assert_eq!(env.master_of(name), to);
     }
 
+    eventually_progressing(
+        "every job published",
+        || async { published.load(Ordering::SeqCst) },
+        |&n| n == 2_000,
+    )
+    .await;
     let ids = within("the publisher", publisher).await.unwrap();
     idle.publish("wake", Publish::new().id("w")).await.unwrap();
     let woken = within("the blocked claim", waiting).await.unwrap().unwrap();
@@ -403,9 +439,11 @@ async fn a_queue_keeps_working_while_its_slot_moves_to_another_master() {
         Some("w"),
         "the blocked claim followed its slot"
     );
-    eventually("every job finished", || async {
-        busy.stats().await.unwrap().finishes == 2_000
-    })
+    eventually_progressing(
+        "every job finished",
+        || async { busy.stats().await.unwrap().finishes },
+        |&n| n == 2_000,
+    )
     .await;
     worker.stop().await;
     let runs = runs.lock().unwrap();

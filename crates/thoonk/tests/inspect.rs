@@ -472,6 +472,9 @@ async fn retry_all_takes_thousands_in_batches() {
     let mut raw = env.raw().await;
     let q = env.job("many");
     // Stalled jobs as the layout keeps them; more than one batch chunk.
+    // Each command below is one reply, however many jobs: the raw
+    // connection's and the kit's reply bound (the kit's DEADLINE, a
+    // minute) only bounds a hang, as Redis does each in milliseconds.
     let ids: Vec<String> = (0..9_000).map(|i| format!("j{i:05}")).collect();
     let mut items = redis::cmd("HSET");
     items.arg("job.items:many");

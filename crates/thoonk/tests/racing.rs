@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use thoonk::Publish;
-use thoonk_testkit::poll::within;
+use thoonk_testkit::poll::{eventually_progressing, within};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_waiting_workers_one_job_one_winner() {
@@ -106,6 +106,13 @@ async fn many_jobs_many_workers_each_job_claimed_once() {
         published.extend(q.publish_many(batch).await.unwrap());
     }
 
+    // Bounded only while jobs get done, however loaded the machine.
+    eventually_progressing(
+        "every job done",
+        || async { done.load(Ordering::SeqCst) },
+        |&n| n >= JOBS,
+    )
+    .await;
     let mut claims: HashMap<String, usize> = HashMap::new();
     for w in workers {
         for id in within("a worker", w).await.unwrap() {

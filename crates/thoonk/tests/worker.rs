@@ -10,7 +10,7 @@ use std::time::Duration;
 use thoonk::{
     Backoff, Claimed, EventKind, Failure, Job, Publish, Recovered, Report, State, Worker,
 };
-use thoonk_testkit::poll::{eventually, within, DEADLINE};
+use thoonk_testkit::poll::{eventually, eventually_progressing, within, DEADLINE};
 use tokio::sync::mpsc;
 
 /// A small backoff, so retried jobs come back within the test.
@@ -784,9 +784,13 @@ async fn weighted_order_shares_slots_by_weight() {
             Ok::<_, Failure>("ok")
         }
     });
-    eventually("all 800 jobs done", || async {
-        heavy.stats().await.unwrap().finishes + light.stats().await.unwrap().finishes == 800
-    })
+    // One job at a time: bounded only while none finishes, however loaded
+    // the machine.
+    eventually_progressing(
+        "all 800 jobs done",
+        || async { heavy.stats().await.unwrap().finishes + light.stats().await.unwrap().finishes },
+        |&n| n == 800,
+    )
     .await;
     running.stop().await;
     let order = order.lock().unwrap().clone();
@@ -962,13 +966,17 @@ async fn a_waiting_worker_claims_after_redis_lost_its_scripts() {
 
 /// Jobs delayed while a worker waits, due before its wait ends, run when
 /// due: the first, and the next one too (the worker does not sleep through
-/// it until its wait ends, a third of the lease, 20 s here).
+/// it until its wait ends, a third of the lease, 30 s here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_delayed_while_a_worker_waits_run_when_due() {
+    // Both jobs must have run by then: half the 30 s a worker that slept
+    // through them would take, so the two cannot be mistaken for each
+    // other; yet 25 times the 600 ms it takes, for a loaded machine.
+    const WELL_BEFORE_THE_WAIT_ENDS: Duration = Duration::from_secs(15);
     let env = Env::start().await;
     let mut raw = env.raw().await;
     let q = env.job("later");
-    q.set_lease(Duration::from_secs(60)).await.unwrap();
+    q.set_lease(Duration::from_secs(90)).await.unwrap();
     let mut finishes = q.subscribe_to(&[EventKind::Finish]).await.unwrap();
     let worker = Worker::new(q.clone()).concurrency(2);
     let running = start(worker, |_job: Claimed| async { Ok::<_, Failure>("ok") });
@@ -979,13 +987,13 @@ async fn jobs_delayed_while_a_worker_waits_run_when_due() {
             .unwrap();
     }
     let mut done = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), async {
+    tokio::time::timeout(WELL_BEFORE_THE_WAIT_ENDS, async {
         while done.len() < 2 {
             done.push(next_event(&mut finishes).await.id);
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("only {done:?} ran within 5 s"));
+    .unwrap_or_else(|_| panic!("only {done:?} ran within {WELL_BEFORE_THE_WAIT_ENDS:?}"));
     assert_eq!(done, ["d1", "d2"]);
     // Its wait went on meanwhile, and still works.
     let _: () = cmd(&mut raw, &["PING"]).await;
