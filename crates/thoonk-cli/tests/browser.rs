@@ -12,12 +12,12 @@
 mod common;
 
 use common::dashboard::Dashboard;
-use common::Redis;
+use common::{Guard, Redis};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use thoonk_testkit::poll::{self, DEADLINE};
 
 const ARTIFACTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/test-artifacts");
@@ -415,7 +415,7 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// `chromedriver` on a free port; killed on drop.
 struct ChromeDriver {
-    child: Child,
+    child: Guard,
     addr: String,
 }
 
@@ -438,12 +438,12 @@ impl ChromeDriver {
                 .spawn()
                 .unwrap_or_else(|e| panic!("run {}: {e}", exe.display()));
             let mut driver = ChromeDriver {
-                child,
+                child: Guard(child),
                 addr: format!("127.0.0.1:{port}"),
             };
             // Ready, or exited (then another port is tried).
             let ready = poll::poll(DEADLINE, || {
-                if driver.child.try_wait().expect("try_wait").is_some() {
+                if driver.child.0.try_wait().expect("try_wait").is_some() {
                     return Some(false);
                 }
                 http(&driver.addr, "GET", "/status", None)
@@ -473,13 +473,6 @@ impl ChromeDriver {
             );
         }
         value
-    }
-}
-
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -187,8 +187,8 @@ fn wait_for_exit(child: &mut Child, within: Duration) -> Option<std::process::Ex
 }
 
 /// Kills the child (if it still runs) when dropped, so no test leaves a
-/// `thoonk` behind, even when it panics.
-struct Guard(Child);
+/// `thoonk` (or a chromedriver) behind, even when it panics.
+pub(crate) struct Guard(pub(crate) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
