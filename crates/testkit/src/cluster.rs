@@ -14,15 +14,14 @@
 //! throwaway CA on every node.
 
 use std::ffi::{OsStr, OsString};
-use std::io::{self, Write};
+use std::io;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::poll::{self, DEADLINE};
-use crate::{server_binary, PrivateRedis, Resp, TestCerts};
+use crate::{server_binary, tool, PrivateRedis, Resp, TestCerts};
 
 /// The number of hash slots in a Redis Cluster.
 const SLOTS: u32 = 16384;
@@ -542,45 +541,12 @@ fn cli_binary() -> PathBuf {
 /// its output without the final newline; an error if it exits non-zero
 /// (it cannot connect, or `--cluster create` fails).
 fn redis_cli(args: &[impl AsRef<OsStr>], stdin: Option<&str>) -> io::Result<String> {
-    let binary = cli_binary();
-    let mut child = Command::new(&binary)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot run {}: {e}. It comes with redis-server (Debian/Ubuntu: \
-                     `apt-get install redis-tools`)",
-                    binary.display()
-                ),
-            )
-        })?;
-    if let (Some(script), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        // Dropping the pipe closes it, so redis-cli stops after the last line.
-        pipe.write_all(script.as_bytes())?;
-    }
-    let out = child.wait_with_output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(io::Error::other(format!(
-            "redis-cli {} failed ({}):\n{stdout}{}",
-            args.iter()
-                .map(|a| a.as_ref().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
-    Ok(stdout.strip_suffix('\n').unwrap_or(&stdout).to_string())
+    tool::run(
+        &cli_binary(),
+        args,
+        stdin,
+        "It comes with redis-server (Debian/Ubuntu: `apt-get install redis-tools`)",
+    )
 }
 
 /// Quotes one argument for a line that redis-cli reads from stdin.

@@ -7,6 +7,8 @@
 //!   stopped (killed) on drop;
 //! - [`cluster`]: [`PrivateCluster`], six of them as a Redis Cluster;
 //! - [`tls`]: [`TestCerts`], the throwaway CA of a TLS server;
+//! - [`temp_dir`]: [`TempDir`], a directory of one's own, removed on drop;
+//! - `tool`: running `redis-cli` and `openssl`;
 //! - [`resp`]: the one raw RESP client ([`Connection`], [`Resp`]);
 //! - [`poll`]: the one poller and its deadline ([`poll::until`],
 //!   [`poll::eventually`], [`poll::DEADLINE`]);
@@ -30,19 +32,21 @@ use std::io::{self, Read};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub mod cluster;
 pub mod poll;
 pub mod resp;
 pub mod snapshot;
+pub mod temp_dir;
 pub mod tls;
+mod tool;
 
 pub use cluster::{ClusterNode, PrivateCluster};
 use poll::DEADLINE;
 pub use resp::{Connection, Resp};
-pub use snapshot::{Counts, DbSnapshot, QueueKeys, QueueSnapshot};
+pub use snapshot::{queue_key, Counts, DbSnapshot, QueueSnapshot};
+pub use temp_dir::TempDir;
 pub use tls::TestCerts;
 
 /// A `redis-server` process that this program started and owns.
@@ -53,8 +57,9 @@ pub struct PrivateRedis {
     port: u16,
     /// Extra `--name value` settings, kept so `restart` starts the same server.
     settings: Vec<(String, String)>,
-    /// Data directory (AOF/RDB files, the log); removed on drop.
-    dir: PathBuf,
+    /// Data directory (AOF/RDB files, the log); removed on drop, after
+    /// the server is stopped.
+    dir: TempDir,
     /// With certificates, the server speaks only TLS on `port`, and the
     /// harness talks to it over a Unix socket in `dir` instead.
     tls: Option<Arc<TestCerts>>,
@@ -108,13 +113,7 @@ impl PrivateRedis {
         tls: Option<Arc<TestCerts>>,
         pick_port: fn() -> io::Result<u16>,
     ) -> io::Result<Self> {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "private-redis-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir)?;
+        let dir = TempDir::new("redis")?;
         let mut server = PrivateRedis {
             child: None,
             port: 0,
@@ -265,18 +264,18 @@ impl PrivateRedis {
     }
 
     fn log_path(&self) -> PathBuf {
-        self.dir.join("redis.log")
+        self.dir.path().join("redis.log")
     }
 
     /// A TLS server's plain-text socket, for the harness only (the
     /// directory is ours alone, and the socket is the owner's only).
     fn socket_path(&self) -> PathBuf {
-        self.dir.join("redis.sock")
+        self.dir.path().join("redis.sock")
     }
 
     fn spawn(&mut self) -> io::Result<()> {
         // Redis refuses to start without the ACL file it is given.
-        let acl_file = self.dir.join("users.acl");
+        let acl_file = self.dir.path().join("users.acl");
         if !acl_file.exists() {
             std::fs::write(&acl_file, "")?;
         }
@@ -304,7 +303,7 @@ impl PrivateRedis {
         cmd.arg("--bind")
             .arg("127.0.0.1")
             .arg("--dir")
-            .arg(&self.dir)
+            .arg(self.dir.path())
             .arg("--logfile")
             .arg(self.log_path())
             .arg("--aclfile")
@@ -371,8 +370,8 @@ impl PrivateRedis {
 
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
+        // The data directory goes after, with the field.
         self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -399,7 +398,7 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::net::TcpStream;
-    use std::sync::atomic::AtomicU16;
+    use std::sync::atomic::{AtomicU16, Ordering};
     use std::time::Duration;
 
     #[test]
@@ -434,7 +433,7 @@ mod tests {
         assert!(!reply.starts_with(b"+PONG"), "{reply:?}");
         redis.restart().unwrap();
         assert_eq!(redis.command(&["PING"]).unwrap(), Resp::simple("PONG"));
-        let dir = redis.dir.clone();
+        let dir = redis.dir.path().to_path_buf();
         drop(redis);
         assert!(!dir.exists());
         assert!(!ca.exists(), "the certificates go with the server");

@@ -56,6 +56,26 @@ impl<P: PartialEq> Deadline<P> {
     }
 }
 
+impl<P: PartialEq + Debug> Deadline<P> {
+    /// One round of a test's wait: whether `now` is what `done` waits for;
+    /// fails the test, saying `what` it waited for, once `bound` has passed
+    /// without progress.
+    #[track_caller]
+    fn round(&mut self, what: &str, now: P, done: impl FnOnce(&P) -> bool) -> bool {
+        if done(&now) {
+            return true;
+        }
+        if self.passed(now) {
+            panic!(
+                "{what}: not so after {:?} without progress (last seen: {:?})",
+                self.bound,
+                self.last.as_ref().expect("just noted")
+            );
+        }
+        false
+    }
+}
+
 /// Calls `check` every [`INTERVAL`] until it returns `Some`, or `bound`
 /// has passed: then `None`. For code that reports the timeout itself.
 pub fn poll<T>(bound: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
@@ -75,9 +95,7 @@ pub fn poll<T>(bound: Duration, mut check: impl FnMut() -> Option<T>) -> Option<
 /// waited for, once [`DEADLINE`] has passed.
 #[track_caller]
 pub fn until(what: &str, mut check: impl FnMut() -> bool) {
-    if poll(DEADLINE, || check().then_some(())).is_none() {
-        panic!("{what}: still not so after {DEADLINE:?}");
-    }
+    until_progressing(what, &mut check, |&yes| yes);
 }
 
 /// Polls `progress` until `done` says yes to it; fails the test only when
@@ -91,39 +109,19 @@ pub fn until_progressing<P: PartialEq + Debug>(
     mut done: impl FnMut(&P) -> bool,
 ) {
     let mut deadline = Deadline::new(DEADLINE);
-    loop {
-        let now = progress();
-        if done(&now) {
-            return;
-        }
-        if deadline.passed(now) {
-            panic!(
-                "{what}: no progress for {DEADLINE:?}, stuck at {:?}",
-                deadline.last.as_ref().expect("just noted")
-            );
-        }
+    while !deadline.round(what, progress(), &mut done) {
         std::thread::sleep(INTERVAL);
     }
 }
 
 /// [`until`] for tokio tests: polls the future `check` makes until it
 /// resolves to yes; fails the test once [`DEADLINE`] has passed.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let mut deadline = Deadline::new(DEADLINE);
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            !deadline.passed(()),
-            "{what}: still not so after {DEADLINE:?}"
-        );
-        tokio::time::sleep(INTERVAL).await;
-    }
+    eventually_progressing(what, check, |&yes| yes).await;
 }
 
 /// [`until_progressing`] for tokio tests.
@@ -137,17 +135,7 @@ pub async fn eventually_progressing<P, F, Fut>(
     Fut: Future<Output = P>,
 {
     let mut deadline = Deadline::new(DEADLINE);
-    loop {
-        let now = progress().await;
-        if done(&now) {
-            return;
-        }
-        if deadline.passed(now) {
-            panic!(
-                "{what}: no progress for {DEADLINE:?}, stuck at {:?}",
-                deadline.last.as_ref().expect("just noted")
-            );
-        }
+    while !deadline.round(what, progress().await, &mut done) {
         tokio::time::sleep(INTERVAL).await;
     }
 }

@@ -5,17 +5,18 @@
 //! The server certificate may also serve as a client certificate, so the
 //! nodes of a TLS cluster can present it to each other on the cluster bus.
 
+use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{tool, TempDir};
 
 /// A test CA and a server certificate it signed, in a directory of their
 /// own, removed on drop. Share one (in an `Arc`) among the nodes of a
 /// cluster: they must trust each other's certificates.
 #[derive(Debug)]
 pub struct TestCerts {
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 /// What the server certificate may be used for, and the names it is
@@ -32,58 +33,54 @@ impl TestCerts {
     /// Makes a fresh CA and server certificate (P-256 keys, valid for a
     /// day) in a new temporary directory.
     pub fn generate() -> io::Result<TestCerts> {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "private-redis-certs-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir)?;
-        // Built first, so the directory is removed however this ends.
-        let certs = TestCerts { dir };
-        let dir = &certs.dir;
-        let path = |file: &str| dir.join(file).into_os_string();
-        std::fs::write(dir.join("server.ext"), SERVER_EXTENSIONS)?;
+        let dir = TempDir::new("certs")?;
+        std::fs::write(dir.path().join("server.ext"), SERVER_EXTENSIONS)?;
+        // `openssl WORDS… FLAG FILE…`, the files in the directory.
+        let openssl = |words: &[&[&str]], files: &[(&str, &str)]| {
+            let mut args: Vec<OsString> = words.concat().into_iter().map(OsString::from).collect();
+            for (flag, file) in files {
+                args.push(flag.into());
+                args.push(dir.path().join(file).into());
+            }
+            openssl(&args)
+        };
         let p256 = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-        openssl(|cmd| {
-            cmd.args(["req", "-x509", "-nodes", "-days", "1"])
-                .args(p256)
-                .args(["-subj", "/CN=private-redis test CA"])
-                .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-                .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-                .arg("-keyout")
-                .arg(path("ca.key"))
-                .arg("-out")
-                .arg(path("ca.crt"))
-        })?;
-        openssl(|cmd| {
-            cmd.args(["req", "-new", "-nodes"])
-                .args(p256)
-                .args(["-subj", "/CN=localhost"])
-                .arg("-keyout")
-                .arg(path("server.key"))
-                .arg("-out")
-                .arg(path("server.csr"))
-        })?;
-        openssl(|cmd| {
-            cmd.args(["x509", "-req", "-days", "1", "-set_serial", "2"])
-                .arg("-in")
-                .arg(path("server.csr"))
-                .arg("-CA")
-                .arg(path("ca.crt"))
-                .arg("-CAkey")
-                .arg(path("ca.key"))
-                .arg("-extfile")
-                .arg(path("server.ext"))
-                .arg("-out")
-                .arg(path("server.crt"))
-        })?;
-        Ok(certs)
+        let ca = [
+            "-subj",
+            "/CN=thoonk-testkit test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ];
+        openssl(
+            &[&["req", "-x509", "-nodes", "-days", "1"], &p256, &ca],
+            &[("-keyout", "ca.key"), ("-out", "ca.crt")],
+        )?;
+        openssl(
+            &[
+                &["req", "-new", "-nodes"],
+                &p256,
+                &["-subj", "/CN=localhost"],
+            ],
+            &[("-keyout", "server.key"), ("-out", "server.csr")],
+        )?;
+        openssl(
+            &[&["x509", "-req", "-days", "1", "-set_serial", "2"]],
+            &[
+                ("-in", "server.csr"),
+                ("-CA", "ca.crt"),
+                ("-CAkey", "ca.key"),
+                ("-extfile", "server.ext"),
+                ("-out", "server.crt"),
+            ],
+        )?;
+        Ok(TestCerts { dir })
     }
 
     /// The CA's certificate (PEM): what a client trusts.
     pub fn ca_path(&self) -> PathBuf {
-        self.dir.join("ca.crt")
+        self.dir.path().join("ca.crt")
     }
 
     /// The CA's certificate, read from [`ca_path`](Self::ca_path).
@@ -93,18 +90,12 @@ impl TestCerts {
 
     /// The server's certificate (PEM), signed by the CA.
     pub fn cert_path(&self) -> PathBuf {
-        self.dir.join("server.crt")
+        self.dir.path().join("server.crt")
     }
 
     /// The server's private key (PEM).
     pub fn key_path(&self) -> PathBuf {
-        self.dir.join("server.key")
-    }
-}
-
-impl Drop for TestCerts {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.dir.path().join("server.key")
     }
 }
 
@@ -115,32 +106,13 @@ fn openssl_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("openssl"))
 }
 
-/// Runs `openssl` with the arguments `args` adds; fails with its stderr.
-fn openssl(args: impl FnOnce(&mut Command) -> &mut Command) -> io::Result<()> {
-    let binary = openssl_binary();
-    let mut cmd = Command::new(&binary);
-    args(&mut cmd);
-    let out = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot run {}: {e}. Install OpenSSL (Debian/Ubuntu: `apt-get install openssl`) \
-                     or set THOONK_OPENSSL to its path",
-                    binary.display()
-                ),
-            )
-        })?;
-    if !out.status.success() {
-        return Err(io::Error::other(format!(
-            "{cmd:?} failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
-    Ok(())
+/// Runs `openssl` with `args`; fails with its output.
+fn openssl(args: &[OsString]) -> io::Result<()> {
+    tool::run(
+        &openssl_binary(),
+        args,
+        None,
+        "Install OpenSSL (Debian/Ubuntu: `apt-get install openssl`) or set THOONK_OPENSSL to its path",
+    )
+    .map(drop)
 }

@@ -12,14 +12,14 @@
 mod common;
 
 use common::worker::WorkerProcess;
-use common::{command, run, Background, Claim, Output, TempDir};
+use common::{command, run, Background, Claim, Output};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, TcpListener};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use thoonk_testkit::poll::until;
-use thoonk_testkit::{PrivateCluster, Resp};
+use thoonk_testkit::{PrivateCluster, Resp, TempDir};
 
 /// Every kind of event, as in the channel names `event.job.<verb>:NAME`
 /// that `events` subscribes to.
@@ -600,7 +600,7 @@ fn one_worker_serves_queues_on_different_masters_and_finishes_every_job() {
 
     // Jobs waiting before the worker starts, and jobs it waits for.
     publish("before");
-    let dir = TempDir::new("cluster-work");
+    let dir = TempDir::new("cluster-work").expect("a temp dir");
     let script = r#"cat >/dev/null; echo "$THOONK_QUEUE $THOONK_JOB_ID" >> "$DIR/log"; echo ok"#;
     let mut args: Vec<&str> = queues.iter().map(String::as_str).collect();
     args.extend([
@@ -613,7 +613,7 @@ fn one_worker_serves_queues_on_different_masters_and_finishes_every_job() {
         "-c",
         script,
     ]);
-    let worker = env.work(&args, &[("DIR", dir.0.to_str().unwrap())]);
+    let worker = env.work(&args, &[("DIR", dir.path().to_str().unwrap())]);
     publish("after");
 
     until("every job of every queue is finished", || {

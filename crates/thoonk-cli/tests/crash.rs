@@ -16,7 +16,7 @@
 mod common;
 
 use common::worker::WorkerProcess;
-use common::{block_on, Redis, TempDir};
+use common::{block_on, Redis};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -24,7 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 use thoonk::{Error, JobRef, Publish, State, Thoonk};
 use thoonk_testkit::poll::{until, until_progressing};
-use thoonk_testkit::{QueueKeys, Resp};
+use thoonk_testkit::{queue_key, Resp, TempDir};
 
 /// A job that reads its item and logs its id.
 const LOG_ID: &str = r#"cat >/dev/null; echo "$THOONK_JOB_ID" >> "$LOG""#;
@@ -106,8 +106,8 @@ fn kill_9_of_workers_loses_no_job_and_their_claims_come_back_within_seconds() {
     const WORKERS: usize = 3;
     const CONCURRENCY: usize = 8;
     let redis = Redis::start();
-    let dir = TempDir::new("kill9");
-    let log = dir.path("done.log");
+    let dir = TempDir::new("kill9").expect("a temp dir");
+    let log = dir.file("done.log");
     let ids = publish_many(&redis.url(), QUEUE, JOBS);
     assert_eq!(redis.counts(QUEUE).available, JOBS as u64);
 
@@ -244,8 +244,8 @@ fn a_redis_restart_loses_no_acknowledged_publish() {
     const QUEUE: &str = "restart";
     const JOBS: usize = 2000;
     let mut redis = Redis::start_with(&[("appendonly", "yes"), ("appendfsync", "always")]);
-    let dir = TempDir::new("restart");
-    let log = dir.path("done.log");
+    let dir = TempDir::new("restart").expect("a temp dir");
+    let log = dir.file("done.log");
     let env = [("LOG", log.as_str())];
     // A claim whose reply is lost when Redis dies is held by no one the
     // worker knows of: the lease brings it back. Short, so that case does
@@ -371,8 +371,8 @@ echo "run $THOONK_CANCELLED"
 fn a_frozen_worker_loses_its_job_and_its_late_finish_is_refused() {
     const QUEUE: &str = "frozen";
     let redis = Redis::start();
-    let dir = TempDir::new("frozen");
-    let (log, flags) = (dir.path("run.log"), dir.path(""));
+    let dir = TempDir::new("frozen").expect("a temp dir");
+    let (log, flags) = (dir.file("run.log"), dir.file(""));
     let env = [("LOG", log.as_str()), ("DIR", flags.as_str())];
     let options = ["--concurrency", "1", "--lease", LONG_LEASE];
     let command = ["sh", "-c", WAIT_FOR_GO];
@@ -473,14 +473,14 @@ fn long_jobs_of_live_workers_keep_a_lease_shorter_than_a_second() {
 fn long_jobs_keep_their_lease(lease: &str) {
     const QUEUE: &str = "long";
     let redis = Redis::start();
-    let dir = TempDir::new("long");
-    let log = dir.path("done.log");
+    let dir = TempDir::new("long").expect("a temp dir");
+    let log = dir.file("done.log");
     let env = [("LOG", log.as_str())];
     let script = r#"cat >/dev/null; sleep 3; echo "$THOONK_JOB_ID" >> "$LOG""#;
     let options = ["--concurrency", "1", "--lease", lease];
     let workers =
         WorkerProcess::start_together(2, &redis, QUEUE, &options, &["sh", "-c", script], &env);
-    let workers_key = QueueKeys::new(QUEUE).workers;
+    let workers_key = queue_key("workers", QUEUE);
     until("both workers are marked alive", || {
         redis.query(&["ZCARD", &workers_key]) == Resp::Int(2)
     });

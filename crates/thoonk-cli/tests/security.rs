@@ -5,9 +5,9 @@
 mod common;
 
 use common::worker::WorkerProcess;
-use common::{command, run, Output, TempDir, APP_RULES};
+use common::{command, run, Output, APP_RULES};
 use thoonk_testkit::poll::until;
-use thoonk_testkit::{Counts, PrivateCluster, PrivateRedis};
+use thoonk_testkit::{Counts, PrivateCluster, PrivateRedis, TempDir};
 
 /// The ACL user's password: distinctive, so a leak of it is unmistakable.
 const PASSWORD: &str = "Pw-5c2b8e0d-never-shown";
@@ -81,11 +81,11 @@ fn tls_without_the_servers_ca_is_refused() {
     .refused(&["certificate"]);
 
     // A CA file that is not there, or holds no certificate.
-    let dir = TempDir::new("tls");
-    let missing = dir.path("missing.pem");
+    let dir = TempDir::new("tls").expect("a temp dir");
+    let missing = dir.file("missing.pem");
     run_with(&["--redis", &url, "--tls-ca", &missing, "stats", "q"], &[])
         .refused(&["cannot read the TLS CA", &missing]);
-    let empty = dir.path("empty.pem");
+    let empty = dir.file("empty.pem");
     std::fs::write(&empty, "").unwrap();
     run_with(&["--redis", &url, "--tls-ca", &empty, "stats", "q"], &[])
         .refused(&["no PEM certificate"]);

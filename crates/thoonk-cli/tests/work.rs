@@ -6,10 +6,10 @@
 mod common;
 
 use common::worker::WorkerProcess;
-use common::{Listed, Redis, TempDir};
+use common::{Listed, Redis};
 use serde_json::Value;
 use thoonk_testkit::poll::until;
-use thoonk_testkit::{QueueKeys, Resp};
+use thoonk_testkit::{queue_key, Resp, TempDir};
 
 /// `list QUEUE STATE --json`, entries as they are (with "reason" when
 /// there is one).
@@ -108,14 +108,13 @@ echo "fixed on try $THOONK_CANCELLED"
         reason.len()
     );
     // Delayed by the first backoff: 1 s, less up to half of it.
-    let keys = QueueKeys::new("q");
     let score = |key: &str| -> u64 {
         match redis.query(&["ZSCORE", key, &id]) {
             Resp::Bulk(Some(s)) => String::from_utf8(s).unwrap().parse().unwrap(),
             other => panic!("no score in {key}: {other:?}"),
         }
     };
-    let due = score(&keys.delayed);
+    let due = score(&queue_key("delayed", "q"));
     assert!(due >= started + 500, "due {due}, worker started {started}");
     // It comes back and succeeds.
     assert_eq!(publisher.exit().assert_success(), "fixed on try 1\n");
@@ -139,7 +138,7 @@ fn with_max_cancels_0_a_failing_job_is_stalled_at_once() {
     );
     // Both settings are the queue's now.
     let config = redis
-        .query(&["HGETALL", &QueueKeys::new("q").config])
+        .query(&["HGETALL", &queue_key("config", "q")])
         .strings()
         .expect("HGETALL's fields and values");
     let mut config: Vec<[String; 2]> = config
@@ -238,8 +237,8 @@ fn publish_delay_shows_in_stats_and_list_delayed_until_due() {
 #[test]
 fn sigterm_releases_a_running_job_once_the_grace_runs_out() {
     let redis = Redis::start();
-    let dir = TempDir::new("release");
-    let flags = dir.path("");
+    let dir = TempDir::new("release").expect("a temp dir");
+    let flags = dir.file("");
     let id = redis.publish("q", "item", &[]);
     let worker = WorkerProcess::start(
         &redis,
@@ -260,7 +259,7 @@ fn sigterm_releases_a_running_job_once_the_grace_runs_out() {
     assert_eq!((counts.available, counts.claimed), (1, 0), "{counts:?}");
     assert!(redis.tokens("q").is_empty());
     assert_eq!(
-        redis.query(&["ZCARD", &QueueKeys::new("q").workers]),
+        redis.query(&["ZCARD", &queue_key("workers", "q")]),
         Resp::Int(0),
         "the worker's liveness mark is gone"
     );
@@ -281,8 +280,8 @@ fn sigterm_releases_a_running_job_once_the_grace_runs_out() {
 #[test]
 fn sigterm_lets_a_running_job_finish_within_the_grace() {
     let redis = Redis::start();
-    let dir = TempDir::new("grace");
-    let flags = dir.path("");
+    let dir = TempDir::new("grace").expect("a temp dir");
+    let flags = dir.file("");
     let id = redis.publish("q", "item", &[]);
     // A grace that outlasts however long a loaded machine takes to get
     // from the SIGTERM to the flag: the job ends when the flag is there.
@@ -324,7 +323,7 @@ fn a_signal_right_after_work_starts_is_a_clean_stop() {
         assert_eq!(exited.report(), Default::default());
     }
     assert_eq!(
-        redis.query(&["ZCARD", &QueueKeys::new("q").workers]),
+        redis.query(&["ZCARD", &queue_key("workers", "q")]),
         Resp::Int(0)
     );
 }
@@ -332,8 +331,8 @@ fn a_signal_right_after_work_starts_is_a_clean_stop() {
 #[test]
 fn concurrency_runs_that_many_jobs_at_once() {
     let redis = Redis::start();
-    let dir = TempDir::new("concurrency");
-    let flags = dir.path("");
+    let dir = TempDir::new("concurrency").expect("a temp dir");
+    let flags = dir.file("");
     let ids: Vec<String> = (0..4)
         .map(|i| redis.publish("q", &format!("{i}"), &[]))
         .collect();

@@ -32,13 +32,13 @@ pub(crate) const SMALL_BENCH: &[&str] = &[
 pub(crate) const APP_RULES: &[&str] = &["~job.*", "&event.job.*", "+@all", "-@dangerous"];
 
 use serde_json::Value;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 use thoonk_testkit::poll::{self, DEADLINE};
-use thoonk_testkit::{Counts, DbSnapshot, PrivateRedis, QueueKeys, Resp};
+use thoonk_testkit::{queue_key, Counts, DbSnapshot, PrivateRedis, Resp};
 
 /// The binary under test.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_thoonk");
@@ -304,52 +304,6 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
-/// A directory of its own for one test (logs, flag files); removed on drop.
-pub(crate) struct TempDir(pub(crate) std::path::PathBuf);
-
-impl TempDir {
-    pub(crate) fn new(name: &str) -> TempDir {
-        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "thoonk-cli-{name}-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create a temp dir");
-        TempDir(dir)
-    }
-
-    /// A path inside, as a string for environment variables.
-    pub(crate) fn path(&self, file: &str) -> String {
-        self.0
-            .join(file)
-            .to_str()
-            .expect("UTF-8 temp path")
-            .to_string()
-    }
-
-    /// The lines of a file inside (none when it does not exist yet).
-    pub(crate) fn lines(&self, file: &str) -> Vec<String> {
-        match std::fs::read_to_string(self.0.join(file)) {
-            Ok(text) => text.lines().map(str::to_string).collect(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => panic!("read {file}: {e}"),
-        }
-    }
-
-    /// Creates an empty file inside (a flag for a waiting command).
-    pub(crate) fn touch(&self, file: &str) {
-        std::fs::write(self.0.join(file), b"").expect("create a flag file");
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A private `redis-server` for one test (never 6379, never flushed).
 pub(crate) struct Redis {
     server: PrivateRedis,
@@ -412,7 +366,7 @@ impl Redis {
     #[track_caller]
     pub(crate) fn tokens(&self, queue: &str) -> Vec<(String, String)> {
         let flat = self
-            .query(&["HGETALL", &QueueKeys::new(queue).tokens])
+            .query(&["HGETALL", &queue_key("tokens", queue)])
             .strings()
             .expect("HGETALL's fields and values");
         flat.chunks(2)
