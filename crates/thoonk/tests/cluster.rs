@@ -4,13 +4,14 @@
 
 mod common;
 
-use common::{start, ClusterEnv};
+use common::{blocked_in_blmove, start, ClusterEnv};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thoonk::{Claimed, Error, EventKind, Failure, Job, Order, Publish, State, Worker};
-use thoonk_testkit::poll::{eventually_progressing, within, DEADLINE};
+use thoonk_testkit::poll::{eventually, eventually_progressing, within, DEADLINE};
+use thoonk_testkit::Resp;
 
 /// How many times each job ran, by (queue, id).
 type Runs = Arc<Mutex<HashMap<(String, String), u32>>>;
@@ -379,11 +380,6 @@ async fn a_queue_keeps_working_while_its_slot_moves_to_another_master() {
         Worker::new(busy.clone()).concurrency(8),
         counting(runs.clone()),
     );
-    // A claim blocked on an empty queue whose slot is about to move.
-    let waiting = tokio::spawn({
-        let idle = idle.clone();
-        async move { idle.get(DEADLINE).await }
-    });
     let published = Arc::new(AtomicUsize::new(0));
     let publisher = tokio::spawn({
         let (busy, published) = (busy.clone(), published.clone());
@@ -409,6 +405,20 @@ async fn a_queue_keeps_working_while_its_slot_moves_to_another_master() {
     )
     .await;
 
+    // A claim blocked on an empty queue whose slot is about to move. It
+    // blocks only now, for a blocked get gives up after 30 s, and the run
+    // above may take longer on a loaded machine.
+    let waiting = tokio::spawn({
+        let idle = idle.clone();
+        async move { idle.get(DEADLINE).await }
+    });
+    let idle_home = env.master_of("{idle}");
+    eventually("the claim blocked on the idle queue's master", || async {
+        let clients = env.cluster.command(idle_home, &["CLIENT", "LIST"]);
+        blocked_in_blmove(&clients.and_then(Resp::text).expect("CLIENT LIST")) == 1
+    })
+    .await;
+
     // Move both queues' slots to another master, while all this goes on.
     for name in ["{moving}", "{idle}"] {
         let slot = env.cluster.slot_of(&format!("job.ids:{name}")).unwrap();
@@ -425,13 +435,6 @@ async fn a_queue_keeps_working_while_its_slot_moves_to_another_master() {
         assert_eq!(env.master_of(name), to);
     }
 
-    eventually_progressing(
-        "every job published",
-        || async { published.load(Ordering::SeqCst) },
-        |&n| n == 2_000,
-    )
-    .await;
-    let ids = within("the publisher", publisher).await.unwrap();
     idle.publish("wake", Publish::new().id("w")).await.unwrap();
     let woken = within("the blocked claim", waiting).await.unwrap().unwrap();
     assert_eq!(
@@ -439,6 +442,13 @@ async fn a_queue_keeps_working_while_its_slot_moves_to_another_master() {
         Some("w"),
         "the blocked claim followed its slot"
     );
+    eventually_progressing(
+        "every job published",
+        || async { published.load(Ordering::SeqCst) },
+        |&n| n == 2_000,
+    )
+    .await;
+    let ids = within("the publisher", publisher).await.unwrap();
     eventually_progressing(
         "every job finished",
         || async { busy.stats().await.unwrap().finishes },

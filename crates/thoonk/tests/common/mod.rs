@@ -284,11 +284,16 @@ pub(crate) async fn numsub(conn: &mut (impl ConnectionLike + Send), channel: &st
 }
 
 /// How many clients are blocked in `BLMOVE` right now (`get` waiting).
+pub(crate) async fn clients_in_blmove(conn: &mut (impl ConnectionLike + Send)) -> usize {
+    blocked_in_blmove(&cmd::<String>(conn, &["CLIENT", "LIST"]).await)
+}
+
+/// How many of the clients of a `CLIENT LIST` are blocked in `BLMOVE`.
 /// `cmd` is the client's last command, so it must also be flagged `b`
 /// (blocked) to be waiting still.
-pub(crate) async fn clients_in_blmove(conn: &mut (impl ConnectionLike + Send)) -> usize {
-    let list: String = cmd(conn, &["CLIENT", "LIST"]).await;
-    list.lines()
+pub(crate) fn blocked_in_blmove(client_list: &str) -> usize {
+    client_list
+        .lines()
         .filter(|l| {
             let fields: Vec<&str> = l.split(' ').collect();
             fields.contains(&"cmd=blmove")
