@@ -32,8 +32,9 @@ struct Deadline<P> {
     bound: Duration,
     /// The start, or the last time the progress changed.
     since: Instant,
-    /// The progress seen last (`()` for a plain condition, which never
-    /// changes, so the bound runs from the start).
+    /// The progress seen last. For a plain condition it is `()` or the
+    /// check's `false`, which never changes until the wait is over, so the
+    /// bound runs from the start.
     last: Option<P>,
 }
 
