@@ -273,52 +273,10 @@ impl PrivateRedis {
         self.dir.path().join("redis.sock")
     }
 
+    /// Starts the server and waits until it answers as itself.
     fn spawn(&mut self) -> io::Result<()> {
-        // Redis refuses to start without the ACL file it is given.
-        let acl_file = self.dir.path().join("users.acl");
-        if !acl_file.exists() {
-            std::fs::write(&acl_file, "")?;
-        }
         let binary = server_binary();
-        let mut cmd = Command::new(&binary);
-        match &self.tls {
-            None => {
-                cmd.arg("--port").arg(self.port.to_string());
-            }
-            Some(certs) => {
-                cmd.args(["--port", "0", "--tls-port"])
-                    .arg(self.port.to_string())
-                    .arg("--tls-cert-file")
-                    .arg(certs.cert_path())
-                    .arg("--tls-key-file")
-                    .arg(certs.key_path())
-                    .arg("--tls-ca-cert-file")
-                    .arg(certs.ca_path())
-                    .args(["--tls-auth-clients", "no"])
-                    .arg("--unixsocket")
-                    .arg(self.socket_path())
-                    .args(["--unixsocketperm", "700"]);
-            }
-        }
-        cmd.arg("--bind")
-            .arg("127.0.0.1")
-            .arg("--dir")
-            .arg(self.dir.path())
-            .arg("--logfile")
-            .arg(self.log_path())
-            .arg("--aclfile")
-            .arg(acl_file)
-            .arg("--save")
-            .arg("")
-            .arg("--daemonize")
-            .arg("no");
-        for (k, v) in &self.settings {
-            cmd.arg(format!("--{k}")).arg(v);
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| {
+        let mut child = self.command_line(&binary)?.spawn().map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!(
@@ -365,6 +323,55 @@ impl PrivateRedis {
                 )))
             }
         }
+    }
+
+    /// The server's command line: its port (TLS or not), directory, log,
+    /// ACL file, no snapshots, and the settings asked for.
+    fn command_line(&self, binary: &Path) -> io::Result<Command> {
+        // Redis refuses to start without the ACL file it is given.
+        let acl_file = self.dir.path().join("users.acl");
+        if !acl_file.exists() {
+            std::fs::write(&acl_file, "")?;
+        }
+        let mut cmd = Command::new(binary);
+        match &self.tls {
+            None => {
+                cmd.arg("--port").arg(self.port.to_string());
+            }
+            Some(certs) => {
+                cmd.args(["--port", "0", "--tls-port"])
+                    .arg(self.port.to_string())
+                    .arg("--tls-cert-file")
+                    .arg(certs.cert_path())
+                    .arg("--tls-key-file")
+                    .arg(certs.key_path())
+                    .arg("--tls-ca-cert-file")
+                    .arg(certs.ca_path())
+                    .args(["--tls-auth-clients", "no"])
+                    .arg("--unixsocket")
+                    .arg(self.socket_path())
+                    .args(["--unixsocketperm", "700"]);
+            }
+        }
+        cmd.arg("--bind")
+            .arg("127.0.0.1")
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--logfile")
+            .arg(self.log_path())
+            .arg("--aclfile")
+            .arg(acl_file)
+            .arg("--save")
+            .arg("")
+            .arg("--daemonize")
+            .arg("no");
+        for (k, v) in &self.settings {
+            cmd.arg(format!("--{k}")).arg(v);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        Ok(cmd)
     }
 }
 

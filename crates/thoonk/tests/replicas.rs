@@ -83,9 +83,13 @@ async fn a_publish_is_acknowledged_once_the_replica_has_it() {
 }
 
 async fn redis_conn(server: &PrivateRedis) -> thoonk::redis::aio::MultiplexedConnection {
+    // No reply timeout (the client's default is 500 ms): a replica that is
+    // loading its first full sync may take longer than that to answer, and
+    // the test's poller bounds any hang.
+    let config = thoonk::redis::AsyncConnectionConfig::new().set_response_timeout(None);
     thoonk::redis::Client::open(server.url())
         .unwrap()
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await
         .unwrap()
 }
