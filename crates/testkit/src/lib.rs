@@ -400,6 +400,27 @@ fn read_log(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| format!("(no log: {e})"))
 }
 
+/// For a documentation example: a private `redis-server`, named in this
+/// process's `THOONK_REDIS_URL`, so that the example's
+/// `Thoonk::connect_from_env()` reaches it, as a reader's program reaches
+/// theirs. (Each doc example runs in a process of its own, so setting the
+/// variable touches no one else.) The server stops when the value is
+/// dropped.
+pub fn doc_redis() -> PrivateRedis {
+    let redis = PrivateRedis::start().expect("start a private redis-server");
+    std::env::set_var("THOONK_REDIS_URL", redis.url());
+    redis
+}
+
+/// For a documentation example of a cluster: a private 3+3 cluster, its
+/// seed nodes named in this process's `THOONK_REDIS_URL`, comma-separated
+/// as the CLI takes them. Stopped when the value is dropped.
+pub fn doc_cluster() -> PrivateCluster {
+    let cluster = PrivateCluster::start().expect("start a private Redis Cluster");
+    std::env::set_var("THOONK_REDIS_URL", cluster.urls().join(","));
+    cluster
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ pub(crate) struct Cli {
         env = "THOONK_REDIS_URL",
         // --help would show the environment's URL, password and all.
         hide_env_values = true,
-        default_value = "redis://127.0.0.1:6379"
+        default_value = thoonk::DEFAULT_URL
     )]
     pub(crate) redis: Vec<String>,
 

@@ -657,7 +657,7 @@ fn an_unreachable_redis_is_one_line_naming_the_url() {
     ] {
         let mut all = vec!["--redis", url.as_str()];
         all.extend(args);
-        run(command(&all), b"").refused(&[&url, "cannot reach Redis"]);
+        run(command(&all), b"").refused(&[&url, "cannot connect to Redis"]);
     }
 }
 
@@ -776,3 +776,4 @@ fn an_invalid_job_id_is_a_short_one_line_error() {
     assert!(line.len() < 200, "short: {line:?}");
     assert_eq!(redis.stats("mail")["publishes"], 0);
 }
+

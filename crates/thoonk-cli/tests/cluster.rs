@@ -370,7 +370,7 @@ fn every_command_works_on_a_cluster_and_a_queue_keeps_to_the_master_of_its_tag()
     assert_eq!(
         (
             report.finished,
-            report.cancelled,
+            report.failed,
             report.stalled,
             report.released
         ),
@@ -627,7 +627,7 @@ fn one_worker_serves_queues_on_different_masters_and_finishes_every_job() {
     assert_eq!(
         (
             report.finished,
-            report.cancelled,
+            report.failed,
             report.stalled,
             report.released
         ),

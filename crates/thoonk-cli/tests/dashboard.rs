@@ -281,7 +281,7 @@ fn a_queue_page_lists_each_state_and_a_job_page_shows_the_whole_job() {
     assert!(page.body.contains(r#"data-action="retract""#));
     assert_eq!(d.get("/queues/mail?state=bogus").status, 400);
 
-    // Claimed by a worker that is not there: the page offers stall and cancel.
+    // Job by a worker that is not there: the page offers stall and cancel.
     d.redis.thoonk(&["get", "mail"]).assert_success();
     let claimed = d.get("/queues/mail?state=claimed");
     assert!(

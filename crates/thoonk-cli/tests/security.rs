@@ -62,7 +62,7 @@ fn tls_without_the_servers_ca_is_refused() {
 
     // The system's CAs, then another CA: the certificate is not trusted.
     run_with(&["--redis", &url, "publish", "q", "x"], &[]).refused(&[
-        "cannot reach Redis at",
+        "cannot connect to Redis at",
         &url,
         "certificate",
     ]);

@@ -121,7 +121,7 @@ echo "fixed on try $THOONK_CANCELLED"
     let counts = redis.check_invariants("q");
     assert_eq!((counts.finishes, counts.items), (1, 0), "{counts:?}");
     let report = worker.terminate().report();
-    assert_eq!((report.cancelled, report.finished), (1, 1), "{report:?}");
+    assert_eq!((report.failed, report.finished), (1, 1), "{report:?}");
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn with_max_cancels_0_a_failing_job_is_stalled_at_once() {
         "{counts:?}"
     );
     let report = worker.terminate().report();
-    assert_eq!((report.stalled, report.cancelled), (1, 0), "{report:?}");
+    assert_eq!((report.stalled, report.failed), (1, 0), "{report:?}");
 }
 
 #[test]

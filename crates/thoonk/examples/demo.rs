@@ -5,7 +5,7 @@
 //! `redis-server` of its own (and stops it at the end).
 
 use std::time::Duration;
-use thoonk::{Job, Publish, Thoonk};
+use thoonk::{Publish, Queue, Thoonk};
 use thoonk_testkit::PrivateRedis;
 
 #[tokio::main]
@@ -13,7 +13,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (thoonk, _private) = connect().await?;
     // A queue of our own, so a shared Redis's data is never touched.
     let queue = format!("demo-{}", thoonk::new_id());
-    let jobs = thoonk.job(&queue)?;
+    let jobs = thoonk.queue(&queue)?;
     println!("queue {queue} on {}", thoonk.url());
 
     let worker = tokio::spawn(work(jobs.clone()));
@@ -55,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The worker: claims jobs one by one, and finishes each with a result.
-async fn work(jobs: Job) -> thoonk::Result<()> {
+async fn work(jobs: Queue) -> thoonk::Result<()> {
     loop {
         let Some(job) = jobs.get(Duration::ZERO).await? else {
             continue;

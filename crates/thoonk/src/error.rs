@@ -7,17 +7,48 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Redis could not be reached when connecting.
-    #[error("cannot reach Redis at {url}: {source}")]
+    /// Redis could not be reached when connecting, or refused us.
+    #[error("cannot connect to Redis at {url}: {source}{}", Hint(source, true))]
     Connect {
         /// The URL we tried (without its password).
         url: String,
         /// What the client said.
         source: redis::RedisError,
     },
-    /// A Redis command failed (connection lost, server error, …).
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
+    /// The Redis URL, or the TLS settings given with it, cannot be used.
+    #[error("cannot use the Redis URL {}: {reason}", Shown(url))]
+    InvalidUrl {
+        /// The URL as given (without its password).
+        url: String,
+        /// Why, and what a good one looks like.
+        reason: String,
+    },
+    /// A Redis command failed: the connection was lost, the server refused
+    /// it (an ACL, out of memory, …), or it did not answer in time.
+    #[error(
+        "{op} failed{}: {source} (Redis at {server}){}",
+        Where(queue, id),
+        Hint(source, false)
+    )]
+    Redis {
+        /// What we were doing: `publish`, `claim`, `finish`, ….
+        op: &'static str,
+        /// The queue it was about, if one.
+        queue: Option<String>,
+        /// The job it was about, if one.
+        id: Option<String>,
+        /// The Redis it went to (the URL, without its password).
+        server: String,
+        /// What the client said.
+        source: redis::RedisError,
+    },
+    /// A part of this client that calls need has stopped: the client was
+    /// dropped while a call or subscription still used it.
+    #[error("{what} has stopped")]
+    Stopped {
+        /// Which part.
+        what: &'static str,
+    },
     /// The queue name cannot be used.
     #[error("invalid queue name {}: {reason}", Shown(name))]
     InvalidName {
@@ -140,9 +171,12 @@ pub enum Error {
         /// The encoder's complaint.
         source: serde_json::Error,
     },
-    /// A job awaited with `publish_and_wait` did not finish in time. It is
-    /// still in the queue.
-    #[error("job {id} in queue {queue} did not finish within {timeout:?}")]
+    /// A job awaited with `publish_and_wait` did not finish in time. Once
+    /// published, it is still in the queue; the wait is what ended.
+    #[error(
+        "job {id} in queue {queue} {} within {timeout:?}",
+        if *published { "did not finish" } else { "was not published (Redis did not answer)" }
+    )]
     WaitTimeout {
         /// The queue.
         queue: String,
@@ -150,6 +184,8 @@ pub enum Error {
         id: String,
         /// How long we waited.
         timeout: Duration,
+        /// Whether the publish went through before the time ran out.
+        published: bool,
     },
     /// A job awaited with `publish_and_wait` was retracted instead of
     /// finishing.
@@ -160,13 +196,64 @@ pub enum Error {
         /// The job.
         id: String,
     },
+    /// A job awaited with `publish_and_wait` was stalled instead of
+    /// finishing: set aside until someone retries it (`thoonk retry`).
+    #[error(
+        "job {id} in queue {queue} was stalled before it finished{}",
+        reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+    )]
+    Stalled {
+        /// The queue.
+        queue: String,
+        /// The job.
+        id: String,
+        /// Why, when a reason was given (a handler's permanent failure).
+        reason: Option<String>,
+    },
+    /// The result of a job awaited with `publish_json_and_wait` did not
+    /// decode into the type asked for. The job is finished.
+    #[error("job {id} in queue {queue}: its result does not decode as {type_name}: {source}")]
+    DecodeResult {
+        /// The queue.
+        queue: String,
+        /// The job.
+        id: String,
+        /// The Rust type asked for.
+        type_name: &'static str,
+        /// The decoder's complaint.
+        source: serde_json::Error,
+    },
 }
 
 impl Error {
-    /// A part of this client that calls need has stopped (a background
-    /// task, a subscription): an I/O error, as a lost connection is.
-    pub(crate) fn stopped(what: &'static str) -> Error {
-        Error::Redis(redis::RedisError::from((redis::ErrorKind::Io, what)))
+    /// A Redis error of `op`, on `queue` (and job `id`), at `server`.
+    pub(crate) fn redis(
+        op: &'static str,
+        queue: Option<&str>,
+        id: Option<&str>,
+        server: &str,
+        source: redis::RedisError,
+    ) -> Error {
+        Error::Redis {
+            op,
+            queue: queue.map(str::to_string),
+            id: id.map(str::to_string),
+            server: server.to_string(),
+            source,
+        }
+    }
+
+    /// Whether trying again may mend it (a connection lost, a server still
+    /// loading, a failover), rather than repeat it (a script error, a
+    /// refusal).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Redis { source, .. } | Error::Connect { source, .. } => {
+                !matches!(source.retry_method(), redis::RetryMethod::NoRetry)
+            }
+            Error::Stopped { .. } => true,
+            _ => false,
+        }
     }
 }
 
@@ -201,6 +288,66 @@ impl fmt::Display for Shown<'_> {
             }
             write!(f, "{:?}… ({} bytes)", &self.0[..end], self.0.len())
         }
+    }
+}
+
+/// ` on queue Q, job J`, as much of it as is known.
+struct Where<'a>(&'a Option<String>, &'a Option<String>);
+
+impl fmt::Display for Where<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(queue) = self.0 {
+            write!(f, " on queue {}", Shown(queue))?;
+        }
+        if let Some(id) = self.1 {
+            write!(f, ", job {}", Shown(id))?;
+        }
+        Ok(())
+    }
+}
+
+/// What to do about a Redis error, when there is something to do: `; `
+/// and the advice, or nothing. The flag says whether it came while
+/// connecting (else, on a connection that worked before).
+struct Hint<'a>(&'a redis::RedisError, bool);
+
+impl fmt::Display for Hint<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use redis::{ErrorKind, ServerErrorKind};
+        let Hint(e, connecting) = *self;
+        let hint = if e.is_connection_refusal() {
+            "is redis-server running at that address?"
+        } else if e.to_string().contains("certificate") {
+            "the server's TLS certificate is not one we trust: give the CA that \
+             signed it (Thoonk::connect_tls, or the CLI's --tls-ca)"
+        } else if e.is_timeout() {
+            "Redis did not answer in time: is it overloaded, or frozen?"
+        } else if (e.is_connection_dropped() || e.is_io_error()) && !connecting {
+            "the connection was lost; the client reconnects by itself: try again"
+        } else {
+            match e.kind() {
+                ErrorKind::AuthenticationFailed => "check the user and password in the URL",
+                ErrorKind::Server(ServerErrorKind::ReadOnly) => {
+                    "this Redis is a replica: connect to its master"
+                }
+                ErrorKind::Server(ServerErrorKind::BusyLoading) => {
+                    "Redis is loading its data: try again in a moment"
+                }
+                ErrorKind::Server(ServerErrorKind::TryAgain | ServerErrorKind::ClusterDown) => {
+                    "the cluster is moving slots or failing over: try again"
+                }
+                ErrorKind::InvalidClientConfig => "check the URL",
+                ErrorKind::Server(ServerErrorKind::NoPerm) => {
+                    "the ACL user lacks a permission: it needs the queue's keys (~job.*), \
+                     channels (&event.job.*) and the commands the scripts run"
+                }
+                _ if e.code() == Some("OOM") => {
+                    "Redis is out of memory (maxmemory): free some, or raise the limit"
+                }
+                _ => return Ok(()),
+            }
+        };
+        write!(f, "; {hint}")
     }
 }
 

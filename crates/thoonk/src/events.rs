@@ -1,10 +1,10 @@
 //! A queue's events: what happened to a job ([`Event`], [`EventKind`]),
 //! decoded from the v1 channels `event.job.<verb>:NAME`, and the stream of
-//! them a subscription yields ([`Events`], from `Job::subscribe`).
+//! them a subscription yields ([`Events`], from `Queue::subscribe`).
 
 use crate::pubsub::{Listener, Notice};
 use crate::queue::lossy;
-use crate::{Job, Result};
+use crate::{Queue, Result};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::fmt;
@@ -84,7 +84,7 @@ pub struct Event {
     pub result: Option<Vec<u8>>,
 }
 
-/// The events of one queue as they happen; see [`Job::subscribe`](crate::Job::subscribe).
+/// The events of one queue as they happen; see [`Queue::subscribe`](crate::Queue::subscribe).
 ///
 /// Pub/sub does not replay: events sent while the connection was down are
 /// not seen (the client reconnects by itself).
@@ -97,7 +97,7 @@ pub struct Events {
     pending: VecDeque<Event>,
 }
 
-impl Job {
+impl Queue {
     /// A stream of this queue's events, from now on.
     pub async fn subscribe(&self) -> Result<Events> {
         self.subscribe_to(&EventKind::ALL).await
@@ -112,17 +112,18 @@ impl Job {
 }
 
 impl Events {
-    async fn new(job: &Job, kinds: &[EventKind]) -> Result<Events> {
+    async fn new(queue: &Queue, kinds: &[EventKind]) -> Result<Events> {
         // Each kind once: a kind named twice would deliver its events twice.
         let channels: Vec<(String, EventKind)> = EventKind::ALL
             .into_iter()
             .filter(|kind| kinds.contains(kind))
-            .map(|kind| (job.keys.channel(kind.as_str()), kind))
+            .map(|kind| (queue.keys.channel(kind.as_str()), kind))
             .collect();
-        let listener = job
+        let listener = queue
             .thoonk
-            .listen(channels.iter().map(|(c, _)| c.clone()).collect())
-            .await?;
+            .subscribe(channels.iter().map(|(c, _)| c.clone()).collect())
+            .await
+            .map_err(queue.at("subscribe to events"))?;
         Ok(Events {
             listener,
             channels,

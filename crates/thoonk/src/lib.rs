@@ -1,42 +1,135 @@
-//! Thoonk Jobs: Redis-backed job queues, compatible with the Node.js Thoonk
-//! v1 layout, without its flaws.
+//! Thoonk Jobs: Redis-backed job queues that never lose a job, compatible
+//! with the Node.js Thoonk v1 layout, without its flaws.
 //!
-//! A program **publishes** a job; one of many workers **claims** it (exactly
-//! one wins); the worker **finishes** it with a result, **cancels** it back
-//! to the queue (counted), or **stalls** it aside until someone **retries**
-//! it; any job can be **retracted**. Every change is one Lua script, atomic
-//! in Redis, and publishes an event.
+//! A program **publishes** a job to a [`Queue`]; one of many workers
+//! **claims** it (exactly one wins) and holds it as a [`Job`], under a
+//! lease that its heartbeat extends; the worker then **finishes** it with a
+//! result that reaches the publisher, **cancels** it back to the queue
+//! (counted; a [`Worker`] does so for a failure, with a backoff), or
+//! **stalls** it aside until someone **retries** it; any job can be
+//! **retracted**. Every change is one Lua script, atomic in Redis, and
+//! publishes an event. A worker that dies has its jobs taken back within
+//! seconds.
 //!
-//! [`Job`] is a handle on a *queue* (v1's name for it: `thoonk.job("mail")`
-//! is the queue named `mail`); a job a worker holds is a [`Claimed`].
+//! The examples below run as tests, each against a private `redis-server`
+//! named in `THOONK_REDIS_URL`; yours reach yours the same way
+//! ([`Thoonk::connect_from_env`]), or by URL ([`Thoonk::connect`]).
 //!
-//! ```no_run
+//! # A worker
+//!
+//! [`Worker`] runs a handler on a queue's jobs: one at a time unless told
+//! otherwise, failures retried with backoff, leases kept alive, graceful
+//! shutdown (its page lists the defaults). The handler's `Ok` finishes the
+//! job with a result (`()`, text, bytes, or [`Json`]); its `Err` is a
+//! [`Failure`]: transient (the job comes back later) or permanent (the job
+//! is stalled).
+//!
+//! ```
+//! use thoonk::{Failure, Job, Thoonk, Worker};
+//!
+//! # #[tokio::main] async fn main() -> thoonk::Result<()> {
+//! # let _redis = thoonk_testkit::doc_redis();
+//! let thoonk = Thoonk::connect_from_env().await?;
+//! let mail = thoonk.queue("mail")?;
+//! # mail.publish("ann@example.com", thoonk::Publish::new()).await?;
+//! # let mut finishes = mail.subscribe_to(&[thoonk::EventKind::Finish]).await?;
+//! # let shutdown = async move { finishes.next().await; };
+//! # /*
+//! let shutdown = async { tokio::signal::ctrl_c().await.ok(); };
+//! # */
+//! let report = Worker::new(mail.clone())
+//!     .concurrency(10)
+//!     .run(
+//!         |job: Job| async move {
+//!             let to = String::from_utf8(job.item).map_err(Failure::permanent)?;
+//!             Ok::<_, Failure>(format!("sent to {to}"))
+//!         },
+//!         shutdown,
+//!     )
+//!     .await?;
+//! # assert_eq!(report.finished, 1);
+//! # Ok(()) }
+//! ```
+//!
+//! # A publisher
+//!
+//! [`Queue::publish`] queues a job (with [`Publish`] options: an id of
+//! your own, the front of the queue, a delay); [`Queue::publish_and_wait`]
+//! also waits for its result.
+//!
+//! ```
 //! use std::time::Duration;
 //! use thoonk::{Publish, Thoonk};
 //!
-//! # async fn demo() -> thoonk::Result<()> {
-//! let thoonk = Thoonk::connect("redis://127.0.0.1:6379/").await?;
-//! let mail = thoonk.job("mail")?;
-//! let id = mail.publish("hello", Publish::new()).await?;
-//!
-//! // A worker, anywhere:
-//! let job = mail.get(Duration::from_secs(5)).await?.expect("a job");
-//! assert_eq!(job.id, id);
-//! mail.finish_with(&job, "sent").await?;
-//! # Ok(())
-//! # }
+//! # #[tokio::main] async fn main() -> thoonk::Result<()> {
+//! # let _redis = thoonk_testkit::doc_redis();
+//! let mail = Thoonk::connect_from_env().await?.queue("mail")?;
+//! let id = mail.publish("ann@example.com", Publish::new()).await?;
+//! mail.publish("bob@example.com", Publish::new().delay(Duration::from_secs(60))).await?;
+//! assert_eq!(mail.stats().await?.available, 1);
+//! # let _ = id; Ok(()) }
 //! ```
+//!
+//! # Typed jobs
+//!
+//! Payloads and results that are `serde` types travel as JSON:
+//! [`Queue::publish_json`], [`Queue::publish_json_and_wait`],
+//! [`Queue::get_json`], [`Worker::run_json`].
+//!
+//! ```
+//! # #[tokio::main] async fn main() -> thoonk::Result<()> {
+//! # let _redis = thoonk_testkit::doc_redis();
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Email { to: String }
+//!
+//! let mail = thoonk::Thoonk::connect_from_env().await?.queue("mail")?;
+//! mail.publish_json(&Email { to: "ann@example.com".into() }, thoonk::Publish::new()).await?;
+//! let job = mail.get_json::<Email>(std::time::Duration::from_secs(1)).await?.unwrap();
+//! assert_eq!(job.item.to, "ann@example.com");
+//! mail.finish(&job).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Errors
+//!
+//! Every failure is an [`Error`] that names the operation, the queue, the
+//! job and why; a refusal is a variant to match on (the job is in another
+//! state, its claim was taken back, the id exists already), and a Redis
+//! error also names the server, its password hidden, and what to do.
+//! [`Error::is_transient`] tells the ones worth trying again.
+//!
+//! # Names
+//!
+//! The library says [`Queue`] for a queue and [`Job`] for a job a worker
+//! holds. The Redis layout, the events, the CLI and v1 keep v1's words:
+//! its `Job` object is our `Queue`; a job's *cancel count*
+//! (`job.cancelled:NAME`) is [`Job::retries`]; a transient [`Failure`] is a
+//! *cancel* with a delay, a permanent one a *stall*; [`Queue::retry`] is
+//! v1's retry, which puts a stalled job back.
+//!
+//! # More
+//!
+//! - Events of a queue as they happen: [`Queue::subscribe`].
+//! - Delayed jobs ([`Publish::delay`]), claims by hand ([`Queue::claim`],
+//!   [`Queue::get`]), leases ([`Queue::extend`], [`Queue::recover`]), a
+//!   queue's settings ([`Queue::set_lease`], [`Queue::set_max_cancels`]).
+//! - Looking inside: [`Queue::stats`], [`Queue::list`], [`Queue::detail`],
+//!   [`Queue::workers`], [`Thoonk::queues`].
+//! - Several queues in one worker: [`Worker::serving`], [`Order`].
+//! - Redis Cluster ([`Thoonk::connect_cluster`]: queue names need a
+//!   `{tag}`), TLS ([`Thoonk::connect_tls`]), durable publishes
+//!   ([`Publish::replicas`]).
 //!
 //! # Your own Redis+Lua objects
 //!
 //! [`Thoonk`] is a small core: connections, the clock and events. The
-//! [`Job`] queue is built on it, and so can other objects be, the way
-//! Thoonk lets you register your own:
+//! [`Queue`] is built on it, and so can other objects be, the way Thoonk
+//! lets you register your own:
 //!
-//! ```no_run
+//! ```
 //! use redis::Script;
 //! use std::sync::LazyLock;
-//! use thoonk::Thoonk;
+//! use thoonk::{Notice, Thoonk};
 //!
 //! /// A counter that publishes each new value.
 //! struct Counter {
@@ -53,52 +146,24 @@
 //!
 //! impl Counter {
 //!     async fn bump(&self) -> thoonk::Result<i64> {
-//!         Ok(INCR
-//!             .key(&self.key)
+//!         INCR.key(&self.key)
 //!             .arg(format!("event.counter:{}", self.key))
 //!             .invoke_async(&mut self.thoonk.connection())
-//!             .await?)
+//!             .await
+//!             .map_err(self.thoonk.error_in("bump the counter"))
 //!     }
 //! }
 //!
-//! # async fn demo() -> thoonk::Result<()> {
-//! let thoonk = Thoonk::connect("redis://127.0.0.1:6379/").await?;
+//! # #[tokio::main] async fn main() -> thoonk::Result<()> {
+//! # let _redis = thoonk_testkit::doc_redis();
+//! let thoonk = Thoonk::connect_from_env().await?;
 //! let counter = Counter { thoonk: thoonk.clone(), key: "visits".into() };
 //! let mut events = thoonk.listen(vec!["event.counter:visits".into()]).await?;
-//! counter.bump().await?;
-//! println!("{:?}", events.recv().await);
-//! # Ok(())
-//! # }
+//! assert_eq!(counter.bump().await?, 1);
+//! let Some(Notice::Message { payload, .. }) = events.recv().await else { panic!() };
+//! assert_eq!(payload, b"1");
+//! # Ok(()) }
 //! ```
-//!
-//! # Layout
-//! [`Job`] is v1's name for a handle on one queue (not one job: a job the
-//! worker holds is a [`Claimed`]). One line per module:
-//!
-//! - `client/`: [`Thoonk`], the core: connects to one Redis or a cluster
-//!   (`mod.rs`), its connections (`connection.rs`), a cluster's nodes
-//!   (`cluster.rs`), TLS and URLs shown without passwords (`node.rs`).
-//! - `pubsub`: the client's one pub/sub connection, fanned out to
-//!   listeners.
-//! - `queue/`: [`Job`], the queue handle (`mod.rs`), and what it does, a
-//!   file each: `publish`, `claim`, `outcome` (finish, cancel, stall),
-//!   `manage` (retry, retract, destroy), `leases` (extend, recover,
-//!   release), `config` (the queue's settings), `inspect` (counts,
-//!   listings, one job, the workers), `waiting` (`get`, `publish_and_wait`).
-//! - `events`: a queue's events, typed, and the subscription that yields
-//!   them.
-//! - `worker/`: [`Worker`], the runtime: the builder and `run`
-//!   (`mod.rs`), the claim loop (`dispatch`), a lane per queue (`lane`,
-//!   `state`), its `watcher`, `finisher`s and `heartbeat`, one job's run
-//!   (`process`), the graceful stop (`shutdown`), [`Failure`] and
-//!   [`Backoff`] (`failure`), [`Order`], [`Report`].
-//! - `typed`: publishing, claiming and working on `serde` types as JSON.
-//! - `state`: the states a job can be in.
-//! - `keys`: every Redis key and channel name (the v1 layout).
-//! - `scripts` and `lua/`: one Lua script per state change.
-//! - `names`: valid queue names and job ids, and generated ids.
-//! - `clock`: where "now" comes from.
-//! - `error`: the error type.
 
 mod client;
 mod clock;
@@ -113,7 +178,7 @@ mod state;
 mod typed;
 mod worker;
 
-pub use client::{Connection, Thoonk};
+pub use client::{Connection, Thoonk, DEFAULT_URL};
 #[cfg(feature = "test-util")]
 pub use clock::Clock;
 pub use error::{Error, Result};
@@ -121,12 +186,12 @@ pub use events::{Event, EventKind, Events};
 pub use names::{new_id, MAX_ID_LEN, MAX_NAME_LEN};
 pub use pubsub::{Listener, Notice};
 pub use queue::{
-    Cancel, Claimed, Job, JobDetail, JobInfo, JobRef, NewJob, Publish, QueueConfig, Recovered,
-    Stats, WorkerInfo, DEFAULT_LEASE, DEFAULT_MAX_CANCELS,
+    Cancel, Job, JobDetail, JobInfo, JobRef, NewJob, Publish, Queue, QueueConfig, Recovered, Stats,
+    WorkerInfo, DEFAULT_LEASE, DEFAULT_MAX_CANCELS,
 };
 pub use redis;
 pub use state::State;
-pub use worker::{Backoff, Failure, Order, Report, Worker};
+pub use worker::{Backoff, Failure, Json, Order, Output, Report, Worker};
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

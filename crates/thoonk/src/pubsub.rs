@@ -9,8 +9,8 @@
 //! for good (that is pub/sub), so a listener that cares re-reads the state
 //! it was waiting for. `publish_and_wait` does exactly that.
 
-use crate::{Error, Result};
 use futures_util::StreamExt;
+use redis::RedisResult;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -71,7 +71,7 @@ enum Command {
         notices: mpsc::UnboundedSender<Notice>,
         /// Answered once Redis confirmed the subscriptions, so a message
         /// published after `listen` returns is never missed.
-        subscribed: oneshot::Sender<Result<()>>,
+        subscribed: oneshot::Sender<RedisResult<()>>,
     },
     Unlisten {
         id: u64,
@@ -94,12 +94,17 @@ impl EventHub {
         EventHub { commands }
     }
 
-    pub(crate) async fn listen(&self, channels: Vec<String>) -> Result<Listener> {
+    pub(crate) async fn listen(&self, channels: Vec<String>) -> RedisResult<Listener> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let (notices_tx, notices) = mpsc::unbounded_channel();
         let (subscribed, confirmed) = oneshot::channel();
-        let gone = || Error::stopped("the event subscription task has stopped");
+        let gone = || {
+            redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "the event subscription task has stopped",
+            ))
+        };
         self.commands
             .send(Command::Listen {
                 id,
@@ -279,7 +284,7 @@ impl Task {
             match command {
                 Command::Listen { subscribed, .. } => {
                     let down = (e.kind(), "the event connection is down", e.to_string());
-                    let _ = subscribed.send(Err(redis::RedisError::from(down).into()));
+                    let _ = subscribed.send(Err(redis::RedisError::from(down)));
                 }
                 Command::Unlisten { id } => {
                     self.registry.remove(id);
@@ -336,13 +341,13 @@ impl Task {
             // Refused by Redis (an ACL without the channel): this listener
             // goes, the others stay.
             Err(e) if !e.is_io_error() && !e.is_connection_dropped() => {
-                let _ = subscribed.send(Err(e.into()));
+                let _ = subscribed.send(Err(e));
                 self.unlisten(sink, id).await
             }
             // The connection is broken; the listener stays registered and
             // is resubscribed on reconnect.
             Err(e) => {
-                let _ = subscribed.send(Err(e.into()));
+                let _ = subscribed.send(Err(e));
                 Err(Ended::Broken)
             }
         }

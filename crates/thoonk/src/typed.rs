@@ -1,14 +1,14 @@
 //! Typed jobs: payloads that are `serde` types, stored as JSON as v1 stores
 //! `JSON.stringify(item)`; publishing, claiming, and a worker of them.
 
-use crate::{Claimed, Error, Failure, Job, Publish, Report, Result, Worker};
+use crate::{Error, Failure, Job, Json, Publish, Queue, Report, Result, Worker};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-impl Job {
+impl Queue {
     /// Publishes `item` as JSON.
     pub async fn publish_json<T: Serialize>(&self, item: &T, options: Publish) -> Result<String> {
         let json = serde_json::to_vec(item).map_err(|source| Error::Encode {
@@ -18,15 +18,40 @@ impl Job {
         self.publish(json, options).await
     }
 
-    /// Claims one job as [`Job::get`] does and decodes its JSON payload.
+    /// Publishes `item` as JSON and waits for its result, decoded from JSON
+    /// as `R`: [`Queue::publish_and_wait`] for typed jobs (a typed worker,
+    /// [`Worker::run_json`], finishes with its handler's value as JSON). A
+    /// job finished without a result decodes as JSON `null`, so `R` may be
+    /// `()` or an `Option`.
+    pub async fn publish_json_and_wait<T: Serialize, R: DeserializeOwned>(
+        &self,
+        item: &T,
+        options: Publish,
+        timeout: Duration,
+    ) -> Result<R> {
+        let json = serde_json::to_vec(item).map_err(|source| Error::Encode {
+            queue: self.name().to_string(),
+            source,
+        })?;
+        // Named here, for the error if the result does not decode.
+        let id = options.id.clone().unwrap_or_else(crate::new_id);
+        let options = options.id(&id);
+        let result = self.publish_and_wait(json, options, timeout).await?;
+        let result = result.as_deref().unwrap_or(b"null");
+        serde_json::from_slice(result).map_err(|source| Error::DecodeResult {
+            queue: self.name().to_string(),
+            id,
+            type_name: std::any::type_name::<R>(),
+            source,
+        })
+    }
+
+    /// Claims one job as [`Queue::get`] does and decodes its JSON payload.
     ///
     /// A payload that does not decode gives [`Error::Decode`], which names
     /// the job and carries the claim's token; the job stays claimed by the
     /// caller, who decides to stall or cancel it. It is never dropped.
-    pub async fn get_json<T: DeserializeOwned>(
-        &self,
-        timeout: Duration,
-    ) -> Result<Option<Claimed<T>>> {
+    pub async fn get_json<T: DeserializeOwned>(&self, timeout: Duration) -> Result<Option<Job<T>>> {
         let Some(job) = self.get(timeout).await? else {
             return Ok(None);
         };
@@ -43,14 +68,14 @@ impl Job {
     }
 }
 
-impl<T> Claimed<T> {
+impl<T> Job<T> {
     /// The same claim, with its payload decoded.
-    fn with_item<U>(self, item: U) -> Claimed<U> {
-        Claimed {
+    fn with_item<U>(self, item: U) -> Job<U> {
+        Job {
             queue: self.queue,
             id: self.id,
             item,
-            cancelled: self.cancelled,
+            retries: self.retries,
             token: self.token,
         }
     }
@@ -58,9 +83,11 @@ impl<T> Claimed<T> {
 
 impl Worker {
     /// [`Worker::run`] for jobs whose payloads are JSON of type `T`: the
-    /// handler gets the decoded value. A payload that does not decode is
-    /// stalled at once, with the decoder's complaint as the reason (retrying
-    /// would not mend it), and the handler is not called.
+    /// handler gets the job with its payload decoded, and the value it
+    /// returns is the job's result, as JSON (`()` gives `null`). A payload
+    /// that does not decode is stalled at once, with the decoder's
+    /// complaint as the reason (running it again would not mend it), and
+    /// the handler is not called.
     pub async fn run_json<T, H, Fut, R>(
         self,
         handler: H,
@@ -68,13 +95,13 @@ impl Worker {
     ) -> Result<Report>
     where
         T: DeserializeOwned + Send + 'static,
-        H: Fn(Claimed<T>) -> Fut + Send + Sync + 'static,
+        H: Fn(Job<T>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<R, Failure>> + Send + 'static,
-        R: Into<Vec<u8>> + Send + 'static,
+        R: Serialize + Send + 'static,
     {
         let handler = Arc::new(handler);
         self.run(
-            move |job: Claimed| {
+            move |job: Job| {
                 let handler = handler.clone();
                 async move {
                     let item: T = serde_json::from_slice(&job.item).map_err(|e| {
@@ -83,7 +110,7 @@ impl Worker {
                             std::any::type_name::<T>()
                         ))
                     })?;
-                    handler(job.with_item(item)).await
+                    handler(job.with_item(item)).await.map(Json)
                 }
             },
             shutdown,

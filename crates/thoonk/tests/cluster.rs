@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use thoonk::{Claimed, Error, EventKind, Failure, Job, Order, Publish, State, Worker};
+use thoonk::{Error, EventKind, Failure, Job, Order, Publish, Queue, State, Worker};
 use thoonk_testkit::poll::{eventually, eventually_progressing, within, DEADLINE};
 use thoonk_testkit::Resp;
 
@@ -25,11 +25,11 @@ async fn the_core_operations_work_on_a_cluster() {
 
     // A name without a {tag} would spread its keys over the slots: refused,
     // with the fix in the message.
-    let err = env.thoonk.job("mail").unwrap_err();
+    let err = env.thoonk.queue("mail").unwrap_err();
     assert!(matches!(err, Error::Untagged { .. }), "{err:?}");
     assert!(err.to_string().contains("name it \"{mail}\""), "{err}");
 
-    let q = env.job("{mail}");
+    let q = env.queue("{mail}");
     let mut events = q.subscribe().await.unwrap();
     q.publish("one", Publish::new().id("j1")).await.unwrap();
     q.publish_many(["two", "three"]).await.unwrap();
@@ -96,7 +96,7 @@ async fn the_core_operations_work_on_a_cluster() {
     // A worker, and a publisher waiting for the result through the events.
     let worker = start(
         Worker::new(q.clone()).concurrency(4),
-        |job: Claimed| async move {
+        |job: Job| async move {
             Ok::<_, Failure>(format!("did {}", String::from_utf8_lossy(&job.item)))
         },
     );
@@ -125,8 +125,8 @@ async fn the_core_operations_work_on_a_cluster() {
 /// Handles jobs by counting them per (queue, id).
 fn counting(
     runs: Runs,
-) -> impl Fn(Claimed) -> std::future::Ready<Result<&'static str, Failure>> + Send + Sync + 'static {
-    move |job: Claimed| {
+) -> impl Fn(Job) -> std::future::Ready<Result<&'static str, Failure>> + Send + Sync + 'static {
+    move |job: Job| {
         *runs
             .lock()
             .unwrap()
@@ -143,7 +143,7 @@ async fn ten_queues_spread_over_the_masters_and_every_job_runs_once() {
     let masters: HashSet<u16> = names.iter().map(|n| env.master_of(n)).collect();
     assert_eq!(masters.len(), 3, "the ten queues sit on all three masters");
 
-    let queues: Vec<Job> = names.iter().map(|n| env.job(n)).collect();
+    let queues: Vec<Queue> = names.iter().map(|n| env.queue(n)).collect();
     let mut published = HashSet::new();
     for q in &queues {
         let items: Vec<String> = (0..1_000).map(|n| format!("job {n}")).collect();
@@ -159,7 +159,7 @@ async fn ten_queues_spread_over_the_masters_and_every_job_runs_once() {
     let mut workers = Vec::new();
     for order in [Order::Strict, Order::Weighted(vec![1; 10])] {
         let client = env.client().await;
-        let mine = names.iter().map(|n| client.job(n).unwrap()).collect();
+        let mine = names.iter().map(|n| client.queue(n).unwrap()).collect();
         let worker = Worker::serving(mine, order).unwrap().concurrency(25);
         workers.push(start(worker, counting(runs.clone())));
     }
@@ -203,7 +203,7 @@ async fn ten_queues_spread_over_the_masters_and_every_job_runs_once() {
 /// of the publishes acknowledged; errors (the master is gone, the cluster
 /// is electing) are counted and the publisher carries on.
 async fn keep_publishing(
-    queue: Job,
+    queue: Queue,
     replicas: bool,
     acked: Acked,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -249,7 +249,7 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
             break;
         }
     }
-    let queues: Vec<Job> = names.iter().map(|n| env.job(n)).collect();
+    let queues: Vec<Queue> = names.iter().map(|n| env.queue(n)).collect();
     for q in &queues {
         // Short leases: a claim the dead master's replica never saw
         // end comes back in seconds, not 30.
@@ -260,7 +260,7 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
     let worker_client = env.client().await;
     let mine = names
         .iter()
-        .map(|n| worker_client.job(n).unwrap())
+        .map(|n| worker_client.queue(n).unwrap())
         .collect();
     let worker = start(
         Worker::serving(mine, Order::Strict)
@@ -312,7 +312,7 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
     // A publisher awaiting a result through the events, on the queue of the
     // dead master: the event connection moved to a live node.
     let result = env
-        .job(&names[0])
+        .queue(&names[0])
         .publish_and_wait("after", Publish::new(), DEADLINE)
         .await
         .unwrap();
@@ -374,7 +374,7 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_keeps_working_while_its_slot_moves_to_another_master() {
     let env = ClusterEnv::start().await;
-    let (busy, idle) = (env.job("{moving}"), env.job("{idle}"));
+    let (busy, idle) = (env.queue("{moving}"), env.queue("{idle}"));
     let runs: Runs = Arc::default();
     let worker = start(
         Worker::new(busy.clone()).concurrency(8),

@@ -37,7 +37,7 @@ async fn queues_finds_the_queues_of_every_master() {
     }
     for name in &wanted {
         thoonk
-            .job(name)
+            .queue(name)
             .unwrap()
             .publish("x", Publish::new())
             .await
@@ -52,7 +52,7 @@ async fn queues_finds_the_queues_of_every_master() {
         .unwrap();
     wanted.push(v1.to_string());
     // A destroyed queue is gone.
-    let gone = thoonk.job("{gone}").unwrap();
+    let gone = thoonk.queue("{gone}").unwrap();
     gone.publish("x", Publish::new()).await.unwrap();
     gone.destroy().await.unwrap();
 

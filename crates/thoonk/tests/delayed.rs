@@ -5,14 +5,14 @@ mod common;
 use common::*;
 use std::collections::BTreeSet;
 use std::time::{Duration, UNIX_EPOCH};
-use thoonk::{Cancel, Error, Event, EventKind, Job, JobRef, Publish, State};
+use thoonk::{Cancel, Error, Event, EventKind, JobRef, Publish, Queue, State};
 use thoonk_testkit::poll::within;
 
 const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-async fn ids_in(q: &Job, state: State) -> Vec<String> {
+async fn ids_in(q: &Queue, state: State) -> Vec<String> {
     q.list(state, 0, 100)
         .await
         .unwrap()
@@ -21,7 +21,7 @@ async fn ids_in(q: &Job, state: State) -> Vec<String> {
         .collect()
 }
 
-async fn claimed_ids(q: &Job, max: usize) -> Vec<String> {
+async fn claimed_ids(q: &Queue, max: usize) -> Vec<String> {
     q.claim(max)
         .await
         .unwrap()
@@ -51,7 +51,7 @@ fn kinds_of(events: &[Event], id: &str) -> Vec<EventKind> {
 async fn a_delayed_job_is_not_claimable_before_its_due_time() {
     let env = Env::start().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("later").unwrap();
+    let q = thoonk.queue("later").unwrap();
     q.publish("x", Publish::new().id("d").delay(secs(10)))
         .await
         .unwrap();
@@ -81,7 +81,7 @@ async fn a_delayed_job_is_not_claimable_before_its_due_time() {
     clock.set(T0 + 10_000);
     let job = q.claim(5).await.unwrap().pop().expect("the due job");
     assert_eq!(
-        (job.id.as_str(), job.item.as_slice(), job.cancelled),
+        (job.id.as_str(), job.item.as_slice(), job.retries),
         ("d", &b"x"[..], 0)
     );
     let stats = q.stats().await.unwrap();
@@ -95,7 +95,7 @@ async fn a_delayed_job_is_not_claimable_before_its_due_time() {
 async fn publish_at_a_given_time() {
     let env = Env::start().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("at").unwrap();
+    let q = thoonk.queue("at").unwrap();
     let when = UNIX_EPOCH + Duration::from_millis(T0 + 60_000);
     q.publish("x", Publish::new().id("at-noon").at(when))
         .await
@@ -124,7 +124,7 @@ async fn publish_at_a_given_time() {
 async fn due_jobs_become_available_in_due_order() {
     let env = Env::start().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("order").unwrap();
+    let q = thoonk.queue("order").unwrap();
     // Published in another order than they fall due.
     q.publish_many([
         ("c", Publish::new().id("c").delay(secs(3))),
@@ -164,7 +164,7 @@ async fn due_jobs_become_available_in_due_order() {
 async fn due_jobs_queue_behind_the_available_ones_in_due_order() {
     let env = Env::start().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("line").unwrap();
+    let q = thoonk.queue("line").unwrap();
     for (id, delay) in [("d3", 3), ("d1", 1), ("d2", 2)] {
         q.publish(id, Publish::new().id(id).delay(secs(delay)))
             .await
@@ -183,7 +183,7 @@ async fn due_jobs_queue_behind_the_available_ones_in_due_order() {
 async fn cancel_with_a_delay_brings_the_job_back_later() {
     let env = Env::start().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("backoff").unwrap();
+    let q = thoonk.queue("backoff").unwrap();
     q.publish("x", Publish::new().id("j")).await.unwrap();
     let mut events = q.subscribe().await.unwrap();
     let job = q.claim(1).await.unwrap().pop().unwrap();
@@ -200,7 +200,7 @@ async fn cancel_with_a_delay_brings_the_job_back_later() {
     ];
     assert_eq!(kinds_of(&seen, "j"), [E::Claim, E::Cancel, E::Delay]);
 
-    assert_eq!(q.failure_count("j").await.unwrap(), 1);
+    assert_eq!(q.cancel_count("j").await.unwrap(), 1);
     assert_eq!(due_of(&env, "backoff", "j").await, Some(T0 + 5_000));
     let listed = q.list(State::Delayed, 0, 10).await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -220,7 +220,7 @@ async fn cancel_with_a_delay_brings_the_job_back_later() {
     assert!(q.claim(1).await.unwrap().is_empty());
     clock.set(T0 + 5_000);
     let again = q.claim(1).await.unwrap().pop().expect("back after 5 s");
-    assert_eq!((again.id.as_str(), again.cancelled), ("j", 1));
+    assert_eq!((again.id.as_str(), again.retries), ("j", 1));
     // The reason stays visible while the job is claimed again.
     assert_eq!(
         q.list(State::Claimed, 0, 10).await.unwrap()[0]
@@ -236,7 +236,7 @@ async fn cancel_with_a_delay_brings_the_job_back_later() {
 async fn a_delayed_cancel_past_max_cancels_stalls_instead() {
     let env = Env::start().await;
     let (_clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("tired").unwrap();
+    let q = thoonk.queue("tired").unwrap();
     q.set_max_cancels(1).await.unwrap();
     q.publish("x", Publish::new().id("j")).await.unwrap();
     let job = q.claim(1).await.unwrap().pop().unwrap();
@@ -268,7 +268,7 @@ async fn retract_removes_a_delayed_job() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("gone").unwrap();
+    let q = thoonk.queue("gone").unwrap();
     q.publish("x", Publish::new().id("d").delay(secs(10)))
         .await
         .unwrap();
@@ -296,7 +296,7 @@ async fn retract_removes_a_delayed_job() {
 async fn finish_and_retry_of_a_delayed_job_are_refused() {
     let env = Env::start().await;
     let (_clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("refuse").unwrap();
+    let q = thoonk.queue("refuse").unwrap();
     q.publish("x", Publish::new().id("d").delay(secs(10)))
         .await
         .unwrap();
@@ -345,7 +345,7 @@ async fn finish_and_retry_of_a_delayed_job_are_refused() {
 async fn a_delayed_publish_sends_publish_and_delay_events() {
     let env = Env::start().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("ev").unwrap();
+    let q = thoonk.queue("ev").unwrap();
     let mut events = q.subscribe().await.unwrap();
     q.publish("x", Publish::new().id("now")).await.unwrap();
     assert_eq!(
@@ -381,11 +381,11 @@ async fn a_delayed_publish_sends_publish_and_delay_events() {
 async fn a_waiting_get_wakes_when_a_delayed_job_falls_due() {
     let env = Env::start().await;
     let raw = env.raw().await;
-    let getter = env.client().await.job("wake").unwrap();
+    let getter = env.client().await.queue("wake").unwrap();
     let get = tokio::spawn(async move { getter.get(secs(10)).await });
     until_waiting(&raw, 1).await;
 
-    let q = env.job("wake");
+    let q = env.queue("wake");
     let mut events = q.subscribe().await.unwrap();
     let id = q
         .publish("soon", Publish::new().delay(Duration::from_millis(300)))
@@ -424,7 +424,7 @@ async fn a_waiting_get_wakes_when_a_delayed_job_falls_due() {
 async fn a_job_delayed_while_get_waits_is_picked_up() {
     let env = Env::start().await;
     let raw = env.raw().await;
-    let q = env.job("sooner");
+    let q = env.queue("sooner");
     q.publish("in a minute", Publish::new().id("late").delay(secs(60)))
         .await
         .unwrap();
@@ -432,7 +432,7 @@ async fn a_job_delayed_while_get_waits_is_picked_up() {
     let held = q.claim(1).await.unwrap().pop().unwrap();
     assert_eq!(held.id, "soon");
 
-    let getter = env.client().await.job("sooner").unwrap();
+    let getter = env.client().await.queue("sooner").unwrap();
     let get = tokio::spawn(async move { getter.get(Duration::ZERO).await });
     until_waiting(&raw, 1).await;
 
@@ -447,7 +447,7 @@ async fn a_job_delayed_while_get_waits_is_picked_up() {
         .unwrap()
         .unwrap()
         .expect("a get without a limit returns a job");
-    assert_eq!((job.id.as_str(), job.cancelled), ("soon", 1));
+    assert_eq!((job.id.as_str(), job.retries), ("soon", 1));
     assert_eq!(ids_in(&q, State::Delayed).await, ["late"]);
     q.finish(&job).await.unwrap();
     env.check_invariants("sooner");

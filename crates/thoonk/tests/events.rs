@@ -20,7 +20,7 @@ fn event(kind: EventKind, id: &str, result: Option<&str>) -> Event {
 async fn a_subscriber_sees_every_verb() {
     use EventKind as E;
     let env = Env::start().await;
-    let q = env.job("events");
+    let q = env.queue("events");
     let mut events = q.subscribe().await.unwrap();
 
     q.publish("x", Publish::new().id("j1")).await.unwrap();
@@ -65,8 +65,8 @@ async fn a_subscriber_sees_every_verb() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_see_only_their_queue_and_all_see_it() {
     let env = Env::start().await;
-    let mine = env.job("mine");
-    let other = env.job("mine-too"); // a name that starts with the same letters
+    let mine = env.queue("mine");
+    let other = env.queue("mine-too"); // a name that starts with the same letters
     let mut first = mine.subscribe().await.unwrap();
     let mut second = mine.subscribe().await.unwrap();
     let mut theirs = other.subscribe().await.unwrap();
@@ -86,7 +86,7 @@ async fn subscribers_see_only_their_queue_and_all_see_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_to_some_kinds_sees_only_those() {
     let env = Env::start().await;
-    let q = env.job("some");
+    let q = env.queue("some");
     let mut finishes = q.subscribe_to(&[EventKind::Finish]).await.unwrap();
     q.publish("x", Publish::new().id("a")).await.unwrap();
     q.publish("y", Publish::new().id("b")).await.unwrap();
@@ -104,7 +104,7 @@ async fn a_subscriber_to_some_kinds_sees_only_those() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_raw_finish_payload_is_v1() {
     let env = Env::start().await;
-    let q = env.job("raw");
+    let q = env.queue("raw");
     let mut pubsub = env.redis_client().get_async_pubsub().await.unwrap();
     // Returns once Redis confirmed the subscription.
     pubsub.subscribe("event.job.finish:raw").await.unwrap();
@@ -173,7 +173,7 @@ async fn a_refused_subscription_fails_alone() {
     )
     .await
     .unwrap();
-    env.job("allowed")
+    env.queue("allowed")
         .publish("x", Publish::new().id("x"))
         .await
         .unwrap();
@@ -194,10 +194,10 @@ async fn listening_while_redis_is_down_fails_at_once() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, thoonk::Error::Redis(_)), "{err:?}");
+    assert!(matches!(err, thoonk::Error::Redis { .. }), "{err:?}");
     let get = within(
         "a get with Redis down",
-        thoonk.job("q").unwrap().get(Duration::from_millis(200)),
+        thoonk.queue("q").unwrap().get(Duration::from_millis(200)),
     )
     .await;
     assert!(get.is_err(), "{get:?}");

@@ -6,7 +6,7 @@ use common::*;
 use std::time::Duration;
 use thoonk::redis;
 use thoonk::{
-    Backoff, Claimed, EventKind, Failure, Job, JobDetail, JobRef, Publish, Recovered, State, Stats,
+    Backoff, EventKind, Failure, Job, JobDetail, JobRef, Publish, Queue, Recovered, State, Stats,
     Worker, WorkerInfo,
 };
 use thoonk_testkit::poll::eventually;
@@ -18,7 +18,7 @@ const QUICK: Backoff = Backoff {
 };
 
 /// The three counters of a queue's stats: (cancels, stalls, recoveries).
-async fn counters(q: &Job) -> (u64, u64, u64) {
+async fn counters(q: &Queue) -> (u64, u64, u64) {
     let Stats {
         cancels,
         stalls,
@@ -32,7 +32,7 @@ async fn counters(q: &Job) -> (u64, u64, u64) {
 async fn cancels_counts_a_workers_cancels_and_explicit_ones() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let q = env.job("cancels");
+    let q = env.queue("cancels");
     assert_eq!(counters(&q).await, (0, 0, 0), "nothing yet, no key needed");
 
     q.publish("x", Publish::new().id("by-hand")).await.unwrap();
@@ -58,9 +58,9 @@ async fn cancels_counts_a_workers_cancels_and_explicit_ones() {
         .unwrap();
     let worker = start(
         Worker::new(q.clone()).backoff(QUICK),
-        |job: Claimed| async move {
-            if job.cancelled < 2 {
-                Err(Failure::retry("not yet"))
+        |job: Job| async move {
+            if job.retries < 2 {
+                Err(Failure::transient("not yet"))
             } else {
                 Ok("done")
             }
@@ -82,7 +82,7 @@ async fn cancels_counts_a_workers_cancels_and_explicit_ones() {
 async fn stalls_counts_explicit_stalls_permanent_failures_and_too_many_cancels() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let q = env.job("stalls");
+    let q = env.queue("stalls");
 
     q.publish("x", Publish::new().id("explicit")).await.unwrap();
     let job = q.claim(1).await.unwrap().pop().unwrap();
@@ -95,7 +95,7 @@ async fn stalls_counts_explicit_stalls_permanent_failures_and_too_many_cancels()
     q.publish("y", Publish::new().id("permanent"))
         .await
         .unwrap();
-    let worker = start(Worker::new(q.clone()), |_job: Claimed| async move {
+    let worker = start(Worker::new(q.clone()), |_job: Job| async move {
         Err::<Vec<u8>, _>(Failure::permanent("bad input"))
     });
     eventually("the worker stalled its job", || async {
@@ -123,7 +123,7 @@ async fn recoveries_counts_claims_taken_back_when_their_lease_ran_out() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("recoveries").unwrap();
+    let q = thoonk.queue("recoveries").unwrap();
     q.set_max_cancels(1).await.unwrap();
     q.publish_many([("1", Publish::new().id("a")), ("2", Publish::new().id("b"))])
         .await
@@ -170,7 +170,7 @@ async fn recoveries_counts_claims_taken_back_when_their_lease_ran_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stats_serialize_the_counters() {
     let env = Env::start().await;
-    let q = env.job("json");
+    let q = env.queue("json");
     q.publish("x", Publish::new()).await.unwrap();
     let job = q.claim(1).await.unwrap().pop().unwrap();
     q.stall(&job).await.unwrap();
@@ -186,7 +186,7 @@ async fn stats_serialize_the_counters() {
 async fn info_gives_a_jobs_whole_record_in_each_state() {
     let env = Env::start().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("info").unwrap();
+    let q = thoonk.queue("info").unwrap();
     assert_eq!(q.detail("nope").await.unwrap(), None, "no such job");
 
     q.publish("payload", Publish::new().id("j")).await.unwrap();
@@ -219,7 +219,7 @@ async fn info_gives_a_jobs_whole_record_in_each_state() {
         })
     );
 
-    // Claimed: the claim time, and the lease (the default 30 s) after it.
+    // Job: the claim time, and the lease (the default 30 s) after it.
     clock.set(T0 + 1_000);
     let job = q.claim(1).await.unwrap().pop().unwrap();
     assert_eq!(job.id, "j");
@@ -282,7 +282,7 @@ async fn info_gives_a_jobs_whole_record_in_each_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_serializes_the_payload_as_text_when_it_is() {
     let env = Env::start().await;
-    let q = env.job("info-json");
+    let q = env.queue("info-json");
     q.publish(r#"{"to":"ann"}"#, Publish::new().id("text"))
         .await
         .unwrap();
@@ -304,7 +304,7 @@ async fn queues_lists_every_queue_published_to_and_not_destroyed() {
     assert!(env.thoonk.queues().await.unwrap().is_empty());
 
     for name in ["mail", "a:b", "{tagged}"] {
-        env.job(name).publish("x", Publish::new()).await.unwrap();
+        env.queue(name).publish("x", Publish::new()).await.unwrap();
     }
     // A queue a v1 program made, with v1's own commands.
     let _: () = redis::pipe()
@@ -324,7 +324,7 @@ async fn queues_lists_every_queue_published_to_and_not_destroyed() {
         .query_async(&mut raw)
         .await
         .unwrap();
-    let gone = env.job("gone");
+    let gone = env.queue("gone");
     gone.publish("x", Publish::new()).await.unwrap();
     gone.destroy().await.unwrap();
     // Enough other keys that SCAN takes several steps.
@@ -345,7 +345,7 @@ async fn workers_lists_the_live_workers_and_the_jobs_they_hold() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("workers").unwrap();
+    let q = thoonk.queue("workers").unwrap();
     assert!(q.workers().await.unwrap().is_empty());
     let (open, gate) = gate();
 
@@ -353,7 +353,7 @@ async fn workers_lists_the_live_workers_and_the_jobs_they_hold() {
     q.publish_many([("1", Publish::new().id("a")), ("2", Publish::new().id("b"))])
         .await
         .unwrap();
-    let handler = move |_job: Claimed| {
+    let handler = move |_job: Job| {
         let gate = gate.clone();
         async move {
             pass(&gate).await;
@@ -408,7 +408,7 @@ async fn workers_lists_the_live_workers_and_the_jobs_they_hold() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_all_brings_back_every_stalled_job_with_one_event_each() {
     let env = Env::start().await;
-    let q = env.job("retry-all");
+    let q = env.queue("retry-all");
     assert_eq!(q.retry_all().await.unwrap(), 0, "nothing stalled");
 
     q.publish_many(["c", "a", "b", "waiting"].map(|id| (id, Publish::new().id(id))))
@@ -470,7 +470,7 @@ async fn retry_all_brings_back_every_stalled_job_with_one_event_each() {
 async fn retry_all_takes_thousands_in_batches() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let q = env.job("many");
+    let q = env.queue("many");
     // Stalled jobs as the layout keeps them; more than one batch chunk.
     // Each command below is one reply, however many jobs: the raw
     // connection's and the kit's reply bound (the kit's DEADLINE, a

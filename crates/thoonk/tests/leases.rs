@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use std::time::Duration;
 use thoonk::{
-    Claimed, Error, EventKind, Job, JobRef, Publish, QueueConfig, Recovered, State, DEFAULT_LEASE,
+    Error, EventKind, Job, JobRef, Publish, Queue, QueueConfig, Recovered, State, DEFAULT_LEASE,
     DEFAULT_MAX_CANCELS,
 };
 
@@ -14,7 +14,7 @@ const fn secs(s: u64) -> Duration {
 }
 
 /// Claims exactly one job, which must be `id`.
-async fn claim_one(q: &Job, id: &str) -> Claimed {
+async fn claim_one(q: &Queue, id: &str) -> Job {
     let mut jobs = q.claim(1).await.unwrap();
     assert_eq!(jobs.len(), 1, "one job to claim");
     let job = jobs.pop().unwrap();
@@ -23,7 +23,7 @@ async fn claim_one(q: &Job, id: &str) -> Claimed {
 }
 
 /// The ids of a listing.
-async fn ids_in(q: &Job, state: State) -> Vec<String> {
+async fn ids_in(q: &Queue, state: State) -> Vec<String> {
     q.list(state, 0, 100)
         .await
         .unwrap()
@@ -33,7 +33,7 @@ async fn ids_in(q: &Job, state: State) -> Vec<String> {
 }
 
 /// The reason listed for job `id` in `state`.
-async fn reason_of(q: &Job, state: State, id: &str) -> String {
+async fn reason_of(q: &Queue, state: State, id: &str) -> String {
     q.list(state, 0, 100)
         .await
         .unwrap()
@@ -45,7 +45,7 @@ async fn reason_of(q: &Job, state: State, id: &str) -> String {
 }
 
 /// Runs a recovery pass that must change nothing at all in Redis.
-async fn recover_changes_nothing(env: &Env, q: &Job) {
+async fn recover_changes_nothing(env: &Env, q: &Queue) {
     let before = env.snapshot();
     assert_eq!(q.recover().await.unwrap(), Recovered::default());
     assert_eq!(env.snapshot(), before, "a pass with nothing to do");
@@ -73,7 +73,7 @@ fn assert_stale(err: &Error, id: &str, token: &str, now: State) {
 async fn the_lease_is_thirty_seconds_unless_the_queue_sets_one() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let q = env.job("conf");
+    let q = env.queue("conf");
     assert_eq!(
         q.config().await.unwrap(),
         QueueConfig {
@@ -97,7 +97,7 @@ async fn the_lease_is_thirty_seconds_unless_the_queue_sets_one() {
     let max: String = cmd(&mut raw, &["HGET", "job.config:conf", "max_cancels"]).await;
     assert_eq!((lease.as_str(), max.as_str()), ("7500", "3"));
     // Another queue keeps the defaults.
-    assert_eq!(env.job("other").config().await.unwrap().lease, secs(30));
+    assert_eq!(env.queue("other").config().await.unwrap().lease, secs(30));
     env.check_invariants("conf");
 }
 
@@ -106,7 +106,7 @@ async fn recover_sends_back_a_claim_older_than_the_lease() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("lease").unwrap();
+    let q = thoonk.queue("lease").unwrap();
     q.publish("x", Publish::new().id("j1")).await.unwrap();
     let mut events = q.subscribe().await.unwrap();
     let old = claim_one(&q, "j1").await;
@@ -128,7 +128,7 @@ async fn recover_sends_back_a_claim_older_than_the_lease() {
     // Counted as a cancel, back in the queue, with the reason.
     let event = next_event(&mut events).await;
     assert_eq!((event.kind, event.id.as_str()), (EventKind::Cancel, "j1"));
-    assert_eq!(q.failure_count("j1").await.unwrap(), 1);
+    assert_eq!(q.cancel_count("j1").await.unwrap(), 1);
     let stats = q.stats().await.unwrap();
     assert_eq!((stats.available, stats.claimed), (1, 0));
     let reason = reason_of(&q, State::Available, "j1").await;
@@ -142,7 +142,7 @@ async fn recover_sends_back_a_claim_older_than_the_lease() {
 
     // The next claim gets it, with its count and a new token.
     let again = claim_one(&q, "j1").await;
-    assert_eq!(again.cancelled, 1);
+    assert_eq!(again.retries, 1);
     assert_ne!(again.token, old.token);
     env.check_invariants("lease");
 }
@@ -151,7 +151,7 @@ async fn recover_sends_back_a_claim_older_than_the_lease() {
 async fn recovery_is_idempotent() {
     let env = Env::start().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("idem").unwrap();
+    let q = thoonk.queue("idem").unwrap();
     // On an empty queue, and on a queue whose claims are all fresh.
     recover_changes_nothing(&env, &q).await;
     q.publish_many([("a", Publish::new().id("a")), ("b", Publish::new().id("b"))])
@@ -175,8 +175,8 @@ async fn recovery_is_idempotent() {
     recover_changes_nothing(&env, &q).await;
     assert_eq!(ids_in(&q, State::Available).await, ["a"]);
     assert_eq!(ids_in(&q, State::Claimed).await, ["b"]);
-    assert_eq!(q.failure_count("a").await.unwrap(), 1);
-    assert_eq!(q.failure_count("b").await.unwrap(), 0);
+    assert_eq!(q.cancel_count("a").await.unwrap(), 1);
+    assert_eq!(q.cancel_count("b").await.unwrap(), 0);
     env.check_invariants("idem");
 }
 
@@ -184,7 +184,7 @@ async fn recovery_is_idempotent() {
 async fn recovery_uses_the_queues_lease() {
     let env = Env::start().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("short").unwrap();
+    let q = thoonk.queue("short").unwrap();
     q.set_lease(secs(5)).await.unwrap();
     q.publish("x", Publish::new().id("j")).await.unwrap();
     claim_one(&q, "j").await;
@@ -202,7 +202,7 @@ async fn extend_renews_the_lease() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("extend").unwrap();
+    let q = thoonk.queue("extend").unwrap();
     q.publish_many([("a", Publish::new().id("a")), ("b", Publish::new().id("b"))])
         .await
         .unwrap();
@@ -249,7 +249,7 @@ async fn extend_renews_the_lease() {
 async fn a_job_extended_at_twenty_seconds_holds_until_fifty() {
     let env = Env::start().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("fifty").unwrap();
+    let q = thoonk.queue("fifty").unwrap();
     q.publish("x", Publish::new().id("j")).await.unwrap();
     let j = claim_one(&q, "j").await;
     clock.set(T0 + 20_000);
@@ -258,7 +258,7 @@ async fn a_job_extended_at_twenty_seconds_holds_until_fifty() {
     recover_changes_nothing(&env, &q).await;
     clock.set(T0 + 51_000);
     assert_eq!(q.recover().await.unwrap().requeued, 1);
-    assert_eq!(q.failure_count("j").await.unwrap(), 1);
+    assert_eq!(q.cancel_count("j").await.unwrap(), 1);
     env.check_invariants("fifty");
 }
 
@@ -266,7 +266,7 @@ async fn a_job_extended_at_twenty_seconds_holds_until_fifty() {
 async fn a_job_recovered_more_than_max_cancels_times_is_stalled() {
     let env = Env::start().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("often").unwrap();
+    let q = thoonk.queue("often").unwrap();
     q.set_max_cancels(1).await.unwrap();
     q.publish("x", Publish::new().id("j")).await.unwrap();
     let mut events = q.subscribe().await.unwrap();
@@ -283,7 +283,7 @@ async fn a_job_recovered_more_than_max_cancels_times_is_stalled() {
     );
     // Second expiry: the second cancel, past max_cancels 1: stalled.
     let claimed = claim_one(&q, "j").await;
-    assert_eq!(claimed.cancelled, 1);
+    assert_eq!(claimed.retries, 1);
     clock.advance(secs(31));
     assert_eq!(
         q.recover().await.unwrap(),
@@ -313,7 +313,7 @@ async fn a_job_recovered_more_than_max_cancels_times_is_stalled() {
     );
     // Stalled starts its count afresh (as v1's stall does), and it stays
     // stalled: later passes leave it alone.
-    assert_eq!(q.failure_count("j").await.unwrap(), 0);
+    assert_eq!(q.cancel_count("j").await.unwrap(), 0);
     clock.advance(secs(3600));
     recover_changes_nothing(&env, &q).await;
     assert!(q.claim(1).await.unwrap().is_empty());
@@ -325,7 +325,7 @@ async fn a_v1_claim_is_recovered_once_older_than_the_lease() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("v1claim").unwrap();
+    let q = thoonk.queue("v1claim").unwrap();
     q.publish("x", Publish::new().id("v1-held")).await.unwrap();
 
     // As v1's worker claims: BRPOP takes the id, then ZADD claimed at its
@@ -349,7 +349,7 @@ async fn a_v1_claim_is_recovered_once_older_than_the_lease() {
             stalled: 0
         }
     );
-    assert_eq!(q.failure_count("v1-held").await.unwrap(), 1);
+    assert_eq!(q.cancel_count("v1-held").await.unwrap(), 1);
     assert_eq!(ids_in(&q, State::Available).await, ["v1-held"]);
     assert!(reason_of(&q, State::Available, "v1-held")
         .await
@@ -367,7 +367,7 @@ async fn a_v1_claim_is_recovered_once_older_than_the_lease() {
         "{err:?}"
     );
     let again = claim_one(&q, "v1-held").await;
-    assert_eq!(again.cancelled, 1);
+    assert_eq!(again.retries, 1);
     env.check_invariants("v1claim");
 }
 
@@ -375,7 +375,7 @@ async fn a_v1_claim_is_recovered_once_older_than_the_lease() {
 async fn the_token_of_a_recovered_claim_is_refused() {
     let env = Env::start().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("fence").unwrap();
+    let q = thoonk.queue("fence").unwrap();
     q.publish("x", Publish::new().id("j")).await.unwrap();
     let old = claim_one(&q, "j").await;
     clock.advance(secs(31));
@@ -391,13 +391,13 @@ async fn the_token_of_a_recovered_claim_is_refused() {
         assert_stale(&refused.unwrap_err(), "j", &old.token, State::Available);
     }
     assert_eq!(
-        q.failure_count("j").await.unwrap(),
+        q.cancel_count("j").await.unwrap(),
         1,
         "refusals count nothing"
     );
     assert_eq!(ids_in(&q, State::Available).await, ["j"]);
 
-    // Claimed again by someone else: still refused, and the new claim works.
+    // Job again by someone else: still refused, and the new claim works.
     let new = claim_one(&q, "j").await;
     let before = env.snapshot();
     for refused in [
@@ -417,7 +417,7 @@ async fn the_token_of_a_recovered_claim_is_refused() {
 async fn a_call_without_a_token_still_works_on_a_reclaimed_job() {
     let env = Env::start().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("v1call").unwrap();
+    let q = thoonk.queue("v1call").unwrap();
     q.publish_many([
         ("1", Publish::new().id("f")),
         ("2", Publish::new().id("c")),
@@ -436,7 +436,7 @@ async fn a_call_without_a_token_still_works_on_a_reclaimed_job() {
     assert_eq!(q.cancel("c").await.unwrap(), State::Available);
     q.stall("s").await.unwrap();
     assert_eq!(q.stats().await.unwrap().finishes, 1);
-    assert_eq!(q.failure_count("c").await.unwrap(), 2);
+    assert_eq!(q.cancel_count("c").await.unwrap(), 2);
     assert_eq!(ids_in(&q, State::Stalled).await, ["s"]);
     // Neither the first nor the second claim's tokens hold any more.
     for job in first.iter().chain(&second).filter(|j| j.id != "f") {
@@ -449,7 +449,7 @@ async fn a_call_without_a_token_still_works_on_a_reclaimed_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn release_puts_jobs_back_at_the_front_without_counting_a_cancel() {
     let env = Env::start().await;
-    let q = env.job("release");
+    let q = env.queue("release");
     for id in ["a", "b", "c"] {
         q.publish(id, Publish::new().id(id)).await.unwrap();
     }
@@ -464,7 +464,7 @@ async fn release_puts_jobs_back_at_the_front_without_counting_a_cancel() {
     // given back; no cancel counted.
     assert_eq!(ids_in(&q, State::Available).await, ["a", "b", "c"]);
     for id in ["a", "b"] {
-        assert_eq!(q.failure_count(id).await.unwrap(), 0);
+        assert_eq!(q.cancel_count(id).await.unwrap(), 0);
         assert_eq!(
             q.list(State::Available, 0, 10)
                 .await
@@ -501,12 +501,12 @@ async fn release_puts_jobs_back_at_the_front_without_counting_a_cancel() {
         State::Available,
     );
 
-    // Claimed again: the old token releases nothing, the new one does.
+    // Job again: the old token releases nothing, the new one does.
     let again = q.claim(2).await.unwrap();
     let mut again_ids: Vec<&str> = again.iter().map(|j| j.id.as_str()).collect();
     again_ids.sort();
     assert_eq!(again_ids, ["a", "b"], "released jobs are claimed first");
-    assert!(again.iter().all(|j| j.cancelled == 0));
+    assert!(again.iter().all(|j| j.retries == 0));
     let before = env.snapshot();
     assert_eq!(q.release(&refs).await.unwrap(), 0);
     assert_eq!(env.snapshot(), before);
@@ -521,7 +521,7 @@ async fn a_dead_workers_jobs_are_recovered_before_their_lease_runs_out() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("dead").unwrap();
+    let q = thoonk.queue("dead").unwrap();
     for id in ["of-dead", "of-alive", "plain"] {
         q.publish(id, Publish::new().id(id)).await.unwrap();
     }
@@ -576,7 +576,7 @@ async fn a_dead_workers_jobs_are_recovered_before_their_lease_runs_out() {
     let mut claimed = ids_in(&q, State::Claimed).await;
     claimed.sort();
     assert_eq!(claimed, ["of-alive", "plain"]);
-    assert_eq!(q.failure_count("of-dead").await.unwrap(), 1);
+    assert_eq!(q.cancel_count("of-dead").await.unwrap(), 1);
     let reason = reason_of(&q, State::Available, "of-dead").await;
     assert!(
         reason.contains("worker w-dead") && reason.contains("liveness"),
@@ -606,7 +606,7 @@ async fn a_v1_cancel_or_stall_ends_our_claim() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
     let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("mixed").unwrap();
+    let q = thoonk.queue("mixed").unwrap();
     q.publish_many([("1", Publish::new().id("c")), ("2", Publish::new().id("s"))])
         .await
         .unwrap();
@@ -662,7 +662,7 @@ async fn a_v1_cancel_or_stall_ends_our_claim() {
     clock.set(T0 + 10_000);
     assert_eq!(q.recover().await.unwrap(), Recovered::default());
     assert_eq!(ids_in(&q, State::Available).await, ["c"]);
-    assert_eq!(q.failure_count("c").await.unwrap(), 1);
+    assert_eq!(q.cancel_count("c").await.unwrap(), 1);
     let workers: u64 = cmd(&mut raw, &["ZCARD", "job.workers:mixed"]).await;
     assert_eq!(workers, 0, "the dead mark is removed all the same");
 

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use thoonk::{Error, Job, JobRef, Publish, MAX_ID_LEN, MAX_NAME_LEN};
+use thoonk::{Error, JobRef, Publish, Queue, MAX_ID_LEN, MAX_NAME_LEN};
 
 /// Empty, with a NUL byte, and a megabyte long.
 fn bad_strings() -> Vec<String> {
@@ -15,7 +15,7 @@ fn bad_strings() -> Vec<String> {
 async fn bad_queue_names_are_refused() {
     let env = Env::start().await;
     for name in bad_strings() {
-        let err = env.thoonk.job(&name).unwrap_err();
+        let err = env.thoonk.queue(&name).unwrap_err();
         let Error::InvalidName { name: got, .. } = &err else {
             panic!("expected InvalidName, got {err:?}")
         };
@@ -24,21 +24,21 @@ async fn bad_queue_names_are_refused() {
     }
     assert!(env
         .thoonk
-        .job(&format!("{}n", "n".repeat(MAX_NAME_LEN)))
+        .queue(&format!("{}n", "n".repeat(MAX_NAME_LEN)))
         .is_err());
     let mut raw = env.raw().await;
     assert_eq!(dbsize(&mut raw).await, 0, "nothing written");
 
     // The longest name allowed works.
     let longest = "n".repeat(MAX_NAME_LEN);
-    let q = env.thoonk.job(&longest).unwrap();
+    let q = env.thoonk.queue(&longest).unwrap();
     let id = q.publish("x", Publish::new()).await.unwrap();
     assert_eq!(q.claim(1).await.unwrap()[0].id, id);
     env.check_invariants(&longest);
 }
 
 /// Every call that takes an id, with `id`; each must fail before Redis.
-async fn every_call_with(q: &Job, id: &str) -> Vec<(&'static str, Error)> {
+async fn every_call_with(q: &Queue, id: &str) -> Vec<(&'static str, Error)> {
     let short = Duration::from_millis(10);
     vec![
         (
@@ -71,7 +71,7 @@ async fn every_call_with(q: &Job, id: &str) -> Vec<(&'static str, Error)> {
         ("stall", q.stall(JobRef::fenced(id, "1")).await.unwrap_err()),
         ("retry", q.retry(id).await.unwrap_err()),
         ("retract", q.retract(id).await.unwrap_err()),
-        ("failure_count", q.failure_count(id).await.unwrap_err()),
+        ("cancel_count", q.cancel_count(id).await.unwrap_err()),
         ("kept_result", q.kept_result(id).await.unwrap_err()),
     ]
 }
@@ -81,7 +81,7 @@ async fn bad_job_ids_are_refused_by_every_call() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
     let mut monitor = Monitor::start(&env).await;
-    let q = env.job("ids");
+    let q = env.queue("ids");
     for id in bad_strings() {
         for (call, err) in every_call_with(&q, &id).await {
             let Error::InvalidId { queue, id: got, .. } = &err else {
@@ -105,7 +105,7 @@ async fn bad_job_ids_are_refused_by_every_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_longest_id_allowed_works() {
     let env = Env::start().await;
-    let q = env.job("long-ids");
+    let q = env.queue("long-ids");
     let longest = "i".repeat(MAX_ID_LEN);
     q.publish("x", Publish::new().id(&longest)).await.unwrap();
     let job = q.claim(1).await.unwrap().pop().unwrap();

@@ -41,7 +41,7 @@ fn counted(base: Stats, cancels: u64, stalls: u64) -> Stats {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_generates_an_id_and_stores_the_item() {
     let env = Env::start().await;
-    let q = env.job("mail");
+    let q = env.queue("mail");
     let id = q.publish("hello", Publish::new()).await.unwrap();
     assert_eq!(id.len(), 12, "generated ids are 12 characters: {id}");
     let other = q.publish("hello", Publish::new()).await.unwrap();
@@ -61,7 +61,7 @@ async fn publish_generates_an_id_and_stores_the_item() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_with_a_custom_id() {
     let env = Env::start().await;
-    let q = env.job("q");
+    let q = env.queue("q");
     let id = q.publish("x", Publish::new().id("job-1")).await.unwrap();
     assert_eq!(id, "job-1");
     let job = q.claim(1).await.unwrap().pop().expect("a job");
@@ -72,7 +72,7 @@ async fn publish_with_a_custom_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn normal_publishes_are_claimed_first_in_first_out() {
     let env = Env::start().await;
-    let q = env.job("fifo");
+    let q = env.queue("fifo");
     for i in 0..5 {
         q.publish(format!("{i}"), Publish::new().id(format!("j{i}")))
             .await
@@ -88,7 +88,7 @@ async fn normal_publishes_are_claimed_first_in_first_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_priority_publish_goes_to_the_front() {
     let env = Env::start().await;
-    let q = env.job("prio");
+    let q = env.queue("prio");
     q.publish("a", Publish::new().id("a")).await.unwrap();
     q.publish("b", Publish::new().id("b")).await.unwrap();
     q.publish("urgent", Publish::new().id("urgent").priority(true))
@@ -111,12 +111,12 @@ async fn publish_many_keeps_the_order_in_one_round_trip() {
     let mut admin = env.raw().await;
     // Load the script first, so the call below is not followed by the
     // NOSCRIPT / SCRIPT LOAD / retry that any first call makes.
-    env.job("warm-up")
+    env.queue("warm-up")
         .publish("w", Publish::new())
         .await
         .unwrap();
 
-    let q = env.job("batch");
+    let q = env.queue("batch");
     let mut monitor = Monitor::start(&env).await;
     let ids = q
         .publish_many(vec![
@@ -158,7 +158,7 @@ async fn publish_many_keeps_the_order_in_one_round_trip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_many_is_all_or_none() {
     let env = Env::start().await;
-    let q = env.job("aon");
+    let q = env.queue("aon");
     q.publish("old", Publish::new().id("taken")).await.unwrap();
     let before = env.snapshot();
 
@@ -197,7 +197,7 @@ async fn publish_many_is_all_or_none() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claim_takes_a_batch_oldest_first() {
     let env = Env::start().await;
-    let q = env.job("claims");
+    let q = env.queue("claims");
     let ids = q.publish_many(["1", "2", "3", "4", "5"]).await.unwrap();
 
     let first = q.claim(3).await.unwrap();
@@ -223,7 +223,7 @@ async fn claim_of_zero_takes_nothing() {
     // A worker pool asks for as many jobs as it has free slots; with none
     // free it must not be handed a job it has no room for.
     let env = Env::start().await;
-    let q = env.job("zero");
+    let q = env.queue("zero");
     q.publish("x", Publish::new()).await.unwrap();
     assert!(q.claim(0).await.unwrap().is_empty());
     assert_eq!(q.stats().await.unwrap(), stats("zero", 1, 0, 0, 1, 0));
@@ -232,7 +232,7 @@ async fn claim_of_zero_takes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_returns_none_after_its_timeout() {
     let env = Env::start().await;
-    let q = env.job("empty");
+    let q = env.queue("empty");
     let started = tokio::time::Instant::now();
     let got = q.get(Duration::from_millis(300)).await.unwrap();
     assert!(got.is_none());
@@ -249,14 +249,14 @@ async fn get_returns_none_after_its_timeout() {
 async fn get_without_timeout_waits_for_a_publish() {
     let env = Env::start().await;
     let admin = env.raw().await;
-    let worker = env.client().await.job("later").unwrap();
+    let worker = env.client().await.queue("later").unwrap();
     let waiter = tokio::spawn(async move { worker.get(Duration::ZERO).await });
 
     // The worker is blocked in Redis before anything is published.
     until_waiting(&admin, 1).await;
     assert!(!waiter.is_finished());
     let id = env
-        .job("later")
+        .queue("later")
         .publish("late", Publish::new())
         .await
         .unwrap();
@@ -277,7 +277,7 @@ async fn get_without_timeout_waits_for_a_publish() {
 async fn finish_deletes_the_job_and_counts() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let q = env.job("fin");
+    let q = env.queue("fin");
     q.publish_many(["a", "b"]).await.unwrap();
     let jobs = q.claim(2).await.unwrap();
     q.finish(&jobs[0]).await.unwrap();
@@ -298,7 +298,7 @@ async fn finish_deletes_the_job_and_counts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finish_many_finishes_each_job_on_its_own_in_one_call() {
     let env = Env::start().await;
-    let q = env.job("fin-many");
+    let q = env.queue("fin-many");
     q.publish_many(["a", "b", "c"]).await.unwrap();
     let jobs = q.claim(3).await.unwrap();
     let mut events = q.subscribe().await.unwrap();
@@ -347,7 +347,7 @@ async fn finish_many_finishes_each_job_on_its_own_in_one_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finish_many_refuses_a_stale_claim_beside_the_current_one() {
     let env = Env::start().await;
-    let q = env.job("fin-twice");
+    let q = env.queue("fin-twice");
     q.publish("a", Publish::new().id("x")).await.unwrap();
     let old = q.claim(1).await.unwrap().pop().unwrap();
     q.cancel("x").await.unwrap();
@@ -368,7 +368,7 @@ async fn finish_many_refuses_a_stale_claim_beside_the_current_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_result_outlives_the_finish() {
     let env = Env::start().await;
-    let q = env.job("kept");
+    let q = env.queue("kept");
     let keep = Publish::new().keep_result(Duration::from_secs(60));
     let with = q.publish("a", keep.clone().id("with")).await.unwrap();
     let without = q.publish("b", keep.id("without")).await.unwrap();
@@ -392,14 +392,14 @@ async fn kept_result_outlives_the_finish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_counts_and_sends_the_job_to_the_back() {
     let env = Env::start().await;
-    let q = env.job("cancel");
+    let q = env.queue("cancel");
     q.publish_many([("a", Publish::new().id("a")), ("b", Publish::new().id("b"))])
         .await
         .unwrap();
     let a = q.claim(1).await.unwrap().pop().unwrap();
-    assert_eq!((a.id.as_str(), a.cancelled), ("a", 0));
+    assert_eq!((a.id.as_str(), a.retries), ("a", 0));
     q.cancel(&a).await.unwrap();
-    assert_eq!(q.failure_count("a").await.unwrap(), 1);
+    assert_eq!(q.cancel_count("a").await.unwrap(), 1);
     assert_eq!(
         q.stats().await.unwrap(),
         counted(stats("cancel", 2, 0, 0, 2, 0), 1, 0)
@@ -408,18 +408,18 @@ async fn cancel_counts_and_sends_the_job_to_the_back() {
     // "a" was first in line; after its cancel "b" goes first.
     let order = q.claim(2).await.unwrap();
     assert_eq!(order[0].id, "b");
-    assert_eq!((order[1].id.as_str(), order[1].cancelled), ("a", 1));
+    assert_eq!((order[1].id.as_str(), order[1].retries), ("a", 1));
     q.cancel(&order[1]).await.unwrap();
-    assert_eq!(q.failure_count("a").await.unwrap(), 2);
-    assert_eq!(q.claim(1).await.unwrap()[0].cancelled, 2);
-    assert_eq!(q.failure_count("never-cancelled").await.unwrap(), 0);
+    assert_eq!(q.cancel_count("a").await.unwrap(), 2);
+    assert_eq!(q.claim(1).await.unwrap()[0].retries, 2);
+    assert_eq!(q.cancel_count("never-cancelled").await.unwrap(), 0);
     env.check_invariants("cancel");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stall_sets_aside_and_retry_brings_back() {
     let env = Env::start().await;
-    let q = env.job("stall");
+    let q = env.queue("stall");
     let id = q.publish("x", Publish::new()).await.unwrap();
     let job = q.claim(1).await.unwrap().pop().unwrap();
     q.cancel(&job).await.unwrap();
@@ -436,7 +436,7 @@ async fn stall_sets_aside_and_retry_brings_back() {
     );
     env.check_invariants("stall");
     // As v1: the cancel count starts afresh.
-    assert_eq!(q.failure_count(&id).await.unwrap(), 0);
+    assert_eq!(q.cancel_count(&id).await.unwrap(), 0);
 
     q.retry(&id).await.unwrap();
     assert_eq!(
@@ -451,7 +451,7 @@ async fn stall_sets_aside_and_retry_brings_back() {
 async fn retract_works_in_every_state() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let q = env.job("retract");
+    let q = env.queue("retract");
     let keep = Publish::new().keep_result(Duration::from_secs(60));
     q.publish_many([
         ("1", keep.clone().id("available")),
@@ -516,7 +516,7 @@ async fn retract_works_in_every_state() {
 async fn list_pages_through_each_state() {
     let env = Env::start().await;
     let (clock, thoonk) = env.clocked(1_000);
-    let q = thoonk.job("list").unwrap();
+    let q = thoonk.queue("list").unwrap();
     for id in ["e", "d", "c", "b", "a"] {
         q.publish(format!("item-{id}"), Publish::new().id(id))
             .await
@@ -558,7 +558,7 @@ async fn list_pages_through_each_state() {
         listed
     );
 
-    // Claimed: by claim time (p, e, d, ... — not by id).
+    // Job: by claim time (p, e, d, ... — not by id).
     assert_eq!(
         page(q.list(State::Claimed, 0, 3).await.unwrap()),
         ["p", "e", "d"]

@@ -17,7 +17,7 @@ async fn eight_waiting_workers_one_job_one_winner() {
     let mut workers = Vec::new();
     for _ in 0..8 {
         // Separate clients, as separate processes would be.
-        let q = env.client().await.job("race").unwrap();
+        let q = env.client().await.queue("race").unwrap();
         // The losers give up after this; long enough for all eight to be
         // waiting before the job is published.
         workers.push(tokio::spawn(
@@ -27,7 +27,7 @@ async fn eight_waiting_workers_one_job_one_winner() {
     // All eight are blocked in Redis, so they all see the publish.
     until_waiting(&admin, 8).await;
     let id = env
-        .job("race")
+        .queue("race")
         .publish("prize", Publish::new())
         .await
         .unwrap();
@@ -39,7 +39,7 @@ async fn eight_waiting_workers_one_job_one_winner() {
         }
     }
     assert_eq!(winners, [id], "exactly one worker got the job");
-    let q = env.job("race");
+    let q = env.queue("race");
     assert_eq!(q.stats().await.unwrap().claimed, 1);
     env.check_invariants("race");
 }
@@ -47,14 +47,14 @@ async fn eight_waiting_workers_one_job_one_winner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn simultaneous_claims_of_one_job() {
     let env = Env::start().await;
-    env.job("claim-race")
+    env.queue("claim-race")
         .publish("prize", Publish::new())
         .await
         .unwrap();
     let start = Arc::new(tokio::sync::Barrier::new(8));
     let mut tasks = Vec::new();
     for _ in 0..8 {
-        let q = env.client().await.job("claim-race").unwrap();
+        let q = env.client().await.queue("claim-race").unwrap();
         let start = start.clone();
         tasks.push(tokio::spawn(async move {
             start.wait().await;
@@ -76,7 +76,7 @@ async fn many_jobs_many_workers_each_job_claimed_once() {
     let done = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for w in 0..4 {
-        let q = env.client().await.job("busy").unwrap();
+        let q = env.client().await.queue("busy").unwrap();
         let done = done.clone();
         workers.push(tokio::spawn(async move {
             let mut mine = Vec::new();
@@ -99,7 +99,7 @@ async fn many_jobs_many_workers_each_job_claimed_once() {
         }));
     }
     // Published while the workers already run, in a few batches.
-    let q = env.job("busy");
+    let q = env.queue("busy");
     let mut published = Vec::new();
     for chunk in 0..(JOBS / 50) {
         let batch: Vec<String> = (0..50).map(|i| format!("{}", chunk * 50 + i)).collect();

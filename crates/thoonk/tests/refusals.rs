@@ -3,14 +3,14 @@
 mod common;
 
 use common::*;
-use thoonk::{Claimed, Error, Job, JobRef, Publish, State};
+use thoonk::{Error, Job, JobRef, Publish, Queue, State};
 
 const QUEUE: &str = "refusals-q";
 
 /// A queue holding one job in each state: "job-available", "job-claimed"
 /// (returned, with its token) and "job-stalled".
-async fn queue_with_each_state(env: &Env) -> (Job, Claimed) {
-    let q = env.job(QUEUE);
+async fn queue_with_each_state(env: &Env) -> (Queue, Job) {
+    let q = env.queue(QUEUE);
     for id in ["job-stalled", "job-claimed", "job-available"] {
         q.publish("payload", Publish::new().id(id)).await.unwrap();
     }
@@ -25,7 +25,7 @@ async fn queue_with_each_state(env: &Env) -> (Job, Claimed) {
 /// Runs `refused`, which must leave every key as it was.
 async fn unchanged<T: std::fmt::Debug>(
     env: &Env,
-    q: &Job,
+    q: &Queue,
     refused: impl std::future::Future<Output = thoonk::Result<T>>,
 ) -> Error {
     let before = (env.snapshot(), q.stats().await.unwrap());
@@ -157,7 +157,7 @@ async fn publishing_an_existing_id_is_refused_in_every_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_token_is_refused_and_the_current_one_works() {
     let env = Env::start().await;
-    let q = env.job(QUEUE);
+    let q = env.queue(QUEUE);
     q.publish("x", Publish::new().id("job-7")).await.unwrap();
 
     // First claim, given back; the second claim gets a new token.
@@ -199,7 +199,7 @@ async fn a_stale_token_is_refused_and_the_current_one_works() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_without_a_token_work_on_a_claimed_job() {
     let env = Env::start().await;
-    let q = env.job(QUEUE);
+    let q = env.queue(QUEUE);
     q.publish_many([
         ("1", Publish::new().id("by-id-1")),
         ("2", Publish::new().id("by-id-2")),
@@ -213,7 +213,7 @@ async fn calls_without_a_token_work_on_a_claimed_job() {
     q.cancel(&"by-id-2".to_string()).await.unwrap();
     q.stall("by-id-3").await.unwrap();
     assert_eq!(q.stats().await.unwrap().finishes, 1);
-    assert_eq!(q.failure_count("by-id-2").await.unwrap(), 1);
+    assert_eq!(q.cancel_count("by-id-2").await.unwrap(), 1);
     assert_eq!(
         q.list(State::Stalled, 0, 10).await.unwrap()[0].id,
         "by-id-3"

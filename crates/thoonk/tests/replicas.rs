@@ -12,7 +12,7 @@ use thoonk_testkit::{PrivateRedis, Resp};
 #[tokio::test]
 async fn a_publish_no_replica_acknowledged_is_an_error_and_still_queued() {
     let env = Env::start().await;
-    let q = env.job("mail");
+    let q = env.queue("mail");
     let err = q
         .publish(
             "x",
@@ -66,7 +66,7 @@ async fn a_publish_is_acknowledged_once_the_replica_has_it() {
     })
     .await;
     let mut on_replica = on_replica;
-    let q = env.job("mail");
+    let q = env.queue("mail");
     let batch: Vec<thoonk::NewJob> = (0..50)
         .map(|n| thoonk::NewJob::from(format!("job {n}")))
         .chain([thoonk::NewJob::from((

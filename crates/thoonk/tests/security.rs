@@ -10,7 +10,7 @@ mod common;
 use common::start;
 use std::time::Duration;
 use thoonk::redis;
-use thoonk::{Claimed, Error, EventKind, Job, Publish, State, Thoonk, Worker};
+use thoonk::{Error, EventKind, Job, Publish, Queue, State, Thoonk, Worker};
 use thoonk_testkit::poll::{eventually, within, DEADLINE};
 use thoonk_testkit::{PrivateCluster, PrivateRedis, Resp};
 
@@ -51,7 +51,7 @@ fn ca_of(redis: &PrivateRedis) -> Vec<u8> {
 /// and finishes, `publish_and_wait`, events, claim by hand with cancel,
 /// stall, retry and retract, and the queue's settings.
 async fn every_operation(thoonk: &Thoonk, name: &str) {
-    let q = thoonk.job(name).expect("a valid queue name");
+    let q = thoonk.queue(name).expect("a valid queue name");
     q.set_lease(Duration::from_secs(30))
         .await
         .expect("set_lease");
@@ -80,7 +80,7 @@ async fn every_operation(thoonk: &Thoonk, name: &str) {
 
     // A worker claims and finishes, over its blocking and finishing
     // connections; publish_and_wait gets its result through the events.
-    let worker = start(Worker::new(q.clone()), |job: Claimed| async move {
+    let worker = start(Worker::new(q.clone()), |job: Job| async move {
         Ok::<_, thoonk::Failure>([b"done: ", &job.item[..]].concat())
     });
     let result = within(
@@ -303,7 +303,7 @@ async fn an_acl_user_over_tls() {
         thoonk.url(),
         format!("rediss://app:***@127.0.0.1:{}/", redis.port())
     );
-    let q: Job = thoonk.job("mail").unwrap();
+    let q: Queue = thoonk.queue("mail").unwrap();
     let id = q.publish("x", Publish::new()).await.expect("publish");
     let claimed = within("get", q.get(DEADLINE))
         .await
@@ -370,7 +370,7 @@ async fn the_password_shows_nowhere() {
     let shown = format!("{thoonk:?}");
     assert!(!shown.contains(PASSWORD), "{shown}");
     assert!(!thoonk.url().contains(PASSWORD), "{}", thoonk.url());
-    let q = thoonk.job("mail").unwrap();
+    let q = thoonk.queue("mail").unwrap();
     let e = q
         .finish("no-such-job")
         .await

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::Duration;
 use thoonk::{Error, JobRef, Publish, State};
-use thoonk_testkit::poll::{eventually, within};
+use thoonk_testkit::poll::{eventually, within, DEADLINE};
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Mail {
@@ -19,7 +19,7 @@ struct Mail {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_round_trip() {
     let env = Env::start().await;
-    let q = env.job("typed");
+    let q = env.queue("typed");
     let mail = Mail {
         to: "ann@example.com".into(),
         subject: "héllo \"there\"".into(),
@@ -38,7 +38,7 @@ async fn json_round_trip() {
         .unwrap()
         .expect("a job");
     assert_eq!(
-        (job.id.as_str(), &job.item, job.cancelled),
+        (job.id.as_str(), &job.item, job.retries),
         (id.as_str(), &mail, 0)
     );
     q.finish(&job).await.unwrap();
@@ -53,7 +53,7 @@ async fn json_round_trip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payload_that_does_not_decode_stays_claimed() {
     let env = Env::start().await;
-    let q = env.job("typed-bad");
+    let q = env.queue("typed-bad");
     let id = q
         .publish("not json at all", Publish::new().id("bad-1"))
         .await
@@ -90,7 +90,7 @@ async fn a_payload_that_does_not_decode_stays_claimed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_value_that_cannot_be_json_is_refused_before_redis() {
     let env = Env::start().await;
-    let q = env.job("typed-enc");
+    let q = env.queue("typed-enc");
     // JSON object keys must be strings.
     let value: HashMap<(u8, u8), u8> = HashMap::from([((1, 2), 3)]);
     let err = q.publish_json(&value, Publish::new()).await.unwrap_err();
@@ -108,7 +108,7 @@ async fn a_value_that_cannot_be_json_is_refused_before_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_typed_worker_stalls_a_payload_that_does_not_decode() {
     let env = Env::start().await;
-    let q = env.job("typed-worker");
+    let q = env.queue("typed-worker");
     let good = Mail {
         to: "bob@example.com".into(),
         subject: "hi".into(),
@@ -124,7 +124,7 @@ async fn a_typed_worker_stalls_a_payload_that_does_not_decode() {
     let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(thoonk::Worker::new(q.clone()).run_json(
-        move |job: thoonk::Claimed<Mail>| {
+        move |job: thoonk::Job<Mail>| {
             let seen_tx = seen_tx.clone();
             async move {
                 seen_tx.send((job.id, job.item)).unwrap();
@@ -157,4 +157,66 @@ async fn a_typed_worker_stalls_a_payload_that_does_not_decode() {
         "{reason}"
     );
     env.check_invariants("typed-worker");
+}
+
+/// `publish_json_and_wait`: a value in, the typed worker's value back, both
+/// as JSON; a job finished without a result decodes as `null`, and a result
+/// of another shape is an error that names the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_json_and_wait_gets_the_typed_result() {
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Sum {
+        total: u64,
+    }
+    let env = Env::start().await;
+    let q = env.queue("sums");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(thoonk::Worker::new(q.clone()).run_json(
+        |job: thoonk::Job<Vec<u64>>| async move {
+            Ok::<_, thoonk::Failure>(match job.item.as_slice() {
+                [] => serde_json::json!("nothing to add"),
+                numbers => serde_json::json!({ "total": numbers.iter().sum::<u64>() }),
+            })
+        },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let sum: Sum = within(
+        "the sum",
+        q.publish_json_and_wait(&vec![1u64, 2, 3], Publish::new(), DEADLINE),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sum, Sum { total: 6 });
+
+    let err = within(
+        "the refusal",
+        q.publish_json_and_wait::<_, Sum>(&Vec::<u64>::new(), Publish::new().id("empty"), DEADLINE),
+    )
+    .await
+    .unwrap_err();
+    let Error::DecodeResult { queue, id, .. } = &err else {
+        panic!("expected DecodeResult, got {err:?}")
+    };
+    assert_eq!((queue.as_str(), id.as_str()), ("sums", "empty"));
+    assert_message_names(&err, &["sums", "empty", "result", "Sum"]);
+    let _ = stop.send(());
+    within("the worker", worker).await.unwrap().unwrap();
+
+    // Finished by hand without a result: `null`, which `()` and `Option` take.
+    let waiter = {
+        let q = q.clone();
+        tokio::spawn(async move {
+            q.publish_json_and_wait::<_, Option<Sum>>(&1, Publish::new().id("bare"), DEADLINE)
+                .await
+        })
+    };
+    let job = within("the job", q.get(Duration::ZERO))
+        .await
+        .unwrap()
+        .unwrap();
+    q.finish(&job).await.unwrap();
+    assert_eq!(within("the waiter", waiter).await.unwrap().unwrap(), None);
+    env.check_invariants("sums");
 }

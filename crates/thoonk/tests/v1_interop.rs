@@ -74,7 +74,7 @@ impl V1 {
         (id, item)
     }
 
-    /// v1 finish: refused ("Job not claimed") unless ZREM claimed removed
+    /// v1 finish: refused ("Queue not claimed") unless ZREM claimed removed
     /// the id; then HDEL cancelled, ZREM published, INCR finishes, PUBLISH
     /// `id\0result`, HDEL items.
     async fn finish(&mut self, id: &str, result: &str) {
@@ -130,14 +130,14 @@ async fn a_v1_publisher_and_our_worker() {
     let mut finishes = pubsub.on_message();
 
     v1.publish("v1-job", r#"{"to":"ann"}"#).await;
-    let q = env.job("interop");
+    let q = env.queue("interop");
     let job = q
         .get(Duration::from_secs(5))
         .await
         .unwrap()
         .expect("the v1 job");
     assert_eq!(
-        (job.id.as_str(), job.item.as_slice(), job.cancelled),
+        (job.id.as_str(), job.item.as_slice(), job.retries),
         ("v1-job", &br#"{"to":"ann"}"#[..], 0)
     );
     let mut raw = env.raw().await;
@@ -173,7 +173,7 @@ async fn our_publisher_and_a_v1_worker() {
         v1.finish(&id, "v1 result").await;
         id
     });
-    let q = env.job("interop");
+    let q = env.queue("interop");
     let result = q
         .publish_and_wait("work", Publish::new(), Duration::from_secs(30))
         .await
@@ -197,17 +197,17 @@ async fn our_publisher_and_a_v1_worker() {
 async fn a_v1_cancel_is_counted() {
     let env = Env::start().await;
     let mut v1 = V1::new(&env, "interop").await;
-    let q = env.job("interop");
+    let q = env.queue("interop");
     let id = q.publish("x", Publish::new()).await.unwrap();
     let (got, _) = v1.get().await;
     assert_eq!(got, id);
     v1.cancel(&id).await;
 
-    assert_eq!(q.failure_count(&id).await.unwrap(), 1);
+    assert_eq!(q.cancel_count(&id).await.unwrap(), 1);
     let mut raw = env.raw().await;
     env.check_invariants("interop");
     let job = q.claim(1).await.unwrap().pop().expect("back in the queue");
-    assert_eq!((job.id.as_str(), job.cancelled), (id.as_str(), 1));
+    assert_eq!((job.id.as_str(), job.retries), (id.as_str(), 1));
     // And our cancel counts on from there, readable the v1 way (HGET).
     q.cancel(&job).await.unwrap();
     let n: u64 = cmd(&mut raw, &["HGET", "job.cancelled:interop", &id]).await;
@@ -221,7 +221,7 @@ async fn a_v1_cancel_is_counted() {
 async fn flaw1_a_worker_that_dies_after_waiting_loses_nothing() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let q = env.job("flaw1");
+    let q = env.queue("flaw1");
     q.publish("x", Publish::new().id("precious")).await.unwrap();
 
     // A worker is woken by the job... and dies before claiming it.
@@ -242,7 +242,7 @@ async fn flaw1_a_worker_that_dies_after_waiting_loses_nothing() {
     let job = env
         .client()
         .await
-        .job("flaw1")
+        .queue("flaw1")
         .unwrap()
         .get(Duration::from_secs(5))
         .await
@@ -263,12 +263,12 @@ async fn flaw1_a_worker_that_dies_after_waiting_loses_nothing() {
 async fn flaw1_claim_takes_the_id_only_inside_the_claim_script() {
     let env = Env::start().await;
     let mut admin = env.raw().await;
-    let worker = env.client().await.job("flaw1").unwrap();
+    let worker = env.client().await.queue("flaw1").unwrap();
     let mut monitor = Monitor::start(&env).await;
 
     let waiting = tokio::spawn(async move { worker.get(Duration::ZERO).await });
     until_waiting(&admin, 1).await;
-    env.job("flaw1")
+    env.queue("flaw1")
         .publish("x", Publish::new().id("j"))
         .await
         .unwrap();
@@ -348,7 +348,7 @@ async fn flaw3_publish_stall_retry_retract_events_are_sent() {
     }
     let mut messages = pubsub.on_message();
 
-    let q = env.job("flaw3");
+    let q = env.queue("flaw3");
     q.publish("x", Publish::new().id("j")).await.unwrap();
     let job = q.claim(1).await.unwrap().pop().unwrap();
     q.stall(&job).await.unwrap();
@@ -368,7 +368,7 @@ async fn flaw3_publish_stall_retry_retract_events_are_sent() {
 async fn flaw4_stall_removes_the_job_from_published() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let q = env.job("flaw4");
+    let q = env.queue("flaw4");
     q.publish("x", Publish::new().id("j")).await.unwrap();
     let _: u64 = cmd(&mut raw, &["ZADD", "job.published:flaw4", "1", "j"]).await;
     let job = q.claim(1).await.unwrap().pop().unwrap();
@@ -388,7 +388,7 @@ async fn flaw4_stall_removes_the_job_from_published() {
 async fn flaw5_the_result_outlives_pubsub() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let q = env.job("flaw5");
+    let q = env.queue("flaw5");
     // Nobody subscribes at all.
     q.publish(
         "x",
@@ -418,7 +418,7 @@ async fn flaw6_every_script_declares_the_keys_it_touches() {
     let mut monitor = Monitor::start(&env).await;
 
     // Every operation that runs a script, refusals included (they read state).
-    let q = env.job("flaw6");
+    let q = env.queue("flaw6");
     let keep = Publish::new().keep_result(Duration::from_secs(60));
     q.publish("a", keep.clone().id("a")).await.unwrap();
     q.publish_many([
@@ -515,7 +515,7 @@ async fn flaw7_an_existing_id_is_refused() {
     let mut raw = env.raw().await;
     let mut v1 = V1::new(&env, "flaw7").await;
     v1.publish("dup", "from v1").await;
-    let q = env.job("flaw7");
+    let q = env.queue("flaw7");
     let err = q
         .publish("from us", Publish::new().id("dup"))
         .await
@@ -541,7 +541,7 @@ async fn leftovers_of_v1_are_cleaned_up() {
     let mut v1 = V1::new(&env, "left").await;
     v1.publish("twice", "x").await;
     let _: u64 = cmd(&mut raw, &["LPUSH", "job.ids:left", "twice"]).await;
-    let q = env.job("left");
+    let q = env.queue("left");
     q.retract("twice").await.unwrap();
     let n: u64 = cmd(&mut raw, &["LLEN", "job.ids:left"]).await;
     assert_eq!(n, 0, "every copy retracted");

@@ -1,11 +1,12 @@
-//! publish_and_wait: results, timeouts, retractions, and a finish missed while the event connection was down.
+//! publish_and_wait: results, timeouts, retractions and stalls, Redis
+//! away, and a finish missed while the event connection was down.
 
 mod common;
 
 use common::*;
 use std::time::Duration;
 use thoonk::{Error, Publish};
-use thoonk_testkit::poll::{eventually, within};
+use thoonk_testkit::poll::{eventually, within, DEADLINE};
 
 /// A worker on its own client that finishes the next job with `result`.
 async fn spawn_worker(
@@ -13,7 +14,7 @@ async fn spawn_worker(
     queue: &str,
     result: Option<&'static str>,
 ) -> tokio::task::JoinHandle<String> {
-    let q = env.client().await.job(queue).unwrap();
+    let q = env.client().await.queue(queue).unwrap();
     tokio::spawn(async move {
         let job = q.get(Duration::ZERO).await.unwrap().expect("a job");
         match result {
@@ -28,7 +29,7 @@ async fn spawn_worker(
 async fn returns_the_result() {
     let env = Env::start().await;
     let worker = spawn_worker(&env, "w", Some("42")).await;
-    let q = env.job("w");
+    let q = env.queue("w");
     let result = q
         .publish_and_wait("question", Publish::new().id("q1"), Duration::from_secs(30))
         .await
@@ -42,7 +43,7 @@ async fn returns_the_result() {
 async fn returns_none_for_a_finish_without_result() {
     let env = Env::start().await;
     let worker = spawn_worker(&env, "w", None).await;
-    let q = env.job("w");
+    let q = env.queue("w");
     // No timeout: waits as long as it takes.
     let result = within(
         "publish_and_wait",
@@ -58,7 +59,7 @@ async fn returns_none_for_a_finish_without_result() {
 async fn times_out_when_nobody_works() {
     let env = Env::start().await;
     let raw = env.raw().await;
-    let q = env.job("idle");
+    let q = env.queue("idle");
     let timeout = Duration::from_millis(300);
     let err = q
         .publish_and_wait("x", Publish::new().id("lonely"), timeout)
@@ -68,13 +69,14 @@ async fn times_out_when_nobody_works() {
         queue,
         id,
         timeout: t,
+        published,
     } = &err
     else {
         panic!("expected WaitTimeout, got {err:?}")
     };
     assert_eq!(
-        (queue.as_str(), id.as_str(), *t),
-        ("idle", "lonely", timeout)
+        (queue.as_str(), id.as_str(), *t, *published),
+        ("idle", "lonely", timeout, true)
     );
     assert_message_names(&err, &["idle", "lonely"]);
     // The job stays in the queue, and the waiter stopped listening.
@@ -91,7 +93,7 @@ async fn times_out_when_nobody_works() {
 async fn a_retracted_job_ends_the_wait() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let q = env.job("gone");
+    let q = env.queue("gone");
     let waiter = {
         let q = q.clone();
         tokio::spawn(async move {
@@ -106,7 +108,7 @@ async fn a_retracted_job_ends_the_wait() {
     .await;
     env.client()
         .await
-        .job("gone")
+        .queue("gone")
         .unwrap()
         .retract("doomed")
         .await
@@ -125,6 +127,74 @@ async fn a_retracted_job_ends_the_wait() {
     );
 }
 
+/// A stalled job will not finish until someone retries it: the wait ends
+/// at once, with the reason, rather than at its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_job_ends_the_wait_with_its_reason() {
+    let env = Env::start().await;
+    let q = env.queue("mail");
+    let waiter = {
+        let q = q.clone();
+        // Far longer than `within` below waits: only an early end passes.
+        let timeout = DEADLINE * 10;
+        tokio::spawn(async move {
+            q.publish_and_wait("x", Publish::new().id("bad"), timeout)
+                .await
+        })
+    };
+    let worker = env.client().await.queue("mail").unwrap();
+    let job = within("the job", worker.get(Duration::ZERO))
+        .await
+        .unwrap()
+        .expect("a job");
+    worker
+        .stall_with(&job, "not a valid address")
+        .await
+        .unwrap();
+
+    let err = within("the waiter", waiter).await.unwrap().unwrap_err();
+    let Error::Stalled { queue, id, reason } = &err else {
+        panic!("expected Stalled, got {err:?}")
+    };
+    assert_eq!(
+        (queue.as_str(), id.as_str(), reason.as_deref()),
+        ("mail", "bad", Some("not a valid address"))
+    );
+    assert_message_names(&err, &["mail", "bad", "stalled", "not a valid address"]);
+    env.check_invariants("mail");
+}
+
+/// With Redis gone, the wait ends at its timeout, saying the job was not
+/// published; before, it first waited out the event connection's own
+/// patience (3 s) and ended with that error instead, after the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_gone_the_wait_ends_at_its_timeout() {
+    let mut env = Env::start().await;
+    let q = env.client().await.queue("mail").unwrap();
+    env.redis.stop();
+    let timeout = Duration::from_millis(500);
+    let err = within(
+        "the wait",
+        q.publish_and_wait("x", Publish::new().id("lost"), timeout),
+    )
+    .await
+    .unwrap_err();
+    let Error::WaitTimeout {
+        queue,
+        id,
+        timeout: t,
+        published,
+    } = &err
+    else {
+        panic!("expected WaitTimeout, got {err:?}")
+    };
+    assert_eq!(
+        (queue.as_str(), id.as_str(), *t, *published),
+        ("mail", "lost", timeout, false)
+    );
+    assert_message_names(&err, &["mail", "lost", "not published"]);
+}
+
 /// The finish happens while the waiter's event connection is down, and it
 /// cannot come back until the test lets it: Redis refuses new connections
 /// (`maxclients` set to the clients already connected), then the pub/sub
@@ -140,10 +210,10 @@ async fn a_finish_missed_during_a_reconnect_is_not_lost() {
     // and the waiter's event connection, five are open.
     let mut admin = env.raw().await;
     let waiter_client = env.client().await;
-    let worker = env.client().await.job("gap").unwrap();
+    let worker = env.client().await.queue("gap").unwrap();
 
     let waiter = {
-        let q = waiter_client.job("gap").unwrap();
+        let q = waiter_client.queue("gap").unwrap();
         tokio::spawn(async move {
             q.publish_and_wait("x", Publish::new().id("awaited"), Duration::from_secs(60))
                 .await

@@ -7,9 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use thoonk::{
-    Backoff, Claimed, EventKind, Failure, Job, Publish, Recovered, Report, State, Worker,
-};
+use thoonk::{Backoff, EventKind, Failure, Job, Publish, Queue, Recovered, Report, State, Worker};
 use thoonk_testkit::poll::{eventually, eventually_progressing, within, DEADLINE};
 use tokio::sync::mpsc;
 
@@ -29,7 +27,7 @@ async fn liveness(env: &Env, name: &str, worker: &str) -> Option<u64> {
 }
 
 /// The reason listed for the claimed job `id`, read from a handler.
-async fn reason_while_claimed(q: &Job, id: &str) -> Option<String> {
+async fn reason_while_claimed(q: &Queue, id: &str) -> Option<String> {
     q.list(State::Claimed, 0, 100)
         .await
         .unwrap()
@@ -57,10 +55,10 @@ async fn events_until_finish(events: &mut thoonk::Events, id: &str) -> Vec<Event
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handlers_result_finishes_the_job() {
     let env = Env::start().await;
-    let q = env.job("ok");
+    let q = env.queue("ok");
     let started_at = now_ms();
     let (tokens_tx, mut tokens) = mpsc::unbounded_channel();
-    let worker = start(Worker::new(q.clone()), move |job: Claimed| {
+    let worker = start(Worker::new(q.clone()), move |job: Job| {
         let tokens_tx = tokens_tx.clone();
         async move {
             tokens_tx.send(job.token.clone()).unwrap();
@@ -106,25 +104,22 @@ async fn a_handlers_result_finishes_the_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retryable_failure_is_retried_after_a_backoff() {
     let env = Env::start().await;
-    let q = env.job("flaky");
+    let q = env.queue("flaky");
     let attempts = Arc::new(AtomicUsize::new(0));
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
     let worker = {
         let (q, attempts) = (q.clone(), attempts.clone());
-        start(
-            Worker::new(q.clone()).backoff(QUICK),
-            move |job: Claimed| {
-                let (q, attempts, seen_tx) = (q.clone(), attempts.clone(), seen_tx.clone());
-                async move {
-                    if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
-                        return Err(Failure::retry("the service said 503"));
-                    }
-                    let reason = reason_while_claimed(&q, &job.id).await;
-                    seen_tx.send((job.cancelled, reason)).unwrap();
-                    Ok("second time lucky")
+        start(Worker::new(q.clone()).backoff(QUICK), move |job: Job| {
+            let (q, attempts, seen_tx) = (q.clone(), attempts.clone(), seen_tx.clone());
+            async move {
+                if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return Err(Failure::transient("the service said 503"));
                 }
-            },
-        )
+                let reason = reason_while_claimed(&q, &job.id).await;
+                seen_tx.send((job.retries, reason)).unwrap();
+                Ok("second time lucky")
+            }
+        })
     };
     let mut events = q.subscribe().await.unwrap();
     let result = q
@@ -156,7 +151,7 @@ async fn a_retryable_failure_is_retried_after_a_backoff() {
         worker.stop().await,
         Report {
             finished: 1,
-            cancelled: 1,
+            failed: 1,
             ..Report::default()
         }
     );
@@ -167,17 +162,16 @@ async fn a_retryable_failure_is_retried_after_a_backoff() {
 async fn a_retryable_failure_delays_the_job_by_the_backoff() {
     let env = Env::start().await;
     let (_clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("delayed-retry").unwrap();
+    let q = thoonk.queue("delayed-retry").unwrap();
     // A manual clock that never moves: the job stays delayed, so its due
     // time can be read. The backoff of a first failure is base/2 ..= base.
     let backoff = Backoff {
         base: Duration::from_secs(10),
         max: Duration::from_secs(60),
     };
-    let worker = start(
-        Worker::new(q.clone()).backoff(backoff),
-        |_job: Claimed| async { Err::<Vec<u8>, _>(Failure::retry("not now")) },
-    );
+    let worker = start(Worker::new(q.clone()).backoff(backoff), |_job: Job| async {
+        Err::<Vec<u8>, _>(Failure::transient("not now"))
+    });
     q.publish("x", Publish::new().id("j")).await.unwrap();
     let mut raw = env.raw().await;
     eventually("the job is delayed", || {
@@ -199,7 +193,7 @@ async fn a_retryable_failure_delays_the_job_by_the_backoff() {
     assert_eq!(
         worker.stop().await,
         Report {
-            cancelled: 1,
+            failed: 1,
             ..Report::default()
         }
     );
@@ -209,17 +203,14 @@ async fn a_retryable_failure_delays_the_job_by_the_backoff() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_failure_stalls_the_job_with_its_reason() {
     let env = Env::start().await;
-    let q = env.job("bad");
+    let q = env.queue("bad");
     let calls = Arc::new(AtomicUsize::new(0));
     let worker = {
         let calls = calls.clone();
-        start(
-            Worker::new(q.clone()).backoff(QUICK),
-            move |_job: Claimed| {
-                calls.fetch_add(1, Ordering::SeqCst);
-                async { Err::<Vec<u8>, _>(Failure::permanent("payload is not an image")) }
-            },
-        )
+        start(Worker::new(q.clone()).backoff(QUICK), move |_job: Job| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err::<Vec<u8>, _>(Failure::permanent("payload is not an image")) }
+        })
     };
     let mut events = q.subscribe().await.unwrap();
     q.publish("x", Publish::new().id("j")).await.unwrap();
@@ -254,26 +245,23 @@ async fn a_permanent_failure_stalls_the_job_with_its_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_is_a_failure_to_retry() {
     let env = Env::start().await;
-    let q = env.job("panics");
+    let q = env.queue("panics");
     let attempts = Arc::new(AtomicUsize::new(0));
     let (seen_tx, mut seen) = mpsc::unbounded_channel();
     let worker = {
         let (q, attempts) = (q.clone(), attempts.clone());
-        start(
-            Worker::new(q.clone()).backoff(QUICK),
-            move |job: Claimed| {
-                let (q, attempts, seen_tx) = (q.clone(), attempts.clone(), seen_tx.clone());
-                async move {
-                    if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
-                        panic!("index out of bounds in the handler");
-                    }
-                    seen_tx
-                        .send(reason_while_claimed(&q, &job.id).await)
-                        .unwrap();
-                    Ok::<_, Failure>("recovered")
+        start(Worker::new(q.clone()).backoff(QUICK), move |job: Job| {
+            let (q, attempts, seen_tx) = (q.clone(), attempts.clone(), seen_tx.clone());
+            async move {
+                if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("index out of bounds in the handler");
                 }
-            },
-        )
+                seen_tx
+                    .send(reason_while_claimed(&q, &job.id).await)
+                    .unwrap();
+                Ok::<_, Failure>("recovered")
+            }
+        })
     };
     let result = q
         .publish_and_wait("x", Publish::new().id("j"), DEADLINE)
@@ -289,7 +277,7 @@ async fn a_panicking_handler_is_a_failure_to_retry() {
         worker.stop().await,
         Report {
             finished: 1,
-            cancelled: 1,
+            failed: 1,
             ..Report::default()
         }
     );
@@ -299,18 +287,15 @@ async fn a_panicking_handler_is_a_failure_to_retry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retryable_failure_past_max_cancels_is_stalled() {
     let env = Env::start().await;
-    let q = env.job("give-up");
+    let q = env.queue("give-up");
     q.set_max_cancels(2).await.unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let worker = {
         let calls = calls.clone();
-        start(
-            Worker::new(q.clone()).backoff(QUICK),
-            move |_job: Claimed| {
-                calls.fetch_add(1, Ordering::SeqCst);
-                async { Err::<Vec<u8>, _>(Failure::retry("still down")) }
-            },
-        )
+        start(Worker::new(q.clone()).backoff(QUICK), move |_job: Job| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err::<Vec<u8>, _>(Failure::transient("still down")) }
+        })
     };
     let mut events = q.subscribe().await.unwrap();
     q.publish("x", Publish::new().id("j")).await.unwrap();
@@ -323,7 +308,7 @@ async fn a_retryable_failure_past_max_cancels_is_stalled() {
     assert_eq!(
         worker.stop().await,
         Report {
-            cancelled: 2,
+            failed: 2,
             stalled: 1,
             ..Report::default()
         }
@@ -343,25 +328,22 @@ async fn no_more_than_n_handlers_run_at_once() {
     const N: usize = 3;
     const JOBS: usize = 10;
     let env = Env::start().await;
-    let q = env.job("limit");
+    let q = env.queue("limit");
     let running = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
     let (open, gated) = gate();
     let worker = {
         let (running, most) = (running.clone(), most.clone());
-        start(
-            Worker::new(q.clone()).concurrency(N),
-            move |_job: Claimed| {
-                let (running, most, gated) = (running.clone(), most.clone(), gated.clone());
-                async move {
-                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                    most.fetch_max(now, Ordering::SeqCst);
-                    pass(&gated).await;
-                    running.fetch_sub(1, Ordering::SeqCst);
-                    Ok::<_, Failure>("")
-                }
-            },
-        )
+        start(Worker::new(q.clone()).concurrency(N), move |_job: Job| {
+            let (running, most, gated) = (running.clone(), most.clone(), gated.clone());
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                pass(&gated).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, Failure>("")
+            }
+        })
     };
     q.publish_many((0..JOBS).map(|i| format!("job {i}")))
         .await
@@ -403,11 +385,11 @@ async fn no_more_than_n_handlers_run_at_once() {
 async fn leases_are_extended_while_a_handler_runs() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let q = env.job("slow");
+    let q = env.queue("slow");
     q.set_lease(Duration::from_secs(1)).await.unwrap();
     let (open, gated) = gate();
     let (started_tx, mut started) = mpsc::unbounded_channel();
-    let worker = start(Worker::new(q.clone()), move |job: Claimed| {
+    let worker = start(Worker::new(q.clone()), move |job: Job| {
         let (gated, started_tx) = (gated.clone(), started_tx.clone());
         async move {
             started_tx.send(job.token.clone()).unwrap();
@@ -463,14 +445,14 @@ async fn leases_are_extended_while_a_handler_runs() {
 #[tokio::test(flavor = "current_thread")]
 async fn shutdown_finishes_within_the_grace_and_releases_the_rest() {
     let env = Env::start().await;
-    let q = env.job("bye");
+    let q = env.queue("bye");
     let (open_quick, quick_gate) = gate();
     let (started_tx, mut started) = mpsc::unbounded_channel();
     let worker = start(
         Worker::new(q.clone())
             .concurrency(2)
             .grace(Duration::from_secs(2)),
-        move |job: Claimed| {
+        move |job: Job| {
             let (quick_gate, started_tx) = (quick_gate.clone(), started_tx.clone());
             async move {
                 started_tx.send(job.id.clone()).unwrap();
@@ -551,14 +533,14 @@ async fn shutdown_finishes_within_the_grace_and_releases_the_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outcome_after_the_claim_was_taken_back_is_refused() {
     let env = Env::start().await;
-    let q = env.job("late");
+    let q = env.queue("late");
     let (open, gated) = gate();
     let (started_tx, mut started) = mpsc::unbounded_channel();
-    let worker = start(Worker::new(q.clone()), move |job: Claimed| {
+    let worker = start(Worker::new(q.clone()), move |job: Job| {
         let (gated, started_tx) = (gated.clone(), started_tx.clone());
         async move {
             started_tx.send(job.token.clone()).unwrap();
-            if job.cancelled == 0 {
+            if job.retries == 0 {
                 pass(&gated).await;
                 Ok::<_, Failure>("too late")
             } else {
@@ -577,7 +559,7 @@ async fn an_outcome_after_the_claim_was_taken_back_is_refused() {
 
     // Another process, whose clock says a minute passed, recovers the claim.
     let (_, elsewhere) = clocked(&env.client().await, now_ms() + 60_000);
-    let recovered = elsewhere.job("late").unwrap().recover().await.unwrap();
+    let recovered = elsewhere.queue("late").unwrap().recover().await.unwrap();
     assert_eq!(recovered.requeued, 1);
     open.send(true).unwrap();
 
@@ -604,9 +586,9 @@ async fn an_outcome_after_the_claim_was_taken_back_is_refused() {
 async fn a_dead_workers_job_is_recovered_when_its_liveness_runs_out() {
     let env = Env::start().await;
     let (worker_clock, thoonk) = env.clocked(T0);
-    let q = thoonk.job("crash").unwrap();
+    let q = thoonk.queue("crash").unwrap();
     let (started_tx, mut started) = mpsc::unbounded_channel();
-    let worker = start(Worker::new(q.clone()), move |job: Claimed| {
+    let worker = start(Worker::new(q.clone()), move |job: Job| {
         let started_tx = started_tx.clone();
         async move {
             started_tx.send(job.token.clone()).unwrap();
@@ -630,7 +612,7 @@ async fn a_dead_workers_job_is_recovered_when_its_liveness_runs_out() {
     })
     .await;
     let (observer_clock, observer) = clocked(&env.client().await, T0 + 10_000);
-    let oq = observer.job("crash").unwrap();
+    let oq = observer.queue("crash").unwrap();
     assert_eq!(oq.recover().await.unwrap(), Recovered::default());
     assert_eq!(q.stats().await.unwrap().claimed, 1);
 
@@ -669,13 +651,13 @@ async fn a_dead_workers_job_is_recovered_when_its_liveness_runs_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_goes_on_after_redis_restarts() {
     let mut env = Env::start().await;
-    let q = env.job("phoenix");
+    let q = env.queue("phoenix");
     let done = Arc::new(Mutex::new(Vec::new()));
     let worker = {
         let done = done.clone();
         start(
             Worker::new(q.clone()).concurrency(2).backoff(QUICK),
-            move |job: Claimed| {
+            move |job: Job| {
                 done.lock().unwrap().push(job.id.clone());
                 async move { Ok::<_, Failure>(job.item) }
             },
@@ -690,7 +672,7 @@ async fn the_worker_goes_on_after_redis_restarts() {
     tokio::task::block_in_place(|| env.redis.restart()).expect("restart redis");
 
     // A fresh client of the restarted server publishes and waits.
-    let after = env.client().await.job("phoenix").unwrap();
+    let after = env.client().await.queue("phoenix").unwrap();
     for n in 0..3 {
         let id = format!("after-{n}");
         let result = after
@@ -719,7 +701,7 @@ async fn the_worker_goes_on_after_redis_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strict_order_serves_the_first_queue_first() {
     let env = Env::start().await;
-    let (urgent, bulk) = (env.job("urgent"), env.job("bulk"));
+    let (urgent, bulk) = (env.queue("urgent"), env.queue("bulk"));
     for n in 0..20 {
         bulk.publish(format!("b{n}"), Publish::new()).await.unwrap();
         urgent
@@ -732,7 +714,7 @@ async fn strict_order_serves_the_first_queue_first() {
     let worker = Worker::serving(vec![urgent.clone(), bulk.clone()], thoonk::Order::Strict)
         .unwrap()
         .concurrency(1);
-    let running = start(worker, move |job: Claimed| {
+    let running = start(worker, move |job: Job| {
         let seen = seen.clone();
         async move {
             let item = String::from_utf8(job.item.clone()).unwrap();
@@ -765,7 +747,7 @@ async fn strict_order_serves_the_first_queue_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn weighted_order_shares_slots_by_weight() {
     let env = Env::start().await;
-    let (heavy, light) = (env.job("heavy"), env.job("light"));
+    let (heavy, light) = (env.queue("heavy"), env.queue("light"));
     let jobs = |p: &str| (0..400).map(|n| format!("{p}{n}")).collect::<Vec<_>>();
     heavy.publish_many(jobs("h")).await.unwrap();
     light.publish_many(jobs("l")).await.unwrap();
@@ -777,7 +759,7 @@ async fn weighted_order_shares_slots_by_weight() {
     )
     .unwrap()
     .concurrency(1);
-    let running = start(worker, move |job: Claimed| {
+    let running = start(worker, move |job: Job| {
         let seen = seen.clone();
         async move {
             seen.lock().unwrap().push(job.queue.to_string());
@@ -808,7 +790,7 @@ async fn weighted_order_shares_slots_by_weight() {
 #[tokio::test]
 async fn a_worker_on_several_queues_refuses_what_cannot_work() {
     let env = Env::start().await;
-    let (a, b) = (env.job("a"), env.job("b"));
+    let (a, b) = (env.queue("a"), env.queue("b"));
     let refused = |r: thoonk::Result<Worker>| r.unwrap_err().to_string();
     assert_eq!(
         refused(Worker::serving(vec![], thoonk::Order::Strict)),
@@ -842,11 +824,11 @@ async fn a_worker_on_several_queues_refuses_what_cannot_work() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_worker_wakes_for_any_of_its_queues() {
     let env = Env::start().await;
-    let queues: Vec<Job> = (0..3).map(|i| env.job(&format!("q{i}"))).collect();
+    let queues: Vec<Queue> = (0..3).map(|i| env.queue(&format!("q{i}"))).collect();
     let worker = Worker::serving(queues.clone(), thoonk::Order::Strict)
         .unwrap()
         .concurrency(4);
-    let running = start(worker, |job: Claimed| async move {
+    let running = start(worker, |job: Job| async move {
         Ok::<_, Failure>(format!(
             "{} from {}",
             String::from_utf8_lossy(&job.item),
@@ -870,7 +852,7 @@ async fn a_waiting_worker_wakes_for_any_of_its_queues() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strict_order_takes_a_new_first_queue_job_before_the_backlog() {
     let env = Env::start().await;
-    let (urgent, bulk) = (env.job("urgent"), env.job("bulk"));
+    let (urgent, bulk) = (env.queue("urgent"), env.queue("bulk"));
     bulk.publish_many((0..2_000).map(|n| format!("b{n}")))
         .await
         .unwrap();
@@ -879,7 +861,7 @@ async fn strict_order_takes_a_new_first_queue_job_before_the_backlog() {
     let worker = Worker::serving(vec![urgent.clone(), bulk.clone()], thoonk::Order::Strict)
         .unwrap()
         .concurrency(4);
-    let running = start(worker, move |job: Claimed| {
+    let running = start(worker, move |job: Job| {
         let seen = seen.clone();
         async move {
             seen.lock()
@@ -908,11 +890,11 @@ async fn strict_order_takes_a_new_first_queue_job_before_the_backlog() {
 async fn waiting_on_several_queues_keeps_their_connections() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let queues: Vec<Job> = (0..5).map(|i| env.job(&format!("w{i}"))).collect();
+    let queues: Vec<Queue> = (0..5).map(|i| env.queue(&format!("w{i}"))).collect();
     let worker = Worker::serving(queues.clone(), thoonk::Order::Strict)
         .unwrap()
         .concurrency(2);
-    let running = start(worker, |_job: Claimed| async { Ok::<_, Failure>("ok") });
+    let running = start(worker, |_job: Job| async { Ok::<_, Failure>("ok") });
     // Settled: the first job done, every queue's watcher back waiting.
     queues[0]
         .publish_and_wait("x", Publish::new(), DEADLINE)
@@ -945,12 +927,9 @@ async fn waiting_on_several_queues_keeps_their_connections() {
 async fn a_waiting_worker_claims_after_redis_lost_its_scripts() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let q = env.job("flushed");
+    let q = env.queue("flushed");
     let worker = Worker::new(q.clone()).concurrency(2);
-    let running = start(
-        worker,
-        |job: Claimed| async move { Ok::<_, Failure>(job.item) },
-    );
+    let running = start(worker, |job: Job| async move { Ok::<_, Failure>(job.item) });
     q.publish_and_wait("first", Publish::new(), DEADLINE)
         .await
         .unwrap();
@@ -975,11 +954,11 @@ async fn jobs_delayed_while_a_worker_waits_run_when_due() {
     const WELL_BEFORE_THE_WAIT_ENDS: Duration = Duration::from_secs(15);
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let q = env.job("later");
+    let q = env.queue("later");
     q.set_lease(Duration::from_secs(90)).await.unwrap();
     let mut finishes = q.subscribe_to(&[EventKind::Finish]).await.unwrap();
     let worker = Worker::new(q.clone()).concurrency(2);
-    let running = start(worker, |_job: Claimed| async { Ok::<_, Failure>("ok") });
+    let running = start(worker, |_job: Job| async { Ok::<_, Failure>("ok") });
     until_waiting(&raw, 1).await;
     for (id, ms) in [("d1", 300), ("d2", 600)] {
         q.publish(id, Publish::new().id(id).delay(Duration::from_millis(ms)))
@@ -1011,11 +990,11 @@ async fn jobs_delayed_while_a_worker_waits_run_when_due() {
 async fn a_claim_after_a_long_idle_wait_is_not_taken_back() {
     let env = Env::start().await;
     let raw = env.raw().await;
-    let q = env.job("idle");
+    let q = env.queue("idle");
     q.set_lease(Duration::from_millis(900)).await.unwrap();
     let (recovered_tx, mut recovered) = mpsc::unbounded_channel();
     let queue = q.clone();
-    let running = start(Worker::new(q.clone()), move |_job: Claimed| {
+    let running = start(Worker::new(q.clone()), move |_job: Job| {
         let (queue, recovered_tx) = (queue.clone(), recovered_tx.clone());
         async move {
             // Anyone's recovery pass, as soon as the job is handed over.
@@ -1031,7 +1010,7 @@ async fn a_claim_after_a_long_idle_wait_is_not_taken_back() {
     assert_eq!(pass, Recovered::default(), "the fresh claim was taken back");
     let report = running.stop().await;
     assert_eq!((report.finished, report.refused), (1, 0));
-    assert_eq!(q.failure_count("j").await.unwrap(), 0);
+    assert_eq!(q.cancel_count("j").await.unwrap(), 0);
     env.check_invariants("idle");
 }
 
@@ -1042,10 +1021,10 @@ async fn a_claim_after_a_long_idle_wait_is_not_taken_back() {
 async fn a_claim_the_worker_never_received_goes_back_when_it_stops() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let q = env.job("orphan");
+    let q = env.queue("orphan");
     let worker = Worker::new(q.clone());
     let token = format!("1.lost@{}", worker.id());
-    let running = start(worker, |_job: Claimed| async { Ok::<_, Failure>("ok") });
+    let running = start(worker, |_job: Job| async { Ok::<_, Failure>("ok") });
     until_waiting(&raw, 1).await;
     // What claim.lua writes for that worker, the job never handed over.
     let _: () = thoonk::redis::pipe()
@@ -1076,13 +1055,13 @@ async fn a_claim_the_worker_never_received_goes_back_when_it_stops() {
 async fn claims_beyond_the_free_slots_go_back_unharmed() {
     let env = Env::start().await;
     let mut raw = env.raw().await;
-    let (a, b) = (env.job("a"), env.job("b"));
+    let (a, b) = (env.queue("a"), env.queue("b"));
     let ran: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = ran.clone();
     let worker = Worker::serving(vec![a.clone(), b.clone()], thoonk::Order::Strict)
         .unwrap()
         .concurrency(1);
-    let running = start(worker, move |job: Claimed| {
+    let running = start(worker, move |job: Job| {
         let seen = seen.clone();
         async move {
             seen.lock().unwrap().push(job.id.clone());
@@ -1110,6 +1089,55 @@ async fn claims_beyond_the_free_slots_go_back_unharmed() {
     ran.sort();
     assert_eq!(ran, ["ja", "jb"]);
     assert_eq!(report.finished, 2);
-    assert_eq!(a.failure_count("ja").await.unwrap(), 0);
-    assert_eq!(b.failure_count("jb").await.unwrap(), 0);
+    assert_eq!(a.cancel_count("ja").await.unwrap(), 0);
+    assert_eq!(b.cancel_count("jb").await.unwrap(), 0);
+}
+
+/// A handler's success value is its job's result: nothing (`()`, `None`),
+/// text or bytes, or a value as JSON (`Json`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_handler_returns_is_the_result() {
+    let env = Env::start().await;
+    let q = env.queue("out");
+    let wait = |item: &'static str, id: &'static str| {
+        let q = q.clone();
+        async move {
+            within(
+                "the result",
+                q.publish_and_wait(item, Publish::new().id(id), DEADLINE),
+            )
+            .await
+            .unwrap()
+        }
+    };
+
+    let running = start(Worker::new(q.clone()), |job: Job| async move {
+        Ok::<_, Failure>(match job.id.as_str() {
+            "none" => None,
+            id => Some(thoonk::Json(
+                serde_json::json!({ "id": id, "len": job.item.len() }),
+            )),
+        })
+    });
+    assert_eq!(wait("x", "none").await, None);
+    assert_eq!(
+        wait("abc", "j").await,
+        Some(br#"{"id":"j","len":3}"#.to_vec())
+    );
+    running.stop().await;
+
+    let running = start(Worker::new(q.clone()), |_job: Job| async {
+        Ok::<(), Failure>(())
+    });
+    assert_eq!(wait("y", "unit").await, None);
+    // Finished without a result, as v1's finish event without one says.
+    assert_eq!(q.kept_result("unit").await.unwrap(), Some(None));
+    running.stop().await;
+
+    let running = start(Worker::new(q.clone()), |job: Job| async move {
+        Ok::<_, Failure>(job.item.into_iter().rev().collect::<Vec<u8>>())
+    });
+    assert_eq!(wait("abc", "bytes").await, Some(b"cba".to_vec()));
+    running.stop().await;
+    env.check_invariants("out");
 }

@@ -11,7 +11,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use thoonk::{Claimed, EventKind, Failure, Job, Publish, Thoonk, Worker};
+use thoonk::{EventKind, Failure, Job, Publish, Queue, Thoonk, Worker};
 
 /// Measure publish, process and latency, with Redis's CPU and memory per job.
 ///
@@ -121,46 +121,46 @@ const BULK_BATCH: usize = 1000;
 async fn run_phases(thoonk: &Thoonk, plan: &Plan) -> Result<Results, String> {
     let phases = ["publish_single", "publish_bulk", "process", "latency"];
     // On a cluster, refused here when it has no {tag}, with the fix.
-    thoonk.job(&plan.queue).map_err(|e| e.to_string())?;
+    thoonk.queue(&plan.queue).map_err(|e| e.to_string())?;
     let mut queues = HashMap::new();
     for phase in phases {
-        let job = thoonk
-            .job(&format!("{}.{phase}", plan.queue))
+        let queue = thoonk
+            .queue(&format!("{}.{phase}", plan.queue))
             .map_err(|e| e.to_string())?;
-        let stats = job.stats().await.map_err(|e| e.to_string())?;
+        let stats = queue.stats().await.map_err(|e| e.to_string())?;
         if !stats.is_unused() {
             return Err(format!(
                 "queue {} is not empty: bench needs fresh queues (choose another --queue)",
-                job.name()
+                queue.name()
             ));
         }
-        queues.insert(phase, job);
+        queues.insert(phase, queue);
     }
     let payload = |i: usize| payload(i, plan.payload_bytes);
     let e = |e: thoonk::Error| e.to_string();
 
     // publish_single: each publish awaited before the next.
-    let job = &queues["publish_single"];
+    let queue = &queues["publish_single"];
     let progress = Progress::new("publish_single", plan.single);
     let publish_single = measure(thoonk, plan.single, async {
         for i in 0..plan.single {
-            job.publish(payload(i), Publish::new()).await.map_err(e)?;
+            queue.publish(payload(i), Publish::new()).await.map_err(e)?;
             progress.set(i + 1);
         }
         Ok(())
     })
     .await?;
     progress.done();
-    job.destroy().await.map_err(e)?;
+    queue.destroy().await.map_err(e)?;
 
     // publish_bulk: batches of BULK_BATCH, a few in flight together.
-    let job = &queues["publish_bulk"];
+    let queue = &queues["publish_bulk"];
     let progress = Progress::new("publish_bulk", plan.jobs);
     let memory = redis_memory(thoonk).await?;
     let throughput = measure(
         thoonk,
         plan.jobs,
-        publish_all(job, plan.jobs, &payload, &progress),
+        publish_all(queue, plan.jobs, &payload, &progress),
     )
     .await?;
     let bytes = redis_memory(thoonk).await? as f64 - memory as f64;
@@ -169,26 +169,26 @@ async fn run_phases(thoonk: &Thoonk, plan: &Plan) -> Result<Results, String> {
         throughput,
         bytes_per_job: bytes / plan.jobs as f64,
     };
-    job.destroy().await.map_err(e)?;
+    queue.destroy().await.map_err(e)?;
 
     // process: one worker, concurrency C, no-op handler, all jobs queued first.
-    let job = &queues["process"];
-    publish_all(job, plan.jobs, &payload, &Progress::hidden()).await?;
+    let queue = &queues["process"];
+    publish_all(queue, plan.jobs, &payload, &Progress::hidden()).await?;
     let progress = Arc::new(Progress::new("process", plan.jobs));
     let process = measure(
         thoonk,
         plan.jobs,
-        run_worker_until(job, plan.concurrency, plan.jobs as u64, &progress),
+        run_worker_until(queue, plan.concurrency, plan.jobs as u64, &progress),
     )
     .await?;
     progress.done();
-    job.destroy().await.map_err(e)?;
+    queue.destroy().await.map_err(e)?;
 
     // latency: publish at R jobs/s to a running worker; each job's time from
     // before its publish call until its finish event arrives.
-    let job = &queues["latency"];
-    let latency = measure_latency(job, plan, &payload).await?;
-    job.destroy().await.map_err(e)?;
+    let queue = &queues["latency"];
+    let latency = measure_latency(queue, plan, &payload).await?;
+    queue.destroy().await.map_err(e)?;
 
     Ok(Results {
         publish_single,
@@ -217,7 +217,7 @@ async fn measure(
 
 /// Publishes `n` jobs in batches, a few batches in flight at once.
 async fn publish_all(
-    job: &Job,
+    queue: &Queue,
     n: usize,
     payload: &impl Fn(usize) -> String,
     progress: &Progress,
@@ -232,7 +232,7 @@ async fn publish_all(
             }
             let end = (start + BULK_BATCH).min(n);
             let items: Vec<String> = (start..end).map(payload).collect();
-            calls.push(job.publish_many(items));
+            calls.push(queue.publish_many(items));
             start = end;
         }
         for r in futures_util::future::join_all(calls).await {
@@ -245,25 +245,25 @@ async fn publish_all(
 
 /// Runs a no-op worker until `finishes` jobs have finished.
 async fn run_worker_until(
-    job: &Job,
+    queue: &Queue,
     concurrency: usize,
     finishes: u64,
     progress: &Arc<Progress>,
 ) -> Result<(), String> {
-    let worker = Worker::new(job.clone()).concurrency(concurrency);
+    let worker = Worker::new(queue.clone()).concurrency(concurrency);
     let handled = Arc::new(AtomicU64::new(0));
     let counter = handled.clone();
-    let handler = move |_job: Claimed| {
+    let handler = move |_job: Job| {
         counter.fetch_add(1, Ordering::Relaxed);
         async { Ok::<_, Failure>("ok") }
     };
     let done = {
-        let job = job.clone();
+        let queue = queue.clone();
         let progress = progress.clone();
         async move {
             // The finish counter is the truth (handled counts only calls).
             loop {
-                let n = job.stats().await.map(|s| s.finishes).unwrap_or(0);
+                let n = queue.stats().await.map(|s| s.finishes).unwrap_or(0);
                 progress.set(n as usize);
                 if n >= finishes {
                     break;
@@ -277,26 +277,25 @@ async fn run_worker_until(
 }
 
 async fn measure_latency(
-    job: &Job,
+    queue: &Queue,
     plan: &Plan,
     payload: &impl Fn(usize) -> String,
 ) -> Result<Latency, String> {
     let e = |e: thoonk::Error| e.to_string();
-    let mut events = job.subscribe_to(&[EventKind::Finish]).await.map_err(e)?;
+    let mut events = queue.subscribe_to(&[EventKind::Finish]).await.map_err(e)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = Worker::new(job.clone()).concurrency(plan.concurrency);
-    let worker = tokio::spawn(worker.run(
-        |_job: Claimed| async { Ok::<_, Failure>("ok") },
-        async {
+    let worker = Worker::new(queue.clone()).concurrency(plan.concurrency);
+    let worker = tokio::spawn(
+        worker.run(|_job: Job| async { Ok::<_, Failure>("ok") }, async {
             let _ = stopped.await;
-        },
-    ));
+        }),
+    );
     let progress = Progress::new("latency", plan.latency_jobs);
     // Published ids and when their publish call started; the publisher
     // and the event reader share it.
     let started: Arc<std::sync::Mutex<HashMap<String, Instant>>> = Arc::default();
     let publisher = {
-        let (job, started, plan) = (job.clone(), started.clone(), plan.clone());
+        let (queue, started, plan) = (queue.clone(), started.clone(), plan.clone());
         let items: Vec<String> = (0..plan.latency_jobs).map(payload).collect();
         tokio::spawn(async move {
             let period = Duration::from_secs_f64(1.0 / plan.rate.max(1e-3));
@@ -306,7 +305,7 @@ async fn measure_latency(
                 tick.tick().await;
                 let id = thoonk::new_id();
                 started.lock().unwrap().insert(id.clone(), Instant::now());
-                job.publish(item, Publish::new().id(id)).await?;
+                queue.publish(item, Publish::new().id(id)).await?;
             }
             Ok::<_, thoonk::Error>(())
         })
@@ -444,19 +443,19 @@ impl Progress {
 fn print_human(r: &Results, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "publish_single  {:>10.0} jobs/s  {:>6.1} µs Redis CPU/job",
+        "publish_single  {:>10.0} jobs/s  {:>6.1} µs Redis CPU/queue",
         r.publish_single.jobs_per_s, r.publish_single.redis_cpu_us_per_job
     )?;
     writeln!(
         out,
-        "publish_bulk    {:>10.0} jobs/s  {:>6.1} µs Redis CPU/job  {:>6.0} bytes/job",
+        "publish_bulk    {:>10.0} jobs/s  {:>6.1} µs Redis CPU/queue  {:>6.0} bytes/queue",
         r.publish_bulk.throughput.jobs_per_s,
         r.publish_bulk.throughput.redis_cpu_us_per_job,
         r.publish_bulk.bytes_per_job
     )?;
     writeln!(
         out,
-        "process         {:>10.0} jobs/s  {:>6.1} µs Redis CPU/job",
+        "process         {:>10.0} jobs/s  {:>6.1} µs Redis CPU/queue",
         r.process.jobs_per_s, r.process.redis_cpu_us_per_job
     )?;
     writeln!(

@@ -14,7 +14,7 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     let claim = &args.claim;
-    let went = thoonk.job(&claim.queue)?.cancel(claim.job_ref()).await?;
+    let went = thoonk.queue(&claim.queue)?.cancel(claim.job_ref()).await?;
     if went == State::Stalled {
         writeln!(
             std::io::stdout().lock(),

@@ -15,7 +15,7 @@ pub(crate) struct Args {
 pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     let queue = args.queue;
     let mut out = std::io::stdout().lock();
-    let mut events = thoonk.job(&queue)?.subscribe().await?;
+    let mut events = thoonk.queue(&queue)?.subscribe().await?;
     loop {
         tokio::select! {
             event = events.next() => {

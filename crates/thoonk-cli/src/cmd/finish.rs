@@ -19,11 +19,11 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
-    let job = thoonk.job(&args.queue)?;
+    let queue = thoonk.queue(&args.queue)?;
     let target = job_ref(&args.id, args.token.as_deref());
     match args.result {
-        Some(result) => job.finish_with(target, result).await?,
-        None => job.finish(target).await?,
+        Some(result) => queue.finish_with(target, result).await?,
+        None => queue.finish(target).await?,
     }
     Ok(())
 }

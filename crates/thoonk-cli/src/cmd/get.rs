@@ -4,7 +4,7 @@ use crate::args::secs;
 use crate::exit::{Exit, Fatal};
 use serde_json::json;
 use std::io::Write;
-use thoonk::{Claimed, Thoonk};
+use thoonk::{Job, Thoonk};
 
 /// Claim one job; prints {"id","item","cancelled","token"} as one JSON line.
 #[derive(Debug, clap::Args)]
@@ -18,14 +18,13 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     let Args { queue, timeout } = args;
-    let job = thoonk.job(&queue)?;
-    let Some(Claimed {
+    let Some(Job {
         id,
         item,
-        cancelled,
+        retries,
         token,
         ..
-    }) = job.get(secs(timeout)?).await?
+    }) = thoonk.queue(&queue)?.get(secs(timeout)?).await?
     else {
         return Err(Fatal(
             Exit::Timeout,
@@ -35,7 +34,8 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     let line = json!({
         "id": id,
         "item": String::from_utf8_lossy(&item),
-        "cancelled": cancelled,
+        // The queue's word for it, as `thoonk cancel` and v1 say.
+        "cancelled": retries,
         "token": token,
     });
     writeln!(std::io::stdout().lock(), "{line}")?;

@@ -21,11 +21,11 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     const PAGE: usize = 1000;
     let Args { queue, state, json } = args;
     let mut out = std::io::stdout().lock();
-    let job = thoonk.job(&queue)?;
+    let handle = thoonk.queue(&queue)?;
     let mut offset = 0;
     let mut all = Vec::new();
     loop {
-        let page = job.list(state, offset, PAGE).await?;
+        let page = handle.list(state, offset, PAGE).await?;
         let done = page.len() < PAGE;
         offset += page.len();
         for info in page {

@@ -43,7 +43,7 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     let mut out = std::io::stdout().lock();
-    let job = thoonk.job(&args.queue)?;
+    let queue = thoonk.queue(&args.queue)?;
     let item = match args.item.as_deref() {
         None | Some("-") => {
             let mut buf = Vec::new();
@@ -61,7 +61,7 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
         options = options.replicas(n, secs(args.replicas_timeout)?);
     }
     if !args.wait {
-        match job.publish(item, options).await {
+        match queue.publish(item, options).await {
             Ok(_) => {}
             // Queued all the same: a script needs its id.
             Err(e @ Error::NotReplicated { .. }) => {
@@ -76,7 +76,7 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     // Printed before the wait, so a person sees which job it is.
     writeln!(out, "{id}")?;
     out.flush()?;
-    let result = job
+    let result = queue
         .publish_and_wait(item, options, secs(args.timeout)?)
         .await?;
     if let Some(result) = result {

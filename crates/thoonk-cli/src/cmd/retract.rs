@@ -13,5 +13,5 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
-    Ok(thoonk.job(&args.queue)?.retract(&args.id).await?)
+    Ok(thoonk.queue(&args.queue)?.retract(&args.id).await?)
 }

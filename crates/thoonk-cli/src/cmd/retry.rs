@@ -13,5 +13,5 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
-    Ok(thoonk.job(&args.queue)?.retry(&args.id).await?)
+    Ok(thoonk.queue(&args.queue)?.retry(&args.id).await?)
 }

@@ -12,6 +12,6 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
-    let job = thoonk.job(&args.claim.queue)?;
-    Ok(job.stall(args.claim.job_ref()).await?)
+    let queue = thoonk.queue(&args.claim.queue)?;
+    Ok(queue.stall(args.claim.job_ref()).await?)
 }

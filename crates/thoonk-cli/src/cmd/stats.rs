@@ -15,7 +15,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
-    let stats = thoonk.job(&args.queue)?.stats().await?;
+    let stats = thoonk.queue(&args.queue)?.stats().await?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(

@@ -3,7 +3,7 @@
 use crate::args::secs;
 use crate::exit::Fatal;
 use std::process::Stdio;
-use thoonk::{Claimed, Failure, Order, Thoonk, Worker};
+use thoonk::{Failure, Job, Order, Thoonk, Worker};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
@@ -60,7 +60,7 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     } = args;
     let jobs = queues
         .iter()
-        .map(|q| thoonk.job(q))
+        .map(|q| thoonk.queue(q))
         .collect::<thoonk::Result<Vec<_>>>()?;
     let order = weights.map_or(Order::Strict, Order::Weighted);
     // Everything checked before any queue's settings change.
@@ -90,11 +90,11 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
         "working: {}",
         command.join(" ")
     );
-    let handler = move |claimed: Claimed| run_command(command.clone(), claimed);
+    let handler = move |job: Job| run_command(command.clone(), job);
     let report = worker.run(handler, shutdown).await?;
     tracing::info!(
         finished = report.finished,
-        cancelled = report.cancelled,
+        failed = report.failed,
         stalled = report.stalled,
         released = report.released,
         refused = report.refused,
@@ -104,13 +104,13 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
 }
 
 /// One job: the command with the item on stdin.
-async fn run_command(command: Vec<String>, job: Claimed) -> Result<Vec<u8>, Failure> {
+async fn run_command(command: Vec<String>, job: Job) -> Result<Vec<u8>, Failure> {
     let (program, args) = command.split_first().expect("clap requires a command");
     let mut child = Command::new(program)
         .args(args)
         .env("THOONK_QUEUE", &*job.queue)
         .env("THOONK_JOB_ID", &job.id)
-        .env("THOONK_CANCELLED", job.cancelled.to_string())
+        .env("THOONK_CANCELLED", job.retries.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -118,7 +118,7 @@ async fn run_command(command: Vec<String>, job: Claimed) -> Result<Vec<u8>, Fail
         // must not outlive the claim it works under.
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| Failure::retry(format!("cannot run {program}: {e}")))?;
+        .map_err(|e| Failure::transient(format!("cannot run {program}: {e}")))?;
     let mut stdin = child.stdin.take().expect("piped");
     let item = job.item;
     // Written alongside reading the output: a command that writes before
@@ -130,7 +130,7 @@ async fn run_command(command: Vec<String>, job: Claimed) -> Result<Vec<u8>, Fail
     let output = child
         .wait_with_output()
         .await
-        .map_err(|e| Failure::retry(format!("waiting for {program}: {e}")))?;
+        .map_err(|e| Failure::transient(format!("waiting for {program}: {e}")))?;
     let _ = feed.await;
     if output.status.success() {
         let mut result = output.stdout;
@@ -144,7 +144,7 @@ async fn run_command(command: Vec<String>, job: Claimed) -> Result<Vec<u8>, Fail
     while !stderr.is_char_boundary(start) {
         start += 1;
     }
-    Err(Failure::retry(format!(
+    Err(Failure::transient(format!(
         "{program} {}: {}",
         output.status,
         stderr[start..].trim_end()

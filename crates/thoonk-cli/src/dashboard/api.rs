@@ -32,8 +32,8 @@ pub(crate) async fn queue(State(app): State<App>, Path(queue): Path<String>) -> 
         return Json(view).into_response();
     }
     let read = async {
-        let job = app.thoonk.job(&queue)?;
-        let (stats, workers) = super::live::read(&job).await?;
+        let handle = app.thoonk.queue(&queue)?;
+        let (stats, workers) = super::live::read(&handle).await?;
         Ok((!stats.is_unused())
             .then(|| super::live::view(&queue, stats, workers, &Default::default())))
     };
@@ -112,7 +112,7 @@ pub(crate) async fn list(
     if offset > MAX_OFFSET {
         return Ok(Vec::new());
     }
-    let jobs = app.thoonk.job(queue)?.list(state, offset, limit).await?;
+    let jobs = app.thoonk.queue(queue)?.list(state, offset, limit).await?;
     Ok(jobs
         .into_iter()
         .map(|j| Listed {
@@ -130,7 +130,7 @@ pub(crate) async fn job(
     State(app): State<App>,
     Path((queue, id)): Path<(String, String)>,
 ) -> Response {
-    let detail = async { app.thoonk.job(&queue)?.detail(&id).await }.await;
+    let detail = async { app.thoonk.queue(&queue)?.detail(&id).await }.await;
     match detail {
         Ok(Some(detail)) => Json(Detail {
             actions: actions(detail.state),
@@ -158,18 +158,21 @@ pub(crate) async fn act(
         );
     }
     let done = async {
-        let job = app.thoonk.job(&queue)?;
+        let handle = app.thoonk.queue(&queue)?;
         // The dashboard holds no claim: stall and cancel go as a v1 client
         // would, unfenced, on whatever claim the job is under now.
         let target = JobRef::from(id.as_str());
         match action.as_str() {
-            "retry" => job.retry(&id).await.map(|_| "retried: back in the queue"),
-            "retract" => job.retract(&id).await.map(|_| "retracted: deleted"),
-            "stall" => job
+            "retry" => handle
+                .retry(&id)
+                .await
+                .map(|_| "retried: back in the queue"),
+            "retract" => handle.retract(&id).await.map(|_| "retracted: deleted"),
+            "stall" => handle
                 .stall_with(target, "stalled from the dashboard")
                 .await
                 .map(|_| "stalled"),
-            "cancel" => job
+            "cancel" => handle
                 .cancel_with(
                     target,
                     thoonk::Cancel::new().reason("cancelled from the dashboard"),
@@ -194,7 +197,7 @@ pub(crate) async fn act(
 
 /// `POST /api/queues/QUEUE/retry-all`: every stalled job back in the queue.
 pub(crate) async fn retry_all(State(app): State<App>, Path(queue): Path<String>) -> Response {
-    let done = async { app.thoonk.job(&queue)?.retry_all().await }.await;
+    let done = async { app.thoonk.queue(&queue)?.retry_all().await }.await;
     app.live.poke(&queue);
     match done {
         Ok(n) => Json(json!({ "ok": true, "retried": n, "message": format!("{n} jobs retried") }))
@@ -207,7 +210,9 @@ pub(crate) async fn retry_all(State(app): State<App>, Path(queue): Path<String>)
 /// (the job moved on), a Redis failure is ours.
 pub(crate) fn failure(e: Error) -> Response {
     let status = match &e {
-        Error::Redis(_) | Error::Connect { .. } => StatusCode::BAD_GATEWAY,
+        Error::Redis { .. } | Error::Connect { .. } | Error::Stopped { .. } => {
+            StatusCode::BAD_GATEWAY
+        }
         Error::InvalidName { .. } | Error::InvalidId { .. } | Error::Untagged { .. } => {
             StatusCode::BAD_REQUEST
         }

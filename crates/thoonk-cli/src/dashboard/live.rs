@@ -211,13 +211,13 @@ impl Refresher {
             }
             // A counter left by a raw command under a name no handle takes
             // (on a cluster, one without a {tag}) is no queue to show.
-            let Ok(job) = self.thoonk.job(&name) else {
+            let Ok(queue) = self.thoonk.queue(&name) else {
                 continue;
             };
             if !self.followed.contains_key(&name) {
                 // A queue whose events cannot be followed (an ACL without
                 // its channel) still shows, refreshed at each sample.
-                match job.subscribe().await {
+                match queue.subscribe().await {
                     Ok(events) => {
                         let task = tokio::spawn(forward(
                             name.clone(),
@@ -232,7 +232,7 @@ impl Refresher {
                     Err(e) => tracing::warn!(queue = name, "cannot follow its events: {e}"),
                 }
             }
-            let (stats, workers) = read(&job).await?;
+            let (stats, workers) = read(&queue).await?;
             let history = self.history.entry(name.clone()).or_default();
             if sample || history.is_empty() {
                 history.push_back((Instant::now(), stats.publishes, stats.finishes));
@@ -255,10 +255,10 @@ impl Refresher {
 
 /// A queue's counts and live workers.
 pub(crate) async fn read(
-    job: &thoonk::Job,
+    queue: &thoonk::Queue,
 ) -> thoonk::Result<(thoonk::Stats, Vec<thoonk::WorkerInfo>)> {
     // Both in one trip on the multiplexed connection.
-    tokio::try_join!(job.stats(), job.workers())
+    tokio::try_join!(queue.stats(), queue.workers())
 }
 
 /// A queue's line of the overview, from its counts and rate samples.

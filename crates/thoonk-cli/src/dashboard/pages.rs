@@ -202,14 +202,14 @@ pub(crate) async fn job(
     State(app): State<App>,
     Path((queue, id)): Path<(String, String)>,
 ) -> Response {
-    let detail = async { app.thoonk.job(&queue)?.detail(&id).await }.await;
+    let detail = async { app.thoonk.queue(&queue)?.detail(&id).await }.await;
     let detail = match detail {
         Ok(detail) => detail,
         Err(e) => return api::failure(e),
     };
     let body = html! {
         p.crumbs { a href=(queue_path(&queue)) { "← queue " (queue) } }
-        h1 { "Job " code #job-id { (id) } }
+        h1 { "Queue " code #job-id { (id) } }
         p #flash role="status" {}
         @match &detail {
             None => p.error #missing { "No job " (id) " in queue " (queue) ": it finished, was retracted, or never was." },

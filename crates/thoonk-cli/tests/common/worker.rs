@@ -26,7 +26,7 @@ pub(crate) struct WorkerProcess {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Report {
     pub(crate) finished: u64,
-    pub(crate) cancelled: u64,
+    pub(crate) failed: u64,
     pub(crate) stalled: u64,
     pub(crate) released: u64,
     pub(crate) refused: u64,
@@ -65,7 +65,7 @@ impl Exited {
         };
         Report {
             finished: field("finished"),
-            cancelled: field("cancelled"),
+            failed: field("failed"),
             stalled: field("stalled"),
             released: field("released"),
             refused: field("refused"),

@@ -3,10 +3,10 @@
 //! keys: `SCAN`).
 
 use super::connection::{Connection, Link};
-use crate::{Error, Result, Thoonk};
+use crate::Thoonk;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Cmd, Value};
+use redis::{Cmd, RedisResult, Value};
 use std::collections::BTreeSet;
 
 /// One Redis among those a client talks to: the one, or a cluster master.
@@ -15,7 +15,7 @@ pub(crate) struct Node(Option<RoutingInfo>);
 impl Thoonk {
     /// Every Redis that holds keys of this client: the one, or each master
     /// of the cluster (for what must look at all keys: `SCAN`).
-    pub(crate) async fn nodes(&self) -> Result<Vec<Node>> {
+    pub(crate) async fn nodes(&self) -> RedisResult<Vec<Node>> {
         let Connection(Link::Cluster(mut cluster)) = self.connection() else {
             return Ok(vec![Node(None)]);
         };
@@ -31,7 +31,7 @@ impl Thoonk {
     }
 
     /// Runs `cmd` on `node`.
-    pub(crate) async fn query_on(&self, node: &Node, cmd: Cmd) -> Result<Value> {
+    pub(crate) async fn query_on(&self, node: &Node, cmd: Cmd) -> RedisResult<Value> {
         Ok(match (&node.0, self.connection()) {
             (Some(route), Connection(Link::Cluster(mut cluster))) => {
                 cluster.route_command(cmd, route.clone()).await?
@@ -44,7 +44,7 @@ impl Thoonk {
 /// The address of each master that serves slots, as `CLUSTER SLOTS` names
 /// it: the very names the cluster client keys its connections by (it reads
 /// the same reply), so that a command can be routed to each by address.
-async fn masters(cluster: &mut ClusterConnection) -> Result<BTreeSet<(String, u16)>> {
+async fn masters(cluster: &mut ClusterConnection) -> RedisResult<BTreeSet<(String, u16)>> {
     let mut slots = redis::cmd("CLUSTER");
     slots.arg("SLOTS");
     let reply = cluster
@@ -56,10 +56,10 @@ async fn masters(cluster: &mut ClusterConnection) -> Result<BTreeSet<(String, u1
     slot_masters(reply).ok_or_else(|| {
         // An empty host means "the node that answered", which a routed
         // reply does not tell; "?" an unknown node (mid-failover).
-        Error::Redis(redis::RedisError::from((
+        redis::RedisError::from((
             redis::ErrorKind::Parse,
             "CLUSTER SLOTS named a master without a usable address; try again",
-        )))
+        ))
     })
 }
 

@@ -1,5 +1,5 @@
 //! The core: connections to one Redis or to a Redis Cluster, the clock,
-//! and the event hub. The [`Job`](crate::Job) queue is one object built on
+//! and the event hub. The [`Queue`](crate::Queue) queue is one object built on
 //! it; other Redis+Lua objects can be built on it the same way (see the
 //! crate docs).
 
@@ -16,7 +16,7 @@ use crate::{Error, Result};
 use connection::{Cluster, Target};
 use node::{hide_password, node_client, trusting};
 use redis::cluster::ClusterClientBuilder;
-use redis::{Cmd, Pipeline, Value};
+use redis::{Cmd, Pipeline, RedisResult, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,7 +47,21 @@ struct Inner {
     events: tokio::sync::OnceCell<EventHub>,
 }
 
+/// Where [`Thoonk::connect_from_env`] connects when `THOONK_REDIS_URL` is
+/// not set, as the `thoonk` command does.
+pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
+
 impl Thoonk {
+    /// Connects to the Redis that `$THOONK_REDIS_URL` names (as the
+    /// `thoonk` command does), else to [`DEFAULT_URL`]: configuration
+    /// from the environment, the same for a program and the CLI beside it.
+    pub async fn connect_from_env() -> Result<Thoonk> {
+        match std::env::var("THOONK_REDIS_URL") {
+            Ok(url) if !url.is_empty() => Thoonk::connect(&url).await,
+            _ => Thoonk::connect(DEFAULT_URL).await,
+        }
+    }
+
     /// Connects to the Redis at `url` (`redis://host:port/db`), failing at
     /// once with the URL in the error when it does not answer.
     ///
@@ -70,10 +84,7 @@ impl Thoonk {
     }
 
     async fn connect_single(url: &str, ca_pem: Option<&[u8]>) -> Result<Thoonk> {
-        let client = node_client(url, ca_pem).map_err(|source| Error::Connect {
-            url: hide_password(url),
-            source,
-        })?;
+        let client = node_client(url, ca_pem)?;
         Thoonk::start(hide_password(url), Target::Single(Box::new(client))).await
     }
 
@@ -84,7 +95,7 @@ impl Thoonk {
     /// work as for [`Thoonk::connect`], on every node.
     ///
     /// On a cluster, each queue name must hold a `{tag}` (see
-    /// [`Thoonk::job`]).
+    /// [`Thoonk::queue`]).
     pub async fn connect_cluster(seeds: &[impl AsRef<str>]) -> Result<Thoonk> {
         Thoonk::connect_cluster_with(seeds, None).await
     }
@@ -115,9 +126,8 @@ impl Thoonk {
         let seeds = urls
             .iter()
             .map(|u| node_client(u, ca_pem))
-            .collect::<redis::RedisResult<_>>()
-            .map_err(connect_error)?;
-        let certs = ca_pem.map(trusting).transpose().map_err(connect_error)?;
+            .collect::<Result<_>>()?;
+        let certs = ca_pem.map(|pem| trusting(&shown, pem)).transpose()?;
         let builder = || {
             let builder = ClusterClientBuilder::new(urls.clone())
                 .connection_timeout(Duration::from_secs(2))
@@ -180,11 +190,17 @@ impl Thoonk {
     /// calls that should not wait in line behind the others' replies (a
     /// worker's finishes beside its claims).
     pub(crate) async fn with_own_connection(&self) -> Result<Thoonk> {
+        let conn = self
+            .inner
+            .target
+            .connect()
+            .await
+            .map_err(self.error_in("connect"))?;
         Ok(Thoonk {
             inner: Arc::new(Inner {
                 url: self.inner.url.clone(),
                 target: self.inner.target.clone(),
-                conn: self.inner.target.connect().await?,
+                conn,
                 idle_blocking: Mutex::new(Vec::new()),
                 events: tokio::sync::OnceCell::new(),
             }),
@@ -230,6 +246,13 @@ impl Thoonk {
     /// Listens to pub/sub `channels` over the client's one subscription
     /// connection. Returns once Redis confirmed the subscriptions.
     pub async fn listen(&self, channels: Vec<String>) -> Result<Listener> {
+        self.subscribe(channels)
+            .await
+            .map_err(self.error_in("subscribe to events"))
+    }
+
+    /// [`Thoonk::listen`], for callers that say which queue it is for.
+    pub(crate) async fn subscribe(&self, channels: Vec<String>) -> RedisResult<Listener> {
         let hub = self
             .inner
             .events
@@ -251,7 +274,10 @@ impl Thoonk {
     pub async fn wait_for_list(&self, key: &str, timeout: Duration) -> Result<bool> {
         let mut wait = redis::pipe();
         wait.add_command(wait_cmd(key, timeout));
-        let (moved,): (Option<Value>,) = self.query_alone(&wait).await?;
+        let (moved,): (Option<Value>,) = self
+            .query_alone(&wait)
+            .await
+            .map_err(self.error_in("wait for a list"))?;
         Ok(moved.is_some())
     }
 
@@ -270,7 +296,7 @@ impl Thoonk {
         key: &str,
         timeout: Duration,
         script: &redis::ScriptInvocation<'_>,
-    ) -> Result<Value> {
+    ) -> RedisResult<Value> {
         let mut both = redis::pipe();
         both.add_command(wait_cmd(key, timeout))
             .ignore()
@@ -279,10 +305,8 @@ impl Thoonk {
             Ok((reply,)) => Ok(reply),
             // Redis lost its scripts (a restart): the wait is over and the
             // script did not run; load it and run it now.
-            Err(Error::Redis(e))
-                if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
-            {
-                Ok(script.invoke_async(&mut self.connection()).await?)
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                script.invoke_async(&mut self.connection()).await
             }
             Err(e) => Err(e),
         }
@@ -293,7 +317,10 @@ impl Thoonk {
     /// kept for the next such call once it replied; had this future been
     /// dropped mid-call, the connection (with a reply still due) is
     /// dropped too.
-    pub(crate) async fn query_alone<T: redis::FromRedisValue>(&self, pipe: &Pipeline) -> Result<T> {
+    pub(crate) async fn query_alone<T: redis::FromRedisValue>(
+        &self,
+        pipe: &Pipeline,
+    ) -> RedisResult<T> {
         let idle = self.inner.idle_blocking.lock().unwrap().pop();
         let mut conn = match idle {
             Some(conn) => conn,
@@ -302,6 +329,13 @@ impl Thoonk {
         let reply = pipe.query_async(&mut conn).await?;
         self.inner.idle_blocking.lock().unwrap().push(conn);
         Ok(reply)
+    }
+
+    /// Turns a Redis error of your own call (`op`: what it was doing) into
+    /// a [`Error::Redis`] that says what failed and at which server: for
+    /// objects of your own built on this client (see the crate docs).
+    pub fn error_in(&self, op: &'static str) -> impl Fn(redis::RedisError) -> Error + '_ {
+        move |e| Error::redis(op, None, None, self.url(), e)
     }
 }
 

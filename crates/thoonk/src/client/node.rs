@@ -1,33 +1,50 @@
-//! The client of one node from its URL: TLS with ring and an optional CA
+//! The client of one node from its URL: TLS (aws-lc-rs) and an optional CA
 //! of the user's, and the URL as messages show it (passwords hidden).
+
+use crate::Error;
 
 /// The client of one node at `url`; with `ca_pem`, over TLS trusting only
 /// that CA. Every connection to the node (ordinary, blocking, pub/sub) is
 /// made from it, so all of them use the same TLS settings.
-pub(super) fn node_client(url: &str, ca_pem: Option<&[u8]>) -> redis::RedisResult<redis::Client> {
+pub(super) fn node_client(url: &str, ca_pem: Option<&[u8]>) -> Result<redis::Client, Error> {
+    let invalid = |reason: String| Error::InvalidUrl {
+        url: hide_password(url),
+        reason,
+    };
+    if !url.contains("://") {
+        return Err(invalid(format!(
+            "it has no scheme: write redis://{url} (rediss:// for TLS, redis+unix:///PATH for a socket)"
+        )));
+    }
     if is_tls(url) {
-        use_ring_for_tls();
+        choose_tls_provider();
     }
-    match ca_pem {
+    let client = match ca_pem {
         None => redis::Client::open(url),
-        Some(_) if !is_tls(url) => Err(redis::RedisError::from((
-            redis::ErrorKind::InvalidClientConfig,
-            "a TLS CA was given, but the URL is not rediss://",
-        ))),
-        Some(pem) => redis::Client::build_with_tls(url, trusting(pem)?),
-    }
+        Some(_) if !is_tls(url) => {
+            return Err(invalid(
+                "a TLS CA was given, but the URL is not rediss://".into(),
+            ))
+        }
+        Some(pem) => redis::Client::build_with_tls(url, trusting(url, pem)?),
+    };
+    client.map_err(|e| {
+        invalid(format!(
+            "{e} (expected redis://[USER:PASSWORD@]HOST[:PORT][/DB])"
+        ))
+    })
 }
 
 /// Certificates that trust exactly the CAs in `ca_pem`. A file without a
 /// single certificate is refused here: otherwise every connection would fail
 /// later, with an error about the server's certificate.
-pub(super) fn trusting(ca_pem: &[u8]) -> redis::RedisResult<redis::TlsCertificates> {
+pub(super) fn trusting(url: &str, ca_pem: &[u8]) -> Result<redis::TlsCertificates, Error> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     if CertificateDer::pem_slice_iter(ca_pem).next().is_none() {
-        return Err(redis::RedisError::from((
-            redis::ErrorKind::InvalidClientConfig,
-            "the TLS CA holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-        )));
+        return Err(Error::InvalidUrl {
+            url: hide_password(url),
+            reason: "the TLS CA holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+        });
     }
     Ok(redis::TlsCertificates {
         client_tls: None,
@@ -40,11 +57,12 @@ fn is_tls(url: &str) -> bool {
         .is_some_and(|scheme| scheme.eq_ignore_ascii_case("rediss://"))
 }
 
-/// rustls needs a crypto provider chosen for the process. Ours is ring; a
-/// program that chose one before keeps its own (the install then fails,
+/// rustls needs a crypto provider chosen for the process. Ours is
+/// aws-lc-rs (rustls's default, with post-quantum key exchange); a program
+/// that chose one before keeps its own (the install then fails,
 /// harmlessly).
-fn use_ring_for_tls() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+fn choose_tls_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 /// `redis://user:secret@host/` -> `redis://user:***@host/`; also the

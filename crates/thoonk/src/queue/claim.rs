@@ -1,41 +1,47 @@
-//! Claiming: a claimed job ([`Claimed`]) and `Job::claim`, one script
+//! Claiming: a claimed job ([`Job`]) and `Queue::claim`, one script
 //! that moves up to N jobs from available to claimed, with their leases
 //! and tokens.
 
-use super::{lossy, Job, JobRef};
+use super::{lossy, JobRef, Queue};
 use crate::{scripts, Result};
 use redis::ScriptInvocation;
 use std::sync::Arc;
 
-/// A job this worker claimed: finish, cancel or stall it by passing
-/// `&claimed` (which carries the claim's token).
+/// A job, as a worker claimed it: its payload, and the token of this
+/// claim. Finish, cancel or stall it by passing `&job` to the queue's
+/// operations (the token goes with it, so they are refused once the claim
+/// was taken back). `T` is the payload's type: bytes, or a decoded value
+/// for typed jobs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Claimed<T = Vec<u8>> {
+pub struct Job<T = Vec<u8>> {
     /// The queue it came from.
     pub queue: Arc<str>,
     /// The job's id.
     pub id: String,
     /// Its payload.
     pub item: T,
-    /// How many times it was cancelled before.
-    pub cancelled: u64,
+    /// How many times it came back before this claim: failed (a transient
+    /// [`Failure`](crate::Failure)), cancelled by hand, or taken back when
+    /// its lease ran out. In the queue's words, its cancel count
+    /// (`job.cancelled:NAME`); a stall starts it afresh.
+    pub retries: u64,
     /// The token of this claim: finish, cancel and stall with it are
     /// refused once the claim was taken back.
     pub token: String,
 }
 
 /// A claimed job is its own reference, fenced by its token.
-impl<'a, T> From<&'a Claimed<T>> for JobRef<'a> {
-    fn from(c: &'a Claimed<T>) -> Self {
+impl<'a, T> From<&'a Job<T>> for JobRef<'a> {
+    fn from(c: &'a Job<T>) -> Self {
         JobRef::fenced(&c.id, &c.token)
     }
 }
 
-impl Job {
+impl Queue {
     /// Claims up to `max` available jobs at once, oldest first, without
     /// waiting. Each claim is atomic: the job moves from available to
-    /// claimed in one script. The claim is a lease: see [`Job::extend`].
-    pub async fn claim(&self, max: usize) -> Result<Vec<Claimed>> {
+    /// claimed in one script. The claim is a lease: see [`Queue::extend`].
+    pub async fn claim(&self, max: usize) -> Result<Vec<Job>> {
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -48,11 +54,12 @@ impl Job {
         &self,
         max: usize,
         worker: Option<&str>,
-    ) -> Result<(Vec<Claimed>, Option<u64>)> {
+    ) -> Result<(Vec<Job>, Option<u64>)> {
         let reply = self
             .claim_call(max, worker)
             .invoke_async(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at("claim"))?;
         self.read_claimed(reply)
     }
 
@@ -78,18 +85,18 @@ impl Job {
 
     /// The jobs in the claim script's reply, and when its next delayed job
     /// falls due.
-    pub(crate) fn read_claimed(&self, reply: redis::Value) -> Result<(Vec<Claimed>, Option<u64>)> {
-        let (next_due, flat) = split_claim_reply(reply)?;
+    pub(crate) fn read_claimed(&self, reply: redis::Value) -> Result<(Vec<Job>, Option<u64>)> {
+        let (next_due, flat) = split_claim_reply(reply).map_err(self.at("claim"))?;
         let mut out = Vec::with_capacity(flat.len() / 4);
         let mut fields = flat.into_iter();
         while let (Some(id), Some(item), Some(cancelled), Some(token)) =
             (fields.next(), fields.next(), fields.next(), fields.next())
         {
-            out.push(Claimed {
+            out.push(Job {
                 queue: self.keys.name.clone(),
                 id: lossy(id),
                 item,
-                cancelled: lossy(cancelled).parse().unwrap_or(0),
+                retries: lossy(cancelled).parse().unwrap_or(0),
                 token: lossy(token),
             });
         }

@@ -1,7 +1,7 @@
 //! A queue's settings ([`QueueConfig`], kept in `job.config:NAME`) and
 //! their defaults.
 
-use super::Job;
+use super::Queue;
 use crate::Result;
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ pub struct QueueConfig {
     pub max_cancels: u64,
 }
 
-impl Job {
+impl Queue {
     /// The queue's settings, defaults filled in.
     pub async fn config(&self) -> Result<QueueConfig> {
         let (lease_ms, max_cancels): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
@@ -29,7 +29,8 @@ impl Job {
             .arg("lease_ms")
             .arg("max_cancels")
             .query_async(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at("read the settings"))?;
         Ok(QueueConfig {
             lease: lease_ms.map_or(DEFAULT_LEASE, Duration::from_millis),
             max_cancels: max_cancels.unwrap_or(DEFAULT_MAX_CANCELS),
@@ -53,7 +54,8 @@ impl Job {
             .arg(field)
             .arg(value)
             .query_async::<()>(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at("change the settings"))?;
         Ok(())
     }
 }

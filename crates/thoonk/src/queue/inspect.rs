@@ -2,7 +2,7 @@
 //! ([`JobInfo`]), one job's record ([`JobDetail`]), the workers alive
 //! ([`WorkerInfo`]), the queues there are.
 
-use super::{lossy, Job, DEFAULT_LEASE};
+use super::{lossy, Queue, DEFAULT_LEASE};
 use crate::client::Node;
 use crate::names::check_id;
 use crate::{keys, scripts, Result, State, Thoonk};
@@ -51,7 +51,7 @@ impl Stats {
     }
 }
 
-/// One job's whole record, read in one atomic snapshot: [`Job::detail`].
+/// One job's whole record, read in one atomic snapshot: [`Queue::detail`].
 ///
 /// Times are Unix milliseconds, as the layout keeps them. Serialized (for a
 /// dashboard), `item` is a string when it is UTF-8 text (as the v1 Node.js
@@ -78,13 +78,13 @@ pub struct JobDetail {
     pub lease_deadline_ms: Option<u64>,
     /// For a claimed job that a [`Worker`](crate::Worker) holds: that
     /// worker's id. Its liveness mark covers the claim too (see
-    /// [`Job::workers`]).
+    /// [`Queue::workers`]).
     pub worker: Option<String>,
     /// For a delayed job: when it becomes available (`job.delayed`).
     pub due_ms: Option<u64>,
 }
 
-/// A worker alive on a queue: [`Job::workers`].
+/// A worker alive on a queue: [`Queue::workers`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WorkerInfo {
     /// The worker's id ([`Worker::id`](crate::Worker::id)).
@@ -109,7 +109,7 @@ pub struct JobInfo {
     pub reason: Option<String>,
 }
 
-impl Job {
+impl Queue {
     /// Counts per state and the counters (v1's and ours), in one atomic
     /// snapshot.
     pub async fn stats(&self) -> Result<Stats> {
@@ -137,7 +137,8 @@ impl Job {
                     &k.recoveries,
                 ])
                 .query_async(&mut self.thoonk.connection())
-                .await?;
+                .await
+                .map_err(self.at("read the counts"))?;
         let (publishes, finishes, cancels, stalls, recoveries) = counters;
         Ok(Stats {
             queue: self.name().to_string(),
@@ -171,18 +172,21 @@ impl Job {
             .arg(id)
             .arg(DEFAULT_LEASE.as_millis() as u64)
             .invoke_async(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at_job("read a job", id))?;
         let Some(fields) = reply else {
             return Ok(None);
         };
         let Ok([state, item, cancelled, reason, claimed, due, lease, worker]) =
             <[Option<Vec<u8>>; 8]>::try_from(fields)
         else {
-            return Err(unexpected("info.lua answered the wrong number of fields"));
+            return Err(self.at_job("read a job", id)(unexpected(
+                "info.lua answered the wrong number of fields",
+            )));
         };
-        let state: State = lossy(state.unwrap_or_default())
-            .parse()
-            .map_err(|_| unexpected("info.lua answered an unknown state"))?;
+        let state: State = lossy(state.unwrap_or_default()).parse().map_err(|_| {
+            self.at_job("read a job", id)(unexpected("info.lua answered an unknown state"))
+        })?;
         let claimed_ms = claimed.and_then(ms);
         Ok(Some(JobDetail {
             id: id.to_string(),
@@ -212,7 +216,8 @@ impl Job {
             .key(&k.claimed)
             .arg(self.thoonk.now_ms())
             .invoke_async(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at("list the workers"))?;
         let mut out = Vec::with_capacity(flat.len() / 3);
         let mut fields = flat.into_iter();
         while let (Some(id), Some(until), Some(claimed)) =
@@ -248,7 +253,8 @@ impl Job {
             .arg(offset)
             .arg(limit)
             .invoke_async(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at("list jobs"))?;
         let mut out = Vec::with_capacity(flat.len() / 4);
         let mut fields = flat.into_iter();
         while let (Some(id), Some(item), Some(cancelled), Some(reason)) =
@@ -275,7 +281,11 @@ impl Thoonk {
     /// never held up long): for a dashboard or a CLI, not a hot path.
     pub async fn queues(&self) -> Result<Vec<String>> {
         let mut names = BTreeSet::new();
-        for node in self.nodes().await? {
+        for node in self
+            .nodes()
+            .await
+            .map_err(self.error_in("list the queues"))?
+        {
             scan_queues(self, &node, &mut names).await?;
         }
         Ok(names.into_iter().collect())
@@ -294,9 +304,13 @@ async fn scan_queues(thoonk: &Thoonk, node: &Node, names: &mut BTreeSet<String>)
             .arg(&pattern)
             .arg("COUNT")
             .arg(SCAN_COUNT);
-        let reply = thoonk.query_on(node, scan).await?;
-        let (next, found): (Vec<u8>, Vec<Vec<u8>>) =
-            redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
+        let reply = thoonk
+            .query_on(node, scan)
+            .await
+            .map_err(thoonk.error_in("list the queues"))?;
+        let (next, found): (Vec<u8>, Vec<Vec<u8>>) = redis::from_redis_value(reply)
+            .map_err(redis::RedisError::from)
+            .map_err(thoonk.error_in("list the queues"))?;
         names.extend(
             found
                 .iter()
@@ -320,8 +334,8 @@ fn ms(text: Vec<u8>) -> Option<u64> {
 }
 
 /// A script reply that does not have the agreed shape.
-fn unexpected(what: &'static str) -> crate::Error {
-    crate::Error::Redis(redis::RedisError::from((redis::ErrorKind::Parse, what)))
+fn unexpected(what: &'static str) -> redis::RedisError {
+    redis::RedisError::from((redis::ErrorKind::Parse, what))
 }
 
 /// Serializes a payload as a string when it is UTF-8 text, else as bytes.

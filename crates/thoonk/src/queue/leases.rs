@@ -1,7 +1,7 @@
 //! Leases: extending claims, recovering the ones that ran out, releasing
 //! claims unfinished at shutdown.
 
-use super::{Job, JobRef, DEFAULT_LEASE, DEFAULT_MAX_CANCELS};
+use super::{JobRef, Queue, DEFAULT_LEASE, DEFAULT_MAX_CANCELS};
 use crate::{scripts, Result};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ pub struct Recovered {
     pub stalled: u64,
 }
 
-impl Job {
+impl Queue {
     /// Extends the leases of claimed jobs, in one call. Returns the ids
     /// whose claim is no longer the caller's: taken back since, and still
     /// in the queue (a job that is gone was finished).
@@ -42,7 +42,9 @@ impl Job {
         for job in jobs {
             call.arg(job.id).arg(job.token.unwrap_or(""));
         }
-        Ok(call.invoke_async(&mut self.thoonk.connection()).await?)
+        call.invoke_async(&mut self.thoonk.connection())
+            .await
+            .map_err(self.at("extend leases"))
     }
 
     /// Sends back every claim that ran out: held past the lease without an
@@ -75,7 +77,8 @@ impl Job {
             .arg(k.channel("cancel"))
             .arg(k.channel("stall"))
             .invoke_async(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at("recover expired claims"))?;
         Ok((
             Recovered { requeued, stalled },
             Duration::from_millis(lease_ms),
@@ -98,7 +101,9 @@ impl Job {
         for job in jobs {
             call.arg(job.id).arg(job.token.unwrap_or(""));
         }
-        Ok(call.invoke_async(&mut self.thoonk.connection()).await?)
+        call.invoke_async(&mut self.thoonk.connection())
+            .await
+            .map_err(self.at("release claims"))
     }
 
     /// Ends a worker's liveness mark (it stopped cleanly, after giving back
@@ -113,7 +118,8 @@ impl Job {
             .arg(0)
             .arg(worker)
             .query_async::<()>(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at("end a worker's liveness mark"))?;
         self.recover_pass().await.map(drop)
     }
 }

@@ -2,11 +2,11 @@
 //! stalled one (or all of them), retract one, read its cancel count; and
 //! destroy a whole queue.
 
-use super::Job;
+use super::Queue;
 use crate::names::check_id;
 use crate::{scripts, Result, State};
 
-impl Job {
+impl Queue {
     /// Puts a stalled job back in the queue.
     pub async fn retry(&self, id: &str) -> Result<()> {
         check_id(self.name(), id)?;
@@ -20,12 +20,13 @@ impl Job {
             .arg(id)
             .arg(k.channel("retry"))
             .invoke_async(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at_job("retry", id))?;
         self.check(reply, id.into(), State::Stalled).map(drop)
     }
 
     /// Puts every stalled job back in the queue, at the back of the line,
-    /// each with its retry event (as [`Job::retry`] sends). Returns how many
+    /// each with its retry event (as [`Queue::retry`] sends). Returns how many
     /// were retried. A thousand jobs per script call, so that Redis serves
     /// others between batches however many are stalled; a reader may see
     /// some retried and the rest not yet.
@@ -41,7 +42,8 @@ impl Job {
                 .arg(k.channel("retry"))
                 .arg(BATCH)
                 .invoke_async(&mut self.thoonk.connection())
-                .await?;
+                .await
+                .map_err(self.at("retry all stalled jobs"))?;
             retried += n;
             if n < BATCH {
                 return Ok(retried);
@@ -67,20 +69,22 @@ impl Job {
             .arg(id)
             .arg(k.channel("retract"))
             .invoke_async(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at_job("retract", id))?;
         // Any state will do; only 'missing' can come back.
         self.check(reply, id.into(), State::Available).map(drop)
     }
 
     /// How many times the job was cancelled (0 for a job never cancelled,
     /// or one that does not exist, as in v1).
-    pub async fn failure_count(&self, id: &str) -> Result<u64> {
+    pub async fn cancel_count(&self, id: &str) -> Result<u64> {
         check_id(self.name(), id)?;
         let n: Option<u64> = redis::cmd("HGET")
             .arg(&self.keys.cancelled)
             .arg(id)
             .query_async(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at_job("read the cancel count", id))?;
         Ok(n.unwrap_or(0))
     }
 
@@ -92,7 +96,8 @@ impl Job {
         redis::cmd("DEL")
             .arg(&self.keys.all()[..])
             .query_async::<()>(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at("destroy"))?;
         Ok(())
     }
 }

@@ -1,4 +1,4 @@
-//! [`Job`]: a handle on one queue (v1's name for it), which job an
+//! [`Queue`]: a handle on one queue (v1's name for it), which job an
 //! operation is about ([`JobRef`]), and script replies mapped to refusals.
 //! Each state change is one Lua script (see `lua/`): it validates first,
 //! then mutates, so a refused call changes nothing.
@@ -12,7 +12,7 @@ mod outcome;
 mod publish;
 pub(crate) mod waiting;
 
-pub use claim::Claimed;
+pub use claim::Job;
 pub use config::{QueueConfig, DEFAULT_LEASE, DEFAULT_MAX_CANCELS};
 pub use inspect::{JobDetail, JobInfo, Stats, WorkerInfo};
 pub use leases::Recovered;
@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 /// Which job an operation is about, and optionally which claim of it.
 ///
-/// From `&Claimed` it carries the claim's token (fenced); from an id alone
+/// From `&Job` it carries the claim's token (fenced); from an id alone
 /// it carries none, as a v1 client would call.
 #[derive(Debug, Clone, Copy)]
 pub struct JobRef<'a> {
@@ -58,7 +58,7 @@ impl<'a> From<&'a String> for JobRef<'a> {
 
 /// A handle on one queue, by name. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Job {
+pub struct Queue {
     pub(crate) thoonk: Thoonk,
     pub(crate) keys: Arc<Keys>,
 }
@@ -69,13 +69,13 @@ impl Thoonk {
     /// name without a `{tag}`: all keys of a queue must share a hash slot,
     /// and the tag is what Redis hashes (`{mail}`, or `{mail}.high` and
     /// `{mail}.low` to keep two queues on one node).
-    pub fn job(&self, name: &str) -> Result<Job> {
-        Job::new(self.clone(), name)
+    pub fn queue(&self, name: &str) -> Result<Queue> {
+        Queue::new(self.clone(), name)
     }
 }
 
-impl Job {
-    pub(crate) fn new(thoonk: Thoonk, name: &str) -> Result<Job> {
+impl Queue {
+    pub(crate) fn new(thoonk: Thoonk, name: &str) -> Result<Queue> {
         check_name(name)?;
         // Refused rather than tagged for the user: the keys stay exactly
         // `job.<noun>:NAME` for the name given, on any Redis, and no two
@@ -86,7 +86,7 @@ impl Job {
                 name: name.to_string(),
             });
         }
-        Ok(Job {
+        Ok(Queue {
             thoonk,
             keys: Arc::new(Keys::new(name)),
         })
@@ -97,10 +97,24 @@ impl Job {
         &self.keys.name
     }
 
+    /// Turns a Redis error of `op` on this queue into one that says where.
+    pub(crate) fn at(&self, op: &'static str) -> impl Fn(redis::RedisError) -> Error + '_ {
+        move |e| Error::redis(op, Some(self.name()), None, self.thoonk.url(), e)
+    }
+
+    /// Turns a Redis error of `op` on job `id` into one that says where.
+    pub(crate) fn at_job<'a>(
+        &'a self,
+        op: &'static str,
+        id: &'a str,
+    ) -> impl Fn(redis::RedisError) -> Error + 'a {
+        move |e| Error::redis(op, Some(self.name()), Some(id), self.thoonk.url(), e)
+    }
+
     /// The same queue through another client of the same Redis (a worker's
     /// finishing connections).
-    pub(crate) fn on(&self, thoonk: &Thoonk) -> Job {
-        Job {
+    pub(crate) fn on(&self, thoonk: &Thoonk) -> Queue {
+        Queue {
             thoonk: thoonk.clone(),
             keys: self.keys.clone(),
         }
@@ -137,11 +151,13 @@ impl Job {
                 needed,
                 actual,
             }),
-            Err(_) => Err(Error::Redis(redis::RedisError::from((
-                redis::ErrorKind::Parse,
-                "unexpected script reply",
-                reply,
-            )))),
+            Err(_) => Err(self.at_job("read a script's reply", job.id)(
+                redis::RedisError::from((
+                    redis::ErrorKind::Parse,
+                    "unexpected script reply",
+                    reply,
+                )),
+            )),
         }
     }
 }

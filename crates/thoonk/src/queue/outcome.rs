@@ -2,12 +2,12 @@
 //! cancelled back to the queue ([`Cancel`]: with a delay and a reason), or
 //! stalled aside.
 
-use super::{Job, JobRef};
+use super::{JobRef, Queue};
 use crate::names::check_id;
 use crate::{scripts, Result, State};
 use std::time::Duration;
 
-/// How to cancel a job: [`Job::cancel_with`].
+/// How to cancel a job: [`Queue::cancel_with`].
 #[derive(Debug, Clone, Default)]
 pub struct Cancel {
     delay: Duration,
@@ -33,7 +33,7 @@ impl Cancel {
     }
 }
 
-impl Job {
+impl Queue {
     /// Finishes a claimed job without a result.
     pub async fn finish<'a>(&self, job: impl Into<JobRef<'a>>) -> Result<()> {
         self.finish_inner(job.into(), None).await
@@ -90,7 +90,10 @@ impl Job {
                     .arg(if result.is_some() { "1" } else { "0" })
                     .arg(result.unwrap_or_default());
             }
-            let replies: Vec<String> = call.invoke_async(&mut self.thoonk.connection()).await?;
+            let replies: Vec<String> = call
+                .invoke_async(&mut self.thoonk.connection())
+                .await
+                .map_err(self.at("finish"))?;
             for (&i, reply) in valid.iter().zip(replies) {
                 outcomes[i] = Some(self.check(reply, jobs[i].0, State::Claimed).map(drop));
             }
@@ -142,7 +145,8 @@ impl Job {
             .arg(k.channel("delay"))
             .arg(k.channel("stall"))
             .invoke_async(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at_job("cancel", job.id))?;
         Ok(self
             .check(reply, job, State::Claimed)?
             .unwrap_or(State::Available))
@@ -173,7 +177,8 @@ impl Job {
             .arg(reason)
             .arg(k.channel("stall"))
             .invoke_async(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at_job("stall", job.id))?;
         self.check(reply, job, State::Claimed).map(drop)
     }
 }

@@ -1,8 +1,8 @@
 //! Publishing: the options of a publish ([`Publish`]), a batch's jobs
-//! ([`NewJob`]), and `Job::publish`/`publish_many`, acknowledged once
+//! ([`NewJob`]), and `Queue::publish`/`publish_many`, acknowledged once
 //! replicas have them when asked.
 
-use super::Job;
+use super::Queue;
 use crate::names::{check_id, new_id};
 use crate::{scripts, Error, Result};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -53,7 +53,7 @@ impl Publish {
 
     /// Keep the job's result in Redis for `ttl` after it finishes, so a
     /// publisher that was not listening at that instant still finds it
-    /// ([`Job::kept_result`]). `publish_and_wait` sets this itself.
+    /// ([`Queue::kept_result`]). `publish_and_wait` sets this itself.
     pub fn keep_result(mut self, ttl: Duration) -> Self {
         self.keep_result = Some(ttl);
         self
@@ -77,7 +77,7 @@ impl Publish {
     /// does not lose the job. When they do not within `timeout`, the
     /// publish fails with [`Error::NotReplicated`]: the job is in the
     /// queue, but might not survive the master's death. In a batch
-    /// ([`Job::publish_many`]) the largest count and timeout asked for
+    /// ([`Queue::publish_many`]) the largest count and timeout asked for
     /// apply to the whole batch. The timeout is at most 30 s (a longer one
     /// is cut to that): the wait holds a connection.
     pub fn replicas(mut self, count: u32, timeout: Duration) -> Self {
@@ -89,7 +89,7 @@ impl Publish {
     }
 }
 
-/// A job to publish with [`Job::publish_many`]: a payload and its options.
+/// A job to publish with [`Queue::publish_many`]: a payload and its options.
 #[derive(Debug, Clone)]
 pub struct NewJob {
     item: Vec<u8>,
@@ -112,7 +112,7 @@ macro_rules! new_job_from {
 }
 new_job_from!(&str, String, &String, Vec<u8>, &[u8]);
 
-impl Job {
+impl Queue {
     /// Publishes one job and returns its id.
     pub async fn publish(&self, item: impl AsRef<[u8]>, options: Publish) -> Result<String> {
         let job = NewJob {
@@ -124,6 +124,11 @@ impl Job {
 
     /// Publishes many jobs in one round trip, all or none: when one id is
     /// refused, none is published. Returns the ids in the order given.
+    ///
+    /// Each job is a payload (`&str`, `String`, `&[u8]`, `Vec<u8>`), or a
+    /// payload and its options as a pair (`("hello", Publish::new().id("a"))`),
+    /// or a [`NewJob`]. A batch goes in one script run: Redis serves no one
+    /// else meanwhile, so keep batches to thousands, not millions.
     pub async fn publish_many<I>(&self, jobs: I) -> Result<Vec<String>>
     where
         I: IntoIterator,
@@ -147,7 +152,9 @@ impl Job {
             None => {
                 let mut call = scripts::PUBLISH.prepare_invoke();
                 call.key(keys).arg(args);
-                call.invoke_async(&mut self.thoonk.connection()).await?
+                call.invoke_async(&mut self.thoonk.connection())
+                    .await
+                    .map_err(self.at("publish"))?
             }
             Some(r) => {
                 let (reply, reached) = self.publish_replicated(&keys, &args, r).await?;
@@ -193,14 +200,17 @@ impl Job {
             .cmd("WAIT")
             .arg(replicas.count)
             .arg(replicas.timeout.as_millis().max(1) as u64);
-        self.thoonk.query_alone(&pipe).await
+        self.thoonk
+            .query_alone(&pipe)
+            .await
+            .map_err(self.at("publish"))
     }
 }
 
 /// A publish script call being built: its keys and arguments, the ids in
 /// the order given, and the replicas the batch asks for.
 struct Batch<'a> {
-    job: &'a Job,
+    queue: &'a Queue,
     now: u64,
     keys: Vec<String>,
     args: Vec<Vec<u8>>,
@@ -209,10 +219,10 @@ struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    fn new(job: &'a Job, now: u64) -> Batch<'a> {
-        let k = &job.keys;
+    fn new(queue: &'a Queue, now: u64) -> Batch<'a> {
+        let k = &queue.keys;
         Batch {
-            job,
+            queue,
             now,
             keys: vec![
                 k.ids.clone(),
@@ -237,7 +247,7 @@ impl<'a> Batch<'a> {
         let NewJob { item, options } = job;
         let id = match options.id {
             Some(id) => {
-                check_id(self.job.name(), &id)?;
+                check_id(self.queue.name(), &id)?;
                 id
             }
             None => new_id(),
@@ -260,7 +270,7 @@ impl<'a> Batch<'a> {
             });
         }
         if ttl > 0 {
-            self.keys.push(self.job.keys.result(&id));
+            self.keys.push(self.queue.keys.result(&id));
         }
         let priority = if options.priority { "1" } else { "0" };
         self.args.extend([

@@ -3,7 +3,8 @@
 
 use crate::names::{check_id, new_id};
 use crate::pubsub::{Listener, Notice};
-use crate::{Claimed, Error, Job, Publish, Result};
+use crate::{Error, Job, Publish, Queue, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -15,15 +16,19 @@ use tokio::time::Instant;
 /// wakes it on time.
 #[derive(Debug)]
 pub(crate) struct Waiter {
-    job: Job,
+    queue: Queue,
     delays: Listener,
 }
 
-impl Job {
+impl Queue {
     pub(crate) async fn waiter(&self) -> Result<Waiter> {
         Ok(Waiter {
-            job: self.clone(),
-            delays: self.thoonk.listen(vec![self.keys.channel("delay")]).await?,
+            queue: self.clone(),
+            delays: self
+                .thoonk
+                .subscribe(vec![self.keys.channel("delay")])
+                .await
+                .map_err(self.at("subscribe to delay events"))?,
         })
     }
 
@@ -35,7 +40,8 @@ impl Job {
             .arg(0)
             .arg("WITHSCORES")
             .query_async(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at("read the first due time"))?;
         Ok(first
             .first()
             .map(|&(_, due)| self.thoonk.instant_of(due as u64)))
@@ -43,7 +49,7 @@ impl Job {
 
     /// Claims one job, waiting up to `timeout` for one (zero: as long as it
     /// takes). `None` when the time passed with nothing to claim.
-    pub async fn get(&self, timeout: Duration) -> Result<Option<Claimed>> {
+    pub async fn get(&self, timeout: Duration) -> Result<Option<Job>> {
         let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
         // Listen before the first claim, so a job delayed in between is seen.
         let mut waiter = self.waiter().await?;
@@ -62,10 +68,14 @@ impl Job {
 
     /// Publishes a job and waits until it finishes, returning its result
     /// (`None` when it finished without one): the Rust form of v1's
-    /// `onFinish`. Waits up to `timeout` (zero: as long as it takes).
+    /// `onFinish`. Waits up to `timeout` (zero: as long as it takes),
+    /// publishing included: it never takes longer, whether Redis answers
+    /// or not.
     ///
-    /// The result is also kept in Redis for a while, so it is not missed if
-    /// the event connection drops and comes back while the job runs.
+    /// Ends early with [`Error::Stalled`] (and the reason) when the job is
+    /// stalled instead, or [`Error::Retracted`] when it is retracted. The
+    /// result is also kept in Redis for a while, so it is not missed if the
+    /// event connection drops and comes back while the job runs.
     pub async fn publish_and_wait(
         &self,
         item: impl AsRef<[u8]>,
@@ -74,13 +84,6 @@ impl Job {
     ) -> Result<Option<Vec<u8>>> {
         let id = options.id.clone().unwrap_or_else(new_id);
         check_id(self.name(), &id)?;
-        let finish_channel = self.keys.channel("finish");
-        let retract_channel = self.keys.channel("retract");
-        // Listen before publishing, so a quick finish is not missed.
-        let mut listener = self
-            .thoonk
-            .listen(vec![finish_channel.clone(), retract_channel])
-            .await?;
         let keep = if timeout.is_zero() {
             Duration::from_secs(24 * 3600)
         } else {
@@ -88,60 +91,109 @@ impl Job {
         };
         let keep_result = options.keep_result.unwrap_or(keep);
         let options = options.id(&id).keep_result(keep_result);
-        self.publish(item, options).await?;
-        let wait = async {
-            loop {
-                match listener.recv().await {
-                    Some(Notice::Message { channel, payload }) => {
-                        if channel == finish_channel {
-                            if let Some(result) = finish_result(&payload, &id) {
-                                return Ok(result);
-                            }
-                        } else if payload == id.as_bytes() {
-                            return Err(Error::Retracted {
-                                queue: self.name().to_string(),
-                                id: id.clone(),
-                            });
-                        }
-                    }
-                    Some(Notice::Resubscribed) => {
-                        // Messages may have been lost: read what is kept.
-                        if let Some(result) = self.after_gap(&id).await? {
-                            return Ok(result);
-                        }
-                    }
-                    None => return Err(Error::stopped("the event subscription ended")),
-                }
-            }
-        };
+        let published = AtomicBool::new(false);
+        let outcome = self.publish_then_wait(item.as_ref(), options, &id, &published);
         if timeout.is_zero() {
-            return wait.await;
+            return outcome.await;
         }
-        tokio::time::timeout(timeout, wait)
+        tokio::time::timeout(timeout, outcome)
             .await
             .map_err(|_| Error::WaitTimeout {
                 queue: self.name().to_string(),
                 id: id.clone(),
                 timeout,
+                published: published.load(Ordering::Relaxed),
             })?
     }
 
+    /// Listens, publishes job `id`, notes that it is `published`, then
+    /// waits for its end.
+    async fn publish_then_wait(
+        &self,
+        item: &[u8],
+        options: Publish,
+        id: &str,
+        published: &AtomicBool,
+    ) -> Result<Option<Vec<u8>>> {
+        let [finish, retract, stall] = ["finish", "retract", "stall"].map(|v| self.keys.channel(v));
+        // Listen before publishing, so a quick end is not missed.
+        let mut listener = self
+            .thoonk
+            .subscribe(vec![finish.clone(), retract.clone(), stall])
+            .await
+            .map_err(self.at_job("subscribe to its events", id))?;
+        self.publish(item, options).await?;
+        published.store(true, Ordering::Relaxed);
+        loop {
+            match listener.recv().await {
+                Some(Notice::Message { channel, payload }) if channel == finish => {
+                    if let Some(result) = finish_result(&payload, id) {
+                        return Ok(result);
+                    }
+                }
+                Some(Notice::Message { channel, payload }) if payload == id.as_bytes() => {
+                    return Err(if channel == retract {
+                        self.retracted(id)
+                    } else {
+                        self.stalled(id).await
+                    });
+                }
+                Some(Notice::Message { .. }) => {}
+                Some(Notice::Resubscribed) => {
+                    // Messages may have been lost: read what is kept.
+                    if let Some(result) = self.after_gap(id).await? {
+                        return Ok(result);
+                    }
+                }
+                None => {
+                    return Err(Error::Stopped {
+                        what: "the event subscription",
+                    })
+                }
+            }
+        }
+    }
+
+    fn retracted(&self, id: &str) -> Error {
+        Error::Retracted {
+            queue: self.name().to_string(),
+            id: id.to_string(),
+        }
+    }
+
+    /// The error for job `id`, stalled, with the reason it was stalled
+    /// for (if it can be read).
+    async fn stalled(&self, id: &str) -> Error {
+        let reason: Option<String> = redis::cmd("HGET")
+            .arg(&self.keys.reasons)
+            .arg(id)
+            .query_async(&mut self.thoonk.connection())
+            .await
+            .unwrap_or_default();
+        Error::Stalled {
+            queue: self.name().to_string(),
+            id: id.to_string(),
+            reason,
+        }
+    }
+
     /// After events may have been lost: the outcome of job `id` if it is
-    /// over (its kept result, or `Retracted`), `None` while it still exists.
+    /// over (its kept result, or `Retracted` or `Stalled`), `None` while it
+    /// is still on its way.
     async fn after_gap(&self, id: &str) -> Result<Option<Option<Vec<u8>>>> {
-        let (exists, kept): (bool, Option<Vec<u8>>) = redis::pipe()
+        let (exists, stalled, kept): (bool, bool, Option<Vec<u8>>) = redis::pipe()
             .atomic()
             .hexists(&self.keys.items, id)
+            .sismember(&self.keys.stalled, id)
             .get(self.keys.result(id))
             .query_async(&mut self.thoonk.connection())
-            .await?;
-        match (exists, kept) {
-            (true, _) => Ok(None),
-            (false, Some(kept)) => Ok(Some(decode_kept(kept))),
-            (false, None) => Err(Error::Retracted {
-                queue: self.name().to_string(),
-                id: id.to_string(),
-            }),
+            .await
+            .map_err(self.at_job("read a job's outcome", id))?;
+        match (exists, stalled, kept) {
+            (true, true, _) => Err(self.stalled(id).await),
+            (true, false, _) => Ok(None),
+            (false, _, Some(kept)) => Ok(Some(decode_kept(kept))),
+            (false, _, None) => Err(self.retracted(id)),
         }
     }
 
@@ -153,7 +205,8 @@ impl Job {
         let kept: Option<Vec<u8>> = redis::cmd("GET")
             .arg(self.keys.result(id))
             .query_async(&mut self.thoonk.connection())
-            .await?;
+            .await
+            .map_err(self.at_job("read a kept result", id))?;
         Ok(kept.map(decode_kept))
     }
 }
@@ -167,9 +220,9 @@ impl Waiter {
         deadline: Option<Instant>,
         next_due: Option<u64>,
     ) -> Result<()> {
-        let thoonk = &self.job.thoonk;
+        let thoonk = &self.queue.thoonk;
         let wake = earliest(deadline, next_due.map(|due| thoonk.instant_of(due)));
-        let blmove = thoonk.wait_for_list(&self.job.keys.ids, block_until(wake));
+        let blmove = thoonk.wait_for_list(&self.queue.keys.ids, block_until(wake));
         tokio::pin!(blmove);
         loop {
             tokio::select! {
@@ -182,7 +235,7 @@ impl Waiter {
                     if notice.is_none() {
                         return Ok(());
                     }
-                    if let Some(due) = self.job.first_due().await? {
+                    if let Some(due) = self.queue.first_due().await? {
                         if wake.is_none_or(|w| due < w) {
                             return Ok(());
                         }

@@ -9,7 +9,7 @@ use super::process::{Handler, Run};
 use super::report::Counters;
 use super::settings::Settings;
 use super::watcher::Woke;
-use crate::{Claimed, Result};
+use crate::{Job, Result};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -84,16 +84,16 @@ impl Dispatch {
             woke: woke_tx,
         };
         let mut lanes = Vec::with_capacity(worker.queues.len());
-        for (i, job) in worker.queues.iter().enumerate() {
+        for (i, queue) in worker.queues.iter().enumerate() {
             let refilling = worker.order.refills(i);
-            lanes.push(Lane::start(&worker.id, i, job, &finishing, refilling, &outlets).await?);
+            lanes.push(Lane::start(&worker.id, i, queue, &finishing, refilling, &outlets).await?);
         }
         // Only the finishers hold refill senders now: the channel closes
         // once they are all gone, which shutdown waits for.
         drop(outlets);
         let mut heartbeats = Vec::with_capacity(lanes.len());
         for lane in &lanes {
-            heartbeats.push(heartbeat::start(&worker.id, &lane.job, &lane.state).await?);
+            heartbeats.push(heartbeat::start(&worker.id, &lane.queue, &lane.state).await?);
         }
         Ok(Dispatch {
             permits: Arc::new(Semaphore::new(worker.concurrency)),
@@ -194,7 +194,11 @@ impl Dispatch {
                 break;
             }
             let lane = &self.lanes[i];
-            match lane.job.claim_for(slots.len(), Some(&self.worker.id)).await {
+            match lane
+                .queue
+                .claim_for(slots.len(), Some(&self.worker.id))
+                .await
+            {
                 Ok((jobs, next_due)) => {
                     lane.state.set_due(next_due);
                     lane.state.took(&jobs, slots.len());
@@ -205,7 +209,7 @@ impl Dispatch {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(queue = lane.job.name(), "claim failed, retrying: {e}");
+                    tracing::warn!(queue = lane.queue.name(), "claim failed, retrying: {e}");
                     round.failed = true;
                 }
             }
@@ -241,9 +245,9 @@ impl Dispatch {
         }
         if !extra.is_empty() {
             let lane = &self.lanes[woke.lane];
-            let (job, state) = (lane.job.clone(), lane.state.clone());
+            let (queue, state) = (lane.queue.clone(), lane.state.clone());
             self.tasks
-                .spawn(async move { state.give_back(&job, &extra).await });
+                .spawn(async move { state.give_back(&queue, &extra).await });
         }
         woke.more
     }
@@ -258,13 +262,7 @@ impl Dispatch {
     /// Starts a job already in its lane's `held` (claims enter it as they
     /// are made), to be finished by the lane's finisher `by`, or by each
     /// finisher in turn.
-    fn start_job(
-        &mut self,
-        lane: usize,
-        job: Claimed,
-        slot: OwnedSemaphorePermit,
-        by: Option<usize>,
-    ) {
+    fn start_job(&mut self, lane: usize, job: Job, slot: OwnedSemaphorePermit, by: Option<usize>) {
         let by = by.unwrap_or_else(|| {
             let next = self.turn;
             self.turn = (next + 1) % FINISHERS;
@@ -272,7 +270,7 @@ impl Dispatch {
         });
         let lane = &self.lanes[lane];
         let (queue, state, finisher) = (
-            lane.job.clone(),
+            lane.queue.clone(),
             lane.state.clone(),
             lane.finishers[by].clone(),
         );

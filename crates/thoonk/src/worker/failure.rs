@@ -5,48 +5,60 @@ use rand::Rng;
 use std::fmt;
 use std::time::Duration;
 
-/// Why a handler did not finish its job.
+/// Why a handler did not finish its job: a handler's `Err`.
+///
+/// A failure is [transient](Failure::transient) (the job comes back after a
+/// [`Backoff`], to be run again) or [permanent](Failure::permanent) (the job
+/// is stalled: set aside until someone retries it). Any error converts
+/// into a transient failure, so `?` works in a handler.
+///
+/// In the queue's own words (v1's, which the CLI and the Redis layout
+/// keep), a transient failure *cancels* the job with a delay: it counts in
+/// the job's cancel count ([`Job::retries`](crate::Job::retries)), and once
+/// that passes the queue's `max_cancels` (25 by default) the job is
+/// stalled instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     reason: String,
-    retry: bool,
+    comes_back: bool,
 }
 
 impl Failure {
-    /// A failure worth retrying: the job is cancelled, and comes back after
-    /// a backoff delay (or is stalled once cancelled more than the queue's
-    /// `max_cancels`).
-    pub fn retry(reason: impl fmt::Display) -> Self {
+    /// A failure that may pass (a service down, a timeout): the job comes
+    /// back after a backoff delay, or is stalled once it failed more than
+    /// the queue's `max_cancels` times.
+    pub fn transient(reason: impl fmt::Display) -> Self {
         Failure {
             reason: reason.to_string(),
-            retry: true,
+            comes_back: true,
         }
     }
 
-    /// A failure that retrying will not mend (bad input, say): the job is
-    /// stalled at once, with the reason kept.
+    /// A failure that running the job again will not mend (bad input, say):
+    /// the job is stalled at once, with the reason kept.
     pub fn permanent(reason: impl fmt::Display) -> Self {
         Failure {
             reason: reason.to_string(),
-            retry: false,
+            comes_back: false,
         }
     }
 
-    /// What went wrong.
+    /// What went wrong: kept with the job (`thoonk list`, the dashboard).
     pub fn reason(&self) -> &str {
         &self.reason
     }
 
-    /// Whether the job is to come back (cancelled) rather than be stalled.
-    pub(crate) fn is_retry(&self) -> bool {
-        self.retry
+    /// Whether the job is to come back (cancelled, in the queue's words)
+    /// rather than be stalled.
+    pub(crate) fn comes_back(&self) -> bool {
+        self.comes_back
     }
 }
 
-/// Any error is a failure worth retrying.
+/// Any error is a transient failure.
 impl<E: std::error::Error> From<E> for Failure {
     fn from(e: E) -> Self {
-        Failure::retry(e)
+        Failure::transient(e)
     }
 }
 

@@ -10,7 +10,7 @@
 //! nothing.
 
 use super::state::LaneState;
-use crate::{Claimed, Error, Job, JobRef, Result};
+use crate::{Error, Job, JobRef, Queue, Result};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
@@ -37,14 +37,14 @@ pub(crate) struct Refill {
     pub(crate) lane: usize,
     /// Which of its finishers claimed it (and finishes it).
     pub(crate) finisher: usize,
-    pub(crate) job: Claimed,
+    pub(crate) job: Job,
     pub(crate) slot: OwnedSemaphorePermit,
 }
 
 struct Finish {
     id: String,
     token: String,
-    result: Vec<u8>,
+    result: Option<Vec<u8>>,
     slot: OwnedSemaphorePermit,
     done: oneshot::Sender<Finished>,
 }
@@ -53,7 +53,7 @@ struct Finish {
 #[derive(Debug)]
 pub(crate) struct Context {
     /// The queue.
-    pub(crate) job: Job,
+    pub(crate) queue: Queue,
     /// Which of the worker's queues it is.
     pub(crate) lane: usize,
     /// Which of the queue's finishers it is.
@@ -85,12 +85,12 @@ impl Finisher {
         Finisher { finishes }
     }
 
-    /// Finishes one job with its result, in the next batch. The slot goes
+    /// Finishes one job with its result (or none), in the next batch. The slot goes
     /// with it: to the job claimed in its place, or back to the pool.
     pub(crate) async fn finish(
         &self,
-        job: &Claimed,
-        result: Vec<u8>,
+        job: &Job,
+        result: Option<Vec<u8>>,
         slot: OwnedSemaphorePermit,
     ) -> Finished {
         let (done, outcome) = oneshot::channel();
@@ -112,7 +112,7 @@ impl Finisher {
 
 async fn run(worker: Context, mut rx: mpsc::UnboundedReceiver<Finish>) {
     let Context {
-        job,
+        queue,
         lane,
         finisher,
         id: worker,
@@ -128,14 +128,14 @@ async fn run(worker: Context, mut rx: mpsc::UnboundedReceiver<Finish>) {
         };
         let jobs: Vec<(JobRef<'_>, Option<&[u8]>)> = batch
             .iter()
-            .map(|f| (JobRef::fenced(&f.id, &f.token), Some(f.result.as_slice())))
+            .map(|f| (JobRef::fenced(&f.id, &f.token), f.result.as_deref()))
             .collect();
         // Both go out together on the multiplexed connection.
-        let (finished, claimed) = tokio::join!(job.finish_many(&jobs), async {
+        let (finished, claimed) = tokio::join!(queue.finish_many(&jobs), async {
             if want == 0 {
                 return Ok((Vec::new(), None));
             }
-            job.claim_for(want, Some(&worker)).await
+            queue.claim_for(want, Some(&worker)).await
         });
         drop(jobs);
         let mut spare = Vec::with_capacity(batch.len());
@@ -148,11 +148,12 @@ async fn run(worker: Context, mut rx: mpsc::UnboundedReceiver<Finish>) {
             }
             Err(e) => {
                 for finish in batch.drain(..) {
-                    let again = Error::Redis(redis::RedisError::from((
+                    let source = redis::RedisError::from((
                         redis_kind(&e),
                         "a batch of finishes failed",
                         e.to_string(),
-                    )));
+                    ));
+                    let again = queue.at_job("finish", &finish.id)(source);
                     let _ = finish.done.send(Finished::Retry(again, finish.slot));
                 }
             }
@@ -179,11 +180,11 @@ async fn run(worker: Context, mut rx: mpsc::UnboundedReceiver<Finish>) {
                 // Only when the finishes failed, or the worker stopped
                 // taking refills: these jobs have no slot, so back they go.
                 if !unplaced.is_empty() {
-                    state.give_back(&job, &unplaced).await;
+                    state.give_back(&queue, &unplaced).await;
                 }
             }
             Err(e) => {
-                tracing::warn!(queue = job.name(), "claiming refills failed: {e}");
+                tracing::warn!(queue = queue.name(), "claiming refills failed: {e}");
             }
         }
     }
@@ -191,11 +192,13 @@ async fn run(worker: Context, mut rx: mpsc::UnboundedReceiver<Finish>) {
 
 fn redis_kind(e: &Error) -> redis::ErrorKind {
     match e {
-        Error::Redis(r) => r.kind(),
+        Error::Redis { source, .. } => source.kind(),
         _ => redis::ErrorKind::Io,
     }
 }
 
 fn gone() -> Error {
-    Error::stopped("the finishing task has stopped")
+    Error::Stopped {
+        what: "the finishing task",
+    }
 }

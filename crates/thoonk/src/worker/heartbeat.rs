@@ -3,7 +3,7 @@
 //! silent workers held.
 
 use super::state::{fenced, LaneState};
-use crate::{Job, Result};
+use crate::{Queue, Result};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::task::AbortOnDropHandle;
@@ -25,11 +25,11 @@ const LIVENESS: Duration = Duration::from_secs(3);
 /// The task stops when the handle is dropped.
 pub(crate) async fn start(
     worker: &str,
-    job: &Job,
+    queue: &Queue,
     state: &Arc<LaneState>,
 ) -> Result<AbortOnDropHandle<()>> {
-    beat(worker, job, state).await?;
-    let (worker, job, state) = (worker.to_string(), job.clone(), state.clone());
+    beat(worker, queue, state).await?;
+    let (worker, queue, state) = (worker.to_string(), queue.clone(), state.clone());
     Ok(AbortOnDropHandle::new(tokio::spawn(async move {
         let mut next = tokio::time::Instant::now();
         loop {
@@ -39,8 +39,8 @@ pub(crate) async fn start(
             let period = (state.lease() / 3).clamp(MIN_HEARTBEAT, HEARTBEAT);
             next = (next + period).max(tokio::time::Instant::now());
             tokio::time::sleep_until(next).await;
-            if let Err(e) = beat(&worker, &job, &state).await {
-                tracing::warn!(queue = job.name(), "heartbeat failed: {e}");
+            if let Err(e) = beat(&worker, &queue, &state).await {
+                tracing::warn!(queue = queue.name(), "heartbeat failed: {e}");
             }
         }
     })))
@@ -48,21 +48,25 @@ pub(crate) async fn start(
 
 /// Extends our leases on one queue, renews our liveness mark there, and
 /// recovers what dead or silent workers held; notes the queue's lease.
-async fn beat(worker: &str, job: &Job, state: &LaneState) -> Result<()> {
+async fn beat(worker: &str, queue: &Queue, state: &LaneState) -> Result<()> {
     let held = state.held();
-    let lost = job
+    let lost = queue
         .extend_for(&fenced(&held), Some((worker, LIVENESS)))
         .await?;
     // A claim taken back is no longer ours to extend or release: its
     // handler's outcome will be refused.
     for id in state.forget_lost(&held, lost) {
-        tracing::warn!(queue = job.name(), id, "lease lost: the job was taken back");
+        tracing::warn!(
+            queue = queue.name(),
+            id,
+            "lease lost: the queue was taken back"
+        );
     }
-    let (recovered, lease) = job.recover_pass().await?;
+    let (recovered, lease) = queue.recover_pass().await?;
     state.set_lease(lease);
     if recovered.requeued + recovered.stalled > 0 {
         tracing::info!(
-            queue = job.name(),
+            queue = queue.name(),
             requeued = recovered.requeued,
             stalled = recovered.stalled,
             "recovered jobs of expired claims"

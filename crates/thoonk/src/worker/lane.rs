@@ -4,14 +4,14 @@
 use super::finisher::{self, Finisher, Refill};
 use super::state::LaneState;
 use super::watcher::{Watcher, Woke};
-use crate::{Job, Result, Thoonk};
+use crate::{Queue, Result, Thoonk};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::task::AbortOnDropHandle;
 
 /// One queue of a worker.
 pub(crate) struct Lane {
-    pub(crate) job: Job,
+    pub(crate) queue: Queue,
     pub(crate) state: Arc<LaneState>,
     /// Its finishing tasks, one per finishing connection; a job started
     /// from a refill goes back to the finisher that claimed it.
@@ -31,13 +31,13 @@ pub(crate) struct Outlets {
 }
 
 impl Lane {
-    /// Starts the parts of the worker `worker`'s queue `job`, its `lane`-th:
+    /// Starts the parts of the worker `worker`'s `lane`-th queue:
     /// a finisher on each of the `finishing` connections (claiming refills
     /// when `refilling`), and a watcher, idle until armed.
     pub(crate) async fn start(
         worker: &str,
         lane: usize,
-        job: &Job,
+        queue: &Queue,
         finishing: &[Thoonk],
         refilling: bool,
         outlets: &Outlets,
@@ -48,7 +48,7 @@ impl Lane {
             .enumerate()
             .map(|(i, thoonk)| {
                 Finisher::start(finisher::Context {
-                    job: job.on(thoonk),
+                    queue: queue.on(thoonk),
                     lane,
                     finisher: i,
                     id: worker.to_string(),
@@ -59,16 +59,20 @@ impl Lane {
             .collect();
         let armed = Arc::new(Notify::new());
         let watcher = Watcher {
-            job: job.clone(),
+            queue: queue.clone(),
             lane,
             worker: worker.to_string(),
-            delays: job.thoonk.listen(vec![job.keys.channel("delay")]).await?,
+            delays: queue
+                .thoonk
+                .subscribe(vec![queue.keys.channel("delay")])
+                .await
+                .map_err(queue.at("subscribe to delay events"))?,
             armed: armed.clone(),
             state: state.clone(),
             woke: outlets.woke.clone(),
         };
         Ok(Lane {
-            job: job.clone(),
+            queue: queue.clone(),
             state,
             finishers,
             armed,

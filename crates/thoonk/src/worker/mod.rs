@@ -19,6 +19,7 @@ mod finisher;
 mod heartbeat;
 mod lane;
 mod order;
+mod output;
 mod process;
 mod report;
 mod settings;
@@ -28,9 +29,10 @@ mod watcher;
 
 pub use failure::{Backoff, Failure};
 pub use order::Order;
+pub use output::{Json, Output};
 pub use report::Report;
 
-use crate::{Claimed, Error, Job, Result};
+use crate::{Error, Job, Queue, Result};
 use dispatch::Dispatch;
 use futures_util::FutureExt;
 use settings::Settings;
@@ -39,18 +41,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs a handler on the jobs of one queue, or of several.
+///
+/// The defaults, each with its setter:
+/// - one job at a time: [`Worker::concurrency`];
+/// - a failed job comes back after 1 s, then 2 s, 4 s, … at most 5 minutes,
+///   each less up to half at random: [`Worker::backoff`];
+/// - at shutdown, running jobs get 10 s to finish: [`Worker::grace`].
+///
+/// The queue's own settings apply too: a claim not extended for 30 s is
+/// taken back ([`Queue::set_lease`]; the worker extends its claims every
+/// second or so), and a job that failed more than 25 times is stalled
+/// ([`Queue::set_max_cancels`]).
 #[derive(Debug, Clone)]
 pub struct Worker {
     settings: Settings,
 }
 
 impl Worker {
-    /// A worker on `job`'s queue: one job at a time, default backoff, 10 s
-    /// of grace at shutdown.
-    pub fn new(job: Job) -> Worker {
+    /// A worker on `queue`, with the defaults above.
+    pub fn new(queue: Queue) -> Worker {
         Worker {
             settings: Settings {
-                queues: vec![job],
+                queues: vec![queue],
                 order: Order::Strict,
                 id: crate::new_id(),
                 concurrency: 1,
@@ -67,8 +79,8 @@ impl Worker {
     /// named twice, queues of different clients (`Thoonk`s: the worker's
     /// finishes share its finishing connections), and weights that do not match the
     /// queues or are all zero.
-    pub fn serving(queues: Vec<Job>, order: Order) -> Result<Worker> {
-        let names: Vec<&str> = queues.iter().map(Job::name).collect();
+    pub fn serving(queues: Vec<Queue>, order: Order) -> Result<Worker> {
+        let names: Vec<&str> = queues.iter().map(Queue::name).collect();
         let refuse = |reason: String| Err(Error::InvalidWorker { reason });
         if names.is_empty() {
             return refuse("it serves no queue".into());
@@ -104,20 +116,22 @@ impl Worker {
         Ok(worker)
     }
 
-    /// Run up to `n` handlers at once.
+    /// Run up to `n` handlers at once (default 1).
     pub fn concurrency(mut self, n: usize) -> Self {
         self.settings.concurrency = n.max(1);
         self
     }
 
-    /// The delays before failed jobs come back.
+    /// The delays before failed jobs come back (default: 1 s doubling up
+    /// to 5 minutes, jittered).
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.settings.backoff = backoff;
         self
     }
 
-    /// How long running handlers may go on after shutdown is asked for;
-    /// what is still running then is released back to the queue.
+    /// How long running handlers may go on after shutdown is asked for
+    /// (default 10 s); what is still running then is released back to the
+    /// front of its queue, not counted as a failure.
     pub fn grace(mut self, grace: Duration) -> Self {
         self.settings.grace = grace;
         self
@@ -146,12 +160,15 @@ impl Worker {
         shutdown: impl Future<Output = ()>,
     ) -> Result<Report>
     where
-        H: Fn(Claimed) -> Fut + Send + Sync + 'static,
+        H: Fn(Job) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<R, Failure>> + Send + 'static,
-        R: Into<Vec<u8>> + Send + 'static,
+        R: Output + Send + 'static,
     {
-        let handler: process::Handler =
-            Arc::new(move |job| handler(job).map(|done| done.map(Into::into)).boxed());
+        let handler: process::Handler = Arc::new(move |job| {
+            handler(job)
+                .map(|done| done.and_then(Output::into_result))
+                .boxed()
+        });
         let mut running = Dispatch::start(self.settings, handler).await?;
         running.until(shutdown).await;
         running.stop().await

@@ -5,7 +5,7 @@
 use super::finisher::{Finished, Finisher};
 use super::report::Counters;
 use super::{Backoff, Failure};
-use crate::{Cancel, Claimed, Error, Job, JobRef, Result, State};
+use crate::{Cancel, Error, Job, JobRef, Queue, Result, State};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -14,16 +14,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 
-/// What a handler ends with: a result to finish the job with, or a failure.
-pub(crate) type Outcome = std::result::Result<Vec<u8>, Failure>;
+/// What a handler ends with: the result to finish the job with (or none),
+/// or a failure.
+pub(crate) type Outcome = std::result::Result<Option<Vec<u8>>, Failure>;
 
 /// A handler with its types erased (one boxed future per job), so that the
 /// runtime's parts need no type parameters.
-pub(crate) type Handler = Arc<dyn Fn(Claimed) -> BoxFuture<'static, Outcome> + Send + Sync>;
+pub(crate) type Handler = Arc<dyn Fn(Job) -> BoxFuture<'static, Outcome> + Send + Sync>;
 
 /// What a job's run needs of its worker and queue.
 pub(crate) struct Run<'a> {
-    pub(crate) queue: &'a Job,
+    pub(crate) queue: &'a Queue,
     pub(crate) handler: &'a Handler,
     pub(crate) backoff: Backoff,
     pub(crate) counters: &'a Counters,
@@ -35,7 +36,7 @@ impl Run<'_> {
     /// Runs the handler on `job`, which holds `slot`, and records the
     /// outcome; the slot is given up once the outcome is recorded (a
     /// finish hands it on to a refill).
-    pub(crate) async fn process(&self, job: Claimed, slot: OwnedSemaphorePermit) {
+    pub(crate) async fn process(&self, job: Job, slot: OwnedSemaphorePermit) {
         // A panic is caught here and is a failure like any other; the
         // handler is dropped with this task (shutdown after the grace).
         let outcome = match AssertUnwindSafe((self.handler)(job.clone()))
@@ -43,7 +44,7 @@ impl Run<'_> {
             .await
         {
             Ok(outcome) => outcome,
-            Err(panic) => Err(Failure::retry(format!(
+            Err(panic) => Err(Failure::transient(format!(
                 "handler panicked: {}",
                 panic_message(panic)
             ))),
@@ -52,7 +53,7 @@ impl Run<'_> {
     }
 
     /// Records the outcome until it is in, or refused, or cannot be.
-    async fn record(&self, job: &Claimed, outcome: &Outcome, slot: OwnedSemaphorePermit) {
+    async fn record(&self, job: &Job, outcome: &Outcome, slot: OwnedSemaphorePermit) {
         let mut slot = Some(slot);
         let mut pause = Duration::from_millis(50);
         loop {
@@ -74,7 +75,7 @@ impl Run<'_> {
                 // The connection failed, or the finish is to be sent again
                 // with its slot back: the job is still ours until its lease
                 // runs out, so keep trying, or the work is done twice.
-                Err(Error::Redis(e)) if slot.is_some() && transient(&e) => {
+                Err(e) if slot.is_some() && e.is_transient() => {
                     tracing::warn!(
                         queue = self.queue.name(),
                         id = job.id,
@@ -90,28 +91,28 @@ impl Run<'_> {
 
     /// Cancels the job with backoff, or stalls it; returns the counter of
     /// what happened.
-    async fn fail(&self, job: &Claimed, failure: &Failure) -> Result<&AtomicU64> {
+    async fn fail(&self, job: &Job, failure: &Failure) -> Result<&AtomicU64> {
         let target = JobRef::from(job);
-        if !failure.is_retry() {
+        if !failure.comes_back() {
             let stalled = self.queue.stall_with(target, failure.reason()).await;
             return stalled.map(|_| &self.counters.stalled);
         }
-        let delay = self.backoff.delay(job.cancelled + 1);
+        let delay = self.backoff.delay(job.retries + 1);
         let cancel = Cancel::new().delay(delay).reason(failure.reason());
         let went = self.queue.cancel_with(target, cancel).await?;
         Ok(match went {
             State::Stalled => &self.counters.stalled,
-            _ => &self.counters.cancelled,
+            _ => &self.counters.failed,
         })
     }
 
     /// An outcome that will not be recorded: says why.
-    fn unrecorded(&self, job: &Claimed, e: Error) {
+    fn unrecorded(&self, job: &Job, e: Error) {
         let (queue, id) = (self.queue.name(), &job.id);
         match e {
             // Not to be mended by trying again: the lease will run out and
             // the job will come back.
-            Error::Redis(e) => {
+            e @ (Error::Redis { .. } | Error::Stopped { .. }) => {
                 tracing::error!(queue, id, "recording the outcome failed: {e}")
             }
             // Taken back (we were too slow, or paused): another worker has
@@ -122,12 +123,6 @@ impl Run<'_> {
             }
         }
     }
-}
-
-/// Whether trying again may mend the error (a connection lost, a server
-/// still loading), rather than repeat it (a script error).
-fn transient(e: &redis::RedisError) -> bool {
-    !matches!(e.retry_method(), redis::RetryMethod::NoRetry)
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {

@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Report {
     /// Jobs finished.
     pub finished: u64,
-    /// Jobs cancelled after a failure (to come back later).
-    pub cancelled: u64,
-    /// Jobs stalled (a permanent failure, or too many cancels).
+    /// Jobs whose handler failed (a transient failure, or a panic): sent
+    /// back to come again after a backoff.
+    pub failed: u64,
+    /// Jobs stalled: a permanent failure, or failed more than the queue's
+    /// `max_cancels` times.
     pub stalled: u64,
     /// Jobs given back unfinished at shutdown (not counted as failures).
     pub released: u64,
@@ -21,7 +23,7 @@ pub struct Report {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) finished: AtomicU64,
-    pub(crate) cancelled: AtomicU64,
+    pub(crate) failed: AtomicU64,
     pub(crate) stalled: AtomicU64,
     pub(crate) refused: AtomicU64,
 }
@@ -36,7 +38,7 @@ impl Counters {
     pub(crate) fn report(&self, released: u64) -> Report {
         Report {
             finished: self.finished.load(Ordering::Relaxed),
-            cancelled: self.cancelled.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
             stalled: self.stalled.load(Ordering::Relaxed),
             released,
             refused: self.refused.load(Ordering::Relaxed),

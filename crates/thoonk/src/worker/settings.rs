@@ -2,14 +2,14 @@
 //! part of the running worker reads.
 
 use super::{Backoff, Order};
-use crate::Job;
+use crate::Queue;
 use std::time::Duration;
 
 /// A worker's settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     /// The queues it serves, all from one client.
-    pub(crate) queues: Vec<Job>,
+    pub(crate) queues: Vec<Queue>,
     /// Which queue a free slot goes to first.
     pub(crate) order: Order,
     /// Its claims' tokens end in `@id`; its liveness mark is kept under it.

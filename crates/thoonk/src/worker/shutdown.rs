@@ -4,7 +4,7 @@
 use super::dispatch::Dispatch;
 use super::state::{fenced, LaneState};
 use super::Report;
-use crate::{Job, Result};
+use crate::{Queue, Result};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -32,8 +32,8 @@ impl Dispatch {
         // finishers held them when they claimed them, so they are released
         // below. Once the last handler let go of a finisher, it closes its
         // sender of the channel.
-        let lanes: Vec<(Job, Arc<LaneState>)> =
-            lanes.into_iter().map(|l| (l.job, l.state)).collect();
+        let lanes: Vec<(Queue, Arc<LaneState>)> =
+            lanes.into_iter().map(|l| (l.queue, l.state)).collect();
         while refills.recv().await.is_some() {}
         drop(heartbeats);
         let released = give_back(&worker.id, &lanes).await?;
@@ -57,15 +57,15 @@ impl Dispatch {
 /// Releases every claim the worker still holds and ends its liveness mark,
 /// on every queue even when one of them fails. Returns how many jobs were
 /// released.
-async fn give_back(worker: &str, lanes: &[(Job, Arc<LaneState>)]) -> Result<u64> {
+async fn give_back(worker: &str, lanes: &[(Queue, Arc<LaneState>)]) -> Result<u64> {
     let mut released = 0;
     let mut failed = None;
-    for (job, state) in lanes {
-        match job.release(&fenced(&state.drain())).await {
+    for (queue, state) in lanes {
+        match queue.release(&fenced(&state.drain())).await {
             Ok(n) => released += n as u64,
             Err(e) => failed = failed.or(Some(e)),
         }
-        if let Err(e) = job.forget_worker(worker).await {
+        if let Err(e) = queue.forget_worker(worker).await {
             failed = failed.or(Some(e));
         }
     }

@@ -1,7 +1,7 @@
 //! What a worker knows of one of its queues ([`LaneState`]), shared by its
 //! claim loop, its heartbeat, its watcher and its finishers.
 
-use crate::{Claimed, Job, JobRef, DEFAULT_LEASE};
+use crate::{Job, JobRef, Queue, DEFAULT_LEASE};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -48,7 +48,7 @@ impl LaneState {
     /// they are claimed, so that the heartbeat extends them even before
     /// they start; and whether the queue seemed to have more (asked for
     /// none, it says nothing of that).
-    pub(crate) fn took(&self, jobs: &[Claimed], asked: usize) {
+    pub(crate) fn took(&self, jobs: &[Job], asked: usize) {
         self.held
             .lock()
             .unwrap()
@@ -60,7 +60,7 @@ impl LaneState {
 
     /// Gives back claims that found no slot: no longer held, and back to
     /// the front of their queue (not counted as a cancel).
-    pub(crate) async fn give_back(&self, job: &Job, jobs: &[Claimed]) {
+    pub(crate) async fn give_back(&self, queue: &Queue, jobs: &[Job]) {
         {
             let mut held = self.held.lock().unwrap();
             for claimed in jobs {
@@ -68,9 +68,9 @@ impl LaneState {
             }
         }
         let refs: Vec<JobRef<'_>> = jobs.iter().map(JobRef::from).collect();
-        if let Err(e) = job.release(&refs).await {
+        if let Err(e) = queue.release(&refs).await {
             tracing::warn!(
-                queue = job.name(),
+                queue = queue.name(),
                 "giving back claims without a slot failed: {e}"
             );
         }

@@ -6,7 +6,7 @@ use super::heartbeat::MIN_HEARTBEAT;
 use super::state::LaneState;
 use crate::pubsub::Listener;
 use crate::queue::waiting::{block_until, earliest};
-use crate::{Claimed, Job, Result};
+use crate::{Job, Queue, Result};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,14 +18,14 @@ use tokio::time::Instant;
 pub(crate) struct Woke {
     /// Which of the worker's queues they come from.
     pub(crate) lane: usize,
-    pub(crate) jobs: Vec<Claimed>,
+    pub(crate) jobs: Vec<Job>,
     /// The queue may have more: the claim got all it asked for, or failed.
     pub(crate) more: bool,
 }
 
 /// Waits for work on one queue, whenever it is armed.
 pub(crate) struct Watcher {
-    pub(crate) job: Job,
+    pub(crate) queue: Queue,
     pub(crate) lane: usize,
     pub(crate) worker: String,
     /// Jobs delayed meanwhile: one may fall due before the wait ends.
@@ -57,7 +57,7 @@ impl Watcher {
             };
             // Before the hand-over: once it is in, the worker may arm us.
             self.state.waiting.store(false, Ordering::Relaxed);
-            let claimed = reply.and_then(|reply| self.job.read_claimed(reply));
+            let claimed = reply.and_then(|reply| self.queue.read_claimed(reply));
             if self.hand_over(claimed, max).await.is_err() {
                 return;
             }
@@ -69,8 +69,8 @@ impl Watcher {
     /// ends: no round trip of its own).
     async fn wait_and_claim(&mut self, max: usize, listening: &mut bool) -> Waited {
         // Its own handle: the wait below holds it while `self` goes on.
-        let job = self.job.clone();
-        let thoonk = &job.thoonk;
+        let queue = self.queue.clone();
+        let thoonk = &queue.thoonk;
         // The claim that ends the wait is stamped with the time it was
         // sent, not the time it runs: so the wait lasts at most a third of
         // the lease, and with the heartbeat's extension within another
@@ -80,8 +80,8 @@ impl Watcher {
             None => cap,
             Some(at) => thoonk.instant_of(at).min(cap),
         };
-        let call = job.claim_call(max, Some(&self.worker));
-        let claim = thoonk.wait_for_list_then(&job.keys.ids, block_until(Some(wake)), &call);
+        let call = queue.claim_call(max, Some(&self.worker));
+        let claim = thoonk.wait_for_list_then(&queue.keys.ids, block_until(Some(wake)), &call);
         tokio::pin!(claim);
         // A job delayed while we wait, due before the wait ends, is claimed
         // apart when it falls due (and so is the next such one): the wait
@@ -89,7 +89,7 @@ impl Watcher {
         let mut early: Option<Instant> = None;
         loop {
             tokio::select! {
-                reply = &mut claim => return Waited::Claimed(reply),
+                reply = &mut claim => return Waited::Claimed(reply.map_err(queue.at("wait for work"))),
                 notice = self.delays.recv(), if *listening => {
                     if notice.is_none() {
                         *listening = false;
@@ -98,7 +98,7 @@ impl Watcher {
                     early = earliest(early, self.delayed_before(wake).await);
                 }
                 _ = tokio::time::sleep_until(early.unwrap_or(wake)), if early.is_some() => {
-                    let claimed = job.claim_for(max, Some(&self.worker)).await;
+                    let claimed = queue.claim_for(max, Some(&self.worker)).await;
                     let next = claimed.as_ref().ok().and_then(|(_, due)| *due);
                     early = next.map(|at| thoonk.instant_of(at)).filter(|&at| at < wake);
                     if self.hand_over(claimed, max).await.is_err() {
@@ -114,12 +114,12 @@ impl Watcher {
     async fn delayed_before(&mut self, wake: Instant) -> Option<Instant> {
         // One read covers every job delayed so far.
         self.delays.skip_queued();
-        match self.job.first_due().await {
+        match self.queue.first_due().await {
             Ok(Some(at)) if at < wake => Some(at),
             Ok(_) => None,
             Err(e) => {
                 tracing::warn!(
-                    queue = self.job.name(),
+                    queue = self.queue.name(),
                     "reading the first delayed job failed: {e}"
                 );
                 None
@@ -131,7 +131,7 @@ impl Watcher {
     /// worker has gone.
     async fn hand_over(
         &self,
-        claimed: Result<(Vec<Claimed>, Option<u64>)>,
+        claimed: Result<(Vec<Job>, Option<u64>)>,
         max: usize,
     ) -> std::result::Result<(), ()> {
         let woke = match claimed {
@@ -145,7 +145,7 @@ impl Watcher {
                 }
             }
             Err(e) => {
-                tracing::warn!(queue = self.job.name(), "waiting for work failed: {e}");
+                tracing::warn!(queue = self.queue.name(), "waiting for work failed: {e}");
                 // Not at once: the claim this brings would fail the same way.
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 self.state.more.store(true, Ordering::Relaxed);

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use thoonk::redis::{self, aio::ConnectionLike, aio::MultiplexedConnection};
-use thoonk::{Claimed, Clock, Error, Event, Events, Failure, Job, Report, Thoonk, Worker};
+use thoonk::{Clock, Error, Event, Events, Failure, Job, Queue, Report, Thoonk, Worker};
 use thoonk_testkit::poll::{eventually, within, DEADLINE};
 use thoonk_testkit::{Counts, DbSnapshot, PrivateCluster, PrivateRedis};
 use tokio::sync::{oneshot, watch, Notify};
@@ -41,8 +41,8 @@ impl Env {
     }
 
     /// A handle on queue `name` of the main client.
-    pub(crate) fn job(&self, name: &str) -> Job {
-        self.thoonk.job(name).expect("a valid queue name")
+    pub(crate) fn queue(&self, name: &str) -> Queue {
+        self.thoonk.queue(name).expect("a valid queue name")
     }
 
     /// Another, independent client (its own connections), as another
@@ -129,8 +129,8 @@ impl ClusterEnv {
             .expect("connect another client")
     }
 
-    pub(crate) fn job(&self, name: &str) -> Job {
-        self.thoonk.job(name).expect("a tagged queue name")
+    pub(crate) fn queue(&self, name: &str) -> Queue {
+        self.thoonk.queue(name).expect("a tagged queue name")
     }
 
     /// The port of the master that serves queue `name`'s keys.
@@ -162,9 +162,9 @@ pub(crate) struct Running {
 /// Runs `worker` with `handler` in a task of its own, until `stop`.
 pub(crate) fn start<H, Fut, R>(worker: Worker, handler: H) -> Running
 where
-    H: Fn(Claimed) -> Fut + Send + Sync + 'static,
+    H: Fn(Job) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<R, Failure>> + Send + 'static,
-    R: Into<Vec<u8>> + Send + 'static,
+    R: thoonk::Output + Send + 'static,
 {
     let id = worker.id().to_string();
     let (stop, stopped) = oneshot::channel::<()>();
