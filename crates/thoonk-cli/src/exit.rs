@@ -34,6 +34,12 @@ impl From<Error> for Fatal {
 
 impl From<std::io::Error> for Fatal {
     fn from(e: std::io::Error) -> Self {
+        // Our stdout's reader went away (`thoonk list q stalled | head -1`):
+        // the output is over, which is no failure. (Rust ignores SIGPIPE,
+        // so a write says so instead of the process dying of it.)
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Fatal(Exit::Done, String::new());
+        }
         Fatal::failed(one_line(&e.to_string()))
     }
 }

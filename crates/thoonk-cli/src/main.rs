@@ -59,7 +59,10 @@ fn main() -> ExitCode {
     let exit = match runtime.block_on(run(cli)) {
         Ok(()) => Exit::Done,
         Err(Fatal(exit, message)) => {
-            eprintln!("error: {message}");
+            // A closed stdout ends quietly (see `Fatal`'s `From<io::Error>`).
+            if !message.is_empty() {
+                eprintln!("error: {message}");
+            }
             exit
         }
     };

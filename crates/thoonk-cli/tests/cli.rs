@@ -777,3 +777,45 @@ fn an_invalid_job_id_is_a_short_one_line_error() {
     assert_eq!(redis.stats("mail")["publishes"], 0);
 }
 
+/// `thoonk list QUEUE available | head -1`: the reader goes away after one
+/// line, and the command ends quietly (exit 0, nothing on stderr) instead
+/// of failing with "Broken pipe".
+#[test]
+fn a_closed_stdout_ends_the_output_quietly() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let redis = Redis::start();
+    // More output than a pipe holds (64 KiB), so the writer meets the
+    // closed end.
+    redis
+        .query(&[
+            "EVAL",
+            "for i = 1, 20000 do \
+               redis.call('LPUSH', KEYS[1], 'job-' .. i) \
+               redis.call('HSET', KEYS[2], 'job-' .. i, 'some payload') \
+             end",
+            "2",
+            "job.ids:q",
+            "job.items:q",
+        ])
+        .into_result()
+        .expect("jobs made");
+    let mut cmd = command(&["--redis", &redis.url(), "list", "q", "available"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = common::Guard(cmd.spawn().expect("spawn thoonk"));
+    let mut stdout = BufReader::new(child.0.stdout.take().expect("piped"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("a first line");
+    assert!(first.starts_with("job-"), "{first:?}");
+    drop(stdout);
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    let status = child.0.wait().expect("the exit");
+    assert_eq!((status.code(), stderr.as_str()), (Some(0), ""));
+}

@@ -19,6 +19,7 @@ use app::App;
 use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
+use std::io::Write;
 use std::net::SocketAddr;
 use thoonk::Thoonk;
 
@@ -52,8 +53,9 @@ pub(crate) async fn serve(
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    // On stdout, so a script (or a test) that asked for port 0 learns it.
-    println!("dashboard on http://{bound}/");
+    // On stdout, so a script (or a test) that asked for port 0 learns it;
+    // a reader that went away already is no reason not to serve.
+    let _ = writeln!(std::io::stdout(), "dashboard on http://{bound}/");
     tracing::info!(%bound, token = app.token.is_some(), "serving the dashboard");
     let live = app.live.clone();
     let signalled = crate::signal::shutdown_signal();
