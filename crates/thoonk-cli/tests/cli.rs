@@ -557,7 +557,7 @@ fn finish_of_an_available_job_is_refused() {
         .refused(&["is not claimed (it is available)"]);
     assert_eq!(
         line,
-        "error: job 7f3a in queue mail is not claimed (it is available)"
+        "error: finish refused: job 7f3a in queue mail is not claimed (it is available)"
     );
     assert_eq!(redis.ids("mail", "available"), ["7f3a"]);
 }
@@ -571,7 +571,7 @@ fn stall_of_a_stalled_job_is_refused() {
     let line = redis.thoonk(&["stall", "mail", "7f3a"]).refused(&[]);
     assert_eq!(
         line,
-        "error: job 7f3a in queue mail is not claimed (it is stalled)"
+        "error: stall refused: job 7f3a in queue mail is not claimed (it is stalled)"
     );
     assert_eq!(redis.ids("mail", "stalled"), ["7f3a"]);
 }

@@ -103,16 +103,20 @@ pub enum Error {
         reason: String,
     },
     /// There is no job with this id in the queue.
-    #[error("job {id} in queue {queue} does not exist")]
+    #[error("{op} refused: job {id} in queue {queue} does not exist")]
     NotFound {
+        /// What was refused: `finish`, `retry`, `retract`, ….
+        op: &'static str,
         /// The queue.
         queue: String,
         /// The job.
         id: String,
     },
     /// The job is not in the state the operation needs.
-    #[error("job {id} in queue {queue} is not {needed} (it is {actual})")]
+    #[error("{op} refused: job {id} in queue {queue} is not {needed} (it is {actual})")]
     WrongState {
+        /// What was refused: `finish`, `cancel`, `stall`, `retry`.
+        op: &'static str,
         /// The queue.
         queue: String,
         /// The job.
@@ -126,10 +130,12 @@ pub enum Error {
     /// and the job was recovered, maybe claimed again): its holder may no
     /// longer finish, cancel or stall the job.
     #[error(
-        "job {id} in queue {queue}: claim {token} no longer holds; the job was taken back and {}",
+        "{op} refused: job {id} in queue {queue}: claim {token} no longer holds; the job was taken back and {}",
         Now(actual)
     )]
     StaleClaim {
+        /// What was refused: `finish`, `cancel` or `stall`.
+        op: &'static str,
         /// The queue.
         queue: String,
         /// The job.

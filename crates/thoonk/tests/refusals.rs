@@ -39,15 +39,16 @@ async fn unchanged<T: std::fmt::Debug>(
 }
 
 fn assert_not_found(err: &Error, id: &str) {
-    let Error::NotFound { queue, id: got } = err else {
+    let Error::NotFound { op, queue, id: got } = err else {
         panic!("expected NotFound, got {err:?}")
     };
     assert_eq!((queue.as_str(), got.as_str()), (QUEUE, id));
-    assert_message_names(err, &[QUEUE, id, "does not exist"]);
+    assert_message_names(err, &[op, "refused", QUEUE, id, "does not exist"]);
 }
 
 fn assert_wrong_state(err: &Error, id: &str, needed: State, actual: State) {
     let Error::WrongState {
+        op,
         queue,
         id: got,
         needed: n,
@@ -60,7 +61,7 @@ fn assert_wrong_state(err: &Error, id: &str, needed: State, actual: State) {
         (queue.as_str(), got.as_str(), *n, *a),
         (QUEUE, id, needed, actual)
     );
-    assert_message_names(err, &[QUEUE, id, needed.as_str(), actual.as_str()]);
+    assert_message_names(err, &[op, QUEUE, id, needed.as_str(), actual.as_str()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,8 +174,9 @@ async fn a_stale_token_is_refused_and_the_current_one_works() {
         unchanged(&env, &q, q.cancel(&old)).await,
         unchanged(&env, &q, q.stall(&old)).await,
     ];
-    for err in &refusals {
+    for (err, what) in refusals.iter().zip(["finish", "finish", "cancel", "stall"]) {
         let Error::StaleClaim {
+            op,
             queue,
             id,
             token,
@@ -183,7 +185,7 @@ async fn a_stale_token_is_refused_and_the_current_one_works() {
         else {
             panic!("expected StaleClaim, got {err:?}")
         };
-        assert_eq!(*actual, State::Claimed);
+        assert_eq!((*op, *actual), (what, State::Claimed));
         assert_eq!(
             (queue.as_str(), id.as_str(), token.as_str()),
             (QUEUE, "job-7", old.token.as_str())

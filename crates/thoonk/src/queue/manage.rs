@@ -22,7 +22,8 @@ impl Queue {
             .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at_job("retry", id))?;
-        self.check(reply, id.into(), State::Stalled).map(drop)
+        self.check(reply, "retry", id.into(), State::Stalled)
+            .map(drop)
     }
 
     /// Puts every stalled job back in the queue, at the back of the line,
@@ -72,7 +73,8 @@ impl Queue {
             .await
             .map_err(self.at_job("retract", id))?;
         // Any state will do; only 'missing' can come back.
-        self.check(reply, id.into(), State::Available).map(drop)
+        self.check(reply, "retract", id.into(), State::Available)
+            .map(drop)
     }
 
     /// How many times the job was cancelled (0 for a job never cancelled,

@@ -122,7 +122,13 @@ impl Queue {
 
     /// Maps a state-change script's reply to `Ok` (with the state the job
     /// went to, when the script says) or the refusal it names.
-    fn check(&self, reply: String, job: JobRef<'_>, needed: State) -> Result<Option<State>> {
+    fn check(
+        &self,
+        reply: String,
+        op: &'static str,
+        job: JobRef<'_>,
+        needed: State,
+    ) -> Result<Option<State>> {
         if let Some(done) = reply.strip_prefix("ok") {
             return Ok(done.strip_prefix(':').and_then(|s| s.parse().ok()));
         }
@@ -132,11 +138,12 @@ impl Queue {
         // by someone else meanwhile, and "does not exist" says it best.
         let state = reply.strip_prefix("stale:").unwrap_or(&reply);
         if state == "missing" {
-            return Err(Error::NotFound { queue, id });
+            return Err(Error::NotFound { op, queue, id });
         }
         if reply.starts_with("stale:") {
             if let Ok(actual) = state.parse() {
                 return Err(Error::StaleClaim {
+                    op,
                     queue,
                     id,
                     token: job.token.unwrap_or_default().to_string(),
@@ -146,6 +153,7 @@ impl Queue {
         }
         match reply.parse() {
             Ok(actual) => Err(Error::WrongState {
+                op,
                 queue,
                 id,
                 needed,

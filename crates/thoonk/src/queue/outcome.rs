@@ -95,7 +95,10 @@ impl Queue {
                 .await
                 .map_err(self.at("finish"))?;
             for (&i, reply) in valid.iter().zip(replies) {
-                outcomes[i] = Some(self.check(reply, jobs[i].0, State::Claimed).map(drop));
+                outcomes[i] = Some(
+                    self.check(reply, "finish", jobs[i].0, State::Claimed)
+                        .map(drop),
+                );
             }
         }
         Ok(outcomes
@@ -148,7 +151,7 @@ impl Queue {
             .await
             .map_err(self.at_job("cancel", job.id))?;
         Ok(self
-            .check(reply, job, State::Claimed)?
+            .check(reply, "cancel", job, State::Claimed)?
             .unwrap_or(State::Available))
     }
 
@@ -179,6 +182,6 @@ impl Queue {
             .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at_job("stall", job.id))?;
-        self.check(reply, job, State::Claimed).map(drop)
+        self.check(reply, "stall", job, State::Claimed).map(drop)
     }
 }
