@@ -412,15 +412,6 @@ pub fn doc_redis() -> PrivateRedis {
     redis
 }
 
-/// For a documentation example of a cluster: a private 3+3 cluster, its
-/// seed nodes named in this process's `THOONK_REDIS_URL`, comma-separated
-/// as the CLI takes them. Stopped when the value is dropped.
-pub fn doc_cluster() -> PrivateCluster {
-    let cluster = PrivateCluster::start().expect("start a private Redis Cluster");
-    std::env::set_var("THOONK_REDIS_URL", cluster.urls().join(","));
-    cluster
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,8 +60,9 @@ pub(crate) enum Command {
 
 impl Cli {
     /// The Redis URLs given: each --redis (or THOONK_REDIS_URL) may list
-    /// several, separated by commas. A comma starts a new URL only before a
-    /// scheme, so one inside a password stays where it is.
+    /// several, separated by commas; an empty one is the default. A comma
+    /// starts a new URL only before a scheme, so one inside a password
+    /// stays where it is.
     pub(crate) fn urls(&self) -> Vec<String> {
         let mut urls = Vec::new();
         for value in &self.redis {
@@ -77,6 +78,10 @@ impl Cli {
                 }
             }
             urls.push(value[start..].to_string());
+        }
+        // An empty THOONK_REDIS_URL is unset, as the library takes it.
+        if urls.iter().all(String::is_empty) {
+            return vec![thoonk::DEFAULT_URL.to_string()];
         }
         urls
     }

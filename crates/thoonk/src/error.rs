@@ -4,7 +4,11 @@ use std::fmt;
 use std::time::Duration;
 
 /// What can go wrong with a queue operation.
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` form is its message too, so that a `main` that returns
+/// `thoonk::Result` prints what went wrong as a person reads it; match on
+/// the variants for the details, or `{:#?}` adds the cause.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Redis could not be reached when connecting, or refused us.
@@ -130,7 +134,7 @@ pub enum Error {
     /// and the job was recovered, maybe claimed again): its holder may no
     /// longer finish, cancel or stall the job.
     #[error(
-        "{op} refused: job {id} in queue {queue}: claim {token} no longer holds; the job was taken back and {}",
+        "{op} refused: job {id} in queue {queue}: claim {token} no longer holds; {}",
         Now(actual)
     )]
     StaleClaim {
@@ -263,17 +267,29 @@ impl Error {
     }
 }
 
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")?;
+        if f.alternate() {
+            if let Some(source) = std::error::Error::source(self) {
+                write!(f, "\n\ncaused by: {source:?}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Where a job taken back from a stale claim is now.
+/// Where the job of a stale claim is now.
 struct Now<'a>(&'a crate::State);
 
 impl fmt::Display for Now<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            crate::State::Claimed => f.write_str("claimed again"),
-            state => write!(f, "is {state} now"),
+            crate::State::Claimed => f.write_str("the job was taken back and claimed again"),
+            state => write!(f, "the job is {state} now"),
         }
     }
 }
@@ -297,16 +313,17 @@ impl fmt::Display for Shown<'_> {
     }
 }
 
-/// ` on queue Q, job J`, as much of it as is known.
+/// ` on queue Q, job J`, as much of it as is known (as the refusals name
+/// them: plain).
 struct Where<'a>(&'a Option<String>, &'a Option<String>);
 
 impl fmt::Display for Where<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(queue) = self.0 {
-            write!(f, " on queue {}", Shown(queue))?;
+            write!(f, " on queue {queue}")?;
         }
         if let Some(id) = self.1 {
-            write!(f, ", job {}", Shown(id))?;
+            write!(f, ", job {id}")?;
         }
         Ok(())
     }
@@ -333,6 +350,10 @@ impl fmt::Display for Hint<'_> {
         } else {
             match e.kind() {
                 ErrorKind::AuthenticationFailed => "check the user and password in the URL",
+                _ if e.code() == Some("NOAUTH") => {
+                    "this Redis wants a password: put it in the URL \
+                     (redis://:PASSWORD@HOST, or redis://USER:PASSWORD@HOST)"
+                }
                 ErrorKind::Server(ServerErrorKind::ReadOnly) => {
                     "this Redis is a replica: connect to its master"
                 }

@@ -53,8 +53,9 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 
 impl Thoonk {
     /// Connects to the Redis that `$THOONK_REDIS_URL` names (as the
-    /// `thoonk` command does), else to [`DEFAULT_URL`]: configuration
-    /// from the environment, the same for a program and the CLI beside it.
+    /// `thoonk` command does), else (unset or empty) to [`DEFAULT_URL`]:
+    /// configuration from the environment, the same for a program and the
+    /// CLI beside it.
     pub async fn connect_from_env() -> Result<Thoonk> {
         match std::env::var("THOONK_REDIS_URL") {
             Ok(url) if !url.is_empty() => Thoonk::connect(&url).await,
