@@ -56,6 +56,9 @@ pub(crate) enum Command {
     Dashboard(cmd::dashboard::Args),
     Bench(cmd::bench::Args),
     Work(cmd::work::Args),
+    /// `work`'s guard process: stops the commands of a `work` that died.
+    #[command(hide = true)]
+    Guard,
 }
 
 impl Cli {

@@ -9,6 +9,7 @@
 //! - `args`, `signal`: what several commands share.
 
 mod args;
+mod children;
 mod cli;
 mod cmd;
 mod connect;
@@ -70,6 +71,11 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Fatal> {
+    if let Command::Guard = cli.command {
+        // Needs no Redis: it watches a `work` process, not a queue.
+        children::guard();
+        return Ok(());
+    }
     let thoonk = connect::connect(&cli).await?;
     match cli.command {
         Command::Publish(args) => cmd::publish::run(&thoonk, args).await,
@@ -85,5 +91,6 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
         Command::Dashboard(args) => cmd::dashboard::run(thoonk, args).await,
         Command::Bench(args) => cmd::bench::run(&thoonk, args).await,
         Command::Work(args) => cmd::work::run(&thoonk, args).await,
+        Command::Guard => unreachable!("served before connecting"),
     }
 }

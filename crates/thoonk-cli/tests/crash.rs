@@ -367,6 +367,56 @@ echo "end $THOONK_JOB_ID $THOONK_CANCELLED" >> "$LOG"
 echo "run $THOONK_CANCELLED"
 "#;
 
+/// Whether the process `pid` still runs. A zombie does not: it has
+/// stopped, and waits only for whoever adopted it to reap it (here, that
+/// can take a while: this machine's init reaps late).
+fn runs(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat.rsplit_once(") ")?.1.chars().next()?;
+            Some(state != 'Z' && state != 'X')
+        })
+        .unwrap_or(false)
+}
+
+/// A `work` killed with SIGKILL leaves nothing of its commands running:
+/// its guard process stops each command's process group, the command and
+/// what it started alike, so no one finishes a job that another worker
+/// runs again.
+#[test]
+fn a_killed_worker_leaves_none_of_its_commands_running() {
+    const QUEUE: &str = "orphans";
+    let redis = Redis::start();
+    let dir = TempDir::new("orphans").expect("a temp dir");
+    let pids = dir.file("pids");
+    // The command and a child of its own, both waiting for ten minutes.
+    let command = [
+        "sh",
+        "-c",
+        r#"sleep 600 & echo "$$ $!" > "$PIDS"; wait"#,
+    ];
+    let mut worker = WorkerProcess::start(
+        &redis,
+        QUEUE,
+        &["--concurrency", "1"],
+        &command,
+        &[("PIDS", pids.as_str())],
+    );
+    redis.publish(QUEUE, "x", &[]);
+    until("the command and its child run", || {
+        dir.lines("pids").len() == 1
+    });
+    let line = dir.lines("pids").remove(0);
+    let started: Vec<&str> = line.split(' ').collect();
+    assert!(started.iter().all(|pid| runs(pid)), "{started:?} run");
+
+    worker.kill();
+    until("the command and its child are stopped", || {
+        !started.iter().any(|pid| runs(pid))
+    });
+}
+
 #[test]
 fn a_frozen_worker_loses_its_job_and_its_late_finish_is_refused() {
     const QUEUE: &str = "frozen";

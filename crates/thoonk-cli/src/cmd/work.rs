@@ -1,8 +1,10 @@
 //! `thoonk work`: a `Worker` whose handler runs a command per job.
 
 use crate::args::secs;
+use crate::children::Guard;
 use crate::exit::Fatal;
 use std::process::Stdio;
+use std::sync::Arc;
 use thoonk::{Failure, Job, Order, Thoonk, Worker};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
@@ -58,24 +60,26 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
         grace,
         command,
     } = args;
-    let jobs = queues
+    let handles = queues
         .iter()
         .map(|q| thoonk.queue(q))
         .collect::<thoonk::Result<Vec<_>>>()?;
     let order = weights.map_or(Order::Strict, Order::Weighted);
     // Everything checked before any queue's settings change.
-    let worker = Worker::serving(jobs.clone(), order)?
+    let worker = Worker::serving(handles.clone(), order)?
         .concurrency(concurrency)
         .grace(secs(grace)?);
     let lease = lease.map(secs).transpose()?;
-    for job in &jobs {
+    for queue in &handles {
         if let Some(lease) = lease {
-            job.set_lease(lease).await?;
+            queue.set_lease(lease).await?;
         }
         if let Some(max) = max_cancels {
-            job.set_max_cancels(max).await?;
+            queue.set_max_cancels(max).await?;
         }
     }
+    let guard = Guard::start()
+        .map_err(|e| Fatal::failed(format!("cannot start the guard of our commands: {e}")))?;
     // Before anything is claimed: from here on a signal is a graceful stop,
     // never the default death of the process.
     let signalled = crate::signal::shutdown_signal();
@@ -90,8 +94,11 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
         "working: {}",
         command.join(" ")
     );
-    let handler = move |job: Job| run_command(command.clone(), job);
-    let report = worker.run(handler, shutdown).await?;
+    let watcher = guard.clone();
+    let handler = move |job: Job| run_command(command.clone(), watcher.clone(), job);
+    let report = worker.run(handler, shutdown).await;
+    guard.stop();
+    let report = report?;
     tracing::info!(
         finished = report.finished,
         failed = report.failed,
@@ -103,8 +110,13 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     Ok(())
 }
 
-/// One job: the command with the item on stdin.
-async fn run_command(command: Vec<String>, job: Job) -> Result<Vec<u8>, Failure> {
+/// One job: the command, in a process group of its own that `guard`
+/// watches, with the item on stdin.
+async fn run_command(
+    command: Vec<String>,
+    guard: Arc<Guard>,
+    job: Job,
+) -> Result<Vec<u8>, Failure> {
     let (program, args) = command.split_first().expect("clap requires a command");
     let mut child = Command::new(program)
         .args(args)
@@ -114,11 +126,15 @@ async fn run_command(command: Vec<String>, job: Job) -> Result<Vec<u8>, Failure>
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // Shutdown past its grace period drops this future: the command
-        // must not outlive the claim it works under.
-        .kill_on_drop(true)
+        // A group of its own: what it starts is stopped with it, and a
+        // terminal's Ctrl-C goes to `work` (which gives it the grace)
+        // rather than straight to it.
+        .process_group(0)
         .spawn()
         .map_err(|e| Failure::transient(format!("cannot run {program}: {e}")))?;
+    // Shutdown past its grace period drops this future: `watched` then
+    // stops the group, and should `work` die, the guard does.
+    let watched = guard.watch(child.id().expect("a child just spawned has an id"));
     let mut stdin = child.stdin.take().expect("piped");
     let item = job.item;
     // Written alongside reading the output: a command that writes before
@@ -131,6 +147,7 @@ async fn run_command(command: Vec<String>, job: Job) -> Result<Vec<u8>, Failure>
         .wait_with_output()
         .await
         .map_err(|e| Failure::transient(format!("waiting for {program}: {e}")))?;
+    watched.over();
     let _ = feed.await;
     if output.status.success() {
         let mut result = output.stdout;
