@@ -24,6 +24,17 @@ pub fn queue_key(noun: &str, name: &str) -> String {
     format!("job.{noun}:{name}")
 }
 
+/// A claim's record in `job.tokens`, as `claim.lua` writes it: the token,
+/// a NUL, and the score the claim gave the job in `job.claimed`.
+pub fn claim_record(token: &str, score: u64) -> String {
+    format!("{token}\0{score}")
+}
+
+/// The token in a claim's record (the record itself when it holds none).
+pub fn token_of(record: &str) -> &str {
+    record.split('\0').next().unwrap_or(record)
+}
+
 /// The counters a queue keeps, in the order [`Counts`] and
 /// [`QueueSnapshot`] read them: `job.publishes`, `job.finishes`,
 /// `job.cancels`, `job.stalls`, `job.recoveries`.

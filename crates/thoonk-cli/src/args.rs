@@ -1,14 +1,35 @@
 //! Raw flag values turned into the library's types, for the commands that share them.
 
-use crate::exit::Fatal;
 use std::time::Duration;
 use thoonk::JobRef;
 
-/// A flag's seconds (`--timeout`, `--delay`, `--grace`, …) as a `Duration`;
-/// clap takes any f64, so a negative or NaN one is refused here.
-pub(crate) fn secs(s: f64) -> Result<Duration, Fatal> {
-    Duration::try_from_secs_f64(s)
-        .map_err(|_| Fatal::failed(format!("invalid duration {s}: expected seconds >= 0")))
+/// A flag's seconds (`--timeout 1.5`, `--delay`, `--grace`, …), from 0 to
+/// a year ([`thoonk::MAX_WAIT`]); clap refuses anything else as a usage
+/// error (exit 2) that names the flag, before anything is sent.
+pub(crate) fn seconds(text: &str) -> Result<Duration, String> {
+    seconds_up_to(text, thoonk::MAX_WAIT)
+}
+
+/// `--lease`: seconds, more than 0 and at most [`thoonk::MAX_LEASE`].
+pub(crate) fn lease_seconds(text: &str) -> Result<Duration, String> {
+    let lease = seconds_up_to(text, thoonk::MAX_LEASE)?;
+    if lease.is_zero() {
+        return Err("a lease must be more than 0 seconds".into());
+    }
+    Ok(lease)
+}
+
+fn seconds_up_to(text: &str, max: Duration) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d <= max => Ok(d),
+        _ => Err(format!(
+            "{text} seconds is out of range: from 0 to {}",
+            max.as_secs()
+        )),
+    }
 }
 
 /// The job a `finish`, `cancel` or `stall` acts on: fenced by the claim

@@ -819,3 +819,42 @@ fn a_closed_stdout_ends_the_output_quietly() {
     let status = child.0.wait().expect("the exit");
     assert_eq!((status.code(), stderr.as_str()), (Some(0), ""));
 }
+
+/// A number past its bound is a usage error (exit 2), refused before
+/// anything is sent. The case first: a `--timeout` so long that
+/// the result's TTL broke `finish` later, the job gone with no finish.
+#[test]
+fn numbers_past_their_bounds_are_usage_errors_and_change_nothing() {
+    let redis = Redis::start();
+    redis.publish("q", "x", &["--id", "j"]);
+    let before = redis.snapshot();
+    for args in [
+        &[
+            "publish",
+            "q",
+            "x",
+            "--wait",
+            "--timeout",
+            "100000000000000000",
+        ][..],
+        &["publish", "q", "x", "--delay", "31536001"],
+        &["publish", "q", "x", "--delay", "nan"],
+        &[
+            "publish",
+            "q",
+            "x",
+            "--replicas",
+            "1",
+            "--replicas-timeout=-1",
+        ],
+        &["get", "q", "--timeout=-1"],
+        &["work", "q", "--lease", "0", "--", "true"],
+        &["work", "q", "--lease", "604801", "--", "true"],
+        &["work", "q", "--max-cancels", "2147483648", "--", "true"],
+        &["work", "q", "--concurrency", "0", "--", "true"],
+        &["work", "q", "--grace", "inf", "--", "true"],
+    ] {
+        redis.thoonk(args).usage_error();
+        assert!(redis.snapshot() == before, "{args:?} changed Redis");
+    }
+}

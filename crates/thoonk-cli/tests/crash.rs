@@ -391,11 +391,7 @@ fn a_killed_worker_leaves_none_of_its_commands_running() {
     let dir = TempDir::new("orphans").expect("a temp dir");
     let pids = dir.file("pids");
     // The command and a child of its own, both waiting for ten minutes.
-    let command = [
-        "sh",
-        "-c",
-        r#"sleep 600 & echo "$$ $!" > "$PIDS"; wait"#,
-    ];
+    let command = ["sh", "-c", r#"sleep 600 & echo "$$ $!" > "$PIDS"; wait"#];
     let mut worker = WorkerProcess::start(
         &redis,
         QUEUE,

@@ -149,6 +149,21 @@ pub enum Error {
         /// The state the job is in now.
         actual: crate::State,
     },
+    /// A number asked for is beyond its bound (see the `MAX_…` constants):
+    /// refused before anything was sent.
+    #[error("{op} refused on queue {queue}: {field} {value} is out of range ({limit})")]
+    OutOfRange {
+        /// What was refused: `publish`, `claim`, `cancel`, ….
+        op: &'static str,
+        /// The queue.
+        queue: String,
+        /// The number's name, as the API calls it: `delay`, `keep_result`, ….
+        field: &'static str,
+        /// The number asked for.
+        value: String,
+        /// Its bound: `at most 365 days`, ….
+        limit: String,
+    },
     /// Publishing refused: a job with this id already exists in the queue.
     #[error("job {id} already exists in queue {queue}; publish refused")]
     AlreadyExists {

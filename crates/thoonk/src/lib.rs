@@ -170,6 +170,7 @@ mod clock;
 mod error;
 mod events;
 mod keys;
+mod limits;
 mod names;
 mod pubsub;
 mod queue;
@@ -183,6 +184,7 @@ pub use client::{Connection, Thoonk, DEFAULT_URL};
 pub use clock::Clock;
 pub use error::{Error, Result};
 pub use events::{Event, EventKind, Events};
+pub use limits::{MAX_BATCH, MAX_CANCELS, MAX_DELAY, MAX_ITEM_BYTES, MAX_LEASE, MAX_WAIT};
 pub use names::{new_id, MAX_ID_LEN, MAX_NAME_LEN};
 pub use pubsub::{Listener, Notice};
 pub use queue::{
@@ -192,6 +194,16 @@ pub use queue::{
 pub use redis;
 pub use state::State;
 pub use worker::{Backoff, Failure, Json, Order, Output, Report, Worker};
+
+/// Hooks for tests (the `test-util` feature), not for programs.
+#[cfg(feature = "test-util")]
+pub mod testing {
+    /// Every Lua script's file name and whole source (preludes included),
+    /// for tests that drive the scripts directly.
+    pub fn scripts() -> &'static [(&'static str, &'static str)] {
+        crate::scripts::SOURCES
+    }
+}
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

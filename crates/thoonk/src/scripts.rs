@@ -6,37 +6,42 @@
 use redis::Script;
 use std::sync::LazyLock;
 
-macro_rules! script {
-    // A script, after the shared preludes it uses (named without `lua/`).
-    ($name:ident, $file:literal $(, $prelude:literal)*) => {
-        pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(concat!(
+macro_rules! scripts {
+    // Each script, after the shared preludes it uses (named without
+    // `lua/`): its source as a constant, and its `Script` in a static.
+    ($($name:ident, $source:ident: $file:literal $(, $prelude:literal)*;)*) => {
+        $(
+            pub(crate) const $source: &str = concat!(
                 $(include_str!(concat!("lua/", $prelude)),)*
                 include_str!(concat!("lua/", $file))
-            ))
-        });
+            );
+            pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| Script::new($source));
+        )*
+
+        /// Every script's file name and whole source, preludes included.
+        #[cfg(feature = "test-util")]
+        pub(crate) const SOURCES: &[(&str, &str)] = &[$(($file, $source)),*];
     };
 }
 
-// `_state.lua` names a job's state for refusals; `_batch.lua` runs one
-// variadic command per batch instead of one per job.
-/// The publish script's text, for where it goes whole (`EVAL`): beside a
-/// `WAIT`, a `NOSCRIPT` and a second try would wait twice.
-pub(crate) const PUBLISH_SOURCE: &str = concat!(
-    include_str!("lua/_batch.lua"),
-    include_str!("lua/publish.lua")
-);
-pub(crate) static PUBLISH: LazyLock<Script> = LazyLock::new(|| Script::new(PUBLISH_SOURCE));
-script!(CLAIM, "claim.lua", "_batch.lua");
-script!(FINISH, "finish.lua", "_state.lua", "_batch.lua");
-script!(CANCEL, "cancel.lua", "_state.lua");
-script!(STALL, "stall.lua", "_state.lua");
-script!(RETRY, "retry.lua", "_state.lua");
-script!(RETRACT, "retract.lua");
-script!(EXTEND, "extend.lua");
-script!(RECOVER, "recover.lua", "_state.lua");
-script!(RELEASE, "release.lua");
-script!(LIST, "list.lua");
-script!(INFO, "info.lua", "_state.lua");
-script!(WORKERS, "workers.lua", "_state.lua", "_batch.lua");
-script!(RETRY_ALL, "retry_all.lua", "_batch.lua");
+// `_args.lua` checks arguments before a script writes; `_state.lua` names
+// a job's state for refusals; `_batch.lua` runs one variadic command per
+// batch instead of one per job. The publish script's source also goes
+// whole (`EVAL`) beside a `WAIT`, where a `NOSCRIPT` and a second try
+// would wait twice.
+scripts! {
+    PUBLISH, PUBLISH_SOURCE: "publish.lua", "_args.lua", "_batch.lua";
+    CLAIM, CLAIM_SOURCE: "claim.lua", "_args.lua", "_state.lua", "_batch.lua";
+    FINISH, FINISH_SOURCE: "finish.lua", "_args.lua", "_state.lua", "_batch.lua";
+    CANCEL, CANCEL_SOURCE: "cancel.lua", "_args.lua", "_state.lua";
+    STALL, STALL_SOURCE: "stall.lua", "_args.lua", "_state.lua";
+    RETRY, RETRY_SOURCE: "retry.lua", "_args.lua", "_state.lua";
+    RETRACT, RETRACT_SOURCE: "retract.lua", "_args.lua";
+    EXTEND, EXTEND_SOURCE: "extend.lua", "_args.lua", "_state.lua";
+    RECOVER, RECOVER_SOURCE: "recover.lua", "_args.lua", "_state.lua", "_batch.lua";
+    RELEASE, RELEASE_SOURCE: "release.lua", "_args.lua", "_state.lua";
+    LIST, LIST_SOURCE: "list.lua", "_args.lua";
+    INFO, INFO_SOURCE: "info.lua", "_state.lua";
+    WORKERS, WORKERS_SOURCE: "workers.lua", "_args.lua", "_state.lua", "_batch.lua";
+    RETRY_ALL, RETRY_ALL_SOURCE: "retry_all.lua", "_args.lua", "_batch.lua";
+}

@@ -142,7 +142,8 @@ async fn recoveries_counts_claims_taken_back_when_their_lease_ran_out() {
         q.recover().await.unwrap(),
         Recovered {
             requeued: 2,
-            stalled: 0
+            stalled: 0,
+            due: 0,
         }
     );
     assert_eq!(counters(&q).await, (2, 0, 2));
@@ -156,7 +157,8 @@ async fn recoveries_counts_claims_taken_back_when_their_lease_ran_out() {
         q.recover().await.unwrap(),
         Recovered {
             requeued: 0,
-            stalled: 2
+            stalled: 2,
+            due: 0,
         }
     );
     assert_eq!(counters(&q).await, (4, 2, 4));

@@ -122,7 +122,8 @@ async fn recover_sends_back_a_claim_older_than_the_lease() {
         q.recover().await.unwrap(),
         Recovered {
             requeued: 1,
-            stalled: 0
+            stalled: 0,
+            due: 0,
         }
     );
     // Counted as a cancel, back in the queue, with the reason.
@@ -168,7 +169,8 @@ async fn recovery_is_idempotent() {
         q.recover().await.unwrap(),
         Recovered {
             requeued: 1,
-            stalled: 0
+            stalled: 0,
+            due: 0,
         }
     );
     recover_changes_nothing(&env, &q).await;
@@ -223,7 +225,8 @@ async fn extend_renews_the_lease() {
         q.recover().await.unwrap(),
         Recovered {
             requeued: 1,
-            stalled: 0
+            stalled: 0,
+            due: 0,
         }
     );
     assert_eq!(ids_in(&q, State::Claimed).await, ["a"]);
@@ -278,7 +281,8 @@ async fn a_job_recovered_more_than_max_cancels_times_is_stalled() {
         q.recover().await.unwrap(),
         Recovered {
             requeued: 1,
-            stalled: 0
+            stalled: 0,
+            due: 0,
         }
     );
     // Second expiry: the second cancel, past max_cancels 1: stalled.
@@ -289,7 +293,8 @@ async fn a_job_recovered_more_than_max_cancels_times_is_stalled() {
         q.recover().await.unwrap(),
         Recovered {
             requeued: 0,
-            stalled: 1
+            stalled: 1,
+            due: 0,
         }
     );
     let kinds: Vec<EventKind> = [
@@ -346,7 +351,8 @@ async fn a_v1_claim_is_recovered_once_older_than_the_lease() {
         q.recover().await.unwrap(),
         Recovered {
             requeued: 1,
-            stalled: 0
+            stalled: 0,
+            due: 0,
         }
     );
     assert_eq!(q.cancel_count("v1-held").await.unwrap(), 1);
@@ -531,15 +537,17 @@ async fn a_dead_workers_jobs_are_recovered_before_their_lease_runs_out() {
     // the token ends in "@WORKER", and the worker has a liveness deadline.
     let dead_token = format!("{}@w-dead", claims[0].token);
     let alive_token = format!("{}@w-alive", claims[1].token);
+    let dead = thoonk_testkit::claim_record(&dead_token, T0);
+    let alive = thoonk_testkit::claim_record(&alive_token, T0);
     let _: u64 = cmd(
         &mut raw,
         &[
             "HSET",
             "job.tokens:dead",
             "of-dead",
-            &dead_token,
+            &dead,
             "of-alive",
-            &alive_token,
+            &alive,
         ],
     )
     .await;
@@ -567,7 +575,8 @@ async fn a_dead_workers_jobs_are_recovered_before_their_lease_runs_out() {
         q.recover().await.unwrap(),
         Recovered {
             requeued: 1,
-            stalled: 0
+            stalled: 0,
+            due: 0,
         }
     );
     let e = next_event(&mut events).await;
@@ -614,7 +623,8 @@ async fn a_v1_cancel_or_stall_ends_our_claim() {
     assert_eq!(held.len(), 2);
     // "c" is held by a worker runtime, whose liveness mark will run out.
     held[0].token = format!("{}@w-gone", held[0].token);
-    let _: u64 = cmd(&mut raw, &["HSET", "job.tokens:mixed", "c", &held[0].token]).await;
+    let record = thoonk_testkit::claim_record(&held[0].token, T0);
+    let _: u64 = cmd(&mut raw, &["HSET", "job.tokens:mixed", "c", &record]).await;
     let _: u64 = cmd(
         &mut raw,
         &[

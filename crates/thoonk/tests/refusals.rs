@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use thoonk::{Error, Job, JobRef, Publish, Queue, State};
+use thoonk::{Cancel, Error, Job, JobRef, Publish, Queue, State};
 
 const QUEUE: &str = "refusals-q";
 
@@ -226,5 +226,80 @@ async fn calls_without_a_token_work_on_a_claimed_job() {
         panic!("expected StaleClaim, got {err:?}")
     };
     assert_eq!(*actual, State::Stalled);
+    env.check_invariants(QUEUE);
+}
+
+fn assert_out_of_range(err: &Error, op: &str, field: &str, limit: &str) {
+    let Error::OutOfRange {
+        op: o,
+        queue,
+        field: f,
+        limit: l,
+        ..
+    } = err
+    else {
+        panic!("expected OutOfRange, got {err:?}")
+    };
+    assert_eq!(
+        (*o, queue.as_str(), *f, l.as_str()),
+        (op, QUEUE, field, limit)
+    );
+    assert_message_names(err, &[op, QUEUE, field, limit]);
+}
+
+/// Every number a call sends has a bound; past it the call is refused
+/// before anything is sent, naming the number and the bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_past_their_bounds_are_refused_with_nothing_written() {
+    use std::time::{Duration, SystemTime};
+    let env = Env::start().await;
+    let (q, claimed) = queue_with_each_state(&env).await;
+    let over = thoonk::MAX_DELAY + Duration::from_secs(1);
+    let a_year = "at most 365 days";
+
+    let err = unchanged(&env, &q, q.publish("x", Publish::new().keep_result(over))).await;
+    assert_out_of_range(&err, "publish", "keep_result", a_year);
+    let err = unchanged(&env, &q, q.publish("x", Publish::new().delay(over))).await;
+    assert_out_of_range(&err, "publish", "delay", a_year);
+    let later = SystemTime::now() + over + Duration::from_secs(60);
+    let err = unchanged(&env, &q, q.publish("x", Publish::new().at(later))).await;
+    assert_out_of_range(&err, "publish", "delay to `at`", a_year);
+    let many = (0..=thoonk::MAX_BATCH).map(|_| "x");
+    let err = unchanged(&env, &q, q.publish_many(many)).await;
+    assert_out_of_range(&err, "publish", "jobs in one publish", "at most 100000");
+    let err = unchanged(&env, &q, q.publish_and_wait("x", Publish::new(), over)).await;
+    assert_out_of_range(&err, "publish and wait", "timeout", a_year);
+
+    let err = unchanged(&env, &q, q.claim(thoonk::MAX_BATCH + 1)).await;
+    assert_out_of_range(&err, "claim", "max", "at most 100000");
+    let err = unchanged(&env, &q, q.get(over)).await;
+    assert_out_of_range(&err, "claim", "timeout", a_year);
+    let err = unchanged(&env, &q, q.cancel_with(&claimed, Cancel::new().delay(over))).await;
+    assert_out_of_range(&err, "cancel", "delay", a_year);
+
+    let err = unchanged(
+        &env,
+        &q,
+        q.set_lease(thoonk::MAX_LEASE + Duration::from_secs(1)),
+    )
+    .await;
+    assert_out_of_range(&err, "set the lease", "lease", "at most 7 days");
+    let err = unchanged(&env, &q, q.set_max_cancels(thoonk::MAX_CANCELS + 1)).await;
+    assert_out_of_range(&err, "set max_cancels", "max_cancels", "at most 2147483647");
+
+    // At their bounds, they are taken.
+    q.publish(
+        "x",
+        Publish::new()
+            .delay(thoonk::MAX_DELAY)
+            .keep_result(thoonk::MAX_DELAY),
+    )
+    .await
+    .unwrap();
+    q.set_lease(thoonk::MAX_LEASE).await.unwrap();
+    q.set_max_cancels(thoonk::MAX_CANCELS).await.unwrap();
+    q.cancel_with(&claimed, Cancel::new().delay(thoonk::MAX_DELAY))
+        .await
+        .unwrap();
     env.check_invariants(QUEUE);
 }

@@ -557,3 +557,93 @@ async fn leftovers_of_v1_are_cleaned_up() {
     assert_eq!(n, 0, "the ghost id was dropped");
     env.check_invariants("left");
 }
+
+/// Our claim, then a v1 client's cancel and a v1 worker's claim of the same
+/// job: our first token no longer finishes it. (v1 knows nothing of tokens
+/// and leaves ours behind; before, that was enough for our old token to
+/// finish the job the v1 worker then held.) v1's own claim is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1_claim_since_ours_voids_our_token() {
+    let env = Env::start().await;
+    // Claimed at a time of our own: v1's claim, at the real time, can never
+    // give the job the same score within the same millisecond.
+    let (_clock, thoonk) = env.clocked(T0);
+    let q = thoonk.queue("tied").unwrap();
+    q.publish("x", Publish::new().id("j")).await.unwrap();
+    let ours = q.claim(1).await.unwrap().remove(0);
+    let mut v1 = V1::new(&env, "tied").await;
+    v1.cancel("j").await;
+    let (id, _) = v1.get().await;
+    assert_eq!(id, "j");
+
+    let err = q.finish_with(&ours, "late").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::StaleClaim {
+                actual: State::Claimed,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(q.extend(&[thoonk::JobRef::from(&ours)]).await.unwrap() == ["j"]);
+    assert_eq!(q.release(&[thoonk::JobRef::from(&ours)]).await.unwrap(), 0);
+    v1.finish("j", "v1's").await;
+    // Our record of the claim v1 ended stays until a recovery pass sweeps
+    // it (v1's finish knows nothing of it).
+    q.recover().await.unwrap();
+    let counts = env.check_invariants("tied");
+    assert_eq!((counts.items, counts.finishes), (0, 1));
+}
+
+/// A job awaited with `publish_and_wait` and finished by a v1 worker: the
+/// waiter gets the result from v1's event and clears the mark v1's finish
+/// knows nothing of (before, every such mark stayed forever). A mark left
+/// for a job that no longer exists is swept by a recovery pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marks_of_jobs_v1_finished_do_not_stay() {
+    let env = Env::start().await;
+    let mut raw = env.raw().await;
+    let q = env.queue("marks");
+    let waiter = {
+        let q = q.clone();
+        tokio::spawn(async move {
+            q.publish_and_wait("x", Publish::new().id("w"), DEADLINE)
+                .await
+        })
+    };
+    let mut v1 = V1::new(&env, "marks").await;
+    let (id, _) = v1.get().await;
+    v1.finish(&id, "by v1").await;
+    let result = within("the waiter", waiter).await.unwrap().unwrap();
+    assert_eq!(result.as_deref(), Some(&b"by v1"[..]));
+    let marks: u64 = cmd(&mut raw, &["HLEN", "job.awaited:marks"]).await;
+    assert_eq!(marks, 0, "the waiter cleared its mark");
+
+    let _: u64 = cmd(&mut raw, &["HSET", "job.awaited:marks", "gone", "60"]).await;
+    q.recover().await.unwrap();
+    let marks: u64 = cmd(&mut raw, &["HLEN", "job.awaited:marks"]).await;
+    assert_eq!(marks, 0, "a mark of a job that no longer exists is swept");
+}
+
+/// A queue served by v1 workers alone: delayed jobs (and backed-off
+/// retries) fall due, and only our claim script made them available. Now a
+/// recovery pass does too (every worker of ours and the dashboard run one),
+/// and the v1 worker's BRPOP gets the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delayed_jobs_reach_v1_workers_through_recovery() {
+    let env = Env::start().await;
+    let (clock, thoonk) = env.clocked(T0);
+    let q = thoonk.queue("later").unwrap();
+    q.publish("x", Publish::new().id("d").delay(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(q.recover().await.unwrap().due, 0, "not due yet");
+    clock.set(T0 + 10_000);
+    let mut due = q.subscribe_to(&[thoonk::EventKind::Due]).await.unwrap();
+    assert_eq!(q.recover().await.unwrap().due, 1);
+    assert_eq!(next_event(&mut due).await.id, "d");
+    let mut v1 = V1::new(&env, "later").await;
+    assert_eq!(v1.get().await, ("d".to_string(), "x".to_string()));
+}

@@ -1,9 +1,10 @@
 //! `thoonk get`: claim one job and print it as a JSON line.
 
-use crate::args::secs;
+use crate::args::seconds;
 use crate::exit::{Exit, Fatal};
 use serde_json::json;
 use std::io::Write;
+use std::time::Duration;
 use thoonk::{Job, Thoonk};
 
 /// Claim one job; prints {"id","item","cancelled","token"} as one JSON line.
@@ -12,8 +13,8 @@ pub(crate) struct Args {
     /// The queue.
     queue: String,
     /// Give up after SECS (0: wait forever).
-    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
-    timeout: f64,
+    #[arg(long, value_name = "SECS", default_value = "0", value_parser = seconds)]
+    timeout: Duration,
 }
 
 pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
@@ -24,11 +25,11 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
         retries,
         token,
         ..
-    }) = thoonk.queue(&queue)?.get(secs(timeout)?).await?
+    }) = thoonk.queue(&queue)?.get(timeout).await?
     else {
         return Err(Fatal(
             Exit::Timeout,
-            format!("no job was available in queue {queue} within {timeout}s"),
+            format!("no job was available in queue {queue} within {timeout:?}"),
         ));
     };
     let line = json!({

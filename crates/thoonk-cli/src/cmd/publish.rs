@@ -1,8 +1,9 @@
 //! `thoonk publish`: queue one job, and with `--wait`, print its result.
 
-use crate::args::secs;
+use crate::args::seconds;
 use crate::exit::Fatal;
 use std::io::{Read, Write};
+use std::time::Duration;
 use thoonk::{Error, Publish, Thoonk};
 
 /// Publish a job; prints its id (and with --wait, then its result).
@@ -19,14 +20,20 @@ pub(crate) struct Args {
     #[arg(long)]
     priority: bool,
     /// Make the job available only after SECS (it is "delayed" until then).
-    #[arg(long, value_name = "SECS")]
-    delay: Option<f64>,
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    delay: Option<Duration>,
     /// Wait until the job finishes and print its result.
     #[arg(long)]
     wait: bool,
     /// With --wait: give up after SECS (0: wait forever).
-    #[arg(long, value_name = "SECS", requires = "wait", default_value_t = 0.0)]
-    timeout: f64,
+    #[arg(
+        long,
+        value_name = "SECS",
+        requires = "wait",
+        default_value = "0",
+        value_parser = seconds
+    )]
+    timeout: Duration,
     /// Succeed only once N replicas of the queue's Redis have the job
     /// (WAIT); fails (exit 1) when they do not within --replicas-timeout.
     #[arg(long, value_name = "N")]
@@ -36,9 +43,10 @@ pub(crate) struct Args {
         long,
         value_name = "SECS",
         requires = "replicas",
-        default_value_t = 1.0
+        default_value = "1",
+        value_parser = seconds
     )]
-    replicas_timeout: f64,
+    replicas_timeout: Duration,
 }
 
 pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
@@ -55,10 +63,10 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     let id = args.id.unwrap_or_else(thoonk::new_id);
     let mut options = Publish::new().priority(args.priority).id(&id);
     if let Some(delay) = args.delay {
-        options = options.delay(secs(delay)?);
+        options = options.delay(delay);
     }
     if let Some(n) = args.replicas {
-        options = options.replicas(n, secs(args.replicas_timeout)?);
+        options = options.replicas(n, args.replicas_timeout);
     }
     if !args.wait {
         match queue.publish(item, options).await {
@@ -76,9 +84,7 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     // Printed before the wait, so a person sees which job it is.
     writeln!(out, "{id}")?;
     out.flush()?;
-    let result = queue
-        .publish_and_wait(item, options, secs(args.timeout)?)
-        .await?;
+    let result = queue.publish_and_wait(item, options, args.timeout).await?;
     if let Some(result) = result {
         out.write_all(&result)?;
         writeln!(out)?;

@@ -1,10 +1,11 @@
 //! `thoonk work`: a `Worker` whose handler runs a command per job.
 
-use crate::args::secs;
+use crate::args::{lease_seconds, seconds};
 use crate::children::Guard;
 use crate::exit::Fatal;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::time::Duration;
 use thoonk::{Failure, Job, Order, Thoonk, Worker};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
@@ -29,17 +30,19 @@ pub(crate) struct Args {
     #[arg(long, value_name = "W,W,…", value_delimiter = ',')]
     weights: Option<Vec<u32>>,
     /// How many jobs to run at once.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    concurrency: usize,
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=thoonk::MAX_BATCH as u64))]
+    concurrency: u64,
     /// Set the queue's lease: a claim not extended for SECS is taken back.
-    #[arg(long, value_name = "SECS")]
-    lease: Option<f64>,
+    #[arg(long, value_name = "SECS", value_parser = lease_seconds)]
+    lease: Option<Duration>,
     /// Set the queue's max_cancels: a job cancelled more often is stalled.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(..=thoonk::MAX_CANCELS))]
     max_cancels: Option<u64>,
     /// Seconds running jobs may take to finish after a shutdown signal.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    grace: f64,
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
+    grace: Duration,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -67,9 +70,8 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     let order = weights.map_or(Order::Strict, Order::Weighted);
     // Everything checked before any queue's settings change.
     let worker = Worker::serving(handles.clone(), order)?
-        .concurrency(concurrency)
-        .grace(secs(grace)?);
-    let lease = lease.map(secs).transpose()?;
+        .concurrency(concurrency as usize)
+        .grace(grace);
     for queue in &handles {
         if let Some(lease) = lease {
             queue.set_lease(lease).await?;

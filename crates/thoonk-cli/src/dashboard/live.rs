@@ -194,6 +194,9 @@ impl Refresher {
         if sample || self.names.is_empty() {
             self.names = self.thoonk.queues().await?;
         }
+        if sample {
+            self.recover().await;
+        }
         let moved = self.dirty.take();
         let names = &self.names;
         self.followed.retain(|name, _| names.contains(name));
@@ -250,6 +253,22 @@ impl Refresher {
             queues,
             error: None,
         })
+    }
+}
+
+impl Refresher {
+    /// A recovery pass on every queue: a queue served by v1 workers alone
+    /// has no worker of ours to take expired claims back and make due
+    /// jobs available, so the dashboard does it at each sample.
+    async fn recover(&self) {
+        for name in &self.names {
+            let Ok(queue) = self.thoonk.queue(name) else {
+                continue;
+            };
+            if let Err(e) = queue.recover().await {
+                tracing::warn!(queue = name, "a recovery pass failed: {e}");
+            }
+        }
     }
 }
 

@@ -38,7 +38,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 use thoonk_testkit::poll::{self, DEADLINE};
-use thoonk_testkit::{queue_key, Counts, DbSnapshot, PrivateRedis, Resp};
+use thoonk_testkit::{queue_key, token_of, Counts, DbSnapshot, PrivateRedis, Resp};
 
 /// The binary under test.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_thoonk");
@@ -362,7 +362,8 @@ impl Redis {
             .unwrap_or_else(|e| panic!("the counts of {queue}: {e}"))
     }
 
-    /// `job.tokens:QUEUE` as (id, token) pairs.
+    /// `job.tokens:QUEUE` as (id, token) pairs: the token of each claim
+    /// record.
     #[track_caller]
     pub(crate) fn tokens(&self, queue: &str) -> Vec<(String, String)> {
         let flat = self
@@ -370,7 +371,7 @@ impl Redis {
             .strings()
             .expect("HGETALL's fields and values");
         flat.chunks(2)
-            .map(|pair| (pair[0].clone(), pair[1].clone()))
+            .map(|pair| (pair[0].clone(), token_of(&pair[1]).to_string()))
             .collect()
     }
 

@@ -10,28 +10,55 @@ local function job_state(items, claimed, stalled, delayed, id)
   return 'available'
 end
 
+-- A claim's record in job.tokens: its token, a NUL, and the score the
+-- claim last gave the job in job.claimed (its claim time, or its last
+-- extension): 'N.ID[@WORKER]\0SCORE'.
+local function claim_record(token, score)
+  return token .. '\0' .. score
+end
+
+-- Whether the claim that `record` (from job.tokens) describes is the
+-- token's and still holds: the job's score in job.claimed (`score`, or
+-- nil when it is not claimed) is the one the claim gave it. A v1 client
+-- ends and makes claims without knowing tokens (its finish, cancel and
+-- stall only ZREM job.claimed, its claim only ZADDs it) and leaves our
+-- record behind; its claim writes a score of its own, which voids ours.
+local function holds(record, token, score)
+  if not record or not score then return false end
+  local nul = string.find(record, '\0', 1, true)
+  if not nul or string.sub(record, 1, nul - 1) ~= token then return false end
+  return tonumber(string.sub(record, nul + 1)) == tonumber(score)
+end
+
+-- Whether a claim record is the job's current claim, whatever its token.
+local function current(record, score)
+  local nul = score and string.find(record, '\0', 1, true)
+  return nul and tonumber(string.sub(record, nul + 1)) == tonumber(score) or false
+end
+
 -- Validation shared by finish, cancel and stall. Without a token (a v1
 -- caller) the job need only be claimed. With one, it must be the job's
--- current claim: a token that is not is stale, the job having been taken
--- back (and maybe claimed again) since. A v1 client ends a claim without
--- knowing its token (its finish, cancel and stall only ZREM job.claimed),
--- so a token holds only while the job is claimed too. Returns nil when the
+-- current claim (see holds): a token that is not is stale, the job having
+-- been taken back (and maybe claimed again) since. Returns nil when the
 -- caller may go on, else the refusal to return.
 local function refuse_unless_claimed_by(items, claimed, stalled, delayed, tokens, id, token)
+  local score = redis.call('ZSCORE', claimed, id)
   if token ~= '' then
-    if redis.call('HGET', tokens, id) ~= token or not redis.call('ZSCORE', claimed, id) then
+    if not holds(redis.call('HGET', tokens, id), token, score) then
       return 'stale:' .. job_state(items, claimed, stalled, delayed, id)
     end
-  elseif not redis.call('ZSCORE', claimed, id) then
+  elseif not score then
     return job_state(items, claimed, stalled, delayed, id)
   end
   return nil
 end
 
--- The worker a claim token names: tokens are 'N.ID' or 'N.ID@WORKER', so
--- the worker is what follows the id (an id may hold an '@' of its own).
--- nil for a claim made outside a worker.
+-- The worker a claim token (or its record in job.tokens) names: tokens
+-- are 'N.ID' or 'N.ID@WORKER', so the worker is what follows the id (an id
+-- may hold an '@' of its own). nil for a claim made outside a worker.
 local function claim_worker(token, id)
+  local nul = string.find(token, '\0', 1, true)
+  if nul then token = string.sub(token, 1, nul - 1) end
   local dot = string.find(token, '.', 1, true)
   if not dot or string.sub(token, dot + 1, dot + #id) ~= id then return nil end
   local rest = string.sub(token, dot + #id + 1)

@@ -31,15 +31,19 @@
 local claimed, items, stalled, delayed, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local cancelled, ids, reasons, config, published = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local cancels, stalls = KEYS[11], KEYS[12]
-local id, token, now, delay, reason = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local token, reason = ARGV[2], ARGV[5]
 local cancel_channel, delay_channel, stall_channel = ARGV[7], ARGV[8], ARGV[9]
+exactly(9)
+local id = job_id(1)
+local now = whole(3, 0, MAX_TIME)
+local delay = whole(4, 0, MAX_DURATION)
+local max = kept_whole(redis.call('HGET', config, 'max_cancels'), 0, MAX_COUNT, whole(6, 0, MAX_COUNT))
 
 local refusal = refuse_unless_claimed_by(items, claimed, stalled, delayed, tokens, id, token)
 if refusal then return refusal end
 
 redis.call('ZREM', claimed, id)
 redis.call('HDEL', tokens, id)
-local max = tonumber(redis.call('HGET', config, 'max_cancels')) or tonumber(ARGV[6])
 if count_cancel(cancelled, stalled, published, reasons, cancels, stalls, id, max, reason, stall_channel) then
   return 'ok:stalled'
 end

@@ -11,8 +11,9 @@
 -- KEYS[2] job.claimed:NAME    zset   id -> claim time, then last lease extension (ms)
 -- KEYS[3] job.items:NAME      hash   id -> payload
 -- KEYS[4] job.cancelled:NAME  hash   id -> times cancelled
--- KEYS[5] job.tokens:NAME     hash   id -> token of its current claim:
---                                    'N.ID', or 'N.ID@WORKER' for a worker's
+-- KEYS[5] job.tokens:NAME     hash   id -> record of its current claim: its
+--                                    token ('N.ID', or 'N.ID@WORKER' for a
+--                                    worker's), NUL, its score in job.claimed
 -- KEYS[6] job.claims:NAME     string claim counter: N, one per claim call
 -- KEYS[7] job.delayed:NAME    zset   id -> due time (ms)
 -- KEYS[8] job.stalled:NAME    set    (read: a v1 duplicate of a stalled id is dropped)
@@ -30,7 +31,12 @@
 --          not per job: a PUBLISH costs Redis more than the rest of a
 --          job's claim.
 local ids, claimed, items, cancelled, tokens, claims, delayed, stalled = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local now, count, channel, worker, due_channel = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local channel, worker, due_channel = ARGV[3], ARGV[4], ARGV[5]
+-- (now as its text: scores are written as given, not reformatted.)
+local now = ARGV[1]
+exactly(5)
+whole(1, 0, MAX_TIME)
+local count = whole(2, 1, MAX_COUNT)
 
 -- Due first, oldest due first: LPUSH in that order leaves the oldest
 -- nearest the right end, where claims take from. (The first delayed job
@@ -72,17 +78,19 @@ if n == 0 then return out end
 -- into text per job (a printf each).
 local prefix = tostring(redis.call('INCR', claims)) .. '.'
 local suffix = worker ~= '' and ('@' .. worker) or ''
-local claim_pairs, token_pairs, chosen_ids = {}, {}, {}
+local claim_pairs, record_pairs, chosen_ids, chosen_tokens = {}, {}, {}, {}
 for k = 1, n do
   local id = taken[chosen[k]]
+  local token = prefix .. id .. suffix
   claim_pairs[2 * k - 1] = now
   claim_pairs[2 * k] = id
-  token_pairs[2 * k - 1] = id
-  token_pairs[2 * k] = prefix .. id .. suffix
+  record_pairs[2 * k - 1] = id
+  record_pairs[2 * k] = claim_record(token, now)
   chosen_ids[k] = id
+  chosen_tokens[k] = token
 end
 call_many('ZADD', claimed, claim_pairs)
-call_many('HSET', tokens, token_pairs)
+call_many('HSET', tokens, record_pairs)
 local counts = ask_many('HMGET', cancelled, chosen_ids)
 
 for k = 1, n do
@@ -90,7 +98,7 @@ for k = 1, n do
   out[4 * k - 2] = id
   out[4 * k - 1] = payloads[chosen[k]]
   out[4 * k] = counts[k] or '0'
-  out[4 * k + 1] = token_pairs[2 * k]
+  out[4 * k + 1] = chosen_tokens[k]
 end
 redis.call('PUBLISH', channel, table.concat(chosen_ids, '\0'))
 return out

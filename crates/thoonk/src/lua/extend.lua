@@ -2,7 +2,8 @@
 -- the worker's liveness mark.
 --
 -- KEYS[1] job.claimed:NAME    zset   id -> claim time, then last extension (ms)
--- KEYS[2] job.tokens:NAME     hash   id -> token of its current claim
+-- KEYS[2] job.tokens:NAME     hash   id -> record of its current claim
+--                                    (token NUL score: see claim_record)
 -- KEYS[3] job.workers:NAME    zset   worker id -> liveness deadline (ms)
 -- KEYS[4] job.items:NAME      hash   (read: a job gone is finished, not lost)
 -- ARGV[1] now, Unix ms
@@ -14,14 +15,21 @@
 --          the caller a moment ago: nothing was lost.)
 -- Events:  none.
 local claimed, tokens, workers, items = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local now, worker, alive_until = ARGV[1], ARGV[2], ARGV[3]
+local worker = ARGV[2]
+-- (As their text: scores are written as given, not reformatted.)
+local now, alive_until = ARGV[1], ARGV[3]
+whole(1, 0, MAX_TIME)
+whole(3, 0, MAX_TIME)
+in_groups(4, 2)
 
 local lost = {}
 for i = 4, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
-  -- (A v1 client's finish, cancel or stall leaves the token behind.)
-  if redis.call('HGET', tokens, id) == token and redis.call('ZSCORE', claimed, id) then
+  -- (A v1 client's finish, cancel or stall leaves the record behind, and
+  -- its claim gives the job a score of its own: see holds.)
+  if holds(redis.call('HGET', tokens, id), token, redis.call('ZSCORE', claimed, id)) then
     redis.call('ZADD', claimed, 'XX', now, id)
+    redis.call('HSET', tokens, id, claim_record(token, now))
   elseif redis.call('HEXISTS', items, id) == 1 then
     lost[#lost + 1] = id
   end

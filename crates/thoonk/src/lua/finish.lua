@@ -27,9 +27,12 @@ local claimed, items, stalled, delayed, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS
 local cancelled, published, finishes, awaited, reasons = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local channel = ARGV[1]
 
-local count = (#ARGV - 1) / 4
+local count = in_groups(2, 4)
 local job_ids = {}
-for k = 1, count do job_ids[k] = ARGV[4 * k - 2] end
+for k = 1, count do
+  job_ids[k] = job_id(4 * k - 2)
+  one_of(4 * k, '0', '1')
+end
 local current = ask_many('HMGET', tokens, job_ids)
 local held = ask_many('ZMSCORE', claimed, job_ids)
 
@@ -41,7 +44,7 @@ for k = 1, count do
   local refusal
   if seen[id] then
     refusal = 'missing' -- finished earlier in this very batch
-  elseif token ~= '' and (current[k] ~= token or not held[k]) then
+  elseif token ~= '' and not holds(current[k], token, held[k]) then
     refusal = 'stale:' .. job_state(items, claimed, stalled, delayed, id)
   elseif token == '' and not held[k] then
     refusal = job_state(items, claimed, stalled, delayed, id)
@@ -60,7 +63,14 @@ if n == 0 then return replies end
 
 -- The pub/sub message reaches only who listens at that instant (v1 flaw 5);
 -- a publisher that asked for the result finds it kept after a reconnect.
-local ttls = ask_many('HMGET', awaited, finished_ids)
+-- Each TTL is checked here, before any write: one SET refused halfway
+-- through would leave the batch's jobs deleted and their finishes
+-- unpublished. (One that is not a number of seconds keeps nothing.)
+local asked = ask_many('HMGET', awaited, finished_ids)
+local ttls = {}
+for j = 1, n do
+  ttls[j] = asked[j] and kept_whole(asked[j], 1, MAX_DURATION / 1000, false)
+end
 call_many('ZREM', claimed, finished_ids)
 call_many('HDEL', tokens, finished_ids)
 call_many('HDEL', cancelled, finished_ids)
@@ -74,6 +84,8 @@ for j = 1, n do
   local has_result, result = ARGV[4 * k], ARGV[4 * k + 1]
   if ttls[j] then
     redis.call('SET', KEYS[10 + k], has_result == '1' and ('1' .. result) or '0', 'EX', ttls[j])
+  end
+  if asked[j] then
     na = na + 1
     awaited_ids[na] = id
   end

@@ -33,7 +33,7 @@ if claim_time then
   -- Only while claimed: a v1 client's finish, cancel or stall leaves the
   -- token of the claim it ended behind.
   local token = redis.call('HGET', tokens, id)
-  worker = token and claim_worker(token, id) or false
+  worker = token and current(token, claim_time) and claim_worker(token, id) or false
 end
 return {
   state,

@@ -15,7 +15,9 @@
 --          per job.
 -- Events:  none.
 local ids, claimed, stalled, delayed, items, cancelled, reasons = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local state, offset, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+exactly(3)
+local state = one_of(1, 'available', 'claimed', 'stalled', 'delayed')
+local offset, limit = whole(2, 0, MAX_COUNT), whole(3, 1, MAX_COUNT)
 
 local page
 if state == 'available' then

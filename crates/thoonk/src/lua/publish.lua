@@ -17,11 +17,17 @@
 -- Events:  event.job.publish:NAME per job, then event.job.delay:NAME per job
 --          due later; payload: the id.
 local ids, items, publishes, awaited, delayed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local now, publish_channel, delay_channel = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-
-local count = (#ARGV - 3) / 5
+local publish_channel, delay_channel = ARGV[2], ARGV[3]
+local now = whole(1, 0, MAX_TIME)
+local count = in_groups(4, 5)
 local job_ids = {}
-for k = 1, count do job_ids[k] = ARGV[5 * k - 1] end
+for k = 1, count do
+  local i = 5 * k - 1
+  job_ids[k] = job_id(i)
+  one_of(i + 2, '0', '1')
+  whole(i + 3, 0, MAX_DURATION / 1000)
+  whole(i + 4, 0, MAX_TIME)
+end
 
 -- Validate all before writing any: v1 pushed a known id a second time, so
 -- one job could be handed out twice. (HMGET of new ids answers nils: cheap.)

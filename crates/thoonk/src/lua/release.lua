@@ -12,15 +12,16 @@
 -- Events:  event.job.release:NAME with payload id, per job.
 local claimed, tokens, ids = KEYS[1], KEYS[2], KEYS[3]
 local channel = ARGV[1]
+in_groups(2, 2)
 
 local released = 0
 -- From the last: each RPUSH goes in front of the one before, so the first
 -- job given ends up first in line.
 for i = #ARGV - 1, 2, -2 do
   local id, token = ARGV[i], ARGV[i + 1]
-  -- (A v1 client's cancel or stall leaves the token behind: the job must
-  -- still be claimed, or it would be queued a second time.)
-  if redis.call('HGET', tokens, id) == token and redis.call('ZSCORE', claimed, id) then
+  -- (A v1 client's cancel or stall leaves the record behind: the job must
+  -- still be claimed by this very claim, or it would be queued twice.)
+  if holds(redis.call('HGET', tokens, id), token, redis.call('ZSCORE', claimed, id)) then
     redis.call('ZREM', claimed, id)
     redis.call('HDEL', tokens, id)
     redis.call('RPUSH', ids, id)

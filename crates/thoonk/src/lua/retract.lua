@@ -16,7 +16,9 @@
 -- Events:  event.job.retract:NAME with payload id.
 local items, cancelled, published, stalled, claimed, ids, tokens, awaited, delayed, reasons =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
-local id, channel = ARGV[1], ARGV[2]
+local channel = ARGV[2]
+exactly(2)
+local id = job_id(1)
 
 if redis.call('HDEL', items, id) == 0 then return 'missing' end
 

@@ -12,7 +12,9 @@
 --          'available', 'claimed', 'delayed').
 -- Events:  event.job.retry:NAME with payload id.
 local stalled, items, claimed, delayed, ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local id, channel = ARGV[1], ARGV[2]
+local channel = ARGV[2]
+exactly(2)
+local id = job_id(1)
 
 if redis.call('SISMEMBER', stalled, id) == 0 then
   return job_state(items, claimed, stalled, delayed, id)

@@ -11,7 +11,9 @@
 -- Returns: how many jobs were retried.
 -- Events:  event.job.retry:NAME per job, with payload the id (as retry.lua).
 local stalled, ids = KEYS[1], KEYS[2]
-local channel, most = ARGV[1], tonumber(ARGV[2])
+local channel = ARGV[1]
+exactly(2)
+local most = whole(2, 1, MAX_COUNT)
 
 local retried = redis.call('SPOP', stalled, most)
 local n = #retried

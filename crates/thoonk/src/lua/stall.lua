@@ -17,7 +17,9 @@
 -- Events:  event.job.stall:NAME with payload id.
 local claimed, items, stalled, delayed, tokens, cancelled, published, reasons, stalls =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local id, token, reason, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local token, reason, channel = ARGV[2], ARGV[3], ARGV[4]
+exactly(4)
+local id = job_id(1)
 
 local refusal = refuse_unless_claimed_by(items, claimed, stalled, delayed, tokens, id, token)
 if refusal then return refusal end

@@ -17,6 +17,7 @@
 -- Events:  none.
 local workers, tokens, claimed = KEYS[1], KEYS[2], KEYS[3]
 local now = ARGV[1]
+whole(1, 0, MAX_TIME)
 
 local alive = redis.call('ZRANGEBYSCORE', workers, '(' .. now, '+inf', 'WITHSCORES')
 if #alive == 0 then return {} end
@@ -24,7 +25,7 @@ if #alive == 0 then return {} end
 local holding = {}
 for i = 1, #alive, 2 do holding[alive[i]] = 0 end
 -- (Counters, not #t + 1: the length operator searches the table.)
-local ids, owners, n = {}, {}, 0
+local ids, owners, records, n = {}, {}, {}, 0
 local all = redis.call('HGETALL', tokens)
 for i = 1, #all, 2 do
   local w = claim_worker(all[i + 1], all[i])
@@ -32,11 +33,12 @@ for i = 1, #all, 2 do
     n = n + 1
     ids[n] = all[i]
     owners[n] = w
+    records[n] = all[i + 1]
   end
 end
 local held = ask_many('ZMSCORE', claimed, ids)
 for k = 1, n do
-  if held[k] then holding[owners[k]] = holding[owners[k]] + 1 end
+  if current(records[k], held[k]) then holding[owners[k]] = holding[owners[k]] + 1 end
 end
 
 local out = {}

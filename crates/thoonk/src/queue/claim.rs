@@ -3,7 +3,7 @@
 //! and tokens.
 
 use super::{lossy, JobRef, Queue};
-use crate::{scripts, Result};
+use crate::{limits, scripts, Result};
 use redis::ScriptInvocation;
 use std::sync::Arc;
 
@@ -45,6 +45,8 @@ impl Queue {
         if max == 0 {
             return Ok(Vec::new());
         }
+        limits::count_at_most("max", max as u64, limits::MAX_BATCH as u64)
+            .map_err(|refused| refused.on("claim", self.name()))?;
         Ok(self.claim_for(max, None).await?.0)
     }
 

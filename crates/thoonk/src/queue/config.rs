@@ -2,7 +2,7 @@
 //! their defaults.
 
 use super::Queue;
-use crate::Result;
+use crate::{limits, Result};
 use std::time::Duration;
 
 /// A claim's lease when the queue sets none.
@@ -38,13 +38,20 @@ impl Queue {
     }
 
     /// Sets how long a claim holds without being extended.
+    /// At least a millisecond (a shorter one is one), at most
+    /// [`MAX_LEASE`](crate::MAX_LEASE).
     pub async fn set_lease(&self, lease: Duration) -> Result<()> {
+        limits::at_most("lease", lease, limits::MAX_LEASE)
+            .map_err(|refused| refused.on("set the lease", self.name()))?;
         self.set_config("lease_ms", lease.as_millis().max(1) as u64)
             .await
     }
 
-    /// Sets how many cancels a job may have before it is stalled instead.
+    /// Sets how many cancels a job may have before it is stalled instead,
+    /// at most [`MAX_CANCELS`](crate::MAX_CANCELS).
     pub async fn set_max_cancels(&self, max_cancels: u64) -> Result<()> {
+        limits::count_at_most("max_cancels", max_cancels, limits::MAX_CANCELS)
+            .map_err(|refused| refused.on("set max_cancels", self.name()))?;
         self.set_config("max_cancels", max_cancels).await
     }
 

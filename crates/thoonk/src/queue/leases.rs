@@ -12,6 +12,9 @@ pub struct Recovered {
     pub requeued: u64,
     /// Expired claims stalled, having been cancelled too often.
     pub stalled: u64,
+    /// Delayed jobs made available, having fallen due (as a claim does: a
+    /// queue served by v1 workers alone has no claim of ours to do it).
+    pub due: u64,
 }
 
 impl Queue {
@@ -48,8 +51,11 @@ impl Queue {
     }
 
     /// Sends back every claim that ran out: held past the lease without an
-    /// extension, or held by a worker whose liveness mark ran out. Safe to
-    /// run by anyone, at any time, as often as one likes.
+    /// extension, or held by a worker whose liveness mark ran out; makes
+    /// delayed jobs that fell due available; sweeps a sample of what v1
+    /// clients leave behind them. Safe to run by anyone, at any time, as
+    /// often as one likes: every worker runs it each heartbeat, the
+    /// dashboard every few seconds.
     pub async fn recover(&self) -> Result<Recovered> {
         Ok(self.recover_pass().await?.0)
     }
@@ -58,7 +64,7 @@ impl Queue {
     /// paces its heartbeat by it, with no read of its own).
     pub(crate) async fn recover_pass(&self) -> Result<(Recovered, Duration)> {
         let k = &self.keys;
-        let (requeued, stalled, lease_ms): (u64, u64, u64) = scripts::RECOVER
+        let (requeued, stalled, lease_ms, due): (u64, u64, u64, u64) = scripts::RECOVER
             .key(&k.claimed)
             .key(&k.tokens)
             .key(&k.workers)
@@ -71,16 +77,24 @@ impl Queue {
             .key(&k.cancels)
             .key(&k.stalls)
             .key(&k.recoveries)
+            .key(&k.items)
+            .key(&k.awaited)
+            .key(&k.delayed)
             .arg(self.thoonk.now_ms())
             .arg(DEFAULT_LEASE.as_millis() as u64)
             .arg(DEFAULT_MAX_CANCELS)
             .arg(k.channel("cancel"))
             .arg(k.channel("stall"))
+            .arg(k.channel("due"))
             .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at("recover expired claims"))?;
         Ok((
-            Recovered { requeued, stalled },
+            Recovered {
+                requeued,
+                stalled,
+                due,
+            },
             Duration::from_millis(lease_ms),
         ))
     }

@@ -3,6 +3,7 @@
 //! stalled aside.
 
 use super::{JobRef, Queue};
+use crate::limits;
 use crate::names::check_id;
 use crate::{scripts, Result, State};
 use std::time::Duration;
@@ -61,11 +62,27 @@ impl Queue {
         &self,
         jobs: &[(JobRef<'_>, Option<&[u8]>)],
     ) -> Result<Vec<Result<()>>> {
-        // An id that cannot be a job's is refused on its own; it must not
-        // hold up the rest of a batch.
+        let refuse = |refused: limits::Refused| refused.on("finish", self.name());
+        limits::count_at_most(
+            "jobs in one finish",
+            jobs.len() as u64,
+            limits::MAX_BATCH as u64,
+        )
+        .map_err(refuse)?;
+        // An id that cannot be a job's, or a result too big to keep, is
+        // refused on its own; it must not hold up the rest of a batch.
         let mut outcomes: Vec<Option<Result<()>>> = jobs
             .iter()
-            .map(|(job, _)| check_id(self.name(), job.id).err().map(Err))
+            .map(|(job, result)| {
+                let size = result.map_or(0, <[u8]>::len) as u64;
+                check_id(self.name(), job.id)
+                    .and_then(|()| {
+                        limits::count_at_most("result bytes", size, limits::MAX_ITEM_BYTES as u64)
+                            .map_err(refuse)
+                    })
+                    .err()
+                    .map(Err)
+            })
             .collect();
         let valid: Vec<usize> = (0..jobs.len()).filter(|&i| outcomes[i].is_none()).collect();
         if !valid.is_empty() {
@@ -124,6 +141,8 @@ impl Queue {
     ) -> Result<State> {
         let job = job.into();
         check_id(self.name(), job.id)?;
+        limits::at_most("delay", options.delay, limits::MAX_DELAY)
+            .map_err(|refused| refused.on("cancel", self.name()))?;
         let k = &self.keys;
         let reply = scripts::CANCEL
             .key(&k.claimed)

@@ -3,6 +3,7 @@
 //! replicas have them when asked.
 
 use super::Queue;
+use crate::limits;
 use crate::names::{check_id, new_id};
 use crate::{scripts, Error, Result};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -252,14 +253,37 @@ impl<'a> Batch<'a> {
             }
             None => new_id(),
         };
+        let refuse = |refused: limits::Refused| refused.on("publish", self.queue.name());
+        limits::count_at_most(
+            "jobs in one publish",
+            self.ids.len() as u64 + 1,
+            limits::MAX_BATCH as u64,
+        )
+        .map_err(refuse)?;
+        limits::count_at_most(
+            "payload bytes",
+            item.len() as u64,
+            limits::MAX_ITEM_BYTES as u64,
+        )
+        .map_err(refuse)?;
+        let keep = options.keep_result.unwrap_or_default();
+        limits::at_most("keep_result", keep, limits::MAX_DELAY).map_err(refuse)?;
         // At least a second: Redis's EX does not take zero.
         let ttl = options.keep_result.map_or(0, |t| t.as_secs().max(1));
         let due = match options.due {
             None => 0,
-            Some(Due::In(d)) => self.now.saturating_add(d.as_millis() as u64),
-            Some(Due::At(t)) => t
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            Some(Due::In(d)) => {
+                limits::at_most("delay", d, limits::MAX_DELAY).map_err(refuse)?;
+                self.now + d.as_millis() as u64
+            }
+            Some(Due::At(t)) => {
+                let at = t
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                let delay = Duration::from_millis(at.saturating_sub(self.now));
+                limits::at_most("delay to `at`", delay, limits::MAX_DELAY).map_err(refuse)?;
+                at
+            }
         };
         // The largest count and timeout asked for hold for the whole batch.
         if let Some(r) = options.replicas {

@@ -1,6 +1,7 @@
 //! Waiting: for work to claim (`get`), and for a job's result
 //! (`publish_and_wait`).
 
+use crate::limits;
 use crate::names::{check_id, new_id};
 use crate::pubsub::{Listener, Notice};
 use crate::{Error, Job, Publish, Queue, Result};
@@ -50,6 +51,8 @@ impl Queue {
     /// Claims one job, waiting up to `timeout` for one (zero: as long as it
     /// takes). `None` when the time passed with nothing to claim.
     pub async fn get(&self, timeout: Duration) -> Result<Option<Job>> {
+        limits::at_most("timeout", timeout, limits::MAX_WAIT)
+            .map_err(|refused| refused.on("claim", self.name()))?;
         let deadline = (!timeout.is_zero()).then(|| Instant::now() + timeout);
         // Listen before the first claim, so a job delayed in between is seen.
         let mut waiter = self.waiter().await?;
@@ -84,26 +87,48 @@ impl Queue {
     ) -> Result<Option<Vec<u8>>> {
         let id = options.id.clone().unwrap_or_else(new_id);
         check_id(self.name(), &id)?;
+        limits::at_most("timeout", timeout, limits::MAX_WAIT)
+            .map_err(|refused| refused.on("publish and wait", self.name()))?;
         let keep = if timeout.is_zero() {
             Duration::from_secs(24 * 3600)
         } else {
-            timeout + Duration::from_secs(60)
+            (timeout + Duration::from_secs(60)).min(limits::MAX_DELAY)
         };
         let keep_result = options.keep_result.unwrap_or(keep);
         let options = options.id(&id).keep_result(keep_result);
         let published = AtomicBool::new(false);
         let outcome = self.publish_then_wait(item.as_ref(), options, &id, &published);
-        if timeout.is_zero() {
-            return outcome.await;
+        let result = if timeout.is_zero() {
+            outcome.await?
+        } else {
+            tokio::time::timeout(timeout, outcome)
+                .await
+                .map_err(|_| Error::WaitTimeout {
+                    queue: self.name().to_string(),
+                    id: id.clone(),
+                    timeout,
+                    published: published.load(Ordering::Relaxed),
+                })??
+        };
+        self.forget_wait(&id).await;
+        Ok(result)
+    }
+
+    /// The result is home: its mark and its kept copy can go (a v1 worker's
+    /// finish leaves the mark, which knows nothing of it). At worst, when
+    /// this fails, the kept result expires and a recovery pass sweeps the
+    /// mark.
+    async fn forget_wait(&self, id: &str) {
+        let forgot: redis::RedisResult<()> = redis::pipe()
+            .hdel(&self.keys.awaited, id)
+            .ignore()
+            .del(self.keys.result(id))
+            .ignore()
+            .query_async(&mut self.thoonk.connection())
+            .await;
+        if let Err(e) = forgot {
+            tracing::debug!(queue = self.name(), id, "forgetting a wait failed: {e}");
         }
-        tokio::time::timeout(timeout, outcome)
-            .await
-            .map_err(|_| Error::WaitTimeout {
-                queue: self.name().to_string(),
-                id: id.clone(),
-                timeout,
-                published: published.load(Ordering::Relaxed),
-            })?
     }
 
     /// Listens, publishes job `id`, notes that it is `published`, then

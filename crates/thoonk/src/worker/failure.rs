@@ -84,15 +84,17 @@ impl Default for Backoff {
 
 impl Backoff {
     /// The delay after a job's `failures`-th failure (1 for the first):
-    /// `base * 2^(failures-1)`, capped at `max`, then a random amount up to
-    /// half of it taken off, so jobs that failed together do not all come
-    /// back together.
+    /// `base * 2^(failures-1)`, capped at `max` (and at
+    /// [`MAX_DELAY`](crate::MAX_DELAY)), then a random amount up to half of
+    /// it taken off, so jobs that failed together do not all come back
+    /// together.
     pub fn delay(&self, failures: u64) -> Duration {
         let exp = failures.saturating_sub(1).min(32) as u32;
         let full = self
             .base
             .saturating_mul(2u32.saturating_pow(exp))
-            .min(self.max);
+            .min(self.max)
+            .min(crate::MAX_DELAY);
         full.mul_f64(1.0 - rand::rng().random_range(0.0..0.5))
     }
 }

@@ -116,9 +116,10 @@ impl Worker {
         Ok(worker)
     }
 
-    /// Run up to `n` handlers at once (default 1).
+    /// Run up to `n` handlers at once (default 1; at least 1, at most
+    /// [`MAX_BATCH`](crate::MAX_BATCH)).
     pub fn concurrency(mut self, n: usize) -> Self {
-        self.settings.concurrency = n.max(1);
+        self.settings.concurrency = n.clamp(1, crate::MAX_BATCH);
         self
     }
 
