@@ -188,8 +188,8 @@ pub use limits::{MAX_BATCH, MAX_CANCELS, MAX_DELAY, MAX_ITEM_BYTES, MAX_LEASE, M
 pub use names::{new_id, MAX_ID_LEN, MAX_NAME_LEN};
 pub use pubsub::{Listener, Notice};
 pub use queue::{
-    Cancel, Job, JobDetail, JobInfo, JobRef, NewJob, Publish, Queue, QueueConfig, Recovered, Stats,
-    WorkerInfo, DEFAULT_LEASE, DEFAULT_MAX_CANCELS,
+    Cancel, Cursor, Job, JobDetail, JobInfo, JobRef, NewJob, Page, Publish, Queue, QueueConfig,
+    Recovered, Stats, WorkerInfo, DEFAULT_LEASE, DEFAULT_MAX_CANCELS,
 };
 pub use redis;
 pub use state::State;

@@ -509,3 +509,32 @@ async fn retry_all_takes_thousands_in_batches() {
         .collect();
     assert_eq!(listed.len(), 9_000);
 }
+
+/// Stalled jobs are listed a bounded page at a time (`SSCAN`, not a sort
+/// of the whole set for every page): the pages add up to every stalled
+/// job, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_stalled_jobs_are_listed_a_page_at_a_time() {
+    let env = Env::start().await;
+    let q = env.queue("many");
+    let ids: Vec<String> = (0..3000).map(|i| format!("s{i:04}")).collect();
+    q.publish_many(ids.iter().map(|id| ("x", Publish::new().id(id))))
+        .await
+        .unwrap();
+    for job in q.claim(3000).await.unwrap() {
+        q.stall(&job).await.unwrap();
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut from, mut pages) = (None, 0);
+    loop {
+        let page = q.list_page(State::Stalled, from.as_ref(), 100).await.unwrap();
+        pages += 1;
+        seen.extend(page.jobs.into_iter().map(|job| job.id));
+        match page.next {
+            Some(next) => from = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ids);
+    assert!(pages > 10, "{pages} pages of about 100 jobs each");
+}

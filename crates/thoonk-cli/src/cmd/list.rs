@@ -3,7 +3,7 @@
 use crate::exit::Fatal;
 use serde_json::json;
 use std::io::Write;
-use thoonk::{State, Thoonk};
+use thoonk::{JobInfo, State, Thoonk};
 
 /// List the jobs in one state: available, claimed, stalled or delayed.
 #[derive(Debug, clap::Args)]
@@ -22,45 +22,61 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     let Args { queue, state, json } = args;
     let mut out = std::io::stdout().lock();
     let handle = thoonk.queue(&queue)?;
-    let mut offset = 0;
-    let mut all = Vec::new();
+    // Each page printed as it comes: the first line of a long listing
+    // comes at once, and a reader that stops early (`| head`) stops us.
+    let mut from = None;
+    let mut first = true;
+    // A scan of a set may meet a member twice (when the set grows or
+    // shrinks meanwhile): each stalled job is printed once.
+    let mut printed = std::collections::HashSet::new();
+    if json {
+        write!(out, "[")?;
+    }
     loop {
-        let page = handle.list(state, offset, PAGE).await?;
-        let done = page.len() < PAGE;
-        offset += page.len();
-        for info in page {
-            if json {
-                let mut entry = json!({
-                    "id": info.id,
-                    "item": String::from_utf8_lossy(&info.item),
-                    "cancelled": info.cancelled,
-                });
-                if let Some(reason) = &info.reason {
-                    entry["reason"] = reason.as_str().into();
-                }
-                all.push(entry);
-            } else {
-                // Escaped, so an item or reason with newlines stays on its line.
-                let item = String::from_utf8_lossy(&info.item);
-                write!(
-                    out,
-                    "{}\t{}\t{}",
-                    info.id,
-                    info.cancelled,
-                    item.escape_debug()
-                )?;
-                match &info.reason {
-                    Some(reason) => writeln!(out, "\t{}", reason.escape_debug())?,
-                    None => writeln!(out)?,
-                }
+        let page = handle.list_page(state, from.as_ref(), PAGE).await?;
+        for info in &page.jobs {
+            if state == State::Stalled && !printed.insert(info.id.clone()) {
+                continue;
             }
+            if json {
+                write!(out, "{}{}", if first { "" } else { "," }, entry(info))?;
+            } else {
+                line(&mut out, info)?;
+            }
+            first = false;
         }
-        if done {
-            break;
+        out.flush()?;
+        match page.next {
+            Some(next) => from = Some(next),
+            None => break,
         }
     }
     if json {
-        writeln!(out, "{}", serde_json::Value::Array(all))?;
+        writeln!(out, "]")?;
     }
     Ok(())
+}
+
+/// A job as `--json` prints it.
+fn entry(info: &JobInfo) -> serde_json::Value {
+    let mut entry = json!({
+        "id": info.id,
+        "item": String::from_utf8_lossy(&info.item),
+        "cancelled": info.cancelled,
+    });
+    if let Some(reason) = &info.reason {
+        entry["reason"] = reason.as_str().into();
+    }
+    entry
+}
+
+/// A job as a line: id, cancel count, payload and reason, tab-separated,
+/// escaped so that an item or reason with newlines stays on its line.
+fn line(out: &mut impl Write, info: &JobInfo) -> std::io::Result<()> {
+    let item = String::from_utf8_lossy(&info.item);
+    write!(out, "{}\t{}\t{}", info.id, info.cancelled, item.escape_debug())?;
+    match &info.reason {
+        Some(reason) => writeln!(out, "\t{}", reason.escape_debug()),
+        None => writeln!(out),
+    }
 }

@@ -1,41 +1,51 @@
 -- list: one page of the jobs in a state, with their payloads, cancel
 -- counts and last reasons, read in one consistent snapshot (read only).
+-- Its work is bounded by the page asked for, whatever the queue's size.
 --
 -- KEYS[1] job.ids:NAME        list   available, in the order they will be claimed
 -- KEYS[2] job.claimed:NAME    zset   claimed, by claim (or last extension) time
--- KEYS[3] job.stalled:NAME    set    stalled, by id
+-- KEYS[3] job.stalled:NAME    set    stalled, in no order (SSCAN: a set has
+--                                    none that a page could start from)
 -- KEYS[4] job.delayed:NAME    zset   delayed, by due time
 -- KEYS[5] job.items:NAME      hash
 -- KEYS[6] job.cancelled:NAME  hash
 -- KEYS[7] job.reasons:NAME    hash
 -- ARGV[1] state: 'available' | 'claimed' | 'stalled' | 'delayed'
--- ARGV[2] offset (>= 0)
--- ARGV[3] limit (>= 1)
--- Returns: flat list of id, payload, times cancelled, reason ('' if none)
---          per job.
+-- ARGV[2] where the page starts: an offset, or for stalled jobs an SSCAN
+--         cursor ('0' for the first page either way)
+-- ARGV[3] limit (>= 1); for stalled jobs, SSCAN's COUNT: a page may hold
+--         a few more or fewer, and one before the last may be empty
+-- Returns: where the next page starts ('' after the last), then id,
+--          payload, times cancelled, reason ('' if none) per job.
 -- Events:  none.
 local ids, claimed, stalled, delayed, items, cancelled, reasons = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 exactly(3)
 local state = one_of(1, 'available', 'claimed', 'stalled', 'delayed')
-local offset, limit = whole(2, 0, MAX_COUNT), whole(3, 1, MAX_COUNT)
+local limit = whole(3, 1, MAX_COUNT)
 
-local page
-if state == 'available' then
-  -- Claims take from the right, so the next job is the last element.
-  local slice = redis.call('LRANGE', ids, -(offset + limit), -(offset + 1))
-  page = {}
-  for i = #slice, 1, -1 do page[#page + 1] = slice[i] end
-elseif state == 'claimed' then
-  page = redis.call('ZRANGE', claimed, offset, offset + limit - 1)
-elseif state == 'stalled' then
-  page = redis.call('SORT', stalled, 'ALPHA', 'LIMIT', offset, limit)
-elseif state == 'delayed' then
-  page = redis.call('ZRANGE', delayed, offset, offset + limit - 1)
+local page, next
+if state == 'stalled' then
+  -- (An SSCAN cursor is an unsigned 64-bit number, kept as Redis wrote it.)
+  if not string.match(ARGV[2], '^%d+$') then refuse_arg(2, ARGV[2], 'an SSCAN cursor') end
+  local scan = redis.call('SSCAN', stalled, ARGV[2], 'COUNT', limit)
+  page = scan[2]
+  next = scan[1] ~= '0' and scan[1] or ''
 else
-  return redis.error_reply('unknown state ' .. state)
+  local offset = whole(2, 0, MAX_COUNT)
+  if state == 'available' then
+    -- Claims take from the right, so the next job is the last element.
+    local slice = redis.call('LRANGE', ids, -(offset + limit), -(offset + 1))
+    page = {}
+    for i = #slice, 1, -1 do page[#page + 1] = slice[i] end
+  elseif state == 'claimed' then
+    page = redis.call('ZRANGE', claimed, offset, offset + limit - 1)
+  else
+    page = redis.call('ZRANGE', delayed, offset, offset + limit - 1)
+  end
+  next = #page == limit and tostring(offset + limit) or ''
 end
 
-local out = {}
+local out = {next}
 for _, id in ipairs(page) do
   out[#out + 1] = id
   out[#out + 1] = redis.call('HGET', items, id) or ''

@@ -4,10 +4,11 @@
 
 use super::{lossy, Queue, DEFAULT_LEASE};
 use crate::client::Node;
+use crate::limits;
 use crate::names::check_id;
 use crate::{keys, scripts, Result, State, Thoonk};
 use serde::{Serialize, Serializer};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 /// How many keys one `SCAN` step looks at: few round trips, and each step
 /// still short for Redis.
@@ -233,13 +234,21 @@ impl Queue {
         Ok(out)
     }
 
-    /// One page of the jobs in `state`: available ones in the order they
-    /// will be claimed, claimed ones by claim time, stalled ones by id,
-    /// delayed ones by due time.
-    pub async fn list(&self, state: State, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
+    /// One page of the jobs in `state`, from `from` (`None`: the first
+    /// page), about `limit` of them: available ones in the order they will
+    /// be claimed, claimed ones by claim time, delayed ones by due time,
+    /// stalled ones in no particular order (a set has none that a page
+    /// could start from: a page of them may hold a few more or fewer than
+    /// `limit`, and one before the last may be empty). Each page costs
+    /// Redis the same, whatever the size of the queue.
+    pub async fn list_page(
+        &self,
+        state: State,
+        from: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page> {
+        limits::count_at_most("limit", limit as u64, limits::MAX_BATCH as u64)
+            .map_err(|refused| refused.on("list jobs", self.name()))?;
         let k = &self.keys;
         let flat: Vec<Vec<u8>> = scripts::LIST
             .key(&k.ids)
@@ -250,25 +259,74 @@ impl Queue {
             .key(&k.cancelled)
             .key(&k.reasons)
             .arg(state.as_str())
-            .arg(offset)
-            .arg(limit)
+            .arg(from.map_or("0", |c| c.0.as_str()))
+            .arg(limit.max(1))
             .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at("list jobs"))?;
-        let mut out = Vec::with_capacity(flat.len() / 4);
         let mut fields = flat.into_iter();
+        let next = fields.next().map(lossy).filter(|n| !n.is_empty());
+        let mut jobs = Vec::with_capacity(fields.len() / 4);
         while let (Some(id), Some(item), Some(cancelled), Some(reason)) =
             (fields.next(), fields.next(), fields.next(), fields.next())
         {
-            out.push(JobInfo {
+            jobs.push(JobInfo {
                 id: lossy(id),
                 item,
                 cancelled: lossy(cancelled).parse().unwrap_or(0),
                 reason: (!reason.is_empty()).then(|| lossy(reason)),
             });
         }
-        Ok(out)
+        Ok(Page {
+            jobs,
+            next: next.map(Cursor),
+        })
     }
+
+    /// The jobs in `state` from the `offset`-th on, at most `limit` (a
+    /// dashboard's page), in the orders [`Queue::list_page`] gives. Stalled
+    /// jobs have no order to start from an offset in: their listing walks
+    /// to it, a bounded page at a time, so a deep page of them costs more
+    /// round trips (never a longer script).
+    pub async fn list(&self, state: State, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        if state != State::Stalled {
+            let from = Cursor(offset.to_string());
+            return Ok(self.list_page(state, Some(&from), limit).await?.jobs);
+        }
+        // A scan may name a member twice: each counts once.
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(limit);
+        let mut from = None;
+        loop {
+            let page = self.list_page(state, from.as_ref(), limit.max(100)).await?;
+            for job in page.jobs {
+                if seen.insert(job.id.clone()) && seen.len() > offset && out.len() < limit {
+                    out.push(job);
+                }
+            }
+            match page.next {
+                Some(next) if out.len() < limit => from = Some(next),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+/// Where a listing goes on: the start of its next page
+/// ([`Queue::list_page`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor(String);
+
+/// One page of a listing ([`Queue::list_page`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Its jobs.
+    pub jobs: Vec<JobInfo>,
+    /// Where the next page starts; `None` after the last.
+    pub next: Option<Cursor>,
 }
 
 impl Thoonk {

@@ -14,7 +14,7 @@ pub(crate) mod waiting;
 
 pub use claim::Job;
 pub use config::{QueueConfig, DEFAULT_LEASE, DEFAULT_MAX_CANCELS};
-pub use inspect::{JobDetail, JobInfo, Stats, WorkerInfo};
+pub use inspect::{Cursor, JobDetail, JobInfo, Page, Stats, WorkerInfo};
 pub use leases::Recovered;
 pub use outcome::Cancel;
 pub use publish::{NewJob, Publish};
