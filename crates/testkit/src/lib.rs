@@ -45,7 +45,7 @@ mod tool;
 pub use cluster::{ClusterNode, PrivateCluster};
 use poll::DEADLINE;
 pub use resp::{Connection, Resp};
-pub use snapshot::{claim_record, queue_key, token_of, Counts, DbSnapshot, QueueSnapshot};
+pub use snapshot::{claim_record, holder, queue_key, token_of, Counts, DbSnapshot, QueueSnapshot};
 pub use temp_dir::TempDir;
 pub use tls::TestCerts;
 

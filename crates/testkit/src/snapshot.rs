@@ -30,6 +30,11 @@ pub fn claim_record(token: &str, score: u64) -> String {
     format!("{token}\0{score}")
 }
 
+/// A worker runtime's claim of job `id` in `job.holders`: `WORKER\0ID`.
+pub fn holder(worker: &str, id: &str) -> String {
+    format!("{worker}\0{id}")
+}
+
 /// The token in a claim's record (the record itself when it holds none).
 pub fn token_of(record: &str) -> &str {
     record.split('\0').next().unwrap_or(record)
@@ -50,7 +55,8 @@ fn counter_reads(name: &str) -> impl Iterator<Item = Vec<String>> + '_ {
 /// How many jobs one queue has in each state, and its counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
-    /// `LLEN job.ids` (a v1 client's duplicate counts twice).
+    /// `LLEN job.ids` less `SCARD job.ghosts` (the ids retracted jobs left
+    /// in a long list); a v1 client's duplicate counts twice.
     pub available: u64,
     /// `ZCARD job.claimed`.
     pub claimed: u64,
@@ -78,6 +84,7 @@ impl Counts {
     pub fn read(conn: &mut Connection, name: &str) -> io::Result<Counts> {
         let sizes = [
             ("LLEN", "ids"),
+            ("SCARD", "ghosts"),
             ("ZCARD", "claimed"),
             ("SCARD", "stalled"),
             ("ZCARD", "delayed"),
@@ -93,10 +100,11 @@ impl Counts {
             .into_iter()
             .map(counter)
             .collect::<io::Result<_>>()?;
-        let [available, claimed, stalled, delayed, items, publishes, finishes, cancels, stalls, recoveries] =
-            <[u64; 10]>::try_from(n).map_err(|n| io::Error::other(format!("{n:?}: ten counts")))?;
+        let [listed, ghosts, claimed, stalled, delayed, items, publishes, finishes, cancels, stalls, recoveries] =
+            <[u64; 11]>::try_from(n)
+                .map_err(|n| io::Error::other(format!("{n:?}: eleven counts")))?;
         Ok(Counts {
-            available,
+            available: listed.saturating_sub(ghosts),
             claimed,
             stalled,
             delayed,
@@ -131,8 +139,12 @@ pub struct QueueSnapshot {
     pub stalled: BTreeSet<String>,
     /// `job.delayed` in score order: (id, due time).
     pub delayed: Vec<(String, u64)>,
-    /// `job.tokens`: id → token.
+    /// `job.tokens`: id → claim record (token NUL score).
     pub tokens: BTreeMap<String, String>,
+    /// `job.holders`: `WORKER\0ID` per claim of a worker runtime's.
+    pub holders: BTreeSet<String>,
+    /// `job.ghosts`: ids a retract left in `job.ids`.
+    pub ghosts: BTreeSet<String>,
     /// `job.cancelled`: id → times cancelled.
     pub cancelled: BTreeMap<String, u64>,
     /// `job.reasons`: id → reason.
@@ -176,6 +188,8 @@ impl QueueSnapshot {
             read("SMEMBERS", "stalled", &[]),
             read("ZRANGE", "delayed", &scored),
             read("HGETALL", "tokens", &[]),
+            read("ZRANGE", "holders", &all),
+            read("SMEMBERS", "ghosts", &[]),
             read("HGETALL", "cancelled", &[]),
             read("HGETALL", "reasons", &[]),
             read("HGETALL", "awaited", &[]),
@@ -203,6 +217,8 @@ impl QueueSnapshot {
             stalled: next().strings()?.into_iter().collect(),
             delayed: scored_pairs(next())?,
             tokens: texts(next())?,
+            holders: next().strings()?.into_iter().collect(),
+            ghosts: next().strings()?.into_iter().collect(),
             cancelled: pairs(next())?
                 .into_iter()
                 .map(|(id, n)| Ok((id, number(&n)?)))
@@ -225,7 +241,7 @@ impl QueueSnapshot {
     pub fn counts(&self) -> Counts {
         let n = |len: usize| len as u64;
         Counts {
-            available: n(self.available.len()),
+            available: n(self.available.len()).saturating_sub(n(self.ghosts.len())),
             claimed: n(self.claimed.len()),
             stalled: n(self.stalled.len()),
             delayed: n(self.delayed.len()),
@@ -253,8 +269,20 @@ impl QueueSnapshot {
     /// jobs by hand, so no other relation always holds.
     pub fn broken(&self) -> Vec<String> {
         let mut places: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        // A ghost (an id a retract left in job.ids) stands for one copy in
+        // the list that is no job: that copy is set aside here.
+        let mut ghosts: BTreeSet<&String> = self.ghosts.iter().collect();
+        let listed: Vec<&String> = self
+            .available
+            .iter()
+            .filter(|id| !ghosts.remove(id))
+            .collect();
+        let mut broken: Vec<String> = ghosts
+            .iter()
+            .map(|id| format!("ghost {id:?} is not in job.ids"))
+            .collect();
         let states = [
-            ("available", self.available.iter().collect::<Vec<_>>()),
+            ("available", listed),
             ("claimed", self.claimed.iter().map(|(id, _)| id).collect()),
             ("stalled", self.stalled.iter().collect()),
             ("delayed", self.delayed.iter().map(|(id, _)| id).collect()),
@@ -264,7 +292,6 @@ impl QueueSnapshot {
                 places.entry(id.as_str()).or_default().push(state);
             }
         }
-        let mut broken = Vec::new();
         for id in self.items.keys() {
             match places.remove(id.as_str()).as_deref() {
                 Some([_]) => {}
@@ -278,6 +305,33 @@ impl QueueSnapshot {
         let claimed: BTreeSet<&String> = self.claimed.iter().map(|(id, _)| id).collect();
         for id in self.tokens.keys().filter(|id| !claimed.contains(id)) {
             broken.push(format!("{id:?} has a claim token but is not claimed"));
+        }
+        // Each worker's claim is in job.holders under that worker.
+        for member in &self.holders {
+            let (worker, id) = member.split_once('\0').unwrap_or((member, ""));
+            let token = self.tokens.get(id).map(|record| token_of(record));
+            if !claimed.contains(&id.to_string())
+                || !token.is_some_and(|t| t.ends_with(&format!("@{worker}")))
+            {
+                broken.push(format!(
+                    "{member:?} in job.holders is no claim of that worker's"
+                ));
+            }
+        }
+        for (id, record) in &self.tokens {
+            // 'N.ID' or 'N.ID@WORKER' (an id may hold an '@' of its own).
+            let token = token_of(record);
+            let worker = token
+                .split_once('.')
+                .and_then(|(_, rest)| rest.strip_prefix(id.as_str()))
+                .and_then(|rest| rest.strip_prefix('@'));
+            if let Some(worker) = worker {
+                if !self.holders.contains(&holder(worker, id)) {
+                    broken.push(format!(
+                        "{id:?}: worker {worker}'s claim is not in job.holders"
+                    ));
+                }
+            }
         }
         if self.recoveries > self.cancels {
             broken.push(format!(

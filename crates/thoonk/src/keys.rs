@@ -46,9 +46,17 @@ pub(crate) struct Keys {
     pub(crate) publishes: String,
     /// v1: finish counter.
     pub(crate) finishes: String,
-    /// New: hash id -> token of the job's current claim (fencing):
-    /// `N.ID`, or `N.ID@WORKER` for a worker runtime's claim.
+    /// New: hash id -> record of the job's current claim (fencing): its
+    /// token (`N.ID`, or `N.ID@WORKER` for a worker runtime's claim), NUL,
+    /// and the score the claim gave the job in `claimed`.
     pub(crate) tokens: String,
+    /// New: zset of `WORKER\0ID`, score 0, one per claim a worker runtime
+    /// holds: a worker's claims found (recovery) and counted (`workers`)
+    /// at the cost of its own share, not of every claim of the queue.
+    pub(crate) holders: String,
+    /// New: set of ids a retract left in `ids` (a long list is not
+    /// searched): the claim that meets one drops it; counts leave them out.
+    pub(crate) ghosts: String,
     /// New: claim counter, one per claim call: the `N` of its tokens.
     pub(crate) claims: String,
     /// New: hash id -> seconds to keep the result of a job someone awaits.
@@ -87,6 +95,8 @@ impl Keys {
             publishes: key("publishes"),
             finishes: key("finishes"),
             tokens: key("tokens"),
+            holders: key("holders"),
+            ghosts: key("ghosts"),
             claims: key("claims"),
             awaited: key("awaited"),
             delayed: key("delayed"),
@@ -101,7 +111,7 @@ impl Keys {
 
     /// Every key of the queue but the kept results (which expire by
     /// themselves).
-    pub(crate) fn all(&self) -> [&str; 18] {
+    pub(crate) fn all(&self) -> [&str; 20] {
         [
             &self.ids,
             &self.items,
@@ -112,6 +122,8 @@ impl Keys {
             &self.publishes,
             &self.finishes,
             &self.tokens,
+            &self.holders,
+            &self.ghosts,
             &self.claims,
             &self.awaited,
             &self.delayed,

@@ -33,15 +33,15 @@ scripts! {
     PUBLISH, PUBLISH_SOURCE: "publish.lua", "_args.lua", "_batch.lua";
     CLAIM, CLAIM_SOURCE: "claim.lua", "_args.lua", "_state.lua", "_batch.lua";
     FINISH, FINISH_SOURCE: "finish.lua", "_args.lua", "_state.lua", "_batch.lua";
-    CANCEL, CANCEL_SOURCE: "cancel.lua", "_args.lua", "_state.lua";
-    STALL, STALL_SOURCE: "stall.lua", "_args.lua", "_state.lua";
+    CANCEL, CANCEL_SOURCE: "cancel.lua", "_args.lua", "_state.lua", "_batch.lua";
+    STALL, STALL_SOURCE: "stall.lua", "_args.lua", "_state.lua", "_batch.lua";
     RETRY, RETRY_SOURCE: "retry.lua", "_args.lua", "_state.lua";
-    RETRACT, RETRACT_SOURCE: "retract.lua", "_args.lua";
+    RETRACT, RETRACT_SOURCE: "retract.lua", "_args.lua", "_state.lua", "_batch.lua";
     EXTEND, EXTEND_SOURCE: "extend.lua", "_args.lua", "_state.lua";
     RECOVER, RECOVER_SOURCE: "recover.lua", "_args.lua", "_state.lua", "_batch.lua";
-    RELEASE, RELEASE_SOURCE: "release.lua", "_args.lua", "_state.lua";
-    LIST, LIST_SOURCE: "list.lua", "_args.lua";
+    RELEASE, RELEASE_SOURCE: "release.lua", "_args.lua", "_state.lua", "_batch.lua";
+    LIST, LIST_SOURCE: "list.lua", "_args.lua", "_batch.lua";
     INFO, INFO_SOURCE: "info.lua", "_state.lua";
-    WORKERS, WORKERS_SOURCE: "workers.lua", "_args.lua", "_state.lua", "_batch.lua";
+    WORKERS, WORKERS_SOURCE: "workers.lua", "_args.lua", "_state.lua";
     RETRY_ALL, RETRY_ALL_SOURCE: "retry_all.lua", "_args.lua", "_batch.lua";
 }

@@ -527,7 +527,10 @@ async fn many_stalled_jobs_are_listed_a_page_at_a_time() {
     let mut seen = std::collections::BTreeSet::new();
     let (mut from, mut pages) = (None, 0);
     loop {
-        let page = q.list_page(State::Stalled, from.as_ref(), 100).await.unwrap();
+        let page = q
+            .list_page(State::Stalled, from.as_ref(), 100)
+            .await
+            .unwrap();
         pages += 1;
         seen.extend(page.jobs.into_iter().map(|job| job.id));
         match page.next {

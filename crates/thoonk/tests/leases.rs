@@ -551,6 +551,22 @@ async fn a_dead_workers_jobs_are_recovered_before_their_lease_runs_out() {
         ],
     )
     .await;
+    let (dead_holder, alive_holder) = (
+        thoonk_testkit::holder("w-dead", "of-dead"),
+        thoonk_testkit::holder("w-alive", "of-alive"),
+    );
+    let _: u64 = cmd(
+        &mut raw,
+        &[
+            "ZADD",
+            "job.holders:dead",
+            "0",
+            &dead_holder,
+            "0",
+            &alive_holder,
+        ],
+    )
+    .await;
     let past = (T0 - 1).to_string();
     let future = (T0 + 10_000).to_string();
     let _: u64 = cmd(
@@ -625,6 +641,8 @@ async fn a_v1_cancel_or_stall_ends_our_claim() {
     held[0].token = format!("{}@w-gone", held[0].token);
     let record = thoonk_testkit::claim_record(&held[0].token, T0);
     let _: u64 = cmd(&mut raw, &["HSET", "job.tokens:mixed", "c", &record]).await;
+    let holder = thoonk_testkit::holder("w-gone", "c");
+    let _: u64 = cmd(&mut raw, &["ZADD", "job.holders:mixed", "0", &holder]).await;
     let _: u64 = cmd(
         &mut raw,
         &[

@@ -598,3 +598,45 @@ async fn list_pages_through_each_state() {
     assert_eq!(page(q.list(State::Claimed, 0, 10).await.unwrap()), ["p"]);
     env.check_invariants("list");
 }
+
+/// Retracting an available job from a long queue does not read the list
+/// to find it (LREM over a million ids took Redis tens of ms): its id stays
+/// behind as a ghost that counts and listings leave out, and the claim that
+/// meets it drops it. Published again meanwhile, the job is claimed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_retracted_from_a_long_queue_leaves_a_ghost_claims_drop() {
+    let env = Env::start().await;
+    let q = env.queue("long");
+    let ids: Vec<String> = (0..1500).map(|i| format!("j{i:04}")).collect();
+    q.publish_many(ids.iter().map(|id| ("x", Publish::new().id(id))))
+        .await
+        .unwrap();
+    q.retract("j0700").await.unwrap();
+    q.retract("j0701").await.unwrap();
+    q.publish("again", Publish::new().id("j0701"))
+        .await
+        .unwrap();
+    let counts = env.check_invariants("long");
+    assert_eq!(counts.available, 1499, "the ghost is no job");
+    assert_eq!(q.stats().await.unwrap().available, 1499);
+    let listed = q.list(State::Available, 0, 2000).await.unwrap();
+    assert_eq!(listed.len(), 1499);
+    assert!(listed.iter().all(|job| job.id != "j0700"));
+
+    let mut claimed = Vec::new();
+    while !q.list(State::Available, 0, 1).await.unwrap().is_empty() {
+        claimed.extend(q.claim(500).await.unwrap().into_iter().map(|job| job.id));
+        env.check_invariants("long");
+    }
+    assert_eq!(claimed.len(), 1499);
+    assert!(!claimed.contains(&"j0700".to_string()));
+    assert_eq!(claimed.iter().filter(|id| *id == "j0701").count(), 1);
+    let counts = env.check_invariants("long");
+    assert_eq!((counts.available, counts.claimed), (0, 1499));
+    let mut raw = env.raw().await;
+    assert_eq!(dbsize_of(&mut raw, "job.ghosts:long").await, 0);
+}
+
+async fn dbsize_of(raw: &mut thoonk::redis::aio::MultiplexedConnection, key: &str) -> u64 {
+    cmd(raw, &["SCARD", key]).await
+}

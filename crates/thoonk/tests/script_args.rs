@@ -65,7 +65,7 @@ fn calls(token: &str) -> Vec<Call> {
     vec![
         Call {
             script: "publish.lua",
-            keys: keys(&["ids", "items", "publishes", "awaited", "delayed"]),
+            keys: keys(&["ids", "items", "publishes", "awaited", "delayed", "ghosts"]),
             args: strings(&[
                 &now,
                 &ch("publish"),
@@ -91,6 +91,8 @@ fn calls(token: &str) -> Vec<Call> {
                 "claims",
                 "delayed",
                 "stalled",
+                "holders",
+                "ghosts",
             ]),
             args: strings(&[LATER, "10", &ch("claim"), "", &ch("due")]),
             numbers: &[1, 2],
@@ -111,6 +113,7 @@ fn calls(token: &str) -> Vec<Call> {
                     "finishes",
                     "awaited",
                     "reasons",
+                    "holders",
                 ]);
                 k.push(format!("job.result:{Q}\0claimed"));
                 k
@@ -135,6 +138,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "published",
                 "cancels",
                 "stalls",
+                "holders",
             ]),
             args: strings(&[
                 "claimed",
@@ -163,6 +167,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "published",
                 "reasons",
                 "stalls",
+                "holders",
             ]),
             args: strings(&["claimed", token, "why", &ch("stall")]),
             numbers: &[],
@@ -190,6 +195,8 @@ fn calls(token: &str) -> Vec<Call> {
                 "awaited",
                 "delayed",
                 "reasons",
+                "holders",
+                "ghosts",
             ]),
             args: strings(&["available", &ch("retract")]),
             numbers: &[],
@@ -222,6 +229,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "items",
                 "awaited",
                 "delayed",
+                "holders",
             ]),
             args: strings(&[
                 LATER,
@@ -237,7 +245,7 @@ fn calls(token: &str) -> Vec<Call> {
         },
         Call {
             script: "release.lua",
-            keys: keys(&["claimed", "tokens", "ids"]),
+            keys: keys(&["claimed", "tokens", "ids", "holders"]),
             args: strings(&[&ch("release"), "claimed", token]),
             numbers: &[],
             ids: &[],

@@ -1025,7 +1025,8 @@ async fn a_claim_the_worker_never_received_goes_back_when_it_stops() {
     let mut raw = env.raw().await;
     let q = env.queue("orphan");
     let worker = Worker::new(q.clone());
-    let token = format!("1.lost@{}", worker.id());
+    let worker_id = worker.id().to_string();
+    let token = format!("1.lost@{worker_id}");
     let running = start(worker, |_job: Job| async { Ok::<_, Failure>("ok") });
     until_waiting(&raw, 1).await;
     // What claim.lua writes for that worker, the job never handed over.
@@ -1038,6 +1039,11 @@ async fn a_claim_the_worker_never_received_goes_back_when_it_stops() {
             "job.tokens:orphan",
             "lost",
             thoonk_testkit::claim_record(&token, now),
+        )
+        .zadd(
+            "job.holders:orphan",
+            thoonk_testkit::holder(&worker_id, "lost"),
+            0,
         )
         .query_async(&mut raw)
         .await

@@ -18,7 +18,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
-    const PAGE: usize = 1000;
+    const PAGE: usize = 500;
     let Args { queue, state, json } = args;
     let mut out = std::io::stdout().lock();
     let handle = thoonk.queue(&queue)?;
@@ -74,7 +74,13 @@ fn entry(info: &JobInfo) -> serde_json::Value {
 /// escaped so that an item or reason with newlines stays on its line.
 fn line(out: &mut impl Write, info: &JobInfo) -> std::io::Result<()> {
     let item = String::from_utf8_lossy(&info.item);
-    write!(out, "{}\t{}\t{}", info.id, info.cancelled, item.escape_debug())?;
+    write!(
+        out,
+        "{}\t{}\t{}",
+        info.id,
+        info.cancelled,
+        item.escape_debug()
+    )?;
     match &info.reason {
         Some(reason) => writeln!(out, "\t{}", reason.escape_debug()),
         None => writeln!(out),

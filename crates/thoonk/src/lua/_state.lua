@@ -66,6 +66,30 @@ local function claim_worker(token, id)
   return string.sub(rest, 2)
 end
 
+-- The member of job.holders:NAME for worker `worker`'s claim of job `id`:
+-- 'WORKER\0ID' (neither holds a NUL), all with score 0, so that
+-- ZRANGEBYLEX finds one worker's claims and ZLEXCOUNT counts them at the
+-- cost of that worker's share, not of every claim of the queue.
+local function holder(worker, id)
+  return worker .. '\0' .. id
+end
+
+-- The lex range of worker `worker`'s members of job.holders.
+local function holder_range(worker)
+  return '[' .. worker .. '\0', '(' .. worker .. '\1'
+end
+
+-- The members of job.holders of the claims of `ids` whose records (from
+-- job.tokens, in the same order) name a worker.
+local function holders_of(ids, records)
+  local members = {}
+  for k = 1, #ids do
+    local w = records[k] and claim_worker(records[k], ids[k])
+    if w then members[#members + 1] = holder(w, ids[k]) end
+  end
+  return members
+end
+
 -- A reason is kept for people to read, not to hold a payload: bounded.
 local function bounded(reason)
   return string.sub(reason, 1, 2048)

@@ -15,6 +15,7 @@
 -- KEYS[10] job.published:NAME  zset   (v1 publishers record jobs here; their entries go)
 -- KEYS[11] job.cancels:NAME    string cancel counter
 -- KEYS[12] job.stalls:NAME     string stall counter (a cancel past max_cancels)
+-- KEYS[13] job.holders:NAME    zset   'WORKER\0ID' per claim of a worker's
 -- ARGV[1] id
 -- ARGV[2] claim token, or ''
 -- ARGV[3] now, Unix ms
@@ -30,7 +31,7 @@
 --          event.job.stall:NAME instead when stalled. Payload: the id.
 local claimed, items, stalled, delayed, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local cancelled, ids, reasons, config, published = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
-local cancels, stalls = KEYS[11], KEYS[12]
+local cancels, stalls, holders = KEYS[11], KEYS[12], KEYS[13]
 local token, reason = ARGV[2], ARGV[5]
 local cancel_channel, delay_channel, stall_channel = ARGV[7], ARGV[8], ARGV[9]
 exactly(9)
@@ -42,6 +43,7 @@ local max = kept_whole(redis.call('HGET', config, 'max_cancels'), 0, MAX_COUNT, 
 local refusal = refuse_unless_claimed_by(items, claimed, stalled, delayed, tokens, id, token)
 if refusal then return refusal end
 
+call_many('ZREM', holders, holders_of({id}, {redis.call('HGET', tokens, id)}))
 redis.call('ZREM', claimed, id)
 redis.call('HDEL', tokens, id)
 if count_cancel(cancelled, stalled, published, reasons, cancels, stalls, id, max, reason, stall_channel) then

@@ -17,6 +17,8 @@
 -- KEYS[6] job.claims:NAME     string claim counter: N, one per claim call
 -- KEYS[7] job.delayed:NAME    zset   id -> due time (ms)
 -- KEYS[8] job.stalled:NAME    set    (read: a v1 duplicate of a stalled id is dropped)
+-- KEYS[9] job.holders:NAME    zset   'WORKER\0ID' per claim of a worker's
+-- KEYS[10] job.ghosts:NAME    set    ids a retract left in job.ids
 -- ARGV[1] now, Unix ms
 -- ARGV[2] most jobs to claim (>= 1)
 -- ARGV[3] channel event.job.claim:NAME
@@ -30,7 +32,8 @@
 --          ids joined by NUL (an id holds no NUL). One message per call,
 --          not per job: a PUBLISH costs Redis more than the rest of a
 --          job's claim.
-local ids, claimed, items, cancelled, tokens, claims, delayed, stalled = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local ids, claimed, items, cancelled, tokens, claims, delayed, stalled, holders, ghosts =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local channel, worker, due_channel = ARGV[3], ARGV[4], ARGV[5]
 -- (now as its text: scores are written as given, not reformatted.)
 local now = ARGV[1]
@@ -57,21 +60,26 @@ local taken = redis.call('RPOP', ids, count)
 if not taken then return out end
 
 -- An id without an item, or a second copy of a job already claimed or
--- stalled (or twice in this batch), was left in the list by a v1 client
--- (it could queue an id twice): it is dropped rather than handed out again.
+-- stalled (or twice in this batch), was left in the list by a retract of a
+-- long list, or by a v1 client (it could queue an id twice): it is dropped
+-- rather than handed out again.
 local payloads = ask_many('HMGET', items, taken)
 local held = ask_many('ZMSCORE', claimed, taken)
 local is_stalled = ask_many('SMISMEMBER', stalled, taken)
 -- (Counters, not #t + 1: the length operator searches the table.)
-local chosen, n, seen = {}, 0, {}
+local chosen, n, seen, dropped = {}, 0, {}, {}
 for i = 1, #taken do
   local id = taken[i]
   if payloads[i] and not held[i] and is_stalled[i] == 0 and not seen[id] then
     n = n + 1
     chosen[n] = i
     seen[id] = true
+  else
+    dropped[#dropped + 1] = id
   end
 end
+-- A ghost a retract left is one of the dropped; it counts no more.
+call_many('SREM', ghosts, dropped)
 if n == 0 then return out end
 
 -- The claim number and the id make each token unique; no number is turned
@@ -91,6 +99,14 @@ for k = 1, n do
 end
 call_many('ZADD', claimed, claim_pairs)
 call_many('HSET', tokens, record_pairs)
+if worker ~= '' then
+  local members = {}
+  for k = 1, n do
+    members[2 * k - 1] = 0
+    members[2 * k] = holder(worker, chosen_ids[k])
+  end
+  call_many('ZADD', holders, members)
+end
 local counts = ask_many('HMGET', cancelled, chosen_ids)
 
 for k = 1, n do

@@ -45,11 +45,18 @@ else
   next = #page == limit and tostring(offset + limit) or ''
 end
 
+-- Three reads for the page, not three per job.
+local page_items = ask_many('HMGET', items, page)
+local counts = ask_many('HMGET', cancelled, page)
+local why = ask_many('HMGET', reasons, page)
 local out = {next}
-for _, id in ipairs(page) do
-  out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', items, id) or ''
-  out[#out + 1] = redis.call('HGET', cancelled, id) or '0'
-  out[#out + 1] = redis.call('HGET', reasons, id) or ''
+for k, id in ipairs(page) do
+  -- (A ghost a retract left in job.ids is no job: it has no item.)
+  if page_items[k] then
+    out[#out + 1] = id
+    out[#out + 1] = page_items[k]
+    out[#out + 1] = counts[k] or '0'
+    out[#out + 1] = why[k] or ''
+  end
 end
 return out

@@ -5,7 +5,8 @@
 -- KEYS[3] job.publishes:NAME  string publish counter
 -- KEYS[4] job.awaited:NAME    hash   id -> seconds to keep the result
 -- KEYS[5] job.delayed:NAME    zset   id -> due time (ms)
--- KEYS[6..] job.result:NAME\0ID of each job whose result is to be kept
+-- KEYS[6] job.ghosts:NAME     set    ids a retract left in job.ids
+-- KEYS[7..] job.result:NAME\0ID of each job whose result is to be kept
 --           (cleared: an earlier job with the same id may have left one)
 -- ARGV[1] now, Unix ms
 -- ARGV[2] channel event.job.publish:NAME
@@ -16,7 +17,7 @@
 --          in the batch); then nothing is written.
 -- Events:  event.job.publish:NAME per job, then event.job.delay:NAME per job
 --          due later; payload: the id.
-local ids, items, publishes, awaited, delayed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local ids, items, publishes, awaited, delayed, ghosts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local publish_channel, delay_channel = ARGV[2], ARGV[3]
 local now = whole(1, 0, MAX_TIME)
 local count = in_groups(4, 5)
@@ -67,12 +68,25 @@ end
 
 -- No job.published entry, which v1 wrote: nothing (v1 included) reads it,
 -- and it cost 111 bytes a job, over a third of a queued job's memory.
+-- An id a retract left in a long list as a ghost, published again: the
+-- ghost goes first, or the job would be queued twice. The one write here
+-- whose cost grows with the queue (LREM reads the list), and a rare one: a
+-- retracted id published again before a claim met its ghost.
+if redis.call('EXISTS', ghosts) == 1 then
+  local ghosted = ask_many('SMISMEMBER', ghosts, job_ids)
+  for k = 1, count do
+    if ghosted[k] == 1 then
+      redis.call('LREM', ids, 0, job_ids[k])
+      redis.call('SREM', ghosts, job_ids[k])
+    end
+  end
+end
 call_many('HSET', items, item_pairs)
 -- A reused id may find an old job's result: it must not speak for this one.
 -- (An awaited mark a v1 worker's finish left behind is harmless: at worst
 -- a result is kept that nobody asked for, until its TTL.)
 local old_results = {}
-for i = 6, #KEYS do old_results[i - 5] = KEYS[i] end
+for i = 7, #KEYS do old_results[i - 6] = KEYS[i] end
 call_many('DEL', nil, old_results)
 call_many('HSET', awaited, kept_pairs)
 call_many('ZADD', delayed, due_pairs)

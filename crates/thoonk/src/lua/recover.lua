@@ -28,6 +28,7 @@
 -- KEYS[13] job.items:NAME      hash   (read: whose result marks are stale)
 -- KEYS[14] job.awaited:NAME    hash   id -> seconds to keep the result
 -- KEYS[15] job.delayed:NAME    zset   id -> due time (ms)
+-- KEYS[16] job.holders:NAME    zset   'WORKER\0ID' per claim of a worker's
 -- ARGV[1] now, Unix ms
 -- ARGV[2] lease in ms when the queue sets none
 -- ARGV[3] max_cancels when the queue sets none
@@ -41,7 +42,8 @@
 --          made available, their ids joined by NUL (as claim.lua sends).
 local claimed, tokens, workers, cancelled, ids, stalled, published, reasons, config =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local cancels, stalls, recoveries, items, awaited, delayed = KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
+local cancels, stalls, recoveries, items, awaited, delayed, holders =
+  KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]
 local cancel_channel, stall_channel, due_channel = ARGV[4], ARGV[5], ARGV[6]
 exactly(6)
 local now = whole(1, 0, MAX_TIME)
@@ -50,36 +52,44 @@ local now = whole(1, 0, MAX_TIME)
 local lease = kept_whole(redis.call('HGET', config, 'lease_ms'), 1, MAX_DURATION, whole(2, 1, MAX_DURATION))
 local max = kept_whole(redis.call('HGET', config, 'max_cancels'), 0, MAX_COUNT, whole(3, 0, MAX_COUNT))
 
--- In order (oldest claim first), so jobs go back in the order they left.
--- How many claim records and result marks one pass looks at for leftovers.
+-- How many claim records and result marks one pass looks at for leftovers,
+-- and how many dead workers' claims it takes back.
 local SWEEP_SAMPLE = 20
+local DEAD_WORKERS = 100
 
+-- In order (oldest claim first), so jobs go back in the order they left.
 local expired, why, n = {}, {}, 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', claimed, '-inf', now - lease, 'LIMIT', 0, 1000)) do
   n = n + 1
   expired[n] = id
   why[id] = 'its lease of ' .. lease .. ' ms ran out'
 end
--- Dead workers are rare: only then is the whole tokens hash read.
-local dead = redis.call('ZRANGEBYSCORE', workers, '-inf', now)
-if #dead > 0 then
-  local is_dead = {}
-  for _, w in ipairs(dead) do is_dead[w] = true end
-  local all = redis.call('HGETALL', tokens)
-  for i = 1, #all, 2 do
-    local w = claim_worker(all[i + 1], all[i])
-    -- Only a claim still held: a v1 client's finish, cancel or stall
-    -- leaves the record behind, and the job is elsewhere by now, or
-    -- claimed again by a v1 worker, which is not ours to take back.
-    if w and is_dead[w] and not why[all[i]] and current(all[i + 1], redis.call('ZSCORE', claimed, all[i])) then
-      n = n + 1
-      expired[n] = all[i]
-      why[all[i]] = 'worker ' .. w .. ' stopped renewing its liveness mark'
+-- A dead worker's claims, from its own share of job.holders.
+for _, w in ipairs(redis.call('ZRANGEBYSCORE', workers, '-inf', now, 'LIMIT', 0, DEAD_WORKERS)) do
+  local lo, hi = holder_range(w)
+  local held = redis.call('ZRANGEBYLEX', holders, lo, hi)
+  if #held > 0 then
+    local held_ids = {}
+    for k = 1, #held do held_ids[k] = string.sub(held[k], #w + 2) end
+    local records = ask_many('HMGET', tokens, held_ids)
+    local scores = ask_many('ZMSCORE', claimed, held_ids)
+    for k = 1, #held_ids do
+      local id = held_ids[k]
+      -- Only a claim still held: a v1 client's finish, cancel or stall
+      -- leaves the record behind, and the job is elsewhere by now, or
+      -- claimed again by a v1 worker, which is not ours to take back.
+      if not why[id] and records[k] and current(records[k], scores[k]) then
+        n = n + 1
+        expired[n] = id
+        why[id] = 'worker ' .. w .. ' stopped renewing its liveness mark'
+      end
     end
   end
-  for _, w in ipairs(dead) do redis.call('ZREM', workers, w) end
+  redis.call('ZREMRANGEBYLEX', holders, lo, hi)
+  redis.call('ZREM', workers, w)
 end
 
+call_many('ZREM', holders, holders_of(expired, ask_many('HMGET', tokens, expired)))
 local requeued, stalled_count = 0, 0
 for _, id in ipairs(expired) do
   redis.call('ZREM', claimed, id)
@@ -111,10 +121,14 @@ if #sample > 0 then
   local sampled_ids = {}
   for i = 1, #sample, 2 do sampled_ids[#sampled_ids + 1] = sample[i] end
   local scores = ask_many('ZMSCORE', claimed, sampled_ids)
-  local stale = {}
+  local stale, stale_records = {}, {}
   for k = 1, #sampled_ids do
-    if not current(sample[2 * k], scores[k]) then stale[#stale + 1] = sampled_ids[k] end
+    if not current(sample[2 * k], scores[k]) then
+      stale[#stale + 1] = sampled_ids[k]
+      stale_records[#stale_records + 1] = sample[2 * k]
+    end
   end
+  call_many('ZREM', holders, holders_of(stale, stale_records))
   call_many('HDEL', tokens, stale)
 end
 local marks = redis.call('HRANDFIELD', awaited, SWEEP_SAMPLE)

@@ -5,12 +5,13 @@
 -- KEYS[1] job.claimed:NAME    zset
 -- KEYS[2] job.tokens:NAME     hash
 -- KEYS[3] job.ids:NAME        list
+-- KEYS[4] job.holders:NAME    zset   'WORKER\0ID' per claim of a worker's
 -- ARGV[1] channel event.job.release:NAME
 -- ARGV[2..] pairs: id, token of each job held
 -- Returns: how many were released (a claim already taken back is skipped).
 -- Order:   the first job given is claimed first.
 -- Events:  event.job.release:NAME with payload id, per job.
-local claimed, tokens, ids = KEYS[1], KEYS[2], KEYS[3]
+local claimed, tokens, ids, holders = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local channel = ARGV[1]
 in_groups(2, 2)
 
@@ -21,7 +22,9 @@ for i = #ARGV - 1, 2, -2 do
   local id, token = ARGV[i], ARGV[i + 1]
   -- (A v1 client's cancel or stall leaves the record behind: the job must
   -- still be claimed by this very claim, or it would be queued twice.)
-  if holds(redis.call('HGET', tokens, id), token, redis.call('ZSCORE', claimed, id)) then
+  local record = redis.call('HGET', tokens, id)
+  if holds(record, token, redis.call('ZSCORE', claimed, id)) then
+    call_many('ZREM', holders, holders_of({id}, {record}))
     redis.call('ZREM', claimed, id)
     redis.call('HDEL', tokens, id)
     redis.call('RPUSH', ids, id)

@@ -1,5 +1,11 @@
 -- retract: delete a job, whatever state it is in.
 --
+-- An available job's id leaves a short list at once (every copy, in case a
+-- v1 publisher queued it twice). From a long one it is not searched for
+-- (LREM would read the whole list): it stays as a ghost, counted in
+-- job.ghosts, and the claim that meets it drops it (a claim drops every id
+-- without an item) and uncounts it. Counts and listings leave ghosts out.
+--
 -- KEYS[1]  job.items:NAME      hash
 -- KEYS[2]  job.cancelled:NAME  hash
 -- KEYS[3]  job.published:NAME  zset   (v1 publishers record jobs here; their entries go)
@@ -10,13 +16,17 @@
 -- KEYS[8]  job.awaited:NAME    hash
 -- KEYS[9]  job.delayed:NAME    zset
 -- KEYS[10] job.reasons:NAME    hash
+-- KEYS[11] job.holders:NAME    zset   'WORKER\0ID' per claim of a worker's
+-- KEYS[12] job.ghosts:NAME     set    ids left in job.ids by a retract
 -- ARGV[1] id
 -- ARGV[2] channel event.job.retract:NAME
 -- Returns: 'ok', or 'missing' when there is no such job.
 -- Events:  event.job.retract:NAME with payload id.
-local items, cancelled, published, stalled, claimed, ids, tokens, awaited, delayed, reasons =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local items, cancelled, published, stalled, claimed, ids, tokens, awaited, delayed, reasons, holders, ghosts =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 local channel = ARGV[2]
+-- A list this short is searched (LREM) at a bounded cost.
+local SHORT_LIST = 1000
 exactly(2)
 local id = job_id(1)
 
@@ -24,11 +34,15 @@ if redis.call('HDEL', items, id) == 0 then return 'missing' end
 
 redis.call('HDEL', cancelled, id)
 redis.call('ZREM', published, id)
-redis.call('SREM', stalled, id)
-redis.call('ZREM', claimed, id)
-redis.call('ZREM', delayed, id)
--- 0: every copy, in case a v1 publisher queued the id twice (flaw 7).
-redis.call('LREM', ids, 0, id)
+local elsewhere = redis.call('SREM', stalled, id) + redis.call('ZREM', claimed, id)
+  + redis.call('ZREM', delayed, id)
+if redis.call('LLEN', ids) <= SHORT_LIST then
+  -- 0: every copy, in case a v1 publisher queued the id twice (flaw 7).
+  redis.call('LREM', ids, 0, id)
+elseif elsewhere == 0 then
+  redis.call('SADD', ghosts, id)
+end
+call_many('ZREM', holders, holders_of({id}, {redis.call('HGET', tokens, id)}))
 redis.call('HDEL', tokens, id)
 redis.call('HDEL', awaited, id)
 redis.call('HDEL', reasons, id)

@@ -77,6 +77,8 @@ impl Queue {
             .key(&k.claims)
             .key(&k.delayed)
             .key(&k.stalled)
+            .key(&k.holders)
+            .key(&k.ghosts)
             .arg(self.thoonk.now_ms())
             .arg(max.max(1))
             .arg(k.channel("claim"))

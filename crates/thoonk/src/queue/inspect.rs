@@ -123,27 +123,29 @@ impl Queue {
             Option<u64>,
             Option<u64>,
         );
-        let (available, claimed, stalled, delayed, counters): (u64, u64, u64, u64, Counters) =
-            redis::pipe()
-                .atomic()
-                .llen(&k.ids)
-                .zcard(&k.claimed)
-                .scard(&k.stalled)
-                .zcard(&k.delayed)
-                .mget(&[
-                    &k.publishes,
-                    &k.finishes,
-                    &k.cancels,
-                    &k.stalls,
-                    &k.recoveries,
-                ])
-                .query_async(&mut self.thoonk.connection())
-                .await
-                .map_err(self.at("read the counts"))?;
+        type States = (u64, u64, u64, u64, u64, Counters);
+        let (listed, ghosts, claimed, stalled, delayed, counters): States = redis::pipe()
+            .atomic()
+            .llen(&k.ids)
+            .scard(&k.ghosts)
+            .zcard(&k.claimed)
+            .scard(&k.stalled)
+            .zcard(&k.delayed)
+            .mget(&[
+                &k.publishes,
+                &k.finishes,
+                &k.cancels,
+                &k.stalls,
+                &k.recoveries,
+            ])
+            .query_async(&mut self.thoonk.connection())
+            .await
+            .map_err(self.at("read the counts"))?;
         let (publishes, finishes, cancels, stalls, recoveries) = counters;
         Ok(Stats {
             queue: self.name().to_string(),
-            available,
+            // The ids retracted jobs left in a long list are no jobs.
+            available: listed.saturating_sub(ghosts),
             claimed,
             stalled,
             delayed,
@@ -207,14 +209,13 @@ impl Queue {
     /// The workers alive on this queue (their liveness mark runs out after
     /// now), by id, with how many of its jobs each holds. A worker that
     /// died stays out of the list even before a recovery pass removes its
-    /// mark. Counting the jobs reads the queue's claim tokens: one per job
-    /// claimed, so as much as the workers' concurrency.
+    /// mark. Each worker's jobs are counted from its own share of the
+    /// queue's claims (`job.holders`), whatever the queue's size.
     pub async fn workers(&self) -> Result<Vec<WorkerInfo>> {
         let k = &self.keys;
         let flat: Vec<String> = scripts::WORKERS
             .key(&k.workers)
-            .key(&k.tokens)
-            .key(&k.claimed)
+            .key(&k.holders)
             .arg(self.thoonk.now_ms())
             .invoke_async(&mut self.thoonk.connection())
             .await

@@ -80,6 +80,7 @@ impl Queue {
             .key(&k.items)
             .key(&k.awaited)
             .key(&k.delayed)
+            .key(&k.holders)
             .arg(self.thoonk.now_ms())
             .arg(DEFAULT_LEASE.as_millis() as u64)
             .arg(DEFAULT_MAX_CANCELS)
@@ -111,6 +112,7 @@ impl Queue {
         call.key(&k.claimed)
             .key(&k.tokens)
             .key(&k.ids)
+            .key(&k.holders)
             .arg(k.channel("release"));
         for job in jobs {
             call.arg(job.id).arg(job.token.unwrap_or(""));

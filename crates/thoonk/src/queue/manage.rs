@@ -67,6 +67,8 @@ impl Queue {
             .key(&k.awaited)
             .key(&k.delayed)
             .key(&k.reasons)
+            .key(&k.holders)
+            .key(&k.ghosts)
             .arg(id)
             .arg(k.channel("retract"))
             .invoke_async(&mut self.thoonk.connection())

@@ -98,6 +98,7 @@ impl Queue {
                 .key(&k.finishes)
                 .key(&k.awaited)
                 .key(&k.reasons)
+                .key(&k.holders)
                 .arg(k.channel("finish"));
             for &i in &valid {
                 let (job, result) = jobs[i];
@@ -157,6 +158,7 @@ impl Queue {
             .key(&k.published)
             .key(&k.cancels)
             .key(&k.stalls)
+            .key(&k.holders)
             .arg(job.id)
             .arg(job.token.unwrap_or(""))
             .arg(self.thoonk.now_ms())
@@ -194,6 +196,7 @@ impl Queue {
             .key(&k.published)
             .key(&k.reasons)
             .key(&k.stalls)
+            .key(&k.holders)
             .arg(job.id)
             .arg(job.token.unwrap_or(""))
             .arg(reason)

@@ -231,6 +231,7 @@ impl<'a> Batch<'a> {
                 k.publishes.clone(),
                 k.awaited.clone(),
                 k.delayed.clone(),
+                k.ghosts.clone(),
             ],
             args: vec![
                 now.to_string().into_bytes(),
