@@ -2,7 +2,7 @@
 //!
 //! # Layout
 //! - `cli`: the global flags (`--redis`, `--tls-ca`, `--cluster`) and the
-//!   subcommands; `connect`: the connection those flags describe.
+//!   subcommands; `connect`: where those flags point, and the connection.
 //! - `cmd`: one module per subcommand, its flags beside its `run`.
 //! - `dashboard`: the web dashboard that `thoonk dashboard` serves.
 //! - `exit`: exit codes, and the error that ends a command early.
@@ -76,7 +76,8 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
         children::guard();
         return Ok(());
     }
-    let thoonk = connect::connect(&cli).await?;
+    let target = connect::Target::of(&cli);
+    let thoonk = target.connect().await?;
     match cli.command {
         Command::Publish(args) => cmd::publish::run(&thoonk, args).await,
         Command::Get(args) => cmd::get::run(&thoonk, args).await,
@@ -89,7 +90,7 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
         Command::List(args) => cmd::list::run(&thoonk, args).await,
         Command::Events(args) => cmd::events::run(&thoonk, args).await,
         Command::Dashboard(args) => cmd::dashboard::run(thoonk, args).await,
-        Command::Bench(args) => cmd::bench::run(&thoonk, args).await,
+        Command::Bench(args) => cmd::bench::run(&thoonk, &target, args).await,
         Command::Work(args) => cmd::work::run(&thoonk, args).await,
         Command::Guard => unreachable!("served before connecting"),
     }

@@ -1,6 +1,6 @@
 //! One module per subcommand: its flags (an `Args` struct) beside its `run`.
 
-pub(crate) mod bench; // measure publish, process and latency
+pub(crate) mod bench; // measure publish, process, latency; --scale: each op by queue size
 pub(crate) mod cancel; // give a claimed job back, one cancel more
 pub(crate) mod dashboard; // serve the web dashboard (`crate::dashboard`)
 pub(crate) mod events; // print a queue's events as they happen

@@ -1,9 +1,13 @@
 //! `thoonk bench`: measures publish, process and latency on the Redis it is
-//! pointed at, with Redis's own CPU time and memory per job.
+//! pointed at, with Redis's own CPU time and memory per job; or, with
+//! `--scale`, how each operation's time grows with the queue (`scale`).
 //!
 //! Each phase runs on a fresh queue of its own (`NAME.<phase>`), and the
 //! queue's keys are deleted after it.
 
+mod scale;
+
+use crate::connect::Target;
 use crate::exit::Fatal;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -17,6 +21,9 @@ use thoonk::{EventKind, Failure, Job, Publish, Queue, Thoonk, Worker};
 ///
 /// Each phase runs on a fresh queue of its own (QUEUE.publish_single, …);
 /// bench refuses to run when one of them is not empty.
+///
+/// With --scale, instead: each operation's time on a queue of 1,000,
+/// 10,000, 100,000 and 1,000,000 available jobs (QUEUE.scale).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The queue name the phases' queues are named after.
@@ -43,10 +50,43 @@ pub(crate) struct Args {
     /// One JSON line instead of plain lines.
     #[arg(long)]
     json: bool,
+    /// Instead of the phases: time each operation at 10^3, 10^4, … queued
+    /// jobs (each size N also holds N/10 stalled and N/50 claimed jobs),
+    /// with Redis's own time per command (SLOWLOG), as a table.
+    #[arg(long)]
+    scale: bool,
+    /// With --scale: the largest size (the sizes are 1,000, 10,000, … up
+    /// to N, and N itself).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1_000_000,
+        value_parser = clap::value_parser!(u64).range(1000..=10_000_000)
+    )]
+    scale_max: u64,
+    /// With --scale: runs of each operation, of which the median is shown
+    /// (the CLI's and a dead worker's rows take at most 3: each is slow).
+    #[arg(
+        long,
+        value_name = "R",
+        default_value_t = 11,
+        value_parser = clap::value_parser!(u64).range(1..=1000)
+    )]
+    scale_runs: u64,
 }
 
-/// Runs every phase and prints the results.
-pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
+/// Runs every phase (or, with `--scale`, every size) and prints the results.
+pub(crate) async fn run(thoonk: &Thoonk, target: &Target, args: Args) -> Result<(), Fatal> {
+    if args.scale {
+        let plan = scale::Plan {
+            queue: format!("{}.scale", args.queue),
+            max: args.scale_max as usize,
+            runs: args.scale_runs as usize,
+            payload_bytes: args.payload_bytes,
+            json: args.json,
+        };
+        return scale::run(thoonk, target, plan).await;
+    }
     // Each phase needs at least one job to measure, and the worker a slot.
     let plan = Plan {
         queue: args.queue,
