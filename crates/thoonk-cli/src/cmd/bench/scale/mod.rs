@@ -150,6 +150,7 @@ impl Size<'_> {
             holder_jobs: Vec::new(),
             payload_bytes: self.plan.payload_bytes,
             published: 0,
+            retracts: 0,
         };
         if let Some(log) = self.slowlog {
             log.on().await?;
