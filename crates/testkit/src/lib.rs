@@ -6,6 +6,8 @@
 //!   demo, started on a free loopback port with its own data directory,
 //!   stopped (killed) on drop;
 //! - [`cluster`]: [`PrivateCluster`], six of them as a Redis Cluster;
+//! - [`clock`]: [`FakeClock`], a wall clock set off by hand, for a server
+//!   ([`PrivateRedis::start_clocked`]) or a child process;
 //! - [`tls`]: [`TestCerts`], the throwaway CA of a TLS server;
 //! - [`temp_dir`]: [`TempDir`], a directory of one's own, removed on drop;
 //! - `tool`: running `redis-cli` and `openssl`;
@@ -34,6 +36,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
+pub mod clock;
 pub mod cluster;
 pub mod poll;
 pub mod resp;
@@ -42,6 +45,7 @@ pub mod temp_dir;
 pub mod tls;
 mod tool;
 
+pub use clock::FakeClock;
 pub use cluster::{ClusterNode, PrivateCluster};
 use poll::DEADLINE;
 pub use resp::{Connection, Resp};
@@ -63,6 +67,8 @@ pub struct PrivateRedis {
     /// With certificates, the server speaks only TLS on `port`, and the
     /// harness talks to it over a Unix socket in `dir` instead.
     tls: Option<Arc<TestCerts>>,
+    /// The server's wall clock, when the test moves it.
+    clock: Option<FakeClock>,
 }
 
 impl PrivateRedis {
@@ -74,6 +80,13 @@ impl PrivateRedis {
     /// Starts a server with extra settings, e.g. `[("appendonly", "yes")]`.
     pub fn start_with(settings: &[(&str, &str)]) -> io::Result<Self> {
         Self::start_on(settings, free_port)
+    }
+
+    /// Starts a server whose wall clock the test moves by hand
+    /// ([`clock`](Self::clock)): what the scripts read with `TIME`, and what
+    /// Redis expires keys by.
+    pub fn start_clocked() -> io::Result<Self> {
+        Self::launch(&[], None, Some(0), free_port)
     }
 
     /// Starts a server that speaks only TLS (`rediss://`), with a
@@ -95,7 +108,7 @@ impl PrivateRedis {
         settings: &[(&str, &str)],
         pick_port: fn() -> io::Result<u16>,
     ) -> io::Result<Self> {
-        Self::launch(settings, None, pick_port)
+        Self::launch(settings, None, None, pick_port)
     }
 
     /// Like `start_tls_with`, with the certificates `certs` (the nodes of a
@@ -105,15 +118,19 @@ impl PrivateRedis {
         certs: Arc<TestCerts>,
         pick_port: fn() -> io::Result<u16>,
     ) -> io::Result<Self> {
-        Self::launch(settings, Some(certs), pick_port)
+        Self::launch(settings, Some(certs), None, pick_port)
     }
 
     fn launch(
         settings: &[(&str, &str)],
         tls: Option<Arc<TestCerts>>,
+        clock_offset_ms: Option<i64>,
         pick_port: fn() -> io::Result<u16>,
     ) -> io::Result<Self> {
         let dir = TempDir::new("redis")?;
+        let clock = clock_offset_ms
+            .map(|offset| FakeClock::new(dir.path(), offset))
+            .transpose()?;
         let mut server = PrivateRedis {
             child: None,
             port: 0,
@@ -123,6 +140,7 @@ impl PrivateRedis {
                 .collect(),
             dir,
             tls,
+            clock,
         };
         // Another process may take the free port between our probe and the
         // server's bind; try a few ports before giving up.
@@ -196,6 +214,14 @@ impl PrivateRedis {
             }
         }
         Ok(())
+    }
+
+    /// The server's wall clock, for a server from
+    /// [`start_clocked`](Self::start_clocked).
+    pub fn clock(&self) -> &FakeClock {
+        self.clock
+            .as_ref()
+            .expect("a server started with PrivateRedis::start_clocked")
     }
 
     /// The server's process id, while it runs.
@@ -334,6 +360,9 @@ impl PrivateRedis {
             std::fs::write(&acl_file, "")?;
         }
         let mut cmd = Command::new(binary);
+        if let Some(clock) = &self.clock {
+            clock.apply(&mut cmd)?;
+        }
         match &self.tls {
             None => {
                 cmd.arg("--port").arg(self.port.to_string());
@@ -430,6 +459,33 @@ mod tests {
         assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
         redis.restart().unwrap();
         assert_eq!(redis.command(&["PING"]).unwrap(), Resp::simple("PONG"));
+    }
+
+    /// The server's `TIME`, in ms.
+    fn server_ms(redis: &PrivateRedis) -> i64 {
+        let time = redis.command(&["TIME"]).unwrap().strings().unwrap();
+        time[0].parse::<i64>().unwrap() * 1000 + time[1].parse::<i64>().unwrap() / 1000
+    }
+
+    fn real_ms() -> i64 {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        since.unwrap().as_millis() as i64
+    }
+
+    #[test]
+    fn a_clocked_server_reads_the_time_the_test_sets_and_expires_by_it() {
+        let redis = PrivateRedis::start_clocked().unwrap();
+        // Within a second of the real time, then an hour ahead, then ten
+        // seconds behind: each change applies at the next command.
+        assert!((server_ms(&redis) - real_ms()).abs() < 1000);
+        redis.clock().advance(Duration::from_secs(3600)).unwrap();
+        assert!((server_ms(&redis) - real_ms() - 3_600_000).abs() < 1000);
+        redis.clock().set_offset_ms(-10_000).unwrap();
+        assert!((server_ms(&redis) - real_ms() + 10_000).abs() < 1000);
+        // Keys expire by it too.
+        redis.command(&["SET", "k", "v", "EX", "60"]).unwrap();
+        redis.clock().advance(Duration::from_secs(61)).unwrap();
+        assert!(redis.command(&["GET", "k"]).unwrap().is_nil());
     }
 
     #[test]
