@@ -49,7 +49,9 @@ pub use clock::FakeClock;
 pub use cluster::{ClusterNode, PrivateCluster};
 use poll::DEADLINE;
 pub use resp::{Connection, Resp};
-pub use snapshot::{claim_record, holder, queue_key, token_of, Counts, DbSnapshot, QueueSnapshot};
+pub use snapshot::{
+    claim_record, holder, holder_parts, queue_key, token_of, Counts, DbSnapshot, QueueSnapshot,
+};
 pub use temp_dir::TempDir;
 pub use tls::TestCerts;
 

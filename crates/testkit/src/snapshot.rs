@@ -30,9 +30,25 @@ pub fn claim_record(token: &str, score: u64) -> String {
     format!("{token}\0{score}")
 }
 
-/// A worker runtime's claim of job `id` in `job.holders`: `WORKER\0ID`.
-pub fn holder(worker: &str, id: &str) -> String {
-    format!("{worker}\0{id}")
+/// A member of `job.holders` naming the jobs claim call number `n` of
+/// worker `worker` claimed: `WORKER\0C\0SECOND\0N\0ID\0ID…`, as `claim.lua`
+/// writes it, with the last second there is as its time (so that no
+/// heartbeat of the worker's takes it for one of its old ones).
+pub fn holder(worker: &str, n: u64, ids: &[&str]) -> String {
+    format!("{worker}\0C\09999999999\0{n}\0{}", ids.join("\0"))
+}
+
+/// The worker and the ids a member of `job.holders` names: a claim call's
+/// (see [`holder`]) or a heartbeat's (`WORKER\0H\0SECOND\0ID\0ID…`).
+pub fn holder_parts(member: &str) -> (&str, Vec<&str>) {
+    let mut parts = member.split('\0');
+    let worker = parts.next().unwrap_or_default();
+    let kind = parts.next();
+    let _second = parts.next();
+    if kind == Some("C") {
+        let _claim_number = parts.next();
+    }
+    (worker, parts.collect())
 }
 
 /// The token in a claim's record (the record itself when it holds none).
@@ -141,7 +157,8 @@ pub struct QueueSnapshot {
     pub delayed: Vec<(String, u64)>,
     /// `job.tokens`: id → claim record (token NUL score).
     pub tokens: BTreeMap<String, String>,
-    /// `job.holders`: `WORKER\0ID` per claim of a worker runtime's.
+    /// `job.holders`: members naming a worker's claims (see [`holder`]);
+    /// they may still name jobs finished or taken back since.
     pub holders: BTreeSet<String>,
     /// `job.ghosts`: ids a retract left in `job.ids`.
     pub ghosts: BTreeSet<String>,
@@ -306,17 +323,12 @@ impl QueueSnapshot {
         for id in self.tokens.keys().filter(|id| !claimed.contains(id)) {
             broken.push(format!("{id:?} has a claim token but is not claimed"));
         }
-        // Each worker's claim is in job.holders under that worker.
+        // Each worker's claim is named by a member of job.holders under
+        // that worker (members may also name claims that ended since).
+        let mut held: BTreeSet<(&str, &str)> = BTreeSet::new();
         for member in &self.holders {
-            let (worker, id) = member.split_once('\0').unwrap_or((member, ""));
-            let token = self.tokens.get(id).map(|record| token_of(record));
-            if !claimed.contains(&id.to_string())
-                || !token.is_some_and(|t| t.ends_with(&format!("@{worker}")))
-            {
-                broken.push(format!(
-                    "{member:?} in job.holders is no claim of that worker's"
-                ));
-            }
+            let (worker, ids) = holder_parts(member);
+            held.extend(ids.into_iter().map(|id| (worker, id)));
         }
         for (id, record) in &self.tokens {
             // 'N.ID' or 'N.ID@WORKER' (an id may hold an '@' of its own).
@@ -326,7 +338,7 @@ impl QueueSnapshot {
                 .and_then(|(_, rest)| rest.strip_prefix(id.as_str()))
                 .and_then(|rest| rest.strip_prefix('@'));
             if let Some(worker) = worker {
-                if !self.holders.contains(&holder(worker, id)) {
+                if !held.contains(&(worker, id.as_str())) {
                     broken.push(format!(
                         "{id:?}: worker {worker}'s claim is not in job.holders"
                     ));

@@ -50,9 +50,11 @@ pub(crate) struct Keys {
     /// token (`N.ID`, or `N.ID@WORKER` for a worker runtime's claim), NUL,
     /// and the score the claim gave the job in `claimed`.
     pub(crate) tokens: String,
-    /// New: zset of `WORKER\0ID`, score 0, one per claim a worker runtime
-    /// holds: a worker's claims found (recovery) and counted (`workers`)
-    /// at the cost of its own share, not of every claim of the queue.
+    /// New: zset of `WORKER\0N\0ID\0ID…`, score 0: the ids of one claim
+    /// call of a worker runtime's (N its claim number), or those it held at
+    /// its last heartbeat (N = 0). A worker's claims are found (recovery)
+    /// and counted (`workers`) at the cost of its own share, not of every
+    /// claim of the queue; see `_state.lua`'s `holder_member`.
     pub(crate) holders: String,
     /// New: set of ids a retract left in `ids` (a long list is not
     /// searched): the claim that meets one drops it; counts leave them out.
@@ -67,6 +69,10 @@ pub(crate) struct Keys {
     pub(crate) workers: String,
     /// New: hash id -> why it was last cancelled or stalled.
     pub(crate) reasons: String,
+    /// New: hash `beat` -> the server's time (ms) of the last worker
+    /// heartbeat, `grace` -> until when recovery takes nothing back (after
+    /// a silence of Redis: see `_state.lua`'s `grace_after_silence`).
+    pub(crate) pulse: String,
     /// v1: hash of per-queue settings (`lease_ms`, `max_cancels`).
     pub(crate) config: String,
     /// New: cancel counter: claims ended by `cancel` (a worker's or
@@ -102,6 +108,7 @@ impl Keys {
             delayed: key("delayed"),
             workers: key("workers"),
             reasons: key("reasons"),
+            pulse: key("pulse"),
             config: key("config"),
             cancels: key("cancels"),
             stalls: key("stalls"),
@@ -111,7 +118,7 @@ impl Keys {
 
     /// Every key of the queue but the kept results (which expire by
     /// themselves).
-    pub(crate) fn all(&self) -> [&str; 20] {
+    pub(crate) fn all(&self) -> [&str; 21] {
         [
             &self.ids,
             &self.items,
@@ -129,6 +136,7 @@ impl Keys {
             &self.delayed,
             &self.workers,
             &self.reasons,
+            &self.pulse,
             &self.config,
             &self.cancels,
             &self.stalls,
@@ -143,6 +151,12 @@ impl Keys {
     /// `a:b` + `c`).
     pub(crate) fn result(&self, id: &str) -> String {
         format!("job.result:{}\0{id}", self.name)
+    }
+
+    /// Where a script call's reply is remembered for a while, under its
+    /// request id (see `_once.lua`): `job.request:NAME\0ID`.
+    pub(crate) fn request(&self, id: &str) -> String {
+        format!("job.request:{}\0{id}", self.name)
     }
 
     /// The pub/sub channel of one kind of event, `event.job.<verb>:NAME`.

@@ -166,7 +166,6 @@
 //! ```
 
 mod client;
-mod clock;
 mod error;
 mod events;
 mod keys;
@@ -180,8 +179,6 @@ mod typed;
 mod worker;
 
 pub use client::{Connection, Thoonk, DEFAULT_URL};
-#[cfg(feature = "test-util")]
-pub use clock::Clock;
 pub use error::{Error, Result};
 pub use events::{Event, EventKind, Events};
 pub use limits::{MAX_BATCH, MAX_CANCELS, MAX_DELAY, MAX_ITEM_BYTES, MAX_LEASE, MAX_WAIT};

@@ -24,24 +24,28 @@ macro_rules! scripts {
     };
 }
 
-// `_args.lua` checks arguments before a script writes; `_state.lua` names
-// a job's state for refusals; `_batch.lua` runs one variadic command per
-// batch instead of one per job. The publish script's source also goes
+// `_once.lua` (first, in every script that writes) takes off the request
+// id and replays the reply of a call sent twice; `_args.lua` checks
+// arguments before a script writes; `_batch.lua` runs
+// one variadic command per batch instead of one per job; `_state.lua`
+// reads claims and names a job's state for refusals (after `_batch.lua`,
+// whose functions it calls). The publish script's source also goes
 // whole (`EVAL`) beside a `WAIT`, where a `NOSCRIPT` and a second try
 // would wait twice.
 scripts! {
-    PUBLISH, PUBLISH_SOURCE: "publish.lua", "_args.lua", "_batch.lua";
-    CLAIM, CLAIM_SOURCE: "claim.lua", "_args.lua", "_state.lua", "_batch.lua";
-    FINISH, FINISH_SOURCE: "finish.lua", "_args.lua", "_state.lua", "_batch.lua";
-    CANCEL, CANCEL_SOURCE: "cancel.lua", "_args.lua", "_state.lua", "_batch.lua";
-    STALL, STALL_SOURCE: "stall.lua", "_args.lua", "_state.lua", "_batch.lua";
-    RETRY, RETRY_SOURCE: "retry.lua", "_args.lua", "_state.lua";
-    RETRACT, RETRACT_SOURCE: "retract.lua", "_args.lua", "_state.lua", "_batch.lua";
-    EXTEND, EXTEND_SOURCE: "extend.lua", "_args.lua", "_state.lua";
-    RECOVER, RECOVER_SOURCE: "recover.lua", "_args.lua", "_state.lua", "_batch.lua";
-    RELEASE, RELEASE_SOURCE: "release.lua", "_args.lua", "_state.lua", "_batch.lua";
+    PUBLISH, PUBLISH_SOURCE: "publish.lua", "_once.lua", "_args.lua", "_batch.lua";
+    CLAIM, CLAIM_SOURCE: "claim.lua", "_once.lua", "_args.lua", "_batch.lua", "_state.lua";
+    FINISH, FINISH_SOURCE: "finish.lua", "_once.lua", "_args.lua", "_batch.lua", "_state.lua";
+    CANCEL, CANCEL_SOURCE: "cancel.lua", "_once.lua", "_args.lua", "_batch.lua", "_state.lua";
+    STALL, STALL_SOURCE: "stall.lua", "_once.lua", "_args.lua", "_batch.lua", "_state.lua";
+    RETRY, RETRY_SOURCE: "retry.lua", "_once.lua", "_args.lua", "_batch.lua", "_state.lua";
+    RETRACT, RETRACT_SOURCE: "retract.lua", "_once.lua", "_args.lua", "_batch.lua", "_state.lua";
+    EXTEND, EXTEND_SOURCE: "extend.lua", "_once.lua", "_args.lua", "_batch.lua", "_state.lua";
+    RECOVER, RECOVER_SOURCE: "recover.lua", "_once.lua", "_args.lua", "_batch.lua", "_state.lua";
+    RELEASE, RELEASE_SOURCE: "release.lua", "_once.lua", "_args.lua", "_batch.lua", "_state.lua";
     LIST, LIST_SOURCE: "list.lua", "_args.lua", "_batch.lua";
-    INFO, INFO_SOURCE: "info.lua", "_state.lua";
-    WORKERS, WORKERS_SOURCE: "workers.lua", "_args.lua", "_state.lua";
-    RETRY_ALL, RETRY_ALL_SOURCE: "retry_all.lua", "_args.lua", "_batch.lua";
+    INFO, INFO_SOURCE: "info.lua", "_batch.lua", "_state.lua";
+    DUE, DUE_SOURCE: "due.lua", "_args.lua";
+    WORKERS, WORKERS_SOURCE: "workers.lua", "_args.lua", "_batch.lua", "_state.lua";
+    RETRY_ALL, RETRY_ALL_SOURCE: "retry_all.lua", "_once.lua", "_args.lua", "_batch.lua";
 }

@@ -4,14 +4,14 @@
 
 mod common;
 
-use common::{blocked_in_blmove, start, ClusterEnv};
+use common::{blocked_in_blmove, gate, pass, start, ClusterEnv};
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use thoonk::{Error, EventKind, Failure, Job, Order, Publish, Queue, State, Worker};
 use thoonk_testkit::poll::{eventually, eventually_progressing, within, DEADLINE};
-use thoonk_testkit::Resp;
+use thoonk_testkit::{Connection, Resp};
 
 /// How many times each job ran, by (queue, id).
 type Runs = Arc<Mutex<HashMap<(String, String), u32>>>;
@@ -53,6 +53,14 @@ async fn the_core_operations_work_on_a_cluster() {
     ] {
         assert!(keys.iter().any(|k| k == key), "{key} on {home}: {keys:?}");
     }
+    // The cluster client sends a call again when its connection drops, so
+    // each call that wrote keeps its reply a while, in the queue's slot,
+    // for a second run (see `_once.lua`): here the three publish calls.
+    let requests = keys
+        .iter()
+        .filter(|k| k.starts_with("job.request:{mail}\0"))
+        .count();
+    assert_eq!(requests, 3, "{keys:?}");
     for master in env.cluster.masters().unwrap() {
         if master.port != home {
             assert!(
@@ -256,6 +264,9 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
         q.set_lease(Duration::from_secs(2)).await.unwrap();
     }
 
+    // How many jobs the worker holds at once; it bounds the jobs run twice
+    // (below).
+    const CONCURRENCY: usize = 10;
     let runs: Runs = Arc::default();
     let worker_client = env.client().await;
     let mine = names
@@ -265,7 +276,7 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
     let worker = start(
         Worker::serving(mine, Order::Strict)
             .unwrap()
-            .concurrency(10),
+            .concurrency(CONCURRENCY),
         counting(runs.clone()),
     );
 
@@ -368,6 +379,196 @@ async fn a_master_killed_mid_run_loses_no_replicated_publish() {
         replicated.len(),
         plain.len(),
         lost
+    );
+    // A job runs twice only when the dead master took a claim or a finish
+    // of it along, unreplicated: a finish the replica never saw leaves the
+    // job claimed there, a claim it never saw leaves the job available, and
+    // either way it runs again. Those are at most the jobs the worker held
+    // at the kill plus those whose finish the replica had not yet seen:
+    // each at most the worker's concurrency.
+    assert!(
+        twice <= 2 * CONCURRENCY,
+        "{twice} jobs ran twice, more than the {} a master lost \
+         with its unreplicated claims and finishes could explain",
+        2 * CONCURRENCY
+    );
+}
+
+/// The server time of the node on `port`, in Unix ms.
+fn server_ms(env: &ClusterEnv, port: u16) -> u64 {
+    let time = env.cluster.command(port, &["TIME"]).and_then(Resp::strings);
+    let time = time.unwrap_or_else(|e| panic!("TIME on {port}: {e}"));
+    let secs: u64 = time[0].parse().expect("TIME's seconds");
+    let micros: u64 = time[1].parse().expect("TIME's microseconds");
+    secs * 1000 + micros / 1000
+}
+
+/// One field of queue `name`'s `job.pulse` hash on the node at `port`.
+fn pulse(env: &ClusterEnv, port: u16, name: &str, field: &str) -> Option<u64> {
+    let key = format!("job.pulse:{name}");
+    let value = env.cluster.command(port, &["HGET", key.as_str(), field]);
+    let value = value.and_then(Resp::bulk).expect("HGET job.pulse");
+    value.map(|v| {
+        String::from_utf8_lossy(&v)
+            .parse()
+            .expect("a time in job.pulse")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_sends_back_no_running_job() {
+    let mut env = ClusterEnv::start().await;
+    let name = "{held}";
+    let q = env.queue(name);
+
+    // Two workers (two processes: each its own client), three jobs each,
+    // every handler held at the gate until the test opens it.
+    let runs: Runs = Arc::default();
+    let (open, closed) = gate();
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let client = env.client().await;
+        let worker = Worker::new(client.queue(name).unwrap()).concurrency(3);
+        let (runs, closed) = (runs.clone(), closed.clone());
+        workers.push(start(worker, move |job: Job| {
+            *runs
+                .lock()
+                .unwrap()
+                .entry((job.queue.to_string(), job.id))
+                .or_default() += 1;
+            let closed = closed.clone();
+            async move {
+                pass(&closed).await;
+                Ok::<_, Failure>("ok")
+            }
+        }));
+    }
+    let ids = q
+        .publish_many((0..6).map(|n| format!("job {n}")))
+        .await
+        .unwrap();
+    eventually("all six jobs running", || async {
+        runs.lock().unwrap().len() == 6
+    })
+    .await;
+
+    // The claims reached the replica: WAIT waits for the writes of its own
+    // connection, so one write first, on the master, after the claims (the
+    // replication stream is in order); no timeout of its own (0), the
+    // connection's read timeout bounds a hang.
+    let master = env.master_of(name);
+    let acked = tokio::task::block_in_place(|| {
+        let mut conn = Connection::connect(master)?;
+        let marker = format!("test.replicated:{name}");
+        conn.command(&["SET", marker.as_str(), "1"])?
+            .into_result()?;
+        conn.command(&["WAIT", "1", "0"])?.int()
+    })
+    .unwrap();
+    assert_eq!(acked, 1, "the replica acknowledged the claims");
+
+    // The master hangs, then dies (kill -9) while the six jobs run. An
+    // election takes a few node timeouts (1 s each here), about as long as
+    // a liveness mark lasts (3 s): the hang makes sure that the workers'
+    // marks run out during the outage, however fast the election. It takes
+    // no more writes (the heartbeats wait) until the server's clock is past
+    // the last of the marks, which the replica has too (or older ones).
+    let paused = env
+        .cluster
+        .command(master, &["CLIENT", "PAUSE", "600000", "WRITE"])
+        .and_then(Resp::into_result)
+        .unwrap();
+    assert_eq!(paused, Resp::simple("OK"));
+    let workers_key = format!("job.workers:{name}");
+    let marks = env
+        .cluster
+        .command(
+            master,
+            &["ZRANGE", workers_key.as_str(), "0", "-1", "WITHSCORES"],
+        )
+        .and_then(Resp::strings)
+        .unwrap();
+    let last_mark: u64 = marks
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|deadline| deadline.parse().expect("a mark's deadline"))
+        .max()
+        .expect("the workers' liveness marks");
+    eventually("the workers' liveness marks run out", || async {
+        server_ms(&env, master) > last_mark
+    })
+    .await;
+    env.cluster.kill(master).unwrap();
+    let killed_at = std::time::Instant::now();
+    tokio::task::block_in_place(|| env.cluster.wait_for_failover(DEADLINE)).unwrap();
+    let failover = killed_at.elapsed();
+    let home = env.master_of(name);
+    assert_ne!(home, master, "a replica took over");
+    eprintln!("failover: all slots served again {failover:?} after the kill");
+
+    // A client that learnt the new topology when it connected. (The first
+    // one sent nothing since the kill, and its `stats`, a MULTI/EXEC, fails
+    // with the MOVED of each command inside the aborted transaction, which
+    // does not make it refresh its slot map: a minute of it was seen, as
+    // long as nothing else of that client went to the slot.)
+    let q = env.client().await.queue(name).unwrap();
+
+    // The jobs stay held while recovery passes run on the new master: the
+    // test's own from the first moment, as a dashboard's or an idle
+    // worker's would (a worker's own heartbeat renews its mark before its
+    // recovery pass, so two workers back at about the same time seldom
+    // catch each other), and the workers' with their heartbeats. Until a
+    // heartbeat reached it, both workers renewed their marks there, and its
+    // clock went past the grace (3 s) after the silence, with a second to
+    // spare.
+    let failed_over_ms = server_ms(&env, home);
+    let taken_back = AtomicU64::new(0);
+    eventually(
+        "both workers' heartbeats on the new master, and 4 s of its time since the failover",
+        || async {
+            if let Ok(r) = q.recover().await {
+                taken_back.fetch_add(r.requeued + r.stalled, Ordering::SeqCst);
+            }
+            pulse(&env, home, name, "beat").is_some_and(|beat| beat > failed_over_ms)
+                && q.workers().await.is_ok_and(|alive| alive.len() == 2)
+                && server_ms(&env, home) >= failed_over_ms + 4_000
+        },
+    )
+    .await;
+    eprintln!(
+        "after the failover: grace noted until {:?} (the failover done at \
+         {failed_over_ms}); the test's recovery passes took back {} jobs",
+        pulse(&env, home, name, "grace"),
+        taken_back.into_inner()
+    );
+
+    open.send(true).unwrap();
+    eventually_progressing(
+        "the six jobs finished",
+        || async {
+            q.stats()
+                .await
+                .map(|s| s.finishes)
+                .map_err(|e| e.to_string())
+        },
+        |finishes| *finishes == Ok(6),
+    )
+    .await;
+    for worker in workers {
+        worker.stop().await;
+    }
+    let stats = q.stats().await.unwrap();
+    let runs = runs.lock().unwrap().clone();
+    let once: HashMap<(String, String), u32> = ids
+        .into_iter()
+        .map(|id| ((name.to_string(), id), 1))
+        .collect();
+    assert_eq!(runs, once, "every job ran exactly once; {stats:?}");
+    assert_eq!(
+        (stats.cancels, stats.recoveries),
+        (0, 0),
+        "nothing taken back: {stats:?}"
     );
 }
 

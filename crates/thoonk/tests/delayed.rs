@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use std::collections::BTreeSet;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use thoonk::{Cancel, Error, Event, EventKind, JobRef, Publish, Queue, State};
 use thoonk_testkit::poll::within;
 
@@ -39,6 +39,16 @@ async fn due_of(env: &Env, name: &str, id: &str) -> Option<u64> {
     .await
 }
 
+/// Asserts that `value` (a time, in Unix ms) lies in `low..=high`.
+#[track_caller]
+fn assert_between(what: &str, value: Option<u64>, low: u64, high: u64) {
+    let v = value.unwrap_or_else(|| panic!("{what}: none"));
+    assert!(
+        (low..=high).contains(&v),
+        "{what}: {v} not in [{low}, {high}]"
+    );
+}
+
 fn kinds_of(events: &[Event], id: &str) -> Vec<EventKind> {
     events
         .iter()
@@ -49,12 +59,13 @@ fn kinds_of(events: &[Event], id: &str) -> Vec<EventKind> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delayed_job_is_not_claimable_before_its_due_time() {
-    let env = Env::start().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("later").unwrap();
+    let env = Env::start_clocked().await;
+    let q = env.queue("later");
+    let before = env.server_ms().await;
     q.publish("x", Publish::new().id("d").delay(secs(10)))
         .await
         .unwrap();
+    let after = env.server_ms().await;
 
     let stats = q.stats().await.unwrap();
     assert_eq!(
@@ -68,17 +79,24 @@ async fn a_delayed_job_is_not_claimable_before_its_due_time() {
     );
     assert_eq!(ids_in(&q, State::Delayed).await, ["d"]);
     assert!(ids_in(&q, State::Available).await.is_empty());
-    assert_eq!(due_of(&env, "later", "d").await, Some(T0 + 10_000));
+    // Due 10 s after the publish, by the server's clock.
+    assert_between(
+        "due time",
+        due_of(&env, "later", "d").await,
+        before + 10_000,
+        after + 10_000,
+    );
     env.check_invariants("later");
 
     assert!(q.claim(5).await.unwrap().is_empty());
-    clock.set(T0 + 9_999);
+    // 9 s on (a second short of due: real time flows meanwhile).
+    env.advance(secs(9));
     assert!(q.claim(5).await.unwrap().is_empty());
     assert!(q.get(Duration::from_millis(1)).await.unwrap().is_none());
     assert_eq!(q.stats().await.unwrap().delayed, 1, "still delayed");
 
-    // Due: the next claim promotes it and claims it, in one go.
-    clock.set(T0 + 10_000);
+    // Due (10.001 s on): the next claim promotes it and claims it, in one go.
+    env.advance(Duration::from_millis(1_001));
     let job = q.claim(5).await.unwrap().pop().expect("the due job");
     assert_eq!(
         (job.id.as_str(), job.item.as_slice(), job.retries),
@@ -93,15 +111,19 @@ async fn a_delayed_job_is_not_claimable_before_its_due_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_at_a_given_time() {
-    let env = Env::start().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("at").unwrap();
-    let when = UNIX_EPOCH + Duration::from_millis(T0 + 60_000);
+    let env = Env::start_clocked().await;
+    let q = env.queue("at");
+    // A minute from now by this machine's clock: the delay from now to
+    // then, which the server counts from its own now. (The server's clock
+    // is not moved yet: the two read the same clock.)
+    let before = env.server_ms().await;
+    let when = SystemTime::now() + secs(60);
     q.publish("x", Publish::new().id("at-noon").at(when))
         .await
         .unwrap();
+    let after = env.server_ms().await;
     // A time already past (or now) is no delay at all.
-    let past = UNIX_EPOCH + Duration::from_millis(T0 - 1_000);
+    let past = SystemTime::now() - secs(1);
     q.publish("y", Publish::new().id("at-past").at(past))
         .await
         .unwrap();
@@ -109,25 +131,31 @@ async fn publish_at_a_given_time() {
         .await
         .unwrap();
 
-    assert_eq!(due_of(&env, "at", "at-noon").await, Some(T0 + 60_000));
+    // (1 ms of slack below: the delay and the server's now are each
+    // truncated to whole ms.)
+    assert_between(
+        "due time",
+        due_of(&env, "at", "at-noon").await,
+        before + 60_000 - 1,
+        after + 60_000,
+    );
     assert_eq!(ids_in(&q, State::Delayed).await, ["at-noon"]);
     assert_eq!(ids_in(&q, State::Available).await, ["at-past", "zero"]);
     assert_eq!(claimed_ids(&q, 5).await, ["at-past", "zero"]);
-    clock.set(T0 + 59_999);
+    env.advance(secs(59));
     assert!(q.claim(5).await.unwrap().is_empty());
-    clock.set(T0 + 60_000);
+    env.advance(Duration::from_millis(1_001));
     assert_eq!(claimed_ids(&q, 5).await, ["at-noon"]);
     env.check_invariants("at");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn due_jobs_become_available_in_due_order() {
-    let env = Env::start().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("order").unwrap();
+    let env = Env::start_clocked().await;
+    let q = env.queue("order");
     // Published in another order than they fall due.
     q.publish_many([
-        ("c", Publish::new().id("c").delay(secs(3))),
+        ("c", Publish::new().id("c").delay(secs(4))),
         ("a", Publish::new().id("a").delay(secs(1))),
         ("b", Publish::new().id("b").delay(secs(2))),
         // Priority does not jump the line of jobs already available once due.
@@ -145,8 +173,9 @@ async fn due_jobs_become_available_in_due_order() {
     );
     assert_eq!(delayed[3], "c");
 
-    // At +2.5 s: a, b and p are due; c is not. What was available goes first.
-    clock.set(T0 + 2_500);
+    // At +2.5 s: a, b and p are due; c (at +4 s) is not. What was
+    // available goes first.
+    env.advance(Duration::from_millis(2_500));
     let claimed = claimed_ids(&q, 10).await;
     assert_eq!(claimed[..2], ["now", "a"]);
     assert_eq!(
@@ -154,7 +183,7 @@ async fn due_jobs_become_available_in_due_order() {
         ["b".to_string(), "p".to_string()].into()
     );
     assert_eq!(ids_in(&q, State::Delayed).await, ["c"]);
-    clock.set(T0 + 3_000);
+    env.advance(Duration::from_millis(1_501));
     assert_eq!(claimed_ids(&q, 10).await, ["c"]);
     assert_eq!(q.stats().await.unwrap().claimed, 5);
     env.check_invariants("order");
@@ -162,16 +191,15 @@ async fn due_jobs_become_available_in_due_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn due_jobs_queue_behind_the_available_ones_in_due_order() {
-    let env = Env::start().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("line").unwrap();
+    let env = Env::start_clocked().await;
+    let q = env.queue("line");
     for (id, delay) in [("d3", 3), ("d1", 1), ("d2", 2)] {
         q.publish(id, Publish::new().id(id).delay(secs(delay)))
             .await
             .unwrap();
     }
     q.publish("x", Publish::new().id("first")).await.unwrap();
-    clock.set(T0 + 5_000);
+    env.advance(secs(5));
     // One claim promotes all three due jobs, in due order, behind "first".
     assert_eq!(claimed_ids(&q, 1).await, ["first"]);
     assert_eq!(ids_in(&q, State::Available).await, ["d1", "d2", "d3"]);
@@ -181,16 +209,17 @@ async fn due_jobs_queue_behind_the_available_ones_in_due_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_with_a_delay_brings_the_job_back_later() {
-    let env = Env::start().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("backoff").unwrap();
+    let env = Env::start_clocked().await;
+    let q = env.queue("backoff");
     q.publish("x", Publish::new().id("j")).await.unwrap();
     let mut events = q.subscribe().await.unwrap();
     let job = q.claim(1).await.unwrap().pop().unwrap();
+    let before = env.server_ms().await;
     let state = q
         .cancel_with(&job, Cancel::new().delay(secs(5)).reason("busy, later"))
         .await
         .unwrap();
+    let after = env.server_ms().await;
     assert_eq!(state, State::Delayed);
     use EventKind as E;
     let seen = [
@@ -201,7 +230,12 @@ async fn cancel_with_a_delay_brings_the_job_back_later() {
     assert_eq!(kinds_of(&seen, "j"), [E::Claim, E::Cancel, E::Delay]);
 
     assert_eq!(q.cancel_count("j").await.unwrap(), 1);
-    assert_eq!(due_of(&env, "backoff", "j").await, Some(T0 + 5_000));
+    assert_between(
+        "due time",
+        due_of(&env, "backoff", "j").await,
+        before + 5_000,
+        after + 5_000,
+    );
     let listed = q.list(State::Delayed, 0, 10).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(
@@ -216,9 +250,9 @@ async fn cancel_with_a_delay_brings_the_job_back_later() {
     assert_eq!((stats.available, stats.claimed, stats.delayed), (0, 0, 1));
     env.check_invariants("backoff");
 
-    clock.set(T0 + 4_999);
+    env.advance(secs(4));
     assert!(q.claim(1).await.unwrap().is_empty());
-    clock.set(T0 + 5_000);
+    env.advance(Duration::from_millis(1_001));
     let again = q.claim(1).await.unwrap().pop().expect("back after 5 s");
     assert_eq!((again.id.as_str(), again.retries), ("j", 1));
     // The reason stays visible while the job is claimed again.
@@ -235,8 +269,7 @@ async fn cancel_with_a_delay_brings_the_job_back_later() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delayed_cancel_past_max_cancels_stalls_instead() {
     let env = Env::start().await;
-    let (_clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("tired").unwrap();
+    let q = env.queue("tired");
     q.set_max_cancels(1).await.unwrap();
     q.publish("x", Publish::new().id("j")).await.unwrap();
     let job = q.claim(1).await.unwrap().pop().unwrap();
@@ -265,10 +298,9 @@ async fn a_delayed_cancel_past_max_cancels_stalls_instead() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retract_removes_a_delayed_job() {
-    let env = Env::start().await;
+    let env = Env::start_clocked().await;
     let mut raw = env.raw().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("gone").unwrap();
+    let q = env.queue("gone");
     q.publish("x", Publish::new().id("d").delay(secs(10)))
         .await
         .unwrap();
@@ -287,7 +319,7 @@ async fn retract_removes_a_delayed_job() {
         Error::NotFound { .. }
     ));
     // Once the due time passes, only the other one comes.
-    clock.set(T0 + 11_000);
+    env.advance(secs(11));
     assert_eq!(claimed_ids(&q, 5).await, ["stays"]);
     env.check_invariants("gone");
 }
@@ -295,8 +327,7 @@ async fn retract_removes_a_delayed_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finish_and_retry_of_a_delayed_job_are_refused() {
     let env = Env::start().await;
-    let (_clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("refuse").unwrap();
+    let q = env.queue("refuse");
     q.publish("x", Publish::new().id("d").delay(secs(10)))
         .await
         .unwrap();
@@ -343,9 +374,8 @@ async fn finish_and_retry_of_a_delayed_job_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delayed_publish_sends_publish_and_delay_events() {
-    let env = Env::start().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("ev").unwrap();
+    let env = Env::start_clocked().await;
+    let q = env.queue("ev");
     let mut events = q.subscribe().await.unwrap();
     q.publish("x", Publish::new().id("now")).await.unwrap();
     assert_eq!(
@@ -364,7 +394,7 @@ async fn a_delayed_publish_sends_publish_and_delay_events() {
         "{seen:?}"
     );
     // Falling due is its own event, sent by the claim that promotes it.
-    clock.set(T0 + 1_000);
+    env.advance(Duration::from_millis(1_001));
     assert_eq!(claimed_ids(&q, 5).await, ["now", "d"]);
     let seen = [
         next_event(&mut events).await,

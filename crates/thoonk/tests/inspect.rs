@@ -17,6 +17,17 @@ const QUICK: Backoff = Backoff {
     max: Duration::from_millis(50),
 };
 
+/// Asserts that `value` (a time, in Unix ms) lies in `low..=high`.
+#[track_caller]
+fn assert_between(what: &str, value: Option<u64>, low: u64, high: u64) -> u64 {
+    let v = value.unwrap_or_else(|| panic!("{what}: none"));
+    assert!(
+        (low..=high).contains(&v),
+        "{what}: {v} not in [{low}, {high}]"
+    );
+    v
+}
+
 /// The three counters of a queue's stats: (cancels, stalls, recoveries).
 async fn counters(q: &Queue) -> (u64, u64, u64) {
     let Stats {
@@ -120,30 +131,31 @@ async fn stalls_counts_explicit_stalls_permanent_failures_and_too_many_cancels()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recoveries_counts_claims_taken_back_when_their_lease_ran_out() {
-    let env = Env::start().await;
+    let env = Env::start_clocked().await;
     let mut raw = env.raw().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("recoveries").unwrap();
+    let q = env.queue("recoveries");
     q.set_max_cancels(1).await.unwrap();
     q.publish_many([("1", Publish::new().id("a")), ("2", Publish::new().id("b"))])
         .await
         .unwrap();
     q.claim(2).await.unwrap();
 
-    // A pass with nothing to take back writes nothing, counters included.
-    clock.set(T0 + 29_999);
+    // A pass with nothing to take back writes nothing, counters included
+    // (29 s on: a second short of the 30 s lease, as real time flows).
+    env.advance(Duration::from_secs(29));
     let before = env.snapshot();
     assert_eq!(q.recover().await.unwrap(), Recovered::default());
     assert_eq!(env.snapshot(), before);
 
-    // Both leases ran out: two recoveries, each a cancel.
-    clock.set(T0 + 30_001);
+    // Both leases ran out (30.001 s on): two recoveries, each a cancel.
+    env.advance(Duration::from_millis(1_001));
     assert_eq!(
         q.recover().await.unwrap(),
         Recovered {
             requeued: 2,
             stalled: 0,
             due: 0,
+            ..Default::default()
         }
     );
     assert_eq!(counters(&q).await, (2, 0, 2));
@@ -152,13 +164,14 @@ async fn recoveries_counts_claims_taken_back_when_their_lease_ran_out() {
 
     // Again: past max_cancels now, so stalled, and counted as stalls too.
     q.claim(2).await.unwrap();
-    clock.set(T0 + 60_002);
+    env.advance(Duration::from_millis(30_001));
     assert_eq!(
         q.recover().await.unwrap(),
         Recovered {
             requeued: 0,
             stalled: 2,
             due: 0,
+            ..Default::default()
         }
     );
     assert_eq!(counters(&q).await, (4, 2, 4));
@@ -186,18 +199,19 @@ async fn stats_serialize_the_counters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn info_gives_a_jobs_whole_record_in_each_state() {
-    let env = Env::start().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("info").unwrap();
+    let env = Env::start_clocked().await;
+    let q = env.queue("info");
     assert_eq!(q.detail("nope").await.unwrap(), None, "no such job");
 
     q.publish("payload", Publish::new().id("j")).await.unwrap();
+    let before = env.server_ms().await;
     q.publish(
         "later",
         Publish::new().id("d").delay(Duration::from_secs(10)),
     )
     .await
     .unwrap();
+    let after = env.server_ms().await;
     let available = JobDetail {
         id: "j".into(),
         state: State::Available,
@@ -210,39 +224,52 @@ async fn info_gives_a_jobs_whole_record_in_each_state() {
         due_ms: None,
     };
     assert_eq!(q.detail("j").await.unwrap(), Some(available.clone()));
+    // Due 10 s after the publish, by the server's clock.
+    let d = q.detail("d").await.unwrap().unwrap();
+    let due = assert_between("due_ms", d.due_ms, before + 10_000, after + 10_000);
     assert_eq!(
-        q.detail("d").await.unwrap(),
-        Some(JobDetail {
+        d,
+        JobDetail {
             id: "d".into(),
             state: State::Delayed,
             item: b"later".to_vec(),
-            due_ms: Some(T0 + 10_000),
+            due_ms: Some(due),
             ..available.clone()
-        })
+        }
     );
 
     // Job: the claim time, and the lease (the default 30 s) after it.
-    clock.set(T0 + 1_000);
+    env.advance(Duration::from_secs(1));
+    let before = env.server_ms().await;
     let job = q.claim(1).await.unwrap().pop().unwrap();
+    let after = env.server_ms().await;
     assert_eq!(job.id, "j");
+    let detail = q.detail("j").await.unwrap().unwrap();
+    let at = assert_between("claimed_ms", detail.claimed_ms, before, after);
+    assert_eq!(detail.lease_deadline_ms, Some(at + 30_000));
     let claimed = JobDetail {
         state: State::Claimed,
-        claimed_ms: Some(T0 + 1_000),
-        lease_deadline_ms: Some(T0 + 31_000),
+        claimed_ms: Some(at),
+        lease_deadline_ms: Some(at + 30_000),
         ..available.clone()
     };
-    assert_eq!(q.detail("j").await.unwrap(), Some(claimed.clone()));
+    assert_eq!(detail, claimed);
     // An extension moves both; the queue's own lease applies.
     q.set_lease(Duration::from_secs(5)).await.unwrap();
-    clock.set(T0 + 2_000);
+    env.advance(Duration::from_secs(1));
+    let before = env.server_ms().await;
     assert!(q.extend(&[JobRef::from(&job)]).await.unwrap().is_empty());
+    let after = env.server_ms().await;
+    let detail = q.detail("j").await.unwrap().unwrap();
+    let extended = assert_between("claimed_ms", detail.claimed_ms, before, after);
+    assert!(extended > at, "{extended} moved on from {at}");
     assert_eq!(
-        q.detail("j").await.unwrap(),
-        Some(JobDetail {
-            claimed_ms: Some(T0 + 2_000),
-            lease_deadline_ms: Some(T0 + 7_000),
+        detail,
+        JobDetail {
+            claimed_ms: Some(extended),
+            lease_deadline_ms: Some(extended + 5_000),
             ..claimed
-        })
+        }
     );
 
     // Cancelled back: counted, with its reason.
@@ -258,7 +285,7 @@ async fn info_gives_a_jobs_whole_record_in_each_state() {
     );
 
     // Stalled: its count afresh.
-    clock.set(T0 + 3_000);
+    env.advance(Duration::from_secs(1));
     let job = q.claim(1).await.unwrap().pop().unwrap();
     q.stall_with(&job, "bad input").await.unwrap();
     let stalled = JobDetail {
@@ -344,10 +371,9 @@ async fn queues_lists_every_queue_published_to_and_not_destroyed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_lists_the_live_workers_and_the_jobs_they_hold() {
-    let env = Env::start().await;
+    let env = Env::start_clocked().await;
     let mut raw = env.raw().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("workers").unwrap();
+    let q = env.queue("workers");
     assert!(q.workers().await.unwrap().is_empty());
     let (open, gate) = gate();
 
@@ -371,8 +397,15 @@ async fn workers_lists_the_live_workers_and_the_jobs_they_hold() {
         }
     };
     eventually("the worker holds both jobs", || holds(first.id.clone(), 2)).await;
+    // Its mark is in the server's time: ahead of it, by less than the
+    // minute the test moves the clock on below.
+    let before = env.server_ms().await;
     let [listed]: [WorkerInfo; 1] = q.workers().await.unwrap().try_into().unwrap();
-    assert!(listed.alive_until_ms > T0, "{listed:?}");
+    let after = env.server_ms().await;
+    assert!(
+        listed.alive_until_ms > before && listed.alive_until_ms < after + 60_000,
+        "{listed:?} vs the server's time {before}..{after}"
+    );
     assert_eq!(
         q.detail("a").await.unwrap().unwrap().worker.as_deref(),
         Some(first.id.as_str()),
@@ -383,10 +416,11 @@ async fn workers_lists_the_live_workers_and_the_jobs_they_hold() {
     // mark stays until a recovery pass removes it.
     let dead = first.id.clone();
     first.kill().await;
-    clock.set(T0 + 60_000);
+    env.advance(Duration::from_secs(60));
     assert!(q.workers().await.unwrap().is_empty());
     let mark: Option<u64> = cmd(&mut raw, &["ZSCORE", "job.workers:workers", &dead]).await;
-    assert!(mark.is_some_and(|m| m <= T0 + 60_000), "{mark:?}");
+    let now = env.server_ms().await;
+    assert!(mark.is_some_and(|m| m <= now), "{mark:?} vs {now}");
 
     // Another worker takes its jobs back and holds them.
     let second = start(Worker::new(q.clone()).concurrency(2), handler);

@@ -13,6 +13,10 @@ const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+const fn ms(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
 /// Claims exactly one job, which must be `id`.
 async fn claim_one(q: &Queue, id: &str) -> Job {
     let mut jobs = q.claim(1).await.unwrap();
@@ -49,6 +53,18 @@ async fn recover_changes_nothing(env: &Env, q: &Queue) {
     let before = env.snapshot();
     assert_eq!(q.recover().await.unwrap(), Recovered::default());
     assert_eq!(env.snapshot(), before, "a pass with nothing to do");
+}
+
+/// Job `id`'s claim record in queue `queue` rewritten for `token` (a
+/// worker runtime's), keeping the score the claim gave it.
+async fn claim_record_of(
+    raw: &mut (impl thoonk::redis::aio::ConnectionLike + Send),
+    queue: &str,
+    id: &str,
+    token: &str,
+) -> String {
+    let score: u64 = cmd(raw, &["ZSCORE", &format!("job.claimed:{queue}"), id]).await;
+    thoonk_testkit::claim_record(token, score)
 }
 
 fn assert_stale(err: &Error, id: &str, token: &str, now: State) {
@@ -103,27 +119,27 @@ async fn the_lease_is_thirty_seconds_unless_the_queue_sets_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recover_sends_back_a_claim_older_than_the_lease() {
-    let env = Env::start().await;
+    let env = Env::start_clocked().await;
     let mut raw = env.raw().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("lease").unwrap();
+    let q = env.queue("lease");
     q.publish("x", Publish::new().id("j1")).await.unwrap();
     let mut events = q.subscribe().await.unwrap();
     let old = claim_one(&q, "j1").await;
     assert_eq!(next_event(&mut events).await.kind, EventKind::Claim);
 
     // Within the default 30 s lease: nothing to recover, nothing written.
-    clock.set(T0 + 29_999);
+    env.advance(ms(29_000));
     recover_changes_nothing(&env, &q).await;
     assert_eq!(ids_in(&q, State::Claimed).await, ["j1"]);
 
-    clock.set(T0 + 30_001);
+    env.advance(ms(1_001));
     assert_eq!(
         q.recover().await.unwrap(),
         Recovered {
             requeued: 1,
             stalled: 0,
             due: 0,
+            ..Default::default()
         }
     );
     // Counted as a cancel, back in the queue, with the reason.
@@ -150,27 +166,27 @@ async fn recover_sends_back_a_claim_older_than_the_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_is_idempotent() {
-    let env = Env::start().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("idem").unwrap();
+    let env = Env::start_clocked().await;
+    let q = env.queue("idem");
     // On an empty queue, and on a queue whose claims are all fresh.
     recover_changes_nothing(&env, &q).await;
     q.publish_many([("a", Publish::new().id("a")), ("b", Publish::new().id("b"))])
         .await
         .unwrap();
     q.claim(1).await.unwrap();
-    clock.set(T0 + 20_000);
+    env.advance(secs(20));
     q.claim(1).await.unwrap();
     recover_changes_nothing(&env, &q).await;
 
     // "a" ran out, "b" did not: one pass sends back "a", the next does nothing.
-    clock.set(T0 + 31_000);
+    env.advance(secs(11));
     assert_eq!(
         q.recover().await.unwrap(),
         Recovered {
             requeued: 1,
             stalled: 0,
             due: 0,
+            ..Default::default()
         }
     );
     recover_changes_nothing(&env, &q).await;
@@ -184,15 +200,14 @@ async fn recovery_is_idempotent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_uses_the_queues_lease() {
-    let env = Env::start().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("short").unwrap();
+    let env = Env::start_clocked().await;
+    let q = env.queue("short");
     q.set_lease(secs(5)).await.unwrap();
     q.publish("x", Publish::new().id("j")).await.unwrap();
     claim_one(&q, "j").await;
-    clock.set(T0 + 4_999);
+    env.advance(ms(4_000));
     recover_changes_nothing(&env, &q).await;
-    clock.set(T0 + 5_001);
+    env.advance(ms(1_001));
     assert_eq!(q.recover().await.unwrap().requeued, 1);
     let reason = reason_of(&q, State::Available, "j").await;
     assert!(reason.contains("5000 ms"), "{reason:?}");
@@ -201,10 +216,9 @@ async fn recovery_uses_the_queues_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extend_renews_the_lease() {
-    let env = Env::start().await;
+    let env = Env::start_clocked().await;
     let mut raw = env.raw().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("extend").unwrap();
+    let q = env.queue("extend");
     q.publish_many([("a", Publish::new().id("a")), ("b", Publish::new().id("b"))])
         .await
         .unwrap();
@@ -212,21 +226,23 @@ async fn extend_renews_the_lease() {
     let b = claim_one(&q, "b").await;
 
     // "a" is extended at +20 s, "b" never: at +40 s only "b" ran out.
-    clock.set(T0 + 20_000);
+    env.advance(secs(20));
+    let before = env.server_ms().await;
     assert!(q.extend(&[JobRef::from(&a)]).await.unwrap().is_empty());
+    let after = env.server_ms().await;
     let score: u64 = cmd(&mut raw, &["ZSCORE", "job.claimed:extend", "a"]).await;
-    assert_eq!(
-        score,
-        T0 + 20_000,
-        "the claim's score is the last extension"
+    assert!(
+        (before..=after).contains(&score),
+        "the claim's score is the last extension, in server time: {score} not in {before}..={after}"
     );
-    clock.set(T0 + 40_000);
+    env.advance(secs(20));
     assert_eq!(
         q.recover().await.unwrap(),
         Recovered {
             requeued: 1,
             stalled: 0,
             due: 0,
+            ..Default::default()
         }
     );
     assert_eq!(ids_in(&q, State::Claimed).await, ["a"]);
@@ -240,9 +256,9 @@ async fn extend_renews_the_lease() {
     env.check_invariants("extend");
 
     // Extended at +40 s: it holds at +69 s, and runs out at +71 s.
-    clock.set(T0 + 69_000);
+    env.advance(secs(29));
     recover_changes_nothing(&env, &q).await;
-    clock.set(T0 + 71_000);
+    env.advance(secs(2));
     assert_eq!(q.recover().await.unwrap().requeued, 1);
     assert_eq!(q.extend(&[(&a).into()]).await.unwrap(), ["a"]);
     env.check_invariants("extend");
@@ -250,16 +266,15 @@ async fn extend_renews_the_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_extended_at_twenty_seconds_holds_until_fifty() {
-    let env = Env::start().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("fifty").unwrap();
+    let env = Env::start_clocked().await;
+    let q = env.queue("fifty");
     q.publish("x", Publish::new().id("j")).await.unwrap();
     let j = claim_one(&q, "j").await;
-    clock.set(T0 + 20_000);
+    env.advance(secs(20));
     assert!(q.extend(&[(&j).into()]).await.unwrap().is_empty());
-    clock.set(T0 + 40_000);
+    env.advance(secs(20));
     recover_changes_nothing(&env, &q).await;
-    clock.set(T0 + 51_000);
+    env.advance(secs(11));
     assert_eq!(q.recover().await.unwrap().requeued, 1);
     assert_eq!(q.cancel_count("j").await.unwrap(), 1);
     env.check_invariants("fifty");
@@ -267,34 +282,35 @@ async fn a_job_extended_at_twenty_seconds_holds_until_fifty() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_recovered_more_than_max_cancels_times_is_stalled() {
-    let env = Env::start().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("often").unwrap();
+    let env = Env::start_clocked().await;
+    let q = env.queue("often");
     q.set_max_cancels(1).await.unwrap();
     q.publish("x", Publish::new().id("j")).await.unwrap();
     let mut events = q.subscribe().await.unwrap();
 
     // First expiry: the first cancel, within max_cancels.
     claim_one(&q, "j").await;
-    clock.advance(secs(31));
+    env.advance(secs(31));
     assert_eq!(
         q.recover().await.unwrap(),
         Recovered {
             requeued: 1,
             stalled: 0,
             due: 0,
+            ..Default::default()
         }
     );
     // Second expiry: the second cancel, past max_cancels 1: stalled.
     let claimed = claim_one(&q, "j").await;
     assert_eq!(claimed.retries, 1);
-    clock.advance(secs(31));
+    env.advance(secs(31));
     assert_eq!(
         q.recover().await.unwrap(),
         Recovered {
             requeued: 0,
             stalled: 1,
             due: 0,
+            ..Default::default()
         }
     );
     let kinds: Vec<EventKind> = [
@@ -319,7 +335,7 @@ async fn a_job_recovered_more_than_max_cancels_times_is_stalled() {
     // Stalled starts its count afresh (as v1's stall does), and it stays
     // stalled: later passes leave it alone.
     assert_eq!(q.cancel_count("j").await.unwrap(), 0);
-    clock.advance(secs(3600));
+    env.advance(secs(3600));
     recover_changes_nothing(&env, &q).await;
     assert!(q.claim(1).await.unwrap().is_empty());
     env.check_invariants("often");
@@ -327,32 +343,34 @@ async fn a_job_recovered_more_than_max_cancels_times_is_stalled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_v1_claim_is_recovered_once_older_than_the_lease() {
-    let env = Env::start().await;
+    let env = Env::start_clocked().await;
     let mut raw = env.raw().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("v1claim").unwrap();
+    let q = env.queue("v1claim");
     q.publish("x", Publish::new().id("v1-held")).await.unwrap();
 
     // As v1's worker claims: BRPOP takes the id, then ZADD claimed at its
     // own Date.now(), and no token.
     let (_, id): (String, String) = cmd(&mut raw, &["BRPOP", "job.ids:v1claim", "1"]).await;
     assert_eq!(id, "v1-held");
+    // (Its clock agrees with the server's here.)
+    let v1_now = env.server_ms().await.to_string();
     let _: u64 = cmd(
         &mut raw,
-        &["ZADD", "job.claimed:v1claim", &T0.to_string(), "v1-held"],
+        &["ZADD", "job.claimed:v1claim", &v1_now, "v1-held"],
     )
     .await;
     env.check_invariants("v1claim");
 
-    clock.set(T0 + 29_000);
+    env.advance(secs(29));
     recover_changes_nothing(&env, &q).await;
-    clock.set(T0 + 31_000);
+    env.advance(secs(2));
     assert_eq!(
         q.recover().await.unwrap(),
         Recovered {
             requeued: 1,
             stalled: 0,
             due: 0,
+            ..Default::default()
         }
     );
     assert_eq!(q.cancel_count("v1-held").await.unwrap(), 1);
@@ -379,12 +397,11 @@ async fn a_v1_claim_is_recovered_once_older_than_the_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_of_a_recovered_claim_is_refused() {
-    let env = Env::start().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("fence").unwrap();
+    let env = Env::start_clocked().await;
+    let q = env.queue("fence");
     q.publish("x", Publish::new().id("j")).await.unwrap();
     let old = claim_one(&q, "j").await;
-    clock.advance(secs(31));
+    env.advance(secs(31));
     assert_eq!(q.recover().await.unwrap().requeued, 1);
 
     // Taken back and available: the old holder can do nothing with it.
@@ -421,9 +438,8 @@ async fn the_token_of_a_recovered_claim_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_without_a_token_still_works_on_a_reclaimed_job() {
-    let env = Env::start().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("v1call").unwrap();
+    let env = Env::start_clocked().await;
+    let q = env.queue("v1call");
     q.publish_many([
         ("1", Publish::new().id("f")),
         ("2", Publish::new().id("c")),
@@ -432,7 +448,7 @@ async fn a_call_without_a_token_still_works_on_a_reclaimed_job() {
     .await
     .unwrap();
     let first = q.claim(3).await.unwrap();
-    clock.advance(secs(31));
+    env.advance(secs(31));
     assert_eq!(q.recover().await.unwrap().requeued, 3);
     let second = q.claim(3).await.unwrap();
     assert_eq!(second.len(), 3);
@@ -524,10 +540,9 @@ async fn release_puts_jobs_back_at_the_front_without_counting_a_cancel() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_workers_jobs_are_recovered_before_their_lease_runs_out() {
-    let env = Env::start().await;
+    let env = Env::start_clocked().await;
     let mut raw = env.raw().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("dead").unwrap();
+    let q = env.queue("dead");
     for id in ["of-dead", "of-alive", "plain"] {
         q.publish(id, Publish::new().id(id)).await.unwrap();
     }
@@ -537,8 +552,8 @@ async fn a_dead_workers_jobs_are_recovered_before_their_lease_runs_out() {
     // the token ends in "@WORKER", and the worker has a liveness deadline.
     let dead_token = format!("{}@w-dead", claims[0].token);
     let alive_token = format!("{}@w-alive", claims[1].token);
-    let dead = thoonk_testkit::claim_record(&dead_token, T0);
-    let alive = thoonk_testkit::claim_record(&alive_token, T0);
+    let dead = claim_record_of(&mut raw, "dead", "of-dead", &dead_token).await;
+    let alive = claim_record_of(&mut raw, "dead", "of-alive", &alive_token).await;
     let _: u64 = cmd(
         &mut raw,
         &[
@@ -552,8 +567,8 @@ async fn a_dead_workers_jobs_are_recovered_before_their_lease_runs_out() {
     )
     .await;
     let (dead_holder, alive_holder) = (
-        thoonk_testkit::holder("w-dead", "of-dead"),
-        thoonk_testkit::holder("w-alive", "of-alive"),
+        thoonk_testkit::holder("w-dead", 1, &["of-dead"]),
+        thoonk_testkit::holder("w-alive", 1, &["of-alive"]),
     );
     let _: u64 = cmd(
         &mut raw,
@@ -567,8 +582,9 @@ async fn a_dead_workers_jobs_are_recovered_before_their_lease_runs_out() {
         ],
     )
     .await;
-    let past = (T0 - 1).to_string();
-    let future = (T0 + 10_000).to_string();
+    let now = env.server_ms().await;
+    let past = (now - 1).to_string();
+    let future = (now + 10_000).to_string();
     let _: u64 = cmd(
         &mut raw,
         &[
@@ -586,13 +602,14 @@ async fn a_dead_workers_jobs_are_recovered_before_their_lease_runs_out() {
     let mut events = q.subscribe().await.unwrap();
 
     // One second after the claims: no lease ran out, but w-dead's mark did.
-    clock.set(T0 + 1_000);
+    env.advance(secs(1));
     assert_eq!(
         q.recover().await.unwrap(),
         Recovered {
             requeued: 1,
             stalled: 0,
             due: 0,
+            ..Default::default()
         }
     );
     let e = next_event(&mut events).await;
@@ -628,10 +645,9 @@ async fn a_dead_workers_jobs_are_recovered_before_their_lease_runs_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_v1_cancel_or_stall_ends_our_claim() {
-    let env = Env::start().await;
+    let env = Env::start_clocked().await;
     let mut raw = env.raw().await;
-    let (clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("mixed").unwrap();
+    let q = env.queue("mixed");
     q.publish_many([("1", Publish::new().id("c")), ("2", Publish::new().id("s"))])
         .await
         .unwrap();
@@ -639,16 +655,16 @@ async fn a_v1_cancel_or_stall_ends_our_claim() {
     assert_eq!(held.len(), 2);
     // "c" is held by a worker runtime, whose liveness mark will run out.
     held[0].token = format!("{}@w-gone", held[0].token);
-    let record = thoonk_testkit::claim_record(&held[0].token, T0);
+    let record = claim_record_of(&mut raw, "mixed", "c", &held[0].token).await;
     let _: u64 = cmd(&mut raw, &["HSET", "job.tokens:mixed", "c", &record]).await;
-    let holder = thoonk_testkit::holder("w-gone", "c");
+    let holder = thoonk_testkit::holder("w-gone", 1, &["c"]);
     let _: u64 = cmd(&mut raw, &["ZADD", "job.holders:mixed", "0", &holder]).await;
     let _: u64 = cmd(
         &mut raw,
         &[
             "ZADD",
             "job.workers:mixed",
-            &(T0 + 3_000).to_string(),
+            &(env.server_ms().await + 3_000).to_string(),
             "w-gone",
         ],
     )
@@ -687,7 +703,7 @@ async fn a_v1_cancel_or_stall_ends_our_claim() {
     assert_eq!(env.snapshot(), before, "nothing moved");
 
     // Nor does the dead worker's mark send "c" back a second time.
-    clock.set(T0 + 10_000);
+    env.advance(secs(10));
     assert_eq!(q.recover().await.unwrap(), Recovered::default());
     assert_eq!(ids_in(&q, State::Available).await, ["c"]);
     assert_eq!(q.cancel_count("c").await.unwrap(), 1);

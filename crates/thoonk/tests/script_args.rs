@@ -56,29 +56,16 @@ fn strings(values: &[&str]) -> Vec<String> {
     values.iter().map(|v| v.to_string()).collect()
 }
 
-/// Far in the future, so that a recovery pass would take every claim back.
-const LATER: &str = "9000000000000";
-
 fn calls(token: &str) -> Vec<Call> {
-    let now = common::now_ms().to_string();
     let ch = |verb: &str| format!("event.job.{verb}:{Q}");
     vec![
         Call {
             script: "publish.lua",
             keys: keys(&["ids", "items", "publishes", "awaited", "delayed", "ghosts"]),
-            args: strings(&[
-                &now,
-                &ch("publish"),
-                &ch("delay"),
-                "new",
-                "x",
-                "0",
-                "60",
-                "0",
-            ]),
-            numbers: &[1, 7, 8],
-            ids: &[4],
-            flags: &[6],
+            args: strings(&[&ch("publish"), &ch("delay"), "new", "x", "0", "60", "1000"]),
+            numbers: &[6, 7],
+            ids: &[3],
+            flags: &[5],
         },
         Call {
             script: "claim.lua",
@@ -94,8 +81,8 @@ fn calls(token: &str) -> Vec<Call> {
                 "holders",
                 "ghosts",
             ]),
-            args: strings(&[LATER, "10", &ch("claim"), "", &ch("due")]),
-            numbers: &[1, 2],
+            args: strings(&["10", &ch("claim"), "w1", &ch("due")]),
+            numbers: &[1],
             ids: &[],
             flags: &[],
         },
@@ -113,7 +100,6 @@ fn calls(token: &str) -> Vec<Call> {
                     "finishes",
                     "awaited",
                     "reasons",
-                    "holders",
                 ]);
                 k.push(format!("job.result:{Q}\0claimed"));
                 k
@@ -138,12 +124,10 @@ fn calls(token: &str) -> Vec<Call> {
                 "published",
                 "cancels",
                 "stalls",
-                "holders",
             ]),
             args: strings(&[
                 "claimed",
                 token,
-                &now,
                 "1000",
                 "why",
                 "25",
@@ -151,7 +135,7 @@ fn calls(token: &str) -> Vec<Call> {
                 &ch("delay"),
                 &ch("stall"),
             ]),
-            numbers: &[3, 4, 6],
+            numbers: &[3, 5],
             ids: &[1],
             flags: &[],
         },
@@ -167,7 +151,6 @@ fn calls(token: &str) -> Vec<Call> {
                 "published",
                 "reasons",
                 "stalls",
-                "holders",
             ]),
             args: strings(&["claimed", token, "why", &ch("stall")]),
             numbers: &[],
@@ -195,7 +178,6 @@ fn calls(token: &str) -> Vec<Call> {
                 "awaited",
                 "delayed",
                 "reasons",
-                "holders",
                 "ghosts",
             ]),
             args: strings(&["available", &ch("retract")]),
@@ -205,9 +187,9 @@ fn calls(token: &str) -> Vec<Call> {
         },
         Call {
             script: "extend.lua",
-            keys: keys(&["claimed", "tokens", "workers", "items"]),
-            args: strings(&[LATER, "w1", LATER, "claimed", token]),
-            numbers: &[1, 3],
+            keys: keys(&["claimed", "tokens", "workers", "items", "holders", "pulse"]),
+            args: strings(&["w1", "3000", "claimed", token]),
+            numbers: &[2],
             ids: &[],
             flags: &[],
         },
@@ -230,22 +212,16 @@ fn calls(token: &str) -> Vec<Call> {
                 "awaited",
                 "delayed",
                 "holders",
+                "pulse",
             ]),
-            args: strings(&[
-                LATER,
-                "30000",
-                "25",
-                &ch("cancel"),
-                &ch("stall"),
-                &ch("due"),
-            ]),
-            numbers: &[1, 2, 3],
+            args: strings(&["30000", "25", &ch("cancel"), &ch("stall"), &ch("due")]),
+            numbers: &[1, 2],
             ids: &[],
             flags: &[],
         },
         Call {
             script: "release.lua",
-            keys: keys(&["claimed", "tokens", "ids", "holders"]),
+            keys: keys(&["claimed", "tokens", "ids"]),
             args: strings(&[&ch("release"), "claimed", token]),
             numbers: &[],
             ids: &[],
@@ -279,13 +255,40 @@ const BAD_IDS: &[&str] = &[""];
 /// A flag is '0' or '1'.
 const BAD_FLAGS: &[&str] = &["", "2", "yes", "-1"];
 
-fn eval(redis: &PrivateRedis, source: &str, call: &Call, args: &[String]) -> Resp {
+/// Runs `call`'s script with `args`, as request `request`: its key and id
+/// go last, as the library sends them (see `_once.lua`).
+fn eval(redis: &PrivateRedis, source: &str, call: &Call, args: &[String], request: &str) -> Resp {
+    let request_key = format!("job.request:{Q}\0{request}");
     let mut command: Vec<&str> = vec!["EVAL", source];
-    let n = call.keys.len().to_string();
+    let n = (call.keys.len() + 1).to_string();
     command.push(&n);
     command.extend(call.keys.iter().map(String::as_str));
+    command.push(&request_key);
     command.extend(args.iter().map(String::as_str));
+    command.push(request);
     redis.command(&command).expect("a reply")
+}
+
+/// Script `i` of [`calls`] on a fresh queue with a job in each state, and
+/// its source.
+async fn fresh(q: &Queue, i: usize) -> (Call, &'static str) {
+    q.destroy().await.unwrap();
+    let token = each_state(q).await;
+    let call = calls(&token).remove(i);
+    let source = thoonk::testing::scripts()
+        .iter()
+        .find(|(file, _)| *file == call.script)
+        .map(|(_, source)| *source)
+        .expect("the script's source");
+    (call, source)
+}
+
+/// A recovery pass writes once a claim's lease ran out, or a delayed job
+/// fell due: an hour and more later, in server time.
+fn make_recovery_write(env: &Env, call: &Call) {
+    if call.script == "recover.lua" {
+        env.advance(std::time::Duration::from_secs(7200));
+    }
 }
 
 /// Asserts `reply` is a refusal of a bad argument, and that nothing in
@@ -301,19 +304,11 @@ fn refused(env: &Env, reply: Resp, before: &DbSnapshot, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_script_refuses_bad_arguments_before_writing() {
-    let env = Env::start().await;
+    let env = Env::start_clocked().await;
     let q = env.queue(Q);
-    let sources = thoonk::testing::scripts();
     for i in 0..calls("").len() {
         // Each script on the same fresh state: a job in each state.
-        q.destroy().await.unwrap();
-        let token = each_state(&q).await;
-        let call = calls(&token).remove(i);
-        let source = sources
-            .iter()
-            .find(|(file, _)| *file == call.script)
-            .map(|(_, source)| *source)
-            .expect("the script's source");
+        let (call, source) = fresh(&q, i).await;
         let before = env.snapshot();
         let spoiled = [
             (call.numbers, BAD_NUMBERS),
@@ -327,7 +322,7 @@ async fn each_script_refuses_bad_arguments_before_writing() {
             {
                 let mut args = call.args.clone();
                 args[arg - 1] = bad.to_string();
-                let reply = eval(&env.redis, source, &call, &args);
+                let reply = eval(&env.redis, source, &call, &args, "");
                 refused(
                     &env,
                     reply,
@@ -339,7 +334,7 @@ async fn each_script_refuses_bad_arguments_before_writing() {
         // One argument too few: a batch's last job cut short.
         if call.script != "retry_all.lua" {
             let short = &call.args[..call.args.len() - 1];
-            let reply = eval(&env.redis, source, &call, short);
+            let reply = eval(&env.redis, source, &call, short, "");
             refused(
                 &env,
                 reply,
@@ -348,7 +343,9 @@ async fn each_script_refuses_bad_arguments_before_writing() {
             );
         }
         // The good call writes: the refusals above were of the arguments.
-        let reply = eval(&env.redis, source, &call, &call.args);
+        make_recovery_write(&env, &call);
+        let good = format!("{}-good", call.script);
+        let reply = eval(&env.redis, source, &call, &call.args, &good);
         assert!(
             !matches!(reply, Resp::Error(_)),
             "{}: {reply:?}",
@@ -360,6 +357,52 @@ async fn each_script_refuses_bad_arguments_before_writing() {
             call.script
         );
         env.check_invariants(Q);
+    }
+}
+
+/// Once, even when sent twice: each script that writes, run a second time
+/// as the same request (a client that sent it again, its connection having
+/// dropped before the reply came), gives the first run's reply and writes
+/// nothing. Run as a new request, the same call would not: a publish would
+/// find its job there already, a claim take other jobs, a finish find its
+/// job gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_script_sent_twice_has_the_effect_and_the_reply_of_one_run() {
+    let env = Env::start_clocked().await;
+    let q = env.queue(Q);
+    for i in 0..calls("").len() {
+        let (call, source) = fresh(&q, i).await;
+        make_recovery_write(&env, &call);
+        let before = env.snapshot();
+        // (Each call its own request, as the library sends them.)
+        let request = format!("{}-sent-twice", call.script);
+        let first = eval(&env.redis, source, &call, &call.args, &request);
+        assert!(
+            !matches!(first, Resp::Error(_)),
+            "{}: {first:?}",
+            call.script
+        );
+        let once = env.snapshot();
+        assert!(once != before, "{}: the call wrote nothing", call.script);
+        let again = eval(&env.redis, source, &call, &call.args, &request);
+        assert_eq!(again, first, "{}: the second run's reply", call.script);
+        assert!(
+            env.snapshot() == once,
+            "{}: the second run wrote",
+            call.script
+        );
+        env.check_invariants(Q);
+        if call.script != "extend.lua" {
+            // (An extend as a new request renews the lease again: the same
+            // reply, a later score.)
+            let new = format!("{}-new", call.script);
+            let fresh = eval(&env.redis, source, &call, &call.args, &new);
+            assert!(
+                fresh != first || env.snapshot() != once,
+                "{}: a new request had no effect either, so the test shows nothing",
+                call.script
+            );
+        }
     }
 }
 

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use thoonk::{Backoff, EventKind, Failure, Job, Publish, Queue, Recovered, Report, State, Worker};
+use thoonk::{
+    Backoff, EventKind, Failure, Job, Publish, Queue, Recovered, Report, State, Worker,
+    DEFAULT_LEASE,
+};
 use thoonk_testkit::poll::{eventually, eventually_progressing, within, DEADLINE};
 use tokio::sync::mpsc;
 
@@ -24,6 +27,26 @@ async fn liveness(env: &Env, name: &str, worker: &str) -> Option<u64> {
         &["ZSCORE", &format!("job.workers:{name}"), worker],
     )
     .await
+}
+
+/// How long a worker's liveness mark lasts from its heartbeat, in the
+/// server's time (`LIVENESS` in src/worker/heartbeat.rs).
+const LIVENESS_MS: u64 = 3_000;
+
+/// How far a test moves the server's clock at a time while a worker lives,
+/// right after its heartbeat: its next heartbeat, about a second later in
+/// real time, still comes a second before its mark runs out, so the worker
+/// is never seen silent past its mark.
+const STEP: Duration = Duration::from_millis(LIVENESS_MS - 2_000);
+
+/// Until `worker` has beaten on queue `name` since now: its liveness mark
+/// is set from the server's time at a heartbeat after this call.
+async fn until_heartbeat(env: &Env, name: &str, worker: &str) {
+    let now = env.server_ms().await;
+    eventually("the worker's next heartbeat", || async move {
+        liveness(env, name, worker).await >= Some(now + LIVENESS_MS)
+    })
+    .await;
 }
 
 /// The reason listed for the claimed job `id`, read from a handler.
@@ -56,7 +79,7 @@ async fn events_until_finish(events: &mut thoonk::Events, id: &str) -> Vec<Event
 async fn a_handlers_result_finishes_the_job() {
     let env = Env::start().await;
     let q = env.queue("ok");
-    let started_at = now_ms();
+    let started_at = env.server_ms().await;
     let (tokens_tx, mut tokens) = mpsc::unbounded_channel();
     let worker = start(Worker::new(q.clone()), move |job: Job| {
         let tokens_tx = tokens_tx.clone();
@@ -161,14 +184,16 @@ async fn a_retryable_failure_is_retried_after_a_backoff() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retryable_failure_delays_the_job_by_the_backoff() {
     let env = Env::start().await;
-    let (_clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("delayed-retry").unwrap();
-    // A manual clock that never moves: the job stays delayed, so its due
-    // time can be read. The backoff of a first failure is base/2 ..= base.
+    let q = env.queue("delayed-retry");
+    // A backoff of a minute: the job stays delayed (half a minute at
+    // least) while its due time is read. The backoff of a first failure is
+    // base/2 ..= base, from the server's time when the job was cancelled,
+    // which is between the two readings of it around the failure.
     let backoff = Backoff {
-        base: Duration::from_secs(10),
-        max: Duration::from_secs(60),
+        base: Duration::from_secs(60),
+        max: Duration::from_secs(120),
     };
+    let before = env.server_ms().await;
     let worker = start(Worker::new(q.clone()).backoff(backoff), |_job: Job| async {
         Err::<Vec<u8>, _>(Failure::transient("not now"))
     });
@@ -179,11 +204,13 @@ async fn a_retryable_failure_delays_the_job_by_the_backoff() {
         async move { q.stats().await.unwrap().delayed == 1 }
     })
     .await;
+    let after = env.server_ms().await;
     let due: u64 = cmd(&mut raw, &["ZSCORE", "job.delayed:delayed-retry", "j"]).await;
     assert!(
-        (T0 + 5_000..=T0 + 10_000).contains(&due),
-        "due {} ms after the failure",
-        due - T0
+        (before + 30_000..=after + 60_000).contains(&due),
+        "due {} ms after the start, {} ms after the job was delayed",
+        due as i64 - before as i64,
+        due as i64 - after as i64
     );
     let listed = q.list(State::Delayed, 0, 10).await.unwrap();
     assert_eq!(
@@ -405,7 +432,7 @@ async fn leases_are_extended_while_a_handler_runs() {
     // Wait until 2.5 leases passed: the claim must still be this one, its
     // score renewed well past the claim time.
     eventually("the claim held for 2.5 leases, extended", || {
-        let (mut raw, token) = (raw.clone(), token.clone());
+        let (mut raw, token, thoonk) = (raw.clone(), token.clone(), env.thoonk.clone());
         async move {
             let (score, current): (Option<u64>, Option<String>) = thoonk::redis::pipe()
                 .atomic()
@@ -416,7 +443,8 @@ async fn leases_are_extended_while_a_handler_runs() {
                 .unwrap();
             let current = current.as_deref().map(thoonk_testkit::token_of);
             assert_eq!(current, Some(token.as_str()), "the claim was taken back");
-            now_ms() >= claimed_at + 2_500 && score.is_some_and(|s| s >= claimed_at + 1_500)
+            let now = thoonk.server_time_ms().await.unwrap();
+            now >= claimed_at + 2_500 && score.is_some_and(|s| s >= claimed_at + 1_500)
         }
     })
     .await;
@@ -528,12 +556,11 @@ async fn shutdown_finishes_within_the_grace_and_releases_the_rest() {
     env.check_invariants("bye");
 }
 
-/// A worker whose claim was taken back while its handler ran (it was
-/// silent past its lease, as a paused process is) has its outcome refused;
-/// the job is done by the next claim.
+/// A worker whose claim was taken back while its handler ran has its
+/// outcome refused; the job is done by the next claim.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outcome_after_the_claim_was_taken_back_is_refused() {
-    let env = Env::start().await;
+    let env = Env::start_clocked().await;
     let q = env.queue("late");
     let (open, gated) = gate();
     let (started_tx, mut started) = mpsc::unbounded_channel();
@@ -558,10 +585,11 @@ async fn an_outcome_after_the_claim_was_taken_back_is_refused() {
     };
     let first = within("the first attempt", started.recv()).await.unwrap();
 
-    // Another process, whose clock says a minute passed, recovers the claim.
-    let (_, elsewhere) = clocked(&env.client().await, now_ms() + 60_000);
-    let recovered = elsewhere.queue("late").unwrap().recover().await.unwrap();
-    assert_eq!(recovered.requeued, 1);
+    // Another process takes the claim back while the handler runs, by
+    // the job's id alone, as an operator or a v1 client does (a claim the
+    // recovery takes back goes the same way: `tests/leases.rs`).
+    let elsewhere = env.client().await.queue("late").unwrap();
+    assert_eq!(elsewhere.cancel("j").await.unwrap(), State::Available);
     open.send(true).unwrap();
 
     let second = within("the second attempt", started.recv()).await.unwrap();
@@ -579,15 +607,19 @@ async fn an_outcome_after_the_claim_was_taken_back_is_refused() {
     env.check_invariants("late");
 }
 
-/// A worker renews its liveness mark while it lives; once it dies (its
-/// task is dropped: no release, no goodbye) holding a job, another
-/// process's recovery sends the job back as soon as the mark runs out, long
-/// before the 30 s lease does. Each process has its own manual clock.
+/// A worker renews its liveness mark while it lives, in the server's time:
+/// the server's clock moving on, by less than a mark lasts at a time, takes
+/// nothing from it. Once it dies (its task is dropped: no release, no
+/// goodbye) holding a job, another process's recovery sends the job back
+/// once the mark has run out in the server's time (or, should recovery
+/// take the queue's silence since for one of Redis, once the grace it then
+/// gives is over), long before the 30 s lease does. Only the server's
+/// clock counts: the test moves it alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_workers_job_is_recovered_when_its_liveness_runs_out() {
-    let env = Env::start().await;
-    let (worker_clock, thoonk) = env.clocked(T0);
-    let q = thoonk.queue("crash").unwrap();
+    let env = Env::start_clocked().await;
+    let q = env.queue("crash");
+    let started_at = env.server_ms().await;
     let (started_tx, mut started) = mpsc::unbounded_channel();
     let worker = start(Worker::new(q.clone()), move |job: Job| {
         let started_tx = started_tx.clone();
@@ -601,24 +633,27 @@ async fn a_dead_workers_job_is_recovered_when_its_liveness_runs_out() {
     let token = within("the handler starts", started.recv()).await.unwrap();
     assert!(token.ends_with(&format!("@{}", worker.id)), "{token}");
     let first = liveness(&env, "crash", &worker.id).await.unwrap();
-    assert!(first > T0 && first < T0 + 30_000, "{}", first - T0);
+    let now = env.server_ms().await;
+    assert!(
+        (started_at + LIVENESS_MS..=now + LIVENESS_MS).contains(&first),
+        "marked at a heartbeat since the start, for {LIVENESS_MS} ms: {} ms after the start",
+        first - started_at
+    );
 
-    // Ten seconds pass on the worker's clock: alive, it renews its mark (and
-    // its lease), so another process at that time recovers nothing.
-    worker_clock.set(T0 + 10_000);
-    eventually("the worker renews its mark", || {
-        let env = &env;
-        let id = worker.id.clone();
-        async move { liveness(env, "crash", &id).await > Some(T0 + 10_000) }
-    })
-    .await;
-    let (observer_clock, observer) = clocked(&env.client().await, T0 + 10_000);
-    let oq = observer.queue("crash").unwrap();
-    assert_eq!(oq.recover().await.unwrap(), Recovered::default());
+    // Five seconds pass in the server's time, more than a mark lasts, one
+    // at a time, each right after a heartbeat: alive, the worker renews its
+    // mark (and its lease) after each step, so another process's recovery
+    // takes nothing.
+    let observer = env.client().await.queue("crash").unwrap();
+    for _ in 0..5 {
+        until_heartbeat(&env, "crash", &worker.id).await;
+        env.advance(STEP);
+        assert_eq!(observer.recover().await.unwrap(), Recovered::default());
+    }
     assert_eq!(q.stats().await.unwrap().claimed, 1);
 
-    // The worker dies. Its clock stands still from now on, so anything it
-    // may still have had in flight writes the same mark.
+    // The worker dies, right after a heartbeat.
+    until_heartbeat(&env, "crash", &worker.id).await;
     let dead = worker.id.clone();
     worker.kill().await;
     let deadline = liveness(&env, "crash", &dead)
@@ -626,21 +661,46 @@ async fn a_dead_workers_job_is_recovered_when_its_liveness_runs_out() {
         .expect("a dead worker leaves its mark");
     assert_eq!(q.stats().await.unwrap().claimed, 1, "nothing given back");
 
-    // Before the mark runs out, nothing; after, the job is back, though
-    // its lease (from the last extension at +10 s) has not run out.
-    observer_clock.set(deadline - 1);
-    assert_eq!(oq.recover().await.unwrap(), Recovered::default());
-    observer_clock.set(deadline + 1);
-    assert!(deadline + 1 < T0 + 10_000 + 30_000, "within the lease");
+    // A second before the mark runs out, nothing.
+    let now = env.server_ms().await;
+    env.advance(Duration::from_millis(
+        deadline.saturating_sub(now).saturating_sub(1_000),
+    ));
+    assert_eq!(observer.recover().await.unwrap(), Recovered::default());
+    // Once it has, the job is back, though its lease (from the last
+    // extension) has not run out. (The test moves the server's clock, not
+    // the worker's: that alone counts.)
+    let mut raw = env.raw().await;
+    let extended: u64 = cmd(&mut raw, &["ZSCORE", "job.claimed:crash", "j"]).await;
+    let now = env.server_ms().await;
+    env.advance(Duration::from_millis(deadline.saturating_sub(now) + 1));
+    let mut recovered = observer.recover().await.unwrap();
+    if !recovered.waiting.is_zero() {
+        // The queue heard no heartbeat since the worker's last: to
+        // recovery, that may be Redis itself having been silent, when no
+        // one could renew a mark, and it gives the living a grace first
+        // (grace_after_silence in src/lua/_state.lua). Then the job is
+        // back once the grace is over.
+        assert_eq!(recovered.requeued, 0, "nothing taken back in the grace");
+        env.advance(recovered.waiting);
+        recovered = observer.recover().await.unwrap();
+    }
     assert_eq!(
-        oq.recover().await.unwrap(),
+        recovered,
         Recovered {
             requeued: 1,
             stalled: 0,
             due: 0,
+            ..Default::default()
         }
     );
-    let available = oq.list(State::Available, 0, 10).await.unwrap();
+    let recovered_by = env.server_ms().await;
+    assert!(
+        recovered_by < extended + DEFAULT_LEASE.as_millis() as u64,
+        "within the lease: {} ms after the last extension",
+        recovered_by - extended
+    );
+    let available = observer.list(State::Available, 0, 10).await.unwrap();
     assert_eq!((available[0].id.as_str(), available[0].cancelled), ("j", 1));
     let reason = available[0].reason.clone().unwrap();
     assert!(reason.contains(&format!("worker {dead}")), "{reason:?}");
@@ -984,10 +1044,10 @@ async fn jobs_delayed_while_a_worker_waits_run_when_due() {
     assert_eq!(running.stop().await.finished, 3);
 }
 
-/// The claim that ends a worker's wait is stamped with the time the wait
-/// began: so a wait is kept short of the lease, and a job published to a
-/// worker idle for several leases is not taken for an expired claim by a
-/// recovery pass run the moment it starts (real clock, a 900 ms lease).
+/// The claim that ends a worker's wait is stamped with the server's time
+/// as it runs, not the time the wait began: a job published to a worker
+/// idle for several leases is not taken for an expired claim by a recovery
+/// pass run the moment it starts (real clock, a 900 ms lease).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_after_a_long_idle_wait_is_not_taken_back() {
     let env = Env::start().await;
@@ -1029,8 +1089,13 @@ async fn a_claim_the_worker_never_received_goes_back_when_it_stops() {
     let token = format!("1.lost@{worker_id}");
     let running = start(worker, |_job: Job| async { Ok::<_, Failure>("ok") });
     until_waiting(&raw, 1).await;
-    // What claim.lua writes for that worker, the job never handed over.
-    let now = now_ms();
+    // Right after a heartbeat, so that the worker stops before the next
+    // one: each heartbeat rewrites the worker's members of job.holders to
+    // name only the jobs it knows it holds.
+    until_heartbeat(&env, "orphan", &worker_id).await;
+    // What claim.lua writes for that worker (claim number 1), the job
+    // never handed over.
+    let now = env.server_ms().await;
     let _: () = thoonk::redis::pipe()
         .atomic()
         .hset("job.items:orphan", "lost", "x")
@@ -1042,7 +1107,7 @@ async fn a_claim_the_worker_never_received_goes_back_when_it_stops() {
         )
         .zadd(
             "job.holders:orphan",
-            thoonk_testkit::holder(&worker_id, "lost"),
+            thoonk_testkit::holder(&worker_id, 1, &["lost"]),
             0,
         )
         .query_async(&mut raw)

@@ -248,7 +248,7 @@ impl Refresher {
             queues.push(view);
         }
         Ok(Overview {
-            at_ms: self.thoonk.now_ms(),
+            at_ms: self.thoonk.server_time_ms().await?,
             sample_secs: SAMPLE.as_secs(),
             queues,
             error: None,

@@ -429,7 +429,8 @@ impl Redis {
         Background::spawn(self.command(args))
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    /// `thoonk --redis URL ARGS…`, to run as the test likes.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let url = self.url();
         let mut all = vec!["--redis", url.as_str()];
         all.extend_from_slice(args);

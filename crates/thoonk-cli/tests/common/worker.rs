@@ -238,7 +238,7 @@ impl WorkerProcess {
 
 /// `thoonk work QUEUE OPTIONS… -- COMMAND…` on `redis`, with `env` added to
 /// its environment.
-fn work_command(
+pub(crate) fn work_command(
     redis: &Redis,
     queue: &str,
     options: &[&str],

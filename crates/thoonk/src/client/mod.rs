@@ -1,5 +1,5 @@
-//! The core: connections to one Redis or to a Redis Cluster, the clock,
-//! and the event hub. The [`Queue`](crate::Queue) queue is one object built on
+//! The core: connections to one Redis or to a Redis Cluster, and the event
+//! hub. The [`Queue`](crate::Queue) queue is one object built on
 //! it; other Redis+Lua objects can be built on it the same way (see the
 //! crate docs).
 
@@ -10,13 +10,13 @@ mod node;
 pub(crate) use cluster::Node;
 pub use connection::Connection;
 
-use crate::clock::{Clock, SystemClock};
 use crate::pubsub::{EventHub, Listener};
 use crate::{Error, Result};
 use connection::{Cluster, Target};
 use node::{hide_password, node_client, trusting};
 use redis::cluster::ClusterClientBuilder;
 use redis::{Cmd, Pipeline, RedisResult, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,7 +29,6 @@ pub(crate) const MAX_BLOCK: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub struct Thoonk {
     inner: Arc<Inner>,
-    clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug)]
@@ -45,6 +44,10 @@ struct Inner {
     idle_blocking: Mutex<Vec<Connection>>,
     /// Started on the first listener.
     events: tokio::sync::OnceCell<EventHub>,
+    /// Each script call's request id: this client's own random prefix, and
+    /// a count.
+    request_prefix: String,
+    requests: AtomicU64,
 }
 
 /// Where [`Thoonk::connect_from_env`] connects when `THOONK_REDIS_URL` is
@@ -172,9 +175,25 @@ impl Thoonk {
                 conn,
                 idle_blocking: Mutex::new(Vec::new()),
                 events: tokio::sync::OnceCell::new(),
+                request_prefix: crate::names::new_id(),
+                requests: AtomicU64::new(0),
             }),
-            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// A new request id, unique to this call: a script call that writes
+    /// carries one (see `_once.lua`), so that sent twice it has the effect
+    /// and the reply of one run. Only the cluster client sends a call again
+    /// by itself (its connection dropped before the reply came: the call
+    /// may have run). On one Redis a dropped connection fails the call, and
+    /// what to do is the caller's: the id is empty, and the script keeps
+    /// nothing (no cost where there is nothing to guard against).
+    pub(crate) fn request_id(&self) -> String {
+        if !self.is_cluster() {
+            return String::new();
+        }
+        let n = self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        format!("{}.{n}", self.inner.request_prefix)
     }
 
     /// Whether `other` is this client or a clone of it (its connections).
@@ -204,19 +223,10 @@ impl Thoonk {
                 conn,
                 idle_blocking: Mutex::new(Vec::new()),
                 events: tokio::sync::OnceCell::new(),
+                request_prefix: crate::names::new_id(),
+                requests: AtomicU64::new(0),
             }),
-            clock: self.clock.clone(),
         })
-    }
-
-    /// The same client, reading the time from `clock`: a test hook, for
-    /// tests of time-dependent behaviour without sleeping.
-    #[cfg(feature = "test-util")]
-    pub fn with_clock(&self, clock: Arc<dyn Clock>) -> Thoonk {
-        Thoonk {
-            inner: self.inner.clone(),
-            clock,
-        }
     }
 
     /// The URL this client talks to (a cluster's seeds, comma-separated),
@@ -225,16 +235,15 @@ impl Thoonk {
         &self.inner.url
     }
 
-    /// Now, in Unix milliseconds, from this client's clock: pass it to
-    /// scripts rather than reading Redis's clock inside them.
-    pub fn now_ms(&self) -> u64 {
-        self.clock.now_ms()
-    }
-
-    /// When the Unix time `ms` (this client's clock) comes, as an instant
-    /// of the runtime's clock; now, if it has passed.
-    pub(crate) fn instant_of(&self, ms: u64) -> tokio::time::Instant {
-        tokio::time::Instant::now() + Duration::from_millis(ms.saturating_sub(self.now_ms()))
+    /// Now by the server's clock, in Unix ms: the clock that decides every
+    /// lease, liveness mark and delay (for a cluster, one node's). For
+    /// showing how far off they are: no client's clock decides them.
+    pub async fn server_time_ms(&self) -> Result<u64> {
+        let (secs, micros): (u64, u64) = redis::cmd("TIME")
+            .query_async(&mut self.connection())
+            .await
+            .map_err(self.error_in("read the server's time"))?;
+        Ok(secs * 1000 + micros / 1000)
     }
 
     /// The shared multiplexed connection (a cheap clone): for scripts and

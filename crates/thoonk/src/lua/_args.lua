@@ -3,14 +3,24 @@
 -- after a write would leave half a state change behind. A bad argument
 -- is refused with an error reply, and nothing is written.
 
--- Bounds of the numbers the scripts take. Times are Unix ms (up to the
--- year 2286), durations at most 100 years of ms, counts 32-bit: a time plus
--- a duration stays within 14 digits, which Lua writes out exactly when it
--- hands a number to Redis, and all are within what Redis takes as a
--- score, an integer or an expiry.
-local MAX_TIME = 10000000000000
+-- Bounds of the numbers the scripts take. Durations are at most 100 years
+-- of ms, counts 32-bit: the server's time plus a duration stays within 14
+-- digits, which Lua writes out exactly when it hands a number to Redis, and
+-- all are within what Redis takes as a score, an integer or an expiry.
 local MAX_DURATION = 3155760000000
 local MAX_COUNT = 2147483647
+
+-- Now, in Unix ms, by the server's clock, as a number and as its text
+-- (what goes to Redis per job: turning a number into text each time costs
+-- a printf). Every time a script compares or writes is the server's: a
+-- client sends durations (a delay, a lease, how long a liveness mark
+-- lasts), never instants, so no client's clock, however wrong, decides
+-- whether a claim ran out or a job is due.
+local function server_now()
+  local t = redis.call('TIME')
+  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return ms, string.format('%d', ms)
+end
 
 local function refuse_arg(i, text, what)
   error({err = 'ERR argument ' .. i .. ' (' .. tostring(text) .. ') is not ' .. what .. ': nothing written'}, 0)
@@ -21,11 +31,20 @@ end
 -- the call is refused.
 local function whole(i, low, high)
   local text = ARGV[i]
+  -- (Zero first: most delays and TTLs of a batch are, and it needs no match.)
+  if text == '0' and low == 0 then return 0 end
   local n = text and string.match(text, '^%d+$') and tonumber(text)
   if not n or n < low or n > high then
     refuse_arg(i, text, 'a whole number from ' .. low .. ' to ' .. high)
   end
   return n
+end
+
+-- ARGV[i] as a flag, '0' or '1', or the call is refused.
+local function flag(i)
+  local text = ARGV[i]
+  if text ~= '0' and text ~= '1' then refuse_arg(i, text, 'one of 0, 1') end
+  return text
 end
 
 -- ARGV[i] as one of the words given, or the call is refused.

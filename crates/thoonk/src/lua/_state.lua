@@ -25,6 +25,8 @@ end
 -- record behind; its claim writes a score of its own, which voids ours.
 local function holds(record, token, score)
   if not record or not score then return false end
+  -- (Most often the score reads back as it was written: one comparison.)
+  if record == token .. '\0' .. score then return true end
   local nul = string.find(record, '\0', 1, true)
   if not nul or string.sub(record, 1, nul - 1) ~= token then return false end
   return tonumber(string.sub(record, nul + 1)) == tonumber(score)
@@ -66,28 +68,97 @@ local function claim_worker(token, id)
   return string.sub(rest, 2)
 end
 
--- The member of job.holders:NAME for worker `worker`'s claim of job `id`:
--- 'WORKER\0ID' (neither holds a NUL), all with score 0, so that
--- ZRANGEBYLEX finds one worker's claims and ZLEXCOUNT counts them at the
--- cost of that worker's share, not of every claim of the queue.
-local function holder(worker, id)
-  return worker .. '\0' .. id
+-- job.holders:NAME indexes the claims of workers, so that recovery finds
+-- a dead worker's jobs, and `workers` counts a live one's, at the cost of
+-- that worker's share alone, and with no write per job: all members have
+-- score 0, so that ZRANGEBYLEX finds one worker's, and each is one of
+--   'WORKER\0C\0SECOND\0N\0ID\0ID…'  the ids one claim call (claim
+--                                     number N) claimed, in SECOND
+--   'WORKER\0H\0SECOND\0ID\0ID…'     the ids it held at its last heartbeat
+-- with SECOND the server's time in whole seconds, ten digits (so that
+-- text order is time order). Each claim call adds a member; each heartbeat
+-- replaces the worker's H member, and drops its C members two seconds old
+-- or more: their ids are in the new H member, the claims' replies having
+-- reached the worker since. (A younger one's reply may still be on its
+-- way, its ids in no list the worker sent yet.) A member may name jobs
+-- finished or taken back since: readers check each id against its claim
+-- record.
+local function second_of(now)
+  return string.format('%010d', math.floor(now / 1000))
 end
 
--- The lex range of worker `worker`'s members of job.holders.
-local function holder_range(worker)
-  return '[' .. worker .. '\0', '(' .. worker .. '\1'
+local function claim_member(worker, now, n, member_ids)
+  return worker .. '\0C\0' .. second_of(now) .. '\0' .. n .. '\0' .. table.concat(member_ids, '\0')
 end
 
--- The members of job.holders of the claims of `ids` whose records (from
--- job.tokens, in the same order) name a worker.
-local function holders_of(ids, records)
-  local members = {}
-  for k = 1, #ids do
-    local w = records[k] and claim_worker(records[k], ids[k])
-    if w then members[#members + 1] = holder(w, ids[k]) end
+local function heartbeat_member(worker, now, member_ids)
+  return worker .. '\0H\0' .. second_of(now) .. '\0' .. table.concat(member_ids, '\0')
+end
+
+-- The lex range of worker `worker`'s members of job.holders, of one kind
+-- ('C', 'H') or (kind nil) both.
+local function holder_range(worker, kind)
+  local prefix = worker .. '\0' .. (kind and kind .. '\0' or '')
+  return '[' .. prefix, '(' .. string.sub(prefix, 1, -2) .. '\1'
+end
+
+-- Where a member's ids start: after the worker, its kind, its second,
+-- and (a claim call's) its claim number.
+local function ids_start(worker, member)
+  local fields = string.sub(member, #worker + 2, #worker + 2) == 'C' and 3 or 2
+  local at = #worker + 1
+  for _ = 1, fields do at = string.find(member, '\0', at + 1, true) end
+  return at + 1
+end
+
+-- Of the ids that members of `worker`'s name, those whose claim it still
+-- holds: the claim record is current and names it.
+local function held_by(tokens, claimed, worker, members)
+  local candidates, seen = {}, {}
+  for _, member in ipairs(members) do
+    for id in string.gmatch(string.sub(member, ids_start(worker, member)), '[^%z]+') do
+      if not seen[id] then
+        seen[id] = true
+        candidates[#candidates + 1] = id
+      end
+    end
   end
-  return members
+  local records = ask_many('HMGET', tokens, candidates)
+  local scores = ask_many('ZMSCORE', claimed, candidates)
+  local held = {}
+  for k = 1, #candidates do
+    local id = candidates[k]
+    if records[k] and current(records[k], scores[k]) and claim_worker(records[k], id) == worker then
+      held[#held + 1] = id
+    end
+  end
+  return held
+end
+
+-- A silence of Redis is not the death of its workers. When no worker's
+-- heartbeat reached the queue for SILENCE ms (in server time), and a
+-- worker's liveness mark ran out meanwhile, most likely Redis was what
+-- stopped (frozen, restarted, failed over) while everyone waited on it:
+-- for GRACE ms nothing is taken back, in which the living renew their
+-- marks and leases. (A fleet that did all die is recovered GRACE later.)
+-- The first heartbeat or recovery pass after the silence notes it, in
+-- job.pulse:NAME; a heartbeat also notes its own time there.
+-- Returns whether recovery must wait.
+local SILENCE, GRACE = 2000, 3000
+local function grace_after_silence(pulse, workers, now)
+  local noted = redis.call('HMGET', pulse, 'beat', 'grace')
+  local beat, grace = tonumber(noted[1]), tonumber(noted[2])
+  if grace and now < grace then return true end
+  if not beat then return false end
+  -- (A clock that went back, as after a failover to another machine, is
+  -- a silence of unknown length.)
+  local since
+  if now < beat then since = '-inf' elseif now - beat > SILENCE then since = '(' .. beat end
+  if since and redis.call('ZCOUNT', workers, since, now) > 0 then
+    redis.call('HSET', pulse, 'beat', now, 'grace', now + GRACE)
+    return true
+  end
+  return false
 end
 
 -- A reason is kept for people to read, not to hold a payload: bounded.

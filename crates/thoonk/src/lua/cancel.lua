@@ -15,46 +15,46 @@
 -- KEYS[10] job.published:NAME  zset   (v1 publishers record jobs here; their entries go)
 -- KEYS[11] job.cancels:NAME    string cancel counter
 -- KEYS[12] job.stalls:NAME     string stall counter (a cancel past max_cancels)
--- KEYS[13] job.holders:NAME    zset   'WORKER\0ID' per claim of a worker's
 -- ARGV[1] id
 -- ARGV[2] claim token, or ''
--- ARGV[3] now, Unix ms
--- ARGV[4] delay in ms ('0': available at once)
--- ARGV[5] reason ('' keeps none)
--- ARGV[6] max_cancels when the queue sets none
--- ARGV[7] channel event.job.cancel:NAME
--- ARGV[8] channel event.job.delay:NAME
--- ARGV[9] channel event.job.stall:NAME
+-- ARGV[3] delay in ms ('0': available at once)
+-- ARGV[4] reason ('' keeps none)
+-- ARGV[5] max_cancels when the queue sets none
+-- ARGV[6] channel event.job.cancel:NAME
+-- ARGV[7] channel event.job.delay:NAME
+-- ARGV[8] channel event.job.stall:NAME
+-- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
+-- (see _once.lua).
 -- Returns: 'ok:available', 'ok:delayed' or 'ok:stalled' (where it went), or
 --          the refusal, as finish.lua.
 -- Events:  event.job.cancel:NAME, then event.job.delay:NAME when delayed;
 --          event.job.stall:NAME instead when stalled. Payload: the id.
 local claimed, items, stalled, delayed, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local cancelled, ids, reasons, config, published = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
-local cancels, stalls, holders = KEYS[11], KEYS[12], KEYS[13]
-local token, reason = ARGV[2], ARGV[5]
-local cancel_channel, delay_channel, stall_channel = ARGV[7], ARGV[8], ARGV[9]
-exactly(9)
+local cancels, stalls = KEYS[11], KEYS[12]
+local token, reason = ARGV[2], ARGV[4]
+local cancel_channel, delay_channel, stall_channel = ARGV[6], ARGV[7], ARGV[8]
+exactly(8)
 local id = job_id(1)
-local now = whole(3, 0, MAX_TIME)
-local delay = whole(4, 0, MAX_DURATION)
-local max = kept_whole(redis.call('HGET', config, 'max_cancels'), 0, MAX_COUNT, whole(6, 0, MAX_COUNT))
+local delay = whole(3, 0, MAX_DURATION)
+local max = kept_whole(redis.call('HGET', config, 'max_cancels'), 0, MAX_COUNT, whole(5, 0, MAX_COUNT))
 
+local replay = replayed() -- a second run of the same request (_once.lua)
+if replay then return replay end
 local refusal = refuse_unless_claimed_by(items, claimed, stalled, delayed, tokens, id, token)
 if refusal then return refusal end
 
-call_many('ZREM', holders, holders_of({id}, {redis.call('HGET', tokens, id)}))
 redis.call('ZREM', claimed, id)
 redis.call('HDEL', tokens, id)
 if count_cancel(cancelled, stalled, published, reasons, cancels, stalls, id, max, reason, stall_channel) then
-  return 'ok:stalled'
+  return remembered('ok:stalled')
 end
 if reason ~= '' then redis.call('HSET', reasons, id, bounded(reason)) end
 redis.call('PUBLISH', cancel_channel, id)
 if delay > 0 then
-  redis.call('ZADD', delayed, now + delay, id)
+  redis.call('ZADD', delayed, server_now() + delay, id)
   redis.call('PUBLISH', delay_channel, id)
-  return 'ok:delayed'
+  return remembered('ok:delayed')
 end
 redis.call('LPUSH', ids, id)
-return 'ok:available'
+return remembered('ok:available')

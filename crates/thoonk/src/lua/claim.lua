@@ -17,16 +17,18 @@
 -- KEYS[6] job.claims:NAME     string claim counter: N, one per claim call
 -- KEYS[7] job.delayed:NAME    zset   id -> due time (ms)
 -- KEYS[8] job.stalled:NAME    set    (read: a v1 duplicate of a stalled id is dropped)
--- KEYS[9] job.holders:NAME    zset   'WORKER\0ID' per claim of a worker's
+-- KEYS[9] job.holders:NAME    zset   a worker's claim calls (see claim_member)
 -- KEYS[10] job.ghosts:NAME    set    ids a retract left in job.ids
--- ARGV[1] now, Unix ms
--- ARGV[2] most jobs to claim (>= 1)
--- ARGV[3] channel event.job.claim:NAME
--- ARGV[4] the claiming worker's id, or '' (then no liveness mark covers
+-- ARGV[1] most jobs to claim (>= 1)
+-- ARGV[2] channel event.job.claim:NAME
+-- ARGV[3] the claiming worker's id, or '' (then no liveness mark covers
 --         the claim: only its lease does)
--- ARGV[5] channel event.job.due:NAME
--- Returns: {next due time of a delayed job in ms, or -1; then id, payload,
---          times cancelled, token per job claimed}
+-- ARGV[4] channel event.job.due:NAME
+-- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
+-- (see _once.lua).
+-- Returns: {ms until the next delayed job falls due, or -1 when none is
+--          delayed; then id, payload, times cancelled, token per job
+--          claimed}
 -- Events:  one event.job.due:NAME for the delayed jobs made available, then
 --          one event.job.claim:NAME for the jobs claimed; payload: their
 --          ids joined by NUL (an id holds no NUL). One message per call,
@@ -34,18 +36,34 @@
 --          job's claim.
 local ids, claimed, items, cancelled, tokens, claims, delayed, stalled, holders, ghosts =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
-local channel, worker, due_channel = ARGV[3], ARGV[4], ARGV[5]
--- (now as its text: scores are written as given, not reformatted.)
-local now = ARGV[1]
-exactly(5)
-whole(1, 0, MAX_TIME)
-local count = whole(2, 1, MAX_COUNT)
+local channel, worker, due_channel = ARGV[2], ARGV[3], ARGV[4]
+exactly(4)
+local count = whole(1, 1, MAX_COUNT)
+local now, stamp = server_now()
+
+-- A second run of the same request (_once.lua) replays the first one's
+-- claims: the jobs' payloads are read again rather than kept twice.
+local replay = replayed()
+if replay then
+  local out, replayed_ids = {replay[1]}, {}
+  for k = 2, #replay, 3 do replayed_ids[#replayed_ids + 1] = replay[k] end
+  local payloads = ask_many('HMGET', items, replayed_ids)
+  for k = 1, #replayed_ids do
+    -- (A job retracted since is no longer handed out.)
+    if payloads[k] then
+      local at = #out
+      out[at + 1], out[at + 2] = replayed_ids[k], payloads[k]
+      out[at + 3], out[at + 4] = replay[3 * k], replay[3 * k + 1]
+    end
+  end
+  return out
+end
 
 -- Due first, oldest due first: LPUSH in that order leaves the oldest
 -- nearest the right end, where claims take from. (The first delayed job
 -- alone says whether any is due: one call, not two, when none is.)
 local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
-if first[2] and tonumber(first[2]) <= tonumber(now) then
+if first[2] and tonumber(first[2]) <= now then
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
   call_many('ZREM', delayed, due)
   call_many('LPUSH', ids, due)
@@ -54,7 +72,7 @@ if first[2] and tonumber(first[2]) <= tonumber(now) then
 end
 
 local out = {-1}
-if first[2] then out[1] = tonumber(first[2]) end
+if first[2] then out[1] = math.max(0, tonumber(first[2]) - now) end
 
 local taken = redis.call('RPOP', ids, count)
 if not taken then return out end
@@ -84,37 +102,35 @@ if n == 0 then return out end
 
 -- The claim number and the id make each token unique; no number is turned
 -- into text per job (a printf each).
-local prefix = tostring(redis.call('INCR', claims)) .. '.'
+local prefix_n = tostring(redis.call('INCR', claims))
+local prefix = prefix_n .. '.'
 local suffix = worker ~= '' and ('@' .. worker) or ''
 local claim_pairs, record_pairs, chosen_ids, chosen_tokens = {}, {}, {}, {}
 for k = 1, n do
   local id = taken[chosen[k]]
   local token = prefix .. id .. suffix
-  claim_pairs[2 * k - 1] = now
+  claim_pairs[2 * k - 1] = stamp
   claim_pairs[2 * k] = id
   record_pairs[2 * k - 1] = id
-  record_pairs[2 * k] = claim_record(token, now)
+  record_pairs[2 * k] = claim_record(token, stamp)
   chosen_ids[k] = id
   chosen_tokens[k] = token
 end
 call_many('ZADD', claimed, claim_pairs)
 call_many('HSET', tokens, record_pairs)
 if worker ~= '' then
-  local members = {}
-  for k = 1, n do
-    members[2 * k - 1] = 0
-    members[2 * k] = holder(worker, chosen_ids[k])
-  end
-  call_many('ZADD', holders, members)
+  redis.call('ZADD', holders, 0, claim_member(worker, now, prefix_n, chosen_ids))
 end
 local counts = ask_many('HMGET', cancelled, chosen_ids)
 
+local kept = {out[1]}
 for k = 1, n do
-  local id = chosen_ids[k]
+  local id, count = chosen_ids[k], counts[k] or '0'
   out[4 * k - 2] = id
   out[4 * k - 1] = payloads[chosen[k]]
-  out[4 * k] = counts[k] or '0'
+  out[4 * k] = count
   out[4 * k + 1] = chosen_tokens[k]
+  kept[3 * k - 1], kept[3 * k], kept[3 * k + 1] = id, count, chosen_tokens[k]
 end
 redis.call('PUBLISH', channel, table.concat(chosen_ids, '\0'))
-return out
+return remembered(out, kept)

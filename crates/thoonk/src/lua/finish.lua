@@ -13,11 +13,12 @@
 -- KEYS[8]  job.finishes:NAME   string finish counter
 -- KEYS[9]  job.awaited:NAME    hash   id -> seconds to keep the result
 -- KEYS[10] job.reasons:NAME    hash   id -> why it was last cancelled or stalled
--- KEYS[11] job.holders:NAME    zset   'WORKER\0ID' per claim of a worker's
--- KEYS[12..] job.result:NAME\0ID per job, in ARGV order: where a kept result waits
+-- KEYS[11..] job.result:NAME\0ID per job, in ARGV order: where a kept result waits
 -- ARGV[1] channel event.job.finish:NAME
 -- ARGV[2..] per job, four values: id; claim token, or '' (a v1 caller
 --           without one); '1' when a result is given, else '0'; the result
+-- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
+-- (see _once.lua).
 -- Returns: one reply per job: 'ok', or the refusal: the state the job is in
 --          ('missing', 'available', 'stalled', 'delayed'), prefixed
 --          'stale:' when the token is not the job's current claim (or the
@@ -25,21 +26,26 @@
 -- Events:  event.job.finish:NAME per job finished, with payload id, or
 --          id NUL result (as v1).
 local claimed, items, stalled, delayed, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local cancelled, published, finishes, awaited, reasons, holders = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local cancelled, published, finishes, awaited, reasons = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local channel = ARGV[1]
 
 local count = in_groups(2, 4)
 local job_ids = {}
 for k = 1, count do
-  job_ids[k] = job_id(4 * k - 2)
-  one_of(4 * k, '0', '1')
+  -- (As publish.lua checks, calling _args.lua only when in doubt.)
+  local id, has_result = ARGV[4 * k - 2], ARGV[4 * k]
+  if id == '' then job_id(4 * k - 2) end
+  if has_result ~= '0' and has_result ~= '1' then flag(4 * k) end
+  job_ids[k] = id
 end
+local replay = replayed() -- a second run of the same request (_once.lua)
+if replay then return replay end
 local current = ask_many('HMGET', tokens, job_ids)
 local held = ask_many('ZMSCORE', claimed, job_ids)
 
 -- Validate each (as refuse_unless_claimed_by does, from the answers above).
 -- (Counters, not #t + 1: the length operator searches the table.)
-local replies, finished, finished_ids, finished_records, n, seen = {}, {}, {}, {}, 0, {}
+local replies, finished, finished_ids, n, seen = {}, {}, {}, 0, {}
 for k = 1, count do
   local id, token = job_ids[k], ARGV[4 * k - 1]
   local refusal
@@ -58,7 +64,6 @@ for k = 1, count do
     n = n + 1
     finished[n] = k
     finished_ids[n] = id
-    finished_records[n] = current[k]
   end
 end
 if n == 0 then return replies end
@@ -75,7 +80,6 @@ for j = 1, n do
 end
 call_many('ZREM', claimed, finished_ids)
 call_many('HDEL', tokens, finished_ids)
-call_many('ZREM', holders, holders_of(finished_ids, finished_records))
 call_many('HDEL', cancelled, finished_ids)
 call_many('HDEL', reasons, finished_ids)
 call_many('ZREM', published, finished_ids)
@@ -86,7 +90,7 @@ for j = 1, n do
   local k, id = finished[j], finished_ids[j]
   local has_result, result = ARGV[4 * k], ARGV[4 * k + 1]
   if ttls[j] then
-    redis.call('SET', KEYS[11 + k], has_result == '1' and ('1' .. result) or '0', 'EX', ttls[j])
+    redis.call('SET', KEYS[10 + k], has_result == '1' and ('1' .. result) or '0', 'EX', ttls[j])
   end
   if asked[j] then
     na = na + 1
@@ -100,4 +104,4 @@ for j = 1, n do
 end
 call_many('HDEL', awaited, awaited_ids)
 redis.call('INCRBY', finishes, n)
-return replies
+return remembered(replies)

@@ -8,27 +8,35 @@
 -- KEYS[6] job.ghosts:NAME     set    ids a retract left in job.ids
 -- KEYS[7..] job.result:NAME\0ID of each job whose result is to be kept
 --           (cleared: an earlier job with the same id may have left one)
--- ARGV[1] now, Unix ms
--- ARGV[2] channel event.job.publish:NAME
--- ARGV[3] channel event.job.delay:NAME
--- ARGV[4..] per job, five values: id, payload, priority ('1'|'0'), result
---           TTL in seconds ('0': not kept), due time in ms ('0': now)
+-- ARGV[1] channel event.job.publish:NAME
+-- ARGV[2] channel event.job.delay:NAME
+-- ARGV[3..] per job, five values: id, payload, priority ('1'|'0'), result
+--           TTL in seconds ('0': not kept), delay in ms ('0': available now)
+-- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
+-- (see _once.lua).
 -- Returns: 'ok', or 'exists:ID' when an id is already in the queue (or twice
 --          in the batch); then nothing is written.
 -- Events:  event.job.publish:NAME per job, then event.job.delay:NAME per job
 --          due later; payload: the id.
 local ids, items, publishes, awaited, delayed, ghosts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local publish_channel, delay_channel = ARGV[2], ARGV[3]
-local now = whole(1, 0, MAX_TIME)
-local count = in_groups(4, 5)
+local publish_channel, delay_channel = ARGV[1], ARGV[2]
+local count = in_groups(3, 5)
 local job_ids = {}
 for k = 1, count do
-  local i = 5 * k - 1
-  job_ids[k] = job_id(i)
-  one_of(i + 2, '0', '1')
-  whole(i + 3, 0, MAX_DURATION / 1000)
-  whole(i + 4, 0, MAX_TIME)
+  -- (The checks of _args.lua, called only where the usual value, an id,
+  -- '0' or '1', and zeros, does not settle it: a function call per value
+  -- would cost a batch more than the rest of its validation.)
+  local i = 5 * k - 2
+  local id, priority, ttl, delay = ARGV[i], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  if id == '' then job_id(i) end
+  if priority ~= '0' and priority ~= '1' then flag(i + 2) end
+  if ttl ~= '0' then whole(i + 3, 0, MAX_DURATION / 1000) end
+  if delay ~= '0' then whole(i + 4, 0, MAX_DURATION) end
+  job_ids[k] = id
 end
+local now = server_now()
+local replay = replayed() -- a second run of the same request (_once.lua)
+if replay then return replay end
 
 -- Validate all before writing any: v1 pushed a known id a second time, so
 -- one job could be handed out twice. (HMGET of new ids answers nils: cheap.)
@@ -44,8 +52,8 @@ end
 local item_pairs, back, front, due_pairs, kept_pairs = {}, {}, {}, {}, {}
 local nb, nf, nd, nk = 0, 0, 0, 0
 for k = 1, count do
-  local i = 5 * k - 1
-  local id, item, priority, ttl, due_text = job_ids[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local i = 5 * k - 2
+  local id, item, priority, ttl, delay = job_ids[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   item_pairs[2 * k - 1] = id
   item_pairs[2 * k] = item
   if ttl ~= '0' then
@@ -53,8 +61,8 @@ for k = 1, count do
     kept_pairs[nk + 2] = ttl
     nk = nk + 2
   end
-  if tonumber(due_text) > now then
-    due_pairs[nd + 1] = due_text
+  if delay ~= '0' and tonumber(delay) > 0 then
+    due_pairs[nd + 1] = now + tonumber(delay)
     due_pairs[nd + 2] = id
     nd = nd + 2
   elseif priority == '1' then
@@ -101,4 +109,4 @@ for i = 2, nd, 2 do
   redis.call('PUBLISH', delay_channel, due_pairs[i])
 end
 redis.call('INCRBY', publishes, count)
-return 'ok'
+return remembered('ok')

@@ -4,6 +4,8 @@
 -- queue, or is stalled once cancelled more than max_cancels times. Any
 -- worker may run this at any time, as often as it likes: no coordinator.
 -- A v1 worker's claim (no token) is recovered once older than the lease.
+-- Nothing is taken back for a grace after Redis itself was silent (frozen,
+-- restarted, failed over): see grace_after_silence.
 --
 -- It also does what v1 programs cannot, so that a queue whose workers are
 -- all v1's still works while one of ours (a worker, a dashboard) runs: it
@@ -28,15 +30,19 @@
 -- KEYS[13] job.items:NAME      hash   (read: whose result marks are stale)
 -- KEYS[14] job.awaited:NAME    hash   id -> seconds to keep the result
 -- KEYS[15] job.delayed:NAME    zset   id -> due time (ms)
--- KEYS[16] job.holders:NAME    zset   'WORKER\0ID' per claim of a worker's
--- ARGV[1] now, Unix ms
--- ARGV[2] lease in ms when the queue sets none
--- ARGV[3] max_cancels when the queue sets none
--- ARGV[4] channel event.job.cancel:NAME
--- ARGV[5] channel event.job.stall:NAME
--- ARGV[6] channel event.job.due:NAME
+-- KEYS[16] job.holders:NAME    zset   workers' claim calls (see claim_member)
+-- KEYS[17] job.pulse:NAME      hash   last heartbeat, grace after a silence
+--                                     (see grace_after_silence)
+-- ARGV[1] lease in ms when the queue sets none
+-- ARGV[2] max_cancels when the queue sets none
+-- ARGV[3] channel event.job.cancel:NAME
+-- ARGV[4] channel event.job.stall:NAME
+-- ARGV[5] channel event.job.due:NAME
+-- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
+-- (see _once.lua).
 -- Returns: {jobs sent back to the queue, jobs stalled, the lease in ms,
---          delayed jobs made available}
+--          delayed jobs made available, ms until the grace after a
+--          silence ends (0: none)}
 -- Events:  event.job.cancel:NAME or event.job.stall:NAME per job taken
 --          back, payload: the id; event.job.due:NAME for the delayed jobs
 --          made available, their ids joined by NUL (as claim.lua sends).
@@ -44,52 +50,56 @@ local claimed, tokens, workers, cancelled, ids, stalled, published, reasons, con
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local cancels, stalls, recoveries, items, awaited, delayed, holders =
   KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]
-local cancel_channel, stall_channel, due_channel = ARGV[4], ARGV[5], ARGV[6]
-exactly(6)
-local now = whole(1, 0, MAX_TIME)
+local pulse = KEYS[17]
+local cancel_channel, stall_channel, due_channel = ARGV[3], ARGV[4], ARGV[5]
+exactly(5)
 -- A setting another program wrote that is not a number (or a lease of
 -- zero, which would take every claim back) falls back to the default.
-local lease = kept_whole(redis.call('HGET', config, 'lease_ms'), 1, MAX_DURATION, whole(2, 1, MAX_DURATION))
-local max = kept_whole(redis.call('HGET', config, 'max_cancels'), 0, MAX_COUNT, whole(3, 0, MAX_COUNT))
+local lease = kept_whole(redis.call('HGET', config, 'lease_ms'), 1, MAX_DURATION, whole(1, 1, MAX_DURATION))
+local max = kept_whole(redis.call('HGET', config, 'max_cancels'), 0, MAX_COUNT, whole(2, 0, MAX_COUNT))
+local now = server_now()
+local replay = replayed() -- a second run of the same request (_once.lua)
+if replay then return replay end
 
 -- How many claim records and result marks one pass looks at for leftovers,
--- and how many dead workers' claims it takes back.
+-- how many dead workers it looks at, and how many of their members of
+-- job.holders (see claim_member) it reads.
 local SWEEP_SAMPLE = 20
 local DEAD_WORKERS = 100
+local DEAD_MEMBERS = 200
 
 -- In order (oldest claim first), so jobs go back in the order they left.
 local expired, why, n = {}, {}, 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', claimed, '-inf', now - lease, 'LIMIT', 0, 1000)) do
+local waiting = grace_after_silence(pulse, workers, now)
+for _, id in ipairs(waiting and {} or redis.call('ZRANGEBYSCORE', claimed, '-inf', now - lease, 'LIMIT', 0, 1000)) do
   n = n + 1
   expired[n] = id
   why[id] = 'its lease of ' .. lease .. ' ms ran out'
 end
--- A dead worker's claims, from its own share of job.holders.
-for _, w in ipairs(redis.call('ZRANGEBYSCORE', workers, '-inf', now, 'LIMIT', 0, DEAD_WORKERS)) do
+-- A dead worker's claims, from its own share of job.holders: only those
+-- it still holds (held_by checks each claim record: a v1 client's finish,
+-- cancel or stall leaves the record behind, and the job is elsewhere by
+-- now, or claimed again by a v1 worker, which is not ours to take back).
+-- A pass reads DEAD_MEMBERS of them at most (a worker that died at full
+-- speed made many claim calls since its last heartbeat): the mark of a
+-- worker with more stays, for the next pass.
+local budget = DEAD_MEMBERS
+for _, w in ipairs(waiting and {} or redis.call('ZRANGEBYSCORE', workers, '-inf', now, 'LIMIT', 0, DEAD_WORKERS)) do
+  if budget == 0 then break end
   local lo, hi = holder_range(w)
-  local held = redis.call('ZRANGEBYLEX', holders, lo, hi)
-  if #held > 0 then
-    local held_ids = {}
-    for k = 1, #held do held_ids[k] = string.sub(held[k], #w + 2) end
-    local records = ask_many('HMGET', tokens, held_ids)
-    local scores = ask_many('ZMSCORE', claimed, held_ids)
-    for k = 1, #held_ids do
-      local id = held_ids[k]
-      -- Only a claim still held: a v1 client's finish, cancel or stall
-      -- leaves the record behind, and the job is elsewhere by now, or
-      -- claimed again by a v1 worker, which is not ours to take back.
-      if not why[id] and records[k] and current(records[k], scores[k]) then
-        n = n + 1
-        expired[n] = id
-        why[id] = 'worker ' .. w .. ' stopped renewing its liveness mark'
-      end
+  local members = redis.call('ZRANGEBYLEX', holders, lo, hi, 'LIMIT', 0, budget)
+  for _, id in ipairs(held_by(tokens, claimed, w, members)) do
+    if not why[id] then
+      n = n + 1
+      expired[n] = id
+      why[id] = 'worker ' .. w .. ' stopped renewing its liveness mark'
     end
   end
-  redis.call('ZREMRANGEBYLEX', holders, lo, hi)
-  redis.call('ZREM', workers, w)
+  call_many('ZREM', holders, members)
+  budget = budget - #members
+  if budget > 0 then redis.call('ZREM', workers, w) end
 end
 
-call_many('ZREM', holders, holders_of(expired, ask_many('HMGET', tokens, expired)))
 local requeued, stalled_count = 0, 0
 for _, id in ipairs(expired) do
   redis.call('ZREM', claimed, id)
@@ -121,14 +131,10 @@ if #sample > 0 then
   local sampled_ids = {}
   for i = 1, #sample, 2 do sampled_ids[#sampled_ids + 1] = sample[i] end
   local scores = ask_many('ZMSCORE', claimed, sampled_ids)
-  local stale, stale_records = {}, {}
+  local stale = {}
   for k = 1, #sampled_ids do
-    if not current(sample[2 * k], scores[k]) then
-      stale[#stale + 1] = sampled_ids[k]
-      stale_records[#stale_records + 1] = sample[2 * k]
-    end
+    if not current(sample[2 * k], scores[k]) then stale[#stale + 1] = sampled_ids[k] end
   end
-  call_many('ZREM', holders, holders_of(stale, stale_records))
   call_many('HDEL', tokens, stale)
 end
 local marks = redis.call('HRANDFIELD', awaited, SWEEP_SAMPLE)
@@ -140,4 +146,9 @@ if #marks > 0 then
   end
   call_many('HDEL', awaited, gone)
 end
-return {requeued, stalled_count, lease, #due}
+local wait = waiting and tonumber(redis.call('HGET', pulse, 'grace')) - now or 0
+local reply = {requeued, stalled_count, lease, #due, wait}
+-- (A pass that took nothing back and promoted nothing has no effect a
+-- second run could repeat: it writes nothing, not even its reply.)
+if n > 0 or #due > 0 then return remembered(reply) end
+return reply

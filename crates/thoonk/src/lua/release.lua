@@ -5,15 +5,18 @@
 -- KEYS[1] job.claimed:NAME    zset
 -- KEYS[2] job.tokens:NAME     hash
 -- KEYS[3] job.ids:NAME        list
--- KEYS[4] job.holders:NAME    zset   'WORKER\0ID' per claim of a worker's
 -- ARGV[1] channel event.job.release:NAME
 -- ARGV[2..] pairs: id, token of each job held
+-- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
+-- (see _once.lua).
 -- Returns: how many were released (a claim already taken back is skipped).
 -- Order:   the first job given is claimed first.
 -- Events:  event.job.release:NAME with payload id, per job.
-local claimed, tokens, ids, holders = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local claimed, tokens, ids = KEYS[1], KEYS[2], KEYS[3]
 local channel = ARGV[1]
 in_groups(2, 2)
+local replay = replayed() -- a second run of the same request (_once.lua)
+if replay then return replay end
 
 local released = 0
 -- From the last: each RPUSH goes in front of the one before, so the first
@@ -24,7 +27,6 @@ for i = #ARGV - 1, 2, -2 do
   -- still be claimed by this very claim, or it would be queued twice.)
   local record = redis.call('HGET', tokens, id)
   if holds(record, token, redis.call('ZSCORE', claimed, id)) then
-    call_many('ZREM', holders, holders_of({id}, {record}))
     redis.call('ZREM', claimed, id)
     redis.call('HDEL', tokens, id)
     redis.call('RPUSH', ids, id)
@@ -32,4 +34,4 @@ for i = #ARGV - 1, 2, -2 do
     released = released + 1
   end
 end
-return released
+return remembered(released)

@@ -16,19 +16,22 @@
 -- KEYS[8]  job.awaited:NAME    hash
 -- KEYS[9]  job.delayed:NAME    zset
 -- KEYS[10] job.reasons:NAME    hash
--- KEYS[11] job.holders:NAME    zset   'WORKER\0ID' per claim of a worker's
--- KEYS[12] job.ghosts:NAME     set    ids left in job.ids by a retract
+-- KEYS[11] job.ghosts:NAME     set    ids left in job.ids by a retract
 -- ARGV[1] id
 -- ARGV[2] channel event.job.retract:NAME
+-- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
+-- (see _once.lua).
 -- Returns: 'ok', or 'missing' when there is no such job.
 -- Events:  event.job.retract:NAME with payload id.
-local items, cancelled, published, stalled, claimed, ids, tokens, awaited, delayed, reasons, holders, ghosts =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local items, cancelled, published, stalled, claimed, ids, tokens, awaited, delayed, reasons, ghosts =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local channel = ARGV[2]
 -- A list this short is searched (LREM) at a bounded cost.
 local SHORT_LIST = 1000
 exactly(2)
 local id = job_id(1)
+local replay = replayed() -- a second run of the same request (_once.lua)
+if replay then return replay end
 
 if redis.call('HDEL', items, id) == 0 then return 'missing' end
 
@@ -42,9 +45,8 @@ if redis.call('LLEN', ids) <= SHORT_LIST then
 elseif elsewhere == 0 then
   redis.call('SADD', ghosts, id)
 end
-call_many('ZREM', holders, holders_of({id}, {redis.call('HGET', tokens, id)}))
 redis.call('HDEL', tokens, id)
 redis.call('HDEL', awaited, id)
 redis.call('HDEL', reasons, id)
 redis.call('PUBLISH', channel, id)
-return 'ok'
+return remembered('ok')

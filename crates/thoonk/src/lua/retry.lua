@@ -8,6 +8,8 @@
 -- KEYS[5] job.ids:NAME        list
 -- ARGV[1] id
 -- ARGV[2] channel event.job.retry:NAME
+-- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
+-- (see _once.lua).
 -- Returns: 'ok', or the refusal: the state the job is in ('missing',
 --          'available', 'claimed', 'delayed').
 -- Events:  event.job.retry:NAME with payload id.
@@ -15,6 +17,8 @@ local stalled, items, claimed, delayed, ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local channel = ARGV[2]
 exactly(2)
 local id = job_id(1)
+local replay = replayed() -- a second run of the same request (_once.lua)
+if replay then return replay end
 
 if redis.call('SISMEMBER', stalled, id) == 0 then
   return job_state(items, claimed, stalled, delayed, id)
@@ -23,4 +27,4 @@ end
 redis.call('SREM', stalled, id)
 redis.call('LPUSH', ids, id)
 redis.call('PUBLISH', channel, id)
-return 'ok'
+return remembered('ok')

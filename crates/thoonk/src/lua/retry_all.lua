@@ -8,12 +8,16 @@
 -- KEYS[2] job.ids:NAME        list
 -- ARGV[1] channel event.job.retry:NAME
 -- ARGV[2] most jobs to retry (>= 1)
+-- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
+-- (see _once.lua).
 -- Returns: how many jobs were retried.
 -- Events:  event.job.retry:NAME per job, with payload the id (as retry.lua).
 local stalled, ids = KEYS[1], KEYS[2]
 local channel = ARGV[1]
 exactly(2)
 local most = whole(2, 1, MAX_COUNT)
+local replay = replayed() -- a second run of the same request (_once.lua)
+if replay then return replay end
 
 local retried = redis.call('SPOP', stalled, most)
 local n = #retried
@@ -23,4 +27,4 @@ call_many('LPUSH', ids, retried)
 for k = 1, n do
   redis.call('PUBLISH', channel, retried[k])
 end
-return n
+return remembered(n)

@@ -9,23 +9,25 @@
 -- KEYS[7] job.published:NAME  zset   (v1 publishers record jobs here; their entries go)
 -- KEYS[8] job.reasons:NAME    hash   id -> why it was last cancelled or stalled
 -- KEYS[9] job.stalls:NAME     string stall counter
--- KEYS[10] job.holders:NAME    zset   'WORKER\0ID' per claim of a worker's
 -- ARGV[1] id
 -- ARGV[2] claim token, or ''
 -- ARGV[3] reason ('' keeps none)
 -- ARGV[4] channel event.job.stall:NAME
+-- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
+-- (see _once.lua).
 -- Returns: 'ok', or the refusal, as finish.lua.
 -- Events:  event.job.stall:NAME with payload id.
-local claimed, items, stalled, delayed, tokens, cancelled, published, reasons, stalls, holders =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local claimed, items, stalled, delayed, tokens, cancelled, published, reasons, stalls =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local token, reason, channel = ARGV[2], ARGV[3], ARGV[4]
 exactly(4)
 local id = job_id(1)
 
+local replay = replayed() -- a second run of the same request (_once.lua)
+if replay then return replay end
 local refusal = refuse_unless_claimed_by(items, claimed, stalled, delayed, tokens, id, token)
 if refusal then return refusal end
 
-call_many('ZREM', holders, holders_of({id}, {redis.call('HGET', tokens, id)}))
 redis.call('ZREM', claimed, id)
 redis.call('HDEL', tokens, id)
 -- As v1: a stalled job starts its cancel count afresh when retried.
@@ -36,4 +38,4 @@ redis.call('ZREM', published, id)
 if reason ~= '' then redis.call('HSET', reasons, id, bounded(reason)) end
 redis.call('INCR', stalls)
 redis.call('PUBLISH', channel, id)
-return 'ok'
+return remembered('ok')

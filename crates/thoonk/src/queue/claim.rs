@@ -2,10 +2,12 @@
 //! that moves up to N jobs from available to claimed, with their leases
 //! and tokens.
 
-use super::{lossy, JobRef, Queue};
+use super::{lossy, JobRef, Once, Queue};
 use crate::{limits, scripts, Result};
 use redis::ScriptInvocation;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// A job, as a worker claimed it: its payload, and the token of this
 /// claim. Finish, cancel or stall it by passing `&job` to the queue's
@@ -56,7 +58,7 @@ impl Queue {
         &self,
         max: usize,
         worker: Option<&str>,
-    ) -> Result<(Vec<Job>, Option<u64>)> {
+    ) -> Result<(Vec<Job>, Option<Instant>)> {
         let reply = self
             .claim_call(max, worker)
             .invoke_async(&mut self.thoonk.connection())
@@ -79,17 +81,17 @@ impl Queue {
             .key(&k.stalled)
             .key(&k.holders)
             .key(&k.ghosts)
-            .arg(self.thoonk.now_ms())
             .arg(max.max(1))
             .arg(k.channel("claim"))
             .arg(worker.unwrap_or(""))
-            .arg(k.channel("due"));
+            .arg(k.channel("due"))
+            .once(self);
         call
     }
 
     /// The jobs in the claim script's reply, and when its next delayed job
-    /// falls due.
-    pub(crate) fn read_claimed(&self, reply: redis::Value) -> Result<(Vec<Job>, Option<u64>)> {
+    /// falls due (as the server counts: the reply says in how long).
+    pub(crate) fn read_claimed(&self, reply: redis::Value) -> Result<(Vec<Job>, Option<Instant>)> {
         let (next_due, flat) = split_claim_reply(reply).map_err(self.at("claim"))?;
         let mut out = Vec::with_capacity(flat.len() / 4);
         let mut fields = flat.into_iter();
@@ -104,11 +106,15 @@ impl Queue {
                 token: lossy(token),
             });
         }
-        Ok((out, u64::try_from(next_due).ok()))
+        let next_due = u64::try_from(next_due)
+            .ok()
+            .map(|ms| Instant::now() + Duration::from_millis(ms));
+        Ok((out, next_due))
     }
 }
 
-/// claim.lua answers {next due or -1, id, item, cancelled, token, …}.
+/// claim.lua answers {ms until the next due or -1, id, item, cancelled,
+/// token, …}.
 fn split_claim_reply(reply: redis::Value) -> redis::RedisResult<(i64, Vec<Vec<u8>>)> {
     let mut values: Vec<redis::Value> = redis::FromRedisValue::from_redis_value(reply)?;
     if values.is_empty() {

@@ -216,7 +216,8 @@ impl Queue {
         let flat: Vec<String> = scripts::WORKERS
             .key(&k.workers)
             .key(&k.holders)
-            .arg(self.thoonk.now_ms())
+            .key(&k.tokens)
+            .key(&k.claimed)
             .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at("list the workers"))?;

@@ -1,7 +1,7 @@
 //! Leases: extending claims, recovering the ones that ran out, releasing
 //! claims unfinished at shutdown.
 
-use super::{JobRef, Queue, DEFAULT_LEASE, DEFAULT_MAX_CANCELS};
+use super::{JobRef, Once, Queue, DEFAULT_LEASE, DEFAULT_MAX_CANCELS};
 use crate::{scripts, Result};
 use std::time::Duration;
 
@@ -15,6 +15,11 @@ pub struct Recovered {
     /// Delayed jobs made available, having fallen due (as a claim does: a
     /// queue served by v1 workers alone has no claim of ours to do it).
     pub due: u64,
+    /// How much longer recovery takes nothing back: after Redis itself was
+    /// silent (frozen, restarted, failed over) while workers' liveness
+    /// marks ran out, it waits a grace in which the living renew theirs
+    /// (zero: it does not wait).
+    pub waiting: Duration,
 }
 
 impl Queue {
@@ -33,19 +38,20 @@ impl Queue {
         worker: Option<(&str, Duration)>,
     ) -> Result<Vec<String>> {
         let k = &self.keys;
-        let now = self.thoonk.now_ms();
         let mut call = scripts::EXTEND.prepare_invoke();
         call.key(&k.claimed)
             .key(&k.tokens)
             .key(&k.workers)
             .key(&k.items)
-            .arg(now)
+            .key(&k.holders)
+            .key(&k.pulse)
             .arg(worker.map_or("", |w| w.0))
-            .arg(now + worker.map_or(0, |w| w.1.as_millis() as u64));
+            .arg(worker.map_or(0, |w| w.1.as_millis() as u64));
         for job in jobs {
             call.arg(job.id).arg(job.token.unwrap_or(""));
         }
-        call.invoke_async(&mut self.thoonk.connection())
+        call.once(self)
+            .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at("extend leases"))
     }
@@ -64,37 +70,40 @@ impl Queue {
     /// paces its heartbeat by it, with no read of its own).
     pub(crate) async fn recover_pass(&self) -> Result<(Recovered, Duration)> {
         let k = &self.keys;
-        let (requeued, stalled, lease_ms, due): (u64, u64, u64, u64) = scripts::RECOVER
-            .key(&k.claimed)
-            .key(&k.tokens)
-            .key(&k.workers)
-            .key(&k.cancelled)
-            .key(&k.ids)
-            .key(&k.stalled)
-            .key(&k.published)
-            .key(&k.reasons)
-            .key(&k.config)
-            .key(&k.cancels)
-            .key(&k.stalls)
-            .key(&k.recoveries)
-            .key(&k.items)
-            .key(&k.awaited)
-            .key(&k.delayed)
-            .key(&k.holders)
-            .arg(self.thoonk.now_ms())
-            .arg(DEFAULT_LEASE.as_millis() as u64)
-            .arg(DEFAULT_MAX_CANCELS)
-            .arg(k.channel("cancel"))
-            .arg(k.channel("stall"))
-            .arg(k.channel("due"))
-            .invoke_async(&mut self.thoonk.connection())
-            .await
-            .map_err(self.at("recover expired claims"))?;
+        let (requeued, stalled, lease_ms, due, waiting_ms): (u64, u64, u64, u64, u64) =
+            scripts::RECOVER
+                .key(&k.claimed)
+                .key(&k.tokens)
+                .key(&k.workers)
+                .key(&k.cancelled)
+                .key(&k.ids)
+                .key(&k.stalled)
+                .key(&k.published)
+                .key(&k.reasons)
+                .key(&k.config)
+                .key(&k.cancels)
+                .key(&k.stalls)
+                .key(&k.recoveries)
+                .key(&k.items)
+                .key(&k.awaited)
+                .key(&k.delayed)
+                .key(&k.holders)
+                .key(&k.pulse)
+                .arg(DEFAULT_LEASE.as_millis() as u64)
+                .arg(DEFAULT_MAX_CANCELS)
+                .arg(k.channel("cancel"))
+                .arg(k.channel("stall"))
+                .arg(k.channel("due"))
+                .once(self)
+                .invoke_async(&mut self.thoonk.connection())
+                .await
+                .map_err(self.at("recover expired claims"))?;
         Ok((
             Recovered {
                 requeued,
                 stalled,
                 due,
+                waiting: Duration::from_millis(waiting_ms),
             },
             Duration::from_millis(lease_ms),
         ))
@@ -112,12 +121,12 @@ impl Queue {
         call.key(&k.claimed)
             .key(&k.tokens)
             .key(&k.ids)
-            .key(&k.holders)
             .arg(k.channel("release"));
         for job in jobs {
             call.arg(job.id).arg(job.token.unwrap_or(""));
         }
-        call.invoke_async(&mut self.thoonk.connection())
+        call.once(self)
+            .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at("release claims"))
     }

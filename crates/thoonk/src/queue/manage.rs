@@ -2,7 +2,7 @@
 //! stalled one (or all of them), retract one, read its cancel count; and
 //! destroy a whole queue.
 
-use super::Queue;
+use super::{Once, Queue};
 use crate::names::check_id;
 use crate::{scripts, Result, State};
 
@@ -19,6 +19,7 @@ impl Queue {
             .key(&k.ids)
             .arg(id)
             .arg(k.channel("retry"))
+            .once(self)
             .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at_job("retry", id))?;
@@ -42,6 +43,7 @@ impl Queue {
                 .key(&k.ids)
                 .arg(k.channel("retry"))
                 .arg(BATCH)
+                .once(self)
                 .invoke_async(&mut self.thoonk.connection())
                 .await
                 .map_err(self.at("retry all stalled jobs"))?;
@@ -67,10 +69,10 @@ impl Queue {
             .key(&k.awaited)
             .key(&k.delayed)
             .key(&k.reasons)
-            .key(&k.holders)
             .key(&k.ghosts)
             .arg(id)
             .arg(k.channel("retract"))
+            .once(self)
             .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at_job("retract", id))?;

@@ -22,6 +22,7 @@ pub use publish::{NewJob, Publish};
 use crate::keys::Keys;
 use crate::names::check_name;
 use crate::{Error, Result, State, Thoonk};
+use redis::ScriptInvocation;
 use std::sync::Arc;
 
 /// Which job an operation is about, and optionally which claim of it.
@@ -172,4 +173,18 @@ impl Queue {
 
 pub(crate) fn lossy(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Once, even when sent twice: a script call that writes carries a request
+/// id, the last of its arguments, and the key that remembers its reply, the
+/// last of its keys (see `_once.lua`). Added last, after all the others.
+pub(crate) trait Once {
+    fn once(&mut self, queue: &Queue) -> &mut Self;
+}
+
+impl Once for ScriptInvocation<'_> {
+    fn once(&mut self, queue: &Queue) -> &mut Self {
+        let id = queue.thoonk.request_id();
+        self.key(queue.keys.request(&id)).arg(id)
+    }
 }

@@ -2,7 +2,7 @@
 //! cancelled back to the queue ([`Cancel`]: with a delay and a reason), or
 //! stalled aside.
 
-use super::{JobRef, Queue};
+use super::{JobRef, Once, Queue};
 use crate::limits;
 use crate::names::check_id;
 use crate::{scripts, Result, State};
@@ -98,7 +98,6 @@ impl Queue {
                 .key(&k.finishes)
                 .key(&k.awaited)
                 .key(&k.reasons)
-                .key(&k.holders)
                 .arg(k.channel("finish"));
             for &i in &valid {
                 let (job, result) = jobs[i];
@@ -109,6 +108,7 @@ impl Queue {
                     .arg(result.unwrap_or_default());
             }
             let replies: Vec<String> = call
+                .once(self)
                 .invoke_async(&mut self.thoonk.connection())
                 .await
                 .map_err(self.at("finish"))?;
@@ -158,16 +158,15 @@ impl Queue {
             .key(&k.published)
             .key(&k.cancels)
             .key(&k.stalls)
-            .key(&k.holders)
             .arg(job.id)
             .arg(job.token.unwrap_or(""))
-            .arg(self.thoonk.now_ms())
             .arg(options.delay.as_millis() as u64)
             .arg(options.reason)
             .arg(crate::DEFAULT_MAX_CANCELS)
             .arg(k.channel("cancel"))
             .arg(k.channel("delay"))
             .arg(k.channel("stall"))
+            .once(self)
             .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at_job("cancel", job.id))?;
@@ -196,11 +195,11 @@ impl Queue {
             .key(&k.published)
             .key(&k.reasons)
             .key(&k.stalls)
-            .key(&k.holders)
             .arg(job.id)
             .arg(job.token.unwrap_or(""))
             .arg(reason)
             .arg(k.channel("stall"))
+            .once(self)
             .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at_job("stall", job.id))?;

@@ -6,7 +6,7 @@ use super::Queue;
 use crate::limits;
 use crate::names::{check_id, new_id};
 use crate::{scripts, Error, Result};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// How to publish a job. `Publish::default()` queues a job with a fresh id
 /// at the back of the line, available at once.
@@ -61,13 +61,17 @@ impl Publish {
     }
 
     /// Make the job available only after `delay` (it is "delayed" until
-    /// then).
+    /// then), counted by the server's clock from when the publish runs:
+    /// a publisher whose clock is wrong delays its jobs all the same.
     pub fn delay(mut self, delay: Duration) -> Self {
         self.due = Some(Due::In(delay));
         self
     }
 
-    /// Make the job available only at `when`.
+    /// Make the job available only at `when`, read on this machine's
+    /// clock: it becomes the delay from now to `when`, which the server
+    /// then counts (the one place a client's clock counts: the time was
+    /// given by it).
     pub fn at(mut self, when: SystemTime) -> Self {
         self.due = Some(Due::At(when));
         self
@@ -135,13 +139,13 @@ impl Queue {
         I: IntoIterator,
         I::Item: Into<NewJob>,
     {
-        let mut batch = Batch::new(self, self.thoonk.now_ms());
+        let mut batch = Batch::new(self);
         for job in jobs {
             batch.add(job.into())?;
         }
         let Batch {
-            keys,
-            args,
+            mut keys,
+            mut args,
             ids,
             replicas,
             ..
@@ -149,6 +153,10 @@ impl Queue {
         if ids.is_empty() {
             return Ok(ids);
         }
+        // Once, even when sent twice (see `_once.lua`): last of all.
+        let request = self.thoonk.request_id();
+        keys.push(self.keys.request(&request));
+        args.push(request.into_bytes());
         let reply: String = match replicas {
             None => {
                 let mut call = scripts::PUBLISH.prepare_invoke();
@@ -212,7 +220,6 @@ impl Queue {
 /// the order given, and the replicas the batch asks for.
 struct Batch<'a> {
     queue: &'a Queue,
-    now: u64,
     keys: Vec<String>,
     args: Vec<Vec<u8>>,
     ids: Vec<String>,
@@ -220,11 +227,10 @@ struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    fn new(queue: &'a Queue, now: u64) -> Batch<'a> {
+    fn new(queue: &'a Queue) -> Batch<'a> {
         let k = &queue.keys;
         Batch {
             queue,
-            now,
             keys: vec![
                 k.ids.clone(),
                 k.items.clone(),
@@ -234,7 +240,6 @@ impl<'a> Batch<'a> {
                 k.ghosts.clone(),
             ],
             args: vec![
-                now.to_string().into_bytes(),
                 k.channel("publish").into_bytes(),
                 k.channel("delay").into_bytes(),
             ],
@@ -244,7 +249,7 @@ impl<'a> Batch<'a> {
     }
 
     /// Adds one job: its id (checked, or generated), payload, place in
-    /// line, kept-result TTL and due time.
+    /// line, kept-result TTL and delay.
     fn add(&mut self, job: NewJob) -> Result<()> {
         let NewJob { item, options } = job;
         let id = match options.id {
@@ -271,19 +276,17 @@ impl<'a> Batch<'a> {
         limits::at_most("keep_result", keep, limits::MAX_DELAY).map_err(refuse)?;
         // At least a second: Redis's EX does not take zero.
         let ttl = options.keep_result.map_or(0, |t| t.as_secs().max(1));
-        let due = match options.due {
-            None => 0,
+        let delay = match options.due {
+            None => Duration::ZERO,
             Some(Due::In(d)) => {
                 limits::at_most("delay", d, limits::MAX_DELAY).map_err(refuse)?;
-                self.now + d.as_millis() as u64
+                d
             }
             Some(Due::At(t)) => {
-                let at = t
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64);
-                let delay = Duration::from_millis(at.saturating_sub(self.now));
+                // A time past is now.
+                let delay = t.duration_since(SystemTime::now()).unwrap_or_default();
                 limits::at_most("delay to `at`", delay, limits::MAX_DELAY).map_err(refuse)?;
-                at
+                delay
             }
         };
         // The largest count and timeout asked for hold for the whole batch.
@@ -303,7 +306,7 @@ impl<'a> Batch<'a> {
             item,
             priority.into(),
             ttl.to_string().into_bytes(),
-            due.to_string().into_bytes(),
+            delay.as_millis().to_string().into_bytes(),
         ]);
         self.ids.push(id);
         Ok(())

@@ -4,7 +4,7 @@
 use crate::limits;
 use crate::names::{check_id, new_id};
 use crate::pubsub::{Listener, Notice};
-use crate::{Error, Job, Publish, Queue, Result};
+use crate::{scripts, Error, Job, Publish, Queue, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -33,19 +33,17 @@ impl Queue {
         })
     }
 
-    /// When the queue's first delayed job falls due, if it has one.
+    /// When the queue's first delayed job falls due, if it has one (the
+    /// server's clock decides: it says in how long).
     pub(crate) async fn first_due(&self) -> Result<Option<Instant>> {
-        let first: Vec<(String, f64)> = redis::cmd("ZRANGE")
-            .arg(&self.keys.delayed)
-            .arg(0)
-            .arg(0)
-            .arg("WITHSCORES")
-            .query_async(&mut self.thoonk.connection())
+        let in_ms: i64 = scripts::DUE
+            .key(&self.keys.delayed)
+            .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at("read the first due time"))?;
-        Ok(first
-            .first()
-            .map(|&(_, due)| self.thoonk.instant_of(due as u64)))
+        Ok(u64::try_from(in_ms)
+            .ok()
+            .map(|ms| Instant::now() + Duration::from_millis(ms)))
     }
 
     /// Claims one job, waiting up to `timeout` for one (zero: as long as it
@@ -238,15 +236,15 @@ impl Queue {
 
 impl Waiter {
     /// Returns when there may be work: the queue has an available job, a
-    /// delayed job is due (`next_due`, Unix ms, as the last claim said, or
-    /// one delayed since), or `deadline` passed.
+    /// delayed job is due (`next_due`, as the last claim said, or one
+    /// delayed since), or `deadline` passed.
     pub(crate) async fn wait(
         &mut self,
         deadline: Option<Instant>,
-        next_due: Option<u64>,
+        next_due: Option<Instant>,
     ) -> Result<()> {
         let thoonk = &self.queue.thoonk;
-        let wake = earliest(deadline, next_due.map(|due| thoonk.instant_of(due)));
+        let wake = earliest(deadline, next_due);
         let blmove = thoonk.wait_for_list(&self.queue.keys.ids, block_until(wake));
         tokio::pin!(blmove);
         loop {

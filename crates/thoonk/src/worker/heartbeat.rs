@@ -64,6 +64,13 @@ async fn beat(worker: &str, queue: &Queue, state: &LaneState) -> Result<()> {
     }
     let (recovered, lease) = queue.recover_pass().await?;
     state.set_lease(lease);
+    if !recovered.waiting.is_zero() {
+        tracing::info!(
+            queue = queue.name(),
+            waiting = ?recovered.waiting,
+            "Redis was silent while liveness marks ran out: recovery waits for the living to renew theirs"
+        );
+    }
     if recovered.requeued + recovered.stalled > 0 {
         tracing::info!(
             queue = queue.name(),

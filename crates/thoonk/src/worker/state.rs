@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// What a worker knows of one of its queues.
 #[derive(Debug)]
@@ -24,9 +25,9 @@ pub(crate) struct LaneState {
     pub(crate) waiting: AtomicBool,
     /// The queue's lease in ms, as the heartbeat last read it.
     lease: AtomicU64,
-    /// When its next delayed job falls due (Unix ms; `u64::MAX`: none), as
-    /// the last claim saw: the watcher wakes then at the latest.
-    due: AtomicU64,
+    /// When its next delayed job falls due, as the last claim saw: the
+    /// watcher wakes then at the latest.
+    due: Mutex<Option<Instant>>,
 }
 
 impl LaneState {
@@ -40,7 +41,7 @@ impl LaneState {
             free: AtomicUsize::new(1),
             waiting: AtomicBool::new(false),
             lease: AtomicU64::new(DEFAULT_LEASE.as_millis() as u64),
-            due: AtomicU64::new(u64::MAX),
+            due: Mutex::new(None),
         }
     }
 
@@ -116,13 +117,12 @@ impl LaneState {
         self.held.lock().unwrap().drain().collect()
     }
 
-    pub(crate) fn set_due(&self, next_due: Option<u64>) {
-        self.due
-            .store(next_due.unwrap_or(u64::MAX), Ordering::Relaxed);
+    pub(crate) fn set_due(&self, next_due: Option<Instant>) {
+        *self.due.lock().unwrap() = next_due;
     }
 
-    pub(crate) fn due(&self) -> Option<u64> {
-        Some(self.due.load(Ordering::Relaxed)).filter(|&at| at != u64::MAX)
+    pub(crate) fn due(&self) -> Option<Instant> {
+        *self.due.lock().unwrap()
     }
 
     pub(crate) fn set_lease(&self, lease: Duration) {

@@ -2,7 +2,6 @@
 //! has work (or a delayed job falls due), claims it in the same trip, and
 //! hands the jobs to the worker.
 
-use super::heartbeat::MIN_HEARTBEAT;
 use super::state::LaneState;
 use crate::pubsub::Listener;
 use crate::queue::waiting::{block_until, earliest};
@@ -71,17 +70,12 @@ impl Watcher {
         // Its own handle: the wait below holds it while `self` goes on.
         let queue = self.queue.clone();
         let thoonk = &queue.thoonk;
-        // The claim that ends the wait is stamped with the time it was
-        // sent, not the time it runs: so the wait lasts at most a third of
-        // the lease, and with the heartbeat's extension within another
-        // third, no recovery pass takes a fresh claim for an expired one.
-        let cap = Instant::now() + (self.state.lease() / 3).max(MIN_HEARTBEAT);
-        let wake = match self.state.due() {
-            None => cap,
-            Some(at) => thoonk.instant_of(at).min(cap),
-        };
+        // Till the next delayed job is due, if one is (the claim script
+        // makes it available). The claim's time is the server's as it
+        // runs, so the wait may last: no lease starts before the claim.
+        let wake = self.state.due();
         let call = queue.claim_call(max, Some(&self.worker));
-        let claim = thoonk.wait_for_list_then(&queue.keys.ids, block_until(Some(wake)), &call);
+        let claim = thoonk.wait_for_list_then(&queue.keys.ids, block_until(wake), &call);
         tokio::pin!(claim);
         // A job delayed while we wait, due before the wait ends, is claimed
         // apart when it falls due (and so is the next such one): the wait
@@ -97,10 +91,10 @@ impl Watcher {
                     }
                     early = earliest(early, self.delayed_before(wake).await);
                 }
-                _ = tokio::time::sleep_until(early.unwrap_or(wake)), if early.is_some() => {
+                _ = tokio::time::sleep_until(early.unwrap_or_else(Instant::now)), if early.is_some() => {
                     let claimed = queue.claim_for(max, Some(&self.worker)).await;
                     let next = claimed.as_ref().ok().and_then(|(_, due)| *due);
-                    early = next.map(|at| thoonk.instant_of(at)).filter(|&at| at < wake);
+                    early = next.filter(|&at| wake.is_none_or(|w| at < w));
                     if self.hand_over(claimed, max).await.is_err() {
                         return Waited::Gone;
                     }
@@ -110,12 +104,12 @@ impl Watcher {
     }
 
     /// After a delay notice: when the first delayed job falls due, if that
-    /// is before `wake`.
-    async fn delayed_before(&mut self, wake: Instant) -> Option<Instant> {
+    /// is before `wake` (if the wait ends).
+    async fn delayed_before(&mut self, wake: Option<Instant>) -> Option<Instant> {
         // One read covers every job delayed so far.
         self.delays.skip_queued();
         match self.queue.first_due().await {
-            Ok(Some(at)) if at < wake => Some(at),
+            Ok(Some(at)) if wake.is_none_or(|w| at < w) => Some(at),
             Ok(_) => None,
             Err(e) => {
                 tracing::warn!(
@@ -131,7 +125,7 @@ impl Watcher {
     /// worker has gone.
     async fn hand_over(
         &self,
-        claimed: Result<(Vec<Job>, Option<u64>)>,
+        claimed: Result<(Vec<Job>, Option<Instant>)>,
         max: usize,
     ) -> std::result::Result<(), ()> {
         let woke = match claimed {

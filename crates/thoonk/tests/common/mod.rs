@@ -1,9 +1,8 @@
 //! Shared helpers of the library's integration tests, on top of the test
 //! kit (`thoonk_testkit`: the private Redis, the poller, the snapshots and
 //! the job invariant): a test's world ([`Env`], [`ClusterEnv`]), raw
-//! connections of the redis crate, a worker running in its own task, the
-//! manual clock (the one place tests reach the library's clock hook), and
-//! MONITOR.
+//! connections of the redis crate, a worker running in its own task, a
+//! server whose clock the test moves, and MONITOR.
 
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
@@ -15,14 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use thoonk::redis::{self, aio::ConnectionLike, aio::MultiplexedConnection};
-use thoonk::{Clock, Error, Event, Events, Failure, Job, Queue, Report, Thoonk, Worker};
+use thoonk::{Error, Event, Events, Failure, Job, Queue, Report, Thoonk, Worker};
 use thoonk_testkit::poll::{eventually, within, DEADLINE};
 use thoonk_testkit::{Counts, DbSnapshot, PrivateCluster, PrivateRedis};
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinHandle;
-
-/// Where the manual clocks start: a plausible "now" in Unix ms.
-pub(crate) const T0: u64 = 1_700_000_000_000;
 
 /// One test's world: its own redis-server and a client of it.
 pub(crate) struct Env {
@@ -38,6 +34,34 @@ impl Env {
             .await
             .expect("connect to the private redis");
         Env { redis, thoonk }
+    }
+
+    /// Like [`start`](Env::start), on a server whose clock the test moves
+    /// ([`advance`](Env::advance)): leases run out and delayed jobs fall
+    /// due without waiting, in the server's time, which the scripts read.
+    pub(crate) async fn start_clocked() -> Env {
+        let redis = PrivateRedis::start_clocked().expect("start a clocked redis-server");
+        let thoonk = Thoonk::connect(&redis.url())
+            .await
+            .expect("connect to the private redis");
+        Env { redis, thoonk }
+    }
+
+    /// Moves the server's clock forward by `by` (a server from
+    /// [`start_clocked`](Env::start_clocked)).
+    pub(crate) fn advance(&self, by: Duration) {
+        self.redis
+            .clock()
+            .advance(by)
+            .expect("move the server's clock");
+    }
+
+    /// The server's time, in Unix ms.
+    pub(crate) async fn server_ms(&self) -> u64 {
+        self.thoonk
+            .server_time_ms()
+            .await
+            .expect("the server's TIME")
     }
 
     /// A handle on queue `name` of the main client.
@@ -73,12 +97,6 @@ impl Env {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .expect("raw connection")
-    }
-
-    /// The main client reading the time from a [`ManualClock`] set to
-    /// `start_ms`, and that clock, to move by hand.
-    pub(crate) fn clocked(&self, start_ms: u64) -> (Arc<ManualClock>, Thoonk) {
-        clocked(&self.thoonk, start_ms)
     }
 
     pub(crate) fn redis_client(&self) -> redis::Client {
@@ -225,37 +243,6 @@ pub(crate) fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
-}
-
-/// `thoonk` reading the time from a [`ManualClock`] set to `start_ms`, and
-/// that clock, to move by hand. With [`ManualClock`], the one place the
-/// tests use the library's clock hook (`Thoonk::with_clock`, `Clock`).
-pub(crate) fn clocked(thoonk: &Thoonk, start_ms: u64) -> (Arc<ManualClock>, Thoonk) {
-    let clock = Arc::new(ManualClock::at(start_ms));
-    (clock.clone(), thoonk.with_clock(clock))
-}
-
-/// A clock the test moves by hand, for orderings by time.
-#[derive(Debug)]
-pub(crate) struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    pub(crate) fn at(ms: u64) -> Self {
-        ManualClock(AtomicU64::new(ms))
-    }
-    pub(crate) fn set(&self, ms: u64) {
-        self.0.store(ms, Ordering::SeqCst);
-    }
-    /// Moves the clock forward by `by`.
-    pub(crate) fn advance(&self, by: Duration) {
-        self.0.fetch_add(by.as_millis() as u64, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
 }
 
 /// Runs one raw command and decodes its reply.

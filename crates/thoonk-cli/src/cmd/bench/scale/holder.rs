@@ -80,20 +80,14 @@ impl Holder {
         self.task.abort();
         // Awaited: once it returns, nothing of the worker runs any more.
         let _ = self.task.await;
+        // `workers` leaves a worker out once its mark ran out by the
+        // server's clock, the one that decides.
         loop {
             let workers = queue.workers().await.map_err(|e| e.to_string())?;
-            let Some(mark) = workers.iter().find(|w| w.id == self.id) else {
+            if !workers.iter().any(|w| w.id == self.id) {
                 return Ok(());
-            };
-            let left = mark.alive_until_ms.saturating_sub(now_ms());
-            tokio::time::sleep(Duration::from_millis(left + 10)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-}
-
-/// Now in Unix ms, as the library's clock reads it.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -341,11 +341,17 @@ impl Bench<'_> {
 impl Bench<'_> {
     /// A worker claims `HOLDS` jobs and dies; once its liveness mark ran
     /// out, one recovery pass, timed. (No live worker may run meanwhile:
-    /// its own pass would take the jobs back first.)
+    /// its own pass would take the jobs back first.) The dead worker beat
+    /// last, so the first pass may find a silence and wait out its grace
+    /// first: then the next pass is the one timed.
     pub(super) async fn recover_dead(&mut self) -> Result<Sample, String> {
         let dying = Holder::start(self.worker_queue).await?;
         dying.kill(self.queue).await?;
-        let (recovered, sample) = self.timed(self.queue.recover()).await?;
+        let (mut recovered, mut sample) = self.timed(self.queue.recover()).await?;
+        if !recovered.waiting.is_zero() {
+            tokio::time::sleep(recovered.waiting).await;
+            (recovered, sample) = self.timed(self.queue.recover()).await?;
+        }
         if recovered.requeued != HOLDS as u64 {
             return Err(format!(
                 "the recovery pass after a worker died took back {} jobs, not {HOLDS}",
