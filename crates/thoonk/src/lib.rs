@@ -122,7 +122,7 @@
 //!
 //! # Your own Redis+Lua objects
 //!
-//! [`Thoonk`] is a small core: connections, the clock and events. The
+//! [`Thoonk`] is a small core: connections and events. The
 //! [`Queue`] is built on it, and so can other objects be, the way Thoonk
 //! lets you register your own:
 //!
