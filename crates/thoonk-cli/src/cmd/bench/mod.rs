@@ -5,13 +5,15 @@
 //! Each phase runs on a fresh queue of its own (`NAME.<phase>`), and the
 //! queue's keys are deleted after it.
 
+mod load;
 mod scale;
 
 use crate::connect::Target;
 use crate::exit::Fatal;
+use load::{payload, publish_all, Progress};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -152,11 +154,6 @@ struct Plan {
     payload_bytes: usize,
 }
 
-/// Jobs per publish call in the bulk phase (and when filling the process
-/// phase's queue): big enough to amortise the round trip, small enough not
-/// to hold Redis for long.
-const BULK_BATCH: usize = 1000;
-
 /// Runs the four phases, each on a fresh queue that it empties after.
 async fn run_phases(thoonk: &Thoonk, plan: &Plan) -> Result<Results, String> {
     let phases = ["publish_single", "publish_bulk", "process", "latency"];
@@ -253,34 +250,6 @@ async fn measure(
         jobs_per_s: n as f64 / secs,
         redis_cpu_us_per_job: cpu * 1e6 / n as f64,
     })
-}
-
-/// Publishes `n` jobs in batches, a few batches in flight at once.
-async fn publish_all(
-    queue: &Queue,
-    n: usize,
-    payload: &impl Fn(usize) -> String,
-    progress: &Progress,
-) -> Result<(), String> {
-    const IN_FLIGHT: usize = 4;
-    let mut start = 0;
-    while start < n {
-        let mut calls = Vec::new();
-        for _ in 0..IN_FLIGHT {
-            if start >= n {
-                break;
-            }
-            let end = (start + BULK_BATCH).min(n);
-            let items: Vec<String> = (start..end).map(payload).collect();
-            calls.push(queue.publish_many(items));
-            start = end;
-        }
-        for r in futures_util::future::join_all(calls).await {
-            r.map_err(|e| e.to_string())?;
-        }
-        progress.set(start);
-    }
-    Ok(())
 }
 
 /// Runs a no-op worker until `finishes` jobs have finished.
@@ -384,13 +353,6 @@ async fn measure_latency(
     })
 }
 
-/// `{"n":i,"pad":"xxx…"}`, padded to about `bytes`.
-fn payload(i: usize, bytes: usize) -> String {
-    let head = format!("{{\"n\":{i},\"pad\":\"");
-    let pad = bytes.saturating_sub(head.len() + 2);
-    format!("{head}{}\"}}", "x".repeat(pad))
-}
-
 /// The Redis server's CPU seconds so far (user + sys), from `INFO cpu`; on
 /// a cluster, the masters' together.
 async fn redis_cpu(thoonk: &Thoonk) -> Result<f64, String> {
@@ -431,52 +393,6 @@ fn field(info: &str, name: &str) -> Result<f64, String> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| format!("INFO has no {name}"))
-}
-
-/// A progress line on stderr, when stderr is a terminal.
-struct Progress {
-    label: &'static str,
-    total: usize,
-    shown: bool,
-}
-
-impl Progress {
-    fn new(label: &'static str, total: usize) -> Self {
-        Progress {
-            label,
-            total,
-            shown: std::io::stderr().is_terminal(),
-        }
-    }
-
-    fn hidden() -> Self {
-        Progress {
-            label: "",
-            total: 0,
-            shown: false,
-        }
-    }
-
-    fn set(&self, n: usize) {
-        if self.shown && (n.is_multiple_of(500) || n == self.total) {
-            let width = 30;
-            let filled = (n * width) / self.total.max(1);
-            eprint!(
-                "\r{:<15} [{}{}] {n}/{}",
-                self.label,
-                "#".repeat(filled),
-                " ".repeat(width - filled.min(width)),
-                self.total
-            );
-            let _ = std::io::stderr().flush();
-        }
-    }
-
-    fn done(&self) {
-        if self.shown {
-            eprintln!();
-        }
-    }
 }
 
 /// The results as plain lines.

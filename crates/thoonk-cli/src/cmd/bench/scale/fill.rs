@@ -2,8 +2,8 @@
 //! its Redis state is exactly what users' calls leave: `publish_many` in
 //! batches, then `claim` in batches, then `stall` of some of the claimed.
 
-use super::super::{payload, publish_all, Progress};
 use super::holder::HOLDS;
+use crate::cmd::bench::load::{payload, publish_all, Progress};
 use std::time::Duration;
 use thoonk::{Job, Publish, Queue};
 

@@ -20,7 +20,7 @@ mod ops;
 mod report;
 mod slowlog;
 
-use super::Progress;
+use super::load::Progress;
 use crate::connect::Target;
 use crate::exit::Fatal;
 use holder::{Holder, HOLDS};

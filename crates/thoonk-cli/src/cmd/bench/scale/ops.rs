@@ -3,10 +3,10 @@
 //! each run leaving the queue's counts as it found them (what a run
 //! publishes, a claim and finish outside the timing takes back, and so on).
 
-use super::super::payload;
 use super::fill::Filled;
 use super::holder::{Holder, HOLDS};
 use super::slowlog::{Slowlog, Whose};
+use crate::cmd::bench::load::payload;
 use crate::connect::Target;
 use std::future::Future;
 use std::process::Stdio;

@@ -1,8 +1,9 @@
 //! What `--scale` measured ([`Results`], as `--json` prints it) and its
 //! table: a row per operation, a column per size.
 
+use super::fill::DELAYED;
+use super::holder::HOLDS;
 use super::ops::Op;
-use super::{fill::DELAYED, holder::HOLDS};
 use serde::Serialize;
 use std::io::Write;
 
