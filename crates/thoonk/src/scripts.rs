@@ -46,6 +46,8 @@ scripts! {
     LIST, LIST_SOURCE: "list.lua", "_args.lua", "_batch.lua";
     INFO, INFO_SOURCE: "info.lua", "_batch.lua", "_state.lua";
     DUE, DUE_SOURCE: "due.lua", "_args.lua";
+    STATS, STATS_SOURCE: "stats.lua";
+    OUTCOME, OUTCOME_SOURCE: "outcome.lua";
     WORKERS, WORKERS_SOURCE: "workers.lua", "_args.lua", "_batch.lua", "_state.lua";
     RETRY_ALL, RETRY_ALL_SOURCE: "retry_all.lua", "_once.lua", "_args.lua", "_batch.lua";
 }

@@ -115,33 +115,22 @@ impl Queue {
     /// snapshot.
     pub async fn stats(&self) -> Result<Stats> {
         let k = &self.keys;
-        // One MGET: a counter no one has counted yet does not exist.
-        type Counters = (
-            Option<u64>,
-            Option<u64>,
-            Option<u64>,
-            Option<u64>,
-            Option<u64>,
-        );
-        type States = (u64, u64, u64, u64, u64, Counters);
-        let (listed, ghosts, claimed, stalled, delayed, counters): States = redis::pipe()
-            .atomic()
-            .llen(&k.ids)
-            .scard(&k.ghosts)
-            .zcard(&k.claimed)
-            .scard(&k.stalled)
-            .zcard(&k.delayed)
-            .mget(&[
-                &k.publishes,
-                &k.finishes,
-                &k.cancels,
-                &k.stalls,
-                &k.recoveries,
-            ])
-            .query_async(&mut self.thoonk.connection())
+        let counts: [u64; 10] = scripts::STATS
+            .key(&k.ids)
+            .key(&k.ghosts)
+            .key(&k.claimed)
+            .key(&k.stalled)
+            .key(&k.delayed)
+            .key(&k.publishes)
+            .key(&k.finishes)
+            .key(&k.cancels)
+            .key(&k.stalls)
+            .key(&k.recoveries)
+            .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at("read the counts"))?;
-        let (publishes, finishes, cancels, stalls, recoveries) = counters;
+        let [listed, ghosts, claimed, stalled, delayed, publishes, finishes, cancels, stalls, recoveries] =
+            counts;
         Ok(Stats {
             queue: self.name().to_string(),
             // The ids retracted jobs left in a long list are no jobs.
@@ -149,11 +138,11 @@ impl Queue {
             claimed,
             stalled,
             delayed,
-            publishes: publishes.unwrap_or(0),
-            finishes: finishes.unwrap_or(0),
-            cancels: cancels.unwrap_or(0),
-            stalls: stalls.unwrap_or(0),
-            recoveries: recoveries.unwrap_or(0),
+            publishes,
+            finishes,
+            cancels,
+            stalls,
+            recoveries,
         })
     }
 

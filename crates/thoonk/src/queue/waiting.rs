@@ -204,12 +204,12 @@ impl Queue {
     /// over (its kept result, or `Retracted` or `Stalled`), `None` while it
     /// is still on its way.
     async fn after_gap(&self, id: &str) -> Result<Option<Option<Vec<u8>>>> {
-        let (exists, stalled, kept): (bool, bool, Option<Vec<u8>>) = redis::pipe()
-            .atomic()
-            .hexists(&self.keys.items, id)
-            .sismember(&self.keys.stalled, id)
-            .get(self.keys.result(id))
-            .query_async(&mut self.thoonk.connection())
+        let (exists, stalled, kept): (bool, bool, Option<Vec<u8>>) = scripts::OUTCOME
+            .key(&self.keys.items)
+            .key(&self.keys.stalled)
+            .key(self.keys.result(id))
+            .arg(id)
+            .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at_job("read a job's outcome", id))?;
         match (exists, stalled, kept) {
