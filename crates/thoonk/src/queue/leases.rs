@@ -61,7 +61,10 @@ impl Queue {
     /// delayed jobs that fell due available; sweeps a sample of what v1
     /// clients leave behind them. Safe to run by anyone, at any time, as
     /// often as one likes: every worker runs it each heartbeat, the
-    /// dashboard every few seconds.
+    /// dashboard every few seconds. After Redis itself was silent while
+    /// liveness marks ran out, it takes nothing back for a grace
+    /// ([`Recovered::waiting`]): those workers were waiting on Redis, not
+    /// dead.
     pub async fn recover(&self) -> Result<Recovered> {
         Ok(self.recover_pass().await?.0)
     }
