@@ -34,7 +34,6 @@ for k = 1, count do
   if delay ~= '0' then whole(i + 4, 0, MAX_DURATION) end
   job_ids[k] = id
 end
-local now = server_now()
 local replay = replayed() -- a second run of the same request (_once.lua)
 if replay then return replay end
 
@@ -51,6 +50,8 @@ end
 -- (Counters, not #t + 1: the length operator searches the table.)
 local item_pairs, back, front, due_pairs, kept_pairs = {}, {}, {}, {}, {}
 local nb, nf, nd, nk = 0, 0, 0, 0
+-- The server's time, read only when a job is delayed.
+local now
 for k = 1, count do
   local i = 5 * k - 2
   local id, item, priority, ttl, delay = job_ids[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
@@ -62,6 +63,7 @@ for k = 1, count do
     nk = nk + 2
   end
   if delay ~= '0' and tonumber(delay) > 0 then
+    now = now or server_now()
     due_pairs[nd + 1] = now + tonumber(delay)
     due_pairs[nd + 2] = id
     nd = nd + 2
