@@ -25,6 +25,25 @@ async fn spawn_worker(
     })
 }
 
+/// Asserts `err` is the end of a wait for job `id` of `queue` after
+/// `timeout`, the job `published` or not.
+#[track_caller]
+fn assert_wait_timeout(err: &Error, queue: &str, id: &str, timeout: Duration, published: bool) {
+    let Error::WaitTimeout {
+        queue: q,
+        id: i,
+        timeout: t,
+        published: p,
+    } = err
+    else {
+        panic!("expected WaitTimeout, got {err:?}")
+    };
+    assert_eq!(
+        (q.as_str(), i.as_str(), *t, *p),
+        (queue, id, timeout, published)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn returns_the_result() {
     let env = Env::start().await;
@@ -65,19 +84,7 @@ async fn times_out_when_nobody_works() {
         .publish_and_wait("x", Publish::new().id("lonely"), timeout)
         .await
         .unwrap_err();
-    let Error::WaitTimeout {
-        queue,
-        id,
-        timeout: t,
-        published,
-    } = &err
-    else {
-        panic!("expected WaitTimeout, got {err:?}")
-    };
-    assert_eq!(
-        (queue.as_str(), id.as_str(), *t, *published),
-        ("idle", "lonely", timeout, true)
-    );
+    assert_wait_timeout(&err, "idle", "lonely", timeout, true);
     assert_message_names(&err, &["idle", "lonely"]);
     // The job stays in the queue, and the waiter stopped listening.
     assert_eq!(q.stats().await.unwrap().available, 1);
@@ -179,19 +186,7 @@ async fn with_redis_gone_the_wait_ends_at_its_timeout() {
     )
     .await
     .unwrap_err();
-    let Error::WaitTimeout {
-        queue,
-        id,
-        timeout: t,
-        published,
-    } = &err
-    else {
-        panic!("expected WaitTimeout, got {err:?}")
-    };
-    assert_eq!(
-        (queue.as_str(), id.as_str(), *t, *published),
-        ("mail", "lost", timeout, false)
-    );
+    assert_wait_timeout(&err, "mail", "lost", timeout, false);
     assert_message_names(&err, &["mail", "lost", "not published"]);
 }
 

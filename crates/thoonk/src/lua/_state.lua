@@ -143,22 +143,22 @@ end
 -- marks and leases. (A fleet that did all die is recovered GRACE later.)
 -- The first heartbeat or recovery pass after the silence notes it, in
 -- job.pulse:NAME; a heartbeat also notes its own time there.
--- Returns whether recovery must wait.
+-- Returns when the grace ends (server ms), or nil when there is none.
 local SILENCE, GRACE = 2000, 3000
 local function grace_after_silence(pulse, workers, now)
   local noted = redis.call('HMGET', pulse, 'beat', 'grace')
   local beat, grace = tonumber(noted[1]), tonumber(noted[2])
-  if grace and now < grace then return true end
-  if not beat then return false end
+  if grace and now < grace then return grace end
+  if not beat then return nil end
   -- (A clock that went back, as after a failover to another machine, is
   -- a silence of unknown length.)
   local since
   if now < beat then since = '-inf' elseif now - beat > SILENCE then since = '(' .. beat end
   if since and redis.call('ZCOUNT', workers, since, now) > 0 then
     redis.call('HSET', pulse, 'beat', now, 'grace', now + GRACE)
-    return true
+    return now + GRACE
   end
-  return false
+  return nil
 end
 
 -- A reason is kept for people to read, not to hold a payload: bounded.

@@ -70,7 +70,8 @@ local DEAD_MEMBERS = 200
 
 -- In order (oldest claim first), so jobs go back in the order they left.
 local expired, why, n = {}, {}, 0
-local waiting = grace_after_silence(pulse, workers, now)
+local grace_ends = grace_after_silence(pulse, workers, now)
+local waiting = grace_ends ~= nil
 for _, id in ipairs(waiting and {} or redis.call('ZRANGEBYSCORE', claimed, '-inf', now - lease, 'LIMIT', 0, 1000)) do
   n = n + 1
   expired[n] = id
@@ -146,8 +147,7 @@ if #marks > 0 then
   end
   call_many('HDEL', awaited, gone)
 end
-local wait = waiting and tonumber(redis.call('HGET', pulse, 'grace')) - now or 0
-local reply = {requeued, stalled_count, lease, #due, wait}
+local reply = {requeued, stalled_count, lease, #due, waiting and grace_ends - now or 0}
 -- (A pass that took nothing back and promoted nothing has no effect a
 -- second run could repeat: it writes nothing, not even its reply.)
 if n > 0 or #due > 0 then return remembered(reply) end

@@ -2,11 +2,11 @@
 //! that moves up to N jobs from available to claimed, with their leases
 //! and tokens.
 
+use super::waiting::due_in;
 use super::{lossy, JobRef, Once, Queue};
 use crate::{limits, scripts, Result};
 use redis::ScriptInvocation;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::time::Instant;
 
 /// A job, as a worker claimed it: its payload, and the token of this
@@ -106,10 +106,7 @@ impl Queue {
                 token: lossy(token),
             });
         }
-        let next_due = u64::try_from(next_due)
-            .ok()
-            .map(|ms| Instant::now() + Duration::from_millis(ms));
-        Ok((out, next_due))
+        Ok((out, due_in(next_due)))
     }
 }
 

@@ -41,9 +41,7 @@ impl Queue {
             .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at("read the first due time"))?;
-        Ok(u64::try_from(in_ms)
-            .ok()
-            .map(|ms| Instant::now() + Duration::from_millis(ms)))
+        Ok(due_in(in_ms))
     }
 
     /// Claims one job, waiting up to `timeout` for one (zero: as long as it
@@ -267,6 +265,15 @@ impl Waiter {
             }
         }
     }
+}
+
+/// When a delayed job falls due, from the server's answer of in how many
+/// ms (negative: none is delayed): the server's clock decides, this
+/// process only counts from now.
+pub(crate) fn due_in(ms: i64) -> Option<Instant> {
+    u64::try_from(ms)
+        .ok()
+        .map(|ms| Instant::now() + Duration::from_millis(ms))
 }
 
 /// The sooner of two wake-up times, either of which may be unset.
