@@ -195,10 +195,11 @@ pub use worker::{Backoff, Failure, Json, Order, Output, Report, Worker};
 /// Hooks for tests (the `test-util` feature), not for programs.
 #[cfg(feature = "test-util")]
 pub mod testing {
-    /// Every Lua script's file name and whole source (preludes included),
+    /// The function library the Lua scripts make (as `FUNCTION LOAD`
+    /// takes it), and each script's file name with its function's name,
     /// for tests that drive the scripts directly.
-    pub fn scripts() -> &'static [(&'static str, &'static str)] {
-        crate::scripts::SOURCES
+    pub fn scripts() -> (&'static str, Vec<(&'static str, &'static str)>) {
+        crate::scripts::library()
     }
 }
 

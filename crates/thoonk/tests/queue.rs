@@ -132,7 +132,7 @@ async fn publish_many_keeps_the_order_in_one_round_trip() {
         .filter(|s| !s.is_lua())
         .map(Seen::name)
         .collect();
-    assert_eq!(sent, ["EVALSHA"], "one command for the whole batch");
+    assert_eq!(sent, ["FCALL"], "one command for the whole batch");
 
     assert_eq!(ids.len(), 3);
     assert_eq!((ids[0].as_str(), ids[2].as_str()), ("one", "three"));

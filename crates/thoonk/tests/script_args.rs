@@ -255,32 +255,44 @@ const BAD_IDS: &[&str] = &[""];
 /// A flag is '0' or '1'.
 const BAD_FLAGS: &[&str] = &["", "2", "yes", "-1"];
 
-/// Runs `call`'s script with `args`, as request `request`: its key and id
-/// go last, as the library sends them (see `_once.lua`).
-fn eval(redis: &PrivateRedis, source: &str, call: &Call, args: &[String], request: &str) -> Resp {
+/// Runs `call`'s script (its function in the library, `function`) with
+/// `args`, as request `request`: its key and id go last, as the library
+/// sends them (see `_once.lua`). Loads the library first where the server
+/// does not have it, as the library does.
+fn eval(redis: &PrivateRedis, function: &str, call: &Call, args: &[String], request: &str) -> Resp {
     let request_key = format!("job.request:{Q}\0{request}");
-    let mut command: Vec<&str> = vec!["EVAL", source];
+    let mut command: Vec<&str> = vec!["FCALL", function];
     let n = (call.keys.len() + 1).to_string();
     command.push(&n);
     command.extend(call.keys.iter().map(String::as_str));
     command.push(&request_key);
     command.extend(args.iter().map(String::as_str));
     command.push(request);
-    redis.command(&command).expect("a reply")
+    match redis.command(&command).expect("a reply") {
+        Resp::Error(e) if e.contains("Function not found") => {
+            let (library, _) = thoonk::testing::scripts();
+            redis
+                .command(&["FUNCTION", "LOAD", "REPLACE", library])
+                .expect("the library loads");
+            redis.command(&command).expect("a reply")
+        }
+        reply => reply,
+    }
 }
 
 /// Script `i` of [`calls`] on a fresh queue with a job in each state, and
-/// its source.
+/// its function's name.
 async fn fresh(q: &Queue, i: usize) -> (Call, &'static str) {
     q.destroy().await.unwrap();
     let token = each_state(q).await;
     let call = calls(&token).remove(i);
-    let source = thoonk::testing::scripts()
+    let (_, functions) = thoonk::testing::scripts();
+    let function = functions
         .iter()
         .find(|(file, _)| *file == call.script)
-        .map(|(_, source)| *source)
-        .expect("the script's source");
-    (call, source)
+        .map(|(_, function)| *function)
+        .expect("the script's function");
+    (call, function)
 }
 
 /// A recovery pass writes once a claim's lease ran out, or a delayed job

@@ -291,7 +291,7 @@ async fn flaw1_claim_takes_the_id_only_inside_the_claim_script() {
             continue;
         }
         match s.name().as_str() {
-            "EVALSHA" => {}
+            "FCALL" => {}
             "BLMOVE" => {
                 assert_eq!(s.args[1], s.args[2], "BLMOVE onto the same list");
                 assert_eq!(
@@ -496,13 +496,13 @@ async fn flaw6_every_script_declares_the_keys_it_touches() {
     }
     // Not vacuous: all eight scripts ran and touched keys, the kept result
     // (whose key holds a NUL byte) among them.
-    let shas: BTreeSet<&Vec<u8>> = runs
+    let scripts: BTreeSet<&Vec<u8>> = runs
         .iter()
         .filter(|r| r.inner.iter().any(|c| c.name() != "TIME"))
-        .map(|r| &r.sha)
+        .map(|r| &r.script)
         .collect();
     assert_eq!(
-        shas.len(),
+        scripts.len(),
         8,
         "publish, claim, finish, cancel, stall, retry, retract, list"
     );

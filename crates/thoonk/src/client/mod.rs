@@ -11,7 +11,7 @@ pub(crate) use cluster::Node;
 pub use connection::Connection;
 
 use crate::pubsub::{EventHub, Listener};
-use crate::{Error, Result};
+use crate::{scripts, Error, Result};
 use connection::{Cluster, Target};
 use node::{hide_password, node_client, trusting};
 use redis::cluster::ClusterClientBuilder;
@@ -305,19 +305,17 @@ impl Thoonk {
         &self,
         key: &str,
         timeout: Duration,
-        script: &redis::ScriptInvocation<'_>,
+        script: &scripts::Call,
     ) -> RedisResult<Value> {
         let mut both = redis::pipe();
         both.add_command(wait_cmd(key, timeout))
             .ignore()
-            .invoke_script(script);
+            .add_command(script.cmd());
         match self.query_alone::<(Value,)>(&both).await {
             Ok((reply,)) => Ok(reply),
             // Redis lost its scripts (a restart): the wait is over and the
-            // script did not run; load it and run it now.
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                script.invoke_async(&mut self.connection()).await
-            }
+            // script did not run; load them and run it now.
+            Err(e) if scripts::is_unknown(&e) => script.invoke_async(&mut self.connection()).await,
             Err(e) => Err(e),
         }
     }

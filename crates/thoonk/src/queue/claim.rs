@@ -4,8 +4,8 @@
 
 use super::waiting::due_in;
 use super::{lossy, JobRef, Once, Queue};
+use crate::scripts::Call;
 use crate::{limits, scripts, Result};
-use redis::ScriptInvocation;
 use std::sync::Arc;
 use tokio::time::Instant;
 
@@ -68,9 +68,9 @@ impl Queue {
     }
 
     /// The claim script's call: up to `max` jobs, for `worker`.
-    pub(crate) fn claim_call(&self, max: usize, worker: Option<&str>) -> ScriptInvocation<'static> {
+    pub(crate) fn claim_call(&self, max: usize, worker: Option<&str>) -> Call {
         let k = &self.keys;
-        let mut call = scripts::CLAIM.prepare_invoke();
+        let mut call = scripts::CLAIM.call();
         call.key(&k.ids)
             .key(&k.claimed)
             .key(&k.items)

@@ -38,7 +38,7 @@ impl Queue {
         worker: Option<(&str, Duration)>,
     ) -> Result<Vec<String>> {
         let k = &self.keys;
-        let mut call = scripts::EXTEND.prepare_invoke();
+        let mut call = scripts::EXTEND.call();
         call.key(&k.claimed)
             .key(&k.tokens)
             .key(&k.workers)
@@ -120,7 +120,7 @@ impl Queue {
             return Ok(0);
         }
         let k = &self.keys;
-        let mut call = scripts::RELEASE.prepare_invoke();
+        let mut call = scripts::RELEASE.call();
         call.key(&k.claimed)
             .key(&k.tokens)
             .key(&k.ids)

@@ -21,8 +21,8 @@ pub use publish::{NewJob, Publish};
 
 use crate::keys::Keys;
 use crate::names::check_name;
+use crate::scripts::Call;
 use crate::{Error, Result, State, Thoonk};
-use redis::ScriptInvocation;
 use std::sync::Arc;
 
 /// Which job an operation is about, and optionally which claim of it.
@@ -182,7 +182,7 @@ pub(crate) trait Once {
     fn once(&mut self, queue: &Queue) -> &mut Self;
 }
 
-impl Once for ScriptInvocation<'_> {
+impl Once for Call {
     fn once(&mut self, queue: &Queue) -> &mut Self {
         let id = queue.thoonk.request_id();
         self.key(queue.keys.request(&id)).arg(id)

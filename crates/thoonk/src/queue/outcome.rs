@@ -87,7 +87,7 @@ impl Queue {
         let valid: Vec<usize> = (0..jobs.len()).filter(|&i| outcomes[i].is_none()).collect();
         if !valid.is_empty() {
             let k = &self.keys;
-            let mut call = scripts::FINISH.prepare_invoke();
+            let mut call = scripts::FINISH.call();
             call.key(&k.claimed)
                 .key(&k.items)
                 .key(&k.stalled)

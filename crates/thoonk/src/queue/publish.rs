@@ -159,7 +159,7 @@ impl Queue {
         args.push(request.into_bytes());
         let reply: String = match replicas {
             None => {
-                let mut call = scripts::PUBLISH.prepare_invoke();
+                let mut call = scripts::PUBLISH.call();
                 call.key(keys).arg(args);
                 call.invoke_async(&mut self.thoonk.connection())
                     .await
@@ -200,19 +200,25 @@ impl Queue {
         args: &[Vec<u8>],
         replicas: Replicas,
     ) -> Result<(String, u32)> {
+        let mut call = scripts::PUBLISH.call();
+        call.key(keys).arg(args);
         let mut pipe = redis::pipe();
-        pipe.cmd("EVAL")
-            .arg(scripts::PUBLISH_SOURCE)
-            .arg(keys.len())
-            .arg(keys)
-            .arg(args)
+        pipe.add_command(call.cmd())
             .cmd("WAIT")
             .arg(replicas.count)
             .arg(replicas.timeout.as_millis().max(1) as u64);
-        self.thoonk
-            .query_alone(&pipe)
-            .await
-            .map_err(self.at("publish"))
+        match self.thoonk.query_alone(&pipe).await {
+            // The server lacks the scripts, so the publish did not run (and
+            // the WAIT had nothing to wait for): load them and go again.
+            Err(e) if scripts::is_unknown(&e) => {
+                scripts::load(&mut self.thoonk.connection())
+                    .await
+                    .map_err(self.at("publish"))?;
+                self.thoonk.query_alone(&pipe).await
+            }
+            done => done,
+        }
+        .map_err(self.at("publish"))
     }
 }
 

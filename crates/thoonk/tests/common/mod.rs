@@ -422,31 +422,32 @@ pub(crate) fn parse_monitor_line(line: &str) -> Seen {
     Seen { source, args }
 }
 
-/// One script run as MONITOR shows it: the `EVALSHA` line (with the keys it
+/// One script run as MONITOR shows it: the `FCALL` line (with the keys it
 /// declared) and the commands the script ran, which follow it as `lua`.
 #[derive(Debug)]
 pub(crate) struct ScriptRun {
-    pub(crate) sha: Vec<u8>,
+    /// Its sha (EVALSHA) or function name (FCALL).
+    pub(crate) script: Vec<u8>,
     pub(crate) declared: Vec<Vec<u8>>,
     pub(crate) inner: Vec<Seen>,
 }
 
 /// Groups MONITOR lines into script runs. Redis 7.0 shows the `EVAL`/
-/// `EVALSHA` line first and then the script's commands; a script runs
+/// `FCALL` line first and then the script's commands; a script runs
 /// atomically, so no other line comes in between.
 pub(crate) fn script_runs(seen: &[Seen]) -> Vec<ScriptRun> {
     let mut runs: Vec<ScriptRun> = Vec::new();
     let mut open = false;
     for s in seen {
         if s.is_lua() {
-            assert!(open, "a script command without its EVALSHA line: {s:?}");
+            assert!(open, "a script command without its FCALL line: {s:?}");
             runs.last_mut().unwrap().inner.push(s.clone());
-        } else if matches!(s.name().as_str(), "EVAL" | "EVALSHA") {
+        } else if matches!(s.name().as_str(), "EVAL" | "EVALSHA" | "FCALL") {
             let n: usize = String::from_utf8_lossy(&s.args[2])
                 .parse()
                 .expect("numkeys");
             runs.push(ScriptRun {
-                sha: s.args[1].clone(),
+                script: s.args[1].clone(),
                 declared: s.args[3..3 + n].to_vec(),
                 inner: Vec::new(),
             });
