@@ -11,15 +11,18 @@ local MAX_DURATION = 3155760000000
 local MAX_COUNT = 2147483647
 
 -- Now, in Unix ms, by the server's clock, as a number and as its text
--- (what goes to Redis per job: turning a number into text each time costs
--- a printf). Every time a script compares or writes is the server's: a
--- client sends durations (a delay, a lease, how long a liveness mark
--- lasts), never instants, so no client's clock, however wrong, decides
--- whether a claim ran out or a job is due.
+-- (what goes to Redis per job). Every time a script compares or writes is
+-- the server's: a client sends durations (a delay, a lease, how long a
+-- liveness mark lasts), never instants, so no client's clock, however
+-- wrong, decides whether a claim ran out or a job is due. The text is put
+-- together from TIME's own (seconds, then the microseconds' first three
+-- of six digits): turning a number into text costs a printf, more than the
+-- rest of this.
 local function server_now()
   local t = redis.call('TIME')
-  local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  return ms, string.format('%d', ms)
+  local micros = t[2]
+  local stamp = t[1] .. string.sub(string.rep('0', 6 - #micros) .. micros, 1, 3)
+  return tonumber(stamp), stamp
 end
 
 local function refuse_arg(i, text, what)

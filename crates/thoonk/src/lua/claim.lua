@@ -59,22 +59,25 @@ if replay then
   return out
 end
 
+-- (Numbers go to Redis as text, ARGV[1] as the text whole() checked:
+-- Redis would turn a Lua number into text with a printf, on every call.)
+
 -- Due first, oldest due first: LPUSH in that order leaves the oldest
 -- nearest the right end, where claims take from. (The first delayed job
 -- alone says whether any is due: one call, not two, when none is.)
-local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+local first = redis.call('ZRANGE', delayed, '0', '0', 'WITHSCORES')
 if first[2] and tonumber(first[2]) <= now then
-  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', stamp, 'LIMIT', '0', '1000')
   call_many('ZREM', delayed, due)
   call_many('LPUSH', ids, due)
   redis.call('PUBLISH', due_channel, table.concat(due, '\0'))
-  first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+  first = redis.call('ZRANGE', delayed, '0', '0', 'WITHSCORES')
 end
 
 local out = {-1}
 if first[2] then out[1] = math.max(0, tonumber(first[2]) - now) end
 
-local taken = redis.call('RPOP', ids, count)
+local taken = redis.call('RPOP', ids, ARGV[1])
 if not taken then return out end
 
 -- An id without an item, or a second copy of a job already claimed or
@@ -119,18 +122,19 @@ end
 call_many('ZADD', claimed, claim_pairs)
 call_many('HSET', tokens, record_pairs)
 if worker ~= '' then
-  redis.call('ZADD', holders, 0, claim_member(worker, now, prefix_n, chosen_ids))
+  redis.call('ZADD', holders, '0', claim_member(worker, now, prefix_n, chosen_ids))
 end
 local counts = ask_many('HMGET', cancelled, chosen_ids)
 
-local kept = {out[1]}
+-- (What a second run replays is built only where one can come.)
+local kept = remembering() and {out[1]}
 for k = 1, n do
   local id, count = chosen_ids[k], counts[k] or '0'
   out[4 * k - 2] = id
   out[4 * k - 1] = payloads[chosen[k]]
   out[4 * k] = count
   out[4 * k + 1] = chosen_tokens[k]
-  kept[3 * k - 1], kept[3 * k], kept[3 * k + 1] = id, count, chosen_tokens[k]
+  if kept then kept[3 * k - 1], kept[3 * k], kept[3 * k + 1] = id, count, chosen_tokens[k] end
 end
 redis.call('PUBLISH', channel, table.concat(chosen_ids, '\0'))
 return remembered(out, kept)
