@@ -73,8 +73,12 @@ pub(crate) struct Keys {
     /// heartbeat, `grace` -> until when recovery takes nothing back (after
     /// a silence of Redis: see `_state.lua`'s `grace_after_silence`).
     pub(crate) pulse: String,
-    /// v1: hash of per-queue settings (`lease_ms`, `max_cancels`).
+    /// v1: hash of per-queue settings (`lease_ms`, `max_cancels`); here
+    /// also `paused`, `rate`, `max_running` and `timeout_ms`.
     pub(crate) config: String,
+    /// New: list of the server times (ms) of the claims of the rate
+    /// limit's last period, one per job, oldest first.
+    pub(crate) rate: String,
     /// New: cancel counter: claims ended by `cancel` (a worker's or
     /// anyone's) or taken back by recovery. Kept in Redis so that a
     /// dashboard's rates survive its restart and count every process's work.
@@ -110,6 +114,7 @@ impl Keys {
             reasons: key("reasons"),
             pulse: key("pulse"),
             config: key("config"),
+            rate: key("rate"),
             cancels: key("cancels"),
             stalls: key("stalls"),
             recoveries: key("recoveries"),
@@ -118,7 +123,7 @@ impl Keys {
 
     /// Every key of the queue but the kept results (which expire by
     /// themselves).
-    pub(crate) fn all(&self) -> [&str; 21] {
+    pub(crate) fn all(&self) -> [&str; 22] {
         [
             &self.ids,
             &self.items,
@@ -138,6 +143,7 @@ impl Keys {
             &self.reasons,
             &self.pulse,
             &self.config,
+            &self.rate,
             &self.cancels,
             &self.stalls,
             &self.recoveries,

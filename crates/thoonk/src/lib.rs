@@ -185,8 +185,8 @@ pub use limits::{MAX_BATCH, MAX_CANCELS, MAX_DELAY, MAX_ITEM_BYTES, MAX_LEASE, M
 pub use names::{new_id, MAX_ID_LEN, MAX_NAME_LEN};
 pub use pubsub::{Listener, Notice};
 pub use queue::{
-    Cancel, Cursor, Job, JobDetail, JobInfo, JobRef, NewJob, Page, Publish, Queue, QueueConfig,
-    Recovered, Stats, WorkerInfo, DEFAULT_LEASE, DEFAULT_MAX_CANCELS,
+    Cancel, ConfigChange, Cursor, Job, JobDetail, JobInfo, JobRef, NewJob, Page, Publish, Queue,
+    QueueConfig, Rate, Recovered, Stats, WorkerInfo, DEFAULT_LEASE, DEFAULT_MAX_CANCELS, MAX_RATE,
 };
 pub use redis;
 pub use state::State;

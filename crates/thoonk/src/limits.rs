@@ -70,6 +70,23 @@ pub(crate) fn count_at_most(field: &'static str, value: u64, max: u64) -> Result
     })
 }
 
+/// `value` (a count named `field`) when it is from `min` to `max`.
+pub(crate) fn count_between(
+    field: &'static str,
+    value: u64,
+    min: u64,
+    max: u64,
+) -> Result<(), Refused> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(Refused {
+        field,
+        value: value.to_string(),
+        limit: format!("from {min} to {max}"),
+    })
+}
+
 /// A duration as a person reads it: `365 days`, `90 s`, `250 ms`.
 struct Shown(Duration);
 

@@ -53,6 +53,7 @@ scripts! {
     RECOVER: "recover.lua", true;
     RELEASE: "release.lua", true;
     RETRY_ALL: "retry_all.lua", true;
+    CONFIGURE: "configure.lua", true;
     LIST: "list.lua", false;
     INFO: "info.lua", false;
     DUE: "due.lua", false;
@@ -64,13 +65,15 @@ scripts! {
 /// The preludes every function may use: `_once.lua` (a request id, and
 /// the reply of a call sent twice), `_args.lua` (argument checks before a
 /// script writes), `_batch.lua` (one variadic command per batch instead of
-/// one per job), `_state.lua` (claims, and a job's state for refusals;
-/// after `_batch.lua`, whose functions it calls).
+/// one per job), `_state.lua` (claims, and a job's state for refusals),
+/// `_flow.lua` (pause, rate and running limits, in the claim). Each after
+/// those whose functions it calls.
 const PRELUDES: &str = concat!(
     include_str!("lua/_once.lua"),
     include_str!("lua/_args.lua"),
     include_str!("lua/_batch.lua"),
     include_str!("lua/_state.lua"),
+    include_str!("lua/_flow.lua"),
 );
 
 /// The library: its name and its whole text, as `FUNCTION LOAD` takes it.

@@ -94,7 +94,11 @@ async fn the_lease_is_thirty_seconds_unless_the_queue_sets_one() {
         q.config().await.unwrap(),
         QueueConfig {
             lease: secs(30),
-            max_cancels: 25
+            max_cancels: 25,
+            paused: false,
+            rate: None,
+            max_running: None,
+            timeout: None,
         }
     );
     assert_eq!((DEFAULT_LEASE, DEFAULT_MAX_CANCELS), (secs(30), 25));
@@ -105,7 +109,8 @@ async fn the_lease_is_thirty_seconds_unless_the_queue_sets_one() {
         q.config().await.unwrap(),
         QueueConfig {
             lease: Duration::from_millis(7_500),
-            max_cancels: 3
+            max_cancels: 3,
+            ..QueueConfig::default()
         }
     );
     // Kept in the queue's v1 config hash, readable by any client.

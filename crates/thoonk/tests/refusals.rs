@@ -283,9 +283,9 @@ async fn numbers_past_their_bounds_are_refused_with_nothing_written() {
         q.set_lease(thoonk::MAX_LEASE + Duration::from_secs(1)),
     )
     .await;
-    assert_out_of_range(&err, "set the lease", "lease", "at most 7 days");
+    assert_out_of_range(&err, "configure", "lease", "at most 7 days");
     let err = unchanged(&env, &q, q.set_max_cancels(thoonk::MAX_CANCELS + 1)).await;
-    assert_out_of_range(&err, "set max_cancels", "max_cancels", "at most 2147483647");
+    assert_out_of_range(&err, "configure", "max_cancels", "at most 2147483647");
 
     // At their bounds, they are taken.
     q.publish(

@@ -80,6 +80,8 @@ fn calls(token: &str) -> Vec<Call> {
                 "stalled",
                 "holders",
                 "ghosts",
+                "config",
+                "rate",
             ]),
             args: strings(&["10", &ch("claim"), "w1", &ch("due")]),
             numbers: &[1],
@@ -232,6 +234,22 @@ fn calls(token: &str) -> Vec<Call> {
             keys: keys(&["stalled", "ids"]),
             args: strings(&[&ch("retry"), "1000"]),
             numbers: &[2],
+            ids: &[],
+            flags: &[],
+        },
+        // (Its bad values are in flow.rs: here an empty value is no
+        // refusal but a setting removed.)
+        Call {
+            script: "configure.lua",
+            keys: keys(&["config"]),
+            args: strings(&[
+                &ch("config"),
+                &ch("pause"),
+                &ch("resume"),
+                "max_running",
+                "5",
+            ]),
+            numbers: &[],
             ids: &[],
             flags: &[],
         },

@@ -19,6 +19,8 @@
 -- KEYS[8] job.stalled:NAME    set    (read: a v1 duplicate of a stalled id is dropped)
 -- KEYS[9] job.holders:NAME    zset   a worker's claim calls (see claim_member)
 -- KEYS[10] job.ghosts:NAME    set    ids a retract left in job.ids
+-- KEYS[11] job.config:NAME    hash   (read: paused, rate, max_running)
+-- KEYS[12] job.rate:NAME      list   claim times of the rate limit's period
 -- ARGV[1] most jobs to claim (>= 1)
 -- ARGV[2] channel event.job.claim:NAME
 -- ARGV[3] the claiming worker's id, or '' (then no liveness mark covers
@@ -27,33 +29,34 @@
 -- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
 -- (see _once.lua).
 -- Returns: {ms until the next delayed job falls due, or -1 when none is
---          delayed; then id, payload, times cancelled, token per job
---          claimed}
+--          delayed; ms until a claim may get more when flow control held
+--          this one back (paused, rate, max_running: see flow.lua), or -1;
+--          then id, payload, times cancelled, token per job claimed}
 -- Events:  one event.job.due:NAME for the delayed jobs made available, then
 --          one event.job.claim:NAME for the jobs claimed; payload: their
 --          ids joined by NUL (an id holds no NUL). One message per call,
 --          not per job: a PUBLISH costs Redis more than the rest of a
 --          job's claim.
-local ids, claimed, items, cancelled, tokens, claims, delayed, stalled, holders, ghosts =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local ids, claimed, items, cancelled, tokens, claims, delayed, stalled, holders, ghosts, config, rate =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 local channel, worker, due_channel = ARGV[2], ARGV[3], ARGV[4]
 exactly(4)
-local count = whole(1, 1, MAX_COUNT)
+local want = whole(1, 1, MAX_COUNT)
 local now, stamp = server_now()
 
 -- A second run of the same request (_once.lua) replays the first one's
 -- claims: the jobs' payloads are read again rather than kept twice.
 local replay = replayed()
 if replay then
-  local out, replayed_ids = {replay[1]}, {}
-  for k = 2, #replay, 3 do replayed_ids[#replayed_ids + 1] = replay[k] end
+  local out, replayed_ids = {replay[1], replay[2]}, {}
+  for k = 3, #replay, 3 do replayed_ids[#replayed_ids + 1] = replay[k] end
   local payloads = ask_many('HMGET', items, replayed_ids)
   for k = 1, #replayed_ids do
     -- (A job retracted since is no longer handed out.)
     if payloads[k] then
       local at = #out
       out[at + 1], out[at + 2] = replayed_ids[k], payloads[k]
-      out[at + 3], out[at + 4] = replay[3 * k], replay[3 * k + 1]
+      out[at + 3], out[at + 4] = replay[3 * k + 1], replay[3 * k + 2]
     end
   end
   return out
@@ -74,10 +77,23 @@ if first[2] and tonumber(first[2]) <= now then
   first = redis.call('ZRANGE', delayed, '0', '0', 'WITHSCORES')
 end
 
-local out = {-1}
+local out = {-1, -1}
 if first[2] then out[1] = math.max(0, tonumber(first[2]) - now) end
 
-local taken = redis.call('RPOP', ids, ARGV[1])
+-- Flow control: how many of the jobs wanted may be claimed now (see
+-- flow.lua). One read when the queue sets none of it.
+local flow = redis.call('HMGET', config, 'paused', 'rate', 'max_running')
+local count, window = want, nil
+if flow[1] or flow[2] or flow[3] then
+  local hold
+  count, hold, window = flow_room(flow, claimed, rate, want, now)
+  if count == 0 then
+    out[2] = hold
+    return out
+  end
+end
+
+local taken = redis.call('RPOP', ids, count == want and ARGV[1] or tostring(count))
 if not taken then return out end
 
 -- An id without an item, or a second copy of a job already claimed or
@@ -102,6 +118,7 @@ end
 -- A ghost a retract left is one of the dropped; it counts no more.
 call_many('SREM', ghosts, dropped)
 if n == 0 then return out end
+if window then out[2] = flow_took(rate, window, n, now, stamp) end
 
 -- The claim number and the id make each token unique; no number is turned
 -- into text per job (a printf each).
@@ -127,14 +144,14 @@ end
 local counts = ask_many('HMGET', cancelled, chosen_ids)
 
 -- (What a second run replays is built only where one can come.)
-local kept = remembering() and {out[1]}
+local kept = remembering() and {out[1], out[2]}
 for k = 1, n do
-  local id, count = chosen_ids[k], counts[k] or '0'
-  out[4 * k - 2] = id
-  out[4 * k - 1] = payloads[chosen[k]]
-  out[4 * k] = count
-  out[4 * k + 1] = chosen_tokens[k]
-  if kept then kept[3 * k - 1], kept[3 * k], kept[3 * k + 1] = id, count, chosen_tokens[k] end
+  local id, cancels = chosen_ids[k], counts[k] or '0'
+  out[4 * k - 1] = id
+  out[4 * k] = payloads[chosen[k]]
+  out[4 * k + 1] = cancels
+  out[4 * k + 2] = chosen_tokens[k]
+  if kept then kept[3 * k], kept[3 * k + 1], kept[3 * k + 2] = id, cancels, chosen_tokens[k] end
 end
 redis.call('PUBLISH', channel, table.concat(chosen_ids, '\0'))
 return remembered(out, kept)

@@ -49,16 +49,13 @@ impl Queue {
         }
         limits::count_at_most("max", max as u64, limits::MAX_BATCH as u64)
             .map_err(|refused| refused.on("claim", self.name()))?;
-        Ok(self.claim_for(max, None).await?.0)
+        Ok(self.claim_for(max, None).await?.jobs)
     }
 
     /// Claims for `worker` (its liveness mark then covers the claims), and
-    /// says when the next delayed job is due, for the caller's wait.
-    pub(crate) async fn claim_for(
-        &self,
-        max: usize,
-        worker: Option<&str>,
-    ) -> Result<(Vec<Job>, Option<Instant>)> {
+    /// says when the next delayed job is due, and how long flow control
+    /// holds claims back, for the caller's wait.
+    pub(crate) async fn claim_for(&self, max: usize, worker: Option<&str>) -> Result<Claimed> {
         let reply = self
             .claim_call(max, worker)
             .invoke_async(&mut self.thoonk.connection())
@@ -81,6 +78,8 @@ impl Queue {
             .key(&k.stalled)
             .key(&k.holders)
             .key(&k.ghosts)
+            .key(&k.config)
+            .key(&k.rate)
             .arg(max.max(1))
             .arg(k.channel("claim"))
             .arg(worker.unwrap_or(""))
@@ -89,10 +88,10 @@ impl Queue {
         call
     }
 
-    /// The jobs in the claim script's reply, and when its next delayed job
-    /// falls due (as the server counts: the reply says in how long).
-    pub(crate) fn read_claimed(&self, reply: redis::Value) -> Result<(Vec<Job>, Option<Instant>)> {
-        let (next_due, flat) = split_claim_reply(reply).map_err(self.at("claim"))?;
+    /// What the claim script's reply says (times as the server counts:
+    /// the reply says in how long).
+    pub(crate) fn read_claimed(&self, reply: redis::Value) -> Result<Claimed> {
+        let (next_due, hold, flat) = split_claim_reply(reply).map_err(self.at("claim"))?;
         let mut out = Vec::with_capacity(flat.len() / 4);
         let mut fields = flat.into_iter();
         while let (Some(id), Some(item), Some(cancelled), Some(token)) =
@@ -106,18 +105,36 @@ impl Queue {
                 token: lossy(token),
             });
         }
-        Ok((out, due_in(next_due)))
+        Ok(Claimed {
+            jobs: out,
+            next_due: due_in(next_due),
+            hold: due_in(hold),
+        })
     }
 }
 
-/// claim.lua answers {ms until the next due or -1, id, item, cancelled,
-/// token, …}.
-fn split_claim_reply(reply: redis::Value) -> redis::RedisResult<(i64, Vec<Vec<u8>>)> {
-    let mut values: Vec<redis::Value> = redis::FromRedisValue::from_redis_value(reply)?;
-    if values.is_empty() {
-        return Err((redis::ErrorKind::Parse, "claim.lua answered nothing").into());
-    }
-    let next_due: i64 = redis::FromRedisValue::from_redis_value(values.remove(0))?;
-    let rest: Vec<Vec<u8>> = redis::FromRedisValue::from_redis_value(redis::Value::Array(values))?;
-    Ok((next_due, rest))
+/// What one claim call got.
+#[derive(Debug, Default)]
+pub(crate) struct Claimed {
+    pub(crate) jobs: Vec<Job>,
+    /// When the queue's next delayed job falls due, if one is delayed.
+    pub(crate) next_due: Option<Instant>,
+    /// Until when flow control (pause, rate, running limit) holds claims
+    /// back, if it held this one back: no claim has a chance before.
+    pub(crate) hold: Option<Instant>,
+}
+
+/// claim.lua answers {ms until the next due or -1, ms of the hold or -1,
+/// id, item, cancelled, token, …}.
+fn split_claim_reply(reply: redis::Value) -> redis::RedisResult<(i64, i64, Vec<Vec<u8>>)> {
+    let values: Vec<redis::Value> = redis::FromRedisValue::from_redis_value(reply)?;
+    let mut values = values.into_iter();
+    let (Some(next_due), Some(hold)) = (values.next(), values.next()) else {
+        return Err((redis::ErrorKind::Parse, "claim.lua answered too little").into());
+    };
+    let next_due: i64 = redis::FromRedisValue::from_redis_value(next_due)?;
+    let hold: i64 = redis::FromRedisValue::from_redis_value(hold)?;
+    let rest: Vec<Vec<u8>> =
+        redis::FromRedisValue::from_redis_value(redis::Value::Array(values.collect()))?;
+    Ok((next_due, hold, rest))
 }

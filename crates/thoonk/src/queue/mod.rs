@@ -3,7 +3,7 @@
 //! Each state change is one Lua script (see `lua/`): it validates first,
 //! then mutates, so a refused call changes nothing.
 
-mod claim;
+pub(crate) mod claim;
 mod config;
 mod inspect;
 mod leases;
@@ -13,7 +13,7 @@ mod publish;
 pub(crate) mod waiting;
 
 pub use claim::Job;
-pub use config::{QueueConfig, DEFAULT_LEASE, DEFAULT_MAX_CANCELS};
+pub use config::{ConfigChange, QueueConfig, Rate, DEFAULT_LEASE, DEFAULT_MAX_CANCELS, MAX_RATE};
 pub use inspect::{Cursor, JobDetail, JobInfo, Page, Stats, WorkerInfo};
 pub use leases::Recovered;
 pub use outcome::Cancel;

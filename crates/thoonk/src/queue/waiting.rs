@@ -18,18 +18,22 @@ use tokio::time::Instant;
 #[derive(Debug)]
 pub(crate) struct Waiter {
     queue: Queue,
-    delays: Listener,
+    /// Jobs delayed, and changes of the queue's settings (flow control).
+    notices: Listener,
 }
 
 impl Queue {
     pub(crate) async fn waiter(&self) -> Result<Waiter> {
         Ok(Waiter {
             queue: self.clone(),
-            delays: self
+            notices: self
                 .thoonk
-                .subscribe(vec![self.keys.channel("delay")])
+                .subscribe(vec![
+                    self.keys.channel("delay"),
+                    self.keys.channel("config"),
+                ])
                 .await
-                .map_err(self.at("subscribe to delay events"))?,
+                .map_err(self.at("subscribe to delay and config events"))?,
         })
     }
 
@@ -53,15 +57,18 @@ impl Queue {
         // Listen before the first claim, so a job delayed in between is seen.
         let mut waiter = self.waiter().await?;
         loop {
-            let (mut jobs, next_due) = self.claim_for(1, None).await?;
-            if let Some(job) = jobs.pop() {
+            let mut claimed = self.claim_for(1, None).await?;
+            if let Some(job) = claimed.jobs.pop() {
                 return Ok(Some(job));
             }
             if deadline.is_some_and(|d| d <= Instant::now()) {
                 return Ok(None);
             }
             // Another worker may take what woke us: then wait again.
-            waiter.wait(deadline, next_due).await?;
+            match claimed.hold {
+                Some(until) => waiter.held(earliest(deadline, Some(until))).await?,
+                None => waiter.wait(deadline, claimed.next_due).await?,
+            }
         }
     }
 
@@ -248,7 +255,7 @@ impl Waiter {
         loop {
             tokio::select! {
                 r = &mut blmove => return r.map(drop),
-                notice = self.delays.recv() => {
+                notice = self.notices.recv() => {
                     // A job was delayed (or our subscription came back):
                     // if something is now due before we meant to wake, stop
                     // waiting. The blocked command is dropped with its
@@ -262,6 +269,26 @@ impl Waiter {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+impl Waiter {
+    /// Returns when flow control may let a claim through: at `until`, or
+    /// sooner when the queue's settings change (a resume, a limit
+    /// raised). No wait on the list: it may well have work.
+    pub(crate) async fn held(&mut self, until: Option<Instant>) -> Result<()> {
+        let sleep = tokio::time::sleep_until(until.unwrap_or_else(Instant::now));
+        tokio::pin!(sleep);
+        let config = self.queue.keys.channel("config");
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return Ok(()),
+                notice = self.notices.recv() => match notice {
+                    Some(Notice::Message { channel, .. }) if channel != config => {}
+                    _ => return Ok(()),
+                },
             }
         }
     }

@@ -194,16 +194,20 @@ impl Dispatch {
                 break;
             }
             let lane = &self.lanes[i];
+            // Held back by flow control: its watcher claims when the hold
+            // ends (a claim now would get nothing).
+            if lane.state.held_until().is_some() {
+                continue;
+            }
             match lane
                 .queue
                 .claim_for(slots.len(), Some(&self.worker.id))
                 .await
             {
-                Ok((jobs, next_due)) => {
-                    lane.state.set_due(next_due);
-                    lane.state.took(&jobs, slots.len());
-                    round.claimed_any |= !jobs.is_empty();
-                    for job in jobs {
+                Ok(claimed) => {
+                    lane.state.claimed(&claimed, slots.len());
+                    round.claimed_any |= !claimed.jobs.is_empty();
+                    for job in claimed.jobs {
                         let slot = slots.pop().expect("claimed no more than the free slots");
                         self.start_job(i, job, slot, None);
                     }

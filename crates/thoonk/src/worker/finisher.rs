@@ -10,6 +10,7 @@
 //! nothing.
 
 use super::state::LaneState;
+use crate::queue::claim::Claimed;
 use crate::{Error, Job, JobRef, Queue, Result};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -121,7 +122,12 @@ async fn run(worker: Context, mut rx: mpsc::UnboundedReceiver<Finish>) {
     } = worker;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let want = if state.more.load(Ordering::Relaxed) && state.claiming.load(Ordering::Relaxed) {
+        // (Not while flow control holds claims back: such a claim gets
+        // nothing.)
+        let want = if state.more.load(Ordering::Relaxed)
+            && state.claiming.load(Ordering::Relaxed)
+            && state.held_until().is_none()
+        {
             batch.len()
         } else {
             0
@@ -133,7 +139,7 @@ async fn run(worker: Context, mut rx: mpsc::UnboundedReceiver<Finish>) {
         // Both go out together on the multiplexed connection.
         let (finished, claimed) = tokio::join!(queue.finish_many(&jobs), async {
             if want == 0 {
-                return Ok((Vec::new(), None));
+                return Ok(Claimed::default());
             }
             queue.claim_for(want, Some(&worker)).await
         });
@@ -159,10 +165,10 @@ async fn run(worker: Context, mut rx: mpsc::UnboundedReceiver<Finish>) {
             }
         }
         match claimed {
-            Ok((claimed, _)) => {
-                state.took(&claimed, want);
+            Ok(claimed) => {
+                state.claimed(&claimed, want);
                 let mut unplaced = Vec::new();
-                for job in claimed {
+                for job in claimed.jobs {
                     match spare.pop() {
                         Some(slot) => {
                             if let Err(e) = refills.send(Refill {

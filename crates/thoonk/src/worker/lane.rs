@@ -62,11 +62,14 @@ impl Lane {
             queue: queue.clone(),
             lane,
             worker: worker.to_string(),
-            delays: queue
+            notices: queue
                 .thoonk
-                .subscribe(vec![queue.keys.channel("delay")])
+                .subscribe(vec![
+                    queue.keys.channel("delay"),
+                    queue.keys.channel("config"),
+                ])
                 .await
-                .map_err(queue.at("subscribe to delay events"))?,
+                .map_err(queue.at("subscribe to delay and config events"))?,
             armed: armed.clone(),
             state: state.clone(),
             woke: outlets.woke.clone(),

@@ -1,6 +1,7 @@
 //! What a worker knows of one of its queues ([`LaneState`]), shared by its
 //! claim loop, its heartbeat, its watcher and its finishers.
 
+use crate::queue::claim::Claimed;
 use crate::{Job, JobRef, Queue, DEFAULT_LEASE};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -28,6 +29,9 @@ pub(crate) struct LaneState {
     /// When its next delayed job falls due, as the last claim saw: the
     /// watcher wakes then at the latest.
     due: Mutex<Option<Instant>>,
+    /// Until when flow control holds the queue's claims back, as the last
+    /// claim saw (pause, rate, running limit): no claim is tried before.
+    hold: Mutex<Option<Instant>>,
 }
 
 impl LaneState {
@@ -42,7 +46,27 @@ impl LaneState {
             waiting: AtomicBool::new(false),
             lease: AtomicU64::new(DEFAULT_LEASE.as_millis() as u64),
             due: Mutex::new(None),
+            hold: Mutex::new(None),
         }
+    }
+
+    /// Takes in what a claim for `asked` jobs got: its jobs (see
+    /// [`LaneState::took`]), when the next delayed job falls due, and how
+    /// long flow control holds claims back.
+    /// (Asked for none, it was not made, and says nothing.)
+    pub(crate) fn claimed(&self, claimed: &Claimed, asked: usize) {
+        if asked > 0 {
+            self.set_due(claimed.next_due);
+            *self.hold.lock().unwrap() = claimed.hold;
+        }
+        self.took(&claimed.jobs, asked);
+    }
+
+    /// Until when flow control holds the queue's claims back, if it does
+    /// now.
+    pub(crate) fn held_until(&self) -> Option<Instant> {
+        let hold = *self.hold.lock().unwrap();
+        hold.filter(|&until| until > Instant::now())
     }
 
     /// Takes in what a claim for `asked` jobs got: held from the moment

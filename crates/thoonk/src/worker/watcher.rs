@@ -3,7 +3,8 @@
 //! hands the jobs to the worker.
 
 use super::state::LaneState;
-use crate::pubsub::Listener;
+use crate::pubsub::{Listener, Notice};
+use crate::queue::claim::Claimed;
 use crate::queue::waiting::{block_until, earliest};
 use crate::{Job, Queue, Result};
 use std::sync::atomic::Ordering;
@@ -27,8 +28,10 @@ pub(crate) struct Watcher {
     pub(crate) queue: Queue,
     pub(crate) lane: usize,
     pub(crate) worker: String,
-    /// Jobs delayed meanwhile: one may fall due before the wait ends.
-    pub(crate) delays: Listener,
+    /// Jobs delayed meanwhile (one may fall due before the wait ends), and
+    /// changes of the queue's settings (flow control may hold claims back
+    /// no longer).
+    pub(crate) notices: Listener,
     /// Notified when the worker wants it to wait (and claim).
     pub(crate) armed: Arc<Notify>,
     pub(crate) state: Arc<LaneState>,
@@ -38,7 +41,7 @@ pub(crate) struct Watcher {
 /// How one wait ended.
 enum Waited {
     /// The wait's claim came back (or failed).
-    Claimed(Result<redis::Value>),
+    Claimed(Result<Claimed>),
     /// The worker is gone.
     Gone,
 }
@@ -56,8 +59,7 @@ impl Watcher {
             };
             // Before the hand-over: once it is in, the worker may arm us.
             self.state.waiting.store(false, Ordering::Relaxed);
-            let claimed = reply.and_then(|reply| self.queue.read_claimed(reply));
-            if self.hand_over(claimed, max).await.is_err() {
+            if self.hand_over(reply, max).await.is_err() {
                 return;
             }
         }
@@ -69,6 +71,13 @@ impl Watcher {
     async fn wait_and_claim(&mut self, max: usize, listening: &mut bool) -> Waited {
         // Its own handle: the wait below holds it while `self` goes on.
         let queue = self.queue.clone();
+        if let Some(until) = self.state.held_until() {
+            // Flow control holds claims back: the list may well have work,
+            // so no wait on it, but a claim when the hold ends, or sooner
+            // when the queue's settings change (a resume, a limit raised).
+            self.settings_changed_before(until, listening).await;
+            return Waited::Claimed(queue.claim_for(max, Some(&self.worker)).await);
+        }
         let thoonk = &queue.thoonk;
         // Till the next delayed job is due, if one is (the claim script
         // makes it available). The claim's time is the server's as it
@@ -83,17 +92,20 @@ impl Watcher {
         let mut early: Option<Instant> = None;
         loop {
             tokio::select! {
-                reply = &mut claim => return Waited::Claimed(reply.map_err(queue.at("wait for work"))),
-                notice = self.delays.recv(), if *listening => {
-                    if notice.is_none() {
-                        *listening = false;
-                        continue;
+                reply = &mut claim => {
+                    let reply = reply.map_err(queue.at("wait for work"));
+                    return Waited::Claimed(reply.and_then(|reply| queue.read_claimed(reply)));
+                }
+                notice = self.notices.recv(), if *listening => {
+                    match notice {
+                        None => *listening = false,
+                        Some(notice) if self.is_settings(&notice) => {}
+                        Some(_) => early = earliest(early, self.delayed_before(wake).await),
                     }
-                    early = earliest(early, self.delayed_before(wake).await);
                 }
                 _ = tokio::time::sleep_until(early.unwrap_or_else(Instant::now)), if early.is_some() => {
                     let claimed = queue.claim_for(max, Some(&self.worker)).await;
-                    let next = claimed.as_ref().ok().and_then(|(_, due)| *due);
+                    let next = claimed.as_ref().ok().and_then(|claimed| claimed.next_due);
                     early = next.filter(|&at| wake.is_none_or(|w| at < w));
                     if self.hand_over(claimed, max).await.is_err() {
                         return Waited::Gone;
@@ -103,11 +115,38 @@ impl Watcher {
         }
     }
 
+    /// Returns at `until`, or sooner when the queue's settings change.
+    async fn settings_changed_before(&mut self, until: Instant, listening: &mut bool) {
+        let sleep = tokio::time::sleep_until(until);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return,
+                notice = self.notices.recv(), if *listening => match notice {
+                    None => *listening = false,
+                    // (Or the subscription came back: a change may have
+                    // been missed.)
+                    Some(notice) if self.is_settings(&notice) => return,
+                    Some(_) => {}
+                },
+            }
+        }
+    }
+
+    /// Whether a notice says the queue's settings changed (or may have,
+    /// while the subscription was down).
+    fn is_settings(&self, notice: &Notice) -> bool {
+        match notice {
+            Notice::Message { channel, .. } => *channel == self.queue.keys.channel("config"),
+            Notice::Resubscribed => true,
+        }
+    }
+
     /// After a delay notice: when the first delayed job falls due, if that
     /// is before `wake` (if the wait ends).
     async fn delayed_before(&mut self, wake: Option<Instant>) -> Option<Instant> {
         // One read covers every job delayed so far.
-        self.delays.skip_queued();
+        self.notices.skip_queued();
         match self.queue.first_due().await {
             Ok(Some(at)) if wake.is_none_or(|w| at < w) => Some(at),
             Ok(_) => None,
@@ -123,19 +162,14 @@ impl Watcher {
 
     /// Holds what a claim got and hands it to the worker. Errs when the
     /// worker has gone.
-    async fn hand_over(
-        &self,
-        claimed: Result<(Vec<Job>, Option<Instant>)>,
-        max: usize,
-    ) -> std::result::Result<(), ()> {
+    async fn hand_over(&self, claimed: Result<Claimed>, max: usize) -> std::result::Result<(), ()> {
         let woke = match claimed {
-            Ok((jobs, next_due)) => {
-                self.state.set_due(next_due);
-                self.state.took(&jobs, max);
+            Ok(claimed) => {
+                self.state.claimed(&claimed, max);
                 Woke {
                     lane: self.lane,
-                    more: jobs.len() == max,
-                    jobs,
+                    more: claimed.jobs.len() == max,
+                    jobs: claimed.jobs,
                 }
             }
             Err(e) => {
