@@ -373,6 +373,7 @@ fn stats_prints_the_counts_as_lines_or_json() {
         ("cancels", "0"),
         ("stalls", "1"),
         ("recoveries", "0"),
+        ("paused", "no"),
     ]
     .map(|(k, v)| (k.to_string(), v.to_string()));
     assert_eq!(human_stats(human.assert_success()), expected);
@@ -397,14 +398,15 @@ fn stats_prints_the_counts_as_lines_or_json() {
             "finishes",
             "cancels",
             "stalls",
-            "recoveries"
+            "recoveries",
+            "paused"
         ]
     );
     assert_eq!(
         value,
         json!({"queue": "mail", "available": 1, "claimed": 1, "stalled": 1,
                "delayed": 0, "publishes": 4, "finishes": 1,
-               "cancels": 0, "stalls": 1, "recoveries": 0})
+               "cancels": 0, "stalls": 1, "recoveries": 0, "paused": false})
     );
 
     // A queue never used: all zero.
@@ -412,7 +414,7 @@ fn stats_prints_the_counts_as_lines_or_json() {
         redis.stats("unused"),
         json!({"queue": "unused", "available": 0, "claimed": 0, "stalled": 0,
                "delayed": 0, "publishes": 0, "finishes": 0,
-               "cancels": 0, "stalls": 0, "recoveries": 0})
+               "cancels": 0, "stalls": 0, "recoveries": 0, "paused": false})
     );
 }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::fmt;
 
-/// What happened to a job.
+/// What happened to a job (or, for a pause or a resume, to the queue).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventKind {
@@ -33,11 +33,15 @@ pub enum EventKind {
     Release,
     /// It was delayed, fell due, and is available now.
     Due,
+    /// The queue was paused (no job: the event's id is empty).
+    Pause,
+    /// The queue was resumed (no job: the event's id is empty).
+    Resume,
 }
 
 impl EventKind {
     /// Every kind of event.
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::Publish,
         EventKind::Claim,
         EventKind::Finish,
@@ -48,6 +52,8 @@ impl EventKind {
         EventKind::Delay,
         EventKind::Release,
         EventKind::Due,
+        EventKind::Pause,
+        EventKind::Resume,
     ];
 
     /// The verb, as in the channel name.
@@ -63,6 +69,8 @@ impl EventKind {
             EventKind::Delay => "delay",
             EventKind::Release => "release",
             EventKind::Due => "due",
+            EventKind::Pause => "pause",
+            EventKind::Resume => "resume",
         }
     }
 }

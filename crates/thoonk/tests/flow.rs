@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use thoonk::{ConfigChange, Error, Publish, Queue, QueueConfig, Rate, Worker};
+use thoonk::{ConfigChange, Error, EventKind, Publish, Queue, QueueConfig, Rate, Worker};
 use thoonk_testkit::poll::within;
 use tokio::time::Instant;
 
@@ -20,15 +20,26 @@ async fn a_paused_queue_hands_out_nothing_until_resumed() {
     let env = Env::start().await;
     let q = env.queue("flow-pause");
     publish_n(&q, 3).await;
+    let mut events = q
+        .subscribe_to(&[EventKind::Pause, EventKind::Resume])
+        .await
+        .unwrap();
+    q.pause().await.unwrap();
+    assert_eq!(next_event(&mut events).await.kind, EventKind::Pause);
+    // Pausing a paused queue changes nothing, and says nothing.
     q.pause().await.unwrap();
     assert!(q.config().await.unwrap().paused);
+    assert!(q.stats().await.unwrap().paused);
     assert!(q.claim(3).await.unwrap().is_empty(), "paused: no claim");
     // Publishing goes on while paused.
     q.publish("more", Publish::new()).await.unwrap();
     assert_eq!(q.stats().await.unwrap().available, 4);
 
     q.resume().await.unwrap();
+    let resumed = next_event(&mut events).await;
+    assert_eq!((resumed.kind, resumed.id.as_str()), (EventKind::Resume, ""));
     assert!(!q.config().await.unwrap().paused);
+    assert!(!q.stats().await.unwrap().paused);
     assert_eq!(q.claim(4).await.unwrap().len(), 4);
     env.check_invariants("flow-pause");
 }

@@ -26,6 +26,7 @@ fn stats(
         cancels: 0,
         stalls: 0,
         recoveries: 0,
+        paused: false,
     }
 }
 

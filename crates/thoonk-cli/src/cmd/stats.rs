@@ -34,6 +34,11 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
         writeln!(out, "cancels    {}", stats.cancels)?;
         writeln!(out, "stalls     {}", stats.stalls)?;
         writeln!(out, "recoveries {}", stats.recoveries)?;
+        writeln!(
+            out,
+            "paused     {}",
+            if stats.paused { "yes" } else { "no" }
+        )?;
     }
     Ok(())
 }

@@ -13,10 +13,11 @@
 -- KEYS[8]  job.cancels:NAME    string
 -- KEYS[9]  job.stalls:NAME     string
 -- KEYS[10] job.recoveries:NAME string
+-- KEYS[11] job.config:NAME     hash   (read: paused)
 -- ARGV: none.
 -- Returns: {ids listed, ghosts, claimed, stalled, delayed, publishes,
---          finishes, cancels, stalls, recoveries} (a counter no one has
---          counted yet: 0).
+--          finishes, cancels, stalls, recoveries, paused (1 or 0)} (a
+--          counter no one has counted yet: 0).
 -- Events:  none.
 local out = {
   redis.call('LLEN', KEYS[1]),
@@ -27,4 +28,5 @@ local out = {
 }
 local counters = redis.call('MGET', KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10])
 for i = 1, 5 do out[5 + i] = tonumber(counters[i]) or 0 end
+out[11] = redis.call('HEXISTS', KEYS[11], 'paused')
 return out

@@ -42,6 +42,8 @@ pub struct Stats {
     /// Claims ever taken back by recovery, their lease or their worker's
     /// liveness mark having run out (each is also one of `cancels`).
     pub recoveries: u64,
+    /// Whether claims are stopped ([`Queue::pause`]).
+    pub paused: bool,
 }
 
 impl Stats {
@@ -115,7 +117,7 @@ impl Queue {
     /// snapshot.
     pub async fn stats(&self) -> Result<Stats> {
         let k = &self.keys;
-        let counts: [u64; 10] = scripts::STATS
+        let counts: [u64; 11] = scripts::STATS
             .key(&k.ids)
             .key(&k.ghosts)
             .key(&k.claimed)
@@ -126,10 +128,11 @@ impl Queue {
             .key(&k.cancels)
             .key(&k.stalls)
             .key(&k.recoveries)
+            .key(&k.config)
             .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at("read the counts"))?;
-        let [listed, ghosts, claimed, stalled, delayed, publishes, finishes, cancels, stalls, recoveries] =
+        let [listed, ghosts, claimed, stalled, delayed, publishes, finishes, cancels, stalls, recoveries, paused] =
             counts;
         Ok(Stats {
             queue: self.name().to_string(),
@@ -143,6 +146,7 @@ impl Queue {
             cancels,
             stalls,
             recoveries,
+            paused: paused == 1,
         })
     }
 
