@@ -18,6 +18,7 @@ const SHOWN: &[&str] = &[
     "by_hand",
     "worker",
     "typed",
+    "flow",
     "errors",
     "cluster",
 ];
@@ -114,6 +115,12 @@ fn by_hand() {
 fn typed() {
     let redis = PrivateRedis::start().unwrap();
     prints_what_the_readme_shows("typed", &redis.url());
+}
+
+#[test]
+fn flow() {
+    let redis = PrivateRedis::start().unwrap();
+    prints_what_the_readme_shows("flow", &redis.url());
 }
 
 #[test]
