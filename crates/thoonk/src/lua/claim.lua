@@ -102,12 +102,16 @@ if not taken then return out end
 -- rather than handed out again.
 local payloads = ask_many('HMGET', items, taken)
 local held = ask_many('ZMSCORE', claimed, taken)
-local is_stalled = ask_many('SMISMEMBER', stalled, taken)
+-- (A queue in good health has no stalled and no cancelled job: one
+-- EXISTS then stands for the two reads of those keys, which would find
+-- nothing.)
+local some_failed = redis.call('EXISTS', stalled, cancelled) > 0
+local is_stalled = some_failed and ask_many('SMISMEMBER', stalled, taken) or {}
 -- (Counters, not #t + 1: the length operator searches the table.)
 local chosen, n, seen, dropped = {}, 0, {}, {}
 for i = 1, #taken do
   local id = taken[i]
-  if payloads[i] and not held[i] and is_stalled[i] == 0 and not seen[id] then
+  if payloads[i] and not held[i] and is_stalled[i] ~= 1 and not seen[id] then
     n = n + 1
     chosen[n] = i
     seen[id] = true
@@ -141,7 +145,7 @@ call_many('HSET', tokens, record_pairs)
 if worker ~= '' then
   redis.call('ZADD', holders, '0', claim_member(worker, now, prefix_n, chosen_ids))
 end
-local counts = ask_many('HMGET', cancelled, chosen_ids)
+local counts = some_failed and ask_many('HMGET', cancelled, chosen_ids) or {}
 
 -- (What a second run replays is built only where one can come.)
 local kept = remembering() and {out[1], out[2]}

@@ -80,9 +80,14 @@ for j = 1, n do
 end
 call_many('ZREM', claimed, finished_ids)
 call_many('HDEL', tokens, finished_ids)
-call_many('HDEL', cancelled, finished_ids)
-call_many('HDEL', reasons, finished_ids)
-call_many('ZREM', published, finished_ids)
+-- (Most queues have no cancelled job, no reason kept and no v1
+-- publisher: one EXISTS then stands for three deletes that would find
+-- nothing.)
+if redis.call('EXISTS', cancelled, reasons, published) > 0 then
+  call_many('HDEL', cancelled, finished_ids)
+  call_many('HDEL', reasons, finished_ids)
+  call_many('ZREM', published, finished_ids)
+end
 call_many('HDEL', items, finished_ids)
 -- (Only the awaited ones leave job.awaited: most jobs have no entry.)
 local awaited_ids, na = {}, 0
