@@ -8,6 +8,7 @@ mod common;
 use common::worker::WorkerProcess;
 use common::Redis;
 use serde_json::{json, Value};
+use std::sync::mpsc::Receiver;
 use thoonk_testkit::poll::{until, DEADLINE};
 use thoonk_testkit::TempDir;
 
@@ -154,7 +155,14 @@ fn pause_and_resume_stop_and_restart_the_workers_and_say_so() {
     assert_eq!(redis.stats("q")["available"], json!(1));
     assert!(!log.exists(), "a job ran while the queue was paused");
 
+    let calls = monitor(&redis);
     redis.thoonk(&["resume", "q"]).assert_success();
+    // The worker's next claim, in the server's own time: it heard the
+    // resume (it asks a paused queue again only once a second).
+    let resumed = next_call_of(&calls, "configure");
+    let woke = next_call_of(&calls, "claim") - resumed;
+    eprintln!("claimed {:.1} ms after the resume", woke * 1000.0);
+    assert!(woke < 0.1, "claimed {woke} s after the resume");
     assert_eq!(
         events.next_json(),
         json!({"event": "publish", "queue": "q", "id": id})
@@ -226,16 +234,30 @@ fn a_rate_limit_holds_across_three_worker_processes() {
     redis.check_invariants("q");
 }
 
-/// The server times claim.lua pushes onto `rate_key`, as MONITOR shows
-/// them, from now on (read on a thread of its own).
-fn rate_stamps(redis: &Redis, rate_key: &str) -> std::sync::mpsc::Receiver<u64> {
+/// The lines MONITOR shows from now on, each starting with the server's
+/// time in seconds (read on a thread of its own).
+fn monitor(redis: &Redis) -> Receiver<String> {
     let mut monitor = redis.server().connect().expect("a connection");
     monitor.command(&["MONITOR"]).expect("MONITOR starts");
     let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        while let Ok(Ok(line)) = monitor.read().map(|line| line.text()) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// The server times claim.lua pushes onto `rate_key`, as MONITOR shows
+/// them, from now on.
+fn rate_stamps(redis: &Redis, rate_key: &str) -> Receiver<u64> {
+    let lines = monitor(redis);
+    let (tx, rx) = std::sync::mpsc::channel();
     let push = format!("\"RPUSH\" \"{rate_key}\" ");
     std::thread::spawn(move || {
-        while let Ok(line) = monitor.read() {
-            let Ok(line) = line.text() else { break };
+        for line in lines {
             let Some(at) = line.find(&push) else { continue };
             for stamp in line[at + push.len()..].split(' ') {
                 let stamp = stamp.trim_matches('"').parse().expect("a time in ms");
@@ -246,6 +268,26 @@ fn rate_stamps(redis: &Redis, rate_key: &str) -> std::sync::mpsc::Receiver<u64> 
         }
     });
     rx
+}
+
+/// The server's time (s) of the next MONITOR line that names `function`
+/// (`configure`, `claim`: the script's function in the library).
+#[track_caller]
+fn next_call_of(lines: &Receiver<String>, function: &str) -> f64 {
+    let name = format!("_{function}\" ");
+    loop {
+        let line = lines
+            .recv_timeout(DEADLINE)
+            .unwrap_or_else(|_| panic!("no call of {function} within {DEADLINE:?}"));
+        if line.contains("\"FCALL\"") && line.contains(&name) {
+            return line
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .expect("MONITOR's time");
+        }
+    }
 }
 
 /// Three workers with 5 slots each, one limit of 4 jobs at once: the jobs'
