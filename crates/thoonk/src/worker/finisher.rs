@@ -167,31 +167,56 @@ async fn run(worker: Context, mut rx: mpsc::UnboundedReceiver<Finish>) {
         match claimed {
             Ok(claimed) => {
                 state.claimed(&claimed, want);
-                let mut unplaced = Vec::new();
-                for job in claimed.jobs {
-                    match spare.pop() {
-                        Some(slot) => {
-                            if let Err(e) = refills.send(Refill {
-                                lane,
-                                finisher,
-                                job,
-                                slot,
-                            }) {
-                                unplaced.push(e.0.job);
-                            }
-                        }
-                        None => unplaced.push(job),
-                    }
-                }
-                // Only when the finishes failed, or the worker stopped
-                // taking refills: these jobs have no slot, so back they go.
-                if !unplaced.is_empty() {
-                    state.give_back(&queue, &unplaced).await;
-                }
+                let place = Place {
+                    queue: &queue,
+                    lane,
+                    finisher,
+                    state: &state,
+                    refills: &refills,
+                };
+                place.refills(claimed.jobs, spare).await;
             }
             Err(e) => {
                 tracing::warn!(queue = queue.name(), "claiming refills failed: {e}");
             }
+        }
+    }
+}
+
+/// Where a finishing task's refills go.
+struct Place<'a> {
+    queue: &'a Queue,
+    lane: usize,
+    finisher: usize,
+    state: &'a LaneState,
+    refills: &'a mpsc::UnboundedSender<Refill>,
+}
+
+impl Place<'_> {
+    /// Hands each refill to the worker with one of the `spare` slots of
+    /// the finished jobs.
+    async fn refills(&self, jobs: Vec<Job>, mut spare: Vec<OwnedSemaphorePermit>) {
+        let mut unplaced = Vec::new();
+        for job in jobs {
+            match spare.pop() {
+                Some(slot) => {
+                    let refill = Refill {
+                        lane: self.lane,
+                        finisher: self.finisher,
+                        job,
+                        slot,
+                    };
+                    if let Err(e) = self.refills.send(refill) {
+                        unplaced.push(e.0.job);
+                    }
+                }
+                None => unplaced.push(job),
+            }
+        }
+        // Only when the finishes failed, or the worker stopped taking
+        // refills: these jobs have no slot, so back they go.
+        if !unplaced.is_empty() {
+            self.state.give_back(self.queue, &unplaced).await;
         }
     }
 }
