@@ -99,7 +99,10 @@ impl Watcher {
                 notice = self.notices.recv(), if *listening => {
                     match notice {
                         None => *listening = false,
-                        Some(notice) if self.is_settings(&notice) => {}
+                        // (Flow control held nothing back: no matter.)
+                        Some(notice) if self.is_config(&notice) => {}
+                        // A job delayed, or the subscription back (a delay
+                        // may have been missed).
                         Some(_) => early = earliest(early, self.delayed_before(wake).await),
                     }
                 }
@@ -124,22 +127,19 @@ impl Watcher {
                 _ = &mut sleep => return,
                 notice = self.notices.recv(), if *listening => match notice {
                     None => *listening = false,
-                    // (Or the subscription came back: a change may have
-                    // been missed.)
-                    Some(notice) if self.is_settings(&notice) => return,
+                    // A change, or the subscription back (one may have
+                    // been missed).
+                    Some(Notice::Resubscribed) => return,
+                    Some(notice) if self.is_config(&notice) => return,
                     Some(_) => {}
                 },
             }
         }
     }
 
-    /// Whether a notice says the queue's settings changed (or may have,
-    /// while the subscription was down).
-    fn is_settings(&self, notice: &Notice) -> bool {
-        match notice {
-            Notice::Message { channel, .. } => *channel == self.queue.keys.channel("config"),
-            Notice::Resubscribed => true,
-        }
+    /// Whether a notice says the queue's settings changed.
+    fn is_config(&self, notice: &Notice) -> bool {
+        matches!(notice, Notice::Message { channel, .. } if *channel == self.queue.keys.channel("config"))
     }
 
     /// After a delay notice: when the first delayed job falls due, if that
