@@ -12,7 +12,7 @@
 -- the worker waits that long, with no claim meanwhile.
 
 -- Paused: claims are tried again after this (ms), or at once when the
--- worker hears event.job.resume.
+-- worker hears event.job.config (a resume sends it).
 local PAUSED_HOLD = 1000
 -- max_running reached: claims are tried again after this (ms).
 local RUNNING_HOLD = 50

@@ -30,7 +30,7 @@
 -- (see _once.lua).
 -- Returns: {ms until the next delayed job falls due, or -1 when none is
 --          delayed; ms until a claim may get more when flow control held
---          this one back (paused, rate, max_running: see flow.lua), or -1;
+--          this one back (paused, rate, max_running: see _flow.lua), or -1;
 --          then id, payload, times cancelled, token per job claimed}
 -- Events:  one event.job.due:NAME for the delayed jobs made available, then
 --          one event.job.claim:NAME for the jobs claimed; payload: their
