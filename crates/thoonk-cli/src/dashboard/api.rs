@@ -1,6 +1,7 @@
-//! The JSON API under `/api/`: what the pages show, and the actions. Each
-//! action is one library operation; a refusal (the job moved on meanwhile)
-//! comes back as `409` with the library's message.
+//! The JSON API under `/api/`: what the pages show, and the actions (on a
+//! job, on all stalled jobs, pause and resume). Each action is one library
+//! operation; a refusal (the job moved on meanwhile) comes back as `409`
+//! with the library's message.
 
 use super::app::{refuse, App};
 use axum::extract::{Path, Query, State};
@@ -202,6 +203,48 @@ pub(crate) async fn retry_all(State(app): State<App>, Path(queue): Path<String>)
     match done {
         Ok(n) => Json(json!({ "ok": true, "retried": n, "message": format!("{n} jobs retried") }))
             .into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+/// `POST /api/queues/QUEUE/pause`: no worker anywhere claims a job of the
+/// queue until it is resumed (a claim already made runs on); publishing
+/// goes on. Replies with the settings afterwards.
+pub(crate) async fn pause(State(app): State<App>, Path(queue): Path<String>) -> Response {
+    flow(&app, &queue, true).await
+}
+
+/// `POST /api/queues/QUEUE/resume`: workers claim the queue's jobs again.
+pub(crate) async fn resume(State(app): State<App>, Path(queue): Path<String>) -> Response {
+    flow(&app, &queue, false).await
+}
+
+async fn flow(app: &App, queue: &str, paused: bool) -> Response {
+    let done = async {
+        let handle = app.thoonk.queue(queue)?;
+        if paused {
+            handle.pause().await?;
+        } else {
+            handle.resume().await?;
+        }
+        // For the page to show at once: a queue nobody published to yet
+        // has no line of the overview to bring them.
+        handle.config().await
+    }
+    .await;
+    app.live.poke(queue);
+    let message = if paused {
+        "paused: no job is handed out until it is resumed; publishing goes on"
+    } else {
+        "resumed: jobs are handed out again"
+    };
+    match done {
+        Ok(settings) => Json(json!({
+            "ok": true,
+            "message": message,
+            "settings": super::settings::to_value(&settings),
+        }))
+        .into_response(),
         Err(e) => failure(e),
     }
 }

@@ -13,6 +13,7 @@ mod auth;
 mod live;
 mod metrics;
 mod pages;
+mod settings;
 mod streams;
 
 use app::App;
@@ -85,6 +86,8 @@ fn router(app: App) -> Router {
         .route("/api/queues/{queue}/jobs/{id}", get(api::job))
         .route("/api/queues/{queue}/jobs/{id}/{action}", post(api::act))
         .route("/api/queues/{queue}/retry-all", post(api::retry_all))
+        .route("/api/queues/{queue}/pause", post(api::pause))
+        .route("/api/queues/{queue}/resume", post(api::resume))
         .route("/api/live", get(streams::overview))
         .route("/api/live/{queue}", get(streams::queue))
         .layer(middleware::from_fn_with_state(app.clone(), auth::guard))

@@ -38,6 +38,21 @@ impl Dashboard {
             .send()
     }
 
+    /// Logs in through the form, as a browser would; returns the cookie
+    /// (`NAME=VALUE`) to send from then on.
+    #[track_caller]
+    pub(crate) fn login(&self) -> String {
+        let token = self.token.as_deref().expect("a dashboard with a token");
+        let ok = self
+            .request("POST", "/login")
+            .header("Origin", &format!("http://{}", self.addr))
+            .form(&format!("token={token}"))
+            .send();
+        assert_eq!(ok.status, 303, "{}", ok.body);
+        let cookie = ok.header("set-cookie").expect("a cookie");
+        cookie.split(';').next().unwrap().to_string()
+    }
+
     /// Polls the overview until `cond` holds for it.
     #[track_caller]
     pub(crate) fn until(&self, what: &str, cond: impl Fn(&Value) -> bool) -> Value {

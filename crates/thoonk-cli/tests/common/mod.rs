@@ -480,6 +480,27 @@ impl Redis {
         let out = self.thoonk(&["stats", queue, "--json"]);
         serde_json::from_str(out.line()).expect("stats --json prints JSON")
     }
+
+    /// Changes the settings of `queue` through the library (the CLI has
+    /// no command for them); returns them afterwards.
+    #[track_caller]
+    pub(crate) fn configure(
+        &self,
+        queue: &str,
+        change: thoonk::ConfigChange,
+    ) -> thoonk::QueueConfig {
+        block_on(async {
+            let thoonk = thoonk::Thoonk::connect(&self.url()).await?;
+            thoonk.queue(queue)?.configure(change).await
+        })
+        .unwrap_or_else(|e| panic!("configure {queue}: {e}"))
+    }
+
+    /// The settings of `queue`, read through the library.
+    #[track_caller]
+    pub(crate) fn config(&self, queue: &str) -> thoonk::QueueConfig {
+        self.configure(queue, thoonk::ConfigChange::new())
+    }
 }
 
 /// The line `get` prints.
