@@ -20,6 +20,8 @@ use common::Redis;
 use driver::{Browser, ARTIFACTS};
 use serde_json::json;
 use std::path::Path;
+use std::time::Duration;
+use thoonk::{ConfigChange, Rate};
 
 const README_SCREENSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/dashboard.png");
 
@@ -214,4 +216,91 @@ fn the_overview_shows_queues_with_jobs_in_every_state() {
     if std::env::var_os("THOONK_UPDATE_SCREENSHOT").is_some_and(|v| v == "1") {
         browser.screenshot(Path::new(README_SCREENSHOT));
     }
+}
+
+#[test]
+fn the_pause_and_resume_buttons_work_and_a_paused_queue_is_marked_live() {
+    let browser = Browser::start();
+    let d = Dashboard::start(None);
+    d.redis.publish("mail", "mail m1", &["--id", "m1"]);
+    d.redis.publish("sms", "sms s1", &[]);
+
+    // The queue page shows the settings and offers to pause.
+    browser.open(&d.url("/queues/mail"));
+    browser.until(
+        "the live stream is open",
+        "return document.getElementById('live').classList.contains('on')",
+        |v| v == true,
+    );
+    browser.js("window.__marker = 42");
+    assert_eq!(browser.text("#setting-paused").as_deref(), Some("no"));
+    assert_eq!(browser.text("#setting-rate").as_deref(), Some("none"));
+    assert_eq!(
+        browser.text("#setting-lease").as_deref(),
+        Some("30s (default)")
+    );
+    let shown =
+        "return ['pause', 'resume', 'paused-mark'].map(id => !document.getElementById(id).hidden)";
+    assert_eq!(browser.js(shown), json!([true, false, false]));
+
+    // Pause, by clicking: the queue is paused, the page says so and offers
+    // to resume.
+    browser.click("#pause");
+    browser.until_text(
+        "#flash",
+        "paused: no job is handed out until it is resumed; publishing goes on",
+    );
+    browser.until_text("#setting-paused", "yes");
+    assert_eq!(browser.js(shown), json!([false, true, true]));
+    assert!(d.redis.config("mail").paused);
+    browser.screenshot(&Path::new(ARTIFACTS).join("paused.png"));
+
+    // Resume, by clicking.
+    browser.click("#resume");
+    browser.until_text("#flash", "resumed: jobs are handed out again");
+    browser.until_text("#setting-paused", "no");
+    assert_eq!(browser.js(shown), json!([true, false, false]));
+    assert!(!d.redis.config("mail").paused);
+
+    // Settings changed elsewhere reach the page by themselves (with the
+    // pause's event; a new limit alone would wait for the overview's next
+    // sample).
+    d.redis.configure(
+        "mail",
+        ConfigChange::new()
+            .rate(Some(Rate::new(100, Duration::from_secs(1))))
+            .lease(Duration::from_secs(90))
+            .paused(true),
+    );
+    browser.until_text("#setting-rate", "100/s");
+    browser.until_text("#setting-lease", "90s");
+    assert_eq!(browser.js(shown), json!([false, true, true]));
+    assert_eq!(
+        browser.js("return window.__marker"),
+        42,
+        "the page was reloaded"
+    );
+
+    // The overview marks the paused queue, and follows a resume and a
+    // pause made elsewhere without a reload.
+    browser.open(&d.url("/"));
+    let mark = |queue: &str| format!(r#"tr[data-queue="{queue}"] td.name .paused"#);
+    browser.until_text(r#"tr[data-queue="sms"] td.available"#, "1");
+    assert_eq!(browser.text(&mark("mail")).as_deref(), Some("paused"));
+    assert_eq!(browser.text(&mark("sms")), None);
+    browser.js("window.__marker = 43");
+    d.redis.configure("mail", ConfigChange::new().paused(false));
+    browser.until_present(&mark("mail"), false);
+    d.redis.configure("sms", ConfigChange::new().paused(true));
+    browser.until_text(&mark("sms"), "paused");
+    assert_eq!(
+        browser.js("return window.__marker"),
+        43,
+        "the page was reloaded"
+    );
+    let errors = browser.console_errors();
+    assert!(
+        errors.is_empty(),
+        "errors in the browser's console: {errors:#?}"
+    );
 }

@@ -1,12 +1,55 @@
 //! `thoonk dashboard` and a queue's flow control: pause and resume as
 //! actions (refused, as every action is, without the token or from another
-//! site). The real binary against a private Redis, over plain HTTP.
+//! site), the settings on the queue page and in the API, the overview's
+//! mark of a paused queue. The real binary against a private Redis, over
+//! plain HTTP; settings other than pause are changed through the library
+//! (`Queue::configure`), as a program would.
 
 mod common;
 
 use common::dashboard::Dashboard;
-use common::http::line;
-use serde_json::Value;
+use common::http::{line, EventStream};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use thoonk::{ConfigChange, Rate};
+use thoonk_testkit::poll::DEADLINE;
+
+/// The overview's mark of a paused queue, as the page writes it.
+const PAUSED_MARK: &str =
+    r#"<span class="paused" title="paused: no job is handed out">paused</span>"#;
+
+/// The overview page's row of `queue`.
+#[track_caller]
+fn row<'a>(page: &'a str, queue: &str) -> &'a str {
+    let start = page
+        .find(&format!(r#"<tr data-queue="{queue}">"#))
+        .unwrap_or_else(|| panic!("no row of {queue}: {page}"));
+    let row = &page[start..];
+    &row[..row.find("</tr>").expect("a whole row")]
+}
+
+/// The text of the queue page's cell of `setting`.
+#[track_caller]
+fn setting<'a>(page: &'a str, setting: &str) -> &'a str {
+    let open = format!(r#"<dd id="setting-{setting}">"#);
+    let start = page
+        .find(&open)
+        .unwrap_or_else(|| panic!("no {setting} shown: {page}"))
+        + open.len();
+    let text = &page[start..];
+    &text[..text.find("</dd>").expect("a whole cell")]
+}
+
+/// A queue with every setting changed from its default.
+fn limits() -> ConfigChange {
+    ConfigChange::new()
+        .rate(Some(Rate::new(5000, Duration::from_secs(60))))
+        .max_running(Some(3))
+        .timeout(Some(Duration::from_millis(1500)))
+        .lease(Duration::from_secs(45))
+        .max_cancels(7)
+        .paused(true)
+}
 
 #[test]
 fn pause_and_resume_from_the_dashboard_stop_and_restart_claims() {
@@ -97,4 +140,134 @@ fn pause_and_resume_are_refused_from_another_site_or_without_the_token() {
         .send();
     assert_eq!(bearer.status, 200, "{}", bearer.body);
     assert!(!d.redis.config("q").paused);
+}
+
+#[test]
+fn the_queue_page_and_the_api_show_every_setting() {
+    let d = Dashboard::start(None);
+    d.redis.publish("plain", "x", &[]);
+    d.redis.publish("tight", "x", &[]);
+    d.until("both listed", |o| {
+        line(o, "plain").is_some() && line(o, "tight").is_some()
+    });
+
+    // Nothing set: no limit, the defaults marked as such.
+    let page = d.get("/queues/plain");
+    assert_eq!(page.status, 200);
+    for (name, shown) in [
+        ("paused", "no"),
+        ("rate", "none"),
+        ("max_running", "none"),
+        ("timeout", "none"),
+        ("lease", "30s (default)"),
+        ("max_cancels", "25 (default)"),
+    ] {
+        assert_eq!(setting(&page.body, name), shown, "{name}");
+    }
+    assert!(page.body.contains(r#"<button id="pause" type="button">"#));
+    assert!(page
+        .body
+        .contains(r#"<button id="resume" type="button" hidden>"#));
+
+    // Every setting changed elsewhere: the page and the API show it (once
+    // the overview read it: the pause at once, by its event; a new limit
+    // sends none of the queue's events, but this came with the pause).
+    d.redis.configure("tight", limits());
+    let want = json!({
+        "paused": true,
+        "rate": { "jobs": 5000, "per_ms": 60000 },
+        "max_running": 3,
+        "timeout_ms": 1500,
+        "lease_ms": 45000,
+        "max_cancels": 7,
+    });
+    d.until("the settings read", |o| {
+        line(o, "tight").is_some_and(|q| q["settings"] == want)
+    });
+    assert_eq!(d.json("/api/queues/tight")["settings"], want);
+    let page = d.get("/queues/tight");
+    for (name, shown) in [
+        ("paused", "yes"),
+        ("rate", "5000/m"),
+        ("max_running", "3"),
+        ("timeout", "1500ms"),
+        ("lease", "45s"),
+        ("max_cancels", "7"),
+    ] {
+        assert_eq!(setting(&page.body, name), shown, "{name}");
+    }
+    assert!(page
+        .body
+        .contains(r#"<button id="pause" type="button" hidden>"#));
+    assert!(page.body.contains(r#"<button id="resume" type="button">"#));
+
+    // A queue nobody published to: its settings all the same.
+    d.redis
+        .configure("fresh", ConfigChange::new().max_running(Some(9)));
+    let page = d.get("/queues/fresh");
+    assert_eq!(setting(&page.body, "max_running"), "9");
+}
+
+#[test]
+fn the_overview_marks_each_paused_queue_and_its_live_stream_says_so() {
+    let d = Dashboard::start(None);
+    for queue in ["mail", "sms"] {
+        d.redis.publish(queue, "x", &[]);
+    }
+    d.until("both listed", |o| {
+        line(o, "mail").is_some() && line(o, "sms").is_some()
+    });
+    let page = d.get("/");
+    assert!(
+        !row(&page.body, "mail").contains(PAUSED_MARK),
+        "{}",
+        page.body
+    );
+
+    let mut stream = d.request("GET", "/api/live").stream();
+    assert_eq!(
+        line(&stream.next("overview"), "mail").unwrap()["settings"]["paused"],
+        false
+    );
+    assert_eq!(d.post("/api/queues/mail/pause").status, 200);
+    // The stream tells of the pause, by itself.
+    let overview = next_overview(&mut stream, |mail| mail["settings"]["paused"] == true);
+    assert_eq!(line(&overview, "sms").unwrap()["settings"]["paused"], false);
+    let page = d.get("/");
+    assert!(
+        row(&page.body, "mail").contains(PAUSED_MARK),
+        "{}",
+        page.body
+    );
+    assert!(
+        !row(&page.body, "sms").contains(PAUSED_MARK),
+        "{}",
+        page.body
+    );
+
+    assert_eq!(d.post("/api/queues/mail/resume").status, 200);
+    next_overview(&mut stream, |mail| mail["settings"]["paused"] == false);
+    let page = d.get("/");
+    assert!(
+        !row(&page.body, "mail").contains(PAUSED_MARK),
+        "{}",
+        page.body
+    );
+}
+
+/// The first overview on `stream` whose line of `mail` satisfies `cond`.
+#[track_caller]
+fn next_overview(stream: &mut EventStream, cond: impl Fn(&Value) -> bool) -> Value {
+    // The stream sends an overview at every refresh: bound the wait.
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let overview = stream.next("overview");
+        if line(&overview, "mail").is_some_and(&cond) {
+            return overview;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not so within {DEADLINE:?}: {overview}"
+        );
+    }
 }

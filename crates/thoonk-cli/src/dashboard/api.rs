@@ -34,9 +34,8 @@ pub(crate) async fn queue(State(app): State<App>, Path(queue): Path<String>) -> 
     }
     let read = async {
         let handle = app.thoonk.queue(&queue)?;
-        let (stats, workers) = super::live::read(&handle).await?;
-        Ok((!stats.is_unused())
-            .then(|| super::live::view(&queue, stats, workers, &Default::default())))
+        let read = super::live::read(&handle).await?;
+        Ok((!read.is_unused()).then(|| super::live::view(&queue, read, &Default::default())))
     };
     match read.await {
         Ok(Some(view)) => Json(view).into_response(),

@@ -1,8 +1,10 @@
 //! What the dashboard shows, kept current ([`Live`]): every queue's
 //! counts, its publish and finish rates over the last minutes, its live
-//! workers. One task refreshes it when a queue's events say a job moved
-//! (and every few seconds, for the rates); pages follow it through the
-//! streams (`streams`): no page polls.
+//! workers, its settings. One task refreshes it when a queue's events say a
+//! job moved or the queue was paused or resumed, when the dashboard changed
+//! the queue (and every few seconds, for the rates and for other settings
+//! changed elsewhere: no event of the queue tells of a new limit); pages
+//! follow it through the streams (`streams`): no page polls.
 
 use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -39,6 +41,9 @@ pub(crate) struct QueueView {
     pub(crate) publish_rate: Vec<f64>,
     /// Finishes per second, likewise.
     pub(crate) finish_rate: Vec<f64>,
+    /// Its settings: paused or not, its limits (see `settings`).
+    #[serde(serialize_with = "super::settings::serialize")]
+    pub(crate) settings: thoonk::QueueConfig,
 }
 
 /// Every queue, as of `at_ms`.
@@ -235,15 +240,15 @@ impl Refresher {
                     Err(e) => tracing::warn!(queue = name, "cannot follow its events: {e}"),
                 }
             }
-            let (stats, workers) = read(&queue).await?;
+            let read = read(&queue).await?;
             let history = self.history.entry(name.clone()).or_default();
             if sample || history.is_empty() {
-                history.push_back((Instant::now(), stats.publishes, stats.finishes));
+                history.push_back((Instant::now(), read.stats.publishes, read.stats.finishes));
                 if history.len() > HISTORY {
                     history.pop_front();
                 }
             }
-            let view = view(&name, stats, workers, history);
+            let view = view(&name, read, history);
             self.views.insert(name, view.clone());
             queues.push(view);
         }
@@ -272,21 +277,40 @@ impl Refresher {
     }
 }
 
-/// A queue's counts and live workers.
-pub(crate) async fn read(
-    queue: &thoonk::Queue,
-) -> thoonk::Result<(thoonk::Stats, Vec<thoonk::WorkerInfo>)> {
-    // Both in one trip on the multiplexed connection.
-    tokio::try_join!(queue.stats(), queue.workers())
-}
-
-/// A queue's line of the overview, from its counts and rate samples.
-pub(crate) fn view(
-    name: &str,
+/// What one refresh reads of a queue.
+pub(crate) struct Read {
     stats: thoonk::Stats,
     workers: Vec<thoonk::WorkerInfo>,
-    history: &VecDeque<(Instant, u64, u64)>,
-) -> QueueView {
+    settings: thoonk::QueueConfig,
+}
+
+impl Read {
+    /// Whether no job was ever published to the queue: no queue to show.
+    pub(crate) fn is_unused(&self) -> bool {
+        self.stats.is_unused()
+    }
+}
+
+/// A queue's counts, live workers and settings (the settings one HMGET).
+pub(crate) async fn read(queue: &thoonk::Queue) -> thoonk::Result<Read> {
+    // All in one trip on the multiplexed connection.
+    let (stats, workers, settings) =
+        tokio::try_join!(queue.stats(), queue.workers(), queue.config())?;
+    Ok(Read {
+        stats,
+        workers,
+        settings,
+    })
+}
+
+/// A queue's line of the overview, from what was read and the rate
+/// samples.
+pub(crate) fn view(name: &str, read: Read, history: &VecDeque<(Instant, u64, u64)>) -> QueueView {
+    let Read {
+        stats,
+        workers,
+        settings,
+    } = read;
     let rate = |pick: fn(&(Instant, u64, u64)) -> u64| -> Vec<f64> {
         history
             .iter()
@@ -311,6 +335,7 @@ pub(crate) fn view(
         workers,
         publish_rate: rate(|s| s.1),
         finish_rate: rate(|s| s.2),
+        settings,
     }
 }
 

@@ -4,6 +4,8 @@
 
 use super::api::{self, actions, Listed, PAGE};
 use super::app::App;
+use super::live::QueueView;
+use super::settings;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -52,7 +54,7 @@ fn layout(app: &App, page: &str, title: &str, body: Markup) -> Markup {
     }
 }
 
-/// `/`: every queue, its counts, rates and workers.
+/// `/`: every queue, its counts, rates and workers, and which are paused.
 pub(crate) async fn overview(State(app): State<App>) -> Markup {
     let overview = app.live.now();
     let body = html! {
@@ -68,7 +70,7 @@ pub(crate) async fn overview(State(app): State<App>) -> Markup {
             tbody {
                 @for q in &overview.queues {
                     tr data-queue=(q.name) {
-                        td { a href=(queue_path(&q.name)) { (q.name) } }
+                        td.name { a href=(queue_path(&q.name)) { (q.name) } (settings::paused_mark(&q.settings)) }
                         td.n.available { (q.available) }
                         td.n.claimed { (q.claimed) }
                         td.n.delayed { (q.delayed) }
@@ -102,7 +104,8 @@ pub(crate) struct QueuePage {
     find: Option<String>,
 }
 
-/// `/queues/QUEUE?state=S&offset=N`: the jobs in one state, paged.
+/// `/queues/QUEUE?state=S&offset=N`: the queue's settings, with pause and
+/// resume, and its jobs in one state, paged.
 pub(crate) async fn queue(
     State(app): State<App>,
     Path(queue): Path<String>,
@@ -132,22 +135,21 @@ pub(crate) async fn queue(
     };
     let overview = app.live.now();
     let view = overview.queue(&queue);
-    let count = |s: JobState| {
-        view.map_or(0, |v| match s {
-            JobState::Available => v.available,
-            JobState::Claimed => v.claimed,
-            JobState::Stalled => v.stalled,
-            JobState::Delayed => v.delayed,
-        })
+    let settings = match view {
+        Some(view) => view.settings,
+        // Not in the overview (yet): read them, one HMGET.
+        None => match async { app.thoonk.queue(&queue)?.config().await }.await {
+            Ok(settings) => settings,
+            Err(e) => return api::failure(e),
+        },
     };
-    let order = match state {
-        JobState::Available => "next to be claimed first",
-        JobState::Claimed => "by claim (or last lease extension) time, oldest first",
-        JobState::Stalled => "by id",
-        JobState::Delayed => "soonest due first",
-    };
+    let count = |s: JobState| view.map_or(0, |v| count(v, s));
     let body = html! {
-        h1 { "Queue " span.name { (queue) } }
+        h1 {
+            "Queue " span.name { (queue) } " "
+            span.paused #paused-mark hidden[!settings.paused] title="paused: no job is handed out" { "paused" }
+        }
+        (settings::section(&settings))
         nav.states {
             @for s in JobState::ALL {
                 a.current[s == state] href=(format!("{}?state={}", queue_path(&queue), s.as_str())) {
@@ -163,7 +165,7 @@ pub(crate) async fn queue(
         @if state == JobState::Stalled {
             button #retry-all type="button" { "retry all stalled" }
         }
-        p.order { (state.as_str()) " jobs, " (order) }
+        p.order { (state.as_str()) " jobs, " (order(state)) }
         table #jobs data-queue=(queue) data-state=(state.as_str()) data-offset=(offset) data-limit=(PAGE) {
             thead { tr { th { "id" } th { "payload" } th.n { "cancelled" } th { "last reason" } th { "actions" } } }
             tbody { @for job in &jobs { (job_row(&queue, job)) } }
@@ -179,6 +181,26 @@ pub(crate) async fn queue(
         }
     };
     layout(&app, "queue", &queue, body).into_response()
+}
+
+/// How many jobs `view` counts in `state`.
+fn count(view: &QueueView, state: JobState) -> u64 {
+    match state {
+        JobState::Available => view.available,
+        JobState::Claimed => view.claimed,
+        JobState::Stalled => view.stalled,
+        JobState::Delayed => view.delayed,
+    }
+}
+
+/// The order a listing of jobs in `state` comes in.
+fn order(state: JobState) -> &'static str {
+    match state {
+        JobState::Available => "next to be claimed first",
+        JobState::Claimed => "by claim (or last lease extension) time, oldest first",
+        JobState::Stalled => "by id",
+        JobState::Delayed => "soonest due first",
+    }
 }
 
 fn job_row(queue: &str, job: &Listed) -> Markup {

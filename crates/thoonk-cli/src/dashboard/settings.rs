@@ -1,9 +1,11 @@
 //! A queue's settings (its flow control, lease and cancel limit) as the
-//! dashboard gives them in JSON.
+//! dashboard shows them: in JSON, as text, and as the queue page's section
+//! with the pause and resume buttons.
 
-use serde::Serialize;
+use maud::{html, Markup};
+use serde::{Serialize, Serializer};
 use std::time::Duration;
-use thoonk::QueueConfig;
+use thoonk::{QueueConfig, Rate, DEFAULT_LEASE, DEFAULT_MAX_CANCELS};
 
 /// A queue's settings in JSON: durations in milliseconds, as every time of
 /// the API; an unset limit is `null`.
@@ -22,6 +24,11 @@ struct Json {
 struct RateJson {
     jobs: u64,
     per_ms: u64,
+}
+
+/// Serializes `config` as the API gives it (`serialize_with`).
+pub(crate) fn serialize<S: Serializer>(config: &QueueConfig, s: S) -> Result<S::Ok, S::Error> {
+    json(config).serialize(s)
 }
 
 fn json(config: &QueueConfig) -> Json {
@@ -47,21 +54,144 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// A duration in its largest whole unit: `2h`, `5m`, `30s`, `1500ms`.
+/// (The page script's `span` writes the same.)
+fn span(d: Duration) -> String {
+    let ms = millis(d);
+    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms > 0 && ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// What the page shows for each setting, in the order it shows them: (the
+/// id of its cell, its label, its value as text).
+fn shown(config: &QueueConfig) -> [(&'static str, &'static str, String); 6] {
+    let none = || "none".to_string();
+    let default = |text: String, is_default: bool| {
+        if is_default {
+            format!("{text} (default)")
+        } else {
+            text
+        }
+    };
+    [
+        (
+            "paused",
+            "paused",
+            if config.paused { "yes" } else { "no" }.into(),
+        ),
+        (
+            "rate",
+            "rate limit",
+            config.rate.as_ref().map_or_else(none, Rate::to_string),
+        ),
+        (
+            "max_running",
+            "max running",
+            config.max_running.map_or_else(none, |n| n.to_string()),
+        ),
+        (
+            "timeout",
+            "job timeout",
+            config.timeout.map_or_else(none, span),
+        ),
+        (
+            "lease",
+            "lease",
+            default(span(config.lease), config.lease == DEFAULT_LEASE),
+        ),
+        (
+            "max_cancels",
+            "max cancels",
+            default(
+                config.max_cancels.to_string(),
+                config.max_cancels == DEFAULT_MAX_CANCELS,
+            ),
+        ),
+    ]
+}
+
+/// The queue page's settings, and the button that pauses or resumes the
+/// queue (the other one hidden; the script swaps them). The defaults ride
+/// along for the script, which marks them as this does.
+pub(crate) fn section(config: &QueueConfig) -> Markup {
+    html! {
+        section.settings {
+            h2 { "Settings" }
+            dl #settings data-lease-ms=(millis(DEFAULT_LEASE)) data-max-cancels=(DEFAULT_MAX_CANCELS) {
+                @for (id, label, value) in shown(config) {
+                    dt { (label) } dd id=(format!("setting-{id}")) { (value) }
+                }
+            }
+            div.flow {
+                button #pause type="button" hidden[config.paused] { "pause" }
+                button #resume type="button" hidden[!config.paused] { "resume" }
+                " "
+                span.hint { "a paused queue hands out no job to any worker; publishing goes on" }
+            }
+        }
+    }
+}
+
+/// The overview's mark of a paused queue.
+pub(crate) fn paused_mark(config: &QueueConfig) -> Markup {
+    html! {
+        @if config.paused {
+            " " span.paused title="paused: no job is handed out" { "paused" }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use thoonk::Rate;
 
-    #[test]
-    fn settings_in_json_are_milliseconds_and_nulls() {
-        let set = QueueConfig {
+    fn every_setting_set() -> QueueConfig {
+        QueueConfig {
             lease: Duration::from_secs(45),
             max_cancels: 3,
             paused: true,
             rate: Some(Rate::new(5000, Duration::from_secs(60))),
             max_running: Some(4),
             timeout: Some(Duration::from_millis(2500)),
-        };
+        }
+    }
+
+    #[test]
+    fn spans_read_in_their_largest_whole_unit() {
+        let ms = Duration::from_millis;
+        assert_eq!(span(ms(30_000)), "30s");
+        assert_eq!(span(ms(90_000)), "90s");
+        assert_eq!(span(ms(120_000)), "2m");
+        assert_eq!(span(ms(7_200_000)), "2h");
+        assert_eq!(span(ms(1_500)), "1500ms");
+        assert_eq!(span(ms(0)), "0ms");
+    }
+
+    #[test]
+    fn defaults_are_marked_and_unset_limits_read_none() {
+        let text = |c: &QueueConfig| shown(c).map(|(_, _, v)| v);
+        assert_eq!(
+            text(&QueueConfig::default()),
+            [
+                "no",
+                "none",
+                "none",
+                "none",
+                "30s (default)",
+                "25 (default)"
+            ]
+        );
+        let set = every_setting_set();
+        assert_eq!(text(&set), ["yes", "5000/m", "4", "2500ms", "45s", "3"]);
+    }
+
+    #[test]
+    fn settings_in_json_are_milliseconds_and_nulls() {
+        let set = every_setting_set();
         assert_eq!(
             to_value(&set),
             serde_json::json!({

@@ -1,5 +1,5 @@
 //! The live streams pages follow (server-sent events): the overview as it
-//! changes, a queue's counts and the jobs that move in it.
+//! changes, a queue's counts and settings, and the jobs that move in it.
 
 use super::app::App;
 use super::live::{Overview, QueueView};
@@ -49,7 +49,8 @@ pub(crate) async fn overview(State(app): State<App>) -> Events {
 }
 
 /// `GET /api/live/QUEUE`: `stats` events (the queue's line of the
-/// overview) when it changes, and a `job` event per job that moved.
+/// overview, its settings too) when it changes, and a `job` event per job
+/// that moved.
 pub(crate) async fn queue(State(app): State<App>, Path(queue): Path<String>) -> Events {
     let (tx, rx) = mpsc::channel(64);
     let mut overview = app.live.overview.clone();
@@ -68,6 +69,7 @@ pub(crate) async fn queue(State(app): State<App>, Path(queue): Path<String>) -> 
                     q.stalled,
                     q.finishes,
                     q.publishes,
+                    q.settings,
                 )
             })
         };

@@ -77,6 +77,38 @@ async function post(url) {
   return body;
 }
 
+// A duration in its largest whole unit, as the server writes it: 2h, 5m,
+// 30s, 1500ms.
+function span(ms) {
+  for (const [unit, size] of [["h", 3600000], ["m", 60000], ["s", 1000]]) {
+    if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+// A queue's settings as the server writes them (see settings.rs): unset
+// limits read "none", default values (the page says which) are marked.
+function showSettings(s) {
+  const per = { 1000: "s", 60000: "m", 3600000: "h" };
+  const defaults = document.getElementById("settings").dataset;
+  const none = (v, f) => (v == null ? "none" : f(v));
+  const text = {
+    paused: s.paused ? "yes" : "no",
+    rate: none(s.rate, (r) => `${r.jobs}/${per[r.per_ms] || r.per_ms + "ms"}`),
+    max_running: none(s.max_running, String),
+    timeout: none(s.timeout_ms, span),
+    lease: span(s.lease_ms) + (s.lease_ms === Number(defaults.leaseMs) ? " (default)" : ""),
+    max_cancels: String(s.max_cancels) + (s.max_cancels === Number(defaults.maxCancels) ? " (default)" : ""),
+  };
+  for (const [key, value] of Object.entries(text)) {
+    const cell = document.getElementById("setting-" + key);
+    if (cell) cell.textContent = value;
+  }
+  document.getElementById("paused-mark").hidden = !s.paused;
+  document.getElementById("pause").hidden = s.paused;
+  document.getElementById("resume").hidden = !s.paused;
+}
+
 // ---- overview ----
 if (page === "overview") {
   document.querySelectorAll("td.rates").forEach(drawRates);
@@ -85,8 +117,11 @@ if (page === "overview") {
       const body = document.querySelector("#queues tbody");
       body.replaceChildren(...o.queues.map((q) => {
         const row = el("tr", { "data-queue": q.name });
-        const name = el("td");
+        const name = el("td", { class: "name" });
         name.append(el("a", { href: queuePath(q.name) }, q.name));
+        if (q.settings.paused) {
+          name.append(" ", el("span", { class: "paused", title: "paused: no job is handed out" }, "paused"));
+        }
         row.append(name);
         for (const k of ["available", "claimed", "delayed", "stalled"]) {
           row.append(el("td", { class: "n " + k }, q[k]));
@@ -144,6 +179,7 @@ if (page === "queue") {
       for (const k of ["available", "claimed", "delayed", "stalled"]) {
         document.getElementById("count-" + k).textContent = String(q[k]);
       }
+      showSettings(q.settings);
     },
     job: soon,
     resync: soon,
@@ -161,6 +197,17 @@ if (page === "queue") {
     }
     soon();
   });
+  for (const action of ["pause", "resume"]) {
+    document.getElementById(action).addEventListener("click", async () => {
+      try {
+        const done = await post(`/api/queues/${enc(queue)}/${action}`);
+        showSettings(done.settings);
+        flash(done.message, true);
+      } catch (err) {
+        flash(err.message, false);
+      }
+    });
+  }
   const all = document.getElementById("retry-all");
   if (all) all.addEventListener("click", async () => {
     if (!confirm(`Retry every stalled job of ${queue}?`)) return;
