@@ -1,9 +1,9 @@
 //! `thoonk dashboard` and a queue's flow control: pause and resume as
 //! actions (refused, as every action is, without the token or from another
 //! site), the settings on the queue page and in the API, the overview's
-//! mark of a paused queue. The real binary against a private Redis, over
-//! plain HTTP; settings other than pause are changed through the library
-//! (`Queue::configure`), as a program would.
+//! mark of a paused queue, and the settings in `/metrics`. The real binary
+//! against a private Redis, over plain HTTP; settings other than pause are
+//! changed through the library (`Queue::configure`), as a program would.
 
 mod common;
 
@@ -12,7 +12,7 @@ use common::http::{line, EventStream};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use thoonk::{ConfigChange, Rate};
-use thoonk_testkit::poll::DEADLINE;
+use thoonk_testkit::poll::{self, DEADLINE};
 
 /// The overview's mark of a paused queue, as the page writes it.
 const PAUSED_MARK: &str =
@@ -38,6 +38,14 @@ fn setting<'a>(page: &'a str, setting: &str) -> &'a str {
         + open.len();
     let text = &page[start..];
     &text[..text.find("</dd>").expect("a whole cell")]
+}
+
+/// The value of the metric line `name{queue="QUEUE"}`, if there is one.
+fn metric(body: &str, name: &str, queue: &str) -> Option<String> {
+    let start = format!("{name}{{queue=\"{queue}\"}} ");
+    body.lines()
+        .find_map(|l| l.strip_prefix(&start))
+        .map(str::to_string)
 }
 
 /// A queue with every setting changed from its default.
@@ -270,4 +278,80 @@ fn next_overview(stream: &mut EventStream, cond: impl Fn(&Value) -> bool) -> Val
             "not so within {DEADLINE:?}: {overview}"
         );
     }
+}
+
+#[test]
+fn metrics_give_each_queues_settings() {
+    let d = Dashboard::start(None);
+    d.redis.publish("plain", "x", &[]);
+    d.redis.publish("tight", "x", &[]);
+    d.redis.configure("tight", limits());
+    let body = poll_metrics(&d, |m| {
+        metric(m, "thoonk_paused", "tight").as_deref() == Some("1")
+    });
+    for (name, kind) in [
+        ("thoonk_paused", "gauge"),
+        ("thoonk_rate_limit_jobs", "gauge"),
+        ("thoonk_rate_limit_period_seconds", "gauge"),
+        ("thoonk_max_running", "gauge"),
+        ("thoonk_job_timeout_seconds", "gauge"),
+        ("thoonk_lease_seconds", "gauge"),
+        ("thoonk_max_cancels", "gauge"),
+    ] {
+        let help = format!("# HELP {name} ");
+        assert!(
+            body.lines().any(|l| l.starts_with(&help)),
+            "{name}:\n{body}"
+        );
+        let kind = format!("# TYPE {name} {kind}");
+        assert!(body.lines().any(|l| l == kind), "{kind}:\n{body}");
+    }
+    let value = |name, queue| metric(&body, name, queue);
+    for (name, tight, plain) in [
+        ("thoonk_paused", Some("1"), Some("0")),
+        ("thoonk_rate_limit_jobs", Some("5000"), None),
+        ("thoonk_rate_limit_period_seconds", Some("60"), None),
+        ("thoonk_max_running", Some("3"), None),
+        ("thoonk_job_timeout_seconds", Some("1.5"), None),
+        ("thoonk_lease_seconds", Some("45"), Some("30")),
+        ("thoonk_max_cancels", Some("7"), Some("25")),
+    ] {
+        assert_eq!(value(name, "tight").as_deref(), tight, "{name}:\n{body}");
+        assert_eq!(value(name, "plain").as_deref(), plain, "{name}:\n{body}");
+    }
+
+    // Limits removed: their lines go; resumed: 0.
+    d.redis.configure(
+        "tight",
+        ConfigChange::new()
+            .rate(None)
+            .max_running(None)
+            .timeout(None)
+            .paused(false),
+    );
+    let body = poll_metrics(&d, |m| {
+        metric(m, "thoonk_paused", "tight").as_deref() == Some("0")
+    });
+    for name in [
+        "thoonk_rate_limit_jobs",
+        "thoonk_rate_limit_period_seconds",
+        "thoonk_max_running",
+        "thoonk_job_timeout_seconds",
+    ] {
+        assert_eq!(metric(&body, name, "tight"), None, "{name}:\n{body}");
+    }
+}
+
+/// Scrapes `/metrics` until `ready` holds for it (the overview reads the
+/// settings again at a pause's or resume's event); returns that scrape.
+#[track_caller]
+fn poll_metrics(d: &Dashboard, ready: impl Fn(&str) -> bool) -> String {
+    let mut last = String::new();
+    let found = poll::poll(DEADLINE, || {
+        let scrape = d.get("/metrics");
+        assert_eq!(scrape.status, 200, "{}", scrape.body);
+        last = scrape.body;
+        ready(&last).then(|| last.clone())
+    });
+    found.unwrap_or_else(|| panic!("metrics never got there:\n{last}"))
 }

@@ -1,49 +1,79 @@
 //! `GET /metrics`: every queue in the Prometheus text format. Gauges for
-//! the jobs in each state and the live workers; counters (kept in Redis,
-//! so they survive a restart of the dashboard) for publishes, finishes,
-//! cancels, stalls and recoveries.
+//! the jobs in each state, the live workers and the settings (paused, the
+//! limits); counters (kept in Redis, so they survive a restart of the
+//! dashboard) for publishes, finishes, cancels, stalls and recoveries.
+//! All from the overview the dashboard keeps: a scrape costs Redis nothing.
 
 use super::app::App;
+use super::live::QueueView;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use std::fmt::Write;
+use std::fmt::{Display, Write};
 
 pub(crate) async fn metrics(State(app): State<App>) -> Response {
     let overview = app.live.now();
     let mut out = String::new();
-    let mut family =
-        |name: &str, kind: &str, help: &str, lines: &mut dyn Iterator<Item = (String, u64)>| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, value) in lines {
-                let _ = writeln!(out, "{name}{{{labels}}} {value}");
-            }
-        };
-    let q = |name: &str| format!("queue=\"{}\"", label(name));
+    jobs_and_workers(&mut out, &overview.queues);
+    counters(&mut out, &overview.queues);
+    settings(&mut out, &overview.queues);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+/// One metric family: its HELP and TYPE lines, then a line per (labels,
+/// value).
+fn family<V: Display>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    lines: impl Iterator<Item = (String, V)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in lines {
+        let _ = writeln!(out, "{name}{{{labels}}} {value}");
+    }
+}
+
+/// The `queue` label of `view`.
+fn q(view: &QueueView) -> String {
+    format!("queue=\"{}\"", label(&view.name))
+}
+
+fn jobs_and_workers(out: &mut String, queues: &[QueueView]) {
     family(
+        out,
         "thoonk_jobs",
         "gauge",
         "Jobs in each state.",
-        &mut overview.queues.iter().flat_map(|v| {
+        queues.iter().flat_map(|v| {
             [
                 ("available", v.available),
                 ("claimed", v.claimed),
                 ("delayed", v.delayed),
                 ("stalled", v.stalled),
             ]
-            .map(|(state, n)| (format!("{},state=\"{state}\"", q(&v.name)), n))
+            .map(|(state, n)| (format!("{},state=\"{state}\"", q(v)), n))
         }),
     );
     family(
+        out,
         "thoonk_workers",
         "gauge",
         "Workers alive on the queue.",
-        &mut overview
-            .queues
-            .iter()
-            .map(|v| (q(&v.name), v.workers.len() as u64)),
+        queues.iter().map(|v| (q(v), v.workers.len())),
     );
-    type Pick = fn(&super::live::QueueView) -> u64;
+}
+
+fn counters(out: &mut String, queues: &[QueueView]) {
+    type Pick = fn(&QueueView) -> u64;
     let counters: [(&str, &str, Pick); 5] = [
         ("thoonk_publishes_total", "Jobs published.", |v| v.publishes),
         ("thoonk_finishes_total", "Jobs finished.", |v| v.finishes),
@@ -61,20 +91,65 @@ pub(crate) async fn metrics(State(app): State<App>) -> Response {
     ];
     for (name, help, pick) in counters {
         family(
+            out,
             name,
             "counter",
             help,
-            &mut overview.queues.iter().map(|v| (q(&v.name), pick(v))),
+            queues.iter().map(|v| (q(v), pick(v))),
         );
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+}
+
+/// The settings, as the overview last read them (no Redis call per
+/// scrape). A limit the queue does not set has no line: 0 would read as a
+/// limit that lets nothing through.
+fn settings(out: &mut String, queues: &[QueueView]) {
+    family(
         out,
-    )
-        .into_response()
+        "thoonk_paused",
+        "gauge",
+        "1 when the queue is paused (no job is handed out), else 0.",
+        queues.iter().map(|v| (q(v), u8::from(v.settings.paused))),
+    );
+    type Pick = fn(&thoonk::QueueConfig) -> Option<f64>;
+    let gauges: [(&str, &str, Pick); 6] = [
+        (
+            "thoonk_rate_limit_jobs",
+            "Claims the rate limit allows in one period, fleet-wide; no line when there is no rate limit.",
+            |c| c.rate.map(|r| r.jobs as f64),
+        ),
+        (
+            "thoonk_rate_limit_period_seconds",
+            "The rate limit's period; no line when there is no rate limit.",
+            |c| c.rate.map(|r| r.per.as_secs_f64()),
+        ),
+        (
+            "thoonk_max_running",
+            "Most jobs claimed at once, fleet-wide; no line when there is no such limit.",
+            |c| c.max_running.map(|n| n as f64),
+        ),
+        (
+            "thoonk_job_timeout_seconds",
+            "How long a worker lets a job run before it cancels it; no line when the queue sets none.",
+            |c| c.timeout.map(|t| t.as_secs_f64()),
+        ),
+        (
+            "thoonk_lease_seconds",
+            "How long a claim holds without being extended (the default when the queue sets none).",
+            |c| Some(c.lease.as_secs_f64()),
+        ),
+        (
+            "thoonk_max_cancels",
+            "Cancels a job may have before it is stalled instead (the default when the queue sets none).",
+            |c| Some(c.max_cancels as f64),
+        ),
+    ];
+    for (name, help, pick) in gauges {
+        let lines = queues
+            .iter()
+            .filter_map(|v| pick(&v.settings).map(|value| (q(v), value)));
+        family(out, name, "gauge", help, lines);
+    }
 }
 
 /// A label value as the text format needs it: backslash, quote and
