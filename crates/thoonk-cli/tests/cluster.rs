@@ -246,6 +246,7 @@ fn stats(
         "delayed": delayed,
         "publishes": publishes,
         "finishes": finishes,
+        "paused": false,
     })
 }
 
