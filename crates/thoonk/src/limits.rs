@@ -17,6 +17,9 @@ pub const MAX_WAIT: Duration = MAX_DELAY;
 /// Longest lease a queue may set: a dead worker's jobs come back at the
 /// latest this long after its last heartbeat.
 pub const MAX_LEASE: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Shortest job timeout (`Worker::timeout`, a queue's `timeout`): a
+/// shorter one would stop every handler before it began.
+pub(crate) const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 /// Most cancels a queue may allow a job (`Queue::set_max_cancels`).
 pub const MAX_CANCELS: u64 = i32::MAX as u64;
 /// Most jobs in one call (`publish_many`, `claim`, `finish_many`): one
@@ -55,6 +58,23 @@ pub(crate) fn at_most(field: &'static str, value: Duration, max: Duration) -> Re
         field,
         value: Shown(value).to_string(),
         limit: format!("at most {}", Shown(max)),
+    })
+}
+
+/// `value` (a duration named `field`) when it is from `min` to `max`.
+pub(crate) fn between(
+    field: &'static str,
+    value: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<(), Refused> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(Refused {
+        field,
+        value: Shown(value).to_string(),
+        limit: format!("from {} to {}", Shown(min), Shown(max)),
     })
 }
 
@@ -121,5 +141,11 @@ mod tests {
             ("7".into(), "at most 6".into())
         );
         assert_eq!(Shown(Duration::from_millis(250)).to_string(), "250 ms");
+        let refused = between("timeout", Duration::ZERO, MIN_TIMEOUT, MAX_LEASE).unwrap_err();
+        assert_eq!(
+            (refused.value.as_str(), refused.limit.as_str()),
+            ("0 ms", "from 1 ms to 7 days")
+        );
+        assert!(between("timeout", MAX_LEASE, MIN_TIMEOUT, MAX_LEASE).is_ok());
     }
 }

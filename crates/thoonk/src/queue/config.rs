@@ -204,7 +204,7 @@ impl ConfigChange {
         }
         if let Some(timeout) = self.timeout {
             if let Some(t) = timeout {
-                limits::at_most("timeout", t, limits::MAX_LEASE)?;
+                limits::between("timeout", t, limits::MIN_TIMEOUT, limits::MAX_LEASE)?;
             }
             pairs.push(("timeout_ms", timeout.map(ms).unwrap_or_default()));
         }
