@@ -23,7 +23,7 @@
 -- KEYS[6]  job.stalled:NAME    set
 -- KEYS[7]  job.published:NAME  zset   (v1 publishers record jobs here; their entries go)
 -- KEYS[8]  job.reasons:NAME    hash
--- KEYS[9]  job.config:NAME     hash   lease_ms, max_cancels
+-- KEYS[9]  job.config:NAME     hash   lease_ms, max_cancels, timeout_ms
 -- KEYS[10] job.cancels:NAME    string cancel counter (each job taken back)
 -- KEYS[11] job.stalls:NAME     string stall counter (each job past max_cancels)
 -- KEYS[12] job.recoveries:NAME string recovery counter (each job taken back)
@@ -42,7 +42,9 @@
 -- (see _once.lua).
 -- Returns: {jobs sent back to the queue, jobs stalled, the lease in ms,
 --          delayed jobs made available, ms until the grace after a
---          silence ends (0: none)}
+--          silence ends (0: none), the queue's job timeout in ms (0:
+--          none; read here so that a worker's heartbeat learns it with
+--          no call of its own)}
 -- Events:  event.job.cancel:NAME or event.job.stall:NAME per job taken
 --          back, payload: the id; event.job.due:NAME for the delayed jobs
 --          made available, their ids joined by NUL (as claim.lua sends).
@@ -57,6 +59,7 @@ exactly(5)
 -- zero, which would take every claim back) falls back to the default.
 local lease = kept_whole(redis.call('HGET', config, 'lease_ms'), 1, MAX_DURATION, whole(1, 1, MAX_DURATION))
 local max = kept_whole(redis.call('HGET', config, 'max_cancels'), 0, MAX_COUNT, whole(2, 0, MAX_COUNT))
+local timeout = kept_whole(redis.call('HGET', config, 'timeout_ms'), 1, MAX_DURATION, 0)
 local now = server_now()
 local replay = replayed() -- a second run of the same request (_once.lua)
 if replay then return replay end
@@ -147,7 +150,7 @@ if #marks > 0 then
   end
   call_many('HDEL', awaited, gone)
 end
-local reply = {requeued, stalled_count, lease, #due, waiting and grace_ends - now or 0}
+local reply = {requeued, stalled_count, lease, #due, waiting and grace_ends - now or 0, timeout}
 -- (A pass that took nothing back and promoted nothing has no effect a
 -- second run could repeat: it writes nothing, not even its reply.)
 if n > 0 or #due > 0 then return remembered(reply) end

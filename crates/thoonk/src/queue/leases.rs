@@ -69,38 +69,45 @@ impl Queue {
         Ok(self.recover_pass().await?.0)
     }
 
-    /// A recovery pass, and the queue's lease as it applied it (a worker
-    /// paces its heartbeat by it, with no read of its own).
-    pub(crate) async fn recover_pass(&self) -> Result<(Recovered, Duration)> {
+    /// A recovery pass, the queue's lease as it applied it (a worker
+    /// paces its heartbeat by it), and the queue's job timeout (a worker
+    /// applies it to the jobs it starts): each with no read of its own.
+    pub(crate) async fn recover_pass(&self) -> Result<(Recovered, Duration, Option<Duration>)> {
         let k = &self.keys;
-        let (requeued, stalled, lease_ms, due, waiting_ms): (u64, u64, u64, u64, u64) =
-            scripts::RECOVER
-                .key(&k.claimed)
-                .key(&k.tokens)
-                .key(&k.workers)
-                .key(&k.cancelled)
-                .key(&k.ids)
-                .key(&k.stalled)
-                .key(&k.published)
-                .key(&k.reasons)
-                .key(&k.config)
-                .key(&k.cancels)
-                .key(&k.stalls)
-                .key(&k.recoveries)
-                .key(&k.items)
-                .key(&k.awaited)
-                .key(&k.delayed)
-                .key(&k.holders)
-                .key(&k.pulse)
-                .arg(DEFAULT_LEASE.as_millis() as u64)
-                .arg(DEFAULT_MAX_CANCELS)
-                .arg(k.channel("cancel"))
-                .arg(k.channel("stall"))
-                .arg(k.channel("due"))
-                .once(self)
-                .invoke_async(&mut self.thoonk.connection())
-                .await
-                .map_err(self.at("recover expired claims"))?;
+        let (requeued, stalled, lease_ms, due, waiting_ms, timeout_ms): (
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+            u64,
+        ) = scripts::RECOVER
+            .key(&k.claimed)
+            .key(&k.tokens)
+            .key(&k.workers)
+            .key(&k.cancelled)
+            .key(&k.ids)
+            .key(&k.stalled)
+            .key(&k.published)
+            .key(&k.reasons)
+            .key(&k.config)
+            .key(&k.cancels)
+            .key(&k.stalls)
+            .key(&k.recoveries)
+            .key(&k.items)
+            .key(&k.awaited)
+            .key(&k.delayed)
+            .key(&k.holders)
+            .key(&k.pulse)
+            .arg(DEFAULT_LEASE.as_millis() as u64)
+            .arg(DEFAULT_MAX_CANCELS)
+            .arg(k.channel("cancel"))
+            .arg(k.channel("stall"))
+            .arg(k.channel("due"))
+            .once(self)
+            .invoke_async(&mut self.thoonk.connection())
+            .await
+            .map_err(self.at("recover expired claims"))?;
         Ok((
             Recovered {
                 requeued,
@@ -109,6 +116,7 @@ impl Queue {
                 waiting: Duration::from_millis(waiting_ms),
             },
             Duration::from_millis(lease_ms),
+            (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
         ))
     }
 

@@ -62,7 +62,7 @@ async fn beat(worker: &str, queue: &Queue, state: &LaneState) -> Result<()> {
             "lease lost: the queue was taken back"
         );
     }
-    let (recovered, lease) = queue.recover_pass().await?;
+    let (recovered, lease, _timeout) = queue.recover_pass().await?;
     state.set_lease(lease);
     if !recovered.waiting.is_zero() {
         tracing::info!(
