@@ -77,6 +77,7 @@ impl<T> Job<T> {
             item,
             retries: self.retries,
             token: self.token,
+            timeout: self.timeout,
         }
     }
 }

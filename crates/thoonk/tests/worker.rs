@@ -20,34 +20,11 @@ const QUICK: Backoff = Backoff {
     max: Duration::from_millis(200),
 };
 
-/// The liveness deadline job.workers holds for `worker`.
-async fn liveness(env: &Env, name: &str, worker: &str) -> Option<u64> {
-    cmd(
-        &mut env.raw().await,
-        &["ZSCORE", &format!("job.workers:{name}"), worker],
-    )
-    .await
-}
-
-/// How long a worker's liveness mark lasts from its heartbeat, in the
-/// server's time (`LIVENESS` in src/worker/heartbeat.rs).
-const LIVENESS_MS: u64 = 3_000;
-
 /// How far a test moves the server's clock at a time while a worker lives,
 /// right after its heartbeat: its next heartbeat, about a second later in
 /// real time, still comes a second before its mark runs out, so the worker
 /// is never seen silent past its mark.
 const STEP: Duration = Duration::from_millis(LIVENESS_MS - 2_000);
-
-/// Until `worker` has beaten on queue `name` since now: its liveness mark
-/// is set from the server's time at a heartbeat after this call.
-async fn until_heartbeat(env: &Env, name: &str, worker: &str) {
-    let now = env.server_ms().await;
-    eventually("the worker's next heartbeat", || async move {
-        liveness(env, name, worker).await >= Some(now + LIVENESS_MS)
-    })
-    .await;
-}
 
 /// The reason listed for the claimed job `id`, read from a handler.
 async fn reason_while_claimed(q: &Queue, id: &str) -> Option<String> {

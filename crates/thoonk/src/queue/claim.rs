@@ -14,6 +14,10 @@ use tokio::time::Instant;
 /// operations (the token goes with it, so they are refused once the claim
 /// was taken back). `T` is the payload's type: bytes, or a decoded value
 /// for typed jobs.
+///
+/// A job a [`Worker`](crate::Worker) runs also carries its timeout signal:
+/// [`Job::timed_out`]. (So it is not built by hand outside this crate;
+/// one gets it from a claim.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job<T = Vec<u8>> {
     /// The queue it came from.
@@ -30,6 +34,9 @@ pub struct Job<T = Vec<u8>> {
     /// The token of this claim: finish, cancel and stall with it are
     /// refused once the claim was taken back.
     pub token: String,
+    /// Fired by the worker when the job's timeout passes; not compared
+    /// (it belongs to the claim, which `token` names).
+    pub(crate) timeout: crate::worker::TimeoutSignal,
 }
 
 /// A claimed job is its own reference, fenced by its token.
@@ -103,6 +110,7 @@ impl Queue {
                 item,
                 retries: lossy(cancelled).parse().unwrap_or(0),
                 token: lossy(token),
+                timeout: Default::default(),
             });
         }
         Ok(Claimed {

@@ -93,7 +93,8 @@ pub struct QueueConfig {
     pub max_running: Option<u64>,
     /// How long a worker lets a job's handler run before it stops it and
     /// cancels the job (a worker's own [`Worker::timeout`](crate::Worker::timeout)
-    /// applies when it is shorter).
+    /// applies when it is shorter). Workers read it at their heartbeat:
+    /// see [`ConfigChange::timeout`].
     pub timeout: Option<Duration>,
 }
 
@@ -164,7 +165,12 @@ impl ConfigChange {
     }
 
     /// A job timeout (at least 1 ms, at most
-    /// [`MAX_LEASE`](crate::MAX_LEASE)), or `None`: none.
+    /// [`MAX_LEASE`](crate::MAX_LEASE)), or `None`: none. Every worker of
+    /// the queue stops a handler that runs longer and cancels its job (see
+    /// [`Worker::timeout`](crate::Worker::timeout), which may set a shorter
+    /// one). Workers read it at their heartbeat (about once a second), so
+    /// a change applies to the jobs a worker starts after it saw the
+    /// change; a job already running keeps the timeout it started with.
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = Some(timeout);
         self
@@ -247,7 +253,8 @@ impl Queue {
     /// Applies `change` to the queue's settings, all of it or (a value
     /// out of range) none, and returns the settings afterwards. Sends the
     /// event `config` (and `pause` or `resume` when it paused or resumed
-    /// the queue). Workers see a change at their next claim.
+    /// the queue). Workers see a change at their next claim (the
+    /// timeout: at their next heartbeat).
     pub async fn configure(&self, change: ConfigChange) -> Result<QueueConfig> {
         let pairs = change
             .pairs()

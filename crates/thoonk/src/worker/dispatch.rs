@@ -8,6 +8,7 @@ use super::lane::{Lane, Outlets};
 use super::process::{Handler, Run};
 use super::report::Counters;
 use super::settings::Settings;
+use super::timeout;
 use super::watcher::Woke;
 use crate::{Job, Result};
 use std::future::Future;
@@ -279,7 +280,10 @@ impl Dispatch {
             lane.finishers[by].clone(),
         );
         let (handler, counters) = (self.handler.clone(), self.counters.clone());
-        let backoff = self.worker.backoff;
+        let (backoff, grace) = (self.worker.backoff, self.worker.grace);
+        // Fixed as it starts: a change of the queue's later on is for the
+        // jobs started after it.
+        let timeout = timeout::applied(self.worker.timeout, state.timeout());
         self.tasks.spawn(async move {
             let (id, token) = (job.id.clone(), job.token.clone());
             let run = Run {
@@ -288,6 +292,8 @@ impl Dispatch {
                 backoff,
                 counters: &counters,
                 finisher: &finisher,
+                timeout,
+                grace,
             };
             run.process(job, slot).await;
             state.let_go(&id, &token);

@@ -1,6 +1,7 @@
 //! A worker's heartbeat on one queue: extends its leases, renews its
 //! liveness mark, and runs the recovery pass that sends back what dead or
-//! silent workers held.
+//! silent workers held (and that reads the queue's lease and job timeout
+//! for the worker).
 
 use super::state::{fenced, LaneState};
 use crate::{Queue, Result};
@@ -47,7 +48,8 @@ pub(crate) async fn start(
 }
 
 /// Extends our leases on one queue, renews our liveness mark there, and
-/// recovers what dead or silent workers held; notes the queue's lease.
+/// recovers what dead or silent workers held; notes the queue's lease and
+/// job timeout.
 async fn beat(worker: &str, queue: &Queue, state: &LaneState) -> Result<()> {
     let held = state.held();
     let lost = queue
@@ -62,8 +64,9 @@ async fn beat(worker: &str, queue: &Queue, state: &LaneState) -> Result<()> {
             "lease lost: the queue was taken back"
         );
     }
-    let (recovered, lease, _timeout) = queue.recover_pass().await?;
+    let (recovered, lease, timeout) = queue.recover_pass().await?;
     state.set_lease(lease);
+    state.set_timeout(timeout);
     if !recovered.waiting.is_zero() {
         tracing::info!(
             queue = queue.name(),

@@ -11,7 +11,7 @@
 //! queue (`lane`, with what it knows of the queue in `state`), its watcher
 //! waiting for work (`watcher`), its finishers sending finishes in batches
 //! (`finisher`), its heartbeat (`heartbeat`), one job's run (`process`),
-//! and the graceful stop (`shutdown`).
+//! held to its timeout (`timeout`), and the graceful stop (`shutdown`).
 
 mod dispatch;
 mod failure;
@@ -25,14 +25,16 @@ mod report;
 mod settings;
 mod shutdown;
 mod state;
+mod timeout;
 mod watcher;
 
 pub use failure::{Backoff, Failure};
 pub use order::Order;
 pub use output::{Json, Output};
 pub use report::Report;
+pub(crate) use timeout::TimeoutSignal;
 
-use crate::{Error, Job, Queue, Result};
+use crate::{limits, Error, Job, Queue, Result};
 use dispatch::Dispatch;
 use futures_util::FutureExt;
 use settings::Settings;
@@ -46,12 +48,14 @@ use std::time::Duration;
 /// - one job at a time: [`Worker::concurrency`];
 /// - a failed job comes back after 1 s, then 2 s, 4 s, … at most 5 minutes,
 ///   each less up to half at random: [`Worker::backoff`];
-/// - at shutdown, running jobs get 10 s to finish: [`Worker::grace`].
+/// - at shutdown, running jobs get 10 s to finish: [`Worker::grace`];
+/// - no timeout: a handler runs as long as it takes ([`Worker::timeout`]).
 ///
 /// The queue's own settings apply too: a claim not extended for 30 s is
 /// taken back ([`Queue::set_lease`]; the worker extends its claims every
-/// second or so), and a job that failed more than 25 times is stalled
-/// ([`Queue::set_max_cancels`]).
+/// second or so), a job that failed more than 25 times is stalled
+/// ([`Queue::set_max_cancels`]), and the queue may set a job timeout
+/// ([`ConfigChange::timeout`](crate::ConfigChange::timeout)).
 #[derive(Debug, Clone)]
 pub struct Worker {
     settings: Settings,
@@ -68,6 +72,7 @@ impl Worker {
                 concurrency: 1,
                 backoff: Backoff::default(),
                 grace: Duration::from_secs(10),
+                timeout: None,
             },
         }
     }
@@ -132,9 +137,28 @@ impl Worker {
 
     /// How long running handlers may go on after shutdown is asked for
     /// (default 10 s); what is still running then is released back to the
-    /// front of its queue, not counted as a failure.
+    /// front of its queue, not counted as a failure. Also how long a
+    /// handler past its timeout may take to stop before it is dropped
+    /// ([`Worker::timeout`]).
     pub fn grace(mut self, grace: Duration) -> Self {
         self.settings.grace = grace;
+        self
+    }
+
+    /// How long a handler may run on one job (default: as long as it
+    /// takes; at least 1 ms, at most [`MAX_LEASE`](crate::MAX_LEASE), or
+    /// [`Worker::run`] refuses to start). The queue may set a timeout too
+    /// ([`ConfigChange::timeout`](crate::ConfigChange::timeout)); when both
+    /// are set, the shorter applies.
+    ///
+    /// When it passes, the job's [`Job::timed_out`] completes, so that a
+    /// handler watching it can stop cleanly; one still running the
+    /// [grace](Worker::grace) later is dropped. Either way the job is
+    /// cancelled with the reason `timed out after Ns`: it comes back after
+    /// the [backoff](Worker::backoff), counted toward the queue's
+    /// `max_cancels` as any failure, and is stalled once past them.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.timeout = Some(timeout);
         self
     }
 
@@ -150,7 +174,8 @@ impl Worker {
     /// handler that panics counts as a failure to retry. Once running, it
     /// waits out Redis going away (with backoff) and goes on when it is
     /// back; it fails only if Redis cannot be reached to start, or to
-    /// release what it holds at the end.
+    /// release what it holds at the end. It refuses to start with a
+    /// [timeout](Worker::timeout) out of range.
     ///
     /// Stop it through `shutdown`, not by dropping this future: a dropped
     /// worker releases nothing, and its jobs come back only when its
@@ -165,6 +190,10 @@ impl Worker {
         Fut: Future<Output = std::result::Result<R, Failure>> + Send + 'static,
         R: Output + Send + 'static,
     {
+        if let Some(timeout) = self.settings.timeout {
+            limits::between("timeout", timeout, limits::MIN_TIMEOUT, limits::MAX_LEASE)
+                .map_err(|refused| refused.on("work", self.settings.queues[0].name()))?;
+        }
         let handler: process::Handler = Arc::new(move |job| {
             handler(job)
                 .map(|done| done.and_then(Output::into_result))

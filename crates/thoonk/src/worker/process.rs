@@ -1,10 +1,11 @@
-//! One job's run: the handler called (a panic caught as a failure), then
-//! its outcome recorded — finished, cancelled with backoff, or stalled —
-//! trying again while Redis is away.
+//! One job's run: the handler called (a panic caught as a failure, a run
+//! past the job's timeout stopped as one), then its outcome recorded —
+//! finished, cancelled with backoff, or stalled — trying again while Redis
+//! is away.
 
 use super::finisher::{Finished, Finisher};
 use super::report::Counters;
-use super::{Backoff, Failure};
+use super::{timeout, Backoff, Failure};
 use crate::{Cancel, Error, Job, JobRef, Queue, Result, State};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
@@ -30,26 +31,40 @@ pub(crate) struct Run<'a> {
     pub(crate) counters: &'a Counters,
     /// The finisher its finish goes through.
     pub(crate) finisher: &'a Finisher,
+    /// The job's timeout, fixed when it starts (the worker's, or the
+    /// queue's as the heartbeat last read it, whichever is shorter).
+    pub(crate) timeout: Option<Duration>,
+    /// How long a handler past its timeout may take to stop.
+    pub(crate) grace: Duration,
 }
 
 impl Run<'_> {
     /// Runs the handler on `job`, which holds `slot`, and records the
     /// outcome; the slot is given up once the outcome is recorded (a
     /// finish hands it on to a refill).
-    pub(crate) async fn process(&self, job: Job, slot: OwnedSemaphorePermit) {
+    pub(crate) async fn process(&self, mut job: Job, slot: OwnedSemaphorePermit) {
+        let outcome = match self.timeout {
+            None => self.call(job.clone()).await,
+            Some(limit) => {
+                let signal = job.arm_timeout();
+                let at = (self.queue.name(), job.id.as_str());
+                timeout::bounded(self.call(job.clone()), limit, self.grace, signal, at).await
+            }
+        };
+        self.record(&job, &outcome, slot).await;
+    }
+
+    /// The handler's outcome on `job`.
+    async fn call(&self, job: Job) -> Outcome {
         // A panic is caught here and is a failure like any other; the
         // handler is dropped with this task (shutdown after the grace).
-        let outcome = match AssertUnwindSafe((self.handler)(job.clone()))
-            .catch_unwind()
-            .await
-        {
+        match AssertUnwindSafe((self.handler)(job)).catch_unwind().await {
             Ok(outcome) => outcome,
             Err(panic) => Err(Failure::transient(format!(
                 "handler panicked: {}",
                 panic_message(panic)
             ))),
-        };
-        self.record(&job, &outcome, slot).await;
+        }
     }
 
     /// Records the outcome until it is in, or refused, or cannot be.

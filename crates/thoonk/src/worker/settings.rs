@@ -17,6 +17,9 @@ pub(crate) struct Settings {
     /// How many handlers run at once, over all its queues.
     pub(crate) concurrency: usize,
     pub(crate) backoff: Backoff,
-    /// How long handlers may run on after shutdown is asked for.
+    /// How long handlers may run on after shutdown is asked for, or after
+    /// their timeout passed.
     pub(crate) grace: Duration,
+    /// The worker's own job timeout; the queue's applies when shorter.
+    pub(crate) timeout: Option<Duration>,
 }

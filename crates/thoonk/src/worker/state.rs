@@ -26,6 +26,10 @@ pub(crate) struct LaneState {
     pub(crate) waiting: AtomicBool,
     /// The queue's lease in ms, as the heartbeat last read it.
     lease: AtomicU64,
+    /// The queue's job timeout in ms (0: none), as the heartbeat last read
+    /// it: what jobs started from now on are held to (with the worker's
+    /// own, when that is shorter).
+    timeout: AtomicU64,
     /// When its next delayed job falls due, as the last claim saw: the
     /// watcher wakes then at the latest.
     due: Mutex<Option<Instant>>,
@@ -45,6 +49,7 @@ impl LaneState {
             free: AtomicUsize::new(1),
             waiting: AtomicBool::new(false),
             lease: AtomicU64::new(DEFAULT_LEASE.as_millis() as u64),
+            timeout: AtomicU64::new(0),
             due: Mutex::new(None),
             hold: Mutex::new(None),
         }
@@ -156,6 +161,17 @@ impl LaneState {
 
     pub(crate) fn lease(&self) -> Duration {
         Duration::from_millis(self.lease.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_timeout(&self, timeout: Option<Duration>) {
+        let ms = timeout.map_or(0, |t| t.as_millis().max(1) as u64);
+        self.timeout.store(ms, Ordering::Relaxed);
+    }
+
+    /// The queue's job timeout, as the heartbeat last read it.
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        let ms = self.timeout.load(Ordering::Relaxed);
+        (ms > 0).then(|| Duration::from_millis(ms))
     }
 }
 

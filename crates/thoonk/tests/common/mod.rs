@@ -219,6 +219,29 @@ impl Running {
     }
 }
 
+/// The liveness deadline job.workers holds for `worker`.
+pub(crate) async fn liveness(env: &Env, name: &str, worker: &str) -> Option<u64> {
+    cmd(
+        &mut env.raw().await,
+        &["ZSCORE", &format!("job.workers:{name}"), worker],
+    )
+    .await
+}
+
+/// How long a worker's liveness mark lasts from its heartbeat, in the
+/// server's time (`LIVENESS` in src/worker/heartbeat.rs).
+pub(crate) const LIVENESS_MS: u64 = 3_000;
+
+/// Until `worker` has beaten on queue `name` since now: its liveness mark
+/// is set from the server's time at a heartbeat after this call.
+pub(crate) async fn until_heartbeat(env: &Env, name: &str, worker: &str) {
+    let now = env.server_ms().await;
+    eventually("the worker's next heartbeat", || async move {
+        liveness(env, name, worker).await >= Some(now + LIVENESS_MS)
+    })
+    .await;
+}
+
 /// A gate handlers wait at until the test opens it.
 pub(crate) fn gate() -> (watch::Sender<bool>, watch::Receiver<bool>) {
     watch::channel(false)
