@@ -19,14 +19,25 @@ pub(crate) fn lease_seconds(text: &str) -> Result<Duration, String> {
     Ok(lease)
 }
 
+/// `work --timeout`: seconds, at least a millisecond and at most
+/// [`thoonk::MAX_LEASE`], the library's bounds of a job timeout.
+pub(crate) fn timeout_seconds(text: &str) -> Result<Duration, String> {
+    seconds_within(text, Duration::from_millis(1), thoonk::MAX_LEASE)
+}
+
 fn seconds_up_to(text: &str, max: Duration) -> Result<Duration, String> {
+    seconds_within(text, Duration::ZERO, max)
+}
+
+fn seconds_within(text: &str, min: Duration, max: Duration) -> Result<Duration, String> {
     let secs: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;
     match Duration::try_from_secs_f64(secs) {
-        Ok(d) if d <= max => Ok(d),
+        Ok(d) if (min..=max).contains(&d) => Ok(d),
         _ => Err(format!(
-            "{text} seconds is out of range: from 0 to {}",
+            "{text} seconds is out of range: from {} to {}",
+            min.as_secs_f64(),
             max.as_secs()
         )),
     }

@@ -1,7 +1,7 @@
 //! The commands `thoonk work` runs, kept from outliving it: each runs in a
 //! process group of its own, stopped with everything it started when its
-//! job's run is dropped (shutdown past the grace), and by a guard process
-//! when `work` itself dies, even of SIGKILL.
+//! job's run is dropped (shutdown or a timeout past the grace), and by a
+//! guard process when `work` itself dies, even of SIGKILL.
 //!
 //! The guard is a second `thoonk` process (`thoonk guard`, hidden) that
 //! reads a pipe from `work`: `+PGID` when a command starts, `-PGID` when it
@@ -83,6 +83,13 @@ pub(crate) struct Watched {
 }
 
 impl Watched {
+    /// Asks the command's whole group to stop (SIGTERM): its job's timeout
+    /// passed. One still there when the grace runs out gets SIGKILL, when
+    /// the job's run is dropped.
+    pub(crate) fn terminate(&self) {
+        let _ = killpg(Pid::from_raw(self.pgid as i32), Signal::SIGTERM);
+    }
+
     /// The command exited: its group is no longer the guard's to stop
     /// (anything it left running in the background was its own choice).
     pub(crate) fn over(mut self) {
@@ -94,8 +101,8 @@ impl Drop for Watched {
     fn drop(&mut self) {
         if !self.over {
             // The job's run was dropped with its command still running (the
-            // grace ran out): the command must not outlive the claim it
-            // works under.
+            // grace after a shutdown or a timeout ran out): the command
+            // must not outlive the claim it works under.
             let _ = killpg(Pid::from_raw(self.pgid as i32), Signal::SIGKILL);
         }
         self.guard.tell(&format!("-{}", self.pgid));

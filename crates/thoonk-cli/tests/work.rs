@@ -174,6 +174,109 @@ fn with_max_cancels_0_a_failing_job_is_stalled_at_once() {
     assert_eq!((report.stalled, report.failed), (1, 0), "{report:?}");
 }
 
+/// A command that writes its pid to `$DIR/pid`, logs its start, and on
+/// SIGTERM logs `term` and runs `$ON_TERM` (`exit 143` to stop there, `:`
+/// to go on); it never ends on its own (5 min at most: only a bound on a
+/// hang).
+const TRAPS_TERM: &str = r#"
+cat >/dev/null
+echo $$ > "$DIR/pid.tmp" && mv "$DIR/pid.tmp" "$DIR/pid"
+trap 'echo "term $THOONK_JOB_ID" >> "$DIR/log"; $ON_TERM' TERM
+echo "start $THOONK_JOB_ID" >> "$DIR/log"
+i=0
+while [ "$i" -lt 3000 ]; do
+  i=$((i + 1))
+  sleep 0.1
+done
+echo "end $THOONK_JOB_ID" >> "$DIR/log"
+"#;
+
+/// Whether process `pid` is gone: no such process, or a zombie waiting to
+/// be reaped (it runs nothing any more).
+fn gone(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn a_command_that_ignores_sigterm_past_its_timeout_is_killed_after_the_grace() {
+    let redis = Redis::start();
+    let dir = TempDir::new("timeout-kill").expect("a temp dir");
+    let flags = dir.file("");
+    let id = redis.publish("q", "item", &[]);
+    let worker = WorkerProcess::start(
+        &redis,
+        "q",
+        &["--timeout", "1", "--grace", "0.5", "--max-cancels", "0"],
+        &["sh", "-c", TRAPS_TERM],
+        &[("DIR", flags.as_str()), ("ON_TERM", ":")],
+    );
+    let mut entries = Vec::new();
+    until("the job is stalled", || {
+        entries = listed(&redis, "q", "stalled");
+        !entries.is_empty()
+    });
+    assert_eq!(entries[0]["id"], id.as_str());
+    assert_eq!(
+        entries[0]["reason"],
+        "cancelled 1 times, more than max_cancels 0: timed out after 1s"
+    );
+    // Asked to stop first, then killed: it never went on to its end.
+    let pid = dir.lines("pid")[0].clone();
+    until("the command is gone", || gone(&pid));
+    assert_eq!(
+        dir.lines("log"),
+        [format!("start {id}"), format!("term {id}")]
+    );
+    let counts = redis.check_invariants("q");
+    assert_eq!((counts.stalled, counts.claimed), (1, 0), "{counts:?}");
+    let exited = worker.terminate();
+    assert_eq!(exited.code, Some(0), "{}", exited.stderr);
+    assert_eq!(exited.report().stalled, 1);
+}
+
+#[test]
+fn a_command_that_exits_on_sigterm_stops_at_its_timeout() {
+    let redis = Redis::start();
+    let dir = TempDir::new("timeout-term").expect("a temp dir");
+    let flags = dir.file("");
+    let id = redis.publish("q", "item", &[]);
+    // A grace no test waits out: the job's outcome can only come from the
+    // command stopping on SIGTERM.
+    let worker = WorkerProcess::start(
+        &redis,
+        "q",
+        &["--timeout", "1", "--grace", "3600"],
+        &["sh", "-c", TRAPS_TERM],
+        &[("DIR", flags.as_str()), ("ON_TERM", "exit 143")],
+    );
+    let field = |noun: &str| match redis.query(&["HGET", &queue_key(noun, "q"), &id]) {
+        Resp::Bulk(Some(s)) => Some(String::from_utf8(s).unwrap()),
+        _ => None,
+    };
+    // Kept while the job is delayed by the backoff, and claimed again.
+    until("the job is cancelled", || field("reasons").is_some());
+    assert_eq!(field("reasons").as_deref(), Some("timed out after 1s"));
+    assert!(field("cancelled").is_some_and(|n| n != "0"));
+    let pid = dir.lines("pid")[0].clone();
+    until("the command is gone", || gone(&pid));
+    assert_eq!(
+        dir.lines("log")[..2],
+        [format!("start {id}"), format!("term {id}")]
+    );
+    // Its next run, if it started, times out too: the worker stops then.
+    let exited = worker.terminate();
+    assert_eq!(exited.code, Some(0), "{}", exited.stderr);
+    assert!(exited.report().failed >= 1, "{}", exited.stderr);
+    assert!(!dir.lines("log").iter().any(|l| l.starts_with("end")));
+    redis.check_invariants("q");
+}
+
 #[test]
 fn publish_delay_shows_in_stats_and_list_delayed_until_due() {
     let redis = Redis::start();
@@ -264,16 +367,7 @@ fn sigterm_releases_a_running_job_once_the_grace_runs_out() {
         "the worker's liveness mark is gone"
     );
     // The command did not outlive its claim.
-    until("the command is gone", || {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Err(_) => true,
-            // A zombie waiting for its new parent to reap it is gone too.
-            Ok(stat) => stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|s| s.trim_start().starts_with('Z')),
-        }
-    });
+    until("the command is gone", || gone(&pid));
     assert!(!dir.lines("log").iter().any(|l| l.starts_with("end")));
 }
 
@@ -371,6 +465,11 @@ fn work_without_a_command_is_a_usage_error() {
         &["work", "q", "--concurrency", "many", "--", "true"],
         &["work", "q", "--lease", "soon", "--", "true"],
         &["work", "q", "--max-cancels", "-1", "--", "true"],
+        &["work", "q", "--timeout", "0", "--", "true"],
+        &["work", "q", "--timeout", "0.0001", "--", "true"],
+        &["work", "q", "--timeout", "-1", "--", "true"],
+        &["work", "q", "--timeout", "604801", "--", "true"],
+        &["work", "q", "--timeout", "soon", "--", "true"],
     ] {
         redis.thoonk(args).usage_error();
     }

@@ -1,6 +1,6 @@
 //! `thoonk work`: a `Worker` whose handler runs a command per job.
 
-use crate::args::{lease_seconds, seconds};
+use crate::args::{lease_seconds, seconds, timeout_seconds};
 use crate::children::Guard;
 use crate::exit::Fatal;
 use std::process::Stdio;
@@ -16,9 +16,12 @@ use tokio::process::Command;
 /// THOONK_CANCELLED are in its environment. Exit 0 finishes the job with
 /// COMMAND's stdout (one trailing newline trimmed) as the result; any
 /// other exit cancels it, to come back after a backoff, with the tail of
-/// stderr kept as the reason. On a signal, no more jobs are claimed,
-/// running ones get --grace seconds, and what is left goes back to the
-/// queue.
+/// stderr kept as the reason. A command still running after --timeout
+/// seconds (or the queue's own timeout, when shorter) gets SIGTERM, with
+/// everything it started, and SIGKILL --grace seconds later; its job is
+/// cancelled, "timed out after Ns", to come back after a backoff. On a
+/// signal, no more jobs are claimed, running ones get --grace seconds, and
+/// what is left goes back to the queue.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The queue; name several to serve them all, the first first
@@ -40,7 +43,13 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u64).range(..=thoonk::MAX_CANCELS))]
     max_cancels: Option<u64>,
-    /// Seconds running jobs may take to finish after a shutdown signal.
+    /// Stop a command that runs longer than SECS (SIGTERM to its process
+    /// group, SIGKILL after --grace) and cancel its job. At least 0.001;
+    /// the queue's own timeout applies when shorter.
+    #[arg(long, value_name = "SECS", value_parser = timeout_seconds)]
+    timeout: Option<Duration>,
+    /// Seconds running jobs may take to finish after a shutdown signal,
+    /// and commands past their timeout may take to stop after SIGTERM.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
     grace: Duration,
     /// The command and its arguments.
@@ -60,6 +69,7 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
         concurrency,
         lease,
         max_cancels,
+        timeout,
         grace,
         command,
     } = args;
@@ -69,9 +79,12 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
         .collect::<thoonk::Result<Vec<_>>>()?;
     let order = weights.map_or(Order::Strict, Order::Weighted);
     // Everything checked before any queue's settings change.
-    let worker = Worker::serving(handles.clone(), order)?
+    let mut worker = Worker::serving(handles.clone(), order)?
         .concurrency(concurrency as usize)
         .grace(grace);
+    if let Some(timeout) = timeout {
+        worker = worker.timeout(timeout);
+    }
     for queue in &handles {
         if let Some(lease) = lease {
             queue.set_lease(lease).await?;
@@ -93,6 +106,7 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
         worker = worker.id(),
         queues = queues.join(" "),
         concurrency,
+        timeout = ?timeout,
         "working: {}",
         command.join(" ")
     );
@@ -113,7 +127,8 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
 }
 
 /// One job: the command, in a process group of its own that `guard`
-/// watches, with the item on stdin.
+/// watches, with the item on stdin; the group gets SIGTERM when the job's
+/// timeout passes.
 async fn run_command(
     command: Vec<String>,
     guard: Arc<Guard>,
@@ -134,10 +149,11 @@ async fn run_command(
         .process_group(0)
         .spawn()
         .map_err(|e| Failure::transient(format!("cannot run {program}: {e}")))?;
-    // Shutdown past its grace period drops this future: `watched` then
-    // stops the group, and should `work` die, the guard does.
+    // Shutdown or a timeout past its grace period drops this future:
+    // `watched` then stops the group, and should `work` die, the guard does.
     let watched = guard.watch(child.id().expect("a child just spawned has an id"));
     let mut stdin = child.stdin.take().expect("piped");
+    let timed_out = job.timed_out();
     let item = job.item;
     // Written alongside reading the output: a command that writes before
     // it reads all its input must not deadlock against us.
@@ -145,10 +161,18 @@ async fn run_command(
         // A command that ignores its stdin may close it early; that is fine.
         let _ = stdin.write_all(&item).await;
     });
-    let output = child
-        .wait_with_output()
-        .await
-        .map_err(|e| Failure::transient(format!("waiting for {program}: {e}")))?;
+    let exited = child.wait_with_output();
+    tokio::pin!(exited);
+    let output = tokio::select! {
+        output = &mut exited => output,
+        () = timed_out => {
+            // The first, polite stop; the worker gives it the grace, then
+            // drops this future and `watched` kills what is left.
+            watched.terminate();
+            exited.await
+        }
+    }
+    .map_err(|e| Failure::transient(format!("waiting for {program}: {e}")))?;
     watched.over();
     let _ = feed.await;
     if output.status.success() {
