@@ -103,13 +103,16 @@ pub(crate) async fn bounded(
     tracing::warn!(queue, id, "{reason}: its handler is asked to stop");
     signal.cancel();
     // What it returns now is not the job's outcome: the job was given up
-    // on at the timeout, and the count and reason say so.
-    if tokio::time::timeout(grace, handled).await.is_err() {
-        tracing::warn!(
+    // on at the timeout, and the count and reason say so. What it says is
+    // logged (a command's stderr, say), for whoever wonders why it hung.
+    match tokio::time::timeout(grace, handled).await {
+        Ok(Err(failure)) => tracing::info!(queue, id, "its handler stopped: {}", failure.reason()),
+        Ok(Ok(_)) => tracing::info!(queue, id, "its handler stopped; its result is dropped"),
+        Err(_) => tracing::warn!(
             queue,
             id,
             "its handler did not stop within the grace of {grace:?}: dropped"
-        );
+        ),
     }
     Err(Failure::transient(reason))
 }
