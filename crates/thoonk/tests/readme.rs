@@ -135,14 +135,30 @@ fn cluster() {
     prints_what_the_readme_shows("cluster", &cluster.urls().join(","));
 }
 
+/// A running example, killed if the test fails before it ends: it must
+/// not outlive the test (holding its output pipe open, among others).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Runs example `name`, a worker that runs until Ctrl-C, against a
 /// private Redis; once queue `queue`'s counts are `done`, sends it SIGINT
 /// and returns what it printed.
 fn interrupted(name: &str, queue: &str, done: impl Fn(&Counts) -> bool) -> String {
     let redis = PrivateRedis::start().unwrap();
-    let mut child = example(name, &redis.url())
-        .spawn()
-        .expect("run the example");
+    let mut running = Running(
+        example(name, &redis.url())
+            .spawn()
+            .expect("run the example"),
+    );
+    let child = &mut running.0;
     let mut conn = redis.connect().unwrap();
     until(&format!("{name}'s jobs are done"), || {
         done(&Counts::read(&mut conn, queue).unwrap())
