@@ -74,6 +74,7 @@ fn config_sets_what_it_is_given_and_prints_every_setting() {
         ["--max-running", "0"],
         ["--max-running", "-3"],
         ["--timeout", "0"],
+        ["--timeout", "0.0001"],
         ["--lease", "999999999"],
         ["--max-cancels", "x"],
     ] {

@@ -28,8 +28,9 @@ pub(crate) struct Args {
     /// At most N jobs claimed at once, fleet-wide; `none`: no limit.
     #[arg(long, value_name = "N|none", value_parser = max_running)]
     max_running: Option<OrNone<u64>>,
-    /// Stop a job's handler after this many seconds, and cancel the job;
-    /// `none`: no timeout.
+    /// Stop a job's handler after this many seconds (at least 0.001), and
+    /// cancel the job; workers apply it to the jobs they start after their
+    /// next heartbeat. `none`: no timeout.
     #[arg(long, value_name = "SECS|none", value_parser = timeout)]
     timeout: Option<OrNone<Duration>>,
     /// One JSON object instead of plain lines.
@@ -65,7 +66,8 @@ fn max_running(text: &str) -> Result<OrNone<u64>, String> {
 }
 
 fn timeout(text: &str) -> Result<OrNone<Duration>, String> {
-    or_none(text, args::lease_seconds)
+    // The library's bounds of a job timeout, as `work --timeout` takes it.
+    or_none(text, args::timeout_seconds)
 }
 
 /// A whole number from `min` to `max`.
