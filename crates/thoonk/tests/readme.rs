@@ -17,6 +17,7 @@ const SHOWN: &[&str] = &[
     "quickstart",
     "by_hand",
     "worker",
+    "timeout",
     "typed",
     "flow",
     "errors",
@@ -188,16 +189,11 @@ fn worker() {
 }
 
 /// The timeout example, likewise: once one job finished and the other
-/// timed out (cancelled, delayed a minute by the backoff). The README does
-/// not show it yet (its section is proposed apart); once it does, it joins
-/// SHOWN and this compares with `output_shown`.
+/// timed out (cancelled, delayed a minute by the backoff).
 #[test]
 fn timeout() {
     let printed = interrupted("timeout", "render", |counts| {
         counts.finishes == 1 && counts.cancels == 1
     });
-    assert_eq!(
-        printed.trim_end(),
-        "1 finished, 1 failed: timed out after 2s"
-    );
+    assert_eq!(printed.trim_end(), output_shown("timeout"));
 }
