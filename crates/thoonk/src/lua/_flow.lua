@@ -30,17 +30,25 @@ local function rate_of(text)
   return nil
 end
 
+-- In how many ms the window, full now, has room for `want` jobs (or all
+-- of its n): when its want-th oldest entry leaves. A worker held back
+-- then claims a batch, not one job at each entry's leaving.
+local function rate_wait(rate, n, period, now, want)
+  local at = tonumber(redis.call('LINDEX', rate, tostring(math.min(want, n) - 1)))
+  return math.max(0, at - (now - period))
+end
+
 -- Drops job.rate's entries that left the window (at most RATE_DROP) and
 -- returns how many jobs the window holds and has room for now, and when
--- it has no room, in how many ms it will (its oldest entry leaves then).
-local function rate_room(rate, n, period, now)
+-- it has no room, in how many ms it will have room for `want`.
+local function rate_room(rate, n, period, now, want)
   local head = redis.call('LRANGE', rate, '0', tostring(RATE_DROP - 1))
   local gone = 0
   while gone < #head and tonumber(head[gone + 1]) <= now - period do gone = gone + 1 end
   if gone > 0 then redis.call('LTRIM', rate, gone, -1) end
   local used = redis.call('LLEN', rate)
   if used < n then return used, n - used, 0 end
-  return used, 0, math.max(0, tonumber(redis.call('LINDEX', rate, 0)) - (now - period))
+  return used, 0, rate_wait(rate, n, period, now, want)
 end
 
 -- For a claim that wants `want` jobs under `flow` (the values of paused,
@@ -58,20 +66,21 @@ local function flow_room(flow, claimed, rate, want, now)
   local n, period
   if flow[2] then n, period = rate_of(flow[2]) end
   if not n then return room, -1, nil end
-  local used, free, wait = rate_room(rate, n, period, now)
+  local used, free, wait = rate_room(rate, n, period, now, want)
   if free == 0 then return 0, wait, nil end
-  return math.min(room, free), -1, {n, period, used}
+  return math.min(room, free), -1, {n, period, used, want}
 end
 
 -- Records `took` jobs claimed at `now` (its text `stamp`) in the rate
 -- window. Returns the hold for the next claim: when the window is full
--- now, in how many ms it has room; else -1.
+-- now, in how many ms it has room for as many as this claim wanted; else
+-- -1.
 local function flow_took(rate, window, took, now, stamp)
-  local n, period, used = window[1], window[2], window[3] + took
+  local n, period, used, want = window[1], window[2], window[3] + took, window[4]
   local stamps = {}
   for k = 1, took do stamps[k] = stamp end
   call_many('RPUSH', rate, stamps)
   redis.call('PEXPIRE', rate, period)
   if used < n then return -1 end
-  return math.max(0, tonumber(redis.call('LINDEX', rate, 0)) - (now - period))
+  return rate_wait(rate, n, period, now, want)
 end
