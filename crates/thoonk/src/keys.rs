@@ -79,6 +79,10 @@ pub(crate) struct Keys {
     /// New: list of the server times (ms) of the claims of the rate
     /// limit's last period, one per job, oldest first.
     pub(crate) rate: String,
+    /// New: `1` while the queue sets any of `paused`, `rate`,
+    /// `max_running` (configure.lua keeps it): a claim learns that none is
+    /// set from the one `EXISTS` it makes anyway.
+    pub(crate) flow: String,
     /// New: cancel counter: claims ended by `cancel` (a worker's or
     /// anyone's) or taken back by recovery. Kept in Redis so that a
     /// dashboard's rates survive its restart and count every process's work.
@@ -115,6 +119,7 @@ impl Keys {
             pulse: key("pulse"),
             config: key("config"),
             rate: key("rate"),
+            flow: key("flow"),
             cancels: key("cancels"),
             stalls: key("stalls"),
             recoveries: key("recoveries"),
@@ -123,7 +128,7 @@ impl Keys {
 
     /// Every key of the queue but the kept results (which expire by
     /// themselves).
-    pub(crate) fn all(&self) -> [&str; 22] {
+    pub(crate) fn all(&self) -> [&str; 23] {
         [
             &self.ids,
             &self.items,
@@ -144,6 +149,7 @@ impl Keys {
             &self.pulse,
             &self.config,
             &self.rate,
+            &self.flow,
             &self.cancels,
             &self.stalls,
             &self.recoveries,

@@ -162,6 +162,10 @@ async fn settings_change_all_at_once_or_not_at_all() {
     };
     assert_eq!(set, want);
     assert_eq!(q.config().await.unwrap(), want);
+    // The mark that tells a claim to read the settings at all.
+    let mut raw = env.raw().await;
+    let marked: u64 = cmd(&mut raw, &["EXISTS", "job.flow:flow-config"]).await;
+    assert_eq!(marked, 1);
 
     // One bad value refuses the whole change, naming it.
     for change in [
@@ -207,6 +211,8 @@ async fn settings_change_all_at_once_or_not_at_all() {
             ..QueueConfig::default()
         }
     );
+    let marked: u64 = cmd(&mut raw, &["EXISTS", "job.flow:flow-config"]).await;
+    assert_eq!(marked, 0, "no flow setting left: no mark");
 }
 
 /// The script refuses what the library never sends, as it does any other
@@ -242,8 +248,9 @@ async fn configure_lua_refuses_bad_settings_with_nothing_written() {
         let mut call = vec![
             "FCALL",
             function,
-            "2",
+            "3",
             "job.config:flow-lua",
+            "job.flow:flow-lua",
             "job.request:flow-lua\0",
         ];
         let (config, pause, resume) = (

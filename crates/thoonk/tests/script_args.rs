@@ -82,6 +82,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "ghosts",
                 "config",
                 "rate",
+                "flow",
             ]),
             args: strings(&["10", &ch("claim"), "w1", &ch("due")]),
             numbers: &[1],
@@ -241,7 +242,7 @@ fn calls(token: &str) -> Vec<Call> {
         // refusal but a setting removed.)
         Call {
             script: "configure.lua",
-            keys: keys(&["config"]),
+            keys: keys(&["config", "flow"]),
             args: strings(&[
                 &ch("config"),
                 &ch("pause"),

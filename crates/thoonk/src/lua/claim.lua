@@ -21,6 +21,7 @@
 -- KEYS[10] job.ghosts:NAME    set    ids a retract left in job.ids
 -- KEYS[11] job.config:NAME    hash   (read: paused, rate, max_running)
 -- KEYS[12] job.rate:NAME      list   claim times of the rate limit's period
+-- KEYS[13] job.flow:NAME      string (read: whether any flow setting is set)
 -- ARGV[1] most jobs to claim (>= 1)
 -- ARGV[2] channel event.job.claim:NAME
 -- ARGV[3] the claiming worker's id, or '' (then no liveness mark covers
@@ -37,8 +38,8 @@
 --          ids joined by NUL (an id holds no NUL). One message per call,
 --          not per job: a PUBLISH costs Redis more than the rest of a
 --          job's claim.
-local ids, claimed, items, cancelled, tokens, claims, delayed, stalled, holders, ghosts, config, rate =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local ids, claimed, items, cancelled, tokens, claims, delayed, stalled, holders, ghosts, config, rate, flow_set =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local channel, worker, due_channel = ARGV[2], ARGV[3], ARGV[4]
 exactly(4)
 local want = whole(1, 1, MAX_COUNT)
@@ -80,9 +81,14 @@ end
 local out = {-1, -1}
 if first[2] then out[1] = math.max(0, tonumber(first[2]) - now) end
 
+-- A queue in good health, with no flow control set, has no stalled and
+-- no cancelled job and no job.flow: one EXISTS then stands for the reads
+-- of those keys, which would find nothing.
+local rare = redis.call('EXISTS', stalled, cancelled, flow_set) > 0
+
 -- Flow control: how many of the jobs wanted may be claimed now (see
--- flow.lua). One read when the queue sets none of it.
-local flow = redis.call('HMGET', config, 'paused', 'rate', 'max_running')
+-- _flow.lua).
+local flow = rare and redis.call('HMGET', config, 'paused', 'rate', 'max_running') or {}
 local count, window = want, nil
 if flow[1] or flow[2] or flow[3] then
   local hold
@@ -102,11 +108,7 @@ if not taken then return out end
 -- rather than handed out again.
 local payloads = ask_many('HMGET', items, taken)
 local held = ask_many('ZMSCORE', claimed, taken)
--- (A queue in good health has no stalled and no cancelled job: one
--- EXISTS then stands for the two reads of those keys, which would find
--- nothing.)
-local some_failed = redis.call('EXISTS', stalled, cancelled) > 0
-local is_stalled = some_failed and ask_many('SMISMEMBER', stalled, taken) or {}
+local is_stalled = rare and ask_many('SMISMEMBER', stalled, taken) or {}
 -- (Counters, not #t + 1: the length operator searches the table.)
 local chosen, n, seen, dropped = {}, 0, {}, {}
 for i = 1, #taken do
@@ -145,7 +147,7 @@ call_many('HSET', tokens, record_pairs)
 if worker ~= '' then
   redis.call('ZADD', holders, '0', claim_member(worker, now, prefix_n, chosen_ids))
 end
-local counts = some_failed and ask_many('HMGET', cancelled, chosen_ids) or {}
+local counts = rare and ask_many('HMGET', cancelled, chosen_ids) or {}
 
 -- (What a second run replays is built only where one can come.)
 local kept = remembering() and {out[1], out[2]}

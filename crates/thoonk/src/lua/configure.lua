@@ -5,6 +5,9 @@
 -- Redis applies it in the claim, not each process on its own.
 --
 -- KEYS[1] job.config:NAME     hash   setting -> value
+-- KEYS[2] job.flow:NAME       string '1' while paused, rate or max_running
+--                                    is set (claim.lua reads the settings
+--                                    only then)
 -- ARGV[1] channel event.job.config:NAME
 -- ARGV[2] channel event.job.pause:NAME
 -- ARGV[3] channel event.job.resume:NAME
@@ -23,7 +26,7 @@
 -- Events:  event.job.config:NAME, payload the settings changed joined by
 --          NUL; then event.job.pause:NAME when this paused the queue, or
 --          event.job.resume:NAME when it resumed it (payload empty).
-local config = KEYS[1]
+local config, flow = KEYS[1], KEYS[2]
 local config_channel, pause_channel, resume_channel = ARGV[1], ARGV[2], ARGV[3]
 local count = in_groups(4, 2)
 if count == 0 then refuse_arg(4, '', 'a setting') end
@@ -72,7 +75,13 @@ if replay then return replay end
 local was_paused = redis.call('HEXISTS', config, 'paused') == 1
 call_many('HSET', config, set)
 call_many('HDEL', config, removed)
-local paused = redis.call('HEXISTS', config, 'paused') == 1
+local now_set = redis.call('HMGET', config, 'paused', 'rate', 'max_running')
+local paused = now_set[1] ~= false
+if now_set[1] or now_set[2] or now_set[3] then
+  redis.call('SET', flow, '1')
+else
+  redis.call('DEL', flow)
+end
 redis.call('PUBLISH', config_channel, table.concat(names, '\0'))
 if paused and not was_paused then
   redis.call('PUBLISH', pause_channel, '')

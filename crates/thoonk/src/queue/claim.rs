@@ -87,6 +87,7 @@ impl Queue {
             .key(&k.ghosts)
             .key(&k.config)
             .key(&k.rate)
+            .key(&k.flow)
             .arg(max.max(1))
             .arg(k.channel("claim"))
             .arg(worker.unwrap_or(""))

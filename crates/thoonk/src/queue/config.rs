@@ -263,6 +263,7 @@ impl Queue {
             let k = &self.keys;
             let mut call = scripts::CONFIGURE.call();
             call.key(&k.config)
+                .key(&k.flow)
                 .arg(k.channel("config"))
                 .arg(k.channel("pause"))
                 .arg(k.channel("resume"));
