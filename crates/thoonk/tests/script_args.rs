@@ -84,7 +84,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "rate",
                 "flow",
             ]),
-            args: strings(&["10", &ch("claim"), "w1", &ch("due")]),
+            args: strings(&["10", &ch("claim"), "w1", &ch("due"), &ch("held")]),
             numbers: &[1],
             ids: &[],
             flags: &[],

@@ -9,13 +9,19 @@
 --                in the last MS ms, oldest first: exact over any window,
 --                at most N entries (configure.lua bounds N).
 -- A claim held back answers how long until one may get more (its hold):
--- the worker waits that long, with no claim meanwhile.
+-- the worker waits that long, with no claim meanwhile. The claim that
+-- fills the rate window also tells every worker (event.job.held, payload
+-- the hold in ms), so that none asks a full window to learn it is full.
 
 -- Paused: claims are tried again after this (ms), or at once when the
 -- worker hears event.job.config (a resume sends it).
 local PAUSED_HOLD = 1000
 -- max_running reached: claims are tried again after this (ms).
 local RUNNING_HOLD = 50
+-- The hold a claim answers when a rate limit let all of it through: none,
+-- but the worker may leave the probing of a full window to one of its
+-- paths (its finishers then claim no refills).
+local RATE_LIMITED = -2
 -- Most expired entries of job.rate one claim drops: the rest go with the
 -- next claims (until then they count, holding back, never letting more
 -- through), so no claim's work grows with the limit.
@@ -74,13 +80,15 @@ end
 -- Records `took` jobs claimed at `now` (its text `stamp`) in the rate
 -- window. Returns the hold for the next claim: when the window is full
 -- now, in how many ms it has room for as many as this claim wanted; else
--- -1.
-local function flow_took(rate, window, took, now, stamp)
+-- RATE_LIMITED.
+local function flow_took(rate, window, took, now, stamp, held_channel)
   local n, period, used, want = window[1], window[2], window[3] + took, window[4]
   local stamps = {}
   for k = 1, took do stamps[k] = stamp end
   call_many('RPUSH', rate, stamps)
   redis.call('PEXPIRE', rate, period)
-  if used < n then return -1 end
-  return rate_wait(rate, n, period, now, want)
+  if used < n then return RATE_LIMITED end
+  local hold = rate_wait(rate, n, period, now, want)
+  redis.call('PUBLISH', held_channel, tostring(hold))
+  return hold
 end

@@ -27,21 +27,25 @@
 -- ARGV[3] the claiming worker's id, or '' (then no liveness mark covers
 --         the claim: only its lease does)
 -- ARGV[4] channel event.job.due:NAME
+-- ARGV[5] channel event.job.held:NAME
 -- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
 -- (see _once.lua).
 -- Returns: {ms until the next delayed job falls due, or -1 when none is
 --          delayed; ms until a claim may get more when flow control held
---          this one back (paused, rate, max_running: see _flow.lua), or -1;
+--          this one back (paused, rate, max_running: see _flow.lua), or -1
+--          (-2: none, but the queue has a rate limit);
 --          then id, payload, times cancelled, token per job claimed}
 -- Events:  one event.job.due:NAME for the delayed jobs made available, then
 --          one event.job.claim:NAME for the jobs claimed; payload: their
---          ids joined by NUL (an id holds no NUL). One message per call,
+--          ids joined by NUL (an id holds no NUL). event.job.held:NAME
+--          when this claim filled the rate limit's window; payload: the
+--          hold, in ms. One message per call,
 --          not per job: a PUBLISH costs Redis more than the rest of a
 --          job's claim.
 local ids, claimed, items, cancelled, tokens, claims, delayed, stalled, holders, ghosts, config, rate, flow_set =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
-local channel, worker, due_channel = ARGV[2], ARGV[3], ARGV[4]
-exactly(4)
+local channel, worker, due_channel, held_channel = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+exactly(5)
 local want = whole(1, 1, MAX_COUNT)
 local now, stamp = server_now()
 
@@ -124,7 +128,7 @@ end
 -- A ghost a retract left is one of the dropped; it counts no more.
 call_many('SREM', ghosts, dropped)
 if n == 0 then return out end
-if window then out[2] = flow_took(rate, window, n, now, stamp) end
+if window then out[2] = flow_took(rate, window, n, now, stamp, held_channel) end
 
 -- The claim number and the id make each token unique; no number is turned
 -- into text per job (a printf each).

@@ -92,6 +92,7 @@ impl Queue {
             .arg(k.channel("claim"))
             .arg(worker.unwrap_or(""))
             .arg(k.channel("due"))
+            .arg(k.channel("held"))
             .once(self);
         call
     }
@@ -118,6 +119,7 @@ impl Queue {
             jobs: out,
             next_due: due_in(next_due),
             hold: due_in(hold),
+            rate_limited: hold == RATE_LIMITED,
         })
     }
 }
@@ -131,7 +133,12 @@ pub(crate) struct Claimed {
     /// Until when flow control (pause, rate, running limit) holds claims
     /// back, if it held this one back: no claim has a chance before.
     pub(crate) hold: Option<Instant>,
+    /// The queue has a rate limit, and it let this claim through whole.
+    pub(crate) rate_limited: bool,
 }
+
+/// claim.lua's hold when a rate limit let the claim through whole.
+const RATE_LIMITED: i64 = -2;
 
 /// claim.lua answers {ms until the next due or -1, ms of the hold or -1,
 /// id, item, cancelled, token, …}.

@@ -123,10 +123,12 @@ async fn run(worker: Context, mut rx: mpsc::UnboundedReceiver<Finish>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // (Not while flow control holds claims back: such a claim gets
-        // nothing.)
+        // nothing; nor on a rate-limited queue, whose full window the
+        // worker's claim loop finds out.)
         let want = if state.more.load(Ordering::Relaxed)
             && state.claiming.load(Ordering::Relaxed)
             && state.held_until().is_none()
+            && !state.rate_limited.load(Ordering::Relaxed)
         {
             batch.len()
         } else {

@@ -4,6 +4,7 @@
 use super::finisher::{self, Finisher, Refill};
 use super::state::LaneState;
 use super::watcher::{Watcher, Woke};
+use crate::pubsub::{Listener, Notice};
 use crate::{Queue, Result, Thoonk};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Notify};
@@ -20,6 +21,9 @@ pub(crate) struct Lane {
     pub(crate) armed: Arc<Notify>,
     /// The watcher's task: aborted (its wait and claim dropped) at shutdown.
     pub(crate) watcher: AbortOnDropHandle<()>,
+    /// Hears that the queue's rate window is full (see `hear_holds`);
+    /// held for its drop, which stops the task with the lane.
+    _holds: AbortOnDropHandle<()>,
 }
 
 /// Where a lane's parts report to the worker.
@@ -74,12 +78,36 @@ impl Lane {
             state: state.clone(),
             woke: outlets.woke.clone(),
         };
+        let held = queue
+            .thoonk
+            .subscribe(vec![queue.keys.channel("held")])
+            .await
+            .map_err(queue.at("subscribe to held events"))?;
+        let holds = AbortOnDropHandle::new(tokio::spawn(hear_holds(held, state.clone())));
         Ok(Lane {
+            _holds: holds,
             queue: queue.clone(),
             state,
             finishers,
             armed,
             watcher: AbortOnDropHandle::new(tokio::spawn(watcher.run())),
         })
+    }
+}
+
+/// Holds the lane's claims back whenever another claim filled the queue's
+/// rate window (`event.job.held`, payload the hold in ms): the worker then
+/// learns it without asking the full window itself.
+async fn hear_holds(mut held: Listener, state: Arc<LaneState>) {
+    while let Some(notice) = held.recv().await {
+        let Notice::Message { payload, .. } = notice else {
+            continue;
+        };
+        if let Some(ms) = std::str::from_utf8(&payload)
+            .ok()
+            .and_then(|text| text.parse().ok())
+        {
+            state.hold_for(ms);
+        }
     }
 }

@@ -36,6 +36,11 @@ pub(crate) struct LaneState {
     /// Until when flow control holds the queue's claims back, as the last
     /// claim saw (pause, rate, running limit): no claim is tried before.
     hold: Mutex<Option<Instant>>,
+    /// Whether the queue has a rate limit (as the last claim let through
+    /// whole saw): then only the claim loop and the watcher claim, and a
+    /// finisher claims no refills, so that a worker asks a full window
+    /// once, not from each of its paths.
+    pub(crate) rate_limited: AtomicBool,
 }
 
 impl LaneState {
@@ -52,6 +57,7 @@ impl LaneState {
             timeout: AtomicU64::new(0),
             due: Mutex::new(None),
             hold: Mutex::new(None),
+            rate_limited: AtomicBool::new(false),
         }
     }
 
@@ -63,8 +69,21 @@ impl LaneState {
         if asked > 0 {
             self.set_due(claimed.next_due);
             *self.hold.lock().unwrap() = claimed.hold;
+            // (A held claim says nothing of which limit held it.)
+            if claimed.hold.is_none() {
+                self.rate_limited
+                    .store(claimed.rate_limited, Ordering::Relaxed);
+            }
         }
         self.took(&claimed.jobs, asked);
+    }
+
+    /// Flow control holds the queue's claims back for `ms` from now (as
+    /// another worker's claim that filled the rate window said).
+    pub(crate) fn hold_for(&self, ms: u64) {
+        let until = Instant::now() + Duration::from_millis(ms);
+        let mut hold = self.hold.lock().unwrap();
+        *hold = Some(hold.map_or(until, |h| h.max(until)));
     }
 
     /// Until when flow control holds the queue's claims back, if it does
