@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use thoonk::{ConfigChange, Error, EventKind, Publish, Queue, QueueConfig, Rate, Worker};
+use thoonk::{ConfigChange, Error, EventKind, Notice, Publish, Queue, QueueConfig, Rate, Worker};
 use thoonk_testkit::poll::within;
 use tokio::time::Instant;
 
@@ -134,6 +134,36 @@ async fn the_rate_limit_counts_claims_over_any_window_of_its_period() {
     q.configure(ConfigChange::new().rate(None)).await.unwrap();
     assert_eq!(q.claim(20).await.unwrap().len(), 12);
     env.check_invariants("flow-rate");
+}
+
+/// The claim that fills the rate window tells every worker how long it is
+/// full (event.job.held), so that none has to ask to find out.
+#[tokio::test]
+async fn the_claim_that_fills_the_rate_window_says_for_how_long() {
+    let env = Env::start_clocked().await;
+    let q = env.queue("flow-held");
+    publish_n(&q, 10).await;
+    let mut held = env
+        .client()
+        .await
+        .listen(vec!["event.job.held:flow-held".into()])
+        .await
+        .unwrap();
+    let rate = Rate::new(4, Duration::from_secs(10));
+    q.configure(ConfigChange::new().rate(Some(rate)))
+        .await
+        .unwrap();
+    assert_eq!(q.claim(3).await.unwrap().len(), 3, "room left: no event");
+    env.advance(Duration::from_secs(2));
+    assert_eq!(q.claim(3).await.unwrap().len(), 1, "the window is full");
+    let Notice::Message { payload, .. } = within("the held event", held.recv()).await.unwrap()
+    else {
+        panic!("a message")
+    };
+    // Room for 3 again (as many as the claim wanted) once the first three
+    // leave, 10 s after they came: 8 s from now, by the server's clock.
+    let ms: u64 = String::from_utf8(payload).unwrap().parse().unwrap();
+    assert!((7_900..=8_000).contains(&ms), "{ms} ms");
 }
 
 #[tokio::test]
