@@ -279,17 +279,37 @@ impl Waiter {
     /// sooner when the queue's settings change (a resume, a limit
     /// raised). No wait on the list: it may well have work.
     pub(crate) async fn held(&mut self, until: Option<Instant>) -> Result<()> {
-        let sleep = tokio::time::sleep_until(until.unwrap_or_else(Instant::now));
-        tokio::pin!(sleep);
         let config = self.queue.keys.channel("config");
-        loop {
-            tokio::select! {
-                _ = &mut sleep => return Ok(()),
-                notice = self.notices.recv() => match notice {
-                    Some(Notice::Message { channel, .. }) if channel != config => {}
-                    _ => return Ok(()),
-                },
-            }
+        let until = until.unwrap_or_else(Instant::now);
+        held_until(&mut self.notices, &config, until, &mut true).await;
+        Ok(())
+    }
+}
+
+/// Waits out a hold of flow control: returns at `until`, or sooner when
+/// `notices` tells of a change of the queue's settings (a message on its
+/// `config` channel), may have missed one (the subscription came back),
+/// or ends (then `listening` turns false, and the caller no longer
+/// listens).
+pub(crate) async fn held_until(
+    notices: &mut Listener,
+    config: &str,
+    until: Instant,
+    listening: &mut bool,
+) {
+    let sleep = tokio::time::sleep_until(until);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            _ = &mut sleep => return,
+            notice = notices.recv(), if *listening => match notice {
+                Some(Notice::Message { channel, .. }) if channel != config => {}
+                None => {
+                    *listening = false;
+                    return;
+                }
+                Some(_) => return,
+            },
         }
     }
 }

@@ -66,6 +66,7 @@ impl Lane {
             queue: queue.clone(),
             lane,
             worker: worker.to_string(),
+            config: queue.keys.channel("config"),
             notices: queue
                 .thoonk
                 .subscribe(vec![

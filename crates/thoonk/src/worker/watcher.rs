@@ -5,7 +5,7 @@
 use super::state::LaneState;
 use crate::pubsub::{Listener, Notice};
 use crate::queue::claim::Claimed;
-use crate::queue::waiting::{block_until, earliest};
+use crate::queue::waiting::{block_until, earliest, held_until};
 use crate::{Job, Queue, Result};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -32,6 +32,8 @@ pub(crate) struct Watcher {
     /// changes of the queue's settings (flow control may hold claims back
     /// no longer).
     pub(crate) notices: Listener,
+    /// The channel of the queue's settings changes, among `notices`.
+    pub(crate) config: String,
     /// Notified when the worker wants it to wait (and claim).
     pub(crate) armed: Arc<Notify>,
     pub(crate) state: Arc<LaneState>,
@@ -75,7 +77,7 @@ impl Watcher {
             // Flow control holds claims back: the list may well have work,
             // so no wait on it, but a claim when the hold ends, or sooner
             // when the queue's settings change (a resume, a limit raised).
-            self.settings_changed_before(until, listening).await;
+            held_until(&mut self.notices, &self.config, until, listening).await;
             return Waited::Claimed(queue.claim_for(max, Some(&self.worker)).await);
         }
         let thoonk = &queue.thoonk;
@@ -100,7 +102,7 @@ impl Watcher {
                     match notice {
                         None => *listening = false,
                         // (Flow control held nothing back: no matter.)
-                        Some(notice) if self.is_config(&notice) => {}
+                        Some(Notice::Message { channel, .. }) if channel == self.config => {}
                         // A job delayed, or the subscription back (a delay
                         // may have been missed).
                         Some(_) => early = earliest(early, self.delayed_before(wake).await),
@@ -116,30 +118,6 @@ impl Watcher {
                 }
             }
         }
-    }
-
-    /// Returns at `until`, or sooner when the queue's settings change.
-    async fn settings_changed_before(&mut self, until: Instant, listening: &mut bool) {
-        let sleep = tokio::time::sleep_until(until);
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                _ = &mut sleep => return,
-                notice = self.notices.recv(), if *listening => match notice {
-                    None => *listening = false,
-                    // A change, or the subscription back (one may have
-                    // been missed).
-                    Some(Notice::Resubscribed) => return,
-                    Some(notice) if self.is_config(&notice) => return,
-                    Some(_) => {}
-                },
-            }
-        }
-    }
-
-    /// Whether a notice says the queue's settings changed.
-    fn is_config(&self, notice: &Notice) -> bool {
-        matches!(notice, Notice::Message { channel, .. } if *channel == self.queue.keys.channel("config"))
     }
 
     /// After a delay notice: when the first delayed job falls due, if that
