@@ -48,6 +48,7 @@ pub(crate) enum Command {
     Finish(cmd::finish::Args),
     Cancel(cmd::cancel::Args),
     Stall(cmd::stall::Args),
+    Progress(cmd::progress::Args),
     Retry(cmd::retry::Args),
     Retract(cmd::retract::Args),
     Stats(cmd::stats::Args),
@@ -65,6 +66,19 @@ pub(crate) enum Command {
 }
 
 impl Cli {
+    /// The connection flags as environment variables, for the commands
+    /// `work` runs: a `thoonk progress` inside one reaches the same Redis.
+    pub(crate) fn connection_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![("THOONK_REDIS_URL", self.urls().join(","))];
+        if self.cluster {
+            env.push(("THOONK_CLUSTER", "1".into()));
+        }
+        if let Some(ca) = &self.tls_ca {
+            env.push(("THOONK_TLS_CA", ca.display().to_string()));
+        }
+        env
+    }
+
     /// The Redis URLs given: each --redis (or THOONK_REDIS_URL) may list
     /// several, separated by commas; an empty one is the default. A comma
     /// starts a new URL only before a scheme, so one inside a password

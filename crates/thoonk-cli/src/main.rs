@@ -78,6 +78,7 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
     }
     let target = connect::Target::of(&cli);
     let thoonk = target.connect().await?;
+    let connection_env = cli.connection_env();
     match cli.command {
         Command::Publish(args) => cmd::publish::run(&thoonk, args).await,
         Command::Get(args) => cmd::get::run(&thoonk, args).await,
@@ -88,13 +89,14 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
         Command::Retract(args) => cmd::retract::run(&thoonk, args).await,
         Command::Stats(args) => cmd::stats::run(&thoonk, args).await,
         Command::Pause(args) => cmd::pause::run(&thoonk, args).await,
+        Command::Progress(args) => cmd::progress::run(&thoonk, args).await,
         Command::Resume(args) => cmd::resume::run(&thoonk, args).await,
         Command::Config(args) => cmd::config::run(&thoonk, args).await,
         Command::List(args) => cmd::list::run(&thoonk, args).await,
         Command::Events(args) => cmd::events::run(&thoonk, args).await,
         Command::Dashboard(args) => cmd::dashboard::run(thoonk, args).await,
         Command::Bench(args) => cmd::bench::run(&thoonk, &target, args).await,
-        Command::Work(args) => cmd::work::run(&thoonk, args).await,
+        Command::Work(args) => cmd::work::run(&thoonk, args, connection_env).await,
         Command::Guard => unreachable!("served before connecting"),
     }
 }

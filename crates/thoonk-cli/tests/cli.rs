@@ -365,6 +365,7 @@ fn stats_prints_the_counts_as_lines_or_json() {
     let expected = [
         ("queue", "mail"),
         ("available", "1"),
+        ("latency_ms", "(the wait)"),
         ("claimed", "1"),
         ("stalled", "1"),
         ("delayed", "0"),
@@ -376,10 +377,16 @@ fn stats_prints_the_counts_as_lines_or_json() {
         ("paused", "no"),
     ]
     .map(|(k, v)| (k.to_string(), v.to_string()));
-    assert_eq!(human_stats(human.assert_success()), expected);
+    let mut lines = human_stats(human.assert_success());
+    // The one available job's wait: whole ms, however long this took.
+    let waited: u64 = lines[2].1.parse().expect("latency_ms is whole ms");
+    lines[2].1 = "(the wait)".into();
+    assert_eq!(lines, expected);
 
     let out = redis.thoonk(&["stats", "mail", "--json"]);
-    let value: Value = serde_json::from_str(out.line()).unwrap();
+    let mut value: Value = serde_json::from_str(out.line()).unwrap();
+    let latency = value["latency_ms"].as_u64().expect("latency_ms, whole ms");
+    assert!(latency >= waited, "{latency} ms, then {waited} ms");
     let keys: Vec<&str> = value
         .as_object()
         .unwrap()
@@ -399,9 +406,11 @@ fn stats_prints_the_counts_as_lines_or_json() {
             "cancels",
             "stalls",
             "recoveries",
-            "paused"
+            "paused",
+            "latency_ms"
         ]
     );
+    value.as_object_mut().unwrap().remove("latency_ms");
     assert_eq!(
         value,
         json!({"queue": "mail", "available": 1, "claimed": 1, "stalled": 1,
@@ -414,7 +423,8 @@ fn stats_prints_the_counts_as_lines_or_json() {
         redis.stats("unused"),
         json!({"queue": "unused", "available": 0, "claimed": 0, "stalled": 0,
                "delayed": 0, "publishes": 0, "finishes": 0,
-               "cancels": 0, "stalls": 0, "recoveries": 0, "paused": false})
+               "cancels": 0, "stalls": 0, "recoveries": 0, "paused": false,
+               "latency_ms": 0})
     );
 }
 
@@ -859,4 +869,50 @@ fn numbers_past_their_bounds_are_usage_errors_and_change_nothing() {
         redis.thoonk(args).usage_error();
         assert!(redis.snapshot() == before, "{args:?} changed Redis");
     }
+}
+
+#[test]
+fn stats_latency_is_the_wait_of_the_oldest_available_job() {
+    let redis = Redis::start();
+    assert_eq!(redis.stats("lat")["latency_ms"], 0, "nothing waits");
+    redis.publish("lat", "x", &[]);
+    let before: u64 = redis.stats("lat")["latency_ms"].as_u64().unwrap();
+    // The server's clock moves on; the wait with it.
+    until("the wait grows past 200 ms", || {
+        redis.stats("lat")["latency_ms"].as_u64().unwrap() >= 200
+    });
+    assert!(before < 200, "{before} ms at first");
+    redis.get("lat");
+    assert_eq!(redis.stats("lat")["latency_ms"], 0, "claimed: none waits");
+}
+
+#[test]
+fn publish_unique_for_refuses_the_id_until_the_window_ends_even_after_a_finish() {
+    let redis = Redis::start();
+    let once = ["--id", "nightly", "--unique-for", "3600"];
+    assert_eq!(redis.publish("u", "x", &once), "nightly");
+    let claim = redis.get("u");
+    redis
+        .thoonk(&["finish", "u", "nightly", "--token", &claim.token])
+        .assert_success();
+    let again = redis.thoonk(&[
+        "publish",
+        "u",
+        "x",
+        "--id",
+        "nightly",
+        "--unique-for",
+        "3600",
+    ]);
+    let line = again.refused(&["nightly", "u", "unique window", "publish refused"]);
+    assert!(line.contains("ends in 3"), "{line}");
+    // Without a window of its own too: the earlier one holds the id.
+    redis
+        .thoonk(&["publish", "u", "x", "--id", "nightly"])
+        .refused(&["nightly", "unique window"]);
+    assert_eq!(redis.stats("u")["available"], 0);
+    // A bad window is a usage error.
+    redis
+        .thoonk(&["publish", "u", "x", "--unique-for", "soon"])
+        .usage_error();
 }

@@ -502,3 +502,64 @@ fn work_serves_several_queues_and_tells_the_command_which() {
     let out = redis.thoonk(&["work", "a", "b", "--weights", "1", "--", "true"]);
     out.failed(1, &["invalid worker", "1 weights for 2 queues"]);
 }
+
+/// A command that reports its progress with `thoonk progress` (no --token:
+/// it is read from THOONK_JOB_TOKEN), notes the token, then waits for the
+/// flag file `$DIR/go` as [`WAIT_FOR_GO`] does.
+const REPORTS_PROGRESS: &str = r#"
+cat >/dev/null
+echo "$THOONK_JOB_TOKEN" > "$DIR/token"
+"$THOONK_BIN" progress "$THOONK_QUEUE" "$THOONK_JOB_ID" '{"step":1,"of":2}' || exit 7
+echo reported >> "$DIR/log"
+i=0
+while [ ! -e "$DIR/go" ]; do
+  i=$((i + 1))
+  if [ "$i" -gt 3000 ]; then exit 9; fi
+  sleep 0.1
+done
+"#;
+
+#[test]
+fn a_work_command_reports_progress_with_its_claims_token() {
+    let redis = Redis::start();
+    let dir = TempDir::new("progress").expect("a temp dir");
+    let flags = dir.file("");
+    let id = redis.publish("q", "item", &[]);
+    let bin = env!("CARGO_BIN_EXE_thoonk");
+    let worker = WorkerProcess::start(
+        &redis,
+        "q",
+        &[],
+        &["sh", "-c", REPORTS_PROGRESS],
+        &[("DIR", flags.as_str()), ("THOONK_BIN", bin)],
+    );
+    until("the command reported", || dir.lines("log") == ["reported"]);
+    let claimed = listed(&redis, "q", "claimed");
+    assert_eq!(claimed[0]["id"], id.as_str());
+    assert_eq!(
+        claimed[0]["progress"],
+        serde_json::json!({"step": 1, "of": 2})
+    );
+    // The token it was given is the claim's, as Redis holds it.
+    let token = dir.lines("token")[0].clone();
+    assert_eq!(redis.tokens("q"), [(id.clone(), token.clone())]);
+    // Plain lines carry it last.
+    let line = redis.thoonk(&["list", "q", "claimed"]);
+    assert_eq!(
+        line.line(),
+        format!("{id}\t0\titem\t\t{{\"step\":1,\"of\":2}}")
+    );
+    // A stale token is refused, naming the job.
+    let stale = redis.thoonk(&["progress", "q", &id, "2", "--token", "1.other@w"]);
+    stale.failed(1, &["progress", &id, "q"]);
+
+    dir.touch("go");
+    until("the job is finished", || redis.counts("q").finishes == 1);
+    assert_eq!(
+        redis.query(&["EXISTS", &queue_key("progress", "q")]),
+        Resp::Int(0),
+        "the finish dropped the progress"
+    );
+    let exited = worker.terminate();
+    assert_eq!(exited.code, Some(0), "{}", exited.stderr);
+}

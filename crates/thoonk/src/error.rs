@@ -172,6 +172,21 @@ pub enum Error {
         /// The job.
         id: String,
     },
+    /// Publishing refused: the id was published with a unique window
+    /// ([`Publish::unique_for`](crate::Publish::unique_for)) that has not
+    /// ended yet, whether or not that job is still in the queue.
+    #[error(
+        "job {id} was published to queue {queue} within its unique window, which ends in {}; publish refused",
+        crate::error::seconds(*left)
+    )]
+    InUniqueWindow {
+        /// The queue.
+        queue: String,
+        /// The job.
+        id: String,
+        /// How long until the id may be published again.
+        left: Duration,
+    },
     /// A claimed job's payload did not decode into the type asked for. The
     /// job stays claimed by the caller, who may stall or cancel it with
     /// `id` and `token`.
@@ -390,6 +405,15 @@ impl fmt::Display for Hint<'_> {
             }
         };
         write!(f, "; {hint}")
+    }
+}
+
+/// A duration as a message says it: `42 s`, `0.4 s`.
+pub(crate) fn seconds(d: Duration) -> String {
+    if d >= Duration::from_secs(10) {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

@@ -37,11 +37,14 @@ pub enum EventKind {
     Pause,
     /// The queue was resumed (no job: the event's id is empty).
     Resume,
+    /// A claimed job reported its progress (the event's `result` holds it,
+    /// as JSON text).
+    Progress,
 }
 
 impl EventKind {
     /// Every kind of event.
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::Publish,
         EventKind::Claim,
         EventKind::Finish,
@@ -54,6 +57,7 @@ impl EventKind {
         EventKind::Due,
         EventKind::Pause,
         EventKind::Resume,
+        EventKind::Progress,
     ];
 
     /// The verb, as in the channel name.
@@ -71,6 +75,7 @@ impl EventKind {
             EventKind::Due => "due",
             EventKind::Pause => "pause",
             EventKind::Resume => "resume",
+            EventKind::Progress => "progress",
         }
     }
 }
@@ -88,7 +93,8 @@ pub struct Event {
     pub kind: EventKind,
     /// To which job.
     pub id: String,
-    /// The result, on a finish that has one.
+    /// The result, on a finish that has one; the progress (JSON text) on
+    /// a progress event.
     pub result: Option<Vec<u8>>,
 }
 
@@ -157,7 +163,7 @@ impl Events {
 }
 
 /// A payload is a job id. A finish may carry `NUL result` after it (as in
-/// v1); a claim or due event names every job of one script call, their ids
+/// v1), a progress event carries `NUL progress`; a claim or due event names every job of one script call, their ids
 /// joined by NUL (an id holds no NUL).
 fn decode(kind: EventKind, mut payload: Vec<u8>) -> Vec<Event> {
     let event = |id: Vec<u8>, result| Event {
@@ -166,7 +172,7 @@ fn decode(kind: EventKind, mut payload: Vec<u8>) -> Vec<Event> {
         result,
     };
     match (kind, payload.iter().position(|&b| b == 0)) {
-        (EventKind::Finish, Some(nul)) => {
+        (EventKind::Finish | EventKind::Progress, Some(nul)) => {
             let result = payload.split_off(nul + 1);
             payload.pop();
             vec![event(payload, Some(result))]

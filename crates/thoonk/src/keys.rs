@@ -93,6 +93,14 @@ pub(crate) struct Keys {
     /// New: recovery counter: claims taken back by `recover.lua` because a
     /// lease or a worker's liveness mark ran out.
     pub(crate) recoveries: String,
+    /// New: hash id -> the progress (JSON text) a claimed job last
+    /// reported; it goes when the claim ends.
+    pub(crate) progress: String,
+    /// New: list of publish marks, `TIME\0ID` (server ms, and the first job
+    /// a publish put at the back of the line), newest on the left, at most
+    /// one a second: how old the oldest available job is, without a time
+    /// kept per job (see `_marks.lua`).
+    pub(crate) marks: String,
 }
 
 impl Keys {
@@ -123,12 +131,14 @@ impl Keys {
             cancels: key("cancels"),
             stalls: key("stalls"),
             recoveries: key("recoveries"),
+            progress: key("progress"),
+            marks: key("marks"),
         }
     }
 
     /// Every key of the queue but the kept results (which expire by
     /// themselves).
-    pub(crate) fn all(&self) -> [&str; 23] {
+    pub(crate) fn all(&self) -> [&str; 25] {
         [
             &self.ids,
             &self.items,
@@ -153,6 +163,8 @@ impl Keys {
             &self.cancels,
             &self.stalls,
             &self.recoveries,
+            &self.progress,
+            &self.marks,
         ]
     }
 
@@ -163,6 +175,13 @@ impl Keys {
     /// `a:b` + `c`).
     pub(crate) fn result(&self, id: &str) -> String {
         format!("job.result:{}\0{id}", self.name)
+    }
+
+    /// Marks a job id published with a unique window until the window
+    /// ends (`job.unique:NAME\0ID`, expiring by itself): publishing the id
+    /// again meanwhile is refused.
+    pub(crate) fn unique(&self, id: &str) -> String {
+        format!("job.unique:{}\0{id}", self.name)
     }
 
     /// Where a script call's reply is remembered for a while, under its

@@ -186,7 +186,8 @@ pub use names::{new_id, MAX_ID_LEN, MAX_NAME_LEN};
 pub use pubsub::{Listener, Notice};
 pub use queue::{
     Cancel, ConfigChange, Cursor, Job, JobDetail, JobInfo, JobRef, NewJob, Page, Publish, Queue,
-    QueueConfig, Rate, Recovered, Stats, WorkerInfo, DEFAULT_LEASE, DEFAULT_MAX_CANCELS, MAX_RATE,
+    QueueConfig, Rate, Recovered, Stats, WorkerInfo, DEFAULT_LEASE, DEFAULT_MAX_CANCELS,
+    MAX_PROGRESS_BYTES, MAX_RATE,
 };
 pub use redis;
 pub use state::State;

@@ -54,6 +54,7 @@ scripts! {
     RELEASE: "release.lua", true;
     RETRY_ALL: "retry_all.lua", true;
     CONFIGURE: "configure.lua", true;
+    PROGRESS: "progress.lua", true;
     LIST: "list.lua", false;
     INFO: "info.lua", false;
     DUE: "due.lua", false;
@@ -66,14 +67,16 @@ scripts! {
 /// the reply of a call sent twice), `_args.lua` (argument checks before a
 /// script writes), `_batch.lua` (one variadic command per batch instead of
 /// one per job), `_state.lua` (claims, and a job's state for refusals),
-/// `_flow.lua` (pause, rate and running limits, in the claim). Each after
-/// those whose functions it calls.
+/// `_flow.lua` (pause, rate and running limits, in the claim), `_marks.lua`
+/// (when the waiting jobs joined the line). Each after those whose
+/// functions it calls.
 const PRELUDES: &str = concat!(
     include_str!("lua/_once.lua"),
     include_str!("lua/_args.lua"),
     include_str!("lua/_batch.lua"),
     include_str!("lua/_state.lua"),
     include_str!("lua/_flow.lua"),
+    include_str!("lua/_marks.lua"),
 );
 
 /// The library: its name and its whole text, as `FUNCTION LOAD` takes it.

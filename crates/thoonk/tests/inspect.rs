@@ -222,6 +222,7 @@ async fn info_gives_a_jobs_whole_record_in_each_state() {
         lease_deadline_ms: None,
         worker: None,
         due_ms: None,
+        progress: None,
     };
     assert_eq!(q.detail("j").await.unwrap(), Some(available.clone()));
     // Due 10 s after the publish, by the server's clock.

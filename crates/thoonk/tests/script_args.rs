@@ -61,9 +61,33 @@ fn calls(token: &str) -> Vec<Call> {
     vec![
         Call {
             script: "publish.lua",
-            keys: keys(&["ids", "items", "publishes", "awaited", "delayed", "ghosts"]),
-            args: strings(&[&ch("publish"), &ch("delay"), "new", "x", "0", "60", "1000"]),
-            numbers: &[6, 7],
+            keys: {
+                let mut k = keys(&[
+                    "ids",
+                    "items",
+                    "publishes",
+                    "awaited",
+                    "delayed",
+                    "ghosts",
+                    "claimed",
+                    "stalled",
+                    "marks",
+                ]);
+                k.push(format!("job.result:{Q}\0new"));
+                k.push(format!("job.unique:{Q}\0new"));
+                k
+            },
+            args: strings(&[
+                &ch("publish"),
+                &ch("delay"),
+                "new",
+                "x",
+                "0",
+                "60",
+                "1000",
+                "5000",
+            ]),
+            numbers: &[6, 7, 8],
             ids: &[3],
             flags: &[5],
         },
@@ -83,6 +107,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "config",
                 "rate",
                 "flow",
+                "marks",
             ]),
             args: strings(&["10", &ch("claim"), "w1", &ch("due"), &ch("held")]),
             numbers: &[1],
@@ -103,6 +128,7 @@ fn calls(token: &str) -> Vec<Call> {
                     "finishes",
                     "awaited",
                     "reasons",
+                    "progress",
                 ]);
                 k.push(format!("job.result:{Q}\0claimed"));
                 k
@@ -127,6 +153,8 @@ fn calls(token: &str) -> Vec<Call> {
                 "published",
                 "cancels",
                 "stalls",
+                "progress",
+                "marks",
             ]),
             args: strings(&[
                 "claimed",
@@ -154,6 +182,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "published",
                 "reasons",
                 "stalls",
+                "progress",
             ]),
             args: strings(&["claimed", token, "why", &ch("stall")]),
             numbers: &[],
@@ -162,7 +191,7 @@ fn calls(token: &str) -> Vec<Call> {
         },
         Call {
             script: "retry.lua",
-            keys: keys(&["stalled", "items", "claimed", "delayed", "ids"]),
+            keys: keys(&["stalled", "items", "claimed", "delayed", "ids", "marks"]),
             args: strings(&["stalled", &ch("retry")]),
             numbers: &[],
             ids: &[1],
@@ -182,6 +211,8 @@ fn calls(token: &str) -> Vec<Call> {
                 "delayed",
                 "reasons",
                 "ghosts",
+                "progress",
+                "marks",
             ]),
             args: strings(&["available", &ch("retract")]),
             numbers: &[],
@@ -216,6 +247,8 @@ fn calls(token: &str) -> Vec<Call> {
                 "delayed",
                 "holders",
                 "pulse",
+                "progress",
+                "marks",
             ]),
             args: strings(&["30000", "25", &ch("cancel"), &ch("stall"), &ch("due")]),
             numbers: &[1, 2],
@@ -224,7 +257,7 @@ fn calls(token: &str) -> Vec<Call> {
         },
         Call {
             script: "release.lua",
-            keys: keys(&["claimed", "tokens", "ids"]),
+            keys: keys(&["claimed", "tokens", "ids", "progress"]),
             args: strings(&[&ch("release"), "claimed", token]),
             numbers: &[],
             ids: &[],
@@ -232,10 +265,20 @@ fn calls(token: &str) -> Vec<Call> {
         },
         Call {
             script: "retry_all.lua",
-            keys: keys(&["stalled", "ids"]),
+            keys: keys(&["stalled", "ids", "items", "claimed", "delayed", "marks"]),
             args: strings(&[&ch("retry"), "1000"]),
             numbers: &[2],
             ids: &[],
+            flags: &[],
+        },
+        Call {
+            script: "progress.lua",
+            keys: keys(&[
+                "claimed", "items", "stalled", "delayed", "tokens", "progress",
+            ]),
+            args: strings(&["claimed", token, "50", &ch("progress")]),
+            numbers: &[],
+            ids: &[1],
             flags: &[],
         },
         // (Its bad values are in flow.rs: here an empty value is no

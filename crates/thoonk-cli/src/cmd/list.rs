@@ -67,11 +67,15 @@ fn entry(info: &JobInfo) -> serde_json::Value {
     if let Some(reason) = &info.reason {
         entry["reason"] = reason.as_str().into();
     }
+    if let Some(progress) = &info.progress {
+        entry["progress"] = progress.clone();
+    }
     entry
 }
 
-/// A job as a line: id, cancel count, payload and reason, tab-separated,
-/// escaped so that an item or reason with newlines stays on its line.
+/// A job as a line: id, cancel count, payload, reason and (for a claimed
+/// job that reported one) progress as JSON, tab-separated, escaped so that
+/// an item or reason with newlines stays on its line.
 fn line(out: &mut impl Write, info: &JobInfo) -> std::io::Result<()> {
     let item = String::from_utf8_lossy(&info.item);
     write!(
@@ -81,8 +85,10 @@ fn line(out: &mut impl Write, info: &JobInfo) -> std::io::Result<()> {
         info.cancelled,
         item.escape_debug()
     )?;
-    match &info.reason {
-        Some(reason) => writeln!(out, "\t{}", reason.escape_debug()),
+    let reason = info.reason.as_deref().unwrap_or_default().escape_debug();
+    match &info.progress {
+        Some(progress) => writeln!(out, "\t{reason}\t{progress}"),
+        None if info.reason.is_some() => writeln!(out, "\t{reason}"),
         None => writeln!(out),
     }
 }

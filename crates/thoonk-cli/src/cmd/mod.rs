@@ -9,6 +9,7 @@ pub(crate) mod finish; // finish a claimed job, optionally with a result
 pub(crate) mod get; // claim one job
 pub(crate) mod list; // print the jobs in one state
 pub(crate) mod pause; // stop claims of a queue
+pub(crate) mod progress; // a claimed job reports how far it got
 pub(crate) mod publish; // queue a job, and maybe wait for its result
 pub(crate) mod resume; // let claims of a paused queue go on
 pub(crate) mod retract; // delete a job, whatever its state

@@ -22,6 +22,11 @@ pub(crate) struct Args {
     /// Make the job available only after SECS (it is "delayed" until then).
     #[arg(long, value_name = "SECS", value_parser = seconds)]
     delay: Option<Duration>,
+    /// Refuse this id for SECS from now, even after the job finished: a
+    /// publish of it meanwhile fails (exit 1, naming the id). With --id,
+    /// "at most once in SECS" for the work that id names.
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    unique_for: Option<Duration>,
     /// Wait until the job finishes and print its result.
     #[arg(long)]
     wait: bool,
@@ -64,6 +69,9 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     let mut options = Publish::new().priority(args.priority).id(&id);
     if let Some(delay) = args.delay {
         options = options.delay(delay);
+    }
+    if let Some(window) = args.unique_for {
+        options = options.unique_for(window);
     }
     if let Some(n) = args.replicas {
         options = options.replicas(n, args.replicas_timeout);

@@ -26,6 +26,8 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     } else {
         writeln!(out, "queue      {}", stats.queue)?;
         writeln!(out, "available  {}", stats.available)?;
+        // The oldest available job's wait: what autoscalers act on.
+        writeln!(out, "latency_ms {}", stats.latency.as_millis())?;
         writeln!(out, "claimed    {}", stats.claimed)?;
         writeln!(out, "stalled    {}", stats.stalled)?;
         writeln!(out, "delayed    {}", stats.delayed)?;

@@ -12,8 +12,11 @@ use tokio::process::Command;
 
 /// Run COMMAND once per claimed job, until SIGTERM or SIGINT.
 ///
-/// The job's item is COMMAND's stdin; THOONK_QUEUE, THOONK_JOB_ID and
-/// THOONK_CANCELLED are in its environment. Exit 0 finishes the job with
+/// The job's item is COMMAND's stdin; THOONK_QUEUE, THOONK_JOB_ID,
+/// THOONK_JOB_TOKEN (the claim's token: `thoonk progress` reads it) and
+/// THOONK_CANCELLED are in its environment, with the connection's
+/// THOONK_REDIS_URL (and THOONK_CLUSTER, THOONK_TLS_CA when given), so a
+/// `thoonk` run inside it reaches the same Redis. Exit 0 finishes the job with
 /// COMMAND's stdout (one trailing newline trimmed) as the result; any
 /// other exit cancels it, to come back after a backoff, with the tail of
 /// stderr kept as the reason. A command still running after --timeout
@@ -62,7 +65,11 @@ const REASON_TAIL: usize = 1024;
 
 /// Sets the queues' lease and max_cancels when asked, then works until
 /// SIGTERM or SIGINT and shuts down gracefully.
-pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
+pub(crate) async fn run(
+    thoonk: &Thoonk,
+    args: Args,
+    connection_env: Vec<(&'static str, String)>,
+) -> Result<(), Fatal> {
     let Args {
         queues,
         weights,
@@ -111,7 +118,15 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
         command.join(" ")
     );
     let watcher = guard.clone();
-    let handler = move |job: Job| run_command(command.clone(), watcher.clone(), job);
+    let connection_env = Arc::new(connection_env);
+    let handler = move |job: Job| {
+        run_command(
+            command.clone(),
+            connection_env.clone(),
+            watcher.clone(),
+            job,
+        )
+    };
     let report = worker.run(handler, shutdown).await;
     guard.stop();
     let report = report?;
@@ -131,14 +146,17 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
 /// timeout passes.
 async fn run_command(
     command: Vec<String>,
+    connection_env: Arc<Vec<(&'static str, String)>>,
     guard: Arc<Guard>,
     job: Job,
 ) -> Result<Vec<u8>, Failure> {
     let (program, args) = command.split_first().expect("clap requires a command");
     let mut child = Command::new(program)
         .args(args)
+        .envs(connection_env.iter().map(|(k, v)| (k, v)))
         .env("THOONK_QUEUE", &*job.queue)
         .env("THOONK_JOB_ID", &job.id)
+        .env("THOONK_JOB_TOKEN", &job.token)
         .env("THOONK_CANCELLED", job.retries.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -69,6 +69,8 @@ pub(crate) struct Listed {
     pub(crate) item: String,
     pub(crate) cancelled: u64,
     pub(crate) reason: Option<String>,
+    /// A claimed job's last reported progress.
+    pub(crate) progress: Option<serde_json::Value>,
     pub(crate) actions: &'static [&'static str],
 }
 
@@ -120,6 +122,7 @@ pub(crate) async fn list(
             item: String::from_utf8_lossy(&j.item).into_owned(),
             cancelled: j.cancelled,
             reason: j.reason,
+            progress: j.progress,
             actions: actions(state),
         })
         .collect())

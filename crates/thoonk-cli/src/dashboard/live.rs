@@ -35,6 +35,9 @@ pub(crate) struct QueueView {
     pub(crate) cancels: u64,
     pub(crate) stalls: u64,
     pub(crate) recoveries: u64,
+    /// How long its oldest available job has waited (ms): the figure
+    /// autoscalers act on.
+    pub(crate) latency_ms: u64,
     /// The workers alive on it.
     pub(crate) workers: Vec<thoonk::WorkerInfo>,
     /// Publishes per second between successive samples, oldest first.
@@ -332,6 +335,7 @@ pub(crate) fn view(name: &str, read: Read, history: &VecDeque<(Instant, u64, u64
         cancels: stats.cancels,
         stalls: stats.stalls,
         recoveries: stats.recoveries,
+        latency_ms: stats.latency.as_millis() as u64,
         workers,
         publish_rate: rate(|s| s.1),
         finish_rate: rate(|s| s.2),

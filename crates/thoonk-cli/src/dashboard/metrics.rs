@@ -1,6 +1,6 @@
 //! `GET /metrics`: every queue in the Prometheus text format. Gauges for
-//! the jobs in each state, the live workers and the settings (paused, the
-//! limits); counters (kept in Redis, so they survive a restart of the
+//! the jobs in each state, the oldest available job's wait (latency), the
+//! live workers and the settings (paused, the limits); counters (kept in Redis, so they survive a restart of the
 //! dashboard) for publishes, finishes, cancels, stalls and recoveries.
 //! All from the overview the dashboard keeps: a scrape costs Redis nothing.
 
@@ -62,6 +62,13 @@ fn jobs_and_workers(out: &mut String, queues: &[QueueView]) {
             ]
             .map(|(state, n)| (format!("{},state=\"{state}\"", q(v)), n))
         }),
+    );
+    family(
+        out,
+        "thoonk_queue_latency_seconds",
+        "gauge",
+        "How long the oldest available job has waited (0 when none waits).",
+        queues.iter().map(|v| (q(v), v.latency_ms as f64 / 1000.0)),
     );
     family(
         out,

@@ -64,7 +64,8 @@ pub(crate) async fn overview(State(app): State<App>) -> Markup {
         }
         table #queues {
             thead { tr {
-                th { "queue" } th.n { "available" } th.n { "claimed" } th.n { "delayed" }
+                th { "queue" } th.n { "available" } th.n title="how long the oldest available job has waited" { "oldest waits" }
+                th.n { "claimed" } th.n { "delayed" }
                 th.n { "stalled" } th { "publish / finish per second, last minutes" } th.n { "workers" }
             } }
             tbody {
@@ -72,6 +73,7 @@ pub(crate) async fn overview(State(app): State<App>) -> Markup {
                     tr data-queue=(q.name) {
                         td.name { a href=(queue_path(&q.name)) { (q.name) } (settings::paused_mark(&q.settings)) }
                         td.n.available { (q.available) }
+                        td.n.latency { (waited(q.latency_ms)) }
                         td.n.claimed { (q.claimed) }
                         td.n.delayed { (q.delayed) }
                         td.n.stalled { (q.stalled) }
@@ -209,7 +211,12 @@ fn job_row(queue: &str, job: &Listed) -> Markup {
             td { a href=(job_path(queue, &job.id)) { code { (job.id) } } }
             td.item { (preview(&job.item)) }
             td.n { (job.cancelled) }
-            td.reason { (job.reason.as_deref().unwrap_or("")) }
+            td.reason {
+                (job.reason.as_deref().unwrap_or(""))
+                @if let Some(progress) = &job.progress {
+                    span.progress { "progress " code { (progress) } }
+                }
+            }
             td.actions {
                 @for action in job.actions {
                     button type="button" data-action=(action) data-id=(job.id) { (action) }
@@ -244,6 +251,7 @@ pub(crate) async fn job(
                     dt { "lease deadline" } dd #lease { (time(d.lease_deadline_ms)) }
                     dt { "held by worker" } dd #worker { (d.worker.as_deref().unwrap_or("—")) }
                     dt { "due" } dd #due { (time(d.due_ms)) }
+                    dt { "progress" } dd #progress { (d.progress.as_ref().map_or("—".into(), |p| p.to_string())) }
                 }
                 div.actions #job-actions {
                     @for action in actions(d.state) {
@@ -302,6 +310,18 @@ fn preview(item: &str) -> String {
     }
 }
 
+/// A wait as people read it: `-` for none, `4.2s`, `3m 20s`, `2h 5m`
+/// (app.js's `waited` writes the same).
+fn waited(ms: u64) -> String {
+    let s = ms / 1000;
+    match ms {
+        0 => "-".into(),
+        1..=59_999 => format!("{:.1}s", ms as f64 / 1000.0),
+        60_000..=3_599_999 => format!("{}m {}s", s / 60, s % 60),
+        _ => format!("{}h {}m", s / 3600, s / 60 % 60),
+    }
+}
+
 fn numbers(values: &[f64]) -> String {
     values
         .iter()
@@ -357,6 +377,14 @@ fn time(ms: Option<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_read_in_seconds_minutes_or_hours() {
+        assert_eq!(waited(0), "-");
+        assert_eq!(waited(4_240), "4.2s");
+        assert_eq!(waited(200_000), "3m 20s");
+        assert_eq!(waited(7_500_000), "2h 5m");
+    }
 
     #[test]
     fn times_read_as_utc() {

@@ -37,3 +37,12 @@ local function ask_many(cmd, key, values)
   end
   return replies
 end
+
+-- How many of `keys` exist (EXISTS, keys only).
+local function count_existing(keys)
+  local n, found = #keys, 0
+  for i = 1, n, CHUNK do
+    found = found + redis.call('EXISTS', unpack(keys, i, math.min(i + CHUNK - 1, n)))
+  end
+  return found
+end

@@ -15,6 +15,8 @@
 -- KEYS[10] job.published:NAME  zset   (v1 publishers record jobs here; their entries go)
 -- KEYS[11] job.cancels:NAME    string cancel counter
 -- KEYS[12] job.stalls:NAME     string stall counter (a cancel past max_cancels)
+-- KEYS[13] job.progress:NAME   hash   id -> progress (the claim's: it goes)
+-- KEYS[14] job.marks:NAME      zset   when jobs joined the line (_marks.lua)
 -- ARGV[1] id
 -- ARGV[2] claim token, or ''
 -- ARGV[3] delay in ms ('0': available at once)
@@ -31,7 +33,7 @@
 --          event.job.stall:NAME instead when stalled. Payload: the id.
 local claimed, items, stalled, delayed, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local cancelled, ids, reasons, config, published = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
-local cancels, stalls = KEYS[11], KEYS[12]
+local cancels, stalls, progress, marks = KEYS[11], KEYS[12], KEYS[13], KEYS[14]
 local token, reason = ARGV[2], ARGV[4]
 local cancel_channel, delay_channel, stall_channel = ARGV[6], ARGV[7], ARGV[8]
 exactly(8)
@@ -46,6 +48,7 @@ if refusal then return refusal end
 
 redis.call('ZREM', claimed, id)
 redis.call('HDEL', tokens, id)
+redis.call('HDEL', progress, id)
 if count_cancel(cancelled, stalled, published, reasons, cancels, stalls, id, max, reason, stall_channel) then
   return remembered('ok:stalled')
 end
@@ -57,4 +60,5 @@ if delay > 0 then
   return remembered('ok:delayed')
 end
 redis.call('LPUSH', ids, id)
+mark_joined(marks, items, claimed, stalled, delayed, id, server_now())
 return remembered('ok:available')

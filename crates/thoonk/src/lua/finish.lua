@@ -13,7 +13,8 @@
 -- KEYS[8]  job.finishes:NAME   string finish counter
 -- KEYS[9]  job.awaited:NAME    hash   id -> seconds to keep the result
 -- KEYS[10] job.reasons:NAME    hash   id -> why it was last cancelled or stalled
--- KEYS[11..] job.result:NAME\0ID per job, in ARGV order: where a kept result waits
+-- KEYS[11] job.progress:NAME   hash   id -> progress (the claim's: it goes)
+-- KEYS[12..] job.result:NAME\0ID per job, in ARGV order: where a kept result waits
 -- ARGV[1] channel event.job.finish:NAME
 -- ARGV[2..] per job, four values: id; claim token, or '' (a v1 caller
 --           without one); '1' when a result is given, else '0'; the result
@@ -26,7 +27,7 @@
 -- Events:  event.job.finish:NAME per job finished, with payload id, or
 --          id NUL result (as v1).
 local claimed, items, stalled, delayed, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local cancelled, published, finishes, awaited, reasons = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local cancelled, published, finishes, awaited, reasons, progress = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local channel = ARGV[1]
 
 local count = in_groups(2, 4)
@@ -80,13 +81,14 @@ for j = 1, n do
 end
 call_many('ZREM', claimed, finished_ids)
 call_many('HDEL', tokens, finished_ids)
--- (Most queues have no cancelled job, no reason kept and no v1
--- publisher: one EXISTS then stands for three deletes that would find
--- nothing.)
-if redis.call('EXISTS', cancelled, reasons, published) > 0 then
+-- (Most queues have no cancelled job, no reason kept, no v1 publisher
+-- and no progress reported: one EXISTS then stands for four deletes that
+-- would find nothing.)
+if redis.call('EXISTS', cancelled, reasons, published, progress) > 0 then
   call_many('HDEL', cancelled, finished_ids)
   call_many('HDEL', reasons, finished_ids)
   call_many('ZREM', published, finished_ids)
+  call_many('HDEL', progress, finished_ids)
 end
 call_many('HDEL', items, finished_ids)
 -- (Only the awaited ones leave job.awaited: most jobs have no entry.)
@@ -95,7 +97,7 @@ for j = 1, n do
   local k, id = finished[j], finished_ids[j]
   local has_result, result = ARGV[4 * k], ARGV[4 * k + 1]
   if ttls[j] then
-    redis.call('SET', KEYS[10 + k], has_result == '1' and ('1' .. result) or '0', 'EX', ttls[j])
+    redis.call('SET', KEYS[11 + k], has_result == '1' and ('1' .. result) or '0', 'EX', ttls[j])
   end
   if asked[j] then
     na = na + 1

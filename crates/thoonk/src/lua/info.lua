@@ -10,16 +10,18 @@
 -- KEYS[6] job.reasons:NAME    hash   id -> why it was last cancelled or stalled
 -- KEYS[7] job.tokens:NAME     hash   id -> token; 'N.ID@WORKER' for a worker's claim
 -- KEYS[8] job.config:NAME     hash   lease_ms
+-- KEYS[9] job.progress:NAME   hash   id -> progress (of a claimed job)
 -- ARGV[1] id
 -- ARGV[2] lease in ms when the queue sets none
 -- Returns: nil when there is no such job, else {state, payload, times
 --          cancelled, reason, claim time, due time, lease in ms, the worker
---          holding it}; each of the last five nil when the job
---          has none (times as Redis prints scores; the lease only for a
---          claimed job, the worker only for a worker's claim).
+--          holding it, its progress}; each of the last six nil when the
+--          job has none (times as Redis prints scores; the lease and
+--          progress only for a claimed job, the worker only for a worker's
+--          claim).
 -- Events:  none.
-local items, claimed, stalled, delayed, cancelled, reasons, tokens, config =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local items, claimed, stalled, delayed, cancelled, reasons, tokens, config, progress =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local id, default_lease = ARGV[1], ARGV[2]
 
 local item = redis.call('HGET', items, id)
@@ -27,13 +29,14 @@ if not item then return nil end
 
 local state = job_state(items, claimed, stalled, delayed, id)
 local claim_time = redis.call('ZSCORE', claimed, id)
-local lease, worker = false, false
+local lease, worker, reported = false, false, false
 if claim_time then
   lease = redis.call('HGET', config, 'lease_ms') or default_lease
   -- Only while claimed: a v1 client's finish, cancel or stall leaves the
   -- token of the claim it ended behind.
   local token = redis.call('HGET', tokens, id)
   worker = token and current(token, claim_time) and claim_worker(token, id) or false
+  reported = redis.call('HGET', progress, id)
 end
 return {
   state,
@@ -44,4 +47,5 @@ return {
   redis.call('ZSCORE', delayed, id),
   lease,
   worker,
+  reported,
 }

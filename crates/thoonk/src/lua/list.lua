@@ -1,5 +1,6 @@
 -- list: one page of the jobs in a state, with their payloads, cancel
--- counts and last reasons, read in one consistent snapshot (read only).
+-- counts, last reasons and progress, read in one consistent snapshot
+-- (read only).
 -- Its work is bounded by the page asked for, whatever the queue's size.
 --
 -- KEYS[1] job.ids:NAME        list   available, in the order they will be claimed
@@ -10,15 +11,18 @@
 -- KEYS[5] job.items:NAME      hash
 -- KEYS[6] job.cancelled:NAME  hash
 -- KEYS[7] job.reasons:NAME    hash
+-- KEYS[8] job.progress:NAME   hash   (read for claimed jobs)
 -- ARGV[1] state: 'available' | 'claimed' | 'stalled' | 'delayed'
 -- ARGV[2] where the page starts: an offset, or for stalled jobs an SSCAN
 --         cursor ('0' for the first page either way)
 -- ARGV[3] limit (>= 1); for stalled jobs, SSCAN's COUNT: a page may hold
 --         a few more or fewer, and one before the last may be empty
 -- Returns: where the next page starts ('' after the last), then id,
---          payload, times cancelled, reason ('' if none) per job.
+--          payload, times cancelled, reason ('' if none), progress ('' if
+--          none; only claimed jobs have one) per job.
 -- Events:  none.
-local ids, claimed, stalled, delayed, items, cancelled, reasons = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local ids, claimed, stalled, delayed, items, cancelled, reasons, progress =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 exactly(3)
 local state = one_of(1, 'available', 'claimed', 'stalled', 'delayed')
 local limit = whole(3, 1, MAX_COUNT)
@@ -49,6 +53,7 @@ end
 local page_items = ask_many('HMGET', items, page)
 local counts = ask_many('HMGET', cancelled, page)
 local why = ask_many('HMGET', reasons, page)
+local reported = state == 'claimed' and ask_many('HMGET', progress, page) or {}
 local out = {next}
 for k, id in ipairs(page) do
   -- (A ghost a retract left in job.ids is no job: it has no item.)
@@ -57,6 +62,7 @@ for k, id in ipairs(page) do
     out[#out + 1] = page_items[k]
     out[#out + 1] = counts[k] or '0'
     out[#out + 1] = why[k] or ''
+    out[#out + 1] = reported[k] or ''
   end
 end
 return out

@@ -12,7 +12,8 @@
 -- makes due delayed jobs available (v1 workers only BRPOP job.ids), and
 -- sweeps, a bounded sample at a time, what v1 clients leave of ours
 -- behind them: claim records of claims they ended (their finish, cancel
--- and stall know no tokens) and result marks of jobs they finished.
+-- and stall know no tokens), the progress of those claims, and result
+-- marks of jobs they finished.
 --
 -- KEYS[1]  job.claimed:NAME    zset   id -> claim time, then last extension (ms)
 -- KEYS[2]  job.tokens:NAME     hash   id -> claim record: token ('N.ID@WORKER'
@@ -33,6 +34,9 @@
 -- KEYS[16] job.holders:NAME    zset   workers' claim calls (see claim_member)
 -- KEYS[17] job.pulse:NAME      hash   last heartbeat, grace after a silence
 --                                     (see grace_after_silence)
+-- KEYS[18] job.progress:NAME   hash   id -> progress (a claim's: it goes
+--                                     with the claim)
+-- KEYS[19] job.marks:NAME      zset   when jobs joined the line (_marks.lua)
 -- ARGV[1] lease in ms when the queue sets none
 -- ARGV[2] max_cancels when the queue sets none
 -- ARGV[3] channel event.job.cancel:NAME
@@ -52,7 +56,7 @@ local claimed, tokens, workers, cancelled, ids, stalled, published, reasons, con
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local cancels, stalls, recoveries, items, awaited, delayed, holders =
   KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]
-local pulse = KEYS[17]
+local pulse, progress, marks = KEYS[17], KEYS[18], KEYS[19]
 local cancel_channel, stall_channel, due_channel = ARGV[3], ARGV[4], ARGV[5]
 exactly(5)
 -- A setting another program wrote that is not a number (or a lease of
@@ -108,11 +112,13 @@ local requeued, stalled_count = 0, 0
 for _, id in ipairs(expired) do
   redis.call('ZREM', claimed, id)
   redis.call('HDEL', tokens, id)
+  redis.call('HDEL', progress, id)
   if count_cancel(cancelled, stalled, published, reasons, cancels, stalls, id, max, why[id], stall_channel) then
     stalled_count = stalled_count + 1
   else
     redis.call('HSET', reasons, id, why[id])
     redis.call('LPUSH', ids, id)
+    mark_joined(marks, items, claimed, stalled, delayed, id, now)
     redis.call('PUBLISH', cancel_channel, id)
     requeued = requeued + 1
   end
@@ -125,6 +131,7 @@ local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
 if #due > 0 then
   call_many('ZREM', delayed, due)
   call_many('LPUSH', ids, due)
+  mark_joined(marks, items, claimed, stalled, delayed, due[1], now)
   redis.call('PUBLISH', due_channel, table.concat(due, '\0'))
 end
 
@@ -140,6 +147,16 @@ if #sample > 0 then
     if not current(sample[2 * k], scores[k]) then stale[#stale + 1] = sampled_ids[k] end
   end
   call_many('HDEL', tokens, stale)
+end
+-- Progress of a claim a v1 client ended: the job is claimed no more.
+local reported = redis.call('HRANDFIELD', progress, SWEEP_SAMPLE)
+if #reported > 0 then
+  local scores = ask_many('ZMSCORE', claimed, reported)
+  local ended = {}
+  for k = 1, #reported do
+    if not scores[k] then ended[#ended + 1] = reported[k] end
+  end
+  call_many('HDEL', progress, ended)
 end
 local marks = redis.call('HRANDFIELD', awaited, SWEEP_SAMPLE)
 if #marks > 0 then

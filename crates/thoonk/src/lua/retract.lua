@@ -17,6 +17,8 @@
 -- KEYS[9]  job.delayed:NAME    zset
 -- KEYS[10] job.reasons:NAME    hash
 -- KEYS[11] job.ghosts:NAME     set    ids left in job.ids by a retract
+-- KEYS[12] job.progress:NAME   hash   id -> progress of a claimed job
+-- KEYS[13] job.marks:NAME      zset   when jobs joined the line (_marks.lua)
 -- ARGV[1] id
 -- ARGV[2] channel event.job.retract:NAME
 -- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
@@ -25,6 +27,7 @@
 -- Events:  event.job.retract:NAME with payload id.
 local items, cancelled, published, stalled, claimed, ids, tokens, awaited, delayed, reasons, ghosts =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local progress, marks = KEYS[12], KEYS[13]
 local channel = ARGV[2]
 -- A list this short is searched (LREM) at a bounded cost.
 local SHORT_LIST = 1000
@@ -46,6 +49,8 @@ elseif elsewhere == 0 then
   redis.call('SADD', ghosts, id)
 end
 redis.call('HDEL', tokens, id)
+redis.call('HDEL', progress, id)
+redis.call('ZREM', marks, id)
 redis.call('HDEL', awaited, id)
 redis.call('HDEL', reasons, id)
 redis.call('PUBLISH', channel, id)

@@ -6,6 +6,7 @@
 -- KEYS[3] job.claimed:NAME    zset   (read, to name the state in a refusal)
 -- KEYS[4] job.delayed:NAME    zset   (read, to name the state in a refusal)
 -- KEYS[5] job.ids:NAME        list
+-- KEYS[6] job.marks:NAME      zset   when jobs joined the line (_marks.lua)
 -- ARGV[1] id
 -- ARGV[2] channel event.job.retry:NAME
 -- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
@@ -13,7 +14,7 @@
 -- Returns: 'ok', or the refusal: the state the job is in ('missing',
 --          'available', 'claimed', 'delayed').
 -- Events:  event.job.retry:NAME with payload id.
-local stalled, items, claimed, delayed, ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local stalled, items, claimed, delayed, ids, marks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local channel = ARGV[2]
 exactly(2)
 local id = job_id(1)
@@ -26,5 +27,6 @@ end
 
 redis.call('SREM', stalled, id)
 redis.call('LPUSH', ids, id)
+mark_joined(marks, items, claimed, stalled, delayed, id, server_now())
 redis.call('PUBLISH', channel, id)
 return remembered('ok')

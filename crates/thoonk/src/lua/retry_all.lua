@@ -6,13 +6,17 @@
 --
 -- KEYS[1] job.stalled:NAME    set
 -- KEYS[2] job.ids:NAME        list
+-- KEYS[3] job.items:NAME      hash   (read: which marks are stale, _marks.lua)
+-- KEYS[4] job.claimed:NAME    zset   (read: the same)
+-- KEYS[5] job.delayed:NAME    zset   (read: the same)
+-- KEYS[6] job.marks:NAME      zset   when jobs joined the line (_marks.lua)
 -- ARGV[1] channel event.job.retry:NAME
 -- ARGV[2] most jobs to retry (>= 1)
 -- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
 -- (see _once.lua).
 -- Returns: how many jobs were retried.
 -- Events:  event.job.retry:NAME per job, with payload the id (as retry.lua).
-local stalled, ids = KEYS[1], KEYS[2]
+local stalled, ids, items, claimed, delayed, marks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local channel = ARGV[1]
 exactly(2)
 local most = whole(2, 1, MAX_COUNT)
@@ -24,6 +28,7 @@ local n = #retried
 if n == 0 then return 0 end
 
 call_many('LPUSH', ids, retried)
+mark_joined(marks, items, claimed, stalled, delayed, retried[1], server_now())
 for k = 1, n do
   redis.call('PUBLISH', channel, retried[k])
 end

@@ -9,6 +9,7 @@
 -- KEYS[7] job.published:NAME  zset   (v1 publishers record jobs here; their entries go)
 -- KEYS[8] job.reasons:NAME    hash   id -> why it was last cancelled or stalled
 -- KEYS[9] job.stalls:NAME     string stall counter
+-- KEYS[10] job.progress:NAME  hash   id -> progress (the claim's: it goes)
 -- ARGV[1] id
 -- ARGV[2] claim token, or ''
 -- ARGV[3] reason ('' keeps none)
@@ -17,8 +18,8 @@
 -- (see _once.lua).
 -- Returns: 'ok', or the refusal, as finish.lua.
 -- Events:  event.job.stall:NAME with payload id.
-local claimed, items, stalled, delayed, tokens, cancelled, published, reasons, stalls =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local claimed, items, stalled, delayed, tokens, cancelled, published, reasons, stalls, progress =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local token, reason, channel = ARGV[2], ARGV[3], ARGV[4]
 exactly(4)
 local id = job_id(1)
@@ -30,6 +31,7 @@ if refusal then return refusal end
 
 redis.call('ZREM', claimed, id)
 redis.call('HDEL', tokens, id)
+redis.call('HDEL', progress, id)
 -- As v1: a stalled job starts its cancel count afresh when retried.
 redis.call('HDEL', cancelled, id)
 redis.call('SADD', stalled, id)

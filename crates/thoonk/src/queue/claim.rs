@@ -88,6 +88,7 @@ impl Queue {
             .key(&k.config)
             .key(&k.rate)
             .key(&k.flow)
+            .key(&k.marks)
             .arg(max.max(1))
             .arg(k.channel("claim"))
             .arg(worker.unwrap_or(""))

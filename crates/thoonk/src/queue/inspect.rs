@@ -9,6 +9,7 @@ use crate::names::check_id;
 use crate::{keys, scripts, Result, State, Thoonk};
 use serde::{Serialize, Serializer};
 use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
 
 /// How many keys one `SCAN` step looks at: few round trips, and each step
 /// still short for Redis.
@@ -44,6 +45,14 @@ pub struct Stats {
     pub recoveries: u64,
     /// Whether claims are stopped ([`Queue::pause`]).
     pub paused: bool,
+    /// How long the oldest available job has waited (zero when none
+    /// waits): the figure autoscalers act on. Counted by the server's
+    /// clock from when the job joined the back of the line (published,
+    /// fell due, retried or sent back), to within a second or 1 % of it,
+    /// whichever is more; from a v1 publisher's publish time for its jobs.
+    /// Serialized as `latency_ms`.
+    #[serde(rename = "latency_ms", serialize_with = "millis")]
+    pub latency: Duration,
 }
 
 impl Stats {
@@ -85,6 +94,9 @@ pub struct JobDetail {
     pub worker: Option<String>,
     /// For a delayed job: when it becomes available (`job.delayed`).
     pub due_ms: Option<u64>,
+    /// For a claimed job: the progress it last reported
+    /// ([`Queue::progress`]), if any.
+    pub progress: Option<serde_json::Value>,
 }
 
 /// A worker alive on a queue: [`Queue::workers`].
@@ -110,6 +122,9 @@ pub struct JobInfo {
     pub cancelled: u64,
     /// Why it was last cancelled or stalled, if a reason was given.
     pub reason: Option<String>,
+    /// For a claimed job: the progress it last reported
+    /// ([`Queue::progress`]), if any.
+    pub progress: Option<serde_json::Value>,
 }
 
 impl Queue {
@@ -117,7 +132,7 @@ impl Queue {
     /// snapshot.
     pub async fn stats(&self) -> Result<Stats> {
         let k = &self.keys;
-        let counts: [u64; 11] = scripts::STATS
+        let counts: [u64; 12] = scripts::STATS
             .key(&k.ids)
             .key(&k.ghosts)
             .key(&k.claimed)
@@ -129,10 +144,13 @@ impl Queue {
             .key(&k.stalls)
             .key(&k.recoveries)
             .key(&k.config)
+            .key(&k.items)
+            .key(&k.published)
+            .key(&k.marks)
             .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at("read the counts"))?;
-        let [listed, ghosts, claimed, stalled, delayed, publishes, finishes, cancels, stalls, recoveries, paused] =
+        let [listed, ghosts, claimed, stalled, delayed, publishes, finishes, cancels, stalls, recoveries, paused, latency_ms] =
             counts;
         Ok(Stats {
             queue: self.name().to_string(),
@@ -147,6 +165,7 @@ impl Queue {
             stalls,
             recoveries,
             paused: paused == 1,
+            latency: Duration::from_millis(latency_ms),
         })
     }
 
@@ -165,6 +184,7 @@ impl Queue {
             .key(&k.reasons)
             .key(&k.tokens)
             .key(&k.config)
+            .key(&k.progress)
             .arg(id)
             .arg(DEFAULT_LEASE.as_millis() as u64)
             .invoke_async(&mut self.thoonk.connection())
@@ -173,8 +193,8 @@ impl Queue {
         let Some(fields) = reply else {
             return Ok(None);
         };
-        let Ok([state, item, cancelled, reason, claimed, due, lease, worker]) =
-            <[Option<Vec<u8>>; 8]>::try_from(fields)
+        let Ok([state, item, cancelled, reason, claimed, due, lease, worker, progress]) =
+            <[Option<Vec<u8>>; 9]>::try_from(fields)
         else {
             return Err(self.at_job("read a job", id)(unexpected(
                 "info.lua answered the wrong number of fields",
@@ -196,6 +216,7 @@ impl Queue {
                 .map(|(at, lease)| at.saturating_add(lease)),
             worker: worker.map(lossy),
             due_ms: due.and_then(ms),
+            progress: progress.map(json),
         }))
     }
 
@@ -253,6 +274,7 @@ impl Queue {
             .key(&k.items)
             .key(&k.cancelled)
             .key(&k.reasons)
+            .key(&k.progress)
             .arg(state.as_str())
             .arg(from.map_or("0", |c| c.0.as_str()))
             .arg(limit.max(1))
@@ -261,15 +283,20 @@ impl Queue {
             .map_err(self.at("list jobs"))?;
         let mut fields = flat.into_iter();
         let next = fields.next().map(lossy).filter(|n| !n.is_empty());
-        let mut jobs = Vec::with_capacity(fields.len() / 4);
-        while let (Some(id), Some(item), Some(cancelled), Some(reason)) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        {
+        let mut jobs = Vec::with_capacity(fields.len() / 5);
+        while let (Some(id), Some(item), Some(cancelled), Some(reason), Some(progress)) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) {
             jobs.push(JobInfo {
                 id: lossy(id),
                 item,
                 cancelled: lossy(cancelled).parse().unwrap_or(0),
                 reason: (!reason.is_empty()).then(|| lossy(reason)),
+                progress: (!progress.is_empty()).then(|| json(progress)),
             });
         }
         Ok(Page {
@@ -397,6 +424,17 @@ fn text_or_bytes<S: Serializer>(item: &[u8], s: S) -> std::result::Result<S::Ok,
         Ok(text) => s.serialize_str(text),
         Err(_) => s.serialize_bytes(item),
     }
+}
+
+/// Progress as kept: JSON text (`Queue::progress` writes nothing else);
+/// anything else another program wrote reads as a JSON string of it.
+fn json(text: Vec<u8>) -> serde_json::Value {
+    serde_json::from_slice(&text).unwrap_or_else(|_| serde_json::Value::String(lossy(text)))
+}
+
+/// A duration as whole milliseconds, as the layout keeps times.
+fn millis<S: Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
 }
 
 #[cfg(test)]

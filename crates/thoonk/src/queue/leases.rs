@@ -99,6 +99,8 @@ impl Queue {
             .key(&k.delayed)
             .key(&k.holders)
             .key(&k.pulse)
+            .key(&k.progress)
+            .key(&k.marks)
             .arg(DEFAULT_LEASE.as_millis() as u64)
             .arg(DEFAULT_MAX_CANCELS)
             .arg(k.channel("cancel"))
@@ -132,6 +134,7 @@ impl Queue {
         call.key(&k.claimed)
             .key(&k.tokens)
             .key(&k.ids)
+            .key(&k.progress)
             .arg(k.channel("release"));
         for job in jobs {
             call.arg(job.id).arg(job.token.unwrap_or(""));

@@ -9,6 +9,7 @@ mod inspect;
 mod leases;
 mod manage;
 mod outcome;
+mod progress;
 mod publish;
 pub(crate) mod waiting;
 
@@ -17,6 +18,7 @@ pub use config::{ConfigChange, QueueConfig, Rate, DEFAULT_LEASE, DEFAULT_MAX_CAN
 pub use inspect::{Cursor, JobDetail, JobInfo, Page, Stats, WorkerInfo};
 pub use leases::Recovered;
 pub use outcome::Cancel;
+pub use progress::MAX_PROGRESS_BYTES;
 pub use publish::{NewJob, Publish};
 
 use crate::keys::Keys;

@@ -98,6 +98,7 @@ impl Queue {
                 .key(&k.finishes)
                 .key(&k.awaited)
                 .key(&k.reasons)
+                .key(&k.progress)
                 .arg(k.channel("finish"));
             for &i in &valid {
                 let (job, result) = jobs[i];
@@ -158,6 +159,8 @@ impl Queue {
             .key(&k.published)
             .key(&k.cancels)
             .key(&k.stalls)
+            .key(&k.progress)
+            .key(&k.marks)
             .arg(job.id)
             .arg(job.token.unwrap_or(""))
             .arg(options.delay.as_millis() as u64)
@@ -195,6 +198,7 @@ impl Queue {
             .key(&k.published)
             .key(&k.reasons)
             .key(&k.stalls)
+            .key(&k.progress)
             .arg(job.id)
             .arg(job.token.unwrap_or(""))
             .arg(reason)

@@ -16,6 +16,7 @@ pub struct Publish {
     priority: bool,
     pub(crate) keep_result: Option<Duration>,
     due: Option<Due>,
+    unique_for: Option<Duration>,
     replicas: Option<Replicas>,
 }
 
@@ -74,6 +75,30 @@ impl Publish {
     /// given by it).
     pub fn at(mut self, when: SystemTime) -> Self {
         self.due = Some(Due::At(when));
+        self
+    }
+
+    /// Refuse to publish this id again for `window` from now, even after
+    /// this job finished or was retracted: a publish of the same id in
+    /// that time fails with [`Error::InUniqueWindow`], decided in Redis
+    /// (so across every publisher). "Run this at most once an hour":
+    /// publish it with an id that names the work and a one-hour window.
+    /// At most [`MAX_DELAY`](crate::MAX_DELAY); zero sets no window.
+    ///
+    /// ```no_run
+    /// # async fn run(queue: thoonk::Queue) -> thoonk::Result<()> {
+    /// use std::time::Duration;
+    /// use thoonk::Publish;
+    /// let once_an_hour = Publish::new().id("rebuild-index").unique_for(Duration::from_secs(3600));
+    /// match queue.publish("{}", once_an_hour).await {
+    ///     Ok(_) => println!("queued"),
+    ///     Err(thoonk::Error::InUniqueWindow { left, .. }) => println!("already done; again in {left:?}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn unique_for(mut self, window: Duration) -> Self {
+        self.unique_for = Some(window);
         self
     }
 
@@ -167,7 +192,7 @@ impl Queue {
             }
             Some(r) => {
                 let (reply, reached) = self.publish_replicated(&keys, &args, r).await?;
-                if !reply.starts_with("exists:") && reached < r.count {
+                if self.refusal(&reply).is_none() && reached < r.count {
                     return Err(Error::NotReplicated {
                         queue: self.name().to_string(),
                         ids,
@@ -179,13 +204,24 @@ impl Queue {
                 reply
             }
         };
-        match reply.strip_prefix("exists:") {
-            None => Ok(ids),
-            Some(id) => Err(Error::AlreadyExists {
-                queue: self.name().to_string(),
+        self.refusal(&reply).map_or(Ok(ids), Err)
+    }
+
+    /// The refusal a publish script's reply names, if any.
+    fn refusal(&self, reply: &str) -> Option<Error> {
+        let queue = self.name().to_string();
+        if let Some(id) = reply.strip_prefix("exists:") {
+            return Some(Error::AlreadyExists {
+                queue,
                 id: id.to_string(),
-            }),
+            });
         }
+        let (left, id) = reply.strip_prefix("unique:")?.split_once(':')?;
+        Some(Error::InUniqueWindow {
+            queue,
+            id: id.to_string(),
+            left: Duration::from_millis(left.parse().unwrap_or_default()),
+        })
     }
 
     /// Runs the publish script and then `WAIT`, in one pipeline: the two
@@ -244,6 +280,9 @@ impl<'a> Batch<'a> {
                 k.awaited.clone(),
                 k.delayed.clone(),
                 k.ghosts.clone(),
+                k.claimed.clone(),
+                k.stalled.clone(),
+                k.marks.clone(),
             ],
             args: vec![
                 k.channel("publish").into_bytes(),
@@ -258,6 +297,7 @@ impl<'a> Batch<'a> {
     /// line, kept-result TTL and delay.
     fn add(&mut self, job: NewJob) -> Result<()> {
         let NewJob { item, options } = job;
+        let given = options.id.is_some();
         let id = match options.id {
             Some(id) => {
                 check_id(self.queue.name(), &id)?;
@@ -303,8 +343,19 @@ impl<'a> Batch<'a> {
                 timeout: was.timeout.max(r.timeout),
             });
         }
+        let window = options.unique_for.unwrap_or_default();
+        limits::at_most("unique_for", window, limits::MAX_DELAY).map_err(refuse)?;
+        // A generated id is new: no earlier window can hold it, so it is
+        // looked up only when it opens one.
+        let unique = match (given, window.as_millis()) {
+            (false, 0) => String::new(),
+            (_, ms) => ms.to_string(),
+        };
         if ttl > 0 {
             self.keys.push(self.queue.keys.result(&id));
+        }
+        if !unique.is_empty() {
+            self.keys.push(self.queue.keys.unique(&id));
         }
         let priority = if options.priority { "1" } else { "0" };
         self.args.extend([
@@ -313,6 +364,7 @@ impl<'a> Batch<'a> {
             priority.into(),
             ttl.to_string().into_bytes(),
             delay.as_millis().to_string().into_bytes(),
+            unique.into_bytes(),
         ]);
         self.ids.push(id);
         Ok(())

@@ -86,6 +86,15 @@ function span(ms) {
   return `${ms}ms`;
 }
 
+// A wait as people read it, as pages.rs's `waited` writes it.
+function waited(ms) {
+  const s = Math.floor(ms / 1000);
+  if (ms === 0) return "-";
+  if (ms < 60000) return `${(ms / 1000).toFixed(1)}s`;
+  if (ms < 3600000) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor(s / 60) % 60}m`;
+}
+
 // A queue's settings as the server writes them (see settings.rs): unset
 // limits read "none", default values (the page says which) are marked.
 function showSettings(s) {
@@ -122,8 +131,9 @@ if (page === "overview") {
         if (q.settings.paused) {
           name.append(" ", el("span", { class: "paused", title: "paused: no job is handed out" }, "paused"));
         }
-        row.append(name);
-        for (const k of ["available", "claimed", "delayed", "stalled"]) {
+        row.append(name, el("td", { class: "n available" }, q.available),
+          el("td", { class: "n latency" }, waited(q.latency_ms)));
+        for (const k of ["claimed", "delayed", "stalled"]) {
           row.append(el("td", { class: "n " + k }, q[k]));
         }
         const rates = el("td", { class: "rates" });
@@ -166,8 +176,14 @@ if (page === "queue") {
       for (const action of job.actions) {
         actions.append(el("button", { type: "button", "data-action": action, "data-id": job.id }, action));
       }
+      const reason = el("td", { class: "reason" }, job.reason || "");
+      if (job.progress != null) {
+        const progress = el("span", { class: "progress" }, "progress ");
+        progress.append(el("code", {}, JSON.stringify(job.progress)));
+        reason.append(progress);
+      }
       row.append(id, el("td", { class: "item" }, item), el("td", { class: "n" }, job.cancelled),
-        el("td", { class: "reason" }, job.reason || ""), actions);
+        reason, actions);
       return row;
     }));
     document.getElementById("no-jobs").hidden = jobs.length > 0;
@@ -244,6 +260,7 @@ if (page === "job") {
       show("lease", time(d.lease_deadline_ms));
       show("worker", d.worker || "—");
       show("due", time(d.due_ms));
+      show("progress", d.progress == null ? "—" : JSON.stringify(d.progress));
       const actions = document.getElementById("job-actions");
       actions.replaceChildren(...d.actions.map((a) =>
         el("button", { type: "button", "data-action": a, "data-id": id }, a)));

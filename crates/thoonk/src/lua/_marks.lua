@@ -1,0 +1,102 @@
+-- Shared prelude: when the jobs waiting in job.ids joined the line, known
+-- to within a small margin without a time kept per job (a queued job is
+-- 185 bytes; a time per job would add a third).
+--
+-- job.marks:NAME is a zset, id -> the server's time (ms) its job joined
+-- the back of the line (published, fell due, retried, or sent back), of
+-- one job per spacing at most: the first to join once the spacing has
+-- passed since the newest mark. So a job without a mark joined within one
+-- spacing after the newest mark of its time: the line's oldest job (the
+-- next a claim takes) is dated by its own mark, or by the mark before the
+-- oldest mark whose job still waits (claims take jobs in the order they
+-- joined). The spacing is a second, or a hundredth of the age of the
+-- oldest mark still waiting when that is more: the margin stays within
+-- 1 % of the age, and a queue keeps at most about a hundred marks per tenfold of its oldest
+-- job's age (some 1,400 for a year), whatever its size.
+local MARK_SPACING = 1000
+-- Stale marks dropped at most per mark made (so at most once a second):
+-- a drained queue sheds its old marks within seconds of new publishes.
+local MARK_DROPS = 100
+
+-- Whether a job waits in job.ids: it exists and is in no other state.
+local function waiting(items, claimed, stalled, delayed, id)
+  return job_state(items, claimed, stalled, delayed, id) == 'available'
+end
+
+-- Notes that `id` joined the back of the line at `now` (a number, the
+-- server's time), when the spacing has passed since the newest mark. At
+-- most once a second (a publish stream pays one ZRANGE otherwise) it also
+-- drops stale marks, oldest first, while the one after the oldest no
+-- longer waits either (one stale mark stays: it dates the jobs that
+-- joined after it), MARK_DROPS at most: a drained queue sheds its old
+-- marks within seconds of new publishes, and the spacing, reckoned from
+-- the oldest mark, shrinks back with them. When it last did is kept in
+-- the zset itself, as the score, negated, of the member '' (no job's id):
+-- always first (rank 0), before the marks (ranks 1 on).
+local function mark_joined(marks, items, claimed, stalled, delayed, id, now)
+  local newest = redis.call('ZRANGE', marks, '-1', '-1', 'WITHSCORES')
+  if not newest[2] then
+    redis.call('ZADD', marks, now, id)
+    return
+  end
+  local since = now - tonumber(newest[2])
+  if since < MARK_SPACING then return end
+  local checked = redis.call('ZSCORE', marks, '')
+  if checked and now + tonumber(checked) < MARK_SPACING then return end
+  redis.call('ZADD', marks, -now, '')
+  local dropped = 0
+  while dropped < MARK_DROPS do
+    local next_oldest = redis.call('ZRANGE', marks, '2', '2')[1]
+    if not next_oldest or waiting(items, claimed, stalled, delayed, next_oldest) then break end
+    redis.call('ZREMRANGEBYRANK', marks, '1', '1')
+    dropped = dropped + 1
+  end
+  -- The spacing, from the oldest mark that still waits (the stale one
+  -- kept, if it is first, is not: its jobs are gone). While stale marks
+  -- are left to drop, there is none to reckon from: mark.
+  if dropped < MARK_DROPS then
+    local oldest = redis.call('ZRANGE', marks, '1', '2', 'WITHSCORES')
+    local since_oldest = oldest[2]
+    if oldest[1] and not waiting(items, claimed, stalled, delayed, oldest[1]) then since_oldest = oldest[4] end
+    if since_oldest and since * 100 < now - tonumber(since_oldest) then return end
+  end
+  redis.call('ZADD', marks, now, id)
+end
+
+-- How long (ms) the line's oldest job has waited at `now`: 0 when none
+-- waits. Bounded: a few reads for the head, and a binary search over the
+-- marks (twelve steps for the marks of a year).
+local function oldest_wait(ids, items, claimed, stalled, delayed, published, marks, now)
+  -- The head of the line, past the ghosts a retract left (a few at most
+  -- are looked at; a list headed by more reads as fresh).
+  local head
+  for i = -1, -8, -1 do
+    local id = redis.call('LINDEX', ids, i)
+    if not id then return 0 end
+    if redis.call('HEXISTS', items, id) == 1 then
+      head = id
+      break
+    end
+  end
+  if not head then return 0 end
+  -- Its own mark, or v1's publish time (a v1 publisher's job).
+  local since = redis.call('ZSCORE', marks, head) or redis.call('ZSCORE', published, head)
+  if not since then
+    -- (Rank 0 is mark_joined's own record, once it made one.)
+    local first = redis.call('ZSCORE', marks, '') and 1 or 0
+    local count = redis.call('ZCARD', marks)
+    if count == first then return 0 end
+    -- The oldest mark whose job still waits (count: none does).
+    local low, high = first, count
+    while low < high do
+      local mid = math.floor((low + high) / 2)
+      local id = redis.call('ZRANGE', marks, mid, mid)[1]
+      if waiting(items, claimed, stalled, delayed, id) then high = mid else low = mid + 1 end
+    end
+    -- The head joined after the mark before that one (or, when the oldest
+    -- mark still waits, before it: its wait is then at least that mark's).
+    local span = math.max(low - 1, first)
+    since = redis.call('ZRANGE', marks, span, span, 'WITHSCORES')[2]
+  end
+  return math.max(0, now - tonumber(since))
+end
