@@ -173,6 +173,7 @@ mod limits;
 mod names;
 mod pubsub;
 mod queue;
+mod schedule;
 mod scripts;
 mod state;
 mod typed;
@@ -189,6 +190,7 @@ pub use queue::{
     QueueConfig, Rate, Recovered, Stats, WorkerInfo, DEFAULT_LEASE, DEFAULT_MAX_CANCELS, MAX_RATE,
 };
 pub use redis;
+pub use schedule::{Schedule, DEFAULT_ZONE, MIN_PERIOD};
 pub use state::State;
 pub use worker::{Backoff, Failure, Json, Order, Output, Report, Worker};
 
