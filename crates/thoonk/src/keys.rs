@@ -93,6 +93,12 @@ pub(crate) struct Keys {
     /// New: recovery counter: claims taken back by `recover.lua` because a
     /// lease or a worker's liveness mark ran out.
     pub(crate) recoveries: String,
+    /// New: hash schedule name -> its record (`REV\0SPEC\0ZONE\0LAST\0ITEM`:
+    /// see `_schedules.lua`).
+    pub(crate) schedules: String,
+    /// New: zset schedule name -> its next tick (ms): the index of what is
+    /// due, which every worker of the queue reads.
+    pub(crate) ticks: String,
 }
 
 impl Keys {
@@ -123,12 +129,14 @@ impl Keys {
             cancels: key("cancels"),
             stalls: key("stalls"),
             recoveries: key("recoveries"),
+            schedules: key("schedules"),
+            ticks: key("ticks"),
         }
     }
 
     /// Every key of the queue but the kept results (which expire by
     /// themselves).
-    pub(crate) fn all(&self) -> [&str; 23] {
+    pub(crate) fn all(&self) -> [&str; 25] {
         [
             &self.ids,
             &self.items,
@@ -153,6 +161,8 @@ impl Keys {
             &self.cancels,
             &self.stalls,
             &self.recoveries,
+            &self.schedules,
+            &self.ticks,
         ]
     }
 
@@ -202,6 +212,14 @@ mod tests {
         assert_eq!(k.stalls, "job.stalls:mail");
         assert_eq!(k.recoveries, "job.recoveries:mail");
         assert!(k.all().contains(&"job.recoveries:mail"));
+    }
+
+    #[test]
+    fn schedules_follow_the_pattern() {
+        let k = Keys::new("mail");
+        assert_eq!(k.schedules, "job.schedules:mail");
+        assert_eq!(k.ticks, "job.ticks:mail");
+        assert!(k.all().contains(&"job.ticks:mail"));
     }
 
     #[test]

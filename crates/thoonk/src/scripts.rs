@@ -54,26 +54,33 @@ scripts! {
     RELEASE: "release.lua", true;
     RETRY_ALL: "retry_all.lua", true;
     CONFIGURE: "configure.lua", true;
+    SCHEDULE: "schedule.lua", true;
+    UNSCHEDULE: "unschedule.lua", true;
+    FIRE_SCHEDULE: "fire_schedule.lua", true;
     LIST: "list.lua", false;
     INFO: "info.lua", false;
     DUE: "due.lua", false;
     STATS: "stats.lua", false;
     OUTCOME: "outcome.lua", false;
     WORKERS: "workers.lua", false;
+    DUE_SCHEDULES: "due_schedules.lua", false;
+    SCHEDULES: "schedules.lua", false;
 }
 
 /// The preludes every function may use: `_once.lua` (a request id, and
 /// the reply of a call sent twice), `_args.lua` (argument checks before a
 /// script writes), `_batch.lua` (one variadic command per batch instead of
 /// one per job), `_state.lua` (claims, and a job's state for refusals),
-/// `_flow.lua` (pause, rate and running limits, in the claim). Each after
-/// those whose functions it calls.
+/// `_flow.lua` (pause, rate and running limits, in the claim),
+/// `_schedules.lua` (a schedule's record). Each after those whose
+/// functions it calls.
 const PRELUDES: &str = concat!(
     include_str!("lua/_once.lua"),
     include_str!("lua/_args.lua"),
     include_str!("lua/_batch.lua"),
     include_str!("lua/_state.lua"),
     include_str!("lua/_flow.lua"),
+    include_str!("lua/_schedules.lua"),
 );
 
 /// The library: its name and its whole text, as `FUNCTION LOAD` takes it.

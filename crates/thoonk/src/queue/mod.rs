@@ -10,6 +10,7 @@ mod leases;
 mod manage;
 mod outcome;
 mod publish;
+mod schedules;
 pub(crate) mod waiting;
 
 pub use claim::Job;
@@ -18,6 +19,9 @@ pub use inspect::{Cursor, JobDetail, JobInfo, Page, Stats, WorkerInfo};
 pub use leases::Recovered;
 pub use outcome::Cancel;
 pub use publish::{NewJob, Publish};
+pub use schedules::{
+    Fired, ScheduleInfo, MAX_SCHEDULES, MAX_SCHEDULE_ITEM_BYTES, MAX_SCHEDULE_NAME,
+};
 
 use crate::keys::Keys;
 use crate::names::check_name;

@@ -94,13 +94,19 @@ fn missed_ticks_are_over_the_next_is_after_now() {
 #[test]
 fn bad_expressions_zones_and_periods_say_what_is_wrong() {
     let bad = Schedule::cron("61 * * * *").check().unwrap_err();
-    assert!(bad.starts_with("bad cron expression \"61 * * * *\": "), "{bad}");
+    assert!(
+        bad.starts_with("bad cron expression \"61 * * * *\": "),
+        "{bad}"
+    );
     assert!(Schedule::cron("* * *").check().is_err());
     let zone = Schedule::cron("0 * * * *")
         .in_zone("Mars/Olympus")
         .check()
         .unwrap_err();
-    assert!(zone.contains("unknown time zone \"Mars/Olympus\""), "{zone}");
+    assert!(
+        zone.contains("unknown time zone \"Mars/Olympus\""),
+        "{zone}"
+    );
     assert!(Schedule::every(Duration::from_millis(999)).check().is_err());
     assert!(Schedule::every(Duration::from_secs(1)).check().is_ok());
     let zoned_every = Schedule::every(Duration::from_secs(5)).in_zone("Europe/Paris");
