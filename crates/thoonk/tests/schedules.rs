@@ -313,3 +313,59 @@ async fn a_running_worker_fires_its_queues_schedules() {
     }
     worker.stop().await;
 }
+
+/// `fire_schedule.lua` called as a process would that read the tick
+/// before another fired it: returns the script's reply.
+async fn fire_as_read(env: &Env, tick: u64, rev: &str) -> String {
+    let (_, functions) = thoonk::testing::scripts();
+    let function = functions
+        .iter()
+        .find(|(file, _)| *file == "fire_schedule.lua")
+        .map(|(_, f)| *f)
+        .expect("the script's function");
+    let key = |noun: &str| format!("job.{noun}:q");
+    let mut fcall = thoonk::redis::cmd("FCALL");
+    fcall.arg(function).arg(7);
+    for noun in ["schedules", "ticks", "ids", "items", "publishes", "ghosts"] {
+        fcall.arg(key(noun));
+    }
+    fcall
+        .arg("job.request:q\0stale")
+        .arg("event.job.publish:q")
+        .arg("beat")
+        .arg(tick)
+        .arg(rev)
+        .arg(tick + 60_000)
+        .arg("");
+    fcall.query_async(&mut env.raw().await).await.unwrap()
+}
+
+/// The revision of schedule `beat` (the first part of its record).
+async fn rev_of_beat(env: &Env) -> String {
+    let record: Vec<u8> = cmd(&mut env.raw().await, &["HGET", "job.schedules:q", "beat"]).await;
+    let end = record.iter().position(|&b| b == 0).expect("a record");
+    String::from_utf8(record[..end].to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn a_fire_of_a_tick_read_before_another_fired_it_does_nothing() {
+    let env = Env::start_clocked().await;
+    let q = env.queue("q");
+    let every = Schedule::every(Duration::from_secs(60));
+    let first = q.schedule("beat", every.clone(), "b").await.unwrap();
+    let rev = rev_of_beat(&env).await;
+    set_server_time(&env, first + 100);
+    assert_eq!(q.fire_schedules().await.unwrap().published.len(), 1);
+    // Its job is done and gone: the id no longer guards the tick.
+    let job = q.claim(1).await.unwrap().remove(0);
+    q.finish(&job).await.unwrap();
+    assert_eq!(fire_as_read(&env, first, &rev).await, "moved");
+    // A schedule replaced since the read: its new revision is not the one
+    // read, even at the same tick.
+    q.schedule("beat", every, "new").await.unwrap();
+    let tick = q.schedules().await.unwrap()[0].next_run_ms.unwrap();
+    set_server_time(&env, tick + 100);
+    assert_eq!(fire_as_read(&env, tick, &rev).await, "moved");
+    assert!(available(&q).await.is_empty());
+    assert_eq!(q.stats().await.unwrap().publishes, 1);
+}
