@@ -250,7 +250,7 @@ fn calls(token: &str) -> Vec<Call> {
         },
         Call {
             script: "schedule.lua",
-            keys: keys(&["schedules", "ticks"]),
+            keys: keys(&["schedules", "ticks", "publishes"]),
             args: strings(&[
                 &ch("schedule"),
                 "new",

@@ -9,6 +9,9 @@
 --
 -- KEYS[1] job.schedules:NAME  hash   schedule -> its record
 -- KEYS[2] job.ticks:NAME      zset   schedule -> its next tick (ms)
+-- KEYS[3] job.publishes:NAME  string publish counter, created (0) if
+--                                    missing: it is how queues are found
+--                                    (a dashboard fires what it finds)
 -- ARGV[1] channel event.job.schedule:NAME
 -- ARGV[2] the schedule's name (1 to 256 bytes, no NUL)
 -- ARGV[3] its revision: a fresh random word (no NUL)
@@ -22,7 +25,7 @@
 --          and this name is none of them (nothing written).
 -- Events:  event.job.schedule:NAME, payload the schedule's name (workers
 --          wake and read the new tick).
-local schedules, ticks = KEYS[1], KEYS[2]
+local schedules, ticks, publishes = KEYS[1], KEYS[2], KEYS[3]
 exactly(7)
 local channel = ARGV[1]
 local name = schedule_name(2)
@@ -45,5 +48,6 @@ redis.call('HSET', schedules, name, table.concat({rev, spec, zone, last, item}, 
 -- The tick as the client wrote it (digits): a number would go to Redis
 -- through Lua's printf.
 redis.call('ZADD', ticks, ARGV[7], name)
+redis.call('INCRBY', publishes, 0)
 redis.call('PUBLISH', channel, name)
 return remembered('ok')

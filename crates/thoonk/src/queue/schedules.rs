@@ -128,6 +128,7 @@ impl Queue {
         let mut call = scripts::SCHEDULE.call();
         call.key(&k.schedules)
             .key(&k.ticks)
+            .key(&k.publishes)
             .arg(k.channel("schedule"))
             .arg(name)
             .arg(new_id())
