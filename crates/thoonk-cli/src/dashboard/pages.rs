@@ -135,20 +135,9 @@ pub(crate) async fn queue(
     };
     let overview = app.live.now();
     let view = overview.queue(&queue);
-    let (settings, scheduled) = match view {
-        Some(view) => (view.settings, view.schedules.clone()),
-        // Not in the overview (yet): read them, one HMGET and one read of
-        // the (bounded) schedules.
-        None => {
-            let read = async {
-                let handle = app.thoonk.queue(&queue)?;
-                tokio::try_join!(handle.config(), handle.schedules())
-            };
-            match read.await {
-                Ok(read) => read,
-                Err(e) => return api::failure(e),
-            }
-        }
+    let (settings, scheduled) = match settings_and_schedules(&app, &queue, view).await {
+        Ok(read) => read,
+        Err(e) => return api::failure(e),
     };
     let count = |s: JobState| view.map_or(0, |v| count(v, s));
     let body = html! {
@@ -189,6 +178,21 @@ pub(crate) async fn queue(
         }
     };
     layout(&app, "queue", &queue, body).into_response()
+}
+
+/// The queue's settings and schedules, from its line of the overview; or,
+/// not in it (yet), read: one HMGET and one read of the (bounded)
+/// schedules.
+async fn settings_and_schedules(
+    app: &App,
+    queue: &str,
+    view: Option<&QueueView>,
+) -> thoonk::Result<(thoonk::QueueConfig, Vec<thoonk::ScheduleInfo>)> {
+    if let Some(view) = view {
+        return Ok((view.settings, view.schedules.clone()));
+    }
+    let handle = app.thoonk.queue(queue)?;
+    tokio::try_join!(handle.config(), handle.schedules())
 }
 
 /// How many jobs `view` counts in `state`.

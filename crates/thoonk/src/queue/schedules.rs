@@ -368,7 +368,7 @@ mod tests {
             ("every 60s", "UTC", &b"a\0b"[..])
         );
         assert_eq!((info.next_run_ms, info.last_run_ms), (Some(5), None));
-        let info = read_record(b"r1\0x\0UTC\0123\0", None).unwrap();
+        let info = read_record(b"r1\0x\0UTC\x00123\0", None).unwrap();
         assert_eq!(info.last_run_ms, Some(123));
         assert!(read_record(b"r1\0every 60s\0UTC", None).is_none());
     }
