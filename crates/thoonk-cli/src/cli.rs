@@ -55,6 +55,7 @@ pub(crate) enum Command {
     Pause(cmd::pause::Args),
     Resume(cmd::resume::Args),
     Config(cmd::config::Args),
+    Schedule(cmd::schedule::Args),
     List(cmd::list::Args),
     Events(cmd::events::Args),
     Dashboard(cmd::dashboard::Args),

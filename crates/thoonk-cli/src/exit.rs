@@ -7,6 +7,9 @@ use thoonk::Error;
 pub(crate) enum Exit {
     Done = 0,
     Failed = 1,
+    /// Arguments that cannot be used: clap's usage errors, and what only
+    /// the library can tell (a bad cron expression, an unknown zone).
+    Usage = 2,
     /// A timeout passed with nothing claimed or finished.
     Timeout = 3,
 }
@@ -26,6 +29,7 @@ impl From<Error> for Fatal {
     fn from(e: Error) -> Self {
         let exit = match e {
             Error::WaitTimeout { .. } => Exit::Timeout,
+            Error::InvalidSchedule { .. } => Exit::Usage,
             _ => Exit::Failed,
         };
         Fatal(exit, one_line(&e.to_string()))

@@ -92,6 +92,7 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
         Command::Progress(args) => cmd::progress::run(&thoonk, args).await,
         Command::Resume(args) => cmd::resume::run(&thoonk, args).await,
         Command::Config(args) => cmd::config::run(&thoonk, args).await,
+        Command::Schedule(args) => cmd::schedule::run(&thoonk, args).await,
         Command::List(args) => cmd::list::run(&thoonk, args).await,
         Command::Events(args) => cmd::events::run(&thoonk, args).await,
         Command::Dashboard(args) => cmd::dashboard::run(thoonk, args).await,

@@ -164,6 +164,33 @@ pub enum Error {
         /// Its bound: `at most 365 days`, ….
         limit: String,
     },
+    /// A schedule that cannot be added as asked: its name, its cron
+    /// expression, its zone, its period or its item is not one that can be
+    /// used (the reason says which, and why).
+    #[error("schedule {} on queue {queue} refused: {reason}", Shown(name))]
+    InvalidSchedule {
+        /// The queue.
+        queue: String,
+        /// The schedule's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A schedule refused because the queue has as many as it may
+    /// ([`MAX_SCHEDULES`](crate::MAX_SCHEDULES)).
+    #[error(
+        "schedule {} on queue {queue} refused: the queue has {max} schedules, the most it may have; \
+         remove one first",
+        Shown(name)
+    )]
+    TooManySchedules {
+        /// The queue.
+        queue: String,
+        /// The schedule's name.
+        name: String,
+        /// The most schedules a queue may have.
+        max: usize,
+    },
     /// Publishing refused: a job with this id already exists in the queue.
     #[error("job {id} already exists in queue {queue}; publish refused")]
     AlreadyExists {

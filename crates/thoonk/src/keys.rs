@@ -96,11 +96,16 @@ pub(crate) struct Keys {
     /// New: hash id -> the progress (JSON text) a claimed job last
     /// reported; it goes when the claim ends.
     pub(crate) progress: String,
-    /// New: list of publish marks, `TIME\0ID` (server ms, and the first job
-    /// a publish put at the back of the line), newest on the left, at most
-    /// one a second: how old the oldest available job is, without a time
-    /// kept per job (see `_marks.lua`).
+    /// New: zset id -> when its job joined the back of the line (server
+    /// ms), for one job a second at most: how long the oldest available job
+    /// has waited, without a time kept per job (see `_marks.lua`).
     pub(crate) marks: String,
+    /// New: hash schedule name -> its record (`REV\0SPEC\0ZONE\0LAST\0ITEM`:
+    /// see `_schedules.lua`).
+    pub(crate) schedules: String,
+    /// New: zset schedule name -> its next tick (ms): the index of what is
+    /// due, which every worker of the queue reads.
+    pub(crate) ticks: String,
 }
 
 impl Keys {
@@ -133,12 +138,14 @@ impl Keys {
             recoveries: key("recoveries"),
             progress: key("progress"),
             marks: key("marks"),
+            schedules: key("schedules"),
+            ticks: key("ticks"),
         }
     }
 
     /// Every key of the queue but the kept results (which expire by
     /// themselves).
-    pub(crate) fn all(&self) -> [&str; 25] {
+    pub(crate) fn all(&self) -> [&str; 27] {
         [
             &self.ids,
             &self.items,
@@ -165,6 +172,8 @@ impl Keys {
             &self.recoveries,
             &self.progress,
             &self.marks,
+            &self.schedules,
+            &self.ticks,
         ]
     }
 
@@ -221,6 +230,14 @@ mod tests {
         assert_eq!(k.stalls, "job.stalls:mail");
         assert_eq!(k.recoveries, "job.recoveries:mail");
         assert!(k.all().contains(&"job.recoveries:mail"));
+    }
+
+    #[test]
+    fn schedules_follow_the_pattern() {
+        let k = Keys::new("mail");
+        assert_eq!(k.schedules, "job.schedules:mail");
+        assert_eq!(k.ticks, "job.ticks:mail");
+        assert!(k.all().contains(&"job.ticks:mail"));
     }
 
     #[test]

@@ -115,6 +115,9 @@
 //!   queue's settings ([`Queue::set_lease`], [`Queue::set_max_cancels`]).
 //! - Looking inside: [`Queue::stats`], [`Queue::list`], [`Queue::detail`],
 //!   [`Queue::workers`], [`Thoonk::queues`].
+//! - Schedules that publish every N seconds or on a cron expression in a
+//!   time zone, once per tick across a fleet: [`Queue::schedule`],
+//!   [`Schedule`].
 //! - Several queues in one worker: [`Worker::serving`], [`Order`].
 //! - Redis Cluster ([`Thoonk::connect_cluster`]: queue names need a
 //!   `{tag}`), TLS ([`Thoonk::connect_tls`]), durable publishes
@@ -173,6 +176,7 @@ mod limits;
 mod names;
 mod pubsub;
 mod queue;
+mod schedule;
 mod scripts;
 mod state;
 mod typed;
@@ -189,7 +193,9 @@ pub use queue::{
     QueueConfig, Rate, Recovered, Stats, WorkerInfo, DEFAULT_LEASE, DEFAULT_MAX_CANCELS,
     MAX_PROGRESS_BYTES, MAX_RATE,
 };
+pub use queue::{Fired, ScheduleInfo, MAX_SCHEDULES, MAX_SCHEDULE_ITEM_BYTES, MAX_SCHEDULE_NAME};
 pub use redis;
+pub use schedule::{Schedule, DEFAULT_ZONE, MIN_PERIOD};
 pub use state::State;
 pub use worker::{Backoff, Failure, Json, Order, Output, Report, Worker};
 

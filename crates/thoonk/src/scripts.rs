@@ -55,12 +55,17 @@ scripts! {
     RETRY_ALL: "retry_all.lua", true;
     CONFIGURE: "configure.lua", true;
     PROGRESS: "progress.lua", true;
+    SCHEDULE: "schedule.lua", true;
+    UNSCHEDULE: "unschedule.lua", true;
+    FIRE_SCHEDULE: "fire_schedule.lua", true;
     LIST: "list.lua", false;
     INFO: "info.lua", false;
     DUE: "due.lua", false;
     STATS: "stats.lua", false;
     OUTCOME: "outcome.lua", false;
     WORKERS: "workers.lua", false;
+    DUE_SCHEDULES: "due_schedules.lua", false;
+    SCHEDULES: "schedules.lua", false;
 }
 
 /// The preludes every function may use: `_once.lua` (a request id, and
@@ -68,8 +73,8 @@ scripts! {
 /// script writes), `_batch.lua` (one variadic command per batch instead of
 /// one per job), `_state.lua` (claims, and a job's state for refusals),
 /// `_flow.lua` (pause, rate and running limits, in the claim), `_marks.lua`
-/// (when the waiting jobs joined the line). Each after those whose
-/// functions it calls.
+/// (when the waiting jobs joined the line), `_schedules.lua` (a schedule's
+/// record). Each after those whose functions it calls.
 const PRELUDES: &str = concat!(
     include_str!("lua/_once.lua"),
     include_str!("lua/_args.lua"),
@@ -77,6 +82,7 @@ const PRELUDES: &str = concat!(
     include_str!("lua/_state.lua"),
     include_str!("lua/_flow.lua"),
     include_str!("lua/_marks.lua"),
+    include_str!("lua/_schedules.lua"),
 );
 
 /// The library: its name and its whole text, as `FUNCTION LOAD` takes it.

@@ -20,6 +20,7 @@ const SHOWN: &[&str] = &[
     "timeout",
     "typed",
     "flow",
+    "schedules",
     "errors",
     "cluster",
 ];
@@ -122,6 +123,12 @@ fn typed() {
 fn flow() {
     let redis = PrivateRedis::start().unwrap();
     prints_what_the_readme_shows("flow", &redis.url());
+}
+
+#[test]
+fn schedules() {
+    let redis = PrivateRedis::start().unwrap();
+    prints_what_the_readme_shows("schedules", &redis.url());
 }
 
 #[test]

@@ -12,8 +12,9 @@ use thoonk_testkit::{DbSnapshot, PrivateRedis, Resp};
 
 const Q: &str = "args";
 
-/// A queue with a job in each state; returns the claimed job's token.
-async fn each_state(q: &Queue) -> String {
+/// A queue with a job in each state, and a schedule due long ago; returns
+/// the claimed job's token.
+async fn each_state(env: &Env, q: &Queue) -> String {
     for id in ["stalled", "claimed", "available"] {
         q.publish("x", Publish::new().id(id)).await.unwrap();
     }
@@ -21,6 +22,15 @@ async fn each_state(q: &Queue) -> String {
     q.stall(&stalled).await.unwrap();
     let claimed = q.claim(1).await.unwrap().remove(0);
     assert_eq!(claimed.id, "claimed");
+    // A schedule due long ago, its revision known (`fire_schedule.lua`).
+    let mut conn = env.thoonk.connection();
+    let record = "r1\0every 60s\0UTC\0\0item";
+    let _: () = redis::pipe()
+        .hset(key("schedules"), "beat", record)
+        .zadd(key("ticks"), "beat", 60_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     q.publish(
         "x",
         Publish::new()
@@ -281,6 +291,49 @@ fn calls(token: &str) -> Vec<Call> {
             ids: &[1],
             flags: &[],
         },
+        Call {
+            script: "schedule.lua",
+            keys: keys(&["schedules", "ticks", "publishes"]),
+            args: strings(&[
+                &ch("schedule"),
+                "new",
+                "r2",
+                "every 60s",
+                "UTC",
+                "item",
+                "60000",
+            ]),
+            numbers: &[7],
+            ids: &[2],
+            flags: &[],
+        },
+        Call {
+            script: "unschedule.lua",
+            keys: keys(&["schedules", "ticks"]),
+            args: strings(&[&ch("unschedule"), "beat"]),
+            numbers: &[],
+            ids: &[2],
+            flags: &[],
+        },
+        Call {
+            script: "fire_schedule.lua",
+            keys: keys(&[
+                "schedules",
+                "ticks",
+                "ids",
+                "items",
+                "publishes",
+                "ghosts",
+                "claimed",
+                "stalled",
+                "delayed",
+                "marks",
+            ]),
+            args: strings(&[&ch("publish"), "beat", "60000", "r1", "120000"]),
+            numbers: &[3, 5],
+            ids: &[2],
+            flags: &[],
+        },
         // (Its bad values are in flow.rs: here an empty value is no
         // refusal but a setting removed.)
         Call {
@@ -344,9 +397,9 @@ fn eval(redis: &PrivateRedis, function: &str, call: &Call, args: &[String], requ
 
 /// Script `i` of [`calls`] on a fresh queue with a job in each state, and
 /// its function's name.
-async fn fresh(q: &Queue, i: usize) -> (Call, &'static str) {
+async fn fresh(env: &Env, q: &Queue, i: usize) -> (Call, &'static str) {
     q.destroy().await.unwrap();
-    let token = each_state(q).await;
+    let token = each_state(env, q).await;
     let call = calls(&token).remove(i);
     let (_, functions) = thoonk::testing::scripts();
     let function = functions
@@ -382,7 +435,7 @@ async fn each_script_refuses_bad_arguments_before_writing() {
     let q = env.queue(Q);
     for i in 0..calls("").len() {
         // Each script on the same fresh state: a job in each state.
-        let (call, source) = fresh(&q, i).await;
+        let (call, source) = fresh(&env, &q, i).await;
         let before = env.snapshot();
         let spoiled = [
             (call.numbers, BAD_NUMBERS),
@@ -445,7 +498,7 @@ async fn each_script_sent_twice_has_the_effect_and_the_reply_of_one_run() {
     let env = Env::start_clocked().await;
     let q = env.queue(Q);
     for i in 0..calls("").len() {
-        let (call, source) = fresh(&q, i).await;
+        let (call, source) = fresh(&env, &q, i).await;
         make_recovery_write(&env, &call);
         let before = env.snapshot();
         // (Each call its own request, as the library sends them.)

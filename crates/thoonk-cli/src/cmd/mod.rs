@@ -14,6 +14,7 @@ pub(crate) mod publish; // queue a job, and maybe wait for its result
 pub(crate) mod resume; // let claims of a paused queue go on
 pub(crate) mod retract; // delete a job, whatever its state
 pub(crate) mod retry; // put a stalled job back in its queue
+pub(crate) mod schedule; // add, list and remove a queue's schedules
 pub(crate) mod stall; // set a claimed job aside until retried
 pub(crate) mod stats; // print a queue's counts
 pub(crate) mod work; // run a command once per claimed job

@@ -1,7 +1,8 @@
 //! What the dashboard shows, kept current ([`Live`]): every queue's
 //! counts, its publish and finish rates over the last minutes, its live
-//! workers, its settings. One task refreshes it when a queue's events say a
-//! job moved or the queue was paused or resumed, when the dashboard changed
+//! workers, its settings and schedules. One task refreshes it when a
+//! queue's events say a job moved or the queue was paused or resumed, when
+//! the dashboard changed
 //! the queue (and every few seconds, for the rates and for other settings
 //! changed elsewhere: no event of the queue tells of a new limit); pages
 //! follow it through the streams (`streams`): no page polls.
@@ -47,6 +48,8 @@ pub(crate) struct QueueView {
     /// Its settings: paused or not, its limits (see `settings`).
     #[serde(serialize_with = "super::settings::serialize")]
     pub(crate) settings: thoonk::QueueConfig,
+    /// Its schedules, by name (times in Unix ms).
+    pub(crate) schedules: Vec<thoonk::ScheduleInfo>,
 }
 
 /// Every queue, as of `at_ms`.
@@ -285,6 +288,7 @@ pub(crate) struct Read {
     stats: thoonk::Stats,
     workers: Vec<thoonk::WorkerInfo>,
     settings: thoonk::QueueConfig,
+    schedules: Vec<thoonk::ScheduleInfo>,
 }
 
 impl Read {
@@ -294,15 +298,21 @@ impl Read {
     }
 }
 
-/// A queue's counts, live workers and settings (the settings one HMGET).
+/// A queue's counts, live workers, settings (one HMGET) and schedules (at
+/// most `MAX_SCHEDULES`).
 pub(crate) async fn read(queue: &thoonk::Queue) -> thoonk::Result<Read> {
     // All in one trip on the multiplexed connection.
-    let (stats, workers, settings) =
-        tokio::try_join!(queue.stats(), queue.workers(), queue.config())?;
+    let (stats, workers, settings, schedules) = tokio::try_join!(
+        queue.stats(),
+        queue.workers(),
+        queue.config(),
+        queue.schedules()
+    )?;
     Ok(Read {
         stats,
         workers,
         settings,
+        schedules,
     })
 }
 
@@ -313,6 +323,7 @@ pub(crate) fn view(name: &str, read: Read, history: &VecDeque<(Instant, u64, u64
         stats,
         workers,
         settings,
+        schedules,
     } = read;
     let rate = |pick: fn(&(Instant, u64, u64)) -> u64| -> Vec<f64> {
         history
@@ -340,6 +351,7 @@ pub(crate) fn view(name: &str, read: Read, history: &VecDeque<(Instant, u64, u64
         publish_rate: rate(|s| s.1),
         finish_rate: rate(|s| s.2),
         settings,
+        schedules,
     }
 }
 

@@ -13,6 +13,7 @@ mod auth;
 mod live;
 mod metrics;
 mod pages;
+mod schedules;
 mod settings;
 mod streams;
 
@@ -44,6 +45,8 @@ pub(crate) async fn serve(
     let live = live::Live::start(thoonk.clone())
         .await
         .map_err(|e| e.to_string())?;
+    // Fires the due schedules of the queues shown, for as long as we serve.
+    let _firing = schedules::start_firing(thoonk.clone(), live.clone());
     let app = App {
         thoonk,
         live,

@@ -5,7 +5,7 @@
 use super::api::{self, actions, Listed, PAGE};
 use super::app::App;
 use super::live::QueueView;
-use super::settings;
+use super::{schedules, settings};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -137,13 +137,9 @@ pub(crate) async fn queue(
     };
     let overview = app.live.now();
     let view = overview.queue(&queue);
-    let settings = match view {
-        Some(view) => view.settings,
-        // Not in the overview (yet): read them, one HMGET.
-        None => match async { app.thoonk.queue(&queue)?.config().await }.await {
-            Ok(settings) => settings,
-            Err(e) => return api::failure(e),
-        },
+    let (settings, scheduled) = match settings_and_schedules(&app, &queue, view).await {
+        Ok(read) => read,
+        Err(e) => return api::failure(e),
     };
     let count = |s: JobState| view.map_or(0, |v| count(v, s));
     let body = html! {
@@ -152,6 +148,7 @@ pub(crate) async fn queue(
             span.paused #paused-mark hidden[!settings.paused] title="paused: no job is handed out" { "paused" }
         }
         (settings::section(&settings))
+        (schedules::section(&scheduled))
         nav.states {
             @for s in JobState::ALL {
                 a.current[s == state] href=(format!("{}?state={}", queue_path(&queue), s.as_str())) {
@@ -183,6 +180,21 @@ pub(crate) async fn queue(
         }
     };
     layout(&app, "queue", &queue, body).into_response()
+}
+
+/// The queue's settings and schedules, from its line of the overview; or,
+/// not in it (yet), read: one HMGET and one read of the (bounded)
+/// schedules.
+async fn settings_and_schedules(
+    app: &App,
+    queue: &str,
+    view: Option<&QueueView>,
+) -> thoonk::Result<(thoonk::QueueConfig, Vec<thoonk::ScheduleInfo>)> {
+    if let Some(view) = view {
+        return Ok((view.settings, view.schedules.clone()));
+    }
+    let handle = app.thoonk.queue(queue)?;
+    tokio::try_join!(handle.config(), handle.schedules())
 }
 
 /// How many jobs `view` counts in `state`.
@@ -352,7 +364,7 @@ fn segment(s: &str) -> String {
 }
 
 /// Unix ms as `2026-11-29 07:31:02.123 UTC`; `—` for none.
-fn time(ms: Option<u64>) -> String {
+pub(crate) fn time(ms: Option<u64>) -> String {
     let Some(ms) = ms else { return "—".into() };
     let (secs, millis) = (ms / 1000, ms % 1000);
     let (days, rest) = (secs / 86_400, secs % 86_400);

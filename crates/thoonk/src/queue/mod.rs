@@ -11,6 +11,7 @@ mod manage;
 mod outcome;
 mod progress;
 mod publish;
+mod schedules;
 pub(crate) mod waiting;
 
 pub use claim::Job;
@@ -20,6 +21,9 @@ pub use leases::Recovered;
 pub use outcome::Cancel;
 pub use progress::MAX_PROGRESS_BYTES;
 pub use publish::{NewJob, Publish};
+pub use schedules::{
+    Fired, ScheduleInfo, MAX_SCHEDULES, MAX_SCHEDULE_ITEM_BYTES, MAX_SCHEDULE_NAME,
+};
 
 use crate::keys::Keys;
 use crate::names::check_name;

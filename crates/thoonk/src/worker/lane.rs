@@ -1,8 +1,9 @@
 //! One queue of a worker ([`Lane`]): what it knows of the queue, its
-//! finishers and its watcher.
+//! finishers, its watcher and its ticker.
 
 use super::finisher::{self, Finisher, Refill};
 use super::state::LaneState;
+use super::ticker;
 use super::watcher::{Watcher, Woke};
 use crate::pubsub::{Listener, Notice};
 use crate::{Queue, Result, Thoonk};
@@ -21,6 +22,8 @@ pub(crate) struct Lane {
     pub(crate) armed: Arc<Notify>,
     /// The watcher's task: aborted (its wait and claim dropped) at shutdown.
     pub(crate) watcher: AbortOnDropHandle<()>,
+    /// Fires the queue's due schedules (`ticker`): aborted at shutdown.
+    pub(crate) ticker: AbortOnDropHandle<()>,
     /// Hears that the queue's rate window is full (see `hear_holds`);
     /// held for its drop, which stops the task with the lane.
     _holds: AbortOnDropHandle<()>,
@@ -85,7 +88,9 @@ impl Lane {
             .await
             .map_err(queue.at("subscribe to held events"))?;
         let holds = AbortOnDropHandle::new(tokio::spawn(hear_holds(held, state.clone())));
+        let ticker = ticker::start(queue).await?;
         Ok(Lane {
+            ticker,
             _holds: holds,
             queue: queue.clone(),
             state,

@@ -11,7 +11,8 @@
 //! queue (`lane`, with what it knows of the queue in `state`), its watcher
 //! waiting for work (`watcher`), its finishers sending finishes in batches
 //! (`finisher`), its heartbeat (`heartbeat`), one job's run (`process`),
-//! held to its timeout (`timeout`), and the graceful stop (`shutdown`).
+//! held to its timeout (`timeout`), the firing of its schedules
+//! (`ticker`), and the graceful stop (`shutdown`).
 
 mod dispatch;
 mod failure;
@@ -25,6 +26,7 @@ mod report;
 mod settings;
 mod shutdown;
 mod state;
+mod ticker;
 mod timeout;
 mod watcher;
 

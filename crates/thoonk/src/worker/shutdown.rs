@@ -18,6 +18,9 @@ impl Dispatch {
             // all the same, its reply lost with the connection:
             // `forget_worker` below sends it back.)
             lane.watcher.abort();
+            // A stopping worker publishes nothing more: the other workers
+            // (or the dashboard) fire the schedules from now on.
+            lane.ticker.abort();
         }
         self.drain().await;
         let Dispatch {
