@@ -448,3 +448,68 @@ fn it_works_over_tls_as_a_restricted_user_and_never_shows_the_password() {
         "{out:?}"
     );
 }
+
+#[test]
+fn progress_and_the_oldest_wait_show_on_pages_in_the_api_and_in_metrics() {
+    let d = Dashboard::start(None);
+    d.redis.publish("mail", "x", &["--id", "busy"]);
+    d.redis.publish("mail", "y", &["--id", "waiting"]);
+    let claim = d.redis.get("mail");
+    assert_eq!(claim.id, "busy");
+    d.redis
+        .thoonk(&[
+            "progress",
+            "mail",
+            "busy",
+            r#"{"done":3}"#,
+            "--token",
+            &claim.token,
+        ])
+        .assert_success();
+
+    // The claimed job's progress: in its listing and on its page.
+    let listed = d.json("/api/queues/mail/jobs?state=claimed");
+    assert_eq!(
+        listed[0]["progress"],
+        serde_json::json!({"done": 3}),
+        "{listed}"
+    );
+    let page = d.get("/queues/mail?state=claimed");
+    assert!(
+        page.body.contains(
+            r#"<span class="progress">progress <code>{&quot;done&quot;:3}</code></span>"#
+        ),
+        "{}",
+        page.body
+    );
+    let job = d.get("/queues/mail/jobs/busy");
+    assert!(
+        job.body
+            .contains(r#"<dd id="progress">{&quot;done&quot;:3}</dd>"#),
+        "{}",
+        job.body
+    );
+
+    // The other job waits: its wait reaches the overview and the metrics.
+    let overview = d.until("the wait is seen", |o| {
+        line(o, "mail").is_some_and(|q| q["latency_ms"].as_u64() > Some(0))
+    });
+    let waited = line(&overview, "mail").unwrap()["latency_ms"]
+        .as_u64()
+        .unwrap();
+    let metrics = d.get("/metrics");
+    let gauge = metrics
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"thoonk_queue_latency_seconds{queue="mail"} "#))
+        .unwrap_or_else(|| panic!("no latency gauge:\n{}", metrics.body));
+    let seconds: f64 = gauge.parse().expect("seconds");
+    assert!(
+        seconds >= waited as f64 / 1000.0,
+        "{seconds} s, {waited} ms"
+    );
+    assert!(metrics
+        .body
+        .contains("# TYPE thoonk_queue_latency_seconds gauge"));
+    assert!(d.get("/").body.contains(r#"<td class="n latency">"#));
+}
