@@ -60,20 +60,23 @@ scripts! {
     STATS: "stats.lua", false;
     OUTCOME: "outcome.lua", false;
     WORKERS: "workers.lua", false;
+    FINISHED: "finished.lua", false;
 }
 
 /// The preludes every function may use: `_once.lua` (a request id, and
 /// the reply of a call sent twice), `_args.lua` (argument checks before a
 /// script writes), `_batch.lua` (one variadic command per batch instead of
 /// one per job), `_state.lua` (claims, and a job's state for refusals),
-/// `_flow.lua` (pause, rate and running limits, in the claim). Each after
-/// those whose functions it calls.
+/// `_flow.lua` (pause, rate and running limits, in the claim),
+/// `_history.lua` (the finished jobs a queue keeps). Each after those
+/// whose functions it calls.
 const PRELUDES: &str = concat!(
     include_str!("lua/_once.lua"),
     include_str!("lua/_args.lua"),
     include_str!("lua/_batch.lua"),
     include_str!("lua/_state.lua"),
     include_str!("lua/_flow.lua"),
+    include_str!("lua/_history.lua"),
 );
 
 /// The library: its name and its whole text, as `FUNCTION LOAD` takes it.

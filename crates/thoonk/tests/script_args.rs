@@ -33,13 +33,14 @@ async fn each_state(q: &Queue) -> String {
 }
 
 /// One script's call: its keys and good arguments, and which arguments
-/// must be refused when spoiled (1-based, as `ARGV[i]`): numbers, job ids
-/// and '0'/'1' flags.
+/// must be refused when spoiled (1-based, as `ARGV[i]`): numbers (and
+/// numbers that may be left empty), job ids and '0'/'1' flags.
 struct Call {
     script: &'static str,
     keys: Vec<String>,
     args: Vec<String>,
     numbers: &'static [usize],
+    numbers_or_empty: &'static [usize],
     ids: &'static [usize],
     flags: &'static [usize],
 }
@@ -64,6 +65,7 @@ fn calls(token: &str) -> Vec<Call> {
             keys: keys(&["ids", "items", "publishes", "awaited", "delayed", "ghosts"]),
             args: strings(&[&ch("publish"), &ch("delay"), "new", "x", "0", "60", "1000"]),
             numbers: &[6, 7],
+            numbers_or_empty: &[],
             ids: &[3],
             flags: &[5],
         },
@@ -86,6 +88,7 @@ fn calls(token: &str) -> Vec<Call> {
             ]),
             args: strings(&["10", &ch("claim"), "w1", &ch("due"), &ch("held")]),
             numbers: &[1],
+            numbers_or_empty: &[],
             ids: &[],
             flags: &[],
         },
@@ -103,12 +106,17 @@ fn calls(token: &str) -> Vec<Call> {
                     "finishes",
                     "awaited",
                     "reasons",
+                    "config",
+                    "keep",
+                    "finished",
+                    "history",
                 ]);
                 k.push(format!("job.result:{Q}\0claimed"));
                 k
             },
-            args: strings(&[&ch("finish"), "claimed", token, "1", "done"]),
+            args: strings(&[&ch("finish"), "claimed", token, "1", "done", "250"]),
             numbers: &[],
+            numbers_or_empty: &[6],
             ids: &[2],
             flags: &[4],
         },
@@ -139,6 +147,7 @@ fn calls(token: &str) -> Vec<Call> {
                 &ch("stall"),
             ]),
             numbers: &[3, 5],
+            numbers_or_empty: &[],
             ids: &[1],
             flags: &[],
         },
@@ -157,6 +166,7 @@ fn calls(token: &str) -> Vec<Call> {
             ]),
             args: strings(&["claimed", token, "why", &ch("stall")]),
             numbers: &[],
+            numbers_or_empty: &[],
             ids: &[1],
             flags: &[],
         },
@@ -165,6 +175,7 @@ fn calls(token: &str) -> Vec<Call> {
             keys: keys(&["stalled", "items", "claimed", "delayed", "ids"]),
             args: strings(&["stalled", &ch("retry")]),
             numbers: &[],
+            numbers_or_empty: &[],
             ids: &[1],
             flags: &[],
         },
@@ -185,6 +196,7 @@ fn calls(token: &str) -> Vec<Call> {
             ]),
             args: strings(&["available", &ch("retract")]),
             numbers: &[],
+            numbers_or_empty: &[],
             ids: &[1],
             flags: &[],
         },
@@ -193,6 +205,7 @@ fn calls(token: &str) -> Vec<Call> {
             keys: keys(&["claimed", "tokens", "workers", "items", "holders", "pulse"]),
             args: strings(&["w1", "3000", "claimed", token]),
             numbers: &[2],
+            numbers_or_empty: &[],
             ids: &[],
             flags: &[],
         },
@@ -219,6 +232,7 @@ fn calls(token: &str) -> Vec<Call> {
             ]),
             args: strings(&["30000", "25", &ch("cancel"), &ch("stall"), &ch("due")]),
             numbers: &[1, 2],
+            numbers_or_empty: &[],
             ids: &[],
             flags: &[],
         },
@@ -227,6 +241,7 @@ fn calls(token: &str) -> Vec<Call> {
             keys: keys(&["claimed", "tokens", "ids"]),
             args: strings(&[&ch("release"), "claimed", token]),
             numbers: &[],
+            numbers_or_empty: &[],
             ids: &[],
             flags: &[],
         },
@@ -235,6 +250,7 @@ fn calls(token: &str) -> Vec<Call> {
             keys: keys(&["stalled", "ids"]),
             args: strings(&[&ch("retry"), "1000"]),
             numbers: &[2],
+            numbers_or_empty: &[],
             ids: &[],
             flags: &[],
         },
@@ -242,7 +258,7 @@ fn calls(token: &str) -> Vec<Call> {
         // refusal but a setting removed.)
         Call {
             script: "configure.lua",
-            keys: keys(&["config", "flow"]),
+            keys: keys(&["config", "flow", "keep", "finished", "history"]),
             args: strings(&[
                 &ch("config"),
                 &ch("pause"),
@@ -251,6 +267,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "5",
             ]),
             numbers: &[],
+            numbers_or_empty: &[],
             ids: &[],
             flags: &[],
         },
@@ -343,6 +360,7 @@ async fn each_script_refuses_bad_arguments_before_writing() {
         let before = env.snapshot();
         let spoiled = [
             (call.numbers, BAD_NUMBERS),
+            (call.numbers_or_empty, &BAD_NUMBERS[1..]),
             (call.ids, BAD_IDS),
             (call.flags, BAD_FLAGS),
         ];

@@ -157,6 +157,8 @@ mod tests {
             rate: Some(Rate::new(5000, Duration::from_secs(60))),
             max_running: Some(4),
             timeout: Some(Duration::from_millis(2500)),
+            keep_finished: Some(1000),
+            keep_finished_for: Some(Duration::from_secs(3600)),
         }
     }
 

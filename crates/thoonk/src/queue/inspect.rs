@@ -313,7 +313,7 @@ impl Queue {
 /// Where a listing goes on: the start of its next page
 /// ([`Queue::list_page`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor(String);
+pub struct Cursor(pub(super) String);
 
 /// One page of a listing ([`Queue::list_page`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -379,7 +379,7 @@ async fn scan_queues(thoonk: &Thoonk, node: &Node, names: &mut BTreeSet<String>)
 
 /// A time as a script returned it: Redis prints a score as a double
 /// (`1700000000000`, or in exponent form for a huge one).
-fn ms(text: Vec<u8>) -> Option<u64> {
+pub(super) fn ms(text: Vec<u8>) -> Option<u64> {
     let text = std::str::from_utf8(&text).ok()?;
     text.parse()
         .ok()
@@ -387,12 +387,15 @@ fn ms(text: Vec<u8>) -> Option<u64> {
 }
 
 /// A script reply that does not have the agreed shape.
-fn unexpected(what: &'static str) -> redis::RedisError {
+pub(super) fn unexpected(what: &'static str) -> redis::RedisError {
     redis::RedisError::from((redis::ErrorKind::Parse, what))
 }
 
 /// Serializes a payload as a string when it is UTF-8 text, else as bytes.
-fn text_or_bytes<S: Serializer>(item: &[u8], s: S) -> std::result::Result<S::Ok, S::Error> {
+pub(super) fn text_or_bytes<S: Serializer>(
+    item: &[u8],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     match std::str::from_utf8(item) {
         Ok(text) => s.serialize_str(text),
         Err(_) => s.serialize_bytes(item),
