@@ -69,7 +69,9 @@ impl Queue {
     /// The finished jobs kept, newest first, from the `offset`-th on, at
     /// most `limit` (a dashboard's page).
     pub async fn finished(&self, offset: usize, limit: usize) -> Result<Vec<FinishedJob>> {
-        if limit == 0 {
+        // (No history holds more than a 32-bit count: the script takes no
+        // offset past it.)
+        if limit == 0 || offset as u64 > limits::MAX_CANCELS {
             return Ok(Vec::new());
         }
         let from = Cursor(offset.to_string());
