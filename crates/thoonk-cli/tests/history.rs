@@ -110,7 +110,12 @@ fn history_settings_out_of_range_are_usage_errors() {
     assert_eq!(redis.config("q"), thoonk::QueueConfig::default());
     // (The flags are there: good values pass.)
     redis
-        .thoonk(&["config", "q", "--keep-finished=5", "--keep-finished-for=0.5"])
+        .thoonk(&[
+            "config",
+            "q",
+            "--keep-finished=5",
+            "--keep-finished-for=0.5",
+        ])
         .assert_success();
     assert_eq!(redis.config("q").keep_finished, Some(5));
     let out = redis.thoonk(&["list", "q", "finishd"]);

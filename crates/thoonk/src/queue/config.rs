@@ -188,8 +188,9 @@ impl ConfigChange {
 
     /// Keep the last `n` finished jobs of the queue (at least 1, at most
     /// [`MAX_CANCELS`](crate::MAX_CANCELS)), each with its result (cut to
-    /// [`KEPT_RESULT_BYTES`]), finish time, duration, worker and cancel
-    /// count ([`Queue::finished`]); `None`: no bound by count. Lowering it
+    /// [`KEPT_RESULT_BYTES`](crate::KEPT_RESULT_BYTES)), finish time,
+    /// duration, worker and cancel count ([`Queue::finished`]); `None`: no
+    /// bound by count. Lowering it
     /// does not trim at once: each finish then drops a bounded number of
     /// the oldest beyond it, so that no call takes long.
     pub fn keep_finished(mut self, n: Option<u64>) -> Self {
