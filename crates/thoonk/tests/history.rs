@@ -86,7 +86,9 @@ async fn off_by_default_a_finish_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_carries_result_worker_cancels_and_duration() {
-    let env = Env::start().await;
+    // (Clocked: the test moves the server's clock between finishes, so
+    // that no two share a millisecond and the order is theirs.)
+    let env = Env::start_clocked().await;
     let q = env.queue("rec");
     let set = q
         .configure(ConfigChange::new().keep_finished(Some(10)))
@@ -120,9 +122,11 @@ async fn a_record_carries_result_worker_cancels_and_duration() {
 
     // A result past the bound is cut there, and says so; none is none.
     let long = vec![b'r'; KEPT_RESULT_BYTES + 500];
+    env.advance(Duration::from_millis(5));
     q.publish("x", Publish::new().id("long")).await.unwrap();
     let job = q.claim(1).await.unwrap().remove(0);
     q.finish_with(&job, &long).await.unwrap();
+    env.advance(Duration::from_millis(5));
     q.publish("x", Publish::new().id("bare")).await.unwrap();
     let job = q.claim(1).await.unwrap().remove(0);
     q.finish(&job).await.unwrap();
@@ -251,12 +255,14 @@ async fn a_finish_sent_twice_is_recorded_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_id_finished_again_replaces_its_record() {
-    let env = Env::start().await;
+    let env = Env::start_clocked().await;
     let q = env.queue("again");
     q.configure(ConfigChange::new().keep_finished(Some(10)))
         .await
         .unwrap();
     finish_each(&q, &["j", "k"]).await;
+    // (Not in k's millisecond: finishes of one millisecond come by id.)
+    env.advance(Duration::from_millis(5));
     q.publish("x", Publish::new().id("j")).await.unwrap();
     let job = q.claim(1).await.unwrap().remove(0);
     q.finish_with(&job, "second").await.unwrap();

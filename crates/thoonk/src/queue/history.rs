@@ -67,7 +67,8 @@ impl Queue {
     }
 
     /// The finished jobs kept, newest first, from the `offset`-th on, at
-    /// most `limit` (a dashboard's page).
+    /// most `limit` (a dashboard's page). (Jobs finished in the same
+    /// millisecond come in the order of their ids, the last first.)
     pub async fn finished(&self, offset: usize, limit: usize) -> Result<Vec<FinishedJob>> {
         // (No history holds more than a 32-bit count: the script takes no
         // offset past it.)
