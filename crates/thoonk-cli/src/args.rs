@@ -25,6 +25,13 @@ pub(crate) fn timeout_seconds(text: &str) -> Result<Duration, String> {
     seconds_within(text, Duration::from_millis(1), thoonk::MAX_LEASE)
 }
 
+/// `config --keep-finished-for`: seconds, at least a millisecond and at
+/// most a year ([`thoonk::MAX_DELAY`]), the library's bounds of a history's
+/// age.
+pub(crate) fn history_seconds(text: &str) -> Result<Duration, String> {
+    seconds_within(text, Duration::from_millis(1), thoonk::MAX_DELAY)
+}
+
 fn seconds_up_to(text: &str, max: Duration) -> Result<Duration, String> {
     seconds_within(text, Duration::ZERO, max)
 }

@@ -513,3 +513,45 @@ fn progress_and_the_oldest_wait_show_on_pages_in_the_api_and_in_metrics() {
         .contains("# TYPE thoonk_queue_latency_seconds gauge"));
     assert!(d.get("/").body.contains(r#"<td class="n latency">"#));
 }
+
+/// The queue page's "finished" tab lists the jobs the queue keeps, the API
+/// gives them (`state=finished`), and a kept job's page shows its record.
+#[test]
+fn the_finished_tab_shows_the_kept_history() {
+    let d = Dashboard::start(None);
+    let empty = d.get("/queues/mail?state=finished");
+    assert_eq!(empty.status, 200);
+    assert!(
+        empty.body.contains("No finished job kept"),
+        "{}",
+        empty.body
+    );
+    d.redis
+        .thoonk(&["config", "mail", "--keep-finished", "10"])
+        .assert_success();
+    d.redis.publish("mail", "x", &["--id", "j1"]);
+    let claim = d.redis.get("mail");
+    d.redis
+        .thoonk(&["finish", "mail", "j1", "<sent>", "--token", &claim.token])
+        .assert_success();
+
+    let page = d.get("/queues/mail?state=finished");
+    assert!(page.body.contains(r#"<tr data-id="j1">"#), "{}", page.body);
+    assert!(page.body.contains("&lt;sent&gt;"), "escaped: {}", page.body);
+    assert!(page.body.contains(r#"data-state="finished""#));
+    let listed = d.json("/api/queues/mail/jobs?state=finished");
+    assert_eq!(listed[0]["id"], "j1", "{listed}");
+    assert_eq!(listed[0]["result"], "<sent>");
+    assert!(listed[0]["duration_ms"].is_u64() && listed[0]["finished_ms"].is_u64());
+
+    let job = d.get("/queues/mail/jobs/j1");
+    assert_eq!(job.status, 200);
+    assert!(
+        job.body.contains(r#"<dd id="state">finished</dd>"#) && job.body.contains("Last finish"),
+        "{}",
+        job.body
+    );
+    let detail = d.json("/api/queues/mail/jobs/j1");
+    assert_eq!(detail["state"], "finished", "{detail}");
+    assert_eq!(detail["finished"]["result"], "<sent>");
+}

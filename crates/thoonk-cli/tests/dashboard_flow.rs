@@ -188,6 +188,8 @@ fn the_queue_page_and_the_api_show_every_setting() {
         "timeout_ms": 1500,
         "lease_ms": 45000,
         "max_cancels": 7,
+        "keep_finished": null,
+        "keep_finished_for_ms": null,
     });
     d.until("the settings read", |o| {
         line(o, "tight").is_some_and(|q| q["settings"] == want)

@@ -39,7 +39,8 @@ fn config_sets_what_it_is_given_and_prints_every_setting() {
     assert_eq!(
         config_json(&redis, &["q"]),
         json!({"queue": "q", "lease": 30.0, "max_cancels": 25, "paused": false,
-               "rate": null, "max_running": null, "timeout": null})
+               "rate": null, "max_running": null, "timeout": null,
+               "keep_finished": null, "keep_finished_for": null})
     );
     let set = [
         "q",
@@ -55,7 +56,8 @@ fn config_sets_what_it_is_given_and_prints_every_setting() {
         "60",
     ];
     let all = json!({"queue": "q", "lease": 12.5, "max_cancels": 3, "paused": false,
-                     "rate": "5000/m", "max_running": 8, "timeout": 60.0});
+                     "rate": "5000/m", "max_running": 8, "timeout": 60.0,
+                     "keep_finished": null, "keep_finished_for": null});
     assert_eq!(config_json(&redis, &set), all);
     // Kept in the queue's config hash, where every worker reads it.
     assert_eq!(
@@ -109,7 +111,8 @@ fn config_sets_what_it_is_given_and_prints_every_setting() {
     assert_eq!(
         cleared,
         json!({"queue": "q", "lease": 12.5, "max_cancels": 3, "paused": false,
-               "rate": null, "max_running": null, "timeout": null})
+               "rate": null, "max_running": null, "timeout": null,
+               "keep_finished": null, "keep_finished_for": null})
     );
     let human = redis.thoonk(&["config", "q"]);
     assert!(

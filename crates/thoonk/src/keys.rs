@@ -74,7 +74,8 @@ pub(crate) struct Keys {
     /// a silence of Redis: see `_state.lua`'s `grace_after_silence`).
     pub(crate) pulse: String,
     /// v1: hash of per-queue settings (`lease_ms`, `max_cancels`); here
-    /// also `paused`, `rate`, `max_running` and `timeout_ms`.
+    /// also `paused`, `rate`, `max_running`, `timeout_ms`, `keep_finished`
+    /// and `keep_finished_for_ms`.
     pub(crate) config: String,
     /// New: list of the server times (ms) of the claims of the rate
     /// limit's last period, one per job, oldest first.
@@ -106,6 +107,16 @@ pub(crate) struct Keys {
     /// New: zset schedule name -> its next tick (ms): the index of what is
     /// due, which every worker of the queue reads.
     pub(crate) ticks: String,
+    /// New: `1` while the queue keeps finished jobs (`keep_finished` or
+    /// `keep_finished_for_ms` set; configure.lua keeps it): a finish learns
+    /// that it keeps none from the one `EXISTS` it makes anyway.
+    pub(crate) keep: String,
+    /// New: zset id -> finish time (ms, the server's) of the finished jobs
+    /// kept, oldest first: the history's order, and what trimming pops.
+    pub(crate) finished: String,
+    /// New: hash id -> the record of a kept finished job (see
+    /// `_history.lua`: duration, cancels, worker, the result cut to 4 KiB).
+    pub(crate) history: String,
 }
 
 impl Keys {
@@ -140,12 +151,15 @@ impl Keys {
             marks: key("marks"),
             schedules: key("schedules"),
             ticks: key("ticks"),
+            keep: key("keep"),
+            finished: key("finished"),
+            history: key("history"),
         }
     }
 
     /// Every key of the queue but the kept results (which expire by
     /// themselves).
-    pub(crate) fn all(&self) -> [&str; 27] {
+    pub(crate) fn all(&self) -> [&str; 30] {
         [
             &self.ids,
             &self.items,
@@ -174,6 +188,9 @@ impl Keys {
             &self.marks,
             &self.schedules,
             &self.ticks,
+            &self.keep,
+            &self.finished,
+            &self.history,
         ]
     }
 
@@ -238,6 +255,14 @@ mod tests {
         assert_eq!(k.schedules, "job.schedules:mail");
         assert_eq!(k.ticks, "job.ticks:mail");
         assert!(k.all().contains(&"job.ticks:mail"));
+    }
+
+    #[test]
+    fn the_finished_history_is_destroyed_with_the_queue() {
+        let k = Keys::new("mail");
+        for name in ["job.keep:mail", "job.finished:mail", "job.history:mail"] {
+            assert!(k.all().contains(&name), "{name}");
+        }
     }
 
     #[test]

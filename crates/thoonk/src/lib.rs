@@ -189,9 +189,9 @@ pub use limits::{MAX_BATCH, MAX_CANCELS, MAX_DELAY, MAX_ITEM_BYTES, MAX_LEASE, M
 pub use names::{new_id, MAX_ID_LEN, MAX_NAME_LEN};
 pub use pubsub::{Listener, Notice};
 pub use queue::{
-    Cancel, ConfigChange, Cursor, Job, JobDetail, JobInfo, JobRef, NewJob, Page, Publish, Queue,
-    QueueConfig, Rate, Recovered, Stats, WorkerInfo, DEFAULT_LEASE, DEFAULT_MAX_CANCELS,
-    MAX_PROGRESS_BYTES, MAX_RATE,
+    Cancel, ConfigChange, Cursor, FinishedJob, FinishedPage, Job, JobDetail, JobInfo, JobRef,
+    NewJob, Page, Publish, Queue, QueueConfig, Rate, Recovered, Stats, WorkerInfo, DEFAULT_LEASE,
+    DEFAULT_MAX_CANCELS, KEPT_RESULT_BYTES, MAX_PROGRESS_BYTES, MAX_RATE,
 };
 pub use queue::{Fired, ScheduleInfo, MAX_SCHEDULES, MAX_SCHEDULE_ITEM_BYTES, MAX_SCHEDULE_NAME};
 pub use redis;

@@ -66,6 +66,7 @@ scripts! {
     WORKERS: "workers.lua", false;
     DUE_SCHEDULES: "due_schedules.lua", false;
     SCHEDULES: "schedules.lua", false;
+    FINISHED: "finished.lua", false;
 }
 
 /// The preludes every function may use: `_once.lua` (a request id, and
@@ -75,6 +76,9 @@ scripts! {
 /// `_flow.lua` (pause, rate and running limits, in the claim), `_marks.lua`
 /// (when the waiting jobs joined the line), `_schedules.lua` (a schedule's
 /// record). Each after those whose functions it calls.
+/// `_flow.lua` (pause, rate and running limits, in the claim),
+/// `_history.lua` (the finished jobs a queue keeps). Each after those
+/// whose functions it calls.
 const PRELUDES: &str = concat!(
     include_str!("lua/_once.lua"),
     include_str!("lua/_args.lua"),
@@ -83,6 +87,7 @@ const PRELUDES: &str = concat!(
     include_str!("lua/_flow.lua"),
     include_str!("lua/_marks.lua"),
     include_str!("lua/_schedules.lua"),
+    include_str!("lua/_history.lua"),
 );
 
 /// The library: its name and its whole text, as `FUNCTION LOAD` takes it.

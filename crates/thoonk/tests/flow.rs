@@ -189,6 +189,7 @@ async fn settings_change_all_at_once_or_not_at_all() {
         rate: Some(Rate::new(100, Duration::from_secs(60))),
         max_running: Some(8),
         timeout: Some(Duration::from_secs(60)),
+        ..QueueConfig::default()
     };
     assert_eq!(set, want);
     assert_eq!(q.config().await.unwrap(), want);

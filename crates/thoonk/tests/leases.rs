@@ -99,6 +99,8 @@ async fn the_lease_is_thirty_seconds_unless_the_queue_sets_one() {
             rate: None,
             max_running: None,
             timeout: None,
+            keep_finished: None,
+            keep_finished_for: None,
         }
     );
     assert_eq!((DEFAULT_LEASE, DEFAULT_MAX_CANCELS), (secs(30), 25));

@@ -43,13 +43,14 @@ async fn each_state(env: &Env, q: &Queue) -> String {
 }
 
 /// One script's call: its keys and good arguments, and which arguments
-/// must be refused when spoiled (1-based, as `ARGV[i]`): numbers, job ids
-/// and '0'/'1' flags.
+/// must be refused when spoiled (1-based, as `ARGV[i]`): numbers (and
+/// numbers that may be left empty), job ids and '0'/'1' flags.
 struct Call {
     script: &'static str,
     keys: Vec<String>,
     args: Vec<String>,
     numbers: &'static [usize],
+    numbers_or_empty: &'static [usize],
     ids: &'static [usize],
     flags: &'static [usize],
 }
@@ -98,6 +99,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "5000",
             ]),
             numbers: &[6, 7, 8],
+            numbers_or_empty: &[],
             ids: &[3],
             flags: &[5],
         },
@@ -121,6 +123,7 @@ fn calls(token: &str) -> Vec<Call> {
             ]),
             args: strings(&["10", &ch("claim"), "w1", &ch("due"), &ch("held")]),
             numbers: &[1],
+            numbers_or_empty: &[],
             ids: &[],
             flags: &[],
         },
@@ -138,13 +141,18 @@ fn calls(token: &str) -> Vec<Call> {
                     "finishes",
                     "awaited",
                     "reasons",
+                    "config",
+                    "keep",
+                    "finished",
+                    "history",
                     "progress",
                 ]);
                 k.push(format!("job.result:{Q}\0claimed"));
                 k
             },
-            args: strings(&[&ch("finish"), "claimed", token, "1", "done"]),
+            args: strings(&[&ch("finish"), "claimed", token, "1", "done", "250"]),
             numbers: &[],
+            numbers_or_empty: &[6],
             ids: &[2],
             flags: &[4],
         },
@@ -177,6 +185,7 @@ fn calls(token: &str) -> Vec<Call> {
                 &ch("stall"),
             ]),
             numbers: &[3, 5],
+            numbers_or_empty: &[],
             ids: &[1],
             flags: &[],
         },
@@ -196,6 +205,7 @@ fn calls(token: &str) -> Vec<Call> {
             ]),
             args: strings(&["claimed", token, "why", &ch("stall")]),
             numbers: &[],
+            numbers_or_empty: &[],
             ids: &[1],
             flags: &[],
         },
@@ -204,6 +214,7 @@ fn calls(token: &str) -> Vec<Call> {
             keys: keys(&["stalled", "items", "claimed", "delayed", "ids", "marks"]),
             args: strings(&["stalled", &ch("retry")]),
             numbers: &[],
+            numbers_or_empty: &[],
             ids: &[1],
             flags: &[],
         },
@@ -226,6 +237,7 @@ fn calls(token: &str) -> Vec<Call> {
             ]),
             args: strings(&["available", &ch("retract")]),
             numbers: &[],
+            numbers_or_empty: &[],
             ids: &[1],
             flags: &[],
         },
@@ -234,6 +246,7 @@ fn calls(token: &str) -> Vec<Call> {
             keys: keys(&["claimed", "tokens", "workers", "items", "holders", "pulse"]),
             args: strings(&["w1", "3000", "claimed", token]),
             numbers: &[2],
+            numbers_or_empty: &[],
             ids: &[],
             flags: &[],
         },
@@ -262,6 +275,7 @@ fn calls(token: &str) -> Vec<Call> {
             ]),
             args: strings(&["30000", "25", &ch("cancel"), &ch("stall"), &ch("due")]),
             numbers: &[1, 2],
+            numbers_or_empty: &[],
             ids: &[],
             flags: &[],
         },
@@ -270,6 +284,7 @@ fn calls(token: &str) -> Vec<Call> {
             keys: keys(&["claimed", "tokens", "ids", "progress"]),
             args: strings(&[&ch("release"), "claimed", token]),
             numbers: &[],
+            numbers_or_empty: &[],
             ids: &[],
             flags: &[],
         },
@@ -278,6 +293,7 @@ fn calls(token: &str) -> Vec<Call> {
             keys: keys(&["stalled", "ids", "items", "claimed", "delayed", "marks"]),
             args: strings(&[&ch("retry"), "1000"]),
             numbers: &[2],
+            numbers_or_empty: &[],
             ids: &[],
             flags: &[],
         },
@@ -288,6 +304,7 @@ fn calls(token: &str) -> Vec<Call> {
             ]),
             args: strings(&["claimed", token, "50", &ch("progress")]),
             numbers: &[],
+            numbers_or_empty: &[],
             ids: &[1],
             flags: &[],
         },
@@ -304,6 +321,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "60000",
             ]),
             numbers: &[7],
+            numbers_or_empty: &[],
             ids: &[2],
             flags: &[],
         },
@@ -312,6 +330,7 @@ fn calls(token: &str) -> Vec<Call> {
             keys: keys(&["schedules", "ticks"]),
             args: strings(&[&ch("unschedule"), "beat"]),
             numbers: &[],
+            numbers_or_empty: &[],
             ids: &[2],
             flags: &[],
         },
@@ -331,6 +350,7 @@ fn calls(token: &str) -> Vec<Call> {
             ]),
             args: strings(&[&ch("publish"), "beat", "60000", "r1", "120000"]),
             numbers: &[3, 5],
+            numbers_or_empty: &[],
             ids: &[2],
             flags: &[],
         },
@@ -338,7 +358,7 @@ fn calls(token: &str) -> Vec<Call> {
         // refusal but a setting removed.)
         Call {
             script: "configure.lua",
-            keys: keys(&["config", "flow"]),
+            keys: keys(&["config", "flow", "keep", "finished", "history"]),
             args: strings(&[
                 &ch("config"),
                 &ch("pause"),
@@ -347,6 +367,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "5",
             ]),
             numbers: &[],
+            numbers_or_empty: &[],
             ids: &[],
             flags: &[],
         },
@@ -439,6 +460,7 @@ async fn each_script_refuses_bad_arguments_before_writing() {
         let before = env.snapshot();
         let spoiled = [
             (call.numbers, BAD_NUMBERS),
+            (call.numbers_or_empty, &BAD_NUMBERS[1..]),
             (call.ids, BAD_IDS),
             (call.flags, BAD_FLAGS),
         ];

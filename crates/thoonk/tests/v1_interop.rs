@@ -655,3 +655,32 @@ async fn delayed_jobs_reach_v1_workers_through_recovery() {
     let mut v1 = V1::new(&env, "later").await;
     assert_eq!(v1.get().await, ("d".to_string(), "x".to_string()));
 }
+
+/// A queue that keeps its finished jobs records only the finishes of our
+/// script: a v1 worker's finish (its own commands) records nothing, and
+/// leaves the history as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1_finish_is_not_kept_in_the_history() {
+    let env = Env::start().await;
+    let q = env.queue("kept");
+    q.configure(thoonk::ConfigChange::new().keep_finished(Some(10)))
+        .await
+        .unwrap();
+    q.publish("x", Publish::new().id("ours")).await.unwrap();
+    let job = q.claim(1).await.unwrap().remove(0);
+    q.finish_with(&job, "by us").await.unwrap();
+    let mut v1 = V1::new(&env, "kept").await;
+    v1.publish("theirs", "y").await;
+    let (id, _) = v1.get().await;
+    v1.finish(&id, "by v1").await;
+    let kept: Vec<String> = q
+        .finished(0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(kept, ["ours"]);
+    assert_eq!(q.stats().await.unwrap().finishes, 2);
+    env.check_invariants("kept");
+}

@@ -33,6 +33,17 @@ pub(crate) struct Args {
     /// next heartbeat. `none`: no timeout.
     #[arg(long, value_name = "SECS|none", value_parser = timeout)]
     timeout: Option<OrNone<Duration>>,
+    /// Keep the last N finished jobs (`thoonk list QUEUE finished`), each
+    /// with its result (cut to 4 KiB), duration, worker and cancel count;
+    /// `none`: no bound by count (with no `--keep-finished-for` either,
+    /// keep nothing, and delete what was kept).
+    #[arg(long, value_name = "N|none", value_parser = keep_finished)]
+    keep_finished: Option<OrNone<u64>>,
+    /// Keep the jobs finished in the last SECS seconds (at least 0.001);
+    /// `none`: no bound by age. With `--keep-finished` too, a job goes once
+    /// either bound says so.
+    #[arg(long, value_name = "SECS|none", value_parser = keep_finished_for)]
+    keep_finished_for: Option<OrNone<Duration>>,
     /// One JSON object instead of plain lines.
     #[arg(long)]
     json: bool,
@@ -70,6 +81,14 @@ fn timeout(text: &str) -> Result<OrNone<Duration>, String> {
     or_none(text, args::timeout_seconds)
 }
 
+fn keep_finished(text: &str) -> Result<OrNone<u64>, String> {
+    or_none(text, |text| whole(text, 1, thoonk::MAX_CANCELS))
+}
+
+fn keep_finished_for(text: &str) -> Result<OrNone<Duration>, String> {
+    or_none(text, args::history_seconds)
+}
+
 /// A whole number from `min` to `max`.
 fn whole(text: &str, min: u64, max: u64) -> Result<u64, String> {
     match text.parse::<u64>() {
@@ -96,6 +115,12 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     }
     if let Some(OrNone(timeout)) = args.timeout {
         change = change.timeout(timeout);
+    }
+    if let Some(OrNone(keep)) = args.keep_finished {
+        change = change.keep_finished(keep);
+    }
+    if let Some(OrNone(age)) = args.keep_finished_for {
+        change = change.keep_finished_for(age);
     }
     let config = thoonk.queue(&args.queue)?.configure(change).await?;
     let mut out = std::io::stdout().lock();
@@ -124,6 +149,10 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
             "timeout      {}",
             config.timeout.map_or_else(none, secs)
         )?;
+        let keep = config.keep_finished.map_or_else(none, |n| n.to_string());
+        writeln!(out, "keep_finished  {keep}")?;
+        let keep_for = config.keep_finished_for.map_or_else(none, secs);
+        writeln!(out, "keep_finished_for  {keep_for}")?;
     }
     Ok(())
 }
@@ -138,5 +167,7 @@ fn as_json(queue: &str, config: &QueueConfig) -> serde_json::Value {
         "rate": config.rate.map(|r| r.to_string()),
         "max_running": config.max_running,
         "timeout": config.timeout.map(|t| t.as_secs_f64()),
+        "keep_finished": config.keep_finished,
+        "keep_finished_for": config.keep_finished_for.map(|t| t.as_secs_f64()),
     })
 }

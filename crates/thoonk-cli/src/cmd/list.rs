@@ -1,27 +1,62 @@
-//! `thoonk list`: print every job in one state, a page at a time.
+//! `thoonk list`: print every job in one state, or the finished jobs the
+//! queue keeps, a page at a time.
 
 use crate::exit::Fatal;
 use serde_json::json;
 use std::io::Write;
-use thoonk::{JobInfo, State, Thoonk};
+use std::str::FromStr;
+use thoonk::{FinishedJob, JobInfo, Queue, State, Thoonk};
 
-/// List the jobs in one state: available, claimed, stalled or delayed.
+/// Jobs per page asked of Redis.
+const PAGE: usize = 500;
+
+/// List the jobs in one state (available, claimed, stalled or delayed),
+/// or the finished jobs the queue keeps (`thoonk config --keep-finished`),
+/// newest first.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The queue.
     queue: String,
-    /// available | claimed | stalled | delayed
-    state: State,
+    /// available | claimed | stalled | delayed | finished
+    what: Listed,
     /// A JSON array instead of plain lines.
     #[arg(long)]
     json: bool,
 }
 
+/// What a listing lists: the jobs in a state, or the finished ones kept.
+#[derive(Debug, Clone, Copy)]
+enum Listed {
+    Jobs(State),
+    Finished,
+}
+
+impl FromStr for Listed {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Listed, String> {
+        match text {
+            "finished" => Ok(Listed::Finished),
+            _ => text.parse().map(Listed::Jobs).map_err(|_| {
+                format!(
+                    "unknown state {text:?} (expected available, claimed, stalled, delayed \
+                     or finished)"
+                )
+            }),
+        }
+    }
+}
+
 pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
-    const PAGE: usize = 500;
-    let Args { queue, state, json } = args;
-    let mut out = std::io::stdout().lock();
+    let Args { queue, what, json } = args;
     let handle = thoonk.queue(&queue)?;
+    match what {
+        Listed::Jobs(state) => jobs(&handle, state, json).await,
+        Listed::Finished => finished(&handle, json).await,
+    }
+}
+
+async fn jobs(handle: &Queue, state: State, json: bool) -> Result<(), Fatal> {
+    let mut out = std::io::stdout().lock();
     // Each page printed as it comes: the first line of a long listing
     // comes at once, and a reader that stops early (`| head`) stops us.
     let mut from = None;
@@ -55,6 +90,75 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
         writeln!(out, "]")?;
     }
     Ok(())
+}
+
+/// The finished jobs kept, newest first, each page printed as it comes.
+async fn finished(handle: &Queue, json: bool) -> Result<(), Fatal> {
+    let mut out = std::io::stdout().lock();
+    let mut from = None;
+    let mut first = true;
+    // Pages start at an offset from the newest: a finish meanwhile shifts
+    // the rest by one, and a job would be printed twice.
+    let mut printed = std::collections::HashSet::new();
+    if json {
+        write!(out, "[")?;
+    }
+    loop {
+        let page = handle.finished_page(from.as_ref(), PAGE).await?;
+        for job in &page.jobs {
+            if !printed.insert(job.id.clone()) {
+                continue;
+            }
+            if json {
+                let comma = if first { "" } else { "," };
+                write!(out, "{comma}{}", finished_entry(job))?;
+            } else {
+                finished_line(&mut out, job)?;
+            }
+            first = false;
+        }
+        out.flush()?;
+        match page.next {
+            Some(next) => from = Some(next),
+            None => break,
+        }
+    }
+    if json {
+        writeln!(out, "]")?;
+    }
+    Ok(())
+}
+
+/// A finished job as `--json` prints it: times in Unix ms, the result as
+/// text (invalid UTF-8 replaced; `null` when it finished with none).
+fn finished_entry(job: &FinishedJob) -> serde_json::Value {
+    json!({
+        "id": job.id,
+        "result": job.result.as_deref().map(String::from_utf8_lossy),
+        "result_cut": job.result_cut,
+        "finished_ms": job.finished_ms,
+        "duration_ms": job.duration_ms,
+        "worker": job.worker,
+        "cancelled": job.cancelled,
+    })
+}
+
+/// A finished job as a line: id, finish time (Unix ms), duration (ms),
+/// worker (`-` for none), cancel count and result (escaped, `…` after a
+/// cut one), tab-separated.
+fn finished_line(out: &mut impl Write, job: &FinishedJob) -> std::io::Result<()> {
+    let result = job.result.as_deref().map(String::from_utf8_lossy);
+    writeln!(
+        out,
+        "{}\t{}\t{}\t{}\t{}\t{}{}",
+        job.id,
+        job.finished_ms,
+        job.duration_ms,
+        job.worker.as_deref().unwrap_or("-"),
+        job.cancelled,
+        result.unwrap_or_default().escape_debug(),
+        if job.result_cut { "…" } else { "" },
+    )
 }
 
 /// A job as `--json` prints it.

@@ -74,20 +74,51 @@ pub(crate) struct Listed {
     pub(crate) actions: &'static [&'static str],
 }
 
-/// A job's whole record, and the actions that apply to it.
+/// A job's whole record, and the actions that apply to it; with the kept
+/// record of its last finish, when the queue keeps one. A job that finished
+/// and is kept, and is not in the queue again, is `state: "finished"` with
+/// only that record (and no action).
 #[derive(Serialize)]
-struct Detail {
-    #[serde(flatten)]
-    detail: thoonk::JobDetail,
-    actions: &'static [&'static str],
+#[serde(untagged)]
+enum Detail {
+    Job {
+        #[serde(flatten)]
+        detail: thoonk::JobDetail,
+        actions: &'static [&'static str],
+        finished: Option<thoonk::FinishedJob>,
+    },
+    Finished {
+        id: String,
+        state: &'static str,
+        finished: thoonk::FinishedJob,
+        actions: &'static [&'static str],
+    },
 }
 
-/// `GET /api/queues/QUEUE/jobs?state=S&offset=N&limit=N`.
+/// Job `id` of `queue`, if it exists, and the kept record of its last
+/// finish, if any: what a job's page shows.
+pub(crate) async fn job_and_finish(
+    app: &App,
+    queue: &str,
+    id: &str,
+) -> thoonk::Result<(Option<thoonk::JobDetail>, Option<thoonk::FinishedJob>)> {
+    let handle = app.thoonk.queue(queue)?;
+    let (detail, finished) = tokio::join!(handle.detail(id), handle.finished_job(id));
+    Ok((detail?, finished?))
+}
+
+/// `GET /api/queues/QUEUE/jobs?state=S&offset=N&limit=N`; `state=finished`:
+/// the finished jobs kept (see `history.rs`).
 pub(crate) async fn jobs(
     State(app): State<App>,
     Path(queue): Path<String>,
     Query(page): Query<Page>,
 ) -> Response {
+    let limit = page.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
+    let offset = page.offset.unwrap_or(0);
+    if page.state.as_deref() == Some(super::history::TAB) {
+        return super::history::api(&app, &queue, offset, limit).await;
+    }
     let state = match page
         .state
         .as_deref()
@@ -97,8 +128,7 @@ pub(crate) async fn jobs(
         Ok(state) => state,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    let limit = page.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
-    match list(&app, &queue, state, page.offset.unwrap_or(0), limit).await {
+    match list(&app, &queue, state, offset, limit).await {
         Ok(jobs) => Json(jobs).into_response(),
         Err(e) => failure(e),
     }
@@ -133,14 +163,21 @@ pub(crate) async fn job(
     State(app): State<App>,
     Path((queue, id)): Path<(String, String)>,
 ) -> Response {
-    let detail = async { app.thoonk.queue(&queue)?.detail(&id).await }.await;
-    match detail {
-        Ok(Some(detail)) => Json(Detail {
+    match job_and_finish(&app, &queue, &id).await {
+        Ok((Some(detail), finished)) => Json(Detail::Job {
             actions: actions(detail.state),
             detail,
+            finished,
         })
         .into_response(),
-        Ok(None) => refuse(
+        Ok((None, Some(finished))) => Json(Detail::Finished {
+            id,
+            state: super::history::TAB,
+            finished,
+            actions: &[],
+        })
+        .into_response(),
+        Ok((None, None)) => refuse(
             StatusCode::NOT_FOUND,
             &format!("job {id} in queue {queue} does not exist"),
         ),

@@ -10,6 +10,7 @@
 mod api;
 mod app;
 mod auth;
+mod history;
 mod live;
 mod metrics;
 mod pages;

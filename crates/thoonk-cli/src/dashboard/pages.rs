@@ -5,7 +5,7 @@
 use super::api::{self, actions, Listed, PAGE};
 use super::app::App;
 use super::live::QueueView;
-use super::{schedules, settings};
+use super::{history, schedules, settings};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -107,7 +107,7 @@ pub(crate) struct QueuePage {
 }
 
 /// `/queues/QUEUE?state=S&offset=N`: the queue's settings, with pause and
-/// resume, and its jobs in one state, paged.
+/// resume, and its jobs in one state (or the finished ones it keeps), paged.
 pub(crate) async fn queue(
     State(app): State<App>,
     Path(queue): Path<String>,
@@ -121,19 +121,11 @@ pub(crate) async fn queue(
     {
         return Redirect::to(&job_path(&queue, id)).into_response();
     }
-    let state = match page
-        .state
-        .as_deref()
-        .unwrap_or("available")
-        .parse::<JobState>()
-    {
-        Ok(state) => state,
-        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-    };
+    let tab = page.state.as_deref().unwrap_or("available");
     let offset = page.offset.unwrap_or(0);
-    let jobs = match api::list(&app, &queue, state, offset, PAGE).await {
-        Ok(jobs) => jobs,
-        Err(e) => return api::failure(e),
+    let (listing, listed) = match listing(&app, &queue, tab, offset).await {
+        Ok(listing) => listing,
+        Err(refused) => return refused,
     };
     let overview = app.live.now();
     let view = overview.queue(&queue);
@@ -142,6 +134,7 @@ pub(crate) async fn queue(
         Err(e) => return api::failure(e),
     };
     let count = |s: JobState| view.map_or(0, |v| count(v, s));
+    let tab_path = |offset: usize| format!("{}?state={tab}&offset={offset}", queue_path(&queue));
     let body = html! {
         h1 {
             "Queue " span.name { (queue) } " "
@@ -151,35 +144,63 @@ pub(crate) async fn queue(
         (schedules::section(&scheduled))
         nav.states {
             @for s in JobState::ALL {
-                a.current[s == state] href=(format!("{}?state={}", queue_path(&queue), s.as_str())) {
+                a.current[s.as_str() == tab] href=(format!("{}?state={}", queue_path(&queue), s.as_str())) {
                     (s.as_str()) " " span.count id=(format!("count-{}", s.as_str())) { (count(s)) }
                 }
             }
+            a.current[tab == history::TAB] href=(format!("{}?state={}", queue_path(&queue), history::TAB)) { (history::TAB) }
         }
         form.find method="get" action=(queue_path(&queue)) {
             input type="search" name="find" placeholder="find a job by id" aria-label="job id";
             button type="submit" { "find" }
         }
         p #flash role="status" {}
+        (listing)
+        nav.pager {
+            @if offset > 0 {
+                a href=(tab_path(offset.saturating_sub(PAGE))) { "← newer page" }
+            }
+            @if listed == PAGE {
+                a href=(tab_path(offset + PAGE)) { "next page →" }
+            }
+        }
+    };
+    layout(&app, "queue", &queue, body).into_response()
+}
+
+/// The listing of the queue page's tab `tab` (a state, or the finished
+/// jobs kept) from `offset`, and how many it holds; or the refusal to answer
+/// with.
+async fn listing(
+    app: &App,
+    queue: &str,
+    tab: &str,
+    offset: usize,
+) -> Result<(Markup, usize), Response> {
+    if tab == history::TAB {
+        let jobs = history::list(app, queue, offset, PAGE)
+            .await
+            .map_err(api::failure)?;
+        return Ok((history::table(queue, &jobs, offset, PAGE), jobs.len()));
+    }
+    let state = tab
+        .parse::<JobState>()
+        .map_err(|e| (StatusCode::BAD_REQUEST, e).into_response())?;
+    let jobs = api::list(app, queue, state, offset, PAGE)
+        .await
+        .map_err(api::failure)?;
+    let table = html! {
         @if state == JobState::Stalled {
             button #retry-all type="button" { "retry all stalled" }
         }
         p.order { (state.as_str()) " jobs, " (order(state)) }
         table #jobs data-queue=(queue) data-state=(state.as_str()) data-offset=(offset) data-limit=(PAGE) {
             thead { tr { th { "id" } th { "payload" } th.n { "cancelled" } th { "last reason" } th { "actions" } } }
-            tbody { @for job in &jobs { (job_row(&queue, job)) } }
+            tbody { @for job in &jobs { (job_row(queue, job)) } }
         }
         p.empty #no-jobs hidden[!jobs.is_empty()] { "No " (state.as_str()) " jobs." }
-        nav.pager {
-            @if offset > 0 {
-                a href=(format!("{}?state={}&offset={}", queue_path(&queue), state.as_str(), offset.saturating_sub(PAGE))) { "← newer page" }
-            }
-            @if jobs.len() == PAGE {
-                a href=(format!("{}?state={}&offset={}", queue_path(&queue), state.as_str(), offset + PAGE)) { "next page →" }
-            }
-        }
     };
-    layout(&app, "queue", &queue, body).into_response()
+    Ok((table, jobs.len()))
 }
 
 /// The queue's settings and schedules, from its line of the overview; or,
@@ -243,18 +264,21 @@ pub(crate) async fn job(
     State(app): State<App>,
     Path((queue, id)): Path<(String, String)>,
 ) -> Response {
-    let detail = async { app.thoonk.queue(&queue)?.detail(&id).await }.await;
-    let detail = match detail {
-        Ok(detail) => detail,
+    let (detail, finished) = match api::job_and_finish(&app, &queue, &id).await {
+        Ok(both) => both,
         Err(e) => return api::failure(e),
     };
     let body = html! {
         p.crumbs { a href=(queue_path(&queue)) { "← queue " (queue) } }
         h1 { "Queue " code #job-id { (id) } }
         p #flash role="status" {}
-        @match &detail {
-            None => p.error #missing { "No job " (id) " in queue " (queue) ": it finished, was retracted, or never was." },
-            Some(d) => {
+        @match (&detail, &finished) {
+            (None, Some(_)) => {
+                dl #detail data-queue=(queue) data-id=(id) { dt { "state" } dd #state { (history::TAB) } }
+                div.actions #job-actions {}
+            }
+            (None, None) => p.error #missing { "No job " (id) " in queue " (queue) ": it finished, was retracted, or never was." },
+            (Some(d), _) => {
                 dl #detail data-queue=(queue) data-id=(id) {
                     dt { "state" } dd #state { (d.state.as_str()) }
                     dt { "cancelled" } dd #cancelled { (d.cancelled) " times" }
@@ -274,6 +298,7 @@ pub(crate) async fn job(
                 pre #payload { (pretty(&d.item)) }
             }
         }
+        @if let Some(finished) = &finished { (history::record(finished)) }
     };
     layout(&app, "job", &id, body).into_response()
 }

@@ -1,6 +1,6 @@
-//! A queue's settings (its flow control, lease and cancel limit) as the
-//! dashboard shows them: in JSON, as text, and as the queue page's section
-//! with the pause and resume buttons.
+//! A queue's settings (its flow control, lease, cancel limit and finished
+//! history) as the dashboard shows them: in JSON, as text, and as the queue
+//! page's section with the pause and resume buttons.
 
 use maud::{html, Markup};
 use serde::{Serialize, Serializer};
@@ -17,6 +17,8 @@ struct Json {
     timeout_ms: Option<u64>,
     lease_ms: u64,
     max_cancels: u64,
+    keep_finished: Option<u64>,
+    keep_finished_for_ms: Option<u64>,
 }
 
 /// `jobs` claims in any `per_ms` milliseconds, fleet-wide.
@@ -42,6 +44,8 @@ fn json(config: &QueueConfig) -> Json {
         timeout_ms: config.timeout.map(millis),
         lease_ms: millis(config.lease),
         max_cancels: config.max_cancels,
+        keep_finished: config.keep_finished,
+        keep_finished_for_ms: config.keep_finished_for.map(millis),
     }
 }
 
@@ -68,7 +72,7 @@ fn span(d: Duration) -> String {
 
 /// What the page shows for each setting, in the order it shows them: (the
 /// id of its cell, its label, its value as text).
-fn shown(config: &QueueConfig) -> [(&'static str, &'static str, String); 6] {
+fn shown(config: &QueueConfig) -> [(&'static str, &'static str, String); 8] {
     let none = || "none".to_string();
     let default = |text: String, is_default: bool| {
         if is_default {
@@ -110,6 +114,16 @@ fn shown(config: &QueueConfig) -> [(&'static str, &'static str, String); 6] {
                 config.max_cancels.to_string(),
                 config.max_cancels == DEFAULT_MAX_CANCELS,
             ),
+        ),
+        (
+            "keep_finished",
+            "keep finished",
+            config.keep_finished.map_or_else(none, |n| n.to_string()),
+        ),
+        (
+            "keep_finished_for",
+            "keep finished for",
+            config.keep_finished_for.map_or_else(none, span),
         ),
     ]
 }
@@ -157,6 +171,8 @@ mod tests {
             rate: Some(Rate::new(5000, Duration::from_secs(60))),
             max_running: Some(4),
             timeout: Some(Duration::from_millis(2500)),
+            keep_finished: Some(1000),
+            keep_finished_for: Some(Duration::from_secs(3600)),
         }
     }
 
@@ -182,11 +198,16 @@ mod tests {
                 "none",
                 "none",
                 "30s (default)",
-                "25 (default)"
+                "25 (default)",
+                "none",
+                "none"
             ]
         );
         let set = every_setting_set();
-        assert_eq!(text(&set), ["yes", "5000/m", "4", "2500ms", "45s", "3"]);
+        assert_eq!(
+            text(&set),
+            ["yes", "5000/m", "4", "2500ms", "45s", "3", "1000", "1h"]
+        );
     }
 
     #[test]
@@ -201,6 +222,8 @@ mod tests {
                 "timeout_ms": 2500,
                 "lease_ms": 45000,
                 "max_cancels": 3,
+                "keep_finished": 1000,
+                "keep_finished_for_ms": 3_600_000,
             })
         );
         assert_eq!(
@@ -212,6 +235,8 @@ mod tests {
                 "timeout_ms": null,
                 "lease_ms": 30000,
                 "max_cancels": 25,
+                "keep_finished": null,
+                "keep_finished_for_ms": null,
             })
         );
     }

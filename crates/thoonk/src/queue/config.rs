@@ -96,6 +96,12 @@ pub struct QueueConfig {
     /// applies when it is shorter). Workers read it at their heartbeat:
     /// see [`ConfigChange::timeout`].
     pub timeout: Option<Duration>,
+    /// Keep the last this many finished jobs ([`Queue::finished`]);
+    /// `None` (and no `keep_finished_for`): a finish keeps nothing.
+    pub keep_finished: Option<u64>,
+    /// Keep the jobs finished in the last this long. With
+    /// `keep_finished` too, a job goes once either bound says so.
+    pub keep_finished_for: Option<Duration>,
 }
 
 /// The settings of a queue that sets none.
@@ -108,6 +114,8 @@ impl Default for QueueConfig {
             rate: None,
             max_running: None,
             timeout: None,
+            keep_finished: None,
+            keep_finished_for: None,
         }
     }
 }
@@ -122,6 +130,8 @@ pub struct ConfigChange {
     rate: Option<Option<Rate>>,
     max_running: Option<Option<u64>>,
     timeout: Option<Option<Duration>>,
+    keep_finished: Option<Option<u64>>,
+    keep_finished_for: Option<Option<Duration>>,
 }
 
 impl ConfigChange {
@@ -176,6 +186,28 @@ impl ConfigChange {
         self
     }
 
+    /// Keep the last `n` finished jobs of the queue (at least 1, at most
+    /// [`MAX_CANCELS`](crate::MAX_CANCELS)), each with its result (cut to
+    /// [`KEPT_RESULT_BYTES`](crate::KEPT_RESULT_BYTES)), finish time,
+    /// duration, worker and cancel count ([`Queue::finished`]); `None`: no
+    /// bound by count. Lowering it
+    /// does not trim at once: each finish then drops a bounded number of
+    /// the oldest beyond it, so that no call takes long.
+    pub fn keep_finished(mut self, n: Option<u64>) -> Self {
+        self.keep_finished = Some(n);
+        self
+    }
+
+    /// Keep the jobs finished in the last `age` (at least 1 ms, at most
+    /// [`MAX_DELAY`](crate::MAX_DELAY)); `None`: no bound by age. Older
+    /// ones go as later finishes trim, a bounded number per call. When
+    /// both this and [`keep_finished`](ConfigChange::keep_finished) end up
+    /// `None`, the queue keeps nothing and its kept history is deleted.
+    pub fn keep_finished_for(mut self, age: Option<Duration>) -> Self {
+        self.keep_finished_for = Some(age);
+        self
+    }
+
     /// The (setting, value) pairs configure.lua takes, an empty value
     /// removing the setting; or the refusal of a value out of range.
     fn pairs(&self) -> std::result::Result<Vec<(&'static str, String)>, Refused> {
@@ -214,19 +246,37 @@ impl ConfigChange {
             }
             pairs.push(("timeout_ms", timeout.map(ms).unwrap_or_default()));
         }
+        if let Some(keep) = self.keep_finished {
+            if let Some(n) = keep {
+                limits::count_between("keep_finished", n, 1, limits::MAX_CANCELS)?;
+            }
+            let value = keep.map(|n| n.to_string()).unwrap_or_default();
+            pairs.push(("keep_finished", value));
+        }
+        if let Some(age) = self.keep_finished_for {
+            if let Some(age) = age {
+                limits::between("keep_finished_for", age, MIN_AGE, limits::MAX_DELAY)?;
+            }
+            pairs.push(("keep_finished_for_ms", age.map(ms).unwrap_or_default()));
+        }
         Ok(pairs)
     }
 }
 
 /// The fields of job.config, in the order [`Queue::config`] reads them.
-const FIELDS: [&str; 6] = [
+const FIELDS: [&str; 8] = [
     "lease_ms",
     "max_cancels",
     "paused",
     "rate",
     "max_running",
     "timeout_ms",
+    "keep_finished",
+    "keep_finished_for_ms",
 ];
+
+/// The shortest history age: a millisecond, the unit it is kept in.
+const MIN_AGE: Duration = Duration::from_millis(1);
 
 impl Queue {
     /// The queue's settings, defaults filled in. (A value another program
@@ -247,6 +297,8 @@ impl Queue {
             rate: values[3].as_deref().and_then(Rate::from_stored),
             max_running: number(4).filter(|&n| n > 0),
             timeout: millis(5),
+            keep_finished: number(6).filter(|&n| n > 0),
+            keep_finished_for: millis(7),
         })
     }
 
@@ -264,6 +316,9 @@ impl Queue {
             let mut call = scripts::CONFIGURE.call();
             call.key(&k.config)
                 .key(&k.flow)
+                .key(&k.keep)
+                .key(&k.finished)
+                .key(&k.history)
                 .arg(k.channel("config"))
                 .arg(k.channel("pause"))
                 .arg(k.channel("resume"));

@@ -340,7 +340,7 @@ impl Queue {
 /// Where a listing goes on: the start of its next page
 /// ([`Queue::list_page`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor(String);
+pub struct Cursor(pub(super) String);
 
 /// One page of a listing ([`Queue::list_page`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -414,7 +414,7 @@ pub(super) fn ms(text: Vec<u8>) -> Option<u64> {
 }
 
 /// A script reply that does not have the agreed shape.
-fn unexpected(what: &'static str) -> redis::RedisError {
+pub(super) fn unexpected(what: &'static str) -> redis::RedisError {
     redis::RedisError::from((redis::ErrorKind::Parse, what))
 }
 

@@ -5,6 +5,7 @@
 
 pub(crate) mod claim;
 mod config;
+mod history;
 mod inspect;
 mod leases;
 mod manage;
@@ -16,9 +17,11 @@ pub(crate) mod waiting;
 
 pub use claim::Job;
 pub use config::{ConfigChange, QueueConfig, Rate, DEFAULT_LEASE, DEFAULT_MAX_CANCELS, MAX_RATE};
+pub use history::{FinishedJob, FinishedPage, KEPT_RESULT_BYTES};
 pub use inspect::{Cursor, JobDetail, JobInfo, Page, Stats, WorkerInfo};
 pub use leases::Recovered;
 pub use outcome::Cancel;
+pub(crate) use outcome::Finishing;
 pub use progress::MAX_PROGRESS_BYTES;
 pub use publish::{NewJob, Publish};
 pub use schedules::{

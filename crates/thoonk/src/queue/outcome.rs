@@ -8,6 +8,15 @@ use crate::names::check_id;
 use crate::{scripts, Result, State};
 use std::time::Duration;
 
+/// One job of a batch of finishes: which, its result, and how long its
+/// handler ran (`None`: not known).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Finishing<'a> {
+    pub(crate) job: JobRef<'a>,
+    pub(crate) result: Option<&'a [u8]>,
+    pub(crate) ran: Option<Duration>,
+}
+
 /// How to cancel a job: [`Queue::cancel_with`].
 #[derive(Debug, Clone, Default)]
 pub struct Cancel {
@@ -58,10 +67,28 @@ impl Queue {
     /// Finishes many claimed jobs in one call, each with its result (or
     /// none). Each job is checked on its own: the reply holds one outcome
     /// per job, in order; one refusal does not stop the others.
+    ///
+    /// On a queue that keeps its finished jobs, the duration recorded is
+    /// the time since the job's claim or its lease's last extension (a
+    /// worker's finishes record how long its handler ran).
     pub async fn finish_many(
         &self,
         jobs: &[(JobRef<'_>, Option<&[u8]>)],
     ) -> Result<Vec<Result<()>>> {
+        let jobs: Vec<Finishing<'_>> = jobs
+            .iter()
+            .map(|&(job, result)| Finishing {
+                job,
+                result,
+                ran: None,
+            })
+            .collect();
+        self.finish_ran(&jobs).await
+    }
+
+    /// [`Queue::finish_many`], with how long each job's handler ran when
+    /// the caller knows (a worker's finisher).
+    pub(crate) async fn finish_ran(&self, jobs: &[Finishing<'_>]) -> Result<Vec<Result<()>>> {
         let refuse = |refused: limits::Refused| refused.on("finish", self.name());
         limits::count_at_most(
             "jobs in one finish",
@@ -73,7 +100,7 @@ impl Queue {
         // refused on its own; it must not hold up the rest of a batch.
         let mut outcomes: Vec<Option<Result<()>>> = jobs
             .iter()
-            .map(|(job, result)| {
+            .map(|Finishing { job, result, .. }| {
                 let size = result.map_or(0, <[u8]>::len) as u64;
                 check_id(self.name(), job.id)
                     .and_then(|()| {
@@ -98,15 +125,22 @@ impl Queue {
                 .key(&k.finishes)
                 .key(&k.awaited)
                 .key(&k.reasons)
+                .key(&k.config)
+                .key(&k.keep)
+                .key(&k.finished)
+                .key(&k.history)
                 .key(&k.progress)
                 .arg(k.channel("finish"));
             for &i in &valid {
-                let (job, result) = jobs[i];
+                let Finishing { job, result, ran } = jobs[i];
+                // (Past the bound the script takes, a year is as good.)
+                let ran = ran.map(|d| d.min(limits::MAX_DELAY).as_millis().to_string());
                 call.key(k.result(job.id))
                     .arg(job.id)
                     .arg(job.token.unwrap_or(""))
                     .arg(if result.is_some() { "1" } else { "0" })
-                    .arg(result.unwrap_or_default());
+                    .arg(result.unwrap_or_default())
+                    .arg(ran.unwrap_or_default());
             }
             let replies: Vec<String> = call
                 .once(self)
@@ -115,7 +149,7 @@ impl Queue {
                 .map_err(self.at("finish"))?;
             for (&i, reply) in valid.iter().zip(replies) {
                 outcomes[i] = Some(
-                    self.check(reply, "finish", jobs[i].0, State::Claimed)
+                    self.check(reply, "finish", jobs[i].job, State::Claimed)
                         .map(drop),
                 );
             }

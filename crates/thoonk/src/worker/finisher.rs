@@ -11,9 +11,11 @@
 
 use super::state::LaneState;
 use crate::queue::claim::Claimed;
+use crate::queue::Finishing;
 use crate::{Error, Job, JobRef, Queue, Result};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 /// Most finishes in one call: enough to amortise a round trip, few enough
@@ -46,6 +48,9 @@ struct Finish {
     id: String,
     token: String,
     result: Option<Vec<u8>>,
+    /// How long the handler ran: a queue that keeps its finished jobs
+    /// records it.
+    ran: Duration,
     slot: OwnedSemaphorePermit,
     done: oneshot::Sender<Finished>,
 }
@@ -86,12 +91,14 @@ impl Finisher {
         Finisher { finishes }
     }
 
-    /// Finishes one job with its result (or none), in the next batch. The slot goes
-    /// with it: to the job claimed in its place, or back to the pool.
+    /// Finishes one job with its result (or none), its handler having run
+    /// for `ran`, in the next batch. The slot goes with it: to the job
+    /// claimed in its place, or back to the pool.
     pub(crate) async fn finish(
         &self,
         job: &Job,
         result: Option<Vec<u8>>,
+        ran: Duration,
         slot: OwnedSemaphorePermit,
     ) -> Finished {
         let (done, outcome) = oneshot::channel();
@@ -99,6 +106,7 @@ impl Finisher {
             id: job.id.clone(),
             token: job.token.clone(),
             result,
+            ran,
             slot,
             done,
         };
@@ -134,12 +142,16 @@ async fn run(worker: Context, mut rx: mpsc::UnboundedReceiver<Finish>) {
         } else {
             0
         };
-        let jobs: Vec<(JobRef<'_>, Option<&[u8]>)> = batch
+        let jobs: Vec<Finishing<'_>> = batch
             .iter()
-            .map(|f| (JobRef::fenced(&f.id, &f.token), f.result.as_deref()))
+            .map(|f| Finishing {
+                job: JobRef::fenced(&f.id, &f.token),
+                result: f.result.as_deref(),
+                ran: Some(f.ran),
+            })
             .collect();
         // Both go out together on the multiplexed connection.
-        let (finished, claimed) = tokio::join!(queue.finish_many(&jobs), async {
+        let (finished, claimed) = tokio::join!(queue.finish_ran(&jobs), async {
             if want == 0 {
                 return Ok(Claimed::default());
             }

@@ -12,7 +12,7 @@ use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
 
 /// What a handler ends with: the result to finish the job with (or none),
@@ -43,6 +43,7 @@ impl Run<'_> {
     /// outcome; the slot is given up once the outcome is recorded (a
     /// finish hands it on to a refill).
     pub(crate) async fn process(&self, mut job: Job, slot: OwnedSemaphorePermit) {
+        let started = Instant::now();
         let outcome = match self.timeout {
             None => self.call(job.clone()).await,
             Some(limit) => {
@@ -51,7 +52,8 @@ impl Run<'_> {
                 timeout::bounded(self.call(job.clone()), limit, self.grace, signal, at).await
             }
         };
-        self.record(&job, &outcome, slot).await;
+        let ran = started.elapsed();
+        self.record(&job, &outcome, ran, slot).await;
     }
 
     /// The handler's outcome on `job`.
@@ -68,14 +70,21 @@ impl Run<'_> {
     }
 
     /// Records the outcome until it is in, or refused, or cannot be.
-    async fn record(&self, job: &Job, outcome: &Outcome, slot: OwnedSemaphorePermit) {
+    /// (`ran`: how long the handler ran, for the queue's history.)
+    async fn record(
+        &self,
+        job: &Job,
+        outcome: &Outcome,
+        ran: Duration,
+        slot: OwnedSemaphorePermit,
+    ) {
         let mut slot = Some(slot);
         let mut pause = Duration::from_millis(50);
         loop {
             let done = match outcome {
                 Ok(result) => {
                     let held = slot.take().expect("a slot until the outcome is recorded");
-                    match self.finisher.finish(job, result.clone(), held).await {
+                    match self.finisher.finish(job, result.clone(), ran, held).await {
                         Finished::Recorded(done) => done.map(|_| &self.counters.finished),
                         Finished::Retry(e, back) => {
                             slot = Some(back);

@@ -77,6 +77,9 @@ async function post(url) {
   return body;
 }
 
+// Unix ms as the server writes them: 2026-11-30 07:31:02.123 UTC.
+const time = (ms) => (ms == null ? "—" : new Date(ms).toISOString().replace("T", " ").replace("Z", " UTC"));
+
 // A duration in its largest whole unit, as the server writes it: 2h, 5m,
 // 30s, 1500ms.
 function span(ms) {
@@ -108,6 +111,8 @@ function showSettings(s) {
     timeout: none(s.timeout_ms, span),
     lease: span(s.lease_ms) + (s.lease_ms === Number(defaults.leaseMs) ? " (default)" : ""),
     max_cancels: String(s.max_cancels) + (s.max_cancels === Number(defaults.maxCancels) ? " (default)" : ""),
+    keep_finished: none(s.keep_finished, String),
+    keep_finished_for: none(s.keep_finished_for_ms, span),
   };
   for (const [key, value] of Object.entries(text)) {
     const cell = document.getElementById("setting-" + key);
@@ -166,6 +171,7 @@ if (page === "queue") {
     if (!response.ok) return;
     const jobs = await response.json();
     table.tBodies[0].replaceChildren(...jobs.map((job) => {
+      if (state === "finished") return finishedRow(job);
       const row = el("tr", { "data-id": job.id });
       const id = el("td");
       const link = el("a", { href: jobPath(queue, job.id) });
@@ -187,6 +193,21 @@ if (page === "queue") {
       return row;
     }));
     document.getElementById("no-jobs").hidden = jobs.length > 0;
+  }
+  // A finished job the queue keeps (see history.rs): its result as text,
+  // cut as the server cuts it.
+  function finishedRow(job) {
+    const row = el("tr", { "data-id": job.id });
+    const id = el("td");
+    const link = el("a", { href: jobPath(queue, job.id) });
+    link.append(el("code", {}, job.id));
+    id.append(link);
+    const text = job.result == null ? "—" : typeof job.result === "string" ? job.result : "(bytes)";
+    const result = text.length > 160 || job.result_cut ? text.slice(0, 160) + "…" : text;
+    row.append(id, el("td", {}, time(job.finished_ms)), el("td", { class: "n" }, `${job.duration_ms} ms`),
+      el("td", {}, job.worker || "—"), el("td", { class: "n" }, job.cancelled),
+      el("td", { class: "item" }, result));
+    return row;
   }
   const soon = () => { if (!pending) pending = setTimeout(reload, 100); };
   follow(`/api/live/${enc(queue)}`, {
@@ -243,7 +264,6 @@ if (page === "job") {
   if (detail) {
     const { queue, id } = detail.dataset;
     const show = (key, text) => { document.getElementById(key).textContent = text; };
-    const time = (ms) => (ms == null ? "—" : new Date(ms).toISOString().replace("T", " ").replace("Z", " UTC"));
     async function reload() {
       const response = await fetch(`/api/queues/${enc(queue)}/jobs/${enc(id)}`, { credentials: "same-origin" });
       if (response.status === 404) {
@@ -254,6 +274,11 @@ if (page === "job") {
       if (!response.ok) return;
       const d = await response.json();
       show("state", d.state);
+      // Finished, and kept: only the kept record is left (the page shows it).
+      if (d.state === "finished") {
+        document.getElementById("job-actions").replaceChildren();
+        return;
+      }
       show("cancelled", `${d.cancelled} times`);
       show("reason", d.reason || "—");
       show("claimed", time(d.claimed_ms));
