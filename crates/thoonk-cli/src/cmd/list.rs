@@ -56,77 +56,102 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
 }
 
 async fn jobs(handle: &Queue, state: State, json: bool) -> Result<(), Fatal> {
-    let mut out = std::io::stdout().lock();
-    // Each page printed as it comes: the first line of a long listing
-    // comes at once, and a reader that stops early (`| head`) stops us.
+    let mut printer = Printer::start(json, state == State::Stalled)?;
     let mut from = None;
-    let mut first = true;
-    // A scan of a set may meet a member twice (when the set grows or
-    // shrinks meanwhile): each stalled job is printed once.
-    let mut printed = std::collections::HashSet::new();
-    if json {
-        write!(out, "[")?;
-    }
     loop {
         let page = handle.list_page(state, from.as_ref(), PAGE).await?;
         for info in &page.jobs {
-            if state == State::Stalled && !printed.insert(info.id.clone()) {
-                continue;
-            }
-            if json {
-                write!(out, "{}{}", if first { "" } else { "," }, entry(info))?;
-            } else {
-                line(&mut out, info)?;
-            }
-            first = false;
+            printer.print(&info.id, || entry(info), |out| line(out, info))?;
         }
-        out.flush()?;
+        printer.flush()?;
         match page.next {
             Some(next) => from = Some(next),
-            None => break,
+            None => return printer.end(),
         }
     }
-    if json {
-        writeln!(out, "]")?;
-    }
-    Ok(())
 }
 
 /// The finished jobs kept, newest first, each page printed as it comes.
 async fn finished(handle: &Queue, json: bool) -> Result<(), Fatal> {
-    let mut out = std::io::stdout().lock();
+    let mut printer = Printer::start(json, true)?;
     let mut from = None;
-    let mut first = true;
-    // Pages start at an offset from the newest: a finish meanwhile shifts
-    // the rest by one, and a job would be printed twice.
-    let mut printed = std::collections::HashSet::new();
-    if json {
-        write!(out, "[")?;
-    }
     loop {
         let page = handle.finished_page(from.as_ref(), PAGE).await?;
         for job in &page.jobs {
-            if !printed.insert(job.id.clone()) {
-                continue;
-            }
-            if json {
-                let comma = if first { "" } else { "," };
-                write!(out, "{comma}{}", finished_entry(job))?;
-            } else {
-                finished_line(&mut out, job)?;
-            }
-            first = false;
+            printer.print(
+                &job.id,
+                || finished_entry(job),
+                |out| finished_line(out, job),
+            )?;
         }
-        out.flush()?;
+        printer.flush()?;
         match page.next {
             Some(next) => from = Some(next),
-            None => break,
+            None => return printer.end(),
         }
     }
-    if json {
-        writeln!(out, "]")?;
+}
+
+/// Prints a listing page by page as it comes (the first line of a long
+/// listing comes at once, and a reader that stops early, `| head`, stops
+/// us): a JSON array, or a line per job.
+struct Printer {
+    out: std::io::StdoutLock<'static>,
+    json: bool,
+    first: bool,
+    /// The ids printed, when a listing may meet one twice: a scan of the
+    /// stalled set, when the set changes meanwhile; the finished jobs,
+    /// whose pages start at an offset from the newest, which a finish
+    /// meanwhile shifts by one.
+    printed: Option<std::collections::HashSet<String>>,
+}
+
+impl Printer {
+    fn start(json: bool, once_each: bool) -> std::io::Result<Printer> {
+        let mut out = std::io::stdout().lock();
+        if json {
+            write!(out, "[")?;
+        }
+        Ok(Printer {
+            out,
+            json,
+            first: true,
+            printed: once_each.then(Default::default),
+        })
     }
-    Ok(())
+
+    /// Prints job `id`, as `entry` in JSON or as `line` writes it.
+    fn print(
+        &mut self,
+        id: &str,
+        entry: impl FnOnce() -> serde_json::Value,
+        line: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        if let Some(printed) = &mut self.printed {
+            if !printed.insert(id.to_string()) {
+                return Ok(());
+            }
+        }
+        if self.json {
+            let comma = if self.first { "" } else { "," };
+            write!(self.out, "{comma}{}", entry())?;
+        } else {
+            line(&mut self.out)?;
+        }
+        self.first = false;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+
+    fn end(mut self) -> Result<(), Fatal> {
+        if self.json {
+            writeln!(self.out, "]")?;
+        }
+        Ok(())
+    }
 }
 
 /// A finished job as `--json` prints it: times in Unix ms, the result as

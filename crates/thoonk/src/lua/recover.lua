@@ -148,25 +148,22 @@ if #sample > 0 then
   end
   call_many('HDEL', tokens, stale)
 end
--- Progress of a claim a v1 client ended: the job is claimed no more.
-local reported = redis.call('HRANDFIELD', progress, SWEEP_SAMPLE)
-if #reported > 0 then
-  local scores = ask_many('ZMSCORE', claimed, reported)
-  local ended = {}
-  for k = 1, #reported do
-    if not scores[k] then ended[#ended + 1] = reported[k] end
-  end
-  call_many('HDEL', progress, ended)
-end
-local marks = redis.call('HRANDFIELD', awaited, SWEEP_SAMPLE)
-if #marks > 0 then
-  local present = ask_many('HMGET', items, marks)
+-- Deletes the fields of a sample of `hash` (ids) for which `ask` (HMGET,
+-- ZMSCORE) of `key` finds nothing: the job they were kept for is gone.
+local function sweep(hash, ask, key)
+  local sample = redis.call('HRANDFIELD', hash, SWEEP_SAMPLE)
+  if #sample == 0 then return end
+  local found = ask_many(ask, key, sample)
   local gone = {}
-  for k = 1, #marks do
-    if not present[k] then gone[#gone + 1] = marks[k] end
+  for k = 1, #sample do
+    if not found[k] then gone[#gone + 1] = sample[k] end
   end
-  call_many('HDEL', awaited, gone)
+  call_many('HDEL', hash, gone)
 end
+-- Progress of claims a v1 client ended (the job is claimed no more), and
+-- result marks of the jobs it finished.
+sweep(progress, 'ZMSCORE', claimed)
+sweep(awaited, 'HMGET', items)
 local reply = {requeued, stalled_count, lease, #due, waiting and grace_ends - now or 0, timeout}
 -- (A pass that took nothing back and promoted nothing has no effect a
 -- second run could repeat: it writes nothing, not even its reply.)
