@@ -43,7 +43,11 @@ fn config_keeps_finished_jobs_and_list_finished_shows_them() {
     let human = redis.thoonk(&["config", "q"]);
     let text = human.assert_success();
     assert!(
-        text.contains("keep_finished  2\n") && text.contains("keep_finished_for  3600 s\n"),
+        text.lines()
+            .any(|l| l.split_whitespace().eq(["keep_finished", "2"]))
+            && text
+                .lines()
+                .any(|l| l.split_whitespace().eq(["keep_finished_for", "3600", "s"])),
         "{text}"
     );
 

@@ -129,30 +129,29 @@ pub(crate) async fn run(thoonk: &Thoonk, args: Args) -> Result<(), Fatal> {
     } else {
         let none = || "none".to_string();
         let secs = |d: Duration| format!("{} s", d.as_secs_f64());
-        writeln!(out, "queue        {}", args.queue)?;
-        writeln!(out, "lease        {}", secs(config.lease))?;
-        writeln!(out, "max_cancels  {}", config.max_cancels)?;
-        writeln!(
-            out,
-            "paused       {}",
-            if config.paused { "yes" } else { "no" }
-        )?;
-        writeln!(
-            out,
-            "rate         {}",
-            config.rate.map_or_else(none, |r| r.to_string())
-        )?;
-        let max_running = config.max_running.map_or_else(none, |n| n.to_string());
-        writeln!(out, "max_running  {max_running}")?;
-        writeln!(
-            out,
-            "timeout      {}",
-            config.timeout.map_or_else(none, secs)
-        )?;
-        let keep = config.keep_finished.map_or_else(none, |n| n.to_string());
-        writeln!(out, "keep_finished  {keep}")?;
-        let keep_for = config.keep_finished_for.map_or_else(none, secs);
-        writeln!(out, "keep_finished_for  {keep_for}")?;
+        let lines = [
+            ("queue", args.queue.clone()),
+            ("lease", secs(config.lease)),
+            ("max_cancels", config.max_cancels.to_string()),
+            ("paused", if config.paused { "yes" } else { "no" }.into()),
+            ("rate", config.rate.map_or_else(none, |r| r.to_string())),
+            (
+                "max_running",
+                config.max_running.map_or_else(none, |n| n.to_string()),
+            ),
+            ("timeout", config.timeout.map_or_else(none, secs)),
+            (
+                "keep_finished",
+                config.keep_finished.map_or_else(none, |n| n.to_string()),
+            ),
+            (
+                "keep_finished_for",
+                config.keep_finished_for.map_or_else(none, secs),
+            ),
+        ];
+        for (label, value) in lines {
+            writeln!(out, "{label:<18} {value}")?;
+        }
     }
     Ok(())
 }
