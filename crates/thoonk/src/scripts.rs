@@ -75,10 +75,8 @@ scripts! {
 /// one per job), `_state.lua` (claims, and a job's state for refusals),
 /// `_flow.lua` (pause, rate and running limits, in the claim), `_marks.lua`
 /// (when the waiting jobs joined the line), `_schedules.lua` (a schedule's
-/// record). Each after those whose functions it calls.
-/// `_flow.lua` (pause, rate and running limits, in the claim),
-/// `_history.lua` (the finished jobs a queue keeps). Each after those
-/// whose functions it calls.
+/// record), `_history.lua` (the finished jobs a queue keeps). Each after
+/// those whose functions it calls.
 const PRELUDES: &str = concat!(
     include_str!("lua/_once.lua"),
     include_str!("lua/_args.lua"),

@@ -177,6 +177,11 @@ async fn the_history_keeps_those_of_the_last_t() {
     finish_each(&q, &["new"]).await;
     let listed = q.finished(0, 10).await.unwrap();
     assert_eq!(ids(&listed), ["new", "mid"], "61 s on, the first two went");
+    // With no finish to trim them, records past T are kept but not shown.
+    env.advance(Duration::from_secs(31));
+    assert_eq!(ids(&q.finished(0, 10).await.unwrap()), ["new"]);
+    assert!(q.finished_job("mid").await.unwrap().is_none());
+    assert_eq!(kept(&env, "last-t").await, 2, "no finish has trimmed it");
     // With both bounds, a job goes once either says so.
     q.configure(ConfigChange::new().keep_finished(Some(1)))
         .await

@@ -197,3 +197,64 @@ async fn a_unique_window_is_refused_beyond_its_bound() {
         .unwrap_err();
     assert!(matches!(refused, Error::OutOfRange { .. }), "{refused}");
 }
+
+#[tokio::test]
+async fn an_id_published_again_is_dated_by_its_new_publish_not_its_old_mark() {
+    let env = Env::start_clocked().await;
+    let q = env.queue("latency-reused");
+    let id = || Publish::new().id("x");
+    q.publish("first", id()).await.unwrap();
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    q.finish(&job).await.unwrap();
+    env.advance(3600 * SECOND);
+    // A mark a moment ago (another job's), so that x gets none of its own.
+    q.publish("y", Publish::new()).await.unwrap();
+    let y = q.claim(1).await.unwrap().pop().unwrap();
+    q.finish(&y).await.unwrap();
+    q.publish("again", id()).await.unwrap();
+    env.advance(2 * SECOND);
+    about(latency_ms(&q).await, 2_000);
+}
+
+#[tokio::test]
+async fn a_job_sent_back_waits_from_when_it_came_back() {
+    let env = Env::start_clocked().await;
+    let q = env.queue("latency-back");
+    q.publish("x", Publish::new()).await.unwrap();
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    env.advance(600 * SECOND);
+    q.cancel(&job).await.unwrap();
+    env.advance(3 * SECOND);
+    about(latency_ms(&q).await, 3_000);
+}
+
+#[tokio::test]
+async fn a_line_headed_by_many_ghosts_is_dated_by_its_marks() {
+    let env = Env::start_clocked().await;
+    let q = env.queue("latency-ghosts");
+    // A long list (over 1,000 ids): a retract leaves its id as a ghost.
+    let jobs: Vec<(String, Publish)> = (0..1100)
+        .map(|i| (format!("job {i}"), Publish::new().id(format!("j{i}"))))
+        .collect();
+    q.publish_many(jobs).await.unwrap();
+    for i in 0..20 {
+        q.retract(&format!("j{i}")).await.unwrap();
+    }
+    env.advance(30 * SECOND);
+    about(latency_ms(&q).await, 30_000);
+}
+
+#[tokio::test]
+async fn a_priority_job_on_an_empty_line_waits_from_its_publish() {
+    let env = Env::start_clocked().await;
+    let q = env.queue("latency-front");
+    q.publish("x", Publish::new()).await.unwrap();
+    let job = q.claim(1).await.unwrap().pop().unwrap();
+    q.finish(&job).await.unwrap();
+    env.advance(3600 * SECOND);
+    q.publish("urgent", Publish::new().priority(true))
+        .await
+        .unwrap();
+    env.advance(2 * SECOND);
+    about(latency_ms(&q).await, 2_000);
+}

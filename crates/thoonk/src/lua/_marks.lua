@@ -63,12 +63,29 @@ local function mark_joined(marks, items, claimed, stalled, delayed, id, now)
   redis.call('ZADD', marks, now, id)
 end
 
+-- Ids that joined the line again, and may carry the mark of an earlier
+-- stay (a given id published anew, a job sent back or retried): a mark
+-- they have moves to `now`, so that it dates this stay. (Generated ids
+-- are new: publish.lua passes only the given ones.)
+local function redate(marks, ids, now)
+  local n = #ids
+  if n == 0 then return end
+  local stamped = {}
+  for k = 1, n do
+    stamped[2 * k - 1] = now
+    stamped[2 * k] = ids[k]
+  end
+  for i = 1, 2 * n, CHUNK do
+    redis.call('ZADD', marks, 'XX', unpack(stamped, i, math.min(i + CHUNK - 1, 2 * n)))
+  end
+end
+
 -- How long (ms) the line's oldest job has waited at `now`: 0 when none
 -- waits. Bounded: a few reads for the head, and a binary search over the
 -- marks (twelve steps for the marks of a year).
 local function oldest_wait(ids, items, claimed, stalled, delayed, published, marks, now)
   -- The head of the line, past the ghosts a retract left (a few at most
-  -- are looked at; a list headed by more reads as fresh).
+  -- are looked at; past more, the marks alone date the line).
   local head
   for i = -1, -8, -1 do
     local id = redis.call('LINDEX', ids, i)
@@ -78,9 +95,8 @@ local function oldest_wait(ids, items, claimed, stalled, delayed, published, mar
       break
     end
   end
-  if not head then return 0 end
   -- Its own mark, or v1's publish time (a v1 publisher's job).
-  local since = redis.call('ZSCORE', marks, head) or redis.call('ZSCORE', published, head)
+  local since = head and (redis.call('ZSCORE', marks, head) or redis.call('ZSCORE', published, head))
   if not since then
     -- (Rank 0 is mark_joined's own record, once it made one.)
     local first = redis.call('ZSCORE', marks, '') and 1 or 0

@@ -60,5 +60,7 @@ if delay > 0 then
   return remembered('ok:delayed')
 end
 redis.call('LPUSH', ids, id)
-mark_joined(marks, items, claimed, stalled, delayed, id, server_now())
+local now = server_now()
+redate(marks, {id}, now)
+mark_joined(marks, items, claimed, stalled, delayed, id, now)
 return remembered('ok:available')

@@ -138,11 +138,19 @@ for j = 1, nu do
 end
 call_many('HSET', awaited, kept_pairs)
 call_many('ZADD', delayed, due_pairs)
+-- Priority jobs go ahead of the line, unmarked (marks follow the line's
+-- order), unless there is no line: then they are all of it.
+local alone = nf > 0 and nb == 0 and redis.call('LLEN', ids) == 0
 -- In order: each LPUSHed id goes behind the one before, each RPUSHed one
 -- in front of it, as one call per job would do.
 call_many('LPUSH', ids, back)
 call_many('RPUSH', ids, front)
+-- (A given id published anew may still carry its earlier job's mark.)
+local given = {}
+for j = 1, nu do given[j] = job_ids[unique_at[j]] end
+redate(marks, given, now)
 if nb > 0 then mark_joined(marks, items, claimed, stalled, delayed, back[1], now) end
+if alone then mark_joined(marks, items, claimed, stalled, delayed, front[nf], now) end
 for k = 1, count do
   redis.call('PUBLISH', publish_channel, job_ids[k])
 end

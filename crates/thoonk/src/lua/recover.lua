@@ -118,6 +118,7 @@ for _, id in ipairs(expired) do
   else
     redis.call('HSET', reasons, id, why[id])
     redis.call('LPUSH', ids, id)
+    redate(marks, {id}, now)
     mark_joined(marks, items, claimed, stalled, delayed, id, now)
     redis.call('PUBLISH', cancel_channel, id)
     requeued = requeued + 1
@@ -131,6 +132,7 @@ local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
 if #due > 0 then
   call_many('ZREM', delayed, due)
   call_many('LPUSH', ids, due)
+  redate(marks, due, now)
   mark_joined(marks, items, claimed, stalled, delayed, due[1], now)
   redis.call('PUBLISH', due_channel, table.concat(due, '\0'))
 end

@@ -50,7 +50,9 @@ elseif elsewhere == 0 then
 end
 redis.call('HDEL', tokens, id)
 redis.call('HDEL', progress, id)
-redis.call('ZREM', marks, id)
+-- A mark stays: it dates the jobs that joined after it too. Once no job
+-- waits, none is needed.
+if redis.call('LLEN', ids) == 0 then redis.call('DEL', marks) end
 redis.call('HDEL', awaited, id)
 redis.call('HDEL', reasons, id)
 redis.call('PUBLISH', channel, id)

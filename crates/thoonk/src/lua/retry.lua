@@ -27,6 +27,8 @@ end
 
 redis.call('SREM', stalled, id)
 redis.call('LPUSH', ids, id)
-mark_joined(marks, items, claimed, stalled, delayed, id, server_now())
+local now = server_now()
+redate(marks, {id}, now)
+mark_joined(marks, items, claimed, stalled, delayed, id, now)
 redis.call('PUBLISH', channel, id)
 return remembered('ok')

@@ -28,7 +28,9 @@ local n = #retried
 if n == 0 then return 0 end
 
 call_many('LPUSH', ids, retried)
-mark_joined(marks, items, claimed, stalled, delayed, retried[1], server_now())
+local now = server_now()
+redate(marks, retried, now)
+mark_joined(marks, items, claimed, stalled, delayed, retried[1], now)
 for k = 1, n do
   redis.call('PUBLISH', channel, retried[k])
 end

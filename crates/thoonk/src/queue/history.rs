@@ -93,6 +93,7 @@ impl Queue {
         let flat: Vec<Vec<u8>> = scripts::FINISHED
             .key(&k.finished)
             .key(&k.history)
+            .key(&k.config)
             .arg(args)
             .invoke_async(&mut self.thoonk.connection())
             .await
