@@ -101,6 +101,9 @@ pub(crate) struct Keys {
     /// ms), for one job a second at most: how long the oldest available job
     /// has waited, without a time kept per job (see `_marks.lua`).
     pub(crate) marks: String,
+    /// New: `1`, with a TTL of a second, while no look at the marks is due
+    /// (see `_marks.lua`): most jobs joining the line cost marking nothing.
+    pub(crate) marked: String,
     /// New: hash schedule name -> its record (`REV\0SPEC\0ZONE\0LAST\0ITEM`:
     /// see `_schedules.lua`).
     pub(crate) schedules: String,
@@ -149,6 +152,7 @@ impl Keys {
             recoveries: key("recoveries"),
             progress: key("progress"),
             marks: key("marks"),
+            marked: key("marked"),
             schedules: key("schedules"),
             ticks: key("ticks"),
             keep: key("keep"),
@@ -159,7 +163,7 @@ impl Keys {
 
     /// Every key of the queue but the kept results (which expire by
     /// themselves).
-    pub(crate) fn all(&self) -> [&str; 30] {
+    pub(crate) fn all(&self) -> [&str; 31] {
         [
             &self.ids,
             &self.items,
@@ -186,6 +190,7 @@ impl Keys {
             &self.recoveries,
             &self.progress,
             &self.marks,
+            &self.marked,
             &self.schedules,
             &self.ticks,
             &self.keep,

@@ -83,6 +83,7 @@ fn calls(token: &str) -> Vec<Call> {
                     "claimed",
                     "stalled",
                     "marks",
+                    "marked",
                 ]);
                 k.push(format!("job.result:{Q}\0new"));
                 k.push(format!("job.unique:{Q}\0new"));
@@ -120,6 +121,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "rate",
                 "flow",
                 "marks",
+                "marked",
             ]),
             args: strings(&["10", &ch("claim"), "w1", &ch("due"), &ch("held")]),
             numbers: &[1],
@@ -173,6 +175,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "stalls",
                 "progress",
                 "marks",
+                "marked",
             ]),
             args: strings(&[
                 "claimed",
@@ -211,7 +214,9 @@ fn calls(token: &str) -> Vec<Call> {
         },
         Call {
             script: "retry.lua",
-            keys: keys(&["stalled", "items", "claimed", "delayed", "ids", "marks"]),
+            keys: keys(&[
+                "stalled", "items", "claimed", "delayed", "ids", "marks", "marked",
+            ]),
             args: strings(&["stalled", &ch("retry")]),
             numbers: &[],
             numbers_or_empty: &[],
@@ -234,6 +239,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "ghosts",
                 "progress",
                 "marks",
+                "marked",
             ]),
             args: strings(&["available", &ch("retract")]),
             numbers: &[],
@@ -272,6 +278,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "pulse",
                 "progress",
                 "marks",
+                "marked",
             ]),
             args: strings(&["30000", "25", &ch("cancel"), &ch("stall"), &ch("due")]),
             numbers: &[1, 2],
@@ -290,7 +297,9 @@ fn calls(token: &str) -> Vec<Call> {
         },
         Call {
             script: "retry_all.lua",
-            keys: keys(&["stalled", "ids", "items", "claimed", "delayed", "marks"]),
+            keys: keys(&[
+                "stalled", "ids", "items", "claimed", "delayed", "marks", "marked",
+            ]),
             args: strings(&[&ch("retry"), "1000"]),
             numbers: &[2],
             numbers_or_empty: &[],
@@ -347,6 +356,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "stalled",
                 "delayed",
                 "marks",
+                "marked",
             ]),
             args: strings(&[&ch("publish"), "beat", "60000", "r1", "120000"]),
             numbers: &[3, 5],

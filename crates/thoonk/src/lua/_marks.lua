@@ -23,42 +23,52 @@ local function waiting(items, claimed, stalled, delayed, id)
   return job_state(items, claimed, stalled, delayed, id) == 'available'
 end
 
+-- The keys marking needs, in one table: job.marks:NAME, job.marked:NAME
+-- (a string that lives, with a TTL of MARK_SPACING, while no look at the
+-- marks is due: so most joins cost marking nothing, or one EXISTS), and
+-- the keys that say whether a mark's job still waits.
+local function line_marks(marks, marked, items, claimed, stalled, delayed)
+  return {marks = marks, marked = marked, items = items, claimed = claimed, stalled = stalled, delayed = delayed}
+end
+
+local function waits(line, id)
+  return waiting(line.items, line.claimed, line.stalled, line.delayed, id)
+end
+
 -- Notes that `id` joined the back of the line at `now` (a number, the
--- server's time), when the spacing has passed since the newest mark. At
--- most once a second (a publish stream pays one ZRANGE otherwise) it also
--- drops stale marks, oldest first, while the one after the oldest no
--- longer waits either (one stale mark stays: it dates the jobs that
--- joined after it), MARK_DROPS at most: a drained queue sheds its old
--- marks within seconds of new publishes, and the spacing, reckoned from
--- the oldest mark, shrinks back with them. When it last did is kept in
--- the zset itself, as the score, negated, of the member '' (no job's id):
--- always first (rank 0), before the marks (ranks 1 on).
-local function mark_joined(marks, items, claimed, stalled, delayed, id, now)
+-- server's time) when the spacing has passed since the newest mark; looks
+-- at most once a second (job.marked), whoever joins. `due`: whether
+-- job.marked was found gone, when the caller asked (publish.lua folds
+-- the EXISTS into one it makes anyway); nil: ask. A look also drops stale
+-- marks, oldest first, while the one after the oldest no longer waits
+-- either (one stale mark stays: it dates the jobs that joined after it),
+-- MARK_DROPS at most: a drained queue sheds its old marks within seconds
+-- of new joins, and the spacing, reckoned from the oldest mark that
+-- waits, shrinks back with them.
+local function mark_joined(line, id, now, due)
+  if due == nil then due = redis.call('EXISTS', line.marked) == 0 end
+  if not due then return end
+  local marks = line.marks
+  redis.call('SET', line.marked, '1', 'PX', MARK_SPACING)
   local newest = redis.call('ZRANGE', marks, '-1', '-1', 'WITHSCORES')
-  if not newest[2] then
-    redis.call('ZADD', marks, now, id)
-    return
-  end
-  local since = now - tonumber(newest[2])
-  if since < MARK_SPACING then return end
-  local checked = redis.call('ZSCORE', marks, '')
-  if checked and now + tonumber(checked) < MARK_SPACING then return end
-  redis.call('ZADD', marks, -now, '')
-  local dropped = 0
-  while dropped < MARK_DROPS do
-    local next_oldest = redis.call('ZRANGE', marks, '2', '2')[1]
-    if not next_oldest or waiting(items, claimed, stalled, delayed, next_oldest) then break end
-    redis.call('ZREMRANGEBYRANK', marks, '1', '1')
-    dropped = dropped + 1
-  end
-  -- The spacing, from the oldest mark that still waits (the stale one
-  -- kept, if it is first, is not: its jobs are gone). While stale marks
-  -- are left to drop, there is none to reckon from: mark.
-  if dropped < MARK_DROPS then
-    local oldest = redis.call('ZRANGE', marks, '1', '2', 'WITHSCORES')
-    local since_oldest = oldest[2]
-    if oldest[1] and not waiting(items, claimed, stalled, delayed, oldest[1]) then since_oldest = oldest[4] end
-    if since_oldest and since * 100 < now - tonumber(since_oldest) then return end
+  if newest[2] then
+    local since = now - tonumber(newest[2])
+    if since < MARK_SPACING then return end
+    local dropped = 0
+    while dropped < MARK_DROPS do
+      local next_oldest = redis.call('ZRANGE', marks, '1', '1')[1]
+      if not next_oldest or waits(line, next_oldest) then break end
+      redis.call('ZPOPMIN', marks)
+      dropped = dropped + 1
+    end
+    -- While stale marks are left to drop, there is none to reckon the
+    -- spacing from: mark.
+    if dropped < MARK_DROPS then
+      local oldest = redis.call('ZRANGE', marks, '0', '1', 'WITHSCORES')
+      local since_oldest = oldest[2]
+      if not waits(line, oldest[1]) then since_oldest = oldest[4] end
+      if since_oldest and since * 100 < now - tonumber(since_oldest) then return end
+    end
   end
   redis.call('ZADD', marks, now, id)
 end
@@ -98,12 +108,10 @@ local function oldest_wait(ids, items, claimed, stalled, delayed, published, mar
   -- Its own mark, or v1's publish time (a v1 publisher's job).
   local since = head and (redis.call('ZSCORE', marks, head) or redis.call('ZSCORE', published, head))
   if not since then
-    -- (Rank 0 is mark_joined's own record, once it made one.)
-    local first = redis.call('ZSCORE', marks, '') and 1 or 0
     local count = redis.call('ZCARD', marks)
-    if count == first then return 0 end
+    if count == 0 then return 0 end
     -- The oldest mark whose job still waits (count: none does).
-    local low, high = first, count
+    local low, high = 0, count
     while low < high do
       local mid = math.floor((low + high) / 2)
       local id = redis.call('ZRANGE', marks, mid, mid)[1]
@@ -111,7 +119,7 @@ local function oldest_wait(ids, items, claimed, stalled, delayed, published, mar
     end
     -- The head joined after the mark before that one (or, when the oldest
     -- mark still waits, before it: its wait is then at least that mark's).
-    local span = math.max(low - 1, first)
+    local span = math.max(low - 1, 0)
     since = redis.call('ZRANGE', marks, span, span, 'WITHSCORES')[2]
   end
   return math.max(0, now - tonumber(since))

@@ -17,6 +17,7 @@
 -- KEYS[12] job.stalls:NAME     string stall counter (a cancel past max_cancels)
 -- KEYS[13] job.progress:NAME   hash   id -> progress (the claim's: it goes)
 -- KEYS[14] job.marks:NAME      zset   when jobs joined the line (_marks.lua)
+-- KEYS[15] job.marked:NAME    string while no look at the marks is due
 -- ARGV[1] id
 -- ARGV[2] claim token, or ''
 -- ARGV[3] delay in ms ('0': available at once)
@@ -33,7 +34,8 @@
 --          event.job.stall:NAME instead when stalled. Payload: the id.
 local claimed, items, stalled, delayed, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local cancelled, ids, reasons, config, published = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
-local cancels, stalls, progress, marks = KEYS[11], KEYS[12], KEYS[13], KEYS[14]
+local cancels, stalls, progress = KEYS[11], KEYS[12], KEYS[13]
+local line = line_marks(KEYS[14], KEYS[15], items, claimed, stalled, delayed)
 local token, reason = ARGV[2], ARGV[4]
 local cancel_channel, delay_channel, stall_channel = ARGV[6], ARGV[7], ARGV[8]
 exactly(8)
@@ -61,6 +63,6 @@ if delay > 0 then
 end
 redis.call('LPUSH', ids, id)
 local now = server_now()
-redate(marks, {id}, now)
-mark_joined(marks, items, claimed, stalled, delayed, id, now)
+redate(line.marks, {id}, now)
+mark_joined(line, id, now)
 return remembered('ok:available')

@@ -23,6 +23,7 @@
 -- KEYS[12] job.rate:NAME      list   claim times of the rate limit's period
 -- KEYS[13] job.flow:NAME      string (read: whether any flow setting is set)
 -- KEYS[14] job.marks:NAME     zset   when jobs joined the line (_marks.lua)
+-- KEYS[15] job.marked:NAME    string while no look at the marks is due
 -- ARGV[1] most jobs to claim (>= 1)
 -- ARGV[2] channel event.job.claim:NAME
 -- ARGV[3] the claiming worker's id, or '' (then no liveness mark covers
@@ -45,7 +46,7 @@
 --          job's claim.
 local ids, claimed, items, cancelled, tokens, claims, delayed, stalled, holders, ghosts, config, rate, flow_set =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
-local marks = KEYS[14]
+local line = line_marks(KEYS[14], KEYS[15], items, claimed, stalled, delayed)
 local channel, worker, due_channel, held_channel = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 exactly(5)
 local want = whole(1, 1, MAX_COUNT)
@@ -80,8 +81,8 @@ if first[2] and tonumber(first[2]) <= now then
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', stamp, 'LIMIT', '0', '1000')
   call_many('ZREM', delayed, due)
   call_many('LPUSH', ids, due)
-  redate(marks, due, now)
-  mark_joined(marks, items, claimed, stalled, delayed, due[1], now)
+  redate(line.marks, due, now)
+  mark_joined(line, due[1], now)
   redis.call('PUBLISH', due_channel, table.concat(due, '\0'))
   first = redis.call('ZRANGE', delayed, '0', '0', 'WITHSCORES')
 end

@@ -15,6 +15,7 @@
 -- KEYS[8] job.stalled:NAME    set    (read: the same)
 -- KEYS[9] job.delayed:NAME    zset   (read: the same)
 -- KEYS[10] job.marks:NAME     zset   when jobs joined the line (_marks.lua)
+-- KEYS[11] job.marked:NAME    string while no look at the marks is due
 -- ARGV[1] channel event.job.publish:NAME
 -- ARGV[2] the schedule's name
 -- ARGV[3] the tick read (ms, digits)
@@ -29,7 +30,7 @@
 --          nothing written.
 -- Events:  event.job.publish:NAME, payload the id, when it published.
 local schedules, ticks, ids, items, publishes, ghosts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local claimed, stalled, delayed, marks = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local line = line_marks(KEYS[10], KEYS[11], items, KEYS[7], KEYS[8], KEYS[9])
 exactly(5)
 local publish_channel = ARGV[1]
 local name = schedule_name(2)
@@ -68,7 +69,7 @@ end
 -- line, with its event and the publish counter. (Keep these together.)
 redis.call('HSET', items, id, item)
 redis.call('LPUSH', ids, id)
-mark_joined(marks, items, claimed, stalled, delayed, id, now)
+mark_joined(line, id, now)
 redis.call('PUBLISH', publish_channel, id)
 redis.call('INCRBY', publishes, 1)
 -- ---- end of the publish.

@@ -9,7 +9,8 @@
 -- KEYS[7] job.claimed:NAME    zset   (read: which publish marks are stale)
 -- KEYS[8] job.stalled:NAME    set    (read: the same)
 -- KEYS[9] job.marks:NAME      zset   when jobs joined the line (_marks.lua)
--- KEYS[10..] per job in order: job.result:NAME\0ID when its result is to be
+-- KEYS[10] job.marked:NAME    string while no look at the marks is due
+-- KEYS[11..] per job in order: job.result:NAME\0ID when its result is to be
 --           kept (cleared: an earlier job with the same id may have left
 --           one); then job.unique:NAME\0ID when its id was given
 -- ARGV[1] channel event.job.publish:NAME
@@ -28,12 +29,12 @@
 -- Events:  event.job.publish:NAME per job, then event.job.delay:NAME per job
 --          due later; payload: the id.
 local ids, items, publishes, awaited, delayed, ghosts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local claimed, stalled, marks = KEYS[7], KEYS[8], KEYS[9]
+local line = line_marks(KEYS[9], KEYS[10], items, KEYS[7], KEYS[8], delayed)
 local publish_channel, delay_channel = ARGV[1], ARGV[2]
 local count = in_groups(3, 6)
 -- (Counters, not #t + 1: the length operator searches the table.)
 local job_ids, old_results, unique_keys, unique_at, nr, nu = {}, {}, {}, {}, 0, 0
-local next_key = 10
+local next_key = 11
 for k = 1, count do
   -- (The checks of _args.lua, called only where the usual value, an id,
   -- '0' or '1', and zeros, does not settle it: a function call per value
@@ -59,7 +60,7 @@ for k = 1, count do
   job_ids[k] = id
 end
 if next_key ~= #KEYS + 1 then
-  refuse_arg(#KEYS, #KEYS .. ' keys', 'one per kept result and given id after the first 9')
+  refuse_arg(#KEYS, #KEYS .. ' keys', 'one per kept result and given id after the first 10')
 end
 local replay = replayed() -- a second run of the same request (_once.lua)
 if replay then return replay end
@@ -86,9 +87,8 @@ end
 -- (Counters, not #t + 1: the length operator searches the table.)
 local item_pairs, back, front, due_pairs, kept_pairs = {}, {}, {}, {}, {}
 local nb, nf, nd, nk = 0, 0, 0, 0
--- The server's time: delayed jobs are due from it, and it marks when the
--- jobs joined the line.
-local now = server_now()
+-- The server's time, read only when a job is delayed or a mark is due.
+local now
 for k = 1, count do
   local i = 6 * k - 3
   local id, item, priority, ttl, delay = job_ids[k], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
@@ -100,6 +100,7 @@ for k = 1, count do
     nk = nk + 2
   end
   if delay ~= '0' and tonumber(delay) > 0 then
+    now = now or server_now()
     due_pairs[nd + 1] = now + tonumber(delay)
     due_pairs[nd + 2] = id
     nd = nd + 2
@@ -118,7 +119,11 @@ end
 -- ghost goes first, or the job would be queued twice. The one write here
 -- whose cost grows with the queue (LREM reads the list), and a rare one: a
 -- retracted id published again before a claim met its ghost.
-if redis.call('EXISTS', ghosts) == 1 then
+-- (One EXISTS also says whether a look at the marks is due: job.marked,
+-- named twice, counts 2.)
+local found = redis.call('EXISTS', line.marked, line.marked, ghosts)
+local mark_due = found < 2
+if found % 2 == 1 then
   local ghosted = ask_many('SMISMEMBER', ghosts, job_ids)
   for k = 1, count do
     if ghosted[k] == 1 then
@@ -146,11 +151,14 @@ local alone = nf > 0 and nb == 0 and redis.call('LLEN', ids) == 0
 call_many('LPUSH', ids, back)
 call_many('RPUSH', ids, front)
 -- (A given id published anew may still carry its earlier job's mark.)
-local given = {}
-for j = 1, nu do given[j] = job_ids[unique_at[j]] end
-redate(marks, given, now)
-if nb > 0 then mark_joined(marks, items, claimed, stalled, delayed, back[1], now) end
-if alone then mark_joined(marks, items, claimed, stalled, delayed, front[nf], now) end
+if nu > 0 or (mark_due and (nb > 0 or alone)) then
+  now = now or server_now()
+  local given = {}
+  for j = 1, nu do given[j] = job_ids[unique_at[j]] end
+  redate(line.marks, given, now)
+  if nb > 0 then mark_joined(line, back[1], now, mark_due) end
+  if alone then mark_joined(line, front[nf], now, mark_due) end
+end
 for k = 1, count do
   redis.call('PUBLISH', publish_channel, job_ids[k])
 end

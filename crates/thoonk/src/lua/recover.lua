@@ -37,6 +37,7 @@
 -- KEYS[18] job.progress:NAME   hash   id -> progress (a claim's: it goes
 --                                     with the claim)
 -- KEYS[19] job.marks:NAME      zset   when jobs joined the line (_marks.lua)
+-- KEYS[20] job.marked:NAME    string while no look at the marks is due
 -- ARGV[1] lease in ms when the queue sets none
 -- ARGV[2] max_cancels when the queue sets none
 -- ARGV[3] channel event.job.cancel:NAME
@@ -56,7 +57,8 @@ local claimed, tokens, workers, cancelled, ids, stalled, published, reasons, con
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local cancels, stalls, recoveries, items, awaited, delayed, holders =
   KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]
-local pulse, progress, marks = KEYS[17], KEYS[18], KEYS[19]
+local pulse, progress = KEYS[17], KEYS[18]
+local line = line_marks(KEYS[19], KEYS[20], items, claimed, stalled, delayed)
 local cancel_channel, stall_channel, due_channel = ARGV[3], ARGV[4], ARGV[5]
 exactly(5)
 -- A setting another program wrote that is not a number (or a lease of
@@ -118,8 +120,8 @@ for _, id in ipairs(expired) do
   else
     redis.call('HSET', reasons, id, why[id])
     redis.call('LPUSH', ids, id)
-    redate(marks, {id}, now)
-    mark_joined(marks, items, claimed, stalled, delayed, id, now)
+    redate(line.marks, {id}, now)
+    mark_joined(line, id, now)
     redis.call('PUBLISH', cancel_channel, id)
     requeued = requeued + 1
   end
@@ -132,8 +134,8 @@ local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
 if #due > 0 then
   call_many('ZREM', delayed, due)
   call_many('LPUSH', ids, due)
-  redate(marks, due, now)
-  mark_joined(marks, items, claimed, stalled, delayed, due[1], now)
+  redate(line.marks, due, now)
+  mark_joined(line, due[1], now)
   redis.call('PUBLISH', due_channel, table.concat(due, '\0'))
 end
 

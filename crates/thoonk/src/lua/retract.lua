@@ -19,6 +19,7 @@
 -- KEYS[11] job.ghosts:NAME     set    ids left in job.ids by a retract
 -- KEYS[12] job.progress:NAME   hash   id -> progress of a claimed job
 -- KEYS[13] job.marks:NAME      zset   when jobs joined the line (_marks.lua)
+-- KEYS[14] job.marked:NAME     string while no look at the marks is due
 -- ARGV[1] id
 -- ARGV[2] channel event.job.retract:NAME
 -- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
@@ -27,7 +28,7 @@
 -- Events:  event.job.retract:NAME with payload id.
 local items, cancelled, published, stalled, claimed, ids, tokens, awaited, delayed, reasons, ghosts =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
-local progress, marks = KEYS[12], KEYS[13]
+local progress, marks, marked = KEYS[12], KEYS[13], KEYS[14]
 local channel = ARGV[2]
 -- A list this short is searched (LREM) at a bounded cost.
 local SHORT_LIST = 1000
@@ -52,7 +53,7 @@ redis.call('HDEL', tokens, id)
 redis.call('HDEL', progress, id)
 -- A mark stays: it dates the jobs that joined after it too. Once no job
 -- waits, none is needed.
-if redis.call('LLEN', ids) == 0 then redis.call('DEL', marks) end
+if redis.call('LLEN', ids) == 0 then redis.call('DEL', marks, marked) end
 redis.call('HDEL', awaited, id)
 redis.call('HDEL', reasons, id)
 redis.call('PUBLISH', channel, id)

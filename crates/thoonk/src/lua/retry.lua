@@ -7,6 +7,7 @@
 -- KEYS[4] job.delayed:NAME    zset   (read, to name the state in a refusal)
 -- KEYS[5] job.ids:NAME        list
 -- KEYS[6] job.marks:NAME      zset   when jobs joined the line (_marks.lua)
+-- KEYS[7] job.marked:NAME    string while no look at the marks is due
 -- ARGV[1] id
 -- ARGV[2] channel event.job.retry:NAME
 -- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
@@ -14,7 +15,8 @@
 -- Returns: 'ok', or the refusal: the state the job is in ('missing',
 --          'available', 'claimed', 'delayed').
 -- Events:  event.job.retry:NAME with payload id.
-local stalled, items, claimed, delayed, ids, marks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local stalled, items, claimed, delayed, ids = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local line = line_marks(KEYS[6], KEYS[7], items, claimed, stalled, delayed)
 local channel = ARGV[2]
 exactly(2)
 local id = job_id(1)
@@ -28,7 +30,7 @@ end
 redis.call('SREM', stalled, id)
 redis.call('LPUSH', ids, id)
 local now = server_now()
-redate(marks, {id}, now)
-mark_joined(marks, items, claimed, stalled, delayed, id, now)
+redate(line.marks, {id}, now)
+mark_joined(line, id, now)
 redis.call('PUBLISH', channel, id)
 return remembered('ok')

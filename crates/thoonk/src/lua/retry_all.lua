@@ -10,13 +10,15 @@
 -- KEYS[4] job.claimed:NAME    zset   (read: the same)
 -- KEYS[5] job.delayed:NAME    zset   (read: the same)
 -- KEYS[6] job.marks:NAME      zset   when jobs joined the line (_marks.lua)
+-- KEYS[7] job.marked:NAME    string while no look at the marks is due
 -- ARGV[1] channel event.job.retry:NAME
 -- ARGV[2] most jobs to retry (>= 1)
 -- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
 -- (see _once.lua).
 -- Returns: how many jobs were retried.
 -- Events:  event.job.retry:NAME per job, with payload the id (as retry.lua).
-local stalled, ids, items, claimed, delayed, marks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local stalled, ids, items, claimed, delayed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local line = line_marks(KEYS[6], KEYS[7], items, claimed, stalled, delayed)
 local channel = ARGV[1]
 exactly(2)
 local most = whole(2, 1, MAX_COUNT)
@@ -29,8 +31,8 @@ if n == 0 then return 0 end
 
 call_many('LPUSH', ids, retried)
 local now = server_now()
-redate(marks, retried, now)
-mark_joined(marks, items, claimed, stalled, delayed, retried[1], now)
+redate(line.marks, retried, now)
+mark_joined(line, retried[1], now)
 for k = 1, n do
   redis.call('PUBLISH', channel, retried[k])
 end

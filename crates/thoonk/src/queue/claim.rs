@@ -89,6 +89,7 @@ impl Queue {
             .key(&k.rate)
             .key(&k.flow)
             .key(&k.marks)
+            .key(&k.marked)
             .arg(max.max(1))
             .arg(k.channel("claim"))
             .arg(worker.unwrap_or(""))

@@ -101,6 +101,7 @@ impl Queue {
             .key(&k.pulse)
             .key(&k.progress)
             .key(&k.marks)
+            .key(&k.marked)
             .arg(DEFAULT_LEASE.as_millis() as u64)
             .arg(DEFAULT_MAX_CANCELS)
             .arg(k.channel("cancel"))

@@ -195,6 +195,7 @@ impl Queue {
             .key(&k.stalls)
             .key(&k.progress)
             .key(&k.marks)
+            .key(&k.marked)
             .arg(job.id)
             .arg(job.token.unwrap_or(""))
             .arg(options.delay.as_millis() as u64)

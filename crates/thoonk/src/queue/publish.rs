@@ -283,6 +283,7 @@ impl<'a> Batch<'a> {
                 k.claimed.clone(),
                 k.stalled.clone(),
                 k.marks.clone(),
+                k.marked.clone(),
             ],
             args: vec![
                 k.channel("publish").into_bytes(),

@@ -301,6 +301,7 @@ impl Queue {
             .key(&k.stalled)
             .key(&k.delayed)
             .key(&k.marks)
+            .key(&k.marked)
             .arg(k.channel("publish"))
             .arg(&due.name)
             .arg(due.tick)
