@@ -20,18 +20,6 @@ local RESULT_KEPT = 4096
 -- few enough that no call takes long.
 local TRIM_SLACK = 100
 
--- One EXISTS over the keys most queues lack, and the keep mark: whether
--- the mark is there, and whether any of `rare` is. (EXISTS counts a key
--- as often as it is named: the mark, named once more than all of `rare`
--- together, stands out of the count.)
-local function exists_with_mark(mark, rare)
-  local names, n = {}, #rare
-  for i = 1, n + 1 do names[i] = mark end
-  for i = 1, n do names[n + 1 + i] = rare[i] end
-  local found = redis.call('EXISTS', unpack(names))
-  return found > n, found % (n + 1) > 0
-end
-
 -- The history's bounds, from the queue's settings: how many to keep and
 -- for how many ms, each nil when not set (or not a number: data another
 -- program wrote must not make a finish fail).

@@ -46,7 +46,7 @@
 --          job's claim.
 local ids, claimed, items, cancelled, tokens, claims, delayed, stalled, holders, ghosts, config, rate, flow_set =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
-local line = line_marks(KEYS[14], KEYS[15], items, claimed, stalled, delayed)
+local marks, marked = KEYS[14], KEYS[15]
 local channel, worker, due_channel, held_channel = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 exactly(5)
 local want = whole(1, 1, MAX_COUNT)
@@ -81,8 +81,8 @@ if first[2] and tonumber(first[2]) <= now then
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', stamp, 'LIMIT', '0', '1000')
   call_many('ZREM', delayed, due)
   call_many('LPUSH', ids, due)
-  redate(line.marks, due, now)
-  mark_joined(line, due[1], now)
+  redate(marks, due, now)
+  mark_joined(line_marks(marks, marked, items, claimed, stalled, delayed), due[1], now)
   redis.call('PUBLISH', due_channel, table.concat(due, '\0'))
   first = redis.call('ZRANGE', delayed, '0', '0', 'WITHSCORES')
 end

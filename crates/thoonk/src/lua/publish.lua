@@ -29,7 +29,7 @@
 -- Events:  event.job.publish:NAME per job, then event.job.delay:NAME per job
 --          due later; payload: the id.
 local ids, items, publishes, awaited, delayed, ghosts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local line = line_marks(KEYS[9], KEYS[10], items, KEYS[7], KEYS[8], delayed)
+local claimed, stalled, marks, marked = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local publish_channel, delay_channel = ARGV[1], ARGV[2]
 local count = in_groups(3, 6)
 -- (Counters, not #t + 1: the length operator searches the table.)
@@ -121,7 +121,7 @@ end
 -- retracted id published again before a claim met its ghost.
 -- (One EXISTS also says whether a look at the marks is due: job.marked,
 -- named twice, counts 2.)
-local found = redis.call('EXISTS', line.marked, line.marked, ghosts)
+local found = redis.call('EXISTS', marked, marked, ghosts)
 local mark_due = found < 2
 if found % 2 == 1 then
   local ghosted = ask_many('SMISMEMBER', ghosts, job_ids)
@@ -155,7 +155,8 @@ if nu > 0 or (mark_due and (nb > 0 or alone)) then
   now = now or server_now()
   local given = {}
   for j = 1, nu do given[j] = job_ids[unique_at[j]] end
-  redate(line.marks, given, now)
+  redate(marks, given, now)
+  local line = line_marks(marks, marked, items, claimed, stalled, delayed)
   if nb > 0 then mark_joined(line, back[1], now, mark_due) end
   if alone then mark_joined(line, front[nf], now, mark_due) end
 end
