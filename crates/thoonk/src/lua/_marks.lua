@@ -11,11 +11,12 @@
 -- oldest mark whose job still waits (claims take jobs in the order they
 -- joined). The spacing is a second, or a hundredth of the age of the
 -- oldest mark still waiting when that is more: the margin stays within
--- 1 % of the age, and a queue keeps at most about a hundred marks per tenfold of its oldest
--- job's age (some 1,400 for a year), whatever its size.
+-- 1 % of the age, and a queue keeps at most about a hundred marks per
+-- tenfold of its oldest job's age (some 1,400 for a year), whatever its
+-- size.
 local MARK_SPACING = 1000
--- Stale marks dropped at most per mark made (so at most once a second):
--- a drained queue sheds its old marks within seconds of new publishes.
+-- Stale marks dropped at most per look (so at most once a second): a
+-- drained queue sheds its old marks within seconds of new publishes.
 local MARK_DROPS = 100
 
 -- Whether a job waits in job.ids: it exists and is in no other state.
