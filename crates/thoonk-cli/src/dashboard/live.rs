@@ -351,7 +351,15 @@ pub(crate) fn view(name: &str, read: Read, history: &VecDeque<(Instant, u64, u64
         publish_rate: rate(|s| s.1),
         finish_rate: rate(|s| s.2),
         settings,
-        schedules,
+        // Without their items: the overview goes to every open page at
+        // each refresh, and no page shows a schedule's item.
+        schedules: schedules
+            .into_iter()
+            .map(|s| thoonk::ScheduleInfo {
+                item: Vec::new(),
+                ..s
+            })
+            .collect(),
     }
 }
 
