@@ -369,3 +369,50 @@ async fn a_fire_of_a_tick_read_before_another_fired_it_does_nothing() {
     assert!(available(&q).await.is_empty());
     assert_eq!(q.stats().await.unwrap().publishes, 1);
 }
+
+#[tokio::test]
+async fn schedules_this_version_cannot_read_do_not_hide_the_others() {
+    let env = Env::start_clocked().await;
+    let q = env.queue("q");
+    let first = q
+        .schedule("beat", Schedule::every(Duration::from_secs(60)), "b")
+        .await
+        .unwrap();
+    // 150 schedules in a zone this version does not know (as a newer one
+    // would write them), due before "beat": a page of due schedules is 100.
+    let mut raw = env.raw().await;
+    let record: Vec<u8> = cmd(&mut raw, &["HGET", "job.schedules:q", "beat"]).await;
+    let fields: Vec<&[u8]> = record.splitn(5, |&b| b == 0).collect();
+    for i in 0..150 {
+        let name = format!("future-{i:03}");
+        let mut unknown = Vec::new();
+        for (k, field) in fields.iter().enumerate() {
+            if k > 0 {
+                unknown.push(0);
+            }
+            unknown.extend_from_slice(match k {
+                1 => b"0 2 * * *",
+                2 => b"Mars/Olympus",
+                _ => field,
+            });
+        }
+        let _: u64 = redis::cmd("HSET")
+            .arg("job.schedules:q")
+            .arg(&name)
+            .arg(unknown)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let tick = (first - 1000 - i).to_string();
+        let _: u64 = cmd(&mut raw, &["ZADD", "job.ticks:q", &tick, &name]).await;
+    }
+    set_server_time(&env, first + 500);
+    let fired = q.fire_schedules().await.unwrap();
+    assert_eq!(fired.published, [format!("beat@{first}")]);
+    let left: u64 = cmd(
+        &mut raw,
+        &["ZCOUNT", "job.ticks:q", "-inf", &(first - 1).to_string()],
+    )
+    .await;
+    assert_eq!(left, 150, "the unreadable ones are left as they were");
+}

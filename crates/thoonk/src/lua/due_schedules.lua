@@ -6,6 +6,8 @@
 -- KEYS[1] job.schedules:NAME  hash   schedule -> its record
 -- KEYS[2] job.ticks:NAME      zset   schedule -> its next tick (ms)
 -- ARGV[1] most due schedules to return, 1 .. MAX_SCHEDULES
+-- ARGV[2] how many of the earliest due to pass over (those the caller
+--         could not fire: they stay due), 0 .. MAX_SCHEDULES
 -- Returns: {now, next, then per due schedule: name, tick, head}: the
 --          server's time (ms), the first tick after it ('' when there is
 --          none), then the schedules due (tick <= now), earliest first,
@@ -13,13 +15,14 @@
 --          missing or not of our shape).
 -- Events:  none.
 local schedules, ticks = KEYS[1], KEYS[2]
-exactly(1)
+exactly(2)
 local limit = whole(1, 1, MAX_SCHEDULES)
+local skip = whole(2, 0, MAX_SCHEDULES)
 local now, stamp = server_now()
 local reply = {stamp, ''}
 local after = redis.call('ZRANGE', ticks, '(' .. stamp, '+inf', 'BYSCORE', 'LIMIT', 0, 1, 'WITHSCORES')
 if after[2] then reply[2] = after[2] end
-local due = redis.call('ZRANGE', ticks, '-inf', stamp, 'BYSCORE', 'LIMIT', 0, limit, 'WITHSCORES')
+local due = redis.call('ZRANGE', ticks, '-inf', stamp, 'BYSCORE', 'LIMIT', skip, limit, 'WITHSCORES')
 if #due == 0 then return reply end
 local names = {}
 for i = 1, #due, 2 do names[#names + 1] = due[i] end

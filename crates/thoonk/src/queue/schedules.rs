@@ -217,14 +217,20 @@ impl Queue {
         let mut fired = Fired::default();
         let mut soonest: Option<u64> = None;
         let mut now = 0;
+        // Due schedules left as they were (this version cannot read them)
+        // stay due, earliest first: the next page starts past them, or a
+        // hundred of them would hide every other.
+        let mut left = 0;
         for _ in 0..MAX_PAGES {
-            let read = self.due_schedules().await?;
+            let read = self.due_schedules(left).await?;
             now = read.now;
             soonest = earliest(soonest, read.next);
             let full = read.due.len() == DUE_PAGE;
             for due in read.due {
-                let next = self.fire_one(&due, read.now, &mut fired).await?;
-                soonest = earliest(soonest, next);
+                match self.fire_one(&due, read.now, &mut fired).await? {
+                    None => left += 1,
+                    next => soonest = earliest(soonest, next),
+                }
             }
             if !full {
                 break;
@@ -235,11 +241,12 @@ impl Queue {
     }
 
     /// Reads what is due, and the server's time.
-    async fn due_schedules(&self) -> Result<DueRead> {
+    async fn due_schedules(&self, skip: usize) -> Result<DueRead> {
         let reply: Vec<Vec<u8>> = scripts::DUE_SCHEDULES
             .key(&self.keys.schedules)
             .key(&self.keys.ticks)
             .arg(DUE_PAGE)
+            .arg(skip)
             .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at("read the due schedules"))?;
@@ -272,7 +279,8 @@ impl Queue {
     }
 
     /// Fires one due schedule, if its tick is still the one read; returns
-    /// the next tick it computed.
+    /// the next tick it computed, or `None` when it left the schedule as it
+    /// was (its record unreadable here, or it never ticks again).
     async fn fire_one(&self, due: &Due, now: u64, fired: &mut Fired) -> Result<Option<u64>> {
         let Some((rev, spec, zone)) = &due.head else {
             return Ok(None);
