@@ -1,0 +1,208 @@
+// The `thoonk bench` workload on bee-queue 2.0: same phases, same payload,
+// same JSON shape as bullmq/bench.mjs, so bench/compare can put thoonk,
+// bee-queue and BullMQ side by side on one Redis.
+//
+// node bench.mjs --port P [--jobs N] [--single N] [--concurrency C]
+//                [--latency-jobs N] [--rate R] [--payload-bytes B]
+//
+// Producers are non-worker queues that keep no job objects (storeJobs off);
+// the worker removes a job when it succeeds (removeOnSuccess), like thoonk's
+// finish deletes it. bee-queue's other defaults stay (it publishes a job
+// event on each finish, as thoonk does). Each phase checks that it did what
+// it claims: every job handled exactly once, the queue's keys empty after.
+import Queue from 'bee-queue';
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((pairs, a, i, all) => {
+    if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1]]);
+    return pairs;
+  }, []),
+);
+const port = Number(args.port);
+const jobs = Number(args.jobs ?? 50000);
+const single = Number(args.single ?? 20000);
+const concurrency = Number(args.concurrency ?? 50);
+const latencyJobs = Number(args['latency-jobs'] ?? 5000);
+const rate = Number(args.rate ?? 1000);
+const payloadBytes = Number(args['payload-bytes'] ?? 95);
+const redis = { host: '127.0.0.1', port };
+
+function payload(i) {
+  const head = `{"n":${i},"pad":"`;
+  return JSON.parse(head + 'x'.repeat(Math.max(0, payloadBytes - head.length - 2)) + '"}');
+}
+
+const name = (phase) => `bench-bee.${phase}.${process.pid}`;
+const producer = (phase, getEvents = false) =>
+  new Queue(name(phase), { redis, isWorker: false, getEvents, storeJobs: false });
+const worker = (phase) =>
+  new Queue(name(phase), { redis, getEvents: false, storeJobs: false, removeOnSuccess: true });
+
+// Commands outside bee-queue (INFO, key checks) go through this queue's client.
+const admin = new Queue('bench-bee.admin', { redis, isWorker: false, getEvents: false });
+await admin.ready();
+const call = (cmd, ...a) =>
+  new Promise((resolve, reject) => admin.client[cmd](...a, (e, r) => (e ? reject(e) : resolve(r))));
+
+async function info(field, section) {
+  const text = await call('info', section);
+  const line = text.split('\r\n').find((l) => l.startsWith(field + ':'));
+  return Number(line.split(':')[1]);
+}
+const cpu = async () => (await info('used_cpu_user', 'cpu')) + (await info('used_cpu_sys', 'cpu'));
+const memory = () => info('used_memory', 'memory');
+
+// saveAll in batches of 1,000, four in flight, as bullmq/bench.mjs's addBulk.
+async function saveAll(queue, n) {
+  const batch = 1000;
+  const inFlight = 4;
+  for (let start = 0; start < n; ) {
+    const calls = [];
+    for (let k = 0; k < inFlight && start < n; k++) {
+      const end = Math.min(start + batch, n);
+      const items = [];
+      for (let i = start; i < end; i++) items.push(queue.createJob(payload(i)));
+      calls.push(
+        queue.saveAll(items).then((errors) => {
+          if (errors.size) throw new Error(`saveAll: ${errors.size} jobs failed`);
+        }),
+      );
+      start = end;
+    }
+    await Promise.all(calls);
+  }
+}
+
+// Fails loudly unless the queue holds `waiting` waiting jobs and nothing else.
+async function check(queue, phase, waiting) {
+  const k = (key) => queue.toKey(key);
+  const [w, a, j, s] = [await call('llen', k('waiting')), await call('llen', k('active')),
+    await call('hlen', k('jobs')), await call('scard', k('succeeded'))];
+  if (w !== waiting || a !== 0 || j !== waiting || s !== 0) {
+    throw new Error(`${phase}: expected ${waiting} waiting jobs and nothing else; ` +
+      `waiting ${w}, active ${a}, stored ${j}, succeeded ${s}`);
+  }
+}
+
+// Runs a worker on `phase` until it has handled `n` jobs; calls onStart(job)
+// as each handler starts. Resolves once every one has succeeded.
+async function work(phase, n, onStart = () => {}) {
+  const w = worker(phase);
+  const seen = new Set();
+  let succeeded = 0;
+  let finished;
+  const allDone = new Promise((resolve) => { finished = resolve; });
+  w.on('succeeded', () => { if (++succeeded === n) finished(); });
+  w.on('error', (e) => { console.error(`${phase} worker:`, e); process.exit(1); });
+  w.process(concurrency, async (job) => {
+    onStart(job);
+    if (seen.has(job.id)) throw new Error(`${phase}: job ${job.id} handled twice`);
+    seen.add(job.id);
+    return 'ok';
+  });
+  await w.ready();
+  return { w, allDone };
+}
+
+const results = {};
+
+{ // publish_single: each save awaited before the next
+  const q = producer('publish_single');
+  await q.ready();
+  const c0 = await cpu();
+  const t0 = performance.now();
+  for (let i = 0; i < single; i++) await q.createJob(payload(i)).save();
+  const secs = (performance.now() - t0) / 1000;
+  results.publish_single = { jobs_per_s: single / secs, redis_cpu_us_per_job: ((await cpu()) - c0) * 1e6 / single };
+  await check(q, 'publish_single', single);
+  await q.destroy();
+  await q.close();
+}
+
+{ // publish_bulk: memory per queued job is used_memory's growth over it
+  const q = producer('publish_bulk');
+  await q.ready();
+  const m0 = await memory();
+  const c0 = await cpu();
+  const t0 = performance.now();
+  await saveAll(q, jobs);
+  const secs = (performance.now() - t0) / 1000;
+  const c1 = await cpu();
+  results.publish_bulk = {
+    jobs_per_s: jobs / secs,
+    redis_cpu_us_per_job: (c1 - c0) * 1e6 / jobs,
+    bytes_per_job: ((await memory()) - m0) / jobs,
+  };
+  await check(q, 'publish_bulk', jobs);
+  await q.destroy();
+  await q.close();
+}
+
+{ // process: all jobs queued first, then one worker, concurrency C, no-op handler
+  const q = producer('process');
+  await q.ready();
+  await saveAll(q, jobs);
+  await check(q, 'process', jobs);
+  const c0 = await cpu();
+  const t0 = performance.now();
+  const { w, allDone } = await work('process', jobs);
+  await allDone;
+  const secs = (performance.now() - t0) / 1000;
+  results.process = { jobs_per_s: jobs / secs, redis_cpu_us_per_job: ((await cpu()) - c0) * 1e6 / jobs };
+  await w.close();
+  await check(q, 'process', 0);
+  await q.destroy();
+  await q.close();
+}
+
+{ // latency: publish at R jobs/s to a running worker. p50/p99/max: from
+  // before the save call until the worker's handler starts. finish_*: until
+  // the job's succeeded event reaches the publisher, which is what thoonk
+  // and bullmq/bench.mjs measure.
+  const q = producer('latency', true);
+  await q.ready();
+  const published = new Map();
+  const startSamples = [];
+  const finishSamples = [];
+  const { w, allDone } = await work('latency', latencyJobs, (job) => {
+    const t0 = published.get(job.id);
+    if (t0 !== undefined) startSamples.push(performance.now() - t0);
+  });
+  let finished;
+  const allSeen = new Promise((resolve) => { finished = resolve; });
+  q.on('job succeeded', (id) => {
+    const t0 = published.get(id);
+    if (t0 === undefined) return;
+    finishSamples.push(performance.now() - t0);
+    if (finishSamples.length === latencyJobs) finished();
+  });
+  const period = 1000 / rate;
+  const begin = performance.now();
+  for (let i = 0; i < latencyJobs; i++) {
+    const due = begin + i * period;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const id = `l${i}`;
+    published.set(id, performance.now());
+    await q.createJob(payload(i)).setId(id).save();
+  }
+  await allDone;
+  await allSeen;
+  if (startSamples.length !== latencyJobs) throw new Error(`latency: ${startSamples.length} starts timed`);
+  const at = (s, p) => s[Math.min(s.length - 1, Math.floor(s.length * p))];
+  startSamples.sort((a, b) => a - b);
+  finishSamples.sort((a, b) => a - b);
+  results.latency = {
+    p50_ms: at(startSamples, 0.5), p99_ms: at(startSamples, 0.99), max_ms: startSamples[startSamples.length - 1],
+    finish_p50_ms: at(finishSamples, 0.5), finish_p99_ms: at(finishSamples, 0.99),
+    finish_max_ms: finishSamples[finishSamples.length - 1],
+  };
+  await w.close();
+  await check(q, 'latency', 0);
+  await q.destroy();
+  await q.close();
+}
+
+console.log(JSON.stringify(results));
+await admin.close();
+process.exit(0);
