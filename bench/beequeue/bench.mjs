@@ -11,26 +11,12 @@
 // event on each finish, as thoonk does). Each phase checks that it did what
 // it claims: every job handled exactly once, the queue's keys empty after.
 import Queue from 'bee-queue';
+import { options, payloadText, serverFigures, inBatches, percentiles } from '../common.mjs';
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, a, i, all) => {
-    if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1]]);
-    return pairs;
-  }, []),
-);
-const port = Number(args.port);
-const jobs = Number(args.jobs ?? 50000);
-const single = Number(args.single ?? 20000);
-const concurrency = Number(args.concurrency ?? 50);
-const latencyJobs = Number(args['latency-jobs'] ?? 5000);
-const rate = Number(args.rate ?? 1000);
-const payloadBytes = Number(args['payload-bytes'] ?? 95);
+const { port, jobs, single, concurrency, latencyJobs, rate, payloadBytes } = options();
 const redis = { host: '127.0.0.1', port };
 
-function payload(i) {
-  const head = `{"n":${i},"pad":"`;
-  return JSON.parse(head + 'x'.repeat(Math.max(0, payloadBytes - head.length - 2)) + '"}');
-}
+const payload = (i) => JSON.parse(payloadText(i, payloadBytes));
 
 const name = (phase) => `bench-bee.${phase}.${process.pid}`;
 const producer = (phase, getEvents = false) =>
@@ -44,33 +30,17 @@ await admin.ready();
 const call = (cmd, ...a) =>
   new Promise((resolve, reject) => admin.client[cmd](...a, (e, r) => (e ? reject(e) : resolve(r))));
 
-async function info(field, section) {
-  const text = await call('info', section);
-  const line = text.split('\r\n').find((l) => l.startsWith(field + ':'));
-  return Number(line.split(':')[1]);
-}
-const cpu = async () => (await info('used_cpu_user', 'cpu')) + (await info('used_cpu_sys', 'cpu'));
-const memory = () => info('used_memory', 'memory');
+const { cpu, memory } = serverFigures((section) => call('info', section));
 
 // saveAll in batches of 1,000, four in flight, as bullmq/bench.mjs's addBulk.
-async function saveAll(queue, n) {
-  const batch = 1000;
-  const inFlight = 4;
-  for (let start = 0; start < n; ) {
-    const calls = [];
-    for (let k = 0; k < inFlight && start < n; k++) {
-      const end = Math.min(start + batch, n);
-      const items = [];
-      for (let i = start; i < end; i++) items.push(queue.createJob(payload(i)));
-      calls.push(
-        queue.saveAll(items).then((errors) => {
-          if (errors.size) throw new Error(`saveAll: ${errors.size} jobs failed`);
-        }),
-      );
-      start = end;
-    }
-    await Promise.all(calls);
-  }
+function saveAll(queue, n) {
+  return inBatches(n, (start, end) => {
+    const items = [];
+    for (let i = start; i < end; i++) items.push(queue.createJob(payload(i)));
+    return queue.saveAll(items).then((errors) => {
+      if (errors.size) throw new Error(`saveAll: ${errors.size} jobs failed`);
+    });
+  });
 }
 
 // Fails loudly unless the queue holds `waiting` waiting jobs and nothing else.
@@ -189,13 +159,10 @@ const results = {};
   await allDone;
   await allSeen;
   if (startSamples.length !== latencyJobs) throw new Error(`latency: ${startSamples.length} starts timed`);
-  const at = (s, p) => s[Math.min(s.length - 1, Math.floor(s.length * p))];
-  startSamples.sort((a, b) => a - b);
-  finishSamples.sort((a, b) => a - b);
+  const finish = percentiles(finishSamples);
   results.latency = {
-    p50_ms: at(startSamples, 0.5), p99_ms: at(startSamples, 0.99), max_ms: startSamples[startSamples.length - 1],
-    finish_p50_ms: at(finishSamples, 0.5), finish_p99_ms: at(finishSamples, 0.99),
-    finish_max_ms: finishSamples[finishSamples.length - 1],
+    ...percentiles(startSamples),
+    finish_p50_ms: finish.p50_ms, finish_p99_ms: finish.p99_ms, finish_max_ms: finish.max_ms,
   };
   await w.close();
   await check(q, 'latency', 0);

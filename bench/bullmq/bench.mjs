@@ -5,52 +5,24 @@
 //                [--latency-jobs N] [--rate R] [--payload-bytes B]
 import { Queue, Worker, QueueEvents } from 'bullmq';
 import IORedis from 'ioredis';
+import { options, payloadText, serverFigures, inBatches, percentiles } from '../common.mjs';
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, a, i, all) => {
-    if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1]]);
-    return pairs;
-  }, []),
-);
-const port = Number(args.port);
-const jobs = Number(args.jobs ?? 50000);
-const single = Number(args.single ?? 20000);
-const concurrency = Number(args.concurrency ?? 50);
-const latencyJobs = Number(args['latency-jobs'] ?? 5000);
-const rate = Number(args.rate ?? 1000);
-const payloadBytes = Number(args['payload-bytes'] ?? 95);
+const { port, jobs, single, concurrency, latencyJobs, rate, payloadBytes } = options();
 const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
 const admin = new IORedis(connection);
 // Like thoonk's finish, a finished job is deleted.
 const opts = { removeOnComplete: true };
 
-function payload(i) {
-  const head = `{"n":${i},"pad":"`;
-  return JSON.parse(head + 'x'.repeat(Math.max(0, payloadBytes - head.length - 2)) + '"}');
-}
+const payload = (i) => JSON.parse(payloadText(i, payloadBytes));
 
-async function info(field, section) {
-  const text = await admin.info(section);
-  const line = text.split('\r\n').find((l) => l.startsWith(field + ':'));
-  return Number(line.split(':')[1]);
-}
-const cpu = async () => (await info('used_cpu_user', 'cpu')) + (await info('used_cpu_sys', 'cpu'));
-const memory = () => info('used_memory', 'memory');
+const { cpu, memory } = serverFigures((section) => admin.info(section));
 
-async function addAll(queue, n) {
-  const batch = 1000;
-  const inFlight = 4;
-  for (let start = 0; start < n; ) {
-    const calls = [];
-    for (let k = 0; k < inFlight && start < n; k++) {
-      const end = Math.min(start + batch, n);
-      const items = [];
-      for (let i = start; i < end; i++) items.push({ name: 'job', data: payload(i), opts });
-      calls.push(queue.addBulk(items));
-      start = end;
-    }
-    await Promise.all(calls);
-  }
+function addAll(queue, n) {
+  return inBatches(n, (start, end) => {
+    const items = [];
+    for (let i = start; i < end; i++) items.push({ name: 'job', data: payload(i), opts });
+    return queue.addBulk(items);
+  });
 }
 
 function fresh(phase) {
@@ -137,9 +109,7 @@ const results = {};
     await q.add('job', payload(i), { ...opts, jobId: id });
   }
   await allDone;
-  samples.sort((a, b) => a - b);
-  const at = (p) => samples[Math.min(samples.length - 1, Math.floor(samples.length * p))];
-  results.latency = { p50_ms: at(0.5), p99_ms: at(0.99), max_ms: samples[samples.length - 1] };
+  results.latency = percentiles(samples);
   await w.close();
   await events.close();
   await done(q);

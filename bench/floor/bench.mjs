@@ -16,21 +16,12 @@
 // K = 7 ids per call, so up to C jobs are claimed at once, as a worker of
 // concurrency C. ioredis comes from bench/bullmq's node_modules (npm ci there).
 import { createRequire } from 'node:module';
+import { options, payloadText, serverFigures, inBatches } from '../common.mjs';
 
 const require = createRequire(new URL('../bullmq/package.json', import.meta.url));
 const IORedis = require('ioredis');
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, a, i, all) => {
-    if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1]]);
-    return pairs;
-  }, []),
-);
-const port = Number(args.port);
-const jobs = Number(args.jobs ?? 50000);
-const single = Number(args.single ?? 20000);
-const concurrency = Number(args.concurrency ?? 50);
-const payloadBytes = Number(args['payload-bytes'] ?? 95);
+const { args, port, jobs, single, concurrency, payloadBytes } = options();
 const batch = Number(args.batch ?? 7);
 const redis = new IORedis({ host: '127.0.0.1', port, maxRetriesPerRequest: null });
 
@@ -57,10 +48,7 @@ redis.defineCommand('finish', {
 return redis.call('HDEL', KEYS[2], unpack(ARGV))`,
 });
 
-function payload(i) {
-  const head = `{"n":${i},"pad":"`;
-  return head + 'x'.repeat(Math.max(0, payloadBytes - head.length - 2)) + '"}';
-}
+const payload = (i) => payloadText(i, payloadBytes);
 // 26 characters, as long as a ULID.
 const id = (i) => `j${String(i).padStart(25, '0')}`;
 const keys = (phase) => {
@@ -68,28 +56,14 @@ const keys = (phase) => {
   return { list: `${base}.waiting`, claimed: `${base}.claimed`, items: `${base}.items` };
 };
 
-async function info(field, section) {
-  const text = await redis.info(section);
-  const line = text.split('\r\n').find((l) => l.startsWith(field + ':'));
-  return Number(line.split(':')[1]);
-}
-const cpu = async () => (await info('used_cpu_user', 'cpu')) + (await info('used_cpu_sys', 'cpu'));
-const memory = () => info('used_memory', 'memory');
+const { cpu, memory } = serverFigures((section) => redis.info(section));
 
-async function publishAll(k, n) {
-  const size = 1000;
-  const inFlight = 4;
-  for (let start = 0; start < n; ) {
-    const calls = [];
-    for (let f = 0; f < inFlight && start < n; f++) {
-      const end = Math.min(start + size, n);
-      const argv = [];
-      for (let i = start; i < end; i++) argv.push(id(i), payload(i));
-      calls.push(redis.publish(k.list, k.items, ...argv));
-      start = end;
-    }
-    await Promise.all(calls);
-  }
+function publishAll(k, n) {
+  return inBatches(n, (start, end) => {
+    const argv = [];
+    for (let i = start; i < end; i++) argv.push(id(i), payload(i));
+    return redis.publish(k.list, k.items, ...argv);
+  });
 }
 
 // Fails loudly unless the phase's keys hold `n` waiting jobs and nothing else.

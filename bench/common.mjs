@@ -1,0 +1,66 @@
+// What the Node.js benches (bullmq/, beequeue/, floor/) share, so that each
+// runs `thoonk bench`'s workload the same way: its options, its payload,
+// Redis's CPU and memory as INFO gives them, bulk publishing in batches,
+// and latency percentiles. No dependencies: each bench brings its client.
+
+// The options, as `thoonk bench` names them and with its defaults.
+export function options(argv = process.argv.slice(2)) {
+  const args = Object.fromEntries(
+    argv.reduce((pairs, a, i, all) => {
+      if (a.startsWith('--')) pairs.push([a.slice(2), all[i + 1]]);
+      return pairs;
+    }, []),
+  );
+  return {
+    args,
+    port: Number(args.port),
+    jobs: Number(args.jobs ?? 50000),
+    single: Number(args.single ?? 20000),
+    concurrency: Number(args.concurrency ?? 50),
+    latencyJobs: Number(args['latency-jobs'] ?? 5000),
+    rate: Number(args.rate ?? 1000),
+    payloadBytes: Number(args['payload-bytes'] ?? 95),
+  };
+}
+
+// Job i's payload as JSON text of about `bytes` bytes, as thoonk bench's.
+export function payloadText(i, bytes) {
+  const head = `{"n":${i},"pad":"`;
+  return head + 'x'.repeat(Math.max(0, bytes - head.length - 2)) + '"}';
+}
+
+// Redis's CPU seconds (user + sys) and used memory, from `info(section)`,
+// a function that answers INFO's text through the bench's own client.
+export function serverFigures(info) {
+  const field = async (name, section) => {
+    const line = (await info(section)).split('\r\n').find((l) => l.startsWith(name + ':'));
+    return Number(line.split(':')[1]);
+  };
+  return {
+    cpu: async () => (await field('used_cpu_user', 'cpu')) + (await field('used_cpu_sys', 'cpu')),
+    memory: () => field('used_memory', 'memory'),
+  };
+}
+
+// Publishes jobs 0 .. n-1 a batch of 1,000 at a time, four batches in
+// flight: `send(start, end)` publishes jobs start .. end-1.
+export async function inBatches(n, send) {
+  const batch = 1000;
+  const inFlight = 4;
+  for (let start = 0; start < n; ) {
+    const calls = [];
+    for (let k = 0; k < inFlight && start < n; k++) {
+      const end = Math.min(start + batch, n);
+      calls.push(send(start, end));
+      start = end;
+    }
+    await Promise.all(calls);
+  }
+}
+
+// p50, p99 and max of `samples` (ms), sorted in place.
+export function percentiles(samples) {
+  samples.sort((a, b) => a - b);
+  const at = (p) => samples[Math.min(samples.length - 1, Math.floor(samples.length * p))];
+  return { p50_ms: at(0.5), p99_ms: at(0.99), max_ms: samples[samples.length - 1] };
+}
