@@ -27,6 +27,18 @@ fn set_server_time(env: &Env, at_ms: u64) {
         .expect("set the server's clock");
 }
 
+/// A clocked server, its queue "q", and there a schedule "beat" every
+/// minute (item "b"); with the schedule's first tick.
+async fn beat_every_minute() -> (Env, Queue, u64) {
+    let env = Env::start_clocked().await;
+    let q = env.queue("q");
+    let first = q
+        .schedule("beat", Schedule::every(Duration::from_secs(60)), "b")
+        .await
+        .unwrap();
+    (env, q, first)
+}
+
 async fn available(q: &Queue) -> Vec<String> {
     let jobs = q.list(thoonk::State::Available, 0, 1000).await.unwrap();
     jobs.into_iter().map(|j| j.id).collect()
@@ -142,12 +154,7 @@ async fn a_queue_has_at_most_max_schedules_and_may_still_replace_them() {
 
 #[tokio::test]
 async fn a_tick_publishes_once_however_many_fire_it() {
-    let env = Env::start_clocked().await;
-    let q = env.queue("q");
-    let first = q
-        .schedule("beat", Schedule::every(Duration::from_secs(60)), "b")
-        .await
-        .unwrap();
+    let (env, q, first) = beat_every_minute().await;
     assert!(
         q.fire_schedules().await.unwrap().published.is_empty(),
         "not due yet"
@@ -174,12 +181,7 @@ async fn a_tick_publishes_once_however_many_fire_it() {
 
 #[tokio::test]
 async fn ticks_missed_while_nothing_fired_fire_once_on_return() {
-    let env = Env::start_clocked().await;
-    let q = env.queue("q");
-    let first = q
-        .schedule("beat", Schedule::every(Duration::from_secs(60)), "b")
-        .await
-        .unwrap();
+    let (env, q, first) = beat_every_minute().await;
     // Ten minutes with nothing firing.
     set_server_time(&env, first + 10 * 60_000 + 500);
     // Once, named after the first tick it missed; the next is after now.
@@ -195,12 +197,7 @@ async fn ticks_missed_while_nothing_fired_fire_once_on_return() {
 
 #[tokio::test]
 async fn a_removed_schedule_fires_no_more() {
-    let env = Env::start_clocked().await;
-    let q = env.queue("q");
-    let first = q
-        .schedule("beat", Schedule::every(Duration::from_secs(60)), "b")
-        .await
-        .unwrap();
+    let (env, q, first) = beat_every_minute().await;
     assert!(q.unschedule("beat").await.unwrap());
     set_server_time(&env, first + 1000);
     let fired = q.fire_schedules().await.unwrap();
@@ -349,10 +346,7 @@ async fn rev_of_beat(env: &Env) -> String {
 
 #[tokio::test]
 async fn a_fire_of_a_tick_read_before_another_fired_it_does_nothing() {
-    let env = Env::start_clocked().await;
-    let q = env.queue("q");
-    let every = Schedule::every(Duration::from_secs(60));
-    let first = q.schedule("beat", every.clone(), "b").await.unwrap();
+    let (env, q, first) = beat_every_minute().await;
     let rev = rev_of_beat(&env).await;
     set_server_time(&env, first + 100);
     assert_eq!(q.fire_schedules().await.unwrap().published.len(), 1);
@@ -362,7 +356,9 @@ async fn a_fire_of_a_tick_read_before_another_fired_it_does_nothing() {
     assert_eq!(fire_as_read(&env, first, &rev).await, "moved");
     // A schedule replaced since the read: its new revision is not the one
     // read, even at the same tick.
-    q.schedule("beat", every, "new").await.unwrap();
+    q.schedule("beat", Schedule::every(Duration::from_secs(60)), "new")
+        .await
+        .unwrap();
     let tick = q.schedules().await.unwrap()[0].next_run_ms.unwrap();
     set_server_time(&env, tick + 100);
     assert_eq!(fire_as_read(&env, tick, &rev).await, "moved");
@@ -372,12 +368,7 @@ async fn a_fire_of_a_tick_read_before_another_fired_it_does_nothing() {
 
 #[tokio::test]
 async fn schedules_this_version_cannot_read_do_not_hide_the_others() {
-    let env = Env::start_clocked().await;
-    let q = env.queue("q");
-    let first = q
-        .schedule("beat", Schedule::every(Duration::from_secs(60)), "b")
-        .await
-        .unwrap();
+    let (env, q, first) = beat_every_minute().await;
     // 150 schedules in a zone this version does not know (as a newer one
     // would write them), due before "beat": a page of due schedules is 100.
     let mut raw = env.raw().await;
