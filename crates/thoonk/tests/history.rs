@@ -221,6 +221,7 @@ async fn a_finish_sent_twice_is_recorded_once() {
         "keep",
         "finished",
         "history",
+        "progress",
     ]
     .map(|noun| format!("job.{noun}:twice"));
     let mut call = vec![finish.to_string(), (keys.len() + 2).to_string()];
