@@ -322,8 +322,21 @@ async fn fire_as_read(env: &Env, tick: u64, rev: &str) -> String {
         .expect("the script's function");
     let key = |noun: &str| format!("job.{noun}:q");
     let mut fcall = thoonk::redis::cmd("FCALL");
-    fcall.arg(function).arg(7);
-    for noun in ["schedules", "ticks", "ids", "items", "publishes", "ghosts"] {
+    let nouns = [
+        "schedules",
+        "ticks",
+        "ids",
+        "items",
+        "publishes",
+        "ghosts",
+        "claimed",
+        "stalled",
+        "delayed",
+        "marks",
+        "marked",
+    ];
+    fcall.arg(function).arg(nouns.len() + 1);
+    for noun in nouns {
         fcall.arg(key(noun));
     }
     fcall
