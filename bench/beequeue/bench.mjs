@@ -11,7 +11,7 @@
 // event on each finish, as thoonk does). Each phase checks that it did what
 // it claims: every job handled exactly once, the queue's keys empty after.
 import Queue from 'bee-queue';
-import { options, payloadText, serverFigures, inBatches, percentiles } from '../common.mjs';
+import { options, payloadText, serverFigures, inBatches, measured, percentiles } from '../common.mjs';
 
 const { port, jobs, single, concurrency, latencyJobs, rate, payloadBytes } = options();
 const redis = { host: '127.0.0.1', port };
@@ -30,7 +30,8 @@ await admin.ready();
 const call = (cmd, ...a) =>
   new Promise((resolve, reject) => admin.client[cmd](...a, (e, r) => (e ? reject(e) : resolve(r))));
 
-const { cpu, memory } = serverFigures((section) => call('info', section));
+const figures = serverFigures((section) => call('info', section));
+const { cpu } = figures;
 
 // saveAll in batches of 1,000, four in flight, as bullmq/bench.mjs's addBulk.
 function saveAll(queue, n) {
@@ -79,11 +80,9 @@ const results = {};
 { // publish_single: each save awaited before the next
   const q = producer('publish_single');
   await q.ready();
-  const c0 = await cpu();
-  const t0 = performance.now();
-  for (let i = 0; i < single; i++) await q.createJob(payload(i)).save();
-  const secs = (performance.now() - t0) / 1000;
-  results.publish_single = { jobs_per_s: single / secs, redis_cpu_us_per_job: ((await cpu()) - c0) * 1e6 / single };
+  results.publish_single = await measured(single, figures, async () => {
+    for (let i = 0; i < single; i++) await q.createJob(payload(i)).save();
+  });
   await check(q, 'publish_single', single);
   await q.destroy();
   await q.close();
@@ -92,17 +91,7 @@ const results = {};
 { // publish_bulk: memory per queued job is used_memory's growth over it
   const q = producer('publish_bulk');
   await q.ready();
-  const m0 = await memory();
-  const c0 = await cpu();
-  const t0 = performance.now();
-  await saveAll(q, jobs);
-  const secs = (performance.now() - t0) / 1000;
-  const c1 = await cpu();
-  results.publish_bulk = {
-    jobs_per_s: jobs / secs,
-    redis_cpu_us_per_job: (c1 - c0) * 1e6 / jobs,
-    bytes_per_job: ((await memory()) - m0) / jobs,
-  };
+  results.publish_bulk = await measured(jobs, figures, () => saveAll(q, jobs), true);
   await check(q, 'publish_bulk', jobs);
   await q.destroy();
   await q.close();

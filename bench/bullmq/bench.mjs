@@ -5,7 +5,7 @@
 //                [--latency-jobs N] [--rate R] [--payload-bytes B]
 import { Queue, Worker, QueueEvents } from 'bullmq';
 import IORedis from 'ioredis';
-import { options, payloadText, serverFigures, inBatches, percentiles } from '../common.mjs';
+import { options, payloadText, serverFigures, inBatches, measured, percentiles } from '../common.mjs';
 
 const { port, jobs, single, concurrency, latencyJobs, rate, payloadBytes } = options();
 const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
@@ -15,7 +15,8 @@ const opts = { removeOnComplete: true };
 
 const payload = (i) => JSON.parse(payloadText(i, payloadBytes));
 
-const { cpu, memory } = serverFigures((section) => admin.info(section));
+const figures = serverFigures((section) => admin.info(section));
+const { cpu } = figures;
 
 function addAll(queue, n) {
   return inBatches(n, (start, end) => {
@@ -39,28 +40,16 @@ const results = {};
 { // publish_single
   const q = fresh('publish_single');
   await q.waitUntilReady();
-  const c0 = await cpu();
-  const t0 = performance.now();
-  for (let i = 0; i < single; i++) await q.add('job', payload(i), opts);
-  const secs = (performance.now() - t0) / 1000;
-  results.publish_single = { jobs_per_s: single / secs, redis_cpu_us_per_job: ((await cpu()) - c0) * 1e6 / single };
+  results.publish_single = await measured(single, figures, async () => {
+    for (let i = 0; i < single; i++) await q.add('job', payload(i), opts);
+  });
   await done(q);
 }
 
 { // publish_bulk
   const q = fresh('publish_bulk');
   await q.waitUntilReady();
-  const m0 = await memory();
-  const c0 = await cpu();
-  const t0 = performance.now();
-  await addAll(q, jobs);
-  const secs = (performance.now() - t0) / 1000;
-  const c1 = await cpu();
-  results.publish_bulk = {
-    jobs_per_s: jobs / secs,
-    redis_cpu_us_per_job: (c1 - c0) * 1e6 / jobs,
-    bytes_per_job: ((await memory()) - m0) / jobs,
-  };
+  results.publish_bulk = await measured(jobs, figures, () => addAll(q, jobs), true);
   await done(q);
 }
 

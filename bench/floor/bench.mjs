@@ -16,7 +16,7 @@
 // K = 7 ids per call, so up to C jobs are claimed at once, as a worker of
 // concurrency C. ioredis comes from bench/bullmq's node_modules (npm ci there).
 import { createRequire } from 'node:module';
-import { options, payloadText, serverFigures, inBatches } from '../common.mjs';
+import { options, payloadText, serverFigures, inBatches, measured } from '../common.mjs';
 
 const require = createRequire(new URL('../bullmq/package.json', import.meta.url));
 const IORedis = require('ioredis');
@@ -56,7 +56,8 @@ const keys = (phase) => {
   return { list: `${base}.waiting`, claimed: `${base}.claimed`, items: `${base}.items` };
 };
 
-const { cpu, memory } = serverFigures((section) => redis.info(section));
+const figures = serverFigures((section) => redis.info(section));
+const { cpu } = figures;
 
 function publishAll(k, n) {
   return inBatches(n, (start, end) => {
@@ -79,28 +80,16 @@ const results = {};
 
 { // publish_single: each EVAL awaited before the next
   const k = keys('publish_single');
-  const c0 = await cpu();
-  const t0 = performance.now();
-  for (let i = 0; i < single; i++) await redis.publish(k.list, k.items, id(i), payload(i));
-  const secs = (performance.now() - t0) / 1000;
-  results.publish_single = { jobs_per_s: single / secs, redis_cpu_us_per_job: ((await cpu()) - c0) * 1e6 / single };
+  results.publish_single = await measured(single, figures, async () => {
+    for (let i = 0; i < single; i++) await redis.publish(k.list, k.items, id(i), payload(i));
+  });
   await check(k, 'publish_single', single);
   await destroy(k);
 }
 
 { // publish_bulk
   const k = keys('publish_bulk');
-  const m0 = await memory();
-  const c0 = await cpu();
-  const t0 = performance.now();
-  await publishAll(k, jobs);
-  const secs = (performance.now() - t0) / 1000;
-  const c1 = await cpu();
-  results.publish_bulk = {
-    jobs_per_s: jobs / secs,
-    redis_cpu_us_per_job: (c1 - c0) * 1e6 / jobs,
-    bytes_per_job: ((await memory()) - m0) / jobs,
-  };
+  results.publish_bulk = await measured(jobs, figures, () => publishAll(k, jobs), true);
   await check(k, 'publish_bulk', jobs);
   await destroy(k);
 }
