@@ -324,9 +324,9 @@ async fn flaw1_claim_takes_the_id_only_inside_the_claim_script() {
                 .flat_map(|c| c.args[from..].iter().step_by(step).cloned())
                 .collect()
         };
-        // One HMGET of the taken ids' items, one ZADD of (time, id) pairs.
+        // One HMGET of the taken ids' items, one ZADD NX of (time, id) pairs.
         let taken = on("HMGET", b"job.items:flaw1", 2, 1);
-        let claimed = on("ZADD", b"job.claimed:flaw1", 3, 2);
+        let claimed = on("ZADD", b"job.claimed:flaw1", 4, 2);
         assert_eq!(taken, claimed, "every id taken is claimed in the same run");
         takes += taken.len();
     }

@@ -111,25 +111,69 @@ end
 local taken = redis.call('RPOP', ids, count == want and ARGV[1] or tostring(count))
 if not taken then return out end
 
--- An id without an item, or a second copy of a job already claimed or
--- stalled (or twice in this batch), was left in the list by a retract of a
--- long list, or by a v1 client (it could queue an id twice): it is dropped
--- rather than handed out again.
+-- Puts the `n` ids of `chosen_ids` into job.claimed at `stamp`, but for
+-- a second copy of a job that a claim holds already (left in the list by
+-- a retract of a long list, or by a v1 client: it could queue an id
+-- twice): ZADD NX leaves that one as it was, and it is dropped rather than
+-- handed out again. Most often every id is new, which the count ZADD
+-- returns says, with no read of job.claimed before: while it holds 128
+-- jobs at most it is a listpack, searched from one end, and reading the
+-- batch's ids there cost more than the rest of the claim. Returns the ids
+-- claimed, and how many.
+local function claim_new(chosen_ids, n, dropped)
+  local claim_pairs = {}
+  for k = 1, n do
+    claim_pairs[2 * k - 1] = stamp
+    claim_pairs[2 * k] = chosen_ids[k]
+  end
+  local added = 0
+  for i = 1, 2 * n, CHUNK do
+    added = added + redis.call('ZADD', claimed, 'NX', unpack(claim_pairs, i, math.min(i + CHUNK - 1, 2 * n)))
+  end
+  if added == n then return chosen_ids, n end
+  -- Some were held. One held keeps its own score; one whose score is now
+  -- `stamp` was added here, unless a claim of this very millisecond holds
+  -- it: one of ours has a current claim record, a v1 client's none.
+  local scores = ask_many('ZMSCORE', claimed, chosen_ids)
+  local records = ask_many('HMGET', tokens, chosen_ids)
+  local new, m = {}, 0
+  for k = 1, n do
+    local id = chosen_ids[k]
+    if tonumber(scores[k]) ~= now or (records[k] and current(records[k], scores[k])) then
+      dropped[#dropped + 1] = id
+    else
+      m = m + 1
+      new[m] = id
+    end
+  end
+  if m == added then return new, m end
+  -- Else (a v1 claim of this millisecond holds one of them) nothing tells
+  -- which were added here: none is handed out. Those stay claimed with no
+  -- record, as a v1 worker's claim would, and recovery sends them back
+  -- once the lease runs out (recover.lua): late, but never run twice.
+  for k = 1, m do dropped[#dropped + 1] = new[k] end
+  return {}, 0
+end
+
+-- An id without an item, or a second copy of a job already stalled (or
+-- twice in this batch), was left in the list by a retract of a long list,
+-- or by a v1 client: it is dropped rather than handed out, as is a second
+-- copy of a job claimed (claim_new).
 local payloads = ask_many('HMGET', items, taken)
-local held = ask_many('ZMSCORE', claimed, taken)
 local is_stalled = rare and ask_many('SMISMEMBER', stalled, taken) or {}
 -- (Counters, not #t + 1: the length operator searches the table.)
-local chosen, n, seen, dropped = {}, 0, {}, {}
+local chosen_ids, n, payload_of, dropped = {}, 0, {}, {}
 for i = 1, #taken do
   local id = taken[i]
-  if payloads[i] and not held[i] and is_stalled[i] ~= 1 and not seen[id] then
+  if payloads[i] and is_stalled[i] ~= 1 and not payload_of[id] then
     n = n + 1
-    chosen[n] = i
-    seen[id] = true
+    chosen_ids[n] = id
+    payload_of[id] = payloads[i]
   else
     dropped[#dropped + 1] = id
   end
 end
+if n > 0 then chosen_ids, n = claim_new(chosen_ids, n, dropped) end
 -- A ghost a retract left is one of the dropped; it counts no more.
 call_many('SREM', ghosts, dropped)
 if n == 0 then return out end
@@ -140,18 +184,14 @@ if window then out[2] = flow_took(rate, window, n, now, stamp, held_channel) end
 local prefix_n = tostring(redis.call('INCR', claims))
 local prefix = prefix_n .. '.'
 local suffix = worker ~= '' and ('@' .. worker) or ''
-local claim_pairs, record_pairs, chosen_ids, chosen_tokens = {}, {}, {}, {}
+local record_pairs, chosen_tokens = {}, {}
 for k = 1, n do
-  local id = taken[chosen[k]]
+  local id = chosen_ids[k]
   local token = prefix .. id .. suffix
-  claim_pairs[2 * k - 1] = stamp
-  claim_pairs[2 * k] = id
   record_pairs[2 * k - 1] = id
   record_pairs[2 * k] = claim_record(token, stamp)
-  chosen_ids[k] = id
   chosen_tokens[k] = token
 end
-call_many('ZADD', claimed, claim_pairs)
 call_many('HSET', tokens, record_pairs)
 if worker ~= '' then
   redis.call('ZADD', holders, '0', claim_member(worker, now, prefix_n, chosen_ids))
@@ -163,7 +203,7 @@ local kept = remembering() and {out[1], out[2]}
 for k = 1, n do
   local id, cancels = chosen_ids[k], counts[k] or '0'
   out[4 * k - 1] = id
-  out[4 * k] = payloads[chosen[k]]
+  out[4 * k] = payload_of[id]
   out[4 * k + 1] = cancels
   out[4 * k + 2] = chosen_tokens[k]
   if kept then kept[3 * k], kept[3 * k + 1], kept[3 * k + 2] = id, cancels, chosen_tokens[k] end
