@@ -73,8 +73,22 @@ export async function inBatches(n, send) {
 }
 
 // p50, p99 and max of `samples` (ms), sorted in place.
-export function percentiles(samples) {
+function percentiles(samples) {
   samples.sort((a, b) => a - b);
   const at = (p) => samples[Math.min(samples.length - 1, Math.floor(samples.length * p))];
   return { p50_ms: at(0.5), p99_ms: at(0.99), max_ms: samples[samples.length - 1] };
+}
+
+// The latency phase's figures, as thoonk bench --json gives them, each
+// from before the publish call: p50/p99/max until the finish event
+// arrives, start_* until the handler starts, publish_p50_ms until the
+// publish call returns. Where a job's time goes, hop by hop.
+export function latencyFigures(finish, start, publish) {
+  const s = percentiles(start);
+  return {
+    ...percentiles(finish),
+    start_p50_ms: s.p50_ms,
+    start_p99_ms: s.p99_ms,
+    publish_p50_ms: percentiles(publish).p50_ms,
+  };
 }

@@ -11,7 +11,7 @@
 // event on each finish, as thoonk does). Each phase checks that it did what
 // it claims: every job handled exactly once, the queue's keys empty after.
 import Queue from 'bee-queue';
-import { options, payloadText, serverFigures, inBatches, measured, percentiles } from '../common.mjs';
+import { options, payloadText, serverFigures, inBatches, measured, latencyFigures } from '../common.mjs';
 
 const { port, jobs, single, concurrency, latencyJobs, rate, payloadBytes } = options();
 const redis = { host: '127.0.0.1', port };
@@ -114,15 +114,15 @@ const results = {};
   await q.close();
 }
 
-{ // latency: publish at R jobs/s to a running worker. p50/p99/max: from
-  // before the save call until the worker's handler starts. finish_*: until
-  // the job's succeeded event reaches the publisher, which is what thoonk
-  // and bullmq/bench.mjs measure.
+{ // latency: publish at R jobs/s to a running worker; each job's time from
+  // before its save call until its succeeded event reaches the publisher,
+  // until its handler starts, and until the save returns (latencyFigures).
   const q = producer('latency', true);
   await q.ready();
   const published = new Map();
   const startSamples = [];
   const finishSamples = [];
+  const publishSamples = [];
   const { w, allDone } = await work('latency', latencyJobs, (job) => {
     const t0 = published.get(job.id);
     if (t0 !== undefined) startSamples.push(performance.now() - t0);
@@ -142,17 +142,15 @@ const results = {};
     const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const id = `l${i}`;
-    published.set(id, performance.now());
+    const t0 = performance.now();
+    published.set(id, t0);
     await q.createJob(payload(i)).setId(id).save();
+    publishSamples.push(performance.now() - t0);
   }
   await allDone;
   await allSeen;
   if (startSamples.length !== latencyJobs) throw new Error(`latency: ${startSamples.length} starts timed`);
-  const finish = percentiles(finishSamples);
-  results.latency = {
-    ...percentiles(startSamples),
-    finish_p50_ms: finish.p50_ms, finish_p99_ms: finish.p99_ms, finish_max_ms: finish.max_ms,
-  };
+  results.latency = latencyFigures(finishSamples, startSamples, publishSamples);
   await w.close();
   await check(q, 'latency', 0);
   await q.destroy();

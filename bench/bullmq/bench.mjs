@@ -5,7 +5,7 @@
 //                [--latency-jobs N] [--rate R] [--payload-bytes B]
 import { Queue, Worker, QueueEvents } from 'bullmq';
 import IORedis from 'ioredis';
-import { options, payloadText, serverFigures, inBatches, measured, percentiles } from '../common.mjs';
+import { options, payloadText, serverFigures, inBatches, measured, latencyFigures } from '../common.mjs';
 
 const { port, jobs, single, concurrency, latencyJobs, rate, payloadBytes } = options();
 const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
@@ -70,14 +70,21 @@ const results = {};
   await done(q);
 }
 
-{ // latency: from before the add call until the completion event arrives
+{ // latency: from before the add call until the completion event arrives,
+  // until the handler starts, and until the add returns (latencyFigures)
   const q = fresh('latency');
   const events = new QueueEvents(q.name, { connection });
   await events.waitUntilReady();
-  const w = new Worker(q.name, async () => 'ok', { connection, concurrency });
-  await w.waitUntilReady();
   const started = new Map();
   const samples = [];
+  const startSamples = [];
+  const publishSamples = [];
+  const w = new Worker(q.name, async (job) => {
+    const t0 = started.get(job.id);
+    if (t0 !== undefined) startSamples.push(performance.now() - t0);
+    return 'ok';
+  }, { connection, concurrency });
+  await w.waitUntilReady();
   let finished;
   const allDone = new Promise((resolve) => { finished = resolve; });
   events.on('completed', ({ jobId }) => {
@@ -94,11 +101,14 @@ const results = {};
     const wait = due - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     const id = `l${i}`;
-    started.set(id, performance.now());
+    const t0 = performance.now();
+    started.set(id, t0);
     await q.add('job', payload(i), { ...opts, jobId: id });
+    publishSamples.push(performance.now() - t0);
   }
   await allDone;
-  results.latency = percentiles(samples);
+  if (startSamples.length !== latencyJobs) throw new Error(`latency: ${startSamples.length} starts timed`);
+  results.latency = latencyFigures(samples, startSamples, publishSamples);
   await w.close();
   await events.close();
   await done(q);

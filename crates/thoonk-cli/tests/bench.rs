@@ -30,6 +30,15 @@ fn bench_reports_every_phase_and_leaves_nothing_behind() {
         figure("latency", "max_ms"),
     );
     assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{results}");
+    // Each job's handler starts before its finish event arrives, and after
+    // its publish call began.
+    let (start_p50, start_p99) = (
+        figure("latency", "start_p50_ms"),
+        figure("latency", "start_p99_ms"),
+    );
+    assert!(0.0 < start_p50 && start_p50 <= start_p99, "{results}");
+    assert!(start_p50 <= p50 && start_p99 <= p99, "{results}");
+    assert!(figure("latency", "publish_p50_ms") > 0.0, "{results}");
     // Each phase's queue is deleted after it.
     let keys = redis.query(&["KEYS", "job.*"]).strings().expect("KEYS");
     assert!(keys.is_empty(), "left behind: {keys:?}");

@@ -135,11 +135,37 @@ struct BulkThroughput {
     bytes_per_job: f64,
 }
 
+/// Each job's time from before its publish call: until its finish event
+/// arrives (p50, p99, max), until its handler starts (start_*), and until
+/// the publish call returns (publish_p50_ms). Where the time goes, hop by
+/// hop; bench/compare asks the same of the other systems.
 #[derive(Debug, Serialize)]
 struct Latency {
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    start_p50_ms: f64,
+    start_p99_ms: f64,
+    publish_p50_ms: f64,
+}
+
+/// When each latency job passed each hop; the publisher, the handler and
+/// the event reader share it.
+#[derive(Debug, Default)]
+struct Hops {
+    /// Published ids, and when their publish call started.
+    published: HashMap<String, Instant>,
+    /// How long each publish call took.
+    acknowledged: Vec<Duration>,
+    /// From each publish call's start to its handler's.
+    started: Vec<Duration>,
+}
+
+/// The `q` quantile (0..=1) of `samples`, in ms; sorts them.
+fn quantile_ms(samples: &mut [Duration], q: f64) -> f64 {
+    samples.sort();
+    let at = ((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1));
+    samples.get(at).map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
 /// The workload.
@@ -293,18 +319,24 @@ async fn measure_latency(
     let e = |e: thoonk::Error| e.to_string();
     let mut events = queue.subscribe_to(&[EventKind::Finish]).await.map_err(e)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let hops: Arc<std::sync::Mutex<Hops>> = Arc::default();
+    let handler = {
+        let hops = hops.clone();
+        move |job: Job| {
+            let mut hops = hops.lock().unwrap();
+            if let Some(&t0) = hops.published.get(&job.id) {
+                hops.started.push(t0.elapsed());
+            }
+            async { Ok::<_, Failure>("ok") }
+        }
+    };
     let worker = Worker::new(queue.clone()).concurrency(plan.concurrency);
-    let worker = tokio::spawn(
-        worker.run(|_job: Job| async { Ok::<_, Failure>("ok") }, async {
-            let _ = stopped.await;
-        }),
-    );
+    let worker = tokio::spawn(worker.run(handler, async {
+        let _ = stopped.await;
+    }));
     let progress = Progress::new("latency", plan.latency_jobs);
-    // Published ids and when their publish call started; the publisher
-    // and the event reader share it.
-    let started: Arc<std::sync::Mutex<HashMap<String, Instant>>> = Arc::default();
     let publisher = {
-        let (queue, started, plan) = (queue.clone(), started.clone(), plan.clone());
+        let (queue, hops, plan) = (queue.clone(), hops.clone(), plan.clone());
         let items: Vec<String> = (0..plan.latency_jobs).map(payload).collect();
         tokio::spawn(async move {
             let period = Duration::from_secs_f64(1.0 / plan.rate.max(1e-3));
@@ -313,8 +345,10 @@ async fn measure_latency(
             for item in items {
                 tick.tick().await;
                 let id = thoonk::new_id();
-                started.lock().unwrap().insert(id.clone(), Instant::now());
+                let t0 = Instant::now();
+                hops.lock().unwrap().published.insert(id.clone(), t0);
                 queue.publish(item, Publish::new().id(id)).await?;
+                hops.lock().unwrap().acknowledged.push(t0.elapsed());
             }
             Ok::<_, thoonk::Error>(())
         })
@@ -332,7 +366,7 @@ async fn measure_latency(
             .ok_or("the event subscription ended")?;
         if event.kind == EventKind::Finish {
             let now = Instant::now();
-            if let Some(t0) = started.lock().unwrap().remove(&event.id) {
+            if let Some(t0) = hops.lock().unwrap().published.remove(&event.id) {
                 samples.push(now - t0);
                 progress.set(samples.len());
             }
@@ -342,14 +376,21 @@ async fn measure_latency(
     publisher.await.map_err(|e| e.to_string())?.map_err(e)?;
     let _ = stop.send(());
     worker.await.map_err(|e| e.to_string())?.map_err(e)?;
-    samples.sort();
-    let at = |q: f64| {
-        samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)].as_secs_f64() * 1e3
-    };
+    let mut hops = hops.lock().unwrap();
+    if hops.started.len() != plan.latency_jobs {
+        return Err(format!(
+            "latency phase: {} of {} handler starts timed",
+            hops.started.len(),
+            plan.latency_jobs
+        ));
+    }
     Ok(Latency {
-        p50_ms: at(0.50),
-        p99_ms: at(0.99),
-        max_ms: samples.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        p50_ms: quantile_ms(&mut samples, 0.50),
+        p99_ms: quantile_ms(&mut samples, 0.99),
+        max_ms: quantile_ms(&mut samples, 1.0),
+        start_p50_ms: quantile_ms(&mut hops.started, 0.50),
+        start_p99_ms: quantile_ms(&mut hops.started, 0.99),
+        publish_p50_ms: quantile_ms(&mut hops.acknowledged, 0.50),
     })
 }
 
@@ -416,7 +457,12 @@ fn print_human(r: &Results, out: &mut impl Write) -> std::io::Result<()> {
     )?;
     writeln!(
         out,
-        "latency         p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms",
+        "latency         p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms  (to the finish event)",
         r.latency.p50_ms, r.latency.p99_ms, r.latency.max_ms
+    )?;
+    writeln!(
+        out,
+        "                p50 {:.3} ms  p99 {:.3} ms  (to the handler's start; the publish call: p50 {:.3} ms)",
+        r.latency.start_p50_ms, r.latency.start_p99_ms, r.latency.publish_p50_ms
     )
 }
