@@ -4,7 +4,6 @@
 //! - `cli`: the global flags (`--redis`, `--tls-ca`, `--cluster`) and the
 //!   subcommands; `connect`: where those flags point, and the connection.
 //! - `cmd`: one module per subcommand, its flags beside its `run`.
-//! - `dashboard`: the web dashboard that `thoonk dashboard` serves.
 //! - `exit`: exit codes, and the error that ends a command early.
 //! - `args`, `signal`: what several commands share.
 
@@ -13,7 +12,6 @@ mod children;
 mod cli;
 mod cmd;
 mod connect;
-mod dashboard;
 mod exit;
 mod signal;
 

@@ -80,20 +80,23 @@ pub(crate) struct Change {
 /// The refreshing task's output.
 pub(crate) struct Live {
     /// The overview, as the last refresh made it.
-    pub(super) overview: watch::Receiver<Arc<Overview>>,
+    pub(crate) overview: watch::Receiver<Arc<Overview>>,
     /// Every job that moved, as its queue's events said.
-    pub(super) changes: broadcast::Sender<Change>,
+    pub(crate) changes: broadcast::Sender<Change>,
     /// Asks for a refresh now (after an action, say).
     wake: Arc<Notify>,
     /// The queues that moved since the last refresh.
     dirty: Dirty,
     /// Set when the server shuts down: the streams end, so that it can.
-    pub(super) closing: watch::Sender<bool>,
+    pub(crate) closing: watch::Sender<bool>,
 }
 
 impl Live {
-    /// Starts the task; returns once the first overview is read.
-    pub(crate) async fn start(thoonk: Thoonk) -> thoonk::Result<Arc<Live>> {
+    /// Starts the task; returns once the first overview is read, with the
+    /// task (it stops when that handle is dropped).
+    pub(crate) async fn start(
+        thoonk: Thoonk,
+    ) -> thoonk::Result<(Arc<Live>, AbortOnDropHandle<()>)> {
         let (changes, _) = broadcast::channel(1024);
         let wake = Arc::new(Notify::new());
         let dirty = Dirty::default();
@@ -109,14 +112,15 @@ impl Live {
         };
         let first = refresher.refresh(true).await?;
         let (tx, overview) = watch::channel(Arc::new(first));
-        tokio::spawn(refresher.run(tx));
-        Ok(Arc::new(Live {
+        let task = AbortOnDropHandle::new(tokio::spawn(refresher.run(tx)));
+        let live = Arc::new(Live {
             overview,
             changes,
             wake,
             dirty,
             closing: watch::Sender::new(false),
-        }))
+        });
+        Ok((live, task))
     }
 
     /// The latest overview.

@@ -1,5 +1,5 @@
 //! Who may come in, and from where: the token (a bearer header or the
-//! login cookie), loopback host names when there is none, the `Origin` of
+//! login cookie), loopback host names when told so, the `Origin` of
 //! anything that changes state, and the headers that keep other sites from
 //! framing or scripting the pages.
 
@@ -28,23 +28,23 @@ enum Credential {
     Bearer,
 }
 
-/// Every request passes here: the token (when there is one), the `Host`
-/// (when there is none), and the `Origin` of anything that changes state.
+/// Every request passes here: the `Host` (when told to answer loopback
+/// names only), the token (when there is one), and the `Origin` of
+/// anything that changes state. Paths are the dashboard's own: an app that
+/// mounted it cut its prefix off already.
 pub(super) async fn guard(State(app): State<App>, request: Request, next: Next) -> Response {
     let headers = request.headers();
     let path = request.uri().path();
+    // Only a page of this very host may talk to us, not one that rebound
+    // its DNS name to 127.0.0.1.
+    if app.loopback_only && !host(headers).is_some_and(is_loopback_host) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "this dashboard answers to a loopback host name only",
+        );
+    }
     let credential = match &app.token {
-        None => {
-            // Loopback without a token: only a page of this very host may
-            // talk to us, not one that rebound its DNS name to 127.0.0.1.
-            if !host(headers).is_some_and(is_loopback_host) {
-                return refuse(
-                    StatusCode::FORBIDDEN,
-                    "this dashboard answers to a loopback host name only",
-                );
-            }
-            Some(Credential::Open)
-        }
+        None => Some(Credential::Open),
         Some(token) => credential(headers, token, &app.session),
     };
     // The login form, and the static assets it uses, hold no data.
@@ -109,10 +109,14 @@ fn credential(headers: &HeaderMap, token: &str, session: &str) -> Option<Credent
         .map(|_| Credential::Cookie)
 }
 
-/// Compares in time that does not depend on where the two differ.
+/// Compares in time that does not depend on where the two differ. An
+/// empty token matches nothing (`Bearer ` with nothing after it is no
+/// proof).
 fn same(given: &str, token: &str) -> bool {
     let (a, b) = (given.as_bytes(), token.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    !b.is_empty()
+        && a.len() == b.len()
+        && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn host(headers: &HeaderMap) -> Option<&str> {
@@ -221,5 +225,6 @@ mod tests {
         assert!(!same("abd", "abc"));
         assert!(!same("ab", "abc"));
         assert!(!same("", "abc"));
+        assert!(!same("", ""), "an empty token lets nobody in");
     }
 }
