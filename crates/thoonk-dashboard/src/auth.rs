@@ -4,6 +4,7 @@
 //! framing or scripting the pages.
 
 use super::app::{refuse, App};
+use super::base::Base;
 use super::pages;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -57,7 +58,8 @@ pub(super) async fn guard(State(app): State<App>, request: Request, next: Next) 
                 "a token is needed: Authorization: Bearer TOKEN",
             )
         } else {
-            Redirect::to("/login").into_response()
+            let base = Base::of(request.uri(), request.extensions());
+            Redirect::to(&base.url("/login")).into_response()
         };
     };
     let reads_only = matches!(*request.method(), Method::GET | Method::HEAD);
@@ -154,19 +156,25 @@ pub(super) struct LoginForm {
     token: String,
 }
 
-/// The login form's POST: the right token sets the cookie.
-pub(super) async fn login(State(app): State<App>, Form(form): Form<LoginForm>) -> Response {
+/// The login form's POST: the right token sets the cookie, for the
+/// dashboard's paths only.
+pub(super) async fn login(
+    State(app): State<App>,
+    base: Base,
+    Form(form): Form<LoginForm>,
+) -> Response {
     match &app.token {
         Some(token) if same(&form.token, token) => {
             let cookie = format!(
-                "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict",
-                app.session
+                "{COOKIE}={}; Path={}; HttpOnly; SameSite=Strict",
+                app.session,
+                base.cookie_path()
             );
             (
                 StatusCode::SEE_OTHER,
                 [
                     (header::SET_COOKIE, cookie),
-                    (header::LOCATION, "/".to_string()),
+                    (header::LOCATION, base.home().to_string()),
                 ],
                 Body::empty(),
             )
@@ -174,20 +182,23 @@ pub(super) async fn login(State(app): State<App>, Form(form): Form<LoginForm>) -
         }
         Some(_) => (
             StatusCode::UNAUTHORIZED,
-            pages::login_page(Some("That is not the token.")),
+            pages::login_page(&base, Some("That is not the token.")),
         )
             .into_response(),
-        None => Redirect::to("/").into_response(),
+        None => Redirect::to(base.home()).into_response(),
     }
 }
 
-pub(super) async fn logout() -> Response {
-    let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+pub(super) async fn logout(base: Base) -> Response {
+    let cookie = format!(
+        "{COOKIE}=; Path={}; HttpOnly; SameSite=Strict; Max-Age=0",
+        base.cookie_path()
+    );
     (
         StatusCode::SEE_OTHER,
         [
             (header::SET_COOKIE, cookie),
-            (header::LOCATION, "/login".to_string()),
+            (header::LOCATION, base.url("/login")),
         ],
         Body::empty(),
     )

@@ -4,6 +4,7 @@
 
 use super::api::failure;
 use super::app::App;
+use super::base::Base;
 use super::pages::{job_path, time};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -35,7 +36,13 @@ pub(crate) async fn list(
 
 /// The queue page's listing of finished jobs: its table, and what shows
 /// when the queue keeps none.
-pub(crate) fn table(queue: &str, jobs: &[FinishedJob], offset: usize, limit: usize) -> Markup {
+pub(crate) fn table(
+    base: &Base,
+    queue: &str,
+    jobs: &[FinishedJob],
+    offset: usize,
+    limit: usize,
+) -> Markup {
     html! {
         p.order { "finished jobs the queue keeps, newest first" }
         table #jobs data-queue=(queue) data-state=(TAB) data-offset=(offset) data-limit=(limit) {
@@ -43,7 +50,7 @@ pub(crate) fn table(queue: &str, jobs: &[FinishedJob], offset: usize, limit: usi
                 th { "id" } th { "finished" } th.n { "duration" } th { "worker" }
                 th.n { "cancelled" } th { "result" }
             } }
-            tbody { @for job in jobs { (row(queue, job)) } }
+            tbody { @for job in jobs { (row(base, queue, job)) } }
         }
         p.empty #no-jobs hidden[!jobs.is_empty()] {
             "No finished job kept. A queue keeps them once told to: "
@@ -52,10 +59,10 @@ pub(crate) fn table(queue: &str, jobs: &[FinishedJob], offset: usize, limit: usi
     }
 }
 
-fn row(queue: &str, job: &FinishedJob) -> Markup {
+fn row(base: &Base, queue: &str, job: &FinishedJob) -> Markup {
     html! {
         tr data-id=(job.id) {
-            td { a href=(job_path(queue, &job.id)) { code { (job.id) } } }
+            td { a href=(job_path(base, queue, &job.id)) { code { (job.id) } } }
             td { (time(Some(job.finished_ms))) }
             td.n { (job.duration_ms) " ms" }
             td { (job.worker.as_deref().unwrap_or("—")) }
@@ -116,6 +123,7 @@ mod tests {
         job.result = None;
         assert_eq!(result(&job, 100), "—");
         let page = row(
+            &Base::of(&"/".parse().unwrap(), &Default::default()),
             "q",
             &FinishedJob {
                 result: Some(b"<script>".to_vec()),

@@ -15,12 +15,16 @@
 //! let app = Router::new()
 //!     .route("/", get(|| async { "my app" }))
 //!     // Behind your own auth layer: the router brings none.
-//!     .merge(dashboard.router());
+//!     .nest("/admin/queues", dashboard.router());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, app).await?;
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! It learns where it is mounted from each request (what `nest` cut off
+//! the path), so every link, form, script, API call, live stream and
+//! redirect stays under the prefix, with nothing to configure.
 //!
 //! What holds wherever it is mounted: actions are POSTs that a page of
 //! another site cannot send (their `Origin` must be the dashboard's own
@@ -33,6 +37,7 @@
 //!
 //! # Layout
 //! - this file: [`Dashboard`], its settings, and the routes;
+//! - `base`: where the dashboard is mounted, learnt from each request;
 //! - `app`: what every handler shares, and the shape of a refusal;
 //! - `auth`: who may come in (the token, the `Host`, the `Origin`) and the
 //!   headers on every response;
@@ -47,6 +52,7 @@
 mod api;
 mod app;
 mod auth;
+mod base;
 mod history;
 mod live;
 mod metrics;

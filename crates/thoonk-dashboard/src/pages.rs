@@ -4,6 +4,7 @@
 
 use super::api::{self, actions, Listed, PAGE};
 use super::app::App;
+use super::base::Base;
 use super::live::QueueView;
 use super::{history, schedules, settings};
 use axum::extract::{Path, Query, State};
@@ -28,7 +29,10 @@ pub(crate) async fn style() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
 }
 
-fn layout(app: &App, page: &str, title: &str, body: Markup) -> Markup {
+/// A page: its head, its header (the way home, the live mark, and the
+/// logout button when there is a token to log out of), `body`, and the
+/// script, which learns the mount point from `data-base`.
+fn layout(app: &App, base: &Base, page: &str, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -37,25 +41,25 @@ fn layout(app: &App, page: &str, title: &str, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · thoonk" }
                 link rel="icon" href="data:,";
-                link rel="stylesheet" href="/assets/app.css";
+                link rel="stylesheet" href=(base.url("/assets/app.css"));
             }
-            body data-page=(page) {
+            body data-page=(page) data-base=(base.prefix()) {
                 header {
-                    a.brand href="/" { "thoonk" }
+                    a.brand href=(base.home()) { "thoonk" }
                     span.live #live title="live updates" { "●" }
                     @if app.token.is_some() {
-                        form.logout method="post" action="/logout" { button type="submit" { "log out" } }
+                        form.logout method="post" action=(base.url("/logout")) { button type="submit" { "log out" } }
                     }
                 }
                 main { (body) }
-                script src="/assets/app.js" {}
+                script src=(base.url("/assets/app.js")) {}
             }
         }
     }
 }
 
 /// `/`: every queue, its counts, rates and workers, and which are paused.
-pub(crate) async fn overview(State(app): State<App>) -> Markup {
+pub(crate) async fn overview(State(app): State<App>, base: Base) -> Markup {
     let overview = app.live.now();
     let body = html! {
         h1 { "Queues" }
@@ -71,7 +75,7 @@ pub(crate) async fn overview(State(app): State<App>) -> Markup {
             tbody {
                 @for q in &overview.queues {
                     tr data-queue=(q.name) {
-                        td.name { a href=(queue_path(&q.name)) { (q.name) } (settings::paused_mark(&q.settings)) }
+                        td.name { a href=(queue_path(&base, &q.name)) { (q.name) } (settings::paused_mark(&q.settings)) }
                         td.n.available { (q.available) }
                         td.n.latency { (waited(q.latency_ms)) }
                         td.n.claimed { (q.claimed) }
@@ -90,12 +94,12 @@ pub(crate) async fn overview(State(app): State<App>) -> Markup {
         ul #workers {
             @for q in &overview.queues {
                 @for w in &q.workers {
-                    li { code { (w.id) } " on " a href=(queue_path(&q.name)) { (q.name) } ", holding " (w.claimed) }
+                    li { code { (w.id) } " on " a href=(queue_path(&base, &q.name)) { (q.name) } ", holding " (w.claimed) }
                 }
             }
         }
     };
-    layout(&app, "overview", "Queues", body)
+    layout(&app, &base, "overview", "Queues", body)
 }
 
 #[derive(Deserialize)]
@@ -110,6 +114,7 @@ pub(crate) struct QueuePage {
 /// resume, and its jobs in one state (or the finished ones it keeps), paged.
 pub(crate) async fn queue(
     State(app): State<App>,
+    base: Base,
     Path(queue): Path<String>,
     Query(page): Query<QueuePage>,
 ) -> Response {
@@ -119,11 +124,11 @@ pub(crate) async fn queue(
         .map(str::trim)
         .filter(|id| !id.is_empty())
     {
-        return Redirect::to(&job_path(&queue, id)).into_response();
+        return Redirect::to(&job_path(&base, &queue, id)).into_response();
     }
     let tab = page.state.as_deref().unwrap_or("available");
     let offset = page.offset.unwrap_or(0);
-    let (listing, listed) = match listing(&app, &queue, tab, offset).await {
+    let (listing, listed) = match listing(&app, &base, &queue, tab, offset).await {
         Ok(listing) => listing,
         Err(refused) => return refused,
     };
@@ -134,7 +139,8 @@ pub(crate) async fn queue(
         Err(e) => return api::failure(e),
     };
     let count = |s: JobState| view.map_or(0, |v| count(v, s));
-    let tab_path = |offset: usize| format!("{}?state={tab}&offset={offset}", queue_path(&queue));
+    let queue_path = queue_path(&base, &queue);
+    let tab_path = |offset: usize| format!("{queue_path}?state={tab}&offset={offset}");
     let body = html! {
         h1 {
             "Queue " span.name { (queue) } " "
@@ -144,13 +150,13 @@ pub(crate) async fn queue(
         (schedules::section(&scheduled))
         nav.states {
             @for s in JobState::ALL {
-                a.current[s.as_str() == tab] href=(format!("{}?state={}", queue_path(&queue), s.as_str())) {
+                a.current[s.as_str() == tab] href=(format!("{queue_path}?state={}", s.as_str())) {
                     (s.as_str()) " " span.count id=(format!("count-{}", s.as_str())) { (count(s)) }
                 }
             }
-            a.current[tab == history::TAB] href=(format!("{}?state={}", queue_path(&queue), history::TAB)) { (history::TAB) }
+            a.current[tab == history::TAB] href=(format!("{queue_path}?state={}", history::TAB)) { (history::TAB) }
         }
-        form.find method="get" action=(queue_path(&queue)) {
+        form.find method="get" action=(queue_path) {
             input type="search" name="find" placeholder="find a job by id" aria-label="job id";
             button type="submit" { "find" }
         }
@@ -165,7 +171,7 @@ pub(crate) async fn queue(
             }
         }
     };
-    layout(&app, "queue", &queue, body).into_response()
+    layout(&app, &base, "queue", &queue, body).into_response()
 }
 
 /// The listing of the queue page's tab `tab` (a state, or the finished
@@ -173,6 +179,7 @@ pub(crate) async fn queue(
 /// with.
 async fn listing(
     app: &App,
+    base: &Base,
     queue: &str,
     tab: &str,
     offset: usize,
@@ -181,7 +188,7 @@ async fn listing(
         let jobs = history::list(app, queue, offset, PAGE)
             .await
             .map_err(api::failure)?;
-        return Ok((history::table(queue, &jobs, offset, PAGE), jobs.len()));
+        return Ok((history::table(base, queue, &jobs, offset, PAGE), jobs.len()));
     }
     let state = tab
         .parse::<JobState>()
@@ -196,7 +203,7 @@ async fn listing(
         p.order { (state.as_str()) " jobs, " (order(state)) }
         table #jobs data-queue=(queue) data-state=(state.as_str()) data-offset=(offset) data-limit=(PAGE) {
             thead { tr { th { "id" } th { "payload" } th.n { "cancelled" } th { "last reason" } th { "actions" } } }
-            tbody { @for job in &jobs { (job_row(queue, job)) } }
+            tbody { @for job in &jobs { (job_row(base, queue, job)) } }
         }
         p.empty #no-jobs hidden[!jobs.is_empty()] { "No " (state.as_str()) " jobs." }
     };
@@ -238,10 +245,10 @@ fn order(state: JobState) -> &'static str {
     }
 }
 
-fn job_row(queue: &str, job: &Listed) -> Markup {
+fn job_row(base: &Base, queue: &str, job: &Listed) -> Markup {
     html! {
         tr data-id=(job.id) {
-            td { a href=(job_path(queue, &job.id)) { code { (job.id) } } }
+            td { a href=(job_path(base, queue, &job.id)) { code { (job.id) } } }
             td.item { (preview(&job.item)) }
             td.n { (job.cancelled) }
             td.reason {
@@ -262,6 +269,7 @@ fn job_row(queue: &str, job: &Listed) -> Markup {
 /// `/queues/QUEUE/jobs/ID`: one job, whole.
 pub(crate) async fn job(
     State(app): State<App>,
+    base: Base,
     Path((queue, id)): Path<(String, String)>,
 ) -> Response {
     let (detail, finished) = match api::job_and_finish(&app, &queue, &id).await {
@@ -269,7 +277,7 @@ pub(crate) async fn job(
         Err(e) => return api::failure(e),
     };
     let body = html! {
-        p.crumbs { a href=(queue_path(&queue)) { "← queue " (queue) } }
+        p.crumbs { a href=(queue_path(&base, &queue)) { "← queue " (queue) } }
         h1 { "Queue " code #job-id { (id) } }
         p #flash role="status" {}
         @match (&detail, &finished) {
@@ -300,15 +308,16 @@ pub(crate) async fn job(
         }
         @if let Some(finished) = &finished { (history::record(finished)) }
     };
-    layout(&app, "job", &id, body).into_response()
+    layout(&app, &base, "job", &id, body).into_response()
 }
 
 /// `/login`: the token form.
-pub(crate) async fn login() -> Markup {
-    login_page(None)
+pub(crate) async fn login(base: Base) -> Markup {
+    login_page(&base, None)
 }
 
-pub(crate) fn login_page(error: Option<&str>) -> Markup {
+/// The token form, with `error` above it.
+pub(crate) fn login_page(base: &Base, error: Option<&str>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -316,10 +325,10 @@ pub(crate) fn login_page(error: Option<&str>) -> Markup {
                 meta charset="utf-8";
                 title { "log in · thoonk" }
                 link rel="icon" href="data:,";
-                link rel="stylesheet" href="/assets/app.css";
+                link rel="stylesheet" href=(base.url("/assets/app.css"));
             }
             body.login {
-                form method="post" action="/login" {
+                form method="post" action=(base.url("/login")) {
                     h1 { "thoonk" }
                     @if let Some(error) = error { p.error { (error) } }
                     label { "Token " input type="password" name="token" autofocus; }
@@ -367,13 +376,15 @@ fn numbers(values: &[f64]) -> String {
         .join(" ")
 }
 
-/// `/queues/NAME`, the name percent-encoded (names may hold `/`, `?`, `#`).
-pub(crate) fn queue_path(queue: &str) -> String {
-    format!("/queues/{}", segment(queue))
+/// `/queues/NAME` under the mount point, the name percent-encoded (names
+/// may hold `/`, `?`, `#`).
+pub(crate) fn queue_path(base: &Base, queue: &str) -> String {
+    base.url(&format!("/queues/{}", segment(queue)))
 }
 
-pub(crate) fn job_path(queue: &str, id: &str) -> String {
-    format!("/queues/{}/jobs/{}", segment(queue), segment(id))
+/// `/queues/NAME/jobs/ID` under the mount point.
+pub(crate) fn job_path(base: &Base, queue: &str, id: &str) -> String {
+    base.url(&format!("/queues/{}/jobs/{}", segment(queue), segment(id)))
 }
 
 fn segment(s: &str) -> String {
@@ -433,8 +444,12 @@ mod tests {
 
     #[test]
     fn names_are_percent_encoded_in_paths() {
-        assert_eq!(queue_path("{mail}/x?y#z"), "/queues/%7Bmail%7D%2Fx%3Fy%23z");
-        assert_eq!(job_path("q", "a b"), "/queues/q/jobs/a%20b");
+        let root = Base::of(&"/".parse().unwrap(), &Default::default());
+        assert_eq!(
+            queue_path(&root, "{mail}/x?y#z"),
+            "/queues/%7Bmail%7D%2Fx%3Fy%23z"
+        );
+        assert_eq!(job_path(&root, "q", "a b"), "/queues/q/jobs/a%20b");
     }
 
     #[test]

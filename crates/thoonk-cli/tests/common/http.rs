@@ -10,9 +10,15 @@ use std::time::Instant;
 use thoonk_testkit::poll::{self, DEADLINE};
 
 impl Dashboard {
-    /// The request as a browser on this dashboard's page would send it.
+    /// The request as a browser on this dashboard's page would send it,
+    /// to the dashboard's `path` (under its prefix, with the basic auth of
+    /// the app that mounted it).
     pub(crate) fn request(&self, method: &str, path: &str) -> Request {
-        Request::new(&self.addr, method, path)
+        let request = Request::new(&self.addr, method, &format!("{}{path}", self.prefix));
+        match &self.basic {
+            Some(basic) => request.header("Authorization", basic),
+            None => request,
+        }
     }
 
     /// GET with the bearer token (when there is one).

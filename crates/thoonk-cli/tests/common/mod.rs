@@ -4,13 +4,15 @@
 //! against ([`Redis`], looked into with the test kit's RESP client,
 //! snapshots and job invariant); `thoonk work` processes to signal and kill
 //! ([`worker`]) and a `thoonk dashboard` on its own Redis ([`dashboard`]),
-//! spoken to over plain HTTP ([`http`]).
+//! or an app that mounts the dashboard's router ([`mounted`]), spoken to
+//! over plain HTTP ([`http`]).
 
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
 pub(crate) mod dashboard;
 pub(crate) mod http;
+pub(crate) mod mounted;
 pub(crate) mod worker;
 
 /// `thoonk bench` at small sizes: whether it works and what it prints, not

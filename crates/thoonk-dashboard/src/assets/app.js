@@ -5,6 +5,9 @@
 "use strict";
 
 const page = document.body.dataset.page;
+// Where the dashboard is mounted ("" at the root of a server, "/admin/queues"
+// nested in an app): every URL the script builds starts with it.
+const base = document.body.dataset.base || "";
 const live = document.getElementById("live");
 
 function el(tag, attrs = {}, text) {
@@ -15,7 +18,7 @@ function el(tag, attrs = {}, text) {
 }
 
 const enc = encodeURIComponent;
-const queuePath = (q) => "/queues/" + enc(q);
+const queuePath = (q) => `${base}/queues/${enc(q)}`;
 const jobPath = (q, id) => queuePath(q) + "/jobs/" + enc(id);
 
 // Follows a live stream; `opened` runs each time it (re)connects, when
@@ -126,7 +129,7 @@ function showSettings(s) {
 // ---- overview ----
 if (page === "overview") {
   document.querySelectorAll("td.rates").forEach(drawRates);
-  follow("/api/live", {
+  follow(`${base}/api/live`, {
     overview(o) {
       const body = document.querySelector("#queues tbody");
       body.replaceChildren(...o.queues.map((q) => {
@@ -166,7 +169,7 @@ if (page === "queue") {
   let pending = null;
   async function reload() {
     pending = null;
-    const url = `/api/queues/${enc(queue)}/jobs?state=${state}&offset=${offset}&limit=${limit}`;
+    const url = `${base}/api/queues/${enc(queue)}/jobs?state=${state}&offset=${offset}&limit=${limit}`;
     const response = await fetch(url, { credentials: "same-origin" });
     if (!response.ok) return;
     const jobs = await response.json();
@@ -210,7 +213,7 @@ if (page === "queue") {
     return row;
   }
   const soon = () => { if (!pending) pending = setTimeout(reload, 100); };
-  follow(`/api/live/${enc(queue)}`, {
+  follow(`${base}/api/live/${enc(queue)}`, {
     stats(q) {
       if (!q) return;
       for (const k of ["available", "claimed", "delayed", "stalled"]) {
@@ -227,7 +230,7 @@ if (page === "queue") {
     const { action, id } = button.dataset;
     if (action === "retract" && !confirm(`Delete job ${id}?`)) return;
     try {
-      const done = await post(`/api/queues/${enc(queue)}/jobs/${enc(id)}/${action}`);
+      const done = await post(`${base}/api/queues/${enc(queue)}/jobs/${enc(id)}/${action}`);
       flash(`${id}: ${done.message}`, true);
     } catch (err) {
       flash(`${id}: ${err.message}`, false);
@@ -237,7 +240,7 @@ if (page === "queue") {
   for (const action of ["pause", "resume"]) {
     document.getElementById(action).addEventListener("click", async () => {
       try {
-        const done = await post(`/api/queues/${enc(queue)}/${action}`);
+        const done = await post(`${base}/api/queues/${enc(queue)}/${action}`);
         showSettings(done.settings);
         flash(done.message, true);
       } catch (err) {
@@ -249,7 +252,7 @@ if (page === "queue") {
   if (all) all.addEventListener("click", async () => {
     if (!confirm(`Retry every stalled job of ${queue}?`)) return;
     try {
-      const done = await post(`/api/queues/${enc(queue)}/retry-all`);
+      const done = await post(`${base}/api/queues/${enc(queue)}/retry-all`);
       flash(done.message, true);
     } catch (err) {
       flash(err.message, false);
@@ -265,7 +268,7 @@ if (page === "job") {
     const { queue, id } = detail.dataset;
     const show = (key, text) => { document.getElementById(key).textContent = text; };
     async function reload() {
-      const response = await fetch(`/api/queues/${enc(queue)}/jobs/${enc(id)}`, { credentials: "same-origin" });
+      const response = await fetch(`${base}/api/queues/${enc(queue)}/jobs/${enc(id)}`, { credentials: "same-origin" });
       if (response.status === 404) {
         show("state", "gone (finished or retracted)");
         document.getElementById("job-actions").replaceChildren();
@@ -290,7 +293,7 @@ if (page === "job") {
       actions.replaceChildren(...d.actions.map((a) =>
         el("button", { type: "button", "data-action": a, "data-id": id }, a)));
     }
-    follow(`/api/live/${enc(queue)}`, {
+    follow(`${base}/api/live/${enc(queue)}`, {
       job(change) { if (change.id === id) reload(); },
       resync: reload,
     }, reload);
@@ -300,7 +303,7 @@ if (page === "job") {
       const action = button.dataset.action;
       if (action === "retract" && !confirm(`Delete job ${id}?`)) return;
       try {
-        const done = await post(`/api/queues/${enc(queue)}/jobs/${enc(id)}/${action}`);
+        const done = await post(`${base}/api/queues/${enc(queue)}/jobs/${enc(id)}/${action}`);
         flash(done.message, true);
       } catch (err) {
         flash(err.message, false);
