@@ -1,8 +1,10 @@
 //! `thoonk dashboard` in a real browser: headless Chromium driven through
 //! chromedriver (W3C WebDriver, JSON over HTTP, spoken here over a plain
-//! socket), against the real binary and a private Redis. What the HTTP tests
-//! cannot show: that the page's script keeps the page current from the live
-//! stream, and that its buttons work.
+//! socket), against the real binary and a private Redis; and the same
+//! dashboard mounted under a prefix of an app of its own. What the HTTP
+//! tests cannot show: that the page's script keeps the page current from
+//! the live stream, that its buttons work, and that every URL it builds
+//! stays under the prefix.
 //!
 //! Needs `chromium` and `chromedriver` on PATH (`apt-get install chromium
 //! chromium-driver`; `.ci/run` installs them). Screenshots go to
@@ -16,6 +18,7 @@ mod common;
 mod driver;
 
 use common::dashboard::Dashboard;
+use common::mounted::Door;
 use common::Redis;
 use driver::{Browser, ARTIFACTS};
 use serde_json::json;
@@ -296,6 +299,97 @@ fn the_pause_and_resume_buttons_work_and_a_paused_queue_is_marked_live() {
     assert_eq!(
         browser.js("return window.__marker"),
         43,
+        "the page was reloaded"
+    );
+    let errors = browser.console_errors();
+    assert!(
+        errors.is_empty(),
+        "errors in the browser's console: {errors:#?}"
+    );
+}
+
+/// Where the mounted dashboard lives in its app.
+const PREFIX: &str = "/admin/queues";
+
+/// Every URL the page names (links, forms, scripts, styles; inline `data:`
+/// ones aside) that is not under [`PREFIX`].
+const OUTSIDE: &str = "return [...document.querySelectorAll('a[href], form[action], script[src], link[href]')]
+    .map(e => e.getAttribute('href') ?? e.getAttribute('action') ?? e.getAttribute('src'))
+    .filter(u => !u.startsWith('data:') && u !== arguments[0] && !u.startsWith(arguments[0] + '/'))";
+
+#[test]
+fn mounted_under_a_prefix_behind_basic_auth_it_works_and_asks_for_nothing_outside_it() {
+    let browser = Browser::start();
+    let d = Dashboard::mounted(PREFIX, Door::Basic("admin", "s3cret"));
+    for id in ["m1", "m2"] {
+        d.redis
+            .publish("mail", &format!("mail {id}"), &["--id", id]);
+    }
+
+    // The app's basic auth, given in the URL as a bookmark would: Chromium
+    // answers the app's challenges with it, for the page and for every
+    // request the page makes (headless Chromium has no prompt to type it
+    // into). The page's own URL then carries the credentials, and fetch()
+    // refuses such URLs: the script asks by origin and path.
+    browser.open(&format!("http://admin:s3cret@{}{PREFIX}", d.addr));
+    // The queue was published to after the app started: its row comes
+    // from the live stream, built by the script.
+    let row = r#"tr[data-queue="mail"]"#;
+    browser.until_text(&format!("{row} td.available"), "2");
+    browser.until(
+        "the live stream is open",
+        "return document.getElementById('live').classList.contains('on')",
+        |v| v == true,
+    );
+    assert_eq!(browser.js_with(OUTSIDE, json!([PREFIX])), json!([]));
+
+    // Its link leads to the queue's page, under the prefix.
+    browser.click(&format!("{row} td.name a"));
+    browser.until(
+        "the queue's page is open",
+        "return location.pathname",
+        |v| v == "/admin/queues/queues/mail",
+    );
+    browser.until(
+        "the live stream is open",
+        "return document.getElementById('live').classList.contains('on')",
+        |v| v == true,
+    );
+    browser.js("window.__marker = 42");
+
+    // A job published elsewhere shows, by itself: the count, and its row
+    // (the script fetches the listing again).
+    d.redis.publish("mail", "mail m3", &["--id", "m3"]);
+    browser.until_text("#count-available", "3");
+    browser.until_present(r#"#jobs tbody tr[data-id="m3"]"#, true);
+
+    // Pause, by clicking: the queue is paused, the page says so.
+    browser.click("#pause");
+    browser.until_text(
+        "#flash",
+        "paused: no job is handed out until it is resumed; publishing goes on",
+    );
+    browser.until_text("#setting-paused", "yes");
+    assert!(d.redis.config("mail").paused);
+
+    // Every URL the page names now (its links to jobs built by the script
+    // among them) is under the prefix, and so was every request the app
+    // got: pages, style, script, listings, actions, live streams.
+    assert_eq!(browser.js_with(OUTSIDE, json!([PREFIX])), json!([]));
+    let seen = d.app().seen();
+    let outside: Vec<&String> = seen.iter().filter(|p| !p.starts_with(PREFIX)).collect();
+    assert!(outside.is_empty(), "requests outside {PREFIX}: {outside:?}");
+    for asked in [
+        "/admin/queues/api/live",
+        "/admin/queues/api/live/mail",
+        "/admin/queues/api/queues/mail/jobs?state=available&offset=0&limit=50",
+        "/admin/queues/api/queues/mail/pause",
+    ] {
+        assert!(seen.iter().any(|p| p == asked), "{asked} not in {seen:?}");
+    }
+    assert_eq!(
+        browser.js("return window.__marker"),
+        42,
         "the page was reloaded"
     );
     let errors = browser.console_errors();

@@ -72,8 +72,16 @@ function flash(text, ok) {
   box.className = ok ? "ok" : "error";
 }
 
+// fetch() refuses a URL with a user and password in it, and a page opened
+// as http://user:password@host/... (an app's basic auth in a bookmark)
+// resolves every path it names to such a URL: ask by origin and path
+// instead (the browser still answers the app's challenge with what it was
+// given).
+const ask = (path, options = {}) =>
+  fetch(location.origin + path, { credentials: "same-origin", ...options });
+
 async function post(url) {
-  const response = await fetch(url, { method: "POST", credentials: "same-origin" });
+  const response = await ask(url, { method: "POST" });
   let body = {};
   try { body = await response.json(); } catch (_) { /* no body */ }
   if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
@@ -170,7 +178,7 @@ if (page === "queue") {
   async function reload() {
     pending = null;
     const url = `${base}/api/queues/${enc(queue)}/jobs?state=${state}&offset=${offset}&limit=${limit}`;
-    const response = await fetch(url, { credentials: "same-origin" });
+    const response = await ask(url);
     if (!response.ok) return;
     const jobs = await response.json();
     table.tBodies[0].replaceChildren(...jobs.map((job) => {
@@ -268,7 +276,7 @@ if (page === "job") {
     const { queue, id } = detail.dataset;
     const show = (key, text) => { document.getElementById(key).textContent = text; };
     async function reload() {
-      const response = await fetch(`${base}/api/queues/${enc(queue)}/jobs/${enc(id)}`, { credentials: "same-origin" });
+      const response = await ask(`${base}/api/queues/${enc(queue)}/jobs/${enc(id)}`);
       if (response.status === 404) {
         show("state", "gone (finished or retracted)");
         document.getElementById("job-actions").replaceChildren();
