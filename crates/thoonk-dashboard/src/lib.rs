@@ -137,6 +137,19 @@ impl Dashboard {
     /// JSON API under `/api/` (its live streams: `/api/live`,
     /// `/api/live/QUEUE`); `/metrics`; the script and style under
     /// `/assets/`.
+    ///
+    /// In an app whose router has a state of its own:
+    ///
+    /// ```no_run
+    /// # use thoonk_dashboard::Dashboard;
+    /// # use std::sync::Arc;
+    /// # fn app(dashboard: Dashboard, settings: Arc<String>) -> axum::Router {
+    /// axum::Router::new()
+    ///     .route("/", axum::routing::get(|| async { "my app" }))
+    ///     .nest_service("/admin/queues", dashboard.router())
+    ///     .with_state(settings)
+    /// # }
+    /// ```
     pub fn router(&self) -> Router {
         let app = self.app.clone();
         Router::new()
