@@ -335,24 +335,13 @@ async fn measure_latency(
         let _ = stopped.await;
     }));
     let progress = Progress::new("latency", plan.latency_jobs);
-    let publisher = {
-        let (queue, hops, plan) = (queue.clone(), hops.clone(), plan.clone());
-        let items: Vec<String> = (0..plan.latency_jobs).map(payload).collect();
-        tokio::spawn(async move {
-            let period = Duration::from_secs_f64(1.0 / plan.rate.max(1e-3));
-            let mut tick = tokio::time::interval(period);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-            for item in items {
-                tick.tick().await;
-                let id = thoonk::new_id();
-                let t0 = Instant::now();
-                hops.lock().unwrap().published.insert(id.clone(), t0);
-                queue.publish(item, Publish::new().id(id)).await?;
-                hops.lock().unwrap().acknowledged.push(t0.elapsed());
-            }
-            Ok::<_, thoonk::Error>(())
-        })
-    };
+    let items: Vec<String> = (0..plan.latency_jobs).map(payload).collect();
+    let publisher = tokio::spawn(publish_at_rate(
+        queue.clone(),
+        plan.rate,
+        items,
+        hops.clone(),
+    ));
     let mut samples = Vec::with_capacity(plan.latency_jobs);
     let deadline = Instant::now()
         + Duration::from_secs_f64(plan.latency_jobs as f64 / plan.rate.max(1e-3) + 30.0);
@@ -392,6 +381,27 @@ async fn measure_latency(
         start_p99_ms: quantile_ms(&mut hops.started, 0.99),
         publish_p50_ms: quantile_ms(&mut hops.acknowledged, 0.50),
     })
+}
+
+/// Publishes `items` at `rate` a second, each with an id of its own, noting
+/// in `hops` when each publish call started and how long it took.
+async fn publish_at_rate(
+    queue: Queue,
+    rate: f64,
+    items: Vec<String>,
+    hops: Arc<std::sync::Mutex<Hops>>,
+) -> thoonk::Result<()> {
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1e-3)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for item in items {
+        tick.tick().await;
+        let id = thoonk::new_id();
+        let t0 = Instant::now();
+        hops.lock().unwrap().published.insert(id.clone(), t0);
+        queue.publish(item, Publish::new().id(id)).await?;
+        hops.lock().unwrap().acknowledged.push(t0.elapsed());
+    }
+    Ok(())
 }
 
 /// The Redis server's CPU seconds so far (user + sys), from `INFO cpu`; on
