@@ -194,3 +194,52 @@ fn demo() {
         assert!(printed.lines().any(|l| l == line), "{line:?} in {printed}");
     }
 }
+
+/// The tracing example prints each job's span on each of its lines: every
+/// change of the job's state and the handler's own event, each attempt in
+/// its own span, and each span's close with its timing.
+#[test]
+fn tracing() {
+    let redis = PrivateRedis::start().unwrap();
+    let printed = run_to_its_end("tracing", &redis.url());
+    let span = |id: &str, attempt: u64| {
+        format!(r#"job{{queue="tracing-demo" id="{id}" attempt={attempt} worker=""#)
+    };
+    let logged = |id: &str, attempt: u64, what: &str| {
+        let span = span(id, attempt);
+        let found = printed
+            .lines()
+            .any(|l| l.contains(&span) && l.contains(what));
+        assert!(found, "{what:?} in {span}… in {printed}");
+    };
+    let own = "making a thumbnail";
+    let close = "close time.busy=";
+    for (id, attempt, what) in [
+        ("cat.png", 1, "claimed"),
+        ("cat.png", 1, own),
+        ("cat.png", 1, "finished"),
+        ("cat.png", 1, close),
+        ("dog.png", 1, own),
+        (
+            "dog.png",
+            1,
+            r#"cancelled: comes back after the backoff reason="the image store is busy""#,
+        ),
+        ("dog.png", 1, close),
+        ("dog.png", 2, own),
+        ("dog.png", 2, "finished"),
+        ("dog.png", 2, close),
+        (
+            "notes.txt",
+            1,
+            r#"stalled: a permanent failure reason="not an image""#,
+        ),
+        ("notes.txt", 1, close),
+    ] {
+        logged(id, attempt, what);
+    }
+    assert!(
+        printed.contains("the worker stopped finished=2 failed=1 stalled=1"),
+        "{printed}"
+    );
+}
