@@ -1,5 +1,5 @@
 //! The test kit of the thoonk workspace (dev-only): what the library's
-//! tests, the CLI's tests and the demo share, written once.
+//! tests, the CLI's tests and the examples share, written once.
 //!
 //! # Layout
 //! - this file: [`PrivateRedis`], a private `redis-server` for tests and the
@@ -11,6 +11,8 @@
 //! - [`tls`]: [`TestCerts`], the throwaway CA of a TLS server;
 //! - [`temp_dir`]: [`TempDir`], a directory of one's own, removed on drop;
 //! - `tool`: running `redis-cli` and `openssl`;
+//! - `fallback`: the examples' Redis, a private one when none is configured
+//!   ([`redis_unless_configured`], [`cluster_unless_configured`]);
 //! - [`resp`]: the one raw RESP client ([`Connection`], [`Resp`]);
 //! - [`poll`]: the one poller and its deadline ([`poll::until`],
 //!   [`poll::eventually`], [`poll::DEADLINE`]);
@@ -38,6 +40,7 @@ use std::sync::Arc;
 
 pub mod clock;
 pub mod cluster;
+mod fallback;
 pub mod poll;
 pub mod resp;
 pub mod snapshot;
@@ -47,6 +50,7 @@ mod tool;
 
 pub use clock::FakeClock;
 pub use cluster::{ClusterNode, PrivateCluster};
+pub use fallback::{cluster_unless_configured, redis_unless_configured};
 use poll::DEADLINE;
 pub use resp::{Connection, Resp};
 pub use snapshot::{

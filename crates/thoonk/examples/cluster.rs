@@ -5,6 +5,7 @@ use thoonk::{Failure, Job, Order, Publish, Thoonk, Worker};
 
 #[tokio::main]
 async fn main() -> thoonk::Result<()> {
+    let _cluster = thoonk_testkit::cluster_unless_configured();
     // Seed nodes, as the CLI takes them: "redis://10.0.0.1:7000,redis://10.0.0.2:7000"
     let seeds =
         std::env::var("THOONK_REDIS_URL").expect("THOONK_REDIS_URL: the cluster's seed nodes");

@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 use thoonk::{Publish, Queue, Thoonk};
-use thoonk_testkit::PrivateRedis;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (thoonk, _private) = connect().await?;
+    let _redis = thoonk_testkit::redis_unless_configured(); // no Redis? a private one
+    let thoonk = Thoonk::connect_from_env().await?;
     // A queue of our own, so a shared Redis's data is never touched.
     let queue = format!("demo-{}", thoonk::new_id());
     let jobs = thoonk.queue(&queue)?;
@@ -72,17 +72,4 @@ async fn work(jobs: Queue) -> thoonk::Result<()> {
         );
         jobs.finish_with(&job, result).await?;
     }
-}
-
-/// The configured Redis, else the local one, else a private one.
-async fn connect() -> Result<(Thoonk, Option<PrivateRedis>), Box<dyn std::error::Error>> {
-    if let Ok(url) = std::env::var("THOONK_REDIS_URL") {
-        return Ok((Thoonk::connect(&url).await?, None));
-    }
-    if let Ok(thoonk) = Thoonk::connect("redis://127.0.0.1:6379/").await {
-        return Ok((thoonk, None));
-    }
-    println!("no Redis configured or on 127.0.0.1:6379: starting a private redis-server");
-    let private = PrivateRedis::start()?;
-    Ok((Thoonk::connect(&private.url()).await?, Some(private)))
 }

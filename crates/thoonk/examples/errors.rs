@@ -4,6 +4,7 @@ use thoonk::{Error, Publish, Thoonk};
 
 #[tokio::main]
 async fn main() -> thoonk::Result<()> {
+    let _redis = thoonk_testkit::redis_unless_configured(); // no Redis? a private one
     let mail = Thoonk::connect_from_env().await?.queue("errors")?;
     mail.publish("once", Publish::new().id("welcome-ann"))
         .await?;

@@ -3,6 +3,7 @@ use thoonk::{ConfigChange, Publish, Thoonk};
 
 #[tokio::main]
 async fn main() -> thoonk::Result<()> {
+    let _redis = thoonk_testkit::redis_unless_configured(); // no Redis? a private one
     let api = Thoonk::connect_from_env().await?.queue("flow-api")?;
     // At most 5 claims in any second and 2 jobs at once, across all workers.
     let config = api

@@ -5,6 +5,7 @@ use thoonk::{Failure, Job, Publish, Thoonk, Worker};
 
 #[tokio::main]
 async fn main() -> thoonk::Result<()> {
+    let _redis = thoonk_testkit::redis_unless_configured(); // no Redis? a private one
     let thoonk = Thoonk::connect_from_env().await?; // $THOONK_REDIS_URL, else redis://127.0.0.1:6379
     let queue = thoonk.queue("quickstart")?;
 

@@ -4,6 +4,7 @@ use thoonk::{Schedule, Thoonk};
 
 #[tokio::main]
 async fn main() -> thoonk::Result<()> {
+    let _redis = thoonk_testkit::redis_unless_configured(); // no Redis? a private one
     let reports = Thoonk::connect_from_env().await?.queue("schedules-demo")?;
     // Weekdays at 09:00 in Paris (DST and all), and every 10 seconds.
     let weekdays = Schedule::cron("0 9 * * MON-FRI").in_zone("Europe/Paris");

@@ -1,17 +1,22 @@
-//! A worker that gives each render 2 s, stopped by Ctrl-C: one scene is
-//! rendered in time; the other would take an hour, so its handler is told
-//! to stop and its job is cancelled, to come back after the backoff.
+//! A worker that gives each render 2 s, stopped once both are done (or by
+//! Ctrl-C): one scene is rendered in time; the other would take an hour, so
+//! its handler is told to stop and its job is cancelled, to come back after
+//! the backoff.
 use std::time::Duration;
-use thoonk::{Backoff, ConfigChange, Failure, Job, Publish, Thoonk, Worker};
+use thoonk::{Backoff, ConfigChange, EventKind, Failure, Job, Publish, Thoonk, Worker};
 
 #[tokio::main]
 async fn main() -> thoonk::Result<()> {
+    let _redis = thoonk_testkit::redis_unless_configured(); // no Redis? a private one
     let thoonk = Thoonk::connect_from_env().await?;
     let render = thoonk.queue("render")?;
     // Every worker of the queue holds its jobs to 2 minutes at most.
     let two_minutes = Some(Duration::from_secs(120));
     render
         .configure(ConfigChange::new().timeout(two_minutes))
+        .await?;
+    let mut outcomes = render
+        .subscribe_to(&[EventKind::Finish, EventKind::Cancel])
         .await?;
     render.publish("small", Publish::new()).await?;
     render.publish("huge", Publish::new().id("huge")).await?;
@@ -31,9 +36,17 @@ async fn main() -> thoonk::Result<()> {
                     () = job.timed_out() => Err(Failure::transient("stopped")),
                 }
             },
-            async {
-                tokio::signal::ctrl_c().await.ok();
-            }, // shutdown
+            async move {
+                let both_done = async {
+                    for _ in 0..2 {
+                        outcomes.next().await;
+                    }
+                };
+                tokio::select! {
+                    () = both_done => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }, // shutdown: both jobs done, or Ctrl-C
         )
         .await?;
     let huge = render

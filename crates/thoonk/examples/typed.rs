@@ -16,6 +16,7 @@ struct Sent {
 
 #[tokio::main]
 async fn main() -> thoonk::Result<()> {
+    let _redis = thoonk_testkit::redis_unless_configured(); // no Redis? a private one
     let mail = Thoonk::connect_from_env().await?.queue("typed-mail")?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(Worker::new(mail.clone()).run_json(

@@ -1,12 +1,17 @@
-//! A worker with its settings, stopped by Ctrl-C: one job finishes, one
-//! payload that is not text is stalled for good.
+//! A worker with its settings, stopped once its two jobs are done (or by
+//! Ctrl-C): one job finishes, one payload that is not text is stalled for
+//! good.
 use std::time::Duration;
-use thoonk::{Backoff, Failure, Job, Publish, Thoonk, Worker};
+use thoonk::{Backoff, EventKind, Failure, Job, Publish, Thoonk, Worker};
 
 #[tokio::main]
 async fn main() -> thoonk::Result<()> {
+    let _redis = thoonk_testkit::redis_unless_configured(); // no Redis? a private one
     let thoonk = Thoonk::connect_from_env().await?;
     let resize = thoonk.queue("resize")?;
+    let mut outcomes = resize
+        .subscribe_to(&[EventKind::Finish, EventKind::Stall])
+        .await?;
     resize.publish("/tmp/cat.png", Publish::new()).await?;
     resize.publish(vec![0xff_u8], Publish::new()).await?; // not UTF-8
 
@@ -24,9 +29,17 @@ async fn main() -> thoonk::Result<()> {
                     Err(e) => Err(Failure::permanent(e)), // stalled: running it again won't help
                 }
             },
-            async {
-                tokio::signal::ctrl_c().await.ok();
-            }, // shutdown
+            async move {
+                let both_done = async {
+                    for _ in 0..2 {
+                        outcomes.next().await;
+                    }
+                };
+                tokio::select! {
+                    () = both_done => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }, // shutdown: both jobs done, or Ctrl-C
         )
         .await?;
     println!("{} finished, {} stalled", report.finished, report.stalled);

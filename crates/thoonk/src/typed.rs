@@ -89,6 +89,38 @@ impl Worker {
     /// that does not decode is stalled at once, with the decoder's
     /// complaint as the reason (running it again would not mend it), and
     /// the handler is not called.
+    ///
+    /// ```
+    /// use serde::{Deserialize, Serialize};
+    /// use std::time::Duration;
+    /// use thoonk::{Job, Publish, Thoonk, Worker};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Resize { path: String, width: u32 }
+    ///
+    /// #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    /// struct Resized { path: String }
+    ///
+    /// # #[tokio::main] async fn main() -> thoonk::Result<()> {
+    /// # let _redis = thoonk_testkit::doc_redis();
+    /// let images = Thoonk::connect_from_env().await?.queue("images")?;
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// let worker = tokio::spawn(Worker::new(images.clone()).run_json(
+    ///     |job: Job<Resize>| async move {
+    ///         let path = format!("{}.{}w", job.item.path, job.item.width);
+    ///         Ok(Resized { path })
+    ///     },
+    ///     async { stopped.await.ok(); },
+    /// ));
+    /// let asked = Resize { path: "cat.png".into(), width: 200 };
+    /// let done: Resized = images
+    ///     .publish_json_and_wait(&asked, Publish::new(), Duration::from_secs(5))
+    ///     .await?;
+    /// assert_eq!(done, Resized { path: "cat.png.200w".into() });
+    /// stop.send(()).ok();
+    /// worker.await.expect("the worker task")?;
+    /// # Ok(()) }
+    /// ```
     pub async fn run_json<T, H, Fut, R>(
         self,
         handler: H,

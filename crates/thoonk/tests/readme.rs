@@ -1,14 +1,15 @@
-//! The README's examples are the programs in `examples/`, word for word,
+//! The README's examples are the programs in `examples/`, word for word
+//! (less the line that starts a private Redis when none is configured),
 //! and each prints what the README says it prints when run against a
-//! private `redis-server` (or cluster) named in `THOONK_REDIS_URL`.
+//! private `redis-server` (or cluster) named in `THOONK_REDIS_URL`; the
+//! examples the README does not show run to their end too, and print what
+//! they should.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use thoonk_testkit::poll::until;
-use thoonk_testkit::{Counts, PrivateCluster, PrivateRedis};
+use thoonk_testkit::{PrivateCluster, PrivateRedis};
 
 const README: &str = include_str!("../../../README.md");
 
@@ -79,13 +80,30 @@ fn example(name: &str, url: &str) -> Command {
     cmd
 }
 
+/// Runs example `name` to its end against `url`; asserts it succeeded,
+/// and returns what it printed.
+fn run_to_its_end(name: &str, url: &str) -> String {
+    let out = example(name, url).output().expect("run the example");
+    assert!(out.status.success(), "{name}: {:?}", out.status);
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
 /// Runs example `name` to its end against `url`; asserts it succeeded and
 /// printed what the README shows.
 fn prints_what_the_readme_shows(name: &str, url: &str) {
-    let out = example(name, url).output().expect("run the example");
-    assert!(out.status.success(), "{name}: {:?}", out.status);
-    let printed = String::from_utf8(out.stdout).expect("UTF-8");
+    let printed = run_to_its_end(name, url);
     assert_eq!(printed.trim_end(), output_shown(name), "{name} prints");
+}
+
+/// An example as the README shows it: without its line that starts a
+/// private Redis when none is configured (`thoonk_testkit::…`), which a
+/// reader's program has no use for.
+fn as_shown(example: &str) -> String {
+    let kept: Vec<&str> = example
+        .lines()
+        .filter(|line| !line.contains("thoonk_testkit::"))
+        .collect();
+    kept.join("\n")
 }
 
 #[test]
@@ -93,9 +111,13 @@ fn the_readme_shows_each_example_word_for_word() {
     for name in SHOWN {
         let path = format!("{}/examples/{name}.rs", env!("CARGO_MANIFEST_DIR"));
         let file = std::fs::read_to_string(&path).expect("the example's file");
+        assert!(
+            file.contains("thoonk_testkit::"),
+            "{path} starts a private Redis when none is configured"
+        );
         assert_eq!(
             block_after(&format!("<!-- example: {name} -->")),
-            file.trim_end(),
+            as_shown(file.trim_end()),
             "README's {name} differs from {path}"
         );
     }
@@ -143,64 +165,81 @@ fn cluster() {
     prints_what_the_readme_shows("cluster", &cluster.urls().join(","));
 }
 
-/// A running example, killed if the test fails before it ends: it must
-/// not outlive the test (holding its output pipe open, among others).
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Runs example `name`, a worker that runs until Ctrl-C, against a
-/// private Redis; once queue `queue`'s counts are `done`, sends it SIGINT
-/// and returns what it printed.
-fn interrupted(name: &str, queue: &str, done: impl Fn(&Counts) -> bool) -> String {
-    let redis = PrivateRedis::start().unwrap();
-    let mut running = Running(
-        example(name, &redis.url())
-            .spawn()
-            .expect("run the example"),
-    );
-    let child = &mut running.0;
-    let mut conn = redis.connect().unwrap();
-    until(&format!("{name}'s jobs are done"), || {
-        done(&Counts::read(&mut conn, queue).unwrap())
-    });
-    let pid = child.id().to_string();
-    let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    assert!(sent.success(), "kill -INT {pid}");
-    let mut printed = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut printed)
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-    printed
-}
-
-/// The worker example runs until Ctrl-C: once its two jobs are done (one
-/// finished, one stalled), it gets a SIGINT, and prints its report.
+/// The worker example stops by itself once its two jobs are done (one
+/// finished, one stalled), and prints its report.
 #[test]
 fn worker() {
-    let printed = interrupted("worker", "resize", |counts| {
-        counts.finishes == 1 && counts.stalls == 1
-    });
-    assert_eq!(printed.trim_end(), output_shown("worker"));
+    let redis = PrivateRedis::start().unwrap();
+    prints_what_the_readme_shows("worker", &redis.url());
 }
 
 /// The timeout example, likewise: once one job finished and the other
 /// timed out (cancelled, delayed a minute by the backoff).
 #[test]
 fn timeout() {
-    let printed = interrupted("timeout", "render", |counts| {
-        counts.finishes == 1 && counts.cancels == 1
-    });
-    assert_eq!(printed.trim_end(), output_shown("timeout"));
+    let redis = PrivateRedis::start().unwrap();
+    prints_what_the_readme_shows("timeout", &redis.url());
+}
+
+/// The demo: each sentence's result, and the queue's counts at the end.
+#[test]
+fn demo() {
+    let redis = PrivateRedis::start().unwrap();
+    let printed = run_to_its_end("demo", &redis.url());
+    for line in [
+        r#"publisher: "the quick brown fox" -> THE QUICK BROWN FOX (4 words)"#,
+        r#"publisher: "every change is an event" -> EVERY CHANGE IS AN EVENT (5 words)"#,
+        "stats: 5 published, 5 finished, 0 left",
+    ] {
+        assert!(printed.lines().any(|l| l == line), "{line:?} in {printed}");
+    }
+}
+
+/// The tracing example prints each job's span on each of its lines: every
+/// change of the job's state and the handler's own event, each attempt in
+/// its own span, and each span's close with its timing.
+#[test]
+fn tracing() {
+    let redis = PrivateRedis::start().unwrap();
+    let printed = run_to_its_end("tracing", &redis.url());
+    let span = |id: &str, attempt: u64| {
+        format!(r#"job{{queue="tracing-demo" id="{id}" attempt={attempt} worker=""#)
+    };
+    let logged = |id: &str, attempt: u64, what: &str| {
+        let span = span(id, attempt);
+        let found = printed
+            .lines()
+            .any(|l| l.contains(&span) && l.contains(what));
+        assert!(found, "{what:?} in {span}… in {printed}");
+    };
+    let own = "making a thumbnail";
+    let close = "close time.busy=";
+    for (id, attempt, what) in [
+        ("cat.png", 1, "claimed"),
+        ("cat.png", 1, own),
+        ("cat.png", 1, "finished"),
+        ("cat.png", 1, close),
+        ("dog.png", 1, own),
+        (
+            "dog.png",
+            1,
+            r#"cancelled: comes back after the backoff reason="the image store is busy""#,
+        ),
+        ("dog.png", 1, close),
+        ("dog.png", 2, own),
+        ("dog.png", 2, "finished"),
+        ("dog.png", 2, close),
+        (
+            "notes.txt",
+            1,
+            r#"stalled: a permanent failure reason="not an image""#,
+        ),
+        ("notes.txt", 1, close),
+    ] {
+        logged(id, attempt, what);
+    }
+    assert!(
+        printed.contains("the worker stopped finished=2 failed=1 stalled=1"),
+        "{printed}"
+    );
 }

@@ -26,6 +26,20 @@ pub(crate) const MAX_BLOCK: Duration = Duration::from_secs(30);
 
 /// A client of one Redis or of one Redis Cluster: cheap to clone, all
 /// clones share its connections.
+///
+/// ```
+/// use thoonk::Thoonk;
+///
+/// # #[tokio::main] async fn main() -> thoonk::Result<()> {
+/// # let _redis = thoonk_testkit::doc_redis();
+/// // $THOONK_REDIS_URL, else redis://127.0.0.1:6379; or Thoonk::connect(url).
+/// let thoonk = Thoonk::connect_from_env().await?;
+/// let mail = thoonk.queue("mail")?; // a handle: nothing is written yet
+/// let sms = thoonk.clone().queue("sms")?; // the same connections
+/// mail.publish("ann@example.com", thoonk::Publish::new()).await?;
+/// assert_eq!(thoonk.queues().await?, ["mail"]);
+/// # let _ = sms; Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Thoonk {
     inner: Arc<Inner>,

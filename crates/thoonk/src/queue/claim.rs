@@ -18,6 +18,24 @@ use tokio::time::Instant;
 /// A job a [`Worker`](crate::Worker) runs also carries its timeout signal:
 /// [`Job::timed_out`]. (So it is not built by hand outside this crate;
 /// one gets it from a claim.)
+///
+/// ```
+/// use std::time::Duration;
+/// use thoonk::{Publish, Thoonk};
+///
+/// # #[tokio::main] async fn main() -> thoonk::Result<()> {
+/// # let _redis = thoonk_testkit::doc_redis();
+/// let mail = Thoonk::connect_from_env().await?.queue("mail")?;
+/// mail.publish("ann@example.com", Publish::new().id("welcome-ann")).await?;
+/// let job = mail.claim(1).await?.remove(0);
+/// assert_eq!((job.id.as_str(), job.item.as_slice()), ("welcome-ann", &b"ann@example.com"[..]));
+/// mail.cancel(&job).await?; // back to the queue, counted
+/// let job = mail.claim(1).await?.remove(0);
+/// assert_eq!(job.retries, 1); // it came back once
+/// mail.finish(&job).await?; // `&job`: fenced by this claim's token
+/// assert!(mail.finish(&job).await.is_err()); // that claim is over
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job<T = Vec<u8>> {
     /// The queue it came from.

@@ -67,6 +67,25 @@ impl<'a> From<&'a String> for JobRef<'a> {
 }
 
 /// A handle on one queue, by name. Cheap to clone.
+///
+/// Publish, claim and settle jobs by hand (a [`Worker`](crate::Worker)
+/// does the claiming and settling for you):
+///
+/// ```
+/// use std::time::Duration;
+/// use thoonk::{Publish, Thoonk};
+///
+/// # #[tokio::main] async fn main() -> thoonk::Result<()> {
+/// # let _redis = thoonk_testkit::doc_redis();
+/// let mail = Thoonk::connect_from_env().await?.queue("mail")?;
+/// let id = mail.publish("ann@example.com", Publish::new()).await?;
+/// let job = mail.get(Duration::from_secs(1)).await?.expect("the job");
+/// assert_eq!(job.id, id);
+/// mail.finish_with(&job, "sent").await?; // or cancel, stall
+/// let stats = mail.stats().await?;
+/// assert_eq!((stats.available, stats.finishes), (0, 1));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Queue {
     pub(crate) thoonk: Thoonk,

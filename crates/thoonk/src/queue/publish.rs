@@ -10,6 +10,25 @@ use std::time::{Duration, SystemTime};
 
 /// How to publish a job. `Publish::default()` queues a job with a fresh id
 /// at the back of the line, available at once.
+///
+/// ```
+/// use std::time::Duration;
+/// use thoonk::{Publish, Thoonk};
+///
+/// # #[tokio::main] async fn main() -> thoonk::Result<()> {
+/// # let _redis = thoonk_testkit::doc_redis();
+/// let mail = Thoonk::connect_from_env().await?.queue("mail")?;
+/// mail.publish("ann@example.com", Publish::new()).await?;
+/// // An id of your own (published twice, it is refused), at the front.
+/// mail.publish("bob@example.com", Publish::new().id("welcome-bob").priority(true))
+///     .await?;
+/// // Available in an hour.
+/// let later = Publish::new().delay(Duration::from_secs(3600));
+/// mail.publish("cy@example.com", later).await?;
+/// assert_eq!(mail.claim(10).await?[0].id, "welcome-bob");
+/// assert_eq!(mail.stats().await?.delayed, 1);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct Publish {
     pub(crate) id: Option<String>,

@@ -38,6 +38,36 @@ const MAX_EXPR_LEN: usize = 256;
 ///
 /// Read from text (`FromStr`) and written back (`Display`) as `every 60s`,
 /// `every 1500ms`, `0 9 * * MON-FRI` or `0 9 * * MON-FRI in Europe/Paris`.
+///
+/// ```
+/// use std::time::Duration;
+/// use thoonk::Schedule;
+///
+/// let weekdays = Schedule::cron("0 9 * * MON-FRI").in_zone("Europe/Paris");
+/// assert_eq!(weekdays.to_string(), "0 9 * * MON-FRI in Europe/Paris");
+/// let parsed: Schedule = "0 9 * * MON-FRI in Europe/Paris".parse()?;
+/// assert_eq!(parsed, weekdays);
+/// // Every whole minute: the tick after 12:00:30 UTC is 12:01:00.
+/// let minutely = Schedule::every(Duration::from_secs(60));
+/// assert_eq!(minutely.next_after(1_700_000_430_000), Some(1_700_000_460_000));
+/// assert!(Schedule::cron("0 9 * * *").in_zone("Paris").check().is_err());
+/// # Ok::<(), String>(())
+/// ```
+///
+/// A queue's schedule publishes its item at each tick, once across every
+/// worker (workers fire due schedules by themselves):
+///
+/// ```
+/// # use std::time::Duration;
+/// # use thoonk::Schedule;
+/// # #[tokio::main] async fn main() -> thoonk::Result<()> {
+/// # let _redis = thoonk_testkit::doc_redis();
+/// let reports = thoonk::Thoonk::connect_from_env().await?.queue("reports")?;
+/// let weekdays = Schedule::cron("0 9 * * MON-FRI").in_zone("Europe/Paris");
+/// reports.schedule("daily", weekdays, "the daily report").await?;
+/// assert_eq!(reports.schedules().await?[0].name, "daily");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
     spec: Spec,

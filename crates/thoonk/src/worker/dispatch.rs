@@ -10,7 +10,7 @@ use super::report::Counters;
 use super::settings::Settings;
 use super::timeout;
 use super::watcher::Woke;
-use crate::{Job, Result};
+use crate::{Job, Queue, Result};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument;
 
 /// Finishing tasks per queue, each with its own batches and connection (the
 /// jobs take turns): while Redis runs one's batch, the worker runs the jobs
@@ -284,10 +285,12 @@ impl Dispatch {
         // Fixed as it starts: a change of the queue's later on is for the
         // jobs started after it.
         let timeout = timeout::applied(self.worker.timeout, state.timeout());
-        self.tasks.spawn(async move {
+        let span = job_span(&queue, &job, &self.worker.id);
+        let task = async move {
             let (id, token) = (job.id.clone(), job.token.clone());
             let run = Run {
                 queue: &queue,
+                lane: &state,
                 handler: &handler,
                 backoff,
                 counters: &counters,
@@ -297,6 +300,30 @@ impl Dispatch {
             };
             run.process(job, slot).await;
             state.let_go(&id, &token);
-        });
+        };
+        // The handler, the outcome's recording and whatever they log run
+        // inside the job's span (and the run's drop too, should shutdown
+        // cut it short).
+        self.tasks.spawn(task.instrument(span));
     }
+}
+
+/// The span a job's run goes in: a user's subscriber (OpenTelemetry
+/// through `tracing-opentelemetry`, say) sees each job as one span, with
+/// the handler's own events and spans inside it.
+///
+/// At debug level, so that a program logging at info (the CLI's default)
+/// makes none: with no subscriber interested, the macro reads one atomic
+/// and neither builds the span nor evaluates its fields.
+fn job_span(queue: &Queue, job: &Job, worker: &str) -> tracing::Span {
+    tracing::debug_span!(
+        "job",
+        queue = queue.name(),
+        id = job.id.as_str(),
+        // The claim this is of the job's, counting from 1: its cancel
+        // count (failures, cancels, leases run out) plus this one.
+        attempt = job.retries + 1,
+        // As it is registered in Redis (its liveness mark, its tokens).
+        worker,
+    )
 }

@@ -61,7 +61,7 @@ async fn beat(worker: &str, queue: &Queue, state: &LaneState) -> Result<()> {
         tracing::warn!(
             queue = queue.name(),
             id,
-            "lease lost: the queue was taken back"
+            "lease lost: the job was taken back"
         );
     }
     let (recovered, lease, timeout) = queue.recover_pass().await?;

@@ -10,9 +10,10 @@
 //! The parts, each in its file: the claim loop (`dispatch`), one lane per
 //! queue (`lane`, with what it knows of the queue in `state`), its watcher
 //! waiting for work (`watcher`), its finishers sending finishes in batches
-//! (`finisher`), its heartbeat (`heartbeat`), one job's run (`process`),
-//! held to its timeout (`timeout`), the firing of its schedules
-//! (`ticker`), and the graceful stop (`shutdown`).
+//! (`finisher`), its heartbeat (`heartbeat`), one job's run (`process`,
+//! in the job's tracing span, which `dispatch` opens), held to its timeout
+//! (`timeout`), the firing of its schedules (`ticker`), and the graceful
+//! stop (`shutdown`).
 
 mod dispatch;
 mod failure;
@@ -58,6 +59,45 @@ use std::time::Duration;
 /// second or so), a job that failed more than 25 times is stalled
 /// ([`Queue::set_max_cancels`]), and the queue may set a job timeout
 /// ([`ConfigChange::timeout`](crate::ConfigChange::timeout)).
+///
+/// ```
+/// use std::time::Duration;
+/// use thoonk::{EventKind, Failure, Job, Publish, Thoonk, Worker};
+///
+/// # #[tokio::main] async fn main() -> thoonk::Result<()> {
+/// # let _redis = thoonk_testkit::doc_redis();
+/// let thumbs = Thoonk::connect_from_env().await?.queue("thumbs")?;
+/// let mut finishes = thumbs.subscribe_to(&[EventKind::Finish]).await?;
+/// thumbs.publish("cat.png", Publish::new()).await?;
+/// let report = Worker::new(thumbs.clone())
+///     .concurrency(8)
+///     .timeout(Duration::from_secs(60))
+///     .run(
+///         |job: Job| async move {
+///             let path = String::from_utf8(job.item).map_err(Failure::permanent)?;
+///             Ok::<_, Failure>(format!("{path}.thumb")) // the job's result
+///         },
+///         // Shutdown: here after one job; a service waits for Ctrl-C.
+///         async move {
+///             finishes.next().await;
+///         },
+///     )
+///     .await?;
+/// assert_eq!(report.finished, 1);
+/// # Ok(()) }
+/// ```
+///
+/// # Tracing
+///
+/// Each job runs in a `job` span of [`tracing`](https://docs.rs/tracing),
+/// at debug level, with the fields `queue`, `id`, `attempt` (the job's
+/// [`retries`](Job::retries) + 1) and `worker` (this worker's
+/// [`id`](Worker::id)); the handler runs inside it (its own events and
+/// spans land in it), and so does the recording of the outcome. In it, a
+/// debug event for each change of the job's state: `claimed`, `finished`,
+/// `cancelled` (fields `reason`, `delay_ms`), `stalled` (`reason`),
+/// `released at shutdown`; a timeout is a warning there. A program with no
+/// subscriber, or one that logs `thoonk` at info, builds no span.
 #[derive(Debug, Clone)]
 pub struct Worker {
     settings: Settings,

@@ -1,16 +1,18 @@
 //! One job's run: the handler called (a panic caught as a failure, a run
 //! past the job's timeout stopped as one), then its outcome recorded —
 //! finished, cancelled with backoff, or stalled — trying again while Redis
-//! is away.
+//! is away. It runs inside the job's span (see `dispatch`), and says each
+//! change of the job's state there, at debug level.
 
 use super::finisher::{Finished, Finisher};
 use super::report::Counters;
+use super::state::LaneState;
 use super::{timeout, Backoff, Failure};
 use crate::{Cancel, Error, Job, JobRef, Queue, Result, State};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
@@ -26,6 +28,8 @@ pub(crate) type Handler = Arc<dyn Fn(Job) -> BoxFuture<'static, Outcome> + Send 
 /// What a job's run needs of its worker and queue.
 pub(crate) struct Run<'a> {
     pub(crate) queue: &'a Queue,
+    /// What the worker knows of the queue: whether it is stopping.
+    pub(crate) lane: &'a LaneState,
     pub(crate) handler: &'a Handler,
     pub(crate) backoff: Backoff,
     pub(crate) counters: &'a Counters,
@@ -43,7 +47,12 @@ impl Run<'_> {
     /// outcome; the slot is given up once the outcome is recorded (a
     /// finish hands it on to a refill).
     pub(crate) async fn process(&self, mut job: Job, slot: OwnedSemaphorePermit) {
+        tracing::debug!(token = job.token.as_str(), "claimed");
         let started = Instant::now();
+        let mut running = Running {
+            lane: self.lane,
+            returned: false,
+        };
         let outcome = match self.timeout {
             None => self.call(job.clone()).await,
             Some(limit) => {
@@ -52,6 +61,7 @@ impl Run<'_> {
                 timeout::bounded(self.call(job.clone()), limit, self.grace, signal, at).await
             }
         };
+        running.returned = true;
         let ran = started.elapsed();
         self.record(&job, &outcome, ran, slot).await;
     }
@@ -85,7 +95,10 @@ impl Run<'_> {
                 Ok(result) => {
                     let held = slot.take().expect("a slot until the outcome is recorded");
                     match self.finisher.finish(job, result.clone(), ran, held).await {
-                        Finished::Recorded(done) => done.map(|_| &self.counters.finished),
+                        Finished::Recorded(done) => done.map(|_| {
+                            tracing::debug!("finished");
+                            &self.counters.finished
+                        }),
                         Finished::Retry(e, back) => {
                             slot = Some(back);
                             Err(e)
@@ -117,16 +130,28 @@ impl Run<'_> {
     /// what happened.
     async fn fail(&self, job: &Job, failure: &Failure) -> Result<&AtomicU64> {
         let target = JobRef::from(job);
+        let reason = failure.reason();
         if !failure.comes_back() {
-            let stalled = self.queue.stall_with(target, failure.reason()).await;
-            return stalled.map(|_| &self.counters.stalled);
+            self.queue.stall_with(target, reason).await?;
+            tracing::debug!(reason, "stalled: a permanent failure");
+            return Ok(&self.counters.stalled);
         }
         let delay = self.backoff.delay(job.retries + 1);
-        let cancel = Cancel::new().delay(delay).reason(failure.reason());
+        let cancel = Cancel::new().delay(delay).reason(reason);
         let went = self.queue.cancel_with(target, cancel).await?;
         Ok(match went {
-            State::Stalled => &self.counters.stalled,
-            _ => &self.counters.failed,
+            State::Stalled => {
+                tracing::debug!(
+                    reason,
+                    "stalled: cancelled more than the queue's max_cancels"
+                );
+                &self.counters.stalled
+            }
+            _ => {
+                let delay_ms = delay.as_millis() as u64;
+                tracing::debug!(reason, delay_ms, "cancelled: comes back after the backoff");
+                &self.counters.failed
+            }
         })
     }
 
@@ -145,6 +170,29 @@ impl Run<'_> {
                 tracing::warn!(queue, id, "outcome refused: {refused}");
                 Counters::add(&self.counters.refused);
             }
+        }
+    }
+}
+
+/// A job's handler while it runs: dropped before it returned, the run was
+/// cut short, and says so in the job's span (the span is entered while its
+/// task is dropped).
+struct Running<'a> {
+    lane: &'a LaneState,
+    returned: bool,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if self.returned {
+            return;
+        }
+        if self.lane.stopping.load(Ordering::Relaxed) {
+            // Past the grace: the worker releases the job with whatever
+            // else it holds, back to the front of its queue, uncounted.
+            tracing::debug!("released at shutdown: the grace ran out");
+        } else {
+            tracing::debug!("dropped with its worker: comes back when its lease runs out");
         }
     }
 }

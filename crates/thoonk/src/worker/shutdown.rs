@@ -13,6 +13,7 @@ impl Dispatch {
     pub(crate) async fn stop(mut self) -> Result<Report> {
         for lane in &self.lanes {
             lane.state.claiming.store(false, Ordering::Relaxed);
+            lane.state.stopping.store(true, Ordering::Relaxed);
             // Its wait would claim what comes next: stop it now. (A job
             // that came in the very instant of this may have been claimed
             // all the same, its reply lost with the connection:

@@ -20,6 +20,10 @@ pub(crate) struct LaneState {
     pub(crate) more: AtomicBool,
     /// Whether its finishers claim refills.
     pub(crate) claiming: AtomicBool,
+    /// Whether the worker is stopping: a job whose run is dropped now is
+    /// released at shutdown (else the worker itself was dropped, and the
+    /// job comes back when its lease runs out). What a job's span says.
+    pub(crate) stopping: AtomicBool,
     /// How many jobs its watcher claims when armed: the free slots then.
     pub(crate) free: AtomicUsize,
     /// Whether its watcher is armed and has not handed over yet.
@@ -51,6 +55,7 @@ impl LaneState {
             held: Mutex::default(),
             more: AtomicBool::new(true),
             claiming: AtomicBool::new(claiming),
+            stopping: AtomicBool::new(false),
             free: AtomicUsize::new(1),
             waiting: AtomicBool::new(false),
             lease: AtomicU64::new(DEFAULT_LEASE.as_millis() as u64),
