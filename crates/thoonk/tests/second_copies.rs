@@ -84,26 +84,9 @@ async fn a_copy_of_a_job_a_v1_claim_of_the_same_millisecond_holds_is_not_handed_
         let _: (String, String) = cmd(&mut raw, &["BRPOP", &format!("job.ids:{name}"), "1"]).await;
         let _: u64 = cmd(&mut raw, &["LPUSH", &format!("job.ids:{name}"), "a"]).await;
         let key = |noun: &str| format!("job.{noun}:{name}");
-        let nouns = [
-            "ids",
-            "claimed",
-            "items",
-            "cancelled",
-            "tokens",
-            "claims",
-            "delayed",
-            "stalled",
-            "holders",
-            "ghosts",
-            "config",
-            "rate",
-            "flow",
-            "marks",
-            "marked",
-        ];
         let mut fcall = redis::cmd("FCALL");
-        fcall.arg(claim).arg(nouns.len() + 1);
-        for noun in nouns {
+        fcall.arg(claim).arg(CLAIM_KEYS.len() + 1);
+        for noun in CLAIM_KEYS {
             fcall.arg(key(noun));
         }
         fcall

@@ -260,6 +260,26 @@ pub(crate) async fn next_event(events: &mut Events) -> Event {
         .expect("the event stream ended")
 }
 
+/// The nouns of the keys `claim.lua` takes (`job.NOUN:NAME`), in its
+/// order, for tests that call the script directly.
+pub(crate) const CLAIM_KEYS: [&str; 15] = [
+    "ids",
+    "claimed",
+    "items",
+    "cancelled",
+    "tokens",
+    "claims",
+    "delayed",
+    "stalled",
+    "holders",
+    "ghosts",
+    "config",
+    "rate",
+    "flow",
+    "marks",
+    "marked",
+];
+
 /// Unix milliseconds, as a v1 client computes `Date.now()`.
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
