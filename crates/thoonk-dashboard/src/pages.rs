@@ -222,7 +222,7 @@ async fn settings_and_schedules(
         return Ok((view.settings, view.schedules.clone()));
     }
     let handle = app.thoonk.queue(queue)?;
-    tokio::try_join!(handle.config(), handle.schedules())
+    tokio::try_join!(handle.config(), handle.schedules_without_items())
 }
 
 /// How many jobs `view` counts in `state`.
@@ -249,7 +249,7 @@ fn job_row(base: &Base, queue: &str, job: &Listed) -> Markup {
     html! {
         tr data-id=(job.id) {
             td { a href=(job_path(base, queue, &job.id)) { code { (job.id) } } }
-            td.item { (preview(&job.item)) }
+            td.item { (listed_preview(job)) }
             td.n { (job.cancelled) }
             td.reason {
                 (job.reason.as_deref().unwrap_or(""))
@@ -302,7 +302,7 @@ pub(crate) async fn job(
                         button type="button" data-action=(action) data-id=(id) { (action) }
                     }
                 }
-                h2 { "Payload" }
+                h2 { "Payload " span.hint #payload-size { "(" (d.item.len()) " bytes)" } }
                 pre #payload { (pretty(&d.item)) }
             }
         }
@@ -339,12 +339,28 @@ pub(crate) fn login_page(base: &Base, error: Option<&str>) -> Markup {
     }
 }
 
-/// The payload, pretty-printed when it is JSON.
+/// The largest payload pretty-printed: parsing JSON into a value costs
+/// several times its size in memory; past this it is shown as it is.
+const MOST_PRETTY: usize = 1 << 20;
+
+/// The payload, pretty-printed when it is JSON (and not too large).
 fn pretty(item: &[u8]) -> String {
+    if item.len() > MOST_PRETTY {
+        return String::from_utf8_lossy(item).into_owned();
+    }
     match serde_json::from_slice::<serde_json::Value>(item) {
         Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_default(),
         Err(_) => String::from_utf8_lossy(item).into_owned(),
     }
+}
+
+/// A listed job's preview; a payload too large for a listing to read
+/// says its size instead (app.js's `preview` writes the same).
+fn listed_preview(job: &Listed) -> String {
+    if job.item.is_empty() && job.item_bytes > 0 {
+        return format!("({} bytes: open the job to see it)", job.item_bytes);
+    }
+    preview(&job.item)
 }
 
 /// The start of a payload, for a listing.
