@@ -42,7 +42,7 @@ async fn serve(thoonk: Thoonk, listen: &str, token: Option<String>) -> Result<()
     let with_token = token.is_some();
     let dashboard = Dashboard::new(thoonk).await.map_err(|e| e.to_string())?;
     let dashboard = match token {
-        Some(token) => dashboard.token(token),
+        Some(token) => dashboard.token(token).map_err(|e| e.to_string())?,
         // No login: a page of another site must not reach it by rebinding
         // its DNS name to 127.0.0.1.
         None => dashboard.loopback_only(),
