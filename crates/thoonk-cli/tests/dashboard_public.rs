@@ -65,7 +65,9 @@ fn a_short_token_is_refused_with_a_way_to_make_one() {
     let out = redis.thoonk(&["dashboard", "--token", "a"]);
     out.failed(2, &["too short", "16", "openssl rand -hex 16"]);
     let out = redis.thoonk(&["dashboard", "--help"]);
-    assert!(out.assert_success().contains("ps"), "{out:?}");
+    let help = out.assert_success();
+    assert!(help.contains("value shows in `ps`"), "{help}");
+    assert!(help.contains("THOONK_DASHBOARD_TOKEN"), "{help}");
 }
 
 #[test]

@@ -12,6 +12,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
+use std::borrow::Cow;
 use thoonk::State as JobState;
 
 const SCRIPT: &str = include_str!("assets/app.js");
@@ -303,7 +304,7 @@ pub(crate) async fn job(
                     }
                 }
                 h2 { "Payload " span.hint #payload-size { "(" (d.item.len()) " bytes)" } }
-                pre #payload { (pretty(&d.item)) }
+                pre #payload { (&*pretty(&d.item)) }
             }
         }
         @if let Some(finished) = &finished { (history::record(finished)) }
@@ -343,15 +344,17 @@ pub(crate) fn login_page(base: &Base, error: Option<&str>) -> Markup {
 /// several times its size in memory; past this it is shown as it is.
 const MOST_PRETTY: usize = 1 << 20;
 
-/// The payload, pretty-printed when it is JSON (and not too large).
-fn pretty(item: &[u8]) -> String {
-    if item.len() > MOST_PRETTY {
-        return String::from_utf8_lossy(item).into_owned();
+/// The payload, pretty-printed when it is JSON (and not too large); else
+/// as it is, not copied when it is UTF-8.
+fn pretty(item: &[u8]) -> Cow<'_, str> {
+    if item.len() <= MOST_PRETTY {
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(item) {
+            return serde_json::to_string_pretty(&value)
+                .unwrap_or_default()
+                .into();
+        }
     }
-    match serde_json::from_slice::<serde_json::Value>(item) {
-        Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_default(),
-        Err(_) => String::from_utf8_lossy(item).into_owned(),
-    }
+    String::from_utf8_lossy(item)
 }
 
 /// A listed job's preview; a payload too large for a listing to read
@@ -470,7 +473,7 @@ mod tests {
 
     #[test]
     fn a_script_payload_is_text() {
-        let page = html! { pre { (pretty(b"<script>alert(1)</script>")) } }.into_string();
+        let page = html! { pre { (&*pretty(b"<script>alert(1)</script>")) } }.into_string();
         assert_eq!(page, "<pre>&lt;script&gt;alert(1)&lt;/script&gt;</pre>");
     }
 }

@@ -14,7 +14,9 @@ async fn a_bounded_listing_reads_sizes_not_large_payloads() {
     let q = env.queue("q");
     let big = vec![b'x'; 100_000];
     q.publish(&big, Publish::new().id("big")).await.unwrap();
-    q.publish("small", Publish::new().id("small")).await.unwrap();
+    q.publish("small", Publish::new().id("small"))
+        .await
+        .unwrap();
     q.publish("", Publish::new().id("empty")).await.unwrap();
 
     let listed = q.list_within(State::Available, 0, 10, 1000).await.unwrap();
