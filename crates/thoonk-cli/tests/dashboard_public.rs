@@ -14,8 +14,16 @@ use thoonk_testkit::poll::{self, DEADLINE};
 
 const TOKEN: &str = "public-token-0123456789";
 
-/// Timeouts short enough for a test: header 500 ms, idle 1 s.
-const FAST: [&str; 4] = ["--header-timeout-ms", "500", "--idle-timeout-ms", "1000"];
+/// Timeouts short enough for a test: header 500 ms, idle 1 s, request
+/// 2 s.
+const FAST: [&str; 6] = [
+    "--header-timeout-ms",
+    "500",
+    "--idle-timeout-ms",
+    "1000",
+    "--request-timeout-ms",
+    "2000",
+];
 
 /// A POST of the login form from the dashboard's own page.
 fn login(d: &Dashboard, token: &str) -> common::http::Response {
@@ -231,6 +239,34 @@ fn a_stalled_request_is_closed_but_a_live_stream_is_not() {
         }
         assert!(std::time::Instant::now() < deadline, "{overview}");
     }
+}
+
+/// A body sent a byte at a time, each soon enough for the idle timeout:
+/// the request timeout answers 408 and closes the connection.
+#[test]
+fn a_body_that_drips_in_is_cut_by_the_request_timeout() {
+    let d = Dashboard::with_flags(Redis::start(), None, &FAST);
+    let mut dripping = TcpStream::connect(&d.addr).expect("connect");
+    write!(
+        dripping,
+        "POST /login HTTP/1.1\r\nHost: {0}\r\nOrigin: http://{0}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000\r\n\r\n",
+        d.addr
+    )
+    .unwrap();
+    let mut writer = dripping.try_clone().unwrap();
+    // The slow client's pace, well inside the 1 s idle timeout; it stops
+    // when the server closes the connection.
+    let drip = std::thread::spawn(move || {
+        while writer.write_all(b"x").is_ok() {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    });
+    dripping.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut reply = String::new();
+    let _ = dripping.read_to_string(&mut reply);
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply:?}");
+    drip.join().unwrap();
 }
 
 #[test]

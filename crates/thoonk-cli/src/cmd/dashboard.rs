@@ -45,6 +45,9 @@ pub(crate) struct Args {
     /// Milliseconds a connection may move no byte (live streams aside).
     #[arg(long, hide = true, default_value_t = 60_000)]
     idle_timeout_ms: u64,
+    /// Milliseconds from a request's head to its response's.
+    #[arg(long, hide = true, default_value_t = 30_000)]
+    request_timeout_ms: u64,
 }
 
 impl Args {
@@ -101,6 +104,7 @@ async fn serve(thoonk: Thoonk, args: Args) -> Result<(), String> {
     let limits = server::Limits {
         header_timeout: Duration::from_millis(args.header_timeout_ms.max(1)),
         idle_timeout: Duration::from_millis(args.idle_timeout_ms.max(1)),
+        request_timeout: Duration::from_millis(args.request_timeout_ms.max(1)),
         max_connections: max_connections(args.max_connections),
     };
     let listener = tokio::net::TcpListener::bind(addr)

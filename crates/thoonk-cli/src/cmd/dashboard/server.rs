@@ -3,7 +3,10 @@
 //! the header timeout is closed (hyper's own timer, which also runs while
 //! a kept-alive connection waits for its next request), one on which no
 //! byte moves for the idle timeout is closed unless it carries a live
-//! stream (those wait for events by design), and at most
+//! stream (those wait for events by design), a request not answered
+//! within the request timeout (a body sent a byte at a time, which the
+//! idle timeout never sees) gets 408 and its connection is closed, and at
+//! most
 //! `max_connections` are served at once: the next ones wait in the
 //! kernel's accept queue (not accepted, so they cost no file descriptor
 //! of ours) until a slot frees. Slots held by silent connections free
@@ -13,7 +16,7 @@
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{header, Request, Response};
+use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 use axum::Router;
 use futures_util::StreamExt;
 use hyper::body::Incoming;
@@ -24,7 +27,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -42,6 +45,9 @@ pub(crate) struct Limits {
     pub(crate) header_timeout: Duration,
     /// With no byte read or written, outside live streams.
     pub(crate) idle_timeout: Duration,
+    /// From a request's head to its response's head (a live stream's
+    /// response starts at once: its events are not bounded by this).
+    pub(crate) request_timeout: Duration,
     /// Connections served at once.
     pub(crate) max_connections: usize,
 }
@@ -106,11 +112,22 @@ async fn connection(
         activity: activity.clone(),
     });
     let open = streams_open.clone();
+    // Set when a request ran out of time: hyper would go on reading the
+    // rest of its body after the 408, as slowly as it comes.
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let timed_out_in = timed_out.clone();
     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
-        let (router, open) = (router.clone(), open.clone());
+        let (router, open, timed_out) = (router.clone(), open.clone(), timed_out_in.clone());
         async move {
-            let response = router.oneshot(request.map(Body::new)).await?;
+            let handled = router.oneshot(request.map(Body::new));
+            let response = match tokio::time::timeout(limits.request_timeout, handled).await {
+                Ok(response) => response?,
+                Err(_) => {
+                    timed_out.store(true, Ordering::Relaxed);
+                    too_slow(limits.request_timeout)
+                }
+            };
             Ok::<_, Infallible>(count_stream(response, open))
         }
     });
@@ -133,13 +150,35 @@ async fn connection(
                     conn.as_mut().graceful_shutdown();
                 }
             }
+            // (The 408 was written in the poll of `conn` that made it,
+            // before this tick: dropping the connection now loses nothing.)
             _ = check.tick() => {
-                if streams_open.load(Ordering::Relaxed) == 0 && activity.idle() >= limits.idle_timeout {
+                let idle = streams_open.load(Ordering::Relaxed) == 0
+                    && activity.idle() >= limits.idle_timeout;
+                if idle || timed_out.load(Ordering::Relaxed) {
                     return;
                 }
             }
         }
     }
+}
+
+/// 408, and the connection closed after it (its request's body may be
+/// half read).
+fn too_slow(timeout: Duration) -> Response<Body> {
+    let why = format!(
+        "{{\"error\":\"the request was not whole within {} ms\"}}",
+        timeout.as_millis()
+    );
+    let mut response = Response::new(Body::from(why));
+    *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Counts a live stream (`text/event-stream`) as open until its body is
