@@ -74,6 +74,10 @@ async fn run(cli: Cli) -> Result<(), Fatal> {
         children::guard();
         return Ok(());
     }
+    if let Command::Dashboard(args) = &cli.command {
+        // A weak token is refused before Redis is even asked.
+        args.check()?;
+    }
     let target = connect::Target::of(&cli);
     let thoonk = target.connect().await?;
     let connection_env = cli.connection_env();

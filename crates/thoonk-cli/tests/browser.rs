@@ -398,3 +398,34 @@ fn mounted_under_a_prefix_behind_basic_auth_it_works_and_asks_for_nothing_outsid
         "errors in the browser's console: {errors:#?}"
     );
 }
+
+/// With a token, through the forms a person uses: the login form lets the
+/// right token in (the browser sends its own form's POST with whatever
+/// `Origin` the page's referrer policy allows: under `no-referrer` it was
+/// `null`, and the form was refused), and the logout form ends that login
+/// (the page is the login form again, even when opened anew).
+#[test]
+fn the_login_and_logout_forms_work_in_a_real_browser() {
+    const TOKEN: &str = "browser-token-0123456789";
+    let browser = Browser::start();
+    let d = Dashboard::start(Some(TOKEN));
+    d.redis.publish("mail", "hello", &["--id", "m1"]);
+
+    browser.open(&d.url("/"));
+    let path = "return location.pathname";
+    browser.until("sent to the login form", path, |v| v == "/login");
+    browser.type_into(r#"input[name="token"]"#, TOKEN);
+    browser.click(r#"form[action="/login"] button[type="submit"]"#);
+    browser.until("back on the overview", path, |v| v == "/");
+    browser.until_text(r#"tr[data-queue="mail"] td.available"#, "1");
+
+    browser.click("form.logout button");
+    browser.until("logged out, on the login form", path, |v| v == "/login");
+    browser.open(&d.url("/"));
+    browser.until("still logged out", path, |v| v == "/login");
+    let errors = browser.console_errors();
+    assert!(
+        errors.is_empty(),
+        "errors in the browser's console: {errors:#?}"
+    );
+}

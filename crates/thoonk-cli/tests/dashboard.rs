@@ -283,7 +283,7 @@ fn without_a_token_it_answers_only_to_loopback_hosts_and_same_origin_posts() {
 
 #[test]
 fn with_a_token_every_page_and_call_needs_it() {
-    let d = Dashboard::start(Some("s3cret-token"));
+    let d = Dashboard::start(Some("s3cret-token-0123456789"));
     d.redis.publish("q", "x", &["--id", "x"]);
     let anonymous = |method: &str, path: &str| d.request(method, path).send();
     assert_eq!(anonymous("GET", "/api/queues").status, 401);
@@ -309,7 +309,7 @@ fn with_a_token_every_page_and_call_needs_it() {
             .send()
     };
     assert_eq!(login("wrong").status, 401);
-    let ok = login("s3cret-token");
+    let ok = login("s3cret-token-0123456789");
     assert_eq!(ok.status, 303);
     let cookie = ok
         .header("set-cookie")
@@ -320,7 +320,7 @@ fn with_a_token_every_page_and_call_needs_it() {
         .to_string();
     assert!(ok.header("set-cookie").unwrap().contains("HttpOnly"));
     // A secret of this run, not the token: cookies reach every port.
-    assert!(!cookie.contains("s3cret-token"), "{cookie}");
+    assert!(!cookie.contains("s3cret-token-0123456789"), "{cookie}");
     let with_cookie = |method: &str, path: &str| d.request(method, path).header("Cookie", &cookie);
     let page = with_cookie("GET", "/queues/q").send();
     assert_eq!(page.status, 200);
@@ -351,7 +351,7 @@ fn with_a_token_every_page_and_call_needs_it() {
     // A bearer call is a program's, not a browser's: no Origin needed.
     let bearer = d
         .request("POST", "/api/queues/q/jobs/x/retract")
-        .bearer(Some("s3cret-token"))
+        .bearer(Some("s3cret-token-0123456789"))
         .send();
     assert_eq!(bearer.status, 200);
 }

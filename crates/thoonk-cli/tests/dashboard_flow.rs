@@ -113,7 +113,7 @@ fn pause_and_resume_are_refused_from_another_site_or_without_the_token() {
 
     // With one: no token, no action; a cookie needs the Origin too; a
     // bearer call (a program's) does not.
-    let d = Dashboard::start(Some("flow-token"));
+    let d = Dashboard::start(Some("flow-token-0123456789"));
     d.redis.publish("q", "x", &[]);
     let anonymous = d
         .request("POST", "/api/queues/q/pause")
@@ -144,7 +144,7 @@ fn pause_and_resume_are_refused_from_another_site_or_without_the_token() {
     assert!(d.redis.config("q").paused, "not resumed by a refused call");
     let bearer = d
         .request("POST", "/api/queues/q/resume")
-        .bearer(Some("flow-token"))
+        .bearer(Some("flow-token-0123456789"))
         .send();
     assert_eq!(bearer.status, 200, "{}", bearer.body);
     assert!(!d.redis.config("q").paused);

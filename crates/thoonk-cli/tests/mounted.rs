@@ -125,7 +125,7 @@ fn behind_the_apps_basic_auth_pages_api_actions_and_streams_answer_under_the_pre
 
 #[test]
 fn with_its_own_token_the_login_its_cookie_and_every_redirect_stay_under_the_prefix() {
-    let d = Dashboard::mounted(PREFIX, Door::Token("s3cret-token"));
+    let d = Dashboard::mounted(PREFIX, Door::Token("s3cret-token-0123456789"));
     let anonymous = |method: &str, path: &str| Request::new(&d.addr, method, path).send();
 
     // Pages send a browser to the login form, under the prefix.
@@ -160,7 +160,7 @@ fn with_its_own_token_the_login_its_cookie_and_every_redirect_stay_under_the_pre
 
     // The right one: home, under the prefix, with a cookie for the
     // dashboard's paths only.
-    let ok = login("s3cret-token");
+    let ok = login("s3cret-token-0123456789");
     assert_eq!((ok.status, ok.header("location")), (303, Some(PREFIX)));
     let set = ok.header("set-cookie").expect("a cookie");
     assert!(set.contains("; Path=/admin/queues;"), "{set}");
@@ -194,10 +194,14 @@ fn the_mount_point_is_learnt_per_request_a_path_parameter_or_a_trailing_slash_to
     redis.publish("mail", "one", &["--id", "j1"]);
 
     // Nested under a path with a parameter: each request's own prefix.
-    let app = MountedApp::start(&redis.url(), "/t/{tenant}/queues", Door::Token("tok"));
+    let app = MountedApp::start(
+        &redis.url(),
+        "/t/{tenant}/queues",
+        Door::Token("tok-0123456789abcdef"),
+    );
     for tenant in ["acme", "globex"] {
         let page = Request::new(&app.addr, "GET", &format!("/t/{tenant}/queues"))
-            .bearer(Some("tok"))
+            .bearer(Some("tok-0123456789abcdef"))
             .send();
         assert_eq!(page.status, 200, "{}", page.body);
         let link = format!(r#"<a href="/t/{tenant}/queues/queues/mail">mail</a>"#);
@@ -210,9 +214,9 @@ fn the_mount_point_is_learnt_per_request_a_path_parameter_or_a_trailing_slash_to
 
     // Nested at a path ending in a slash: home keeps it (axum answers
     // `/ops/` there, not `/ops`).
-    let app = MountedApp::start(&redis.url(), "/ops/", Door::Token("tok"));
+    let app = MountedApp::start(&redis.url(), "/ops/", Door::Token("tok-0123456789abcdef"));
     let page = Request::new(&app.addr, "GET", "/ops/")
-        .bearer(Some("tok"))
+        .bearer(Some("tok-0123456789abcdef"))
         .send();
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(
@@ -223,7 +227,7 @@ fn the_mount_point_is_learnt_per_request_a_path_parameter_or_a_trailing_slash_to
     assert!(page.body.contains(r#"<a href="/ops/queues/mail">mail</a>"#));
     let form = Request::new(&app.addr, "POST", "/ops/login")
         .header("Origin", &format!("http://{}", app.addr))
-        .form("token=tok")
+        .form("token=tok-0123456789abcdef")
         .send();
     assert_eq!(form.header("location"), Some("/ops/"));
 }

@@ -14,8 +14,13 @@ use thoonk::{Error, JobRef};
 
 /// Jobs per page when the caller says nothing.
 pub(crate) const PAGE: usize = 50;
-/// The most jobs one page may ask for.
-const MAX_PAGE: usize = 500;
+/// The most jobs one page may ask for: with [`LISTED_ITEM_BYTES`], a page
+/// is at most about 400 KB, whatever the payloads.
+const MAX_PAGE: usize = 100;
+/// The most payload bytes a listing reads and gives per job: a larger
+/// payload stays in Redis (not even read there: only its size is), the
+/// job's own page and API call give it whole.
+pub(crate) const LISTED_ITEM_BYTES: usize = 4096;
 /// No queue holds more jobs than this; a larger offset asks for nothing
 /// (and would not survive Lua's numbers).
 const MAX_OFFSET: usize = 1 << 40;
@@ -65,8 +70,12 @@ pub(crate) fn actions(state: thoonk::State) -> &'static [&'static str] {
 #[derive(Serialize)]
 pub(crate) struct Listed {
     pub(crate) id: String,
-    /// The payload as text (invalid UTF-8 replaced).
+    /// The payload as text (invalid UTF-8 replaced); empty when it is
+    /// larger than [`LISTED_ITEM_BYTES`].
     pub(crate) item: String,
+    /// The payload's size in bytes (larger than `item` when it was not
+    /// read).
+    pub(crate) item_bytes: u64,
     pub(crate) cancelled: u64,
     pub(crate) reason: Option<String>,
     /// A claimed job's last reported progress.
@@ -144,12 +153,17 @@ pub(crate) async fn list(
     if offset > MAX_OFFSET {
         return Ok(Vec::new());
     }
-    let jobs = app.thoonk.queue(queue)?.list(state, offset, limit).await?;
+    let jobs = app
+        .thoonk
+        .queue(queue)?
+        .list_within(state, offset, limit.min(MAX_PAGE), LISTED_ITEM_BYTES)
+        .await?;
     Ok(jobs
         .into_iter()
         .map(|j| Listed {
             id: j.id,
             item: String::from_utf8_lossy(&j.item).into_owned(),
+            item_bytes: j.size,
             cancelled: j.cancelled,
             reason: j.reason,
             progress: j.progress,

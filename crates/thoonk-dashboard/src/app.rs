@@ -1,6 +1,6 @@
 //! What every handler shares ([`App`]), and the one shape of a refusal.
 
-use super::live;
+use super::{live, sessions, throttle};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
@@ -14,9 +14,14 @@ pub(crate) struct App {
     pub(crate) live: Arc<live::Live>,
     /// Every request must carry it, when set.
     pub(crate) token: Option<Arc<str>>,
-    /// What the login cookie holds: a secret of this run, not the token
-    /// (cookies go to every port of the host name).
-    pub(crate) session: Arc<str>,
+    /// The logins: what a login cookie holds is one of their ids, not the
+    /// token (cookies go to every port of the host name).
+    pub(crate) sessions: Arc<sessions::Sessions>,
+    /// Wrong tokens per client address.
+    pub(crate) throttle: Arc<throttle::Throttle>,
+    /// Trust `X-Forwarded-Proto` and `X-Forwarded-For` (see
+    /// `Dashboard::behind_proxy`).
+    pub(crate) behind_proxy: bool,
     /// Answer only to a loopback `Host` (see `Dashboard::loopback_only`).
     pub(crate) loopback_only: bool,
     /// The tasks that keep the overview current and fire schedules: held

@@ -40,7 +40,8 @@
 //! - `base`: where the dashboard is mounted, learnt from each request;
 //! - `app`: what every handler shares, and the shape of a refusal;
 //! - `auth`: who may come in (the token, the `Host`, the `Origin`) and the
-//!   headers on every response;
+//!   headers on every response; `sessions`: the logins; `throttle`: wrong
+//!   tokens per client address;
 //! - `live`: what the pages show, kept current by one task;
 //!   `streams`: the live streams (server-sent events) pages follow;
 //! - `pages`: the HTML pages and the embedded script and style; `api`: the
@@ -58,8 +59,10 @@ mod live;
 mod metrics;
 mod pages;
 mod schedules;
+mod sessions;
 mod settings;
 mod streams;
+mod throttle;
 
 use app::{App, Tasks};
 use axum::middleware;
@@ -67,6 +70,30 @@ use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
 use thoonk::Thoonk;
+
+/// The fewest characters a token may have ([`Dashboard::token`]): 16
+/// random characters (e.g. `openssl rand -hex 16`, 32) are past guessing.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// A token too short to keep anyone out ([`Dashboard::token`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeakToken {
+    /// How many characters it had.
+    pub chars: usize,
+}
+
+impl std::fmt::Display for WeakToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the dashboard's token has {} characters, fewer than {MIN_TOKEN_LEN}: it could be \
+             guessed; make one with `openssl rand -hex 16`",
+            self.chars
+        )
+    }
+}
+
+impl std::error::Error for WeakToken {}
 
 /// The dashboard of every queue of one Redis: hands out the [`router`]
 /// that serves it.
@@ -99,7 +126,9 @@ impl Dashboard {
                 thoonk,
                 live,
                 token: None,
-                session: format!("{}{}", thoonk::new_id(), thoonk::new_id()).into(),
+                sessions: Default::default(),
+                throttle: Default::default(),
+                behind_proxy: false,
                 loopback_only: false,
                 tasks: Arc::new(Tasks { refresher, firing }),
             },
@@ -108,11 +137,35 @@ impl Dashboard {
 
     /// Every page, API call and `/metrics` then needs `token`: a browser
     /// logs in with a form at `login` (which sets an `HttpOnly`,
-    /// `SameSite=Strict` cookie whose `Path` is the mount point, holding a
-    /// secret of this dashboard, not the token), a program sends
-    /// `Authorization: Bearer TOKEN`. An empty token lets nobody in.
-    pub fn token(mut self, token: impl Into<String>) -> Dashboard {
-        self.app.token = Some(token.into().into());
+    /// `SameSite=Strict` cookie whose `Path` is the mount point, holding
+    /// the id of that login, not the token; logging out ends it; it lasts
+    /// 12 hours), a program sends `Authorization: Bearer TOKEN`.
+    ///
+    /// A token shorter than [`MIN_TOKEN_LEN`] characters is refused: it
+    /// could be guessed. Wrong tokens are slowed down per client address
+    /// (after five, each shuts the address out for twice as long, up to 15
+    /// minutes: 429 with `Retry-After`); the address is the peer's when the
+    /// server provides `ConnectInfo<SocketAddr>` (`thoonk dashboard`
+    /// does), else all clients count as one.
+    pub fn token(mut self, token: impl Into<String>) -> Result<Dashboard, WeakToken> {
+        let token = token.into();
+        let chars = token.chars().count();
+        if chars < MIN_TOKEN_LEN {
+            return Err(WeakToken { chars });
+        }
+        self.app.token = Some(token.into());
+        Ok(self)
+    }
+
+    /// The dashboard is reached through a reverse proxy that terminates TLS
+    /// and that the operator trusts: its `X-Forwarded-Proto: https` marks
+    /// the login cookie `Secure` and is the scheme the `Origin` check
+    /// expects; its `X-Forwarded-For` (the last address, the one the proxy
+    /// appended) is the client address wrong tokens count against. Without
+    /// a proxy that sets them, clients could forge both: do not call it
+    /// then.
+    pub fn behind_proxy(mut self) -> Dashboard {
+        self.app.behind_proxy = true;
         self
     }
 

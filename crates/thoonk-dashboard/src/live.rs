@@ -310,7 +310,7 @@ pub(crate) async fn read(queue: &thoonk::Queue) -> thoonk::Result<Read> {
         queue.stats(),
         queue.workers(),
         queue.config(),
-        queue.schedules()
+        queue.schedules_without_items()
     )?;
     Ok(Read {
         stats,

@@ -7,25 +7,41 @@
 use super::app::App;
 use super::live::QueueView;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::fmt::{Display, Write};
 
 pub(crate) async fn metrics(State(app): State<App>) -> Response {
     let overview = app.live.now();
-    let mut out = String::new();
+    // Redis could not be read at the last refresh: the numbers kept are
+    // old, and a scrape that took them for current ones would hide the
+    // outage. 503 makes Prometheus mark the target down (`up` 0); the body
+    // says why, for whoever looks.
+    if let Some(error) = &overview.error {
+        let body = format!(
+            "# HELP thoonk_up 1 when the dashboard could read Redis at its last refresh.\n\
+             # TYPE thoonk_up gauge\nthoonk_up 0\n# Redis could not be read: {}\n",
+            error.replace('\n', " ")
+        );
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::CONTENT_TYPE, TEXT)],
+            body,
+        )
+            .into_response();
+    }
+    let mut out = String::from(
+        "# HELP thoonk_up 1 when the dashboard could read Redis at its last refresh.\n\
+         # TYPE thoonk_up gauge\nthoonk_up 1\n",
+    );
     jobs_and_workers(&mut out, &overview.queues);
     counters(&mut out, &overview.queues);
     settings(&mut out, &overview.queues);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, TEXT)], out).into_response()
 }
+
+/// The Prometheus text format's content type.
+const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// One metric family: its HELP and TYPE lines, then a line per (labels,
 /// value).

@@ -12,6 +12,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup, DOCTYPE};
 use serde::Deserialize;
+use std::borrow::Cow;
 use thoonk::State as JobState;
 
 const SCRIPT: &str = include_str!("assets/app.js");
@@ -222,7 +223,7 @@ async fn settings_and_schedules(
         return Ok((view.settings, view.schedules.clone()));
     }
     let handle = app.thoonk.queue(queue)?;
-    tokio::try_join!(handle.config(), handle.schedules())
+    tokio::try_join!(handle.config(), handle.schedules_without_items())
 }
 
 /// How many jobs `view` counts in `state`.
@@ -249,7 +250,7 @@ fn job_row(base: &Base, queue: &str, job: &Listed) -> Markup {
     html! {
         tr data-id=(job.id) {
             td { a href=(job_path(base, queue, &job.id)) { code { (job.id) } } }
-            td.item { (preview(&job.item)) }
+            td.item { (listed_preview(job)) }
             td.n { (job.cancelled) }
             td.reason {
                 (job.reason.as_deref().unwrap_or(""))
@@ -302,8 +303,8 @@ pub(crate) async fn job(
                         button type="button" data-action=(action) data-id=(id) { (action) }
                     }
                 }
-                h2 { "Payload" }
-                pre #payload { (pretty(&d.item)) }
+                h2 { "Payload " span.hint #payload-size { "(" (d.item.len()) " bytes)" } }
+                pre #payload { (&*pretty(&d.item)) }
             }
         }
         @if let Some(finished) = &finished { (history::record(finished)) }
@@ -339,12 +340,30 @@ pub(crate) fn login_page(base: &Base, error: Option<&str>) -> Markup {
     }
 }
 
-/// The payload, pretty-printed when it is JSON.
-fn pretty(item: &[u8]) -> String {
-    match serde_json::from_slice::<serde_json::Value>(item) {
-        Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_default(),
-        Err(_) => String::from_utf8_lossy(item).into_owned(),
+/// The largest payload pretty-printed: parsing JSON into a value costs
+/// several times its size in memory; past this it is shown as it is.
+const MOST_PRETTY: usize = 1 << 20;
+
+/// The payload, pretty-printed when it is JSON (and not too large); else
+/// as it is, not copied when it is UTF-8.
+fn pretty(item: &[u8]) -> Cow<'_, str> {
+    if item.len() <= MOST_PRETTY {
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(item) {
+            return serde_json::to_string_pretty(&value)
+                .unwrap_or_default()
+                .into();
+        }
     }
+    String::from_utf8_lossy(item)
+}
+
+/// A listed job's preview; a payload too large for a listing to read
+/// says its size instead (app.js's `preview` writes the same).
+fn listed_preview(job: &Listed) -> String {
+    if job.item.is_empty() && job.item_bytes > 0 {
+        return format!("({} bytes: open the job to see it)", job.item_bytes);
+    }
+    preview(&job.item)
 }
 
 /// The start of a payload, for a listing.
@@ -454,7 +473,7 @@ mod tests {
 
     #[test]
     fn a_script_payload_is_text() {
-        let page = html! { pre { (pretty(b"<script>alert(1)</script>")) } }.into_string();
+        let page = html! { pre { (&*pretty(b"<script>alert(1)</script>")) } }.into_string();
         assert_eq!(page, "<pre>&lt;script&gt;alert(1)&lt;/script&gt;</pre>");
     }
 }

@@ -130,19 +130,37 @@ impl Browser {
     /// Clicks the element matching `css`, as a user would.
     #[track_caller]
     pub(crate) fn click(&self, css: &str) {
-        let found = self.call(
-            "POST",
-            "/element",
-            Some(&json!({ "using": "css selector", "value": css })),
-        );
-        let element = found[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("{css}: {found}"));
+        let element = self.element(css);
         self.call(
             "POST",
             &format!("/element/{element}/click"),
             Some(&json!({})),
         );
+    }
+
+    /// Types `text` into the element matching `css`, as a user would.
+    #[track_caller]
+    pub(crate) fn type_into(&self, css: &str, text: &str) {
+        let element = self.element(css);
+        self.call(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(&json!({ "text": text })),
+        );
+    }
+
+    /// The WebDriver reference of the element matching `css`.
+    #[track_caller]
+    fn element(&self, css: &str) -> String {
+        let found = self.call(
+            "POST",
+            "/element",
+            Some(&json!({ "using": "css selector", "value": css })),
+        );
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("{css}: {found}"))
+            .to_string()
     }
 
     /// Saves the visible page as a PNG at `path`.

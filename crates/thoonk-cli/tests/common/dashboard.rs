@@ -37,10 +37,17 @@ impl Dashboard {
     /// A dashboard on `redis`, with `token` as its `--token`; returns once
     /// it listens.
     pub(crate) fn on(redis: Redis, token: Option<&str>) -> Dashboard {
+        Dashboard::with_flags(redis, token, &[])
+    }
+
+    /// A dashboard on `redis`, with `token` as its `--token` and `flags`
+    /// added; returns once it listens.
+    pub(crate) fn with_flags(redis: Redis, token: Option<&str>, flags: &[&str]) -> Dashboard {
         let mut args = vec!["dashboard", "--listen", "127.0.0.1:0"];
         if let Some(token) = token {
             args.extend(["--token", token]);
         }
+        args.extend(flags);
         let process = redis.spawn(&args);
         let addr = process.dashboard_addr();
         Dashboard {

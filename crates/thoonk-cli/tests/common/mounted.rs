@@ -66,7 +66,7 @@ impl MountedApp {
                 let thoonk = thoonk::Thoonk::connect(&url).await.expect("connect");
                 let mut dashboard = Dashboard::new(thoonk).await.expect("a dashboard");
                 if let Some(token) = token {
-                    dashboard = dashboard.token(token);
+                    dashboard = dashboard.token(token).expect("a strong token");
                 }
                 let mut admin = dashboard.router();
                 if let Some(expected) = basic {

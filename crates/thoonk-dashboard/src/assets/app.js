@@ -111,6 +111,13 @@ function waited(ms) {
 
 // A queue's settings as the server writes them (see settings.rs): unset
 // limits read "none", default values (the page says which) are marked.
+// A listed job's payload, cut to 160 characters; one too large for a
+// listing to read says its size instead (pages.rs's `listed_preview`).
+function preview(job) {
+  if (job.item === "" && job.item_bytes > 0) return `(${job.item_bytes} bytes: open the job to see it)`;
+  return job.item.length > 160 ? job.item.slice(0, 160) + "…" : job.item;
+}
+
 function showSettings(s) {
   const per = { 1000: "s", 60000: "m", 3600000: "h" };
   const defaults = document.getElementById("settings").dataset;
@@ -188,7 +195,7 @@ if (page === "queue") {
       const link = el("a", { href: jobPath(queue, job.id) });
       link.append(el("code", {}, job.id));
       id.append(link);
-      const item = job.item.length > 160 ? job.item.slice(0, 160) + "…" : job.item;
+      const item = preview(job);
       const actions = el("td", { class: "actions" });
       for (const action of job.actions) {
         actions.append(el("button", { type: "button", "data-action": action, "data-id": job.id }, action));

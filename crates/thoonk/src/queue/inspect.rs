@@ -116,8 +116,12 @@ pub struct WorkerInfo {
 pub struct JobInfo {
     /// The job's id.
     pub id: String,
-    /// Its payload.
+    /// Its payload; empty when the listing was bounded
+    /// ([`Queue::list_within`]) and the payload is larger: then only
+    /// `size` was read.
     pub item: Vec<u8>,
+    /// The payload's size in bytes: `item.len()` unless it was not read.
+    pub size: u64,
     /// How many times it was cancelled.
     pub cancelled: u64,
     /// Why it was last cancelled or stalled, if a reason was given.
@@ -263,6 +267,18 @@ impl Queue {
         from: Option<&Cursor>,
         limit: usize,
     ) -> Result<Page> {
+        self.page_within(state, from, limit, usize::MAX).await
+    }
+
+    /// A page as [`Queue::list_page`] reads it, but payloads larger than
+    /// `max_item` bytes are not read (Redis reads only their size).
+    async fn page_within(
+        &self,
+        state: State,
+        from: Option<&Cursor>,
+        limit: usize,
+        max_item: usize,
+    ) -> Result<Page> {
         limits::count_at_most("limit", limit as u64, limits::MAX_BATCH as u64)
             .map_err(|refused| refused.on("list jobs", self.name()))?;
         let k = &self.keys;
@@ -278,13 +294,24 @@ impl Queue {
             .arg(state.as_str())
             .arg(from.map_or("0", |c| c.0.as_str()))
             .arg(limit.max(1))
+            // (The script's largest bound, 2^31 - 1, is past any payload:
+            // Redis keeps no value over 512 MB.)
+            .arg(max_item.min(i32::MAX as usize))
             .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at("list jobs"))?;
         let mut fields = flat.into_iter();
         let next = fields.next().map(lossy).filter(|n| !n.is_empty());
-        let mut jobs = Vec::with_capacity(fields.len() / 5);
-        while let (Some(id), Some(item), Some(cancelled), Some(reason), Some(progress)) = (
+        let mut jobs = Vec::with_capacity(fields.len() / 6);
+        while let (
+            Some(id),
+            Some(item),
+            Some(size),
+            Some(cancelled),
+            Some(reason),
+            Some(progress),
+        ) = (
+            fields.next(),
             fields.next(),
             fields.next(),
             fields.next(),
@@ -294,6 +321,7 @@ impl Queue {
             jobs.push(JobInfo {
                 id: lossy(id),
                 item,
+                size: lossy(size).parse().unwrap_or(0),
                 cancelled: lossy(cancelled).parse().unwrap_or(0),
                 reason: (!reason.is_empty()).then(|| lossy(reason)),
                 progress: (!progress.is_empty()).then(|| json(progress)),
@@ -311,19 +339,39 @@ impl Queue {
     /// to it, a bounded page at a time, so a deep page of them costs more
     /// round trips (never a longer script).
     pub async fn list(&self, state: State, offset: usize, limit: usize) -> Result<Vec<JobInfo>> {
+        self.list_within(state, offset, limit, usize::MAX).await
+    }
+
+    /// As [`Queue::list`], but a payload larger than `max_item` bytes is
+    /// not read: its [`JobInfo::item`] is empty, its [`JobInfo::size`]
+    /// says how large it is. A listing that shows a preview of each job
+    /// (a dashboard's page) then costs Redis, and the client's memory, a
+    /// bounded amount per job, however large the payloads.
+    pub async fn list_within(
+        &self,
+        state: State,
+        offset: usize,
+        limit: usize,
+        max_item: usize,
+    ) -> Result<Vec<JobInfo>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         if state != State::Stalled {
             let from = Cursor(offset.to_string());
-            return Ok(self.list_page(state, Some(&from), limit).await?.jobs);
+            return Ok(self
+                .page_within(state, Some(&from), limit, max_item)
+                .await?
+                .jobs);
         }
         // A scan may name a member twice: each counts once.
         let mut seen = HashSet::new();
         let mut out = Vec::with_capacity(limit);
         let mut from = None;
         loop {
-            let page = self.list_page(state, from.as_ref(), limit.max(100)).await?;
+            let page = self
+                .page_within(state, from.as_ref(), limit.max(100), max_item)
+                .await?;
             for job in page.jobs {
                 if seen.insert(job.id.clone()) && seen.len() > offset && out.len() < limit {
                     out.push(job);
