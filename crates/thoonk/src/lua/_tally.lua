@@ -1,0 +1,153 @@
+-- Shared prelude: a queue's tally, job.tally:NAME, one string of a fixed
+-- size (TALLY_BYTES): the jobs published, finished, cancelled, stalled and
+-- recovered per minute over the last 24 hours and per day over the last
+-- 90 days, and how long finished jobs ran, per minute over the last hour
+-- and in all. The scripts that count (publish, fire_schedule, finish,
+-- cancel, stall, recover) add to it with one BITFIELD a call, whatever
+-- the batch; tally.lua reads it.
+--
+-- Layout, from bit 0 (every field big-endian and on a byte boundary, as
+-- BITFIELD writes them, so a reader needs no bit arithmetic):
+--   minutes  1440 slots of 24 bytes: the minute (Unix minutes, u32), then
+--            five u32 counts: publishes, finishes, cancels, stalls,
+--            recoveries. A minute's slot: minute % 1440.
+--   days     90 slots of 34 bytes: the day (Unix days, u32), then the
+--            same five counts as u48. A day's slot: day % 90.
+--   runs     60 slots of 96 bytes: the minute (u32), the longest run of
+--            the minute (ms, u32), then RUN_BUCKETS u32 counts.
+--   total    RUN_BUCKETS i64 counts since the key began, then the sum of
+--            those runs (ms, i64): Prometheus's histogram.
+-- Run bucket b counts the runs of at most 2^b ms (b = 0 .. 20: 1 ms to
+-- 17.5 min); the last one, those longer.
+--
+-- Nothing here ages by deleting: a slot whose minute (or day) is not the
+-- one its place stands for now is stale; a reader skips it, and the first
+-- write of its new minute overwrites it. So the key's size is fixed,
+-- whatever the traffic. Its TTL, renewed at most once a minute, outlasts
+-- the 90 days: an abandoned queue's tally goes away by itself.
+-- A v1 program's publish or finish counts in job.publishes and
+-- job.finishes only: its scripts know nothing of this key.
+
+local TALLY_COUNTS = 5
+local RUN_BUCKETS = 22
+local MINUTE_SLOTS, DAY_SLOTS, RUN_SLOTS = 1440, 90, 60
+local MINUTE_BITS, DAY_BITS, RUN_BITS = 192, 272, 64 + 32 * RUN_BUCKETS
+local DAYS_AT = MINUTE_SLOTS * MINUTE_BITS
+local RUNS_AT = DAYS_AT + DAY_SLOTS * DAY_BITS
+local TOTAL_AT = RUNS_AT + RUN_SLOTS * RUN_BITS
+-- The last field, the sum of the runs: every write touches it (adding 0
+-- when no run is counted) so that the first one creates the key at its
+-- full size. Redis makes a new string exactly as long as asked, but
+-- doubles the room of one that grows: grown later, the key would take
+-- twice its size for good.
+local SUM_AT = TOTAL_AT + 64 * RUN_BUCKETS
+local TALLY_BYTES = SUM_AT / 8 + 8
+local TALLY_TTL_MS = 91 * 86400000
+local MAX_U32 = 4294967295
+
+-- Numbers as Redis takes them, text: Redis 7.0 turns a Lua number it is
+-- given into text with a printf, and so does Lua's own tostring, at a
+-- cost of thousands of instructions each. Offsets (below 10^6) and most
+-- counts are put together from two tables of 1000 texts each, made by
+-- the first call after the library loads (tostring is not there while it
+-- loads).
+local TEXT, TEXT3
+local function text(n)
+  if not TEXT then
+    TEXT, TEXT3 = {}, {}
+    for i = 0, 999 do
+      TEXT[i] = tostring(i)
+      TEXT3[i] = string.sub(tostring(1000 + i), 2)
+    end
+  end
+  if n < 1000 then return TEXT[n] end
+  if n < 1000000 then return TEXT[math.floor(n / 1000)] .. TEXT3[n % 1000] end
+  return tostring(n)
+end
+
+-- The bucket of a run of `ms` ms (see above): frexp gives ms = m * 2^e
+-- with 0.5 <= m < 1, so the smallest b with ms <= 2^b is e, or e - 1
+-- for a power of 2; no loop over the buckets.
+local function run_bucket(ms)
+  if ms <= 1 then return 0 end
+  local m, e = math.frexp(ms)
+  if m == 0.5 then e = e - 1 end
+  if e >= RUN_BUCKETS then return RUN_BUCKETS - 1 end
+  return e
+end
+
+-- Appends SET kind at v to the BITFIELD arguments `fix` (nf of them so
+-- far); returns their new count.
+local function tally_set(fix, nf, kind, at, v)
+  fix[nf + 1], fix[nf + 2], fix[nf + 3], fix[nf + 4] = 'SET', kind, text(at), text(v)
+  return nf + 4
+end
+
+-- Adds `counts` (five numbers, in the layout's order) at `now` (server ms)
+-- to the minute's and the day's slots, and, when `runs` (a list of run
+-- lengths in ms) is given, the runs to the minute's run slot and to the
+-- total. One BITFIELD; a second one, at most once a minute, when a slot
+-- is stale (it is reset to this call's counts) or the minute's longest
+-- run grew.
+local function tally(key, now, counts, runs)
+  local minute = math.floor(now / 60000)
+  local day = math.floor(minute / 1440)
+  local m_at = (minute % MINUTE_SLOTS) * MINUTE_BITS
+  local d_at = DAYS_AT + (day % DAY_SLOTS) * DAY_BITS
+  local r_at = RUNS_AT + (minute % RUN_SLOTS) * RUN_BITS
+  -- Replies come in the order of the GETs and INCRBYs: the slots' own
+  -- minute and day first, then (runs) the run slot's minute and longest.
+  local args = {'OVERFLOW', 'SAT', 'GET', 'u32', text(m_at), 'GET', 'u32', text(d_at)}
+  local n = 8
+  local per, longest, sum = {}, 0, 0
+  if runs then
+    args[9], args[10], args[11], args[12], args[13], args[14] = 'GET', 'u32', text(r_at), 'GET', 'u32', text(r_at + 32)
+    n = 14
+    for i = 1, #runs do
+      local ms = runs[i]
+      local b = run_bucket(ms)
+      per[b] = (per[b] or 0) + 1
+      sum = sum + ms
+      if ms > longest then longest = ms end
+    end
+    if longest > MAX_U32 then longest = MAX_U32 end
+    for b, v in pairs(per) do
+      args[n + 1], args[n + 2], args[n + 3], args[n + 4] = 'INCRBY', 'u32', text(r_at + 64 + 32 * b), text(v)
+      args[n + 5], args[n + 6], args[n + 7], args[n + 8] = 'INCRBY', 'i64', text(TOTAL_AT + 64 * b), text(v)
+      n = n + 8
+    end
+  end
+  args[n + 1], args[n + 2], args[n + 3], args[n + 4] = 'INCRBY', 'i64', text(SUM_AT), text(sum)
+  n = n + 4
+  for c = 1, TALLY_COUNTS do
+    local v = counts[c]
+    if v > 0 then
+      args[n + 1], args[n + 2], args[n + 3], args[n + 4] = 'INCRBY', 'u32', text(m_at + 32 * c), text(v)
+      args[n + 5], args[n + 6], args[n + 7], args[n + 8] = 'INCRBY', 'u48', text(d_at + 32 + 48 * (c - 1)), text(v)
+      n = n + 8
+    end
+  end
+  local got = redis.call('BITFIELD', key, unpack(args))
+
+  -- A stale slot counted its old minute's (or day's) counts and this
+  -- call's together: it is set to this call's alone.
+  local fix, nf = {'OVERFLOW', 'SAT'}, 2
+  local new_minute = got[1] ~= minute
+  if new_minute then
+    nf = tally_set(fix, nf, 'u32', m_at, minute)
+    for c = 1, TALLY_COUNTS do nf = tally_set(fix, nf, 'u32', m_at + 32 * c, counts[c]) end
+  end
+  if got[2] ~= day then
+    nf = tally_set(fix, nf, 'u32', d_at, day)
+    for c = 1, TALLY_COUNTS do nf = tally_set(fix, nf, 'u48', d_at + 32 + 48 * (c - 1), counts[c]) end
+  end
+  if runs and got[3] ~= minute then
+    nf = tally_set(fix, nf, 'u32', r_at, minute)
+    nf = tally_set(fix, nf, 'u32', r_at + 32, longest)
+    for b = 0, RUN_BUCKETS - 1 do nf = tally_set(fix, nf, 'u32', r_at + 64 + 32 * b, per[b] or 0) end
+  elseif runs and longest > got[4] then
+    nf = tally_set(fix, nf, 'u32', r_at + 32, longest)
+  end
+  if nf > 2 then redis.call('BITFIELD', key, unpack(fix)) end
+  if new_minute then redis.call('PEXPIRE', key, TALLY_TTL_MS) end
+end
