@@ -84,6 +84,7 @@ fn calls(token: &str) -> Vec<Call> {
                     "stalled",
                     "marks",
                     "marked",
+                    "tally",
                 ]);
                 k.push(format!("job.result:{Q}\0new"));
                 k.push(format!("job.unique:{Q}\0new"));
@@ -148,6 +149,7 @@ fn calls(token: &str) -> Vec<Call> {
                     "finished",
                     "history",
                     "progress",
+                    "tally",
                 ]);
                 k.push(format!("job.result:{Q}\0claimed"));
                 k
@@ -176,6 +178,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "progress",
                 "marks",
                 "marked",
+                "tally",
             ]),
             args: strings(&[
                 "claimed",
@@ -205,6 +208,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "reasons",
                 "stalls",
                 "progress",
+                "tally",
             ]),
             args: strings(&["claimed", token, "why", &ch("stall")]),
             numbers: &[],
@@ -279,6 +283,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "progress",
                 "marks",
                 "marked",
+                "tally",
             ]),
             args: strings(&["30000", "25", &ch("cancel"), &ch("stall"), &ch("due")]),
             numbers: &[1, 2],
@@ -357,6 +362,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "delayed",
                 "marks",
                 "marked",
+                "tally",
             ]),
             args: strings(&[&ch("publish"), "beat", "60000", "r1", "120000"]),
             numbers: &[3, 5],
