@@ -35,11 +35,6 @@ local MINUTE_BITS, DAY_BITS, RUN_BITS = 192, 272, 64 + 32 * RUN_BUCKETS
 local DAYS_AT = MINUTE_SLOTS * MINUTE_BITS
 local RUNS_AT = DAYS_AT + DAY_SLOTS * DAY_BITS
 local TOTAL_AT = RUNS_AT + RUN_SLOTS * RUN_BITS
--- The last field, the sum of the runs: every write touches it (adding 0
--- when no run is counted) so that the first one creates the key at its
--- full size. Redis makes a new string exactly as long as asked, but
--- doubles the room of one that grows: grown later, the key would take
--- twice its size for good.
 local SUM_AT = TOTAL_AT + 64 * RUN_BUCKETS
 local TALLY_BYTES = SUM_AT / 8 + 8
 local TALLY_TTL_MS = 91 * 86400000
@@ -117,8 +112,10 @@ local function tally(key, now, counts, runs)
       n = n + 8
     end
   end
-  args[n + 1], args[n + 2], args[n + 3], args[n + 4] = 'INCRBY', 'i64', text(SUM_AT), text(sum)
-  n = n + 4
+  if runs then
+    args[n + 1], args[n + 2], args[n + 3], args[n + 4] = 'INCRBY', 'i64', text(SUM_AT), text(sum)
+    n = n + 4
+  end
   for c = 1, TALLY_COUNTS do
     local v = counts[c]
     if v > 0 then
@@ -148,6 +145,16 @@ local function tally(key, now, counts, runs)
   elseif runs and longest > got[4] then
     nf = tally_set(fix, nf, 'u32', r_at + 32, longest)
   end
+  if new_minute then
+    -- Redis makes a new string exactly as long as its first write asks,
+    -- but doubles the room of one that grows: a key grown by a later
+    -- write (a finish after a publish made it) would take twice its size
+    -- for good. Written anew at its full size, it takes its size.
+    if redis.call('STRLEN', key) < TALLY_BYTES then
+      local value = redis.call('GET', key)
+      redis.call('SET', key, value .. string.rep('\0', TALLY_BYTES - #value))
+    end
+    redis.call('PEXPIRE', key, TALLY_TTL_MS)
+  end
   if nf > 2 then redis.call('BITFIELD', key, unpack(fix)) end
-  if new_minute then redis.call('PEXPIRE', key, TALLY_TTL_MS) end
 end

@@ -73,13 +73,14 @@ local function record_history(kept, n)
 end
 
 local count = in_groups(2, 5)
-local job_ids = {}
+-- (runs: per job k, how long it ran, when the caller says.)
+local job_ids, runs = {}, {}
 for k = 1, count do
   -- (As publish.lua checks, calling _args.lua only when in doubt.)
   local id, has_result, ran = ARGV[5 * k - 3], ARGV[5 * k - 1], ARGV[5 * k + 1]
   if id == '' then job_id(5 * k - 3) end
   if has_result ~= '0' and has_result ~= '1' then flag(5 * k - 1) end
-  if ran ~= '' then whole(5 * k + 1, 0, MAX_DURATION) end
+  if ran ~= '' then runs[k] = whole(5 * k + 1, 0, MAX_DURATION) end
   job_ids[k] = id
 end
 local replay = replayed() -- a second run of the same request (_once.lua)
@@ -132,14 +133,13 @@ local found = redis.call('EXISTS', keep, keep, keep, keep, keep, cancelled, reas
 local keeping, rare = found > 4, found % 5 > 0
 -- How long each ran: as the caller says, else since its claim's score.
 local now, stamp = server_now()
-local runs = {}
+local ran = {}
 for j = 1, n do
   local k = finished[j]
-  local ran = ARGV[5 * k + 1]
-  runs[j] = ran ~= '' and tonumber(ran) or math.max(0, now - tonumber(held[k]))
+  ran[j] = runs[k] or math.max(0, now - tonumber(held[k]))
 end
 local kept
-if keeping then kept = history_entries(finished, finished_ids, held, records, runs, now, stamp) end
+if keeping then kept = history_entries(finished, finished_ids, held, records, ran, now, stamp) end
 call_many('ZREM', claimed, finished_ids)
 call_many('HDEL', tokens, finished_ids)
 if rare then
@@ -170,5 +170,5 @@ for j = 1, n do
 end
 call_many('HDEL', awaited, awaited_ids)
 redis.call('INCRBY', finishes, n)
-tally(tally_key, now, {0, n, 0, 0, 0}, runs)
+tally(tally_key, now, {0, n, 0, 0, 0}, ran)
 return remembered(replies)
