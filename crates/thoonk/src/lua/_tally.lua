@@ -81,23 +81,26 @@ end
 -- Adds `counts` (five numbers, in the layout's order) at `now` (server ms)
 -- to the minute's and the day's slots, and, when `runs` (a list of run
 -- lengths in ms) is given, the runs to the minute's run slot and to the
--- total. One BITFIELD; a second one, at most once a minute, when a slot
--- is stale (it is reset to this call's counts) or the minute's longest
--- run grew.
+-- total. One BITFIELD; more, at most once a minute, at the minute's first
+-- write (its slots are reset), and one when the minute's longest run
+-- grew.
 local function tally(key, now, counts, runs)
   local minute = math.floor(now / 60000)
   local day = math.floor(minute / 1440)
   local m_at = (minute % MINUTE_SLOTS) * MINUTE_BITS
   local d_at = DAYS_AT + (day % DAY_SLOTS) * DAY_BITS
   local r_at = RUNS_AT + (minute % RUN_SLOTS) * RUN_BITS
-  -- Replies come in the order of the GETs and INCRBYs: the slots' own
-  -- minute and day first, then (runs) the run slot's minute and longest.
-  local args = {'OVERFLOW', 'SAT', 'GET', 'u32', text(m_at), 'GET', 'u32', text(d_at)}
-  local n = 8
+  -- Replies come in the order of the GETs and INCRBYs: the minute slot's
+  -- own minute first, then (runs) the minute's longest run. Only the
+  -- minute slot's is read: the first write of a minute, whatever script
+  -- makes it, sets the day slot right and resets the minute's run slot
+  -- (below), so that once the minute slot is the minute's, so are they.
+  local args = {'OVERFLOW', 'SAT', 'GET', 'u32', text(m_at)}
+  local n = 5
   local per, longest, sum = {}, 0, 0
   if runs then
-    args[9], args[10], args[11], args[12], args[13], args[14] = 'GET', 'u32', text(r_at), 'GET', 'u32', text(r_at + 32)
-    n = 14
+    args[6], args[7], args[8] = 'GET', 'u32', text(r_at + 32)
+    n = 8
     for i = 1, #runs do
       local ms = runs[i]
       local b = run_bucket(ms)
@@ -111,8 +114,6 @@ local function tally(key, now, counts, runs)
       args[n + 5], args[n + 6], args[n + 7], args[n + 8] = 'INCRBY', 'i64', text(TOTAL_AT + 64 * b), text(v)
       n = n + 8
     end
-  end
-  if runs then
     args[n + 1], args[n + 2], args[n + 3], args[n + 4] = 'INCRBY', 'i64', text(SUM_AT), text(sum)
     n = n + 4
   end
@@ -126,23 +127,22 @@ local function tally(key, now, counts, runs)
   end
   local got = redis.call('BITFIELD', key, unpack(args))
 
-  -- A stale slot counted its old minute's (or day's) counts and this
-  -- call's together: it is set to this call's alone.
+  -- The minute's first write: its slots are stale (they counted an old
+  -- minute's or day's counts and this call's together) and set to this
+  -- call's alone; the day slot only if it is another day's.
   local fix, nf = {'OVERFLOW', 'SAT'}, 2
   local new_minute = got[1] ~= minute
   if new_minute then
     nf = tally_set(fix, nf, 'u32', m_at, minute)
     for c = 1, TALLY_COUNTS do nf = tally_set(fix, nf, 'u32', m_at + 32 * c, counts[c]) end
-  end
-  if got[2] ~= day then
-    nf = tally_set(fix, nf, 'u32', d_at, day)
-    for c = 1, TALLY_COUNTS do nf = tally_set(fix, nf, 'u48', d_at + 32 + 48 * (c - 1), counts[c]) end
-  end
-  if runs and got[3] ~= minute then
+    if redis.call('BITFIELD', key, 'GET', 'u32', text(d_at))[1] ~= day then
+      nf = tally_set(fix, nf, 'u32', d_at, day)
+      for c = 1, TALLY_COUNTS do nf = tally_set(fix, nf, 'u48', d_at + 32 + 48 * (c - 1), counts[c]) end
+    end
     nf = tally_set(fix, nf, 'u32', r_at, minute)
     nf = tally_set(fix, nf, 'u32', r_at + 32, longest)
     for b = 0, RUN_BUCKETS - 1 do nf = tally_set(fix, nf, 'u32', r_at + 64 + 32 * b, per[b] or 0) end
-  elseif runs and longest > got[4] then
+  elseif runs and longest > got[2] then
     nf = tally_set(fix, nf, 'u32', r_at + 32, longest)
   end
   if new_minute then
