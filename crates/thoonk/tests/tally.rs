@@ -178,3 +178,27 @@ async fn durations_of_known_runs() {
     assert_eq!((d.count, d.p50, d.max), (0, None, None));
     assert_eq!(d.total(), 20);
 }
+
+/// A worker reports how long its handler ran, which the tally takes over
+/// the time the job was held by the server's clock: here a handler that
+/// moves the server's clock 2 s and returns at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workers_runs_are_its_handlers() {
+    let env = std::sync::Arc::new(Env::start_clocked().await);
+    let q = env.queue("w");
+    let clock = env.clone();
+    let worker = start(thoonk::Worker::new(q.clone()), move |_job: thoonk::Job| {
+        clock.advance(Duration::from_secs(2));
+        async { Ok::<_, thoonk::Failure>(()) }
+    });
+    publish(&q, 4).await;
+    thoonk_testkit::poll::eventually("the 4 finished", || {
+        let q = q.clone();
+        async move { q.stats().await.unwrap().finishes == 4 }
+    })
+    .await;
+    worker.stop().await;
+    let d = q.durations().await.unwrap();
+    assert_eq!(d.count, 4);
+    assert!(d.max.unwrap() < Duration::from_secs(1), "{d:?}");
+}
