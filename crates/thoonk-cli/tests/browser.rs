@@ -475,6 +475,7 @@ fn charts_and_run_times_come_from_redis_the_same_after_a_restart() {
     write_history(&redis);
     let mut d = Dashboard::on(redis, None);
     let first = tally_shown(&browser, |p| d.url(p));
+    browser.screenshot(&Path::new(ARTIFACTS).join("queue-tally.png"));
     for chart in ["chart-day", "chart-week", "chart-90d"] {
         assert!(
             first.contains(&format!("{chart} published 10")),
