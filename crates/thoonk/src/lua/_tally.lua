@@ -13,10 +13,15 @@
 --            recoveries. A minute's slot: minute % 1440.
 --   days     90 slots of 34 bytes: the day (Unix days, u32), then the
 --            same five counts as u48. A day's slot: day % 90.
---   runs     60 slots of 96 bytes: the minute (u32), the longest run of
---            the minute (ms, u32), then RUN_BUCKETS u32 counts.
---   total    RUN_BUCKETS i64 counts since the key began, then the sum of
---            those runs (ms, i64): Prometheus's histogram.
+--   runs     60 slots of 102 bytes: the minute (u32), the longest run of
+--            the minute (ms, u32), the sum of its runs (ms, u48), then
+--            RUN_BUCKETS u32 counts.
+--   total    RUN_BUCKETS i64 counts, then the sum of those runs (ms,
+--            i64), of every minute whose run slot was reused since the
+--            key began: with the run slots, Prometheus's histogram. (A
+--            finish adds to its minute's slot only; the slot's runs go to
+--            the total when a later minute takes the slot: fields a call
+--            adds to cost Redis about 4k instructions each.)
 -- Run bucket b counts the runs of at most 2^b ms (b = 0 .. 20: 1 ms to
 -- 17.5 min); the last one, those longer.
 --
@@ -31,7 +36,7 @@
 local TALLY_COUNTS = 5
 local RUN_BUCKETS = 22
 local MINUTE_SLOTS, DAY_SLOTS, RUN_SLOTS = 1440, 90, 60
-local MINUTE_BITS, DAY_BITS, RUN_BITS = 192, 272, 64 + 32 * RUN_BUCKETS
+local MINUTE_BITS, DAY_BITS, RUN_BITS = 192, 272, 112 + 32 * RUN_BUCKETS
 local DAYS_AT = MINUTE_SLOTS * MINUTE_BITS
 local RUNS_AT = DAYS_AT + DAY_SLOTS * DAY_BITS
 local TOTAL_AT = RUNS_AT + RUN_SLOTS * RUN_BITS
@@ -71,11 +76,40 @@ local function run_bucket(ms)
   return e
 end
 
+-- The big-endian number in `width` bytes of `bytes` from byte `at` (1-based).
+local function read_uint(bytes, at, width)
+  local n = 0
+  for i = at, at + width - 1 do n = n * 256 + string.byte(bytes, i) end
+  return n
+end
+
 -- Appends SET kind at v to the BITFIELD arguments `fix` (nf of them so
 -- far); returns their new count.
 local function tally_set(fix, nf, kind, at, v)
   fix[nf + 1], fix[nf + 2], fix[nf + 3], fix[nf + 4] = 'SET', kind, text(at), text(v)
   return nf + 4
+end
+
+-- Before a minute takes the run slot at `r_at`: the runs of the minute
+-- that had it go to the total (its slot now also holds this call's runs,
+-- `per` per bucket and `sum`, which stay out). Appends the INCRBYs to the
+-- BITFIELD arguments `fix` (nf of them so far); returns their new count.
+local function roll_runs(key, r_at, per, sum, fix, nf)
+  local slot = redis.call('GETRANGE', key, r_at / 8, (r_at + RUN_BITS) / 8 - 1)
+  if #slot < RUN_BITS / 8 or read_uint(slot, 1, 4) == 0 then return nf end
+  for b = 0, RUN_BUCKETS - 1 do
+    local v = read_uint(slot, 15 + 4 * b, 4) - (per[b] or 0)
+    if v > 0 then
+      fix[nf + 1], fix[nf + 2], fix[nf + 3], fix[nf + 4] = 'INCRBY', 'i64', text(TOTAL_AT + 64 * b), text(v)
+      nf = nf + 4
+    end
+  end
+  local v = read_uint(slot, 9, 6) - sum
+  if v > 0 then
+    fix[nf + 1], fix[nf + 2], fix[nf + 3], fix[nf + 4] = 'INCRBY', 'i64', text(SUM_AT), text(v)
+    nf = nf + 4
+  end
+  return nf
 end
 
 -- Adds `counts` (five numbers, in the layout's order) at `now` (server ms)
@@ -110,11 +144,10 @@ local function tally(key, now, counts, runs)
     end
     if longest > MAX_U32 then longest = MAX_U32 end
     for b, v in pairs(per) do
-      args[n + 1], args[n + 2], args[n + 3], args[n + 4] = 'INCRBY', 'u32', text(r_at + 64 + 32 * b), text(v)
-      args[n + 5], args[n + 6], args[n + 7], args[n + 8] = 'INCRBY', 'i64', text(TOTAL_AT + 64 * b), text(v)
-      n = n + 8
+      args[n + 1], args[n + 2], args[n + 3], args[n + 4] = 'INCRBY', 'u32', text(r_at + 112 + 32 * b), text(v)
+      n = n + 4
     end
-    args[n + 1], args[n + 2], args[n + 3], args[n + 4] = 'INCRBY', 'i64', text(SUM_AT), text(sum)
+    args[n + 1], args[n + 2], args[n + 3], args[n + 4] = 'INCRBY', 'u48', text(r_at + 64), text(sum)
     n = n + 4
   end
   for c = 1, TALLY_COUNTS do
@@ -139,9 +172,11 @@ local function tally(key, now, counts, runs)
       nf = tally_set(fix, nf, 'u32', d_at, day)
       for c = 1, TALLY_COUNTS do nf = tally_set(fix, nf, 'u48', d_at + 32 + 48 * (c - 1), counts[c]) end
     end
+    nf = roll_runs(key, r_at, per, sum, fix, nf)
     nf = tally_set(fix, nf, 'u32', r_at, minute)
     nf = tally_set(fix, nf, 'u32', r_at + 32, longest)
-    for b = 0, RUN_BUCKETS - 1 do nf = tally_set(fix, nf, 'u32', r_at + 64 + 32 * b, per[b] or 0) end
+    nf = tally_set(fix, nf, 'u48', r_at + 64, sum)
+    for b = 0, RUN_BUCKETS - 1 do nf = tally_set(fix, nf, 'u32', r_at + 112 + 32 * b, per[b] or 0) end
   elseif runs and longest > got[2] then
     nf = tally_set(fix, nf, 'u32', r_at + 32, longest)
   end

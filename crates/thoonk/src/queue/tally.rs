@@ -16,7 +16,7 @@ pub const RUN_BUCKETS: usize = 22;
 /// Byte sizes of one slot of each ring (see `_tally.lua`).
 const MINUTE_SLOT: usize = 24;
 const DAY_SLOT: usize = 34;
-const RUN_SLOT: usize = 8 + 4 * RUN_BUCKETS;
+const RUN_SLOT: usize = 14 + 4 * RUN_BUCKETS;
 
 /// How finely a tally is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,29 +192,40 @@ fn decode_counts(resolution: Resolution, now: u64, slots: usize, bytes: &[u8]) -
         .collect()
 }
 
-/// The last hour's run slots (oldest first) and the totals, as
-/// [`Durations`].
+/// The run slots (all 60, oldest first) and the totals, as
+/// [`Durations`]: the last hour from the slots of its minutes; in all,
+/// the totals and every slot ever written (a slot's runs go to the totals
+/// only when a later minute takes it).
 fn decode_durations(now: u64, bytes: &[u8], total: &[u8]) -> Durations {
     let current = now / 60_000;
     let mut hour = [0u64; RUN_BUCKETS];
     let mut longest = 0;
+    let mut buckets: Vec<u64> = (0..RUN_BUCKETS)
+        .map(|b| total.get(8 * b..8 * b + 8).map_or(0, uint))
+        .collect();
+    let mut sum_ms = total
+        .get(8 * RUN_BUCKETS..8 * RUN_BUCKETS + 8)
+        .map_or(0, uint);
+    let slots = bytes.len() / RUN_SLOT;
     for (i, slot) in bytes.chunks_exact(RUN_SLOT).enumerate() {
-        let minute = current + 1 + i as u64 - (bytes.len() / RUN_SLOT) as u64;
-        if uint(&slot[..4]) != minute {
+        let written = uint(&slot[..4]);
+        if written == 0 {
             continue;
         }
-        longest = longest.max(uint(&slot[4..8]));
-        for (b, n) in hour.iter_mut().enumerate() {
-            *n += uint(&slot[8 + 4 * b..12 + 4 * b]);
+        sum_ms += uint(&slot[8..14]);
+        let recent = written == current + 1 + i as u64 - slots as u64;
+        if recent {
+            longest = longest.max(uint(&slot[4..8]));
+        }
+        for (b, all) in buckets.iter_mut().enumerate() {
+            let n = uint(&slot[14 + 4 * b..18 + 4 * b]);
+            *all += n;
+            if recent {
+                hour[b] += n;
+            }
         }
     }
     let count = hour.iter().sum();
-    let buckets = (0..RUN_BUCKETS)
-        .map(|b| total.get(8 * b..8 * b + 8).map_or(0, uint))
-        .collect();
-    let sum_ms = total
-        .get(8 * RUN_BUCKETS..8 * RUN_BUCKETS + 8)
-        .map_or(0, uint);
     Durations {
         count,
         p50: quantile(&hour, 0.50, longest),
