@@ -197,6 +197,15 @@ async fn durations_of_known_runs() {
     assert_eq!(d.total(), 80, "{d:?}");
     assert_eq!(d.buckets[7], 10, "{d:?}");
     assert!((31_600..37_000).contains(&d.sum_ms), "{d:?}");
+    // A minute whose first write is a finish: its own run goes to the
+    // totals once, not also as the earlier minute's it replaces.
+    publish(&q, 1).await;
+    let job = q.claim(1).await.unwrap().remove(0);
+    env.advance(MINUTE);
+    q.finish(&job).await.unwrap();
+    let d = q.durations().await.unwrap();
+    assert_eq!(d.total(), 81, "{d:?}");
+    assert_eq!(d.buckets[16], 1, "a run of a minute: {d:?}");
 }
 
 /// A worker reports how long its handler ran, which the tally takes over
