@@ -429,3 +429,108 @@ fn the_login_and_logout_forms_work_in_a_real_browser() {
         "errors in the browser's console: {errors:#?}"
     );
 }
+
+/// Publishes 10 jobs and finishes 6, by hand, on a server whose clock the
+/// test moves: 4 held 200 ms, then, two minutes on, 2 held 1 s (a job
+/// finished by hand counts from its claim), so p50 lies in (128, 256] ms
+/// and p95 in (512, 1024].
+fn write_history(redis: &Redis) {
+    common::block_on(async {
+        let thoonk = thoonk::Thoonk::connect(&redis.url())
+            .await
+            .expect("connect");
+        let q = thoonk.queue("mail").expect("a queue name");
+        q.publish_many((0..10).map(|i| format!("mail {i}")))
+            .await
+            .expect("publish");
+        for (n, ms) in [(4, 200), (2, 1000)] {
+            let jobs = q.claim(n).await.expect("claim");
+            redis
+                .server()
+                .clock()
+                .advance(Duration::from_millis(ms))
+                .expect("move the clock");
+            for job in &jobs {
+                q.finish(job).await.expect("finish");
+            }
+            // The next batch two minutes on: the charts add up minutes.
+            redis
+                .server()
+                .clock()
+                .advance(Duration::from_secs(120))
+                .expect("move the clock");
+        }
+    });
+}
+
+/// What a dashboard shows of the tally: the overview's chart, the queue
+/// page's three charts and its run times.
+fn tally_shown(browser: &Browser, d_url: impl Fn(&str) -> String) -> Vec<String> {
+    browser.open(&d_url("/"));
+    browser.until_text(
+        r#"tr[data-queue="mail"] td.rates svg title"#,
+        "last hour: 10 published, 6 finished",
+    );
+    browser.open(&d_url("/queues/mail"));
+    let mut shown = Vec::new();
+    for chart in ["chart-day", "chart-week", "chart-90d"] {
+        for what in ["published", "finished"] {
+            let text = browser.text(&format!("#{chart} .{what}"));
+            shown.push(format!("{chart} {what} {}", text.unwrap_or_default()));
+        }
+    }
+    for figure in ["count", "p50", "p95", "max"] {
+        let text = browser.text(&format!("#duration-{figure}"));
+        shown.push(format!("{figure} {}", text.unwrap_or_default()));
+    }
+    shown
+}
+
+/// The ms of a figure shown as `N ms`.
+fn shown_ms(shown: &[String], figure: &str) -> u64 {
+    let line = shown
+        .iter()
+        .find(|l| l.starts_with(&format!("{figure} ")))
+        .unwrap();
+    line[figure.len() + 1..]
+        .trim_end_matches(" ms")
+        .parse()
+        .unwrap_or_else(|_| panic!("{line}"))
+}
+
+#[test]
+fn charts_and_run_times_come_from_redis_the_same_after_a_restart() {
+    let browser = Browser::start();
+    let redis = Redis::start_clocked();
+    // All of it before any dashboard runs: none saw it happen.
+    write_history(&redis);
+    let mut d = Dashboard::on(redis, None);
+    let first = tally_shown(&browser, |p| d.url(p));
+    browser.screenshot(&Path::new(ARTIFACTS).join("queue-tally.png"));
+    for chart in ["chart-day", "chart-week", "chart-90d"] {
+        assert!(
+            first.contains(&format!("{chart} published 10")),
+            "{first:?}"
+        );
+        assert!(first.contains(&format!("{chart} finished 6")), "{first:?}");
+    }
+    assert!(first.contains(&"count 6".to_string()), "{first:?}");
+    assert!((128..=256).contains(&shown_ms(&first, "p50")), "{first:?}");
+    assert!((512..=1024).contains(&shown_ms(&first, "p95")), "{first:?}");
+    // Exact but for the ms the test's own calls took.
+    assert!((1000..1100).contains(&shown_ms(&first, "max")), "{first:?}");
+
+    // Another dashboard, started afresh: the same numbers. (The page
+    // leaves first: its stream would fail when the server goes.)
+    browser.open("about:blank");
+    d.stop();
+    let again = d.redis.spawn(&["dashboard", "--listen", "127.0.0.1:0"]);
+    let addr = again.dashboard_addr();
+    let second = tally_shown(&browser, |p| format!("http://{addr}{p}"));
+    assert_eq!(first, second);
+    let errors = browser.console_errors();
+    assert!(
+        errors.is_empty(),
+        "errors in the browser's console: {errors:#?}"
+    );
+}

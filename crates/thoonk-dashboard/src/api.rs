@@ -40,7 +40,7 @@ pub(crate) async fn queue(State(app): State<App>, Path(queue): Path<String>) -> 
     let read = async {
         let handle = app.thoonk.queue(&queue)?;
         let read = super::live::read(&handle).await?;
-        Ok((!read.is_unused()).then(|| super::live::view(&queue, read, &Default::default())))
+        Ok((!read.is_unused()).then(|| super::live::view(&queue, read)))
     };
     match read.await {
         Ok(Some(view)) => Json(view).into_response(),

@@ -48,12 +48,14 @@
 //!   JSON API and the actions; `metrics`: `/metrics`;
 //! - `settings`, `schedules`, `history`: a queue's settings, schedules
 //!   (and the task that fires them) and kept finished jobs, as the pages
-//!   and the API show them.
+//!   and the API show them; `charts`: its tally (publishes and finishes
+//!   per 10 minutes and per day, run times) on its page.
 
 mod api;
 mod app;
 mod auth;
 mod base;
+mod charts;
 mod history;
 mod live;
 mod metrics;
@@ -99,7 +101,7 @@ impl std::error::Error for WeakToken {}
 /// that serves it.
 ///
 /// Creating one starts two tasks: one keeps the overview current (from the
-/// queues' events, and a sample every five seconds for the rates), the
+/// queues' events, and a read every five seconds, for the tally the scripts keep in Redis), the
 /// other fires the due schedules of the queues shown, so that schedules
 /// tick even while no worker runs. They stop when the last clone of the
 /// dashboard and of its routers is dropped, or at [`close`].

@@ -1,25 +1,28 @@
 //! What the dashboard shows, kept current ([`Live`]): every queue's
-//! counts, its publish and finish rates over the last minutes, its live
+//! counts, its publishes and finishes per minute over the last hour and
+//! its run times (from the tally the scripts keep in Redis, so that every
+//! dashboard, however new, shows the same), its live
 //! workers, its settings and schedules. One task refreshes it when a
 //! queue's events say a job moved or the queue was paused or resumed, when
 //! the dashboard changed
-//! the queue (and every few seconds, for the rates and for other settings
+//! the queue (and every few seconds, for the tally and for other settings
 //! changed elsewhere: no event of the queue tells of a new limit); pages
 //! follow it through the streams (`streams`): no page polls.
 
 use serde::Serialize;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use thoonk::{EventKind, Thoonk};
 use tokio::sync::{broadcast, watch, Notify};
 use tokio_util::task::AbortOnDropHandle;
 
-/// How often the counters are sampled for the rates, and new queues looked
-/// for (a SCAN walks every key of the Redis: not after every event).
+/// How often every queue is read again (its tally, workers come and go
+/// without events) and new queues looked for (a SCAN walks every key of
+/// the Redis: not after every event).
 const SAMPLE: Duration = Duration::from_secs(5);
-/// Samples kept: five minutes of rates.
-const HISTORY: usize = 61;
+/// Minutes of the tally the overview shows.
+pub(crate) const MINUTES: usize = 60;
 /// After an event, how long to let more gather before one refresh.
 const SETTLE: Duration = Duration::from_millis(150);
 
@@ -41,10 +44,14 @@ pub(crate) struct QueueView {
     pub(crate) latency_ms: u64,
     /// The workers alive on it.
     pub(crate) workers: Vec<thoonk::WorkerInfo>,
-    /// Publishes per second between successive samples, oldest first.
-    pub(crate) publish_rate: Vec<f64>,
-    /// Finishes per second, likewise.
-    pub(crate) finish_rate: Vec<f64>,
+    /// Publishes per minute over the last hour, oldest first, the
+    /// current minute (so far) last.
+    pub(crate) publishes_per_minute: Vec<u64>,
+    /// Finishes per minute, likewise.
+    pub(crate) finishes_per_minute: Vec<u64>,
+    /// How long its jobs ran: the last hour's p50, p95 and max, and the
+    /// histogram in all (`/metrics`).
+    pub(crate) durations: thoonk::Durations,
     /// Its settings: paused or not, its limits (see `settings`).
     #[serde(serialize_with = "super::settings::serialize")]
     pub(crate) settings: thoonk::QueueConfig,
@@ -56,8 +63,6 @@ pub(crate) struct QueueView {
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Overview {
     pub(crate) at_ms: u64,
-    /// Seconds between rate samples.
-    pub(crate) sample_secs: u64,
     pub(crate) queues: Vec<QueueView>,
     /// Why the last refresh failed, if it did (Redis down, …).
     pub(crate) error: Option<String>,
@@ -108,7 +113,6 @@ impl Live {
             names: Vec::new(),
             views: HashMap::new(),
             followed: HashMap::new(),
-            history: HashMap::new(),
         };
         let first = refresher.refresh(true).await?;
         let (tx, overview) = watch::channel(Arc::new(first));
@@ -170,8 +174,6 @@ struct Refresher {
     views: HashMap<String, QueueView>,
     /// Queue -> the task forwarding its events.
     followed: HashMap<String, AbortOnDropHandle<()>>,
-    /// Queue -> (when, publishes, finishes) samples.
-    history: HashMap<String, VecDeque<(Instant, u64, u64)>>,
 }
 
 impl Refresher {
@@ -204,7 +206,7 @@ impl Refresher {
     }
 
     /// Reads the queues that moved; `sample`: every queue (workers come and
-    /// go without events), new queues looked for, and a rate sample taken.
+    /// go without events, and the tally moves on) and new queues looked for.
     async fn refresh(&mut self, sample: bool) -> thoonk::Result<Overview> {
         if sample || self.names.is_empty() {
             self.names = self.thoonk.queues().await?;
@@ -215,7 +217,6 @@ impl Refresher {
         let moved = self.dirty.take();
         let names = &self.names;
         self.followed.retain(|name, _| names.contains(name));
-        self.history.retain(|name, _| names.contains(name));
         self.views.retain(|name, _| names.contains(name));
         let mut queues = Vec::with_capacity(names.len());
         for name in names.clone() {
@@ -250,21 +251,12 @@ impl Refresher {
                     Err(e) => tracing::warn!(queue = name, "cannot follow its events: {e}"),
                 }
             }
-            let read = read(&queue).await?;
-            let history = self.history.entry(name.clone()).or_default();
-            if sample || history.is_empty() {
-                history.push_back((Instant::now(), read.stats.publishes, read.stats.finishes));
-                if history.len() > HISTORY {
-                    history.pop_front();
-                }
-            }
-            let view = view(&name, read, history);
+            let view = view(&name, read(&queue).await?);
             self.views.insert(name, view.clone());
             queues.push(view);
         }
         Ok(Overview {
             at_ms: self.thoonk.server_time_ms().await?,
-            sample_secs: SAMPLE.as_secs(),
             queues,
             error: None,
         })
@@ -293,6 +285,8 @@ pub(crate) struct Read {
     workers: Vec<thoonk::WorkerInfo>,
     settings: thoonk::QueueConfig,
     schedules: Vec<thoonk::ScheduleInfo>,
+    minutes: Vec<thoonk::Slot>,
+    durations: thoonk::Durations,
 }
 
 impl Read {
@@ -302,42 +296,40 @@ impl Read {
     }
 }
 
-/// A queue's counts, live workers, settings (one HMGET) and schedules (at
-/// most `MAX_SCHEDULES`).
+/// A queue's counts, live workers, settings (one HMGET), schedules (at
+/// most `MAX_SCHEDULES`), its last hour's tally and its run times.
 pub(crate) async fn read(queue: &thoonk::Queue) -> thoonk::Result<Read> {
     // All in one trip on the multiplexed connection.
-    let (stats, workers, settings, schedules) = tokio::try_join!(
+    let (stats, workers, settings, schedules, minutes, durations) = tokio::try_join!(
         queue.stats(),
         queue.workers(),
         queue.config(),
-        queue.schedules_without_items()
+        queue.schedules_without_items(),
+        queue.tally(thoonk::Resolution::Minute, MINUTES),
+        queue.durations(),
     )?;
     Ok(Read {
         stats,
         workers,
         settings,
         schedules,
+        minutes,
+        durations,
     })
 }
 
-/// A queue's line of the overview, from what was read and the rate
-/// samples.
-pub(crate) fn view(name: &str, read: Read, history: &VecDeque<(Instant, u64, u64)>) -> QueueView {
+/// A queue's line of the overview, from what was read.
+pub(crate) fn view(name: &str, read: Read) -> QueueView {
     let Read {
         stats,
         workers,
         settings,
         schedules,
+        minutes,
+        durations,
     } = read;
-    let rate = |pick: fn(&(Instant, u64, u64)) -> u64| -> Vec<f64> {
-        history
-            .iter()
-            .zip(history.iter().skip(1))
-            .map(|(a, b)| {
-                let secs = (b.0 - a.0).as_secs_f64().max(1e-3);
-                pick(b).saturating_sub(pick(a)) as f64 / secs
-            })
-            .collect()
+    let per_minute = |pick: fn(&thoonk::Counts) -> u64| -> Vec<u64> {
+        minutes.iter().map(|m| pick(&m.counts)).collect()
     };
     QueueView {
         name: name.to_string(),
@@ -352,8 +344,9 @@ pub(crate) fn view(name: &str, read: Read, history: &VecDeque<(Instant, u64, u64
         recoveries: stats.recoveries,
         latency_ms: stats.latency.as_millis() as u64,
         workers,
-        publish_rate: rate(|s| s.1),
-        finish_rate: rate(|s| s.2),
+        publishes_per_minute: per_minute(|c| c.publishes),
+        finishes_per_minute: per_minute(|c| c.finishes),
+        durations,
         settings,
         // Without their items: the overview goes to every open page at
         // each refresh, and no page shows a schedule's item.

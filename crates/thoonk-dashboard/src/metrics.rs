@@ -1,7 +1,8 @@
 //! `GET /metrics`: every queue in the Prometheus text format. Gauges for
 //! the jobs in each state, the oldest available job's wait (latency), the
 //! live workers and the settings (paused, the limits); counters (kept in Redis, so they survive a restart of the
-//! dashboard) for publishes, finishes, cancels, stalls and recoveries.
+//! dashboard) for publishes, finishes, cancels, stalls and recoveries;
+//! and a histogram of how long finished jobs ran (the tally's, in Redis).
 //! All from the overview the dashboard keeps: a scrape costs Redis nothing.
 
 use super::app::App;
@@ -37,6 +38,7 @@ pub(crate) async fn metrics(State(app): State<App>) -> Response {
     jobs_and_workers(&mut out, &overview.queues);
     counters(&mut out, &overview.queues);
     settings(&mut out, &overview.queues);
+    durations(&mut out, &overview.queues);
     ([(header::CONTENT_TYPE, TEXT)], out).into_response()
 }
 
@@ -172,6 +174,30 @@ fn settings(out: &mut String, queues: &[QueueView]) {
             .iter()
             .filter_map(|v| pick(&v.settings).map(|value| (q(v), value)));
         family(out, name, "gauge", help, lines);
+    }
+}
+
+/// `thoonk_job_duration_seconds`: how long finished jobs ran, as a
+/// histogram per queue, its buckets the tally's (powers of 2 of ms, from
+/// 1 ms to 17.5 minutes), cumulative as Prometheus wants them.
+fn durations(out: &mut String, queues: &[QueueView]) {
+    let name = "thoonk_job_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} How long finished jobs ran (the worker's handler; a job finished by hand: from its claim).
+# TYPE {name} histogram"
+    );
+    for v in queues {
+        let d = &v.durations;
+        let mut below = 0;
+        for (b, n) in d.buckets.iter().enumerate() {
+            below += n;
+            let le = thoonk::Durations::bucket_le_ms(b)
+                .map_or("+Inf".to_string(), |ms| (ms as f64 / 1000.0).to_string());
+            let _ = writeln!(out, "{name}_bucket{{{},le=\"{le}\"}} {below}", q(v));
+        }
+        let _ = writeln!(out, "{name}_sum{{{}}} {}", q(v), d.sum_ms as f64 / 1000.0);
+        let _ = writeln!(out, "{name}_count{{{}}} {below}", q(v));
     }
 }
 

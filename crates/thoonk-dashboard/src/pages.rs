@@ -6,7 +6,7 @@ use super::api::{self, actions, Listed, PAGE};
 use super::app::App;
 use super::base::Base;
 use super::live::QueueView;
-use super::{history, schedules, settings};
+use super::{charts, history, schedules, settings};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -71,7 +71,7 @@ pub(crate) async fn overview(State(app): State<App>, base: Base) -> Markup {
             thead { tr {
                 th { "queue" } th.n { "available" } th.n title="how long the oldest available job has waited" { "oldest waits" }
                 th.n { "claimed" } th.n { "delayed" }
-                th.n { "stalled" } th { "publish / finish per second, last minutes" } th.n { "workers" }
+                th.n { "stalled" } th { "published / finished per minute, last hour" } th.n { "workers" }
             } }
             tbody {
                 @for q in &overview.queues {
@@ -82,7 +82,7 @@ pub(crate) async fn overview(State(app): State<App>, base: Base) -> Markup {
                         td.n.claimed { (q.claimed) }
                         td.n.delayed { (q.delayed) }
                         td.n.stalled { (q.stalled) }
-                        td.rates data-publish=(numbers(&q.publish_rate)) data-finish=(numbers(&q.finish_rate)) {}
+                        td.rates data-publish=(numbers(&q.publishes_per_minute)) data-finish=(numbers(&q.finishes_per_minute)) {}
                         td.n.workers { (q.workers.len()) }
                     }
                 }
@@ -139,6 +139,14 @@ pub(crate) async fn queue(
         Ok(read) => read,
         Err(e) => return api::failure(e),
     };
+    let tally = match app.thoonk.queue(&queue) {
+        Ok(handle) => charts::section(&handle).await,
+        Err(e) => Err(e),
+    };
+    let tally = match tally {
+        Ok(tally) => tally,
+        Err(e) => return api::failure(e),
+    };
     let count = |s: JobState| view.map_or(0, |v| count(v, s));
     let queue_path = queue_path(&base, &queue);
     let tab_path = |offset: usize| format!("{queue_path}?state={tab}&offset={offset}");
@@ -149,6 +157,7 @@ pub(crate) async fn queue(
         }
         (settings::section(&settings))
         (schedules::section(&scheduled))
+        (tally)
         nav.states {
             @for s in JobState::ALL {
                 a.current[s.as_str() == tab] href=(format!("{queue_path}?state={}", s.as_str())) {
@@ -387,10 +396,10 @@ fn waited(ms: u64) -> String {
     }
 }
 
-fn numbers(values: &[f64]) -> String {
+fn numbers(values: &[u64]) -> String {
     values
         .iter()
-        .map(|v| format!("{v:.2}"))
+        .map(u64::to_string)
         .collect::<Vec<_>>()
         .join(" ")
 }

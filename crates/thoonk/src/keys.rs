@@ -120,6 +120,11 @@ pub(crate) struct Keys {
     /// New: hash id -> the record of a kept finished job (see
     /// `_history.lua`: duration, cancels, worker, the result cut to 4 KiB).
     pub(crate) history: String,
+    /// New: string of fixed size (see `_tally.lua`): jobs published,
+    /// finished, cancelled, stalled and recovered per minute (24 h) and
+    /// per day (90 days), and how long finished jobs ran (per minute for
+    /// an hour, and in all). A TTL of 91 days, renewed as it is written.
+    pub(crate) tally: String,
 }
 
 impl Keys {
@@ -158,12 +163,13 @@ impl Keys {
             keep: key("keep"),
             finished: key("finished"),
             history: key("history"),
+            tally: key("tally"),
         }
     }
 
     /// Every key of the queue but the kept results (which expire by
     /// themselves).
-    pub(crate) fn all(&self) -> [&str; 31] {
+    pub(crate) fn all(&self) -> [&str; 32] {
         [
             &self.ids,
             &self.items,
@@ -196,6 +202,7 @@ impl Keys {
             &self.keep,
             &self.finished,
             &self.history,
+            &self.tally,
         ]
     }
 
@@ -268,6 +275,13 @@ mod tests {
         for name in ["job.keep:mail", "job.finished:mail", "job.history:mail"] {
             assert!(k.all().contains(&name), "{name}");
         }
+    }
+
+    #[test]
+    fn the_tally_follows_the_pattern() {
+        let k = Keys::new("mail");
+        assert_eq!(k.tally, "job.tally:mail");
+        assert!(k.all().contains(&"job.tally:mail"));
     }
 
     #[test]

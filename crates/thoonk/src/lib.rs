@@ -193,6 +193,7 @@ pub use queue::{
     NewJob, Page, Publish, Queue, QueueConfig, Rate, Recovered, Stats, WorkerInfo, DEFAULT_LEASE,
     DEFAULT_MAX_CANCELS, KEPT_RESULT_BYTES, MAX_PROGRESS_BYTES, MAX_RATE,
 };
+pub use queue::{Counts, Durations, Resolution, Slot, RUN_BUCKETS};
 pub use queue::{Fired, ScheduleInfo, MAX_SCHEDULES, MAX_SCHEDULE_ITEM_BYTES, MAX_SCHEDULE_NAME};
 pub use redis;
 pub use schedule::{Schedule, DEFAULT_ZONE, MIN_PERIOD};

@@ -67,6 +67,7 @@ scripts! {
     DUE_SCHEDULES: "due_schedules.lua", false;
     SCHEDULES: "schedules.lua", false;
     FINISHED: "finished.lua", false;
+    TALLY: "tally.lua", false;
 }
 
 /// The preludes every function may use: `_once.lua` (a request id, and
@@ -75,8 +76,9 @@ scripts! {
 /// one per job), `_state.lua` (claims, and a job's state for refusals),
 /// `_flow.lua` (pause, rate and running limits, in the claim), `_marks.lua`
 /// (when the waiting jobs joined the line), `_schedules.lua` (a schedule's
-/// record), `_history.lua` (the finished jobs a queue keeps). Each after
-/// those whose functions it calls.
+/// record), `_history.lua` (the finished jobs a queue keeps), `_tally.lua`
+/// (counts per minute and day, and run times). Each after those whose
+/// functions it calls.
 const PRELUDES: &str = concat!(
     include_str!("lua/_once.lua"),
     include_str!("lua/_args.lua"),
@@ -86,6 +88,7 @@ const PRELUDES: &str = concat!(
     include_str!("lua/_marks.lua"),
     include_str!("lua/_schedules.lua"),
     include_str!("lua/_history.lua"),
+    include_str!("lua/_tally.lua"),
 );
 
 /// The library: its name and its whole text, as `FUNCTION LOAD` takes it.

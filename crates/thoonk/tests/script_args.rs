@@ -84,6 +84,7 @@ fn calls(token: &str) -> Vec<Call> {
                     "stalled",
                     "marks",
                     "marked",
+                    "tally",
                 ]);
                 k.push(format!("job.result:{Q}\0new"));
                 k.push(format!("job.unique:{Q}\0new"));
@@ -132,6 +133,7 @@ fn calls(token: &str) -> Vec<Call> {
                     "finished",
                     "history",
                     "progress",
+                    "tally",
                 ]);
                 k.push(format!("job.result:{Q}\0claimed"));
                 k
@@ -160,6 +162,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "progress",
                 "marks",
                 "marked",
+                "tally",
             ]),
             args: strings(&[
                 "claimed",
@@ -189,6 +192,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "reasons",
                 "stalls",
                 "progress",
+                "tally",
             ]),
             args: strings(&["claimed", token, "why", &ch("stall")]),
             numbers: &[],
@@ -263,6 +267,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "progress",
                 "marks",
                 "marked",
+                "tally",
             ]),
             args: strings(&["30000", "25", &ch("cancel"), &ch("stall"), &ch("due")]),
             numbers: &[1, 2],
@@ -341,6 +346,7 @@ fn calls(token: &str) -> Vec<Call> {
                 "delayed",
                 "marks",
                 "marked",
+                "tally",
             ]),
             args: strings(&[&ch("publish"), "beat", "60000", "r1", "120000"]),
             numbers: &[3, 5],

@@ -129,8 +129,8 @@ async fn a_retracted_job_ends_the_wait() {
     assert_message_names(&err, &["gone", "doomed", "retracted"]);
     assert_eq!(
         dbsize(&mut raw).await,
-        1,
-        "only the publish counter is left"
+        2,
+        "only the publish counter and the tally (counts per minute) are left"
     );
 }
 

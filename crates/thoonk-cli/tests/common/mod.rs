@@ -320,6 +320,14 @@ impl Redis {
         }
     }
 
+    /// A server whose clock the test moves (`server().clock()`): jobs of
+    /// known length without waiting for them.
+    pub(crate) fn start_clocked() -> Redis {
+        Redis {
+            server: PrivateRedis::start_clocked().expect("start a clocked redis-server"),
+        }
+    }
+
     /// A server with extra settings, e.g. `[("appendonly", "yes")]`.
     pub(crate) fn start_with(settings: &[(&str, &str)]) -> Redis {
         Redis {

@@ -36,7 +36,8 @@ function follow(url, handlers, opened) {
   return source;
 }
 
-// A small line chart of two rate series, in SVG.
+// A small line chart of two series (publishes and finishes per minute over
+// the last hour, from the tally in Redis), in SVG.
 function chart(publish, finish) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
@@ -53,9 +54,9 @@ function chart(publish, finish) {
     line.setAttribute("class", cls);
     svg.append(line);
   }
-  const last = (s) => (s.length ? s[s.length - 1] : 0).toFixed(1);
+  const total = (s) => s.reduce((a, b) => a + b, 0);
   const label = document.createElementNS(ns, "title");
-  label.textContent = `now: ${last(publish)} published/s, ${last(finish)} finished/s`;
+  label.textContent = `last hour: ${total(publish)} published, ${total(finish)} finished`;
   svg.append(label);
   return svg;
 }
@@ -160,7 +161,7 @@ if (page === "overview") {
           row.append(el("td", { class: "n " + k }, q[k]));
         }
         const rates = el("td", { class: "rates" });
-        rates.append(chart(q.publish_rate, q.finish_rate));
+        rates.append(chart(q.publishes_per_minute, q.finishes_per_minute));
         row.append(rates, el("td", { class: "n workers" }, q.workers.length));
         return row;
       }));

@@ -18,6 +18,7 @@
 -- KEYS[13] job.progress:NAME   hash   id -> progress (the claim's: it goes)
 -- KEYS[14] job.marks:NAME      zset   when jobs joined the line (_marks.lua)
 -- KEYS[15] job.marked:NAME    string while no look at the marks is due
+-- KEYS[16] job.tally:NAME     string cancels and stalls per minute and day (_tally.lua)
 -- ARGV[1] id
 -- ARGV[2] claim token, or ''
 -- ARGV[3] delay in ms ('0': available at once)
@@ -51,18 +52,20 @@ if refusal then return refusal end
 redis.call('ZREM', claimed, id)
 redis.call('HDEL', tokens, id)
 redis.call('HDEL', progress, id)
+local now = server_now()
 if count_cancel(cancelled, stalled, published, reasons, cancels, stalls, id, max, reason, stall_channel) then
+  tally(KEYS[16], now, {0, 0, 1, 1, 0})
   return remembered('ok:stalled')
 end
+tally(KEYS[16], now, {0, 0, 1, 0, 0})
 if reason ~= '' then redis.call('HSET', reasons, id, bounded(reason)) end
 redis.call('PUBLISH', cancel_channel, id)
 if delay > 0 then
-  redis.call('ZADD', delayed, server_now() + delay, id)
+  redis.call('ZADD', delayed, now + delay, id)
   redis.call('PUBLISH', delay_channel, id)
   return remembered('ok:delayed')
 end
 redis.call('LPUSH', ids, id)
-local now = server_now()
 redate(line.marks, {id}, now)
 mark_joined(line, id, now)
 return remembered('ok:available')

@@ -19,13 +19,16 @@
 -- KEYS[13] job.finished:NAME   zset   id -> finish time (ms) of the jobs kept
 -- KEYS[14] job.history:NAME    hash   id -> record of a job kept
 -- KEYS[15] job.progress:NAME   hash   id -> progress (the claim's: it goes)
--- KEYS[16..] job.result:NAME\0ID per job, in ARGV order: where a kept result waits
+-- KEYS[16] job.tally:NAME     string finishes per minute and day, and how
+--                                    long the jobs ran (_tally.lua)
+-- KEYS[17..] job.result:NAME\0ID per job, in ARGV order: where a kept result waits
 -- ARGV[1] channel event.job.finish:NAME
 -- ARGV[2..] per job, five values: id; claim token, or '' (a v1 caller
 --           without one); '1' when a result is given, else '0'; the result;
 --           how long its handler ran in ms, or '' when the caller does not
---           know (the history then counts from the job's score in
---           job.claimed: its claim, or its lease's last extension)
+--           know (the history and the tally then count from the job's
+--           score in job.claimed: its claim, or its lease's last
+--           extension)
 -- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
 -- (see _once.lua).
 -- Returns: one reply per job: 'ok', or the refusal: the state the job is in
@@ -37,22 +40,21 @@
 local claimed, items, stalled, delayed, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local cancelled, published, finishes, awaited, reasons = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local config, keep, finished_at, history, progress = KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
+local tally_key = KEYS[16]
 local channel = ARGV[1]
 
 -- On a queue that keeps its finished jobs, read before the finish deletes
 -- what they come from (the cancel counts, the claims): the history's bounds
 -- and each job's record, per job j of `finished_ids` (its group k =
 -- finished[j]). nil when the settings keep nothing.
-local function history_entries(finished, finished_ids, held, records)
+local function history_entries(finished, finished_ids, held, records, runs, now, stamp)
   local count, age = history_bounds(config)
   if not count and not age then return nil end
-  local now, stamp = server_now()
   local cancels = ask_many('HMGET', cancelled, finished_ids)
   local scored, kept = {}, {}
   for j = 1, #finished_ids do
     local k, id = finished[j], finished_ids[j]
-    local ran, record = ARGV[5 * k + 1], records[k]
-    if ran == '' then ran = math.max(0, now - tonumber(held[k])) end
+    local ran, record = runs[j], records[k]
     local worker = record and current(record, held[k]) and claim_worker(record, id) or ''
     scored[2 * j - 1], scored[2 * j] = stamp, id
     kept[2 * j - 1] = id
@@ -71,13 +73,14 @@ local function record_history(kept, n)
 end
 
 local count = in_groups(2, 5)
-local job_ids = {}
+-- (runs: per job k, how long it ran, when the caller says.)
+local job_ids, runs = {}, {}
 for k = 1, count do
   -- (As publish.lua checks, calling _args.lua only when in doubt.)
   local id, has_result, ran = ARGV[5 * k - 3], ARGV[5 * k - 1], ARGV[5 * k + 1]
   if id == '' then job_id(5 * k - 3) end
   if has_result ~= '0' and has_result ~= '1' then flag(5 * k - 1) end
-  if ran ~= '' then whole(5 * k + 1, 0, MAX_DURATION) end
+  if ran ~= '' then runs[k] = whole(5 * k + 1, 0, MAX_DURATION) end
   job_ids[k] = id
 end
 local replay = replayed() -- a second run of the same request (_once.lua)
@@ -128,8 +131,15 @@ end
 -- Written out, not built as a table: this runs on every finish.)
 local found = redis.call('EXISTS', keep, keep, keep, keep, keep, cancelled, reasons, published, progress)
 local keeping, rare = found > 4, found % 5 > 0
+-- How long each ran: as the caller says, else since its claim's score.
+local now, stamp = server_now()
+local ran = {}
+for j = 1, n do
+  local k = finished[j]
+  ran[j] = runs[k] or math.max(0, now - tonumber(held[k]))
+end
 local kept
-if keeping then kept = history_entries(finished, finished_ids, held, records) end
+if keeping then kept = history_entries(finished, finished_ids, held, records, ran, now, stamp) end
 call_many('ZREM', claimed, finished_ids)
 call_many('HDEL', tokens, finished_ids)
 if rare then
@@ -146,7 +156,7 @@ for j = 1, n do
   local k, id = finished[j], finished_ids[j]
   local has_result, result = ARGV[5 * k - 1], ARGV[5 * k]
   if ttls[j] then
-    redis.call('SET', KEYS[15 + k], has_result == '1' and ('1' .. result) or '0', 'EX', ttls[j])
+    redis.call('SET', KEYS[16 + k], has_result == '1' and ('1' .. result) or '0', 'EX', ttls[j])
   end
   if asked[j] then
     na = na + 1
@@ -160,4 +170,5 @@ for j = 1, n do
 end
 call_many('HDEL', awaited, awaited_ids)
 redis.call('INCRBY', finishes, n)
+tally(tally_key, now, {0, n, 0, 0, 0}, ran)
 return remembered(replies)

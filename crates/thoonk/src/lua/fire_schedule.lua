@@ -16,6 +16,7 @@
 -- KEYS[9] job.delayed:NAME    zset   (read: the same)
 -- KEYS[10] job.marks:NAME     zset   when jobs joined the line (_marks.lua)
 -- KEYS[11] job.marked:NAME    string while no look at the marks is due
+-- KEYS[12] job.tally:NAME     string publishes per minute and day (_tally.lua)
 -- ARGV[1] channel event.job.publish:NAME
 -- ARGV[2] the schedule's name
 -- ARGV[3] the tick read (ms, digits)
@@ -72,6 +73,7 @@ redis.call('LPUSH', ids, id)
 mark_joined(line, id, now)
 redis.call('PUBLISH', publish_channel, id)
 redis.call('INCRBY', publishes, 1)
+tally(KEYS[12], now, {1, 0, 0, 0, 0})
 -- ---- end of the publish.
 
 return remembered('fired:' .. id)

@@ -10,7 +10,8 @@
 -- KEYS[8] job.stalled:NAME    set    (read: the same)
 -- KEYS[9] job.marks:NAME      zset   when jobs joined the line (_marks.lua)
 -- KEYS[10] job.marked:NAME    string while no look at the marks is due
--- KEYS[11..] per job in order: job.result:NAME\0ID when its result is to be
+-- KEYS[11] job.tally:NAME     string publishes per minute and day (_tally.lua)
+-- KEYS[12..] per job in order: job.result:NAME\0ID when its result is to be
 --           kept (cleared: an earlier job with the same id may have left
 --           one); then job.unique:NAME\0ID when its id was given
 -- ARGV[1] channel event.job.publish:NAME
@@ -29,12 +30,12 @@
 -- Events:  event.job.publish:NAME per job, then event.job.delay:NAME per job
 --          due later; payload: the id.
 local ids, items, publishes, awaited, delayed, ghosts = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local claimed, stalled, marks, marked = KEYS[7], KEYS[8], KEYS[9], KEYS[10]
+local claimed, stalled, marks, marked, tally_key = KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 local publish_channel, delay_channel = ARGV[1], ARGV[2]
 local count = in_groups(3, 6)
 -- (Counters, not #t + 1: the length operator searches the table.)
 local job_ids, old_results, unique_keys, unique_at, nr, nu = {}, {}, {}, {}, 0, 0
-local next_key = 11
+local next_key = 12
 for k = 1, count do
   -- (The checks of _args.lua, called only where the usual value, an id,
   -- '0' or '1', and zeros, does not settle it: a function call per value
@@ -60,7 +61,7 @@ for k = 1, count do
   job_ids[k] = id
 end
 if next_key ~= #KEYS + 1 then
-  refuse_arg(#KEYS, #KEYS .. ' keys', 'one per kept result and given id after the first 10')
+  refuse_arg(#KEYS, #KEYS .. ' keys', 'one per kept result and given id after the first 11')
 end
 local replay = replayed() -- a second run of the same request (_once.lua)
 if replay then return replay end
@@ -167,4 +168,5 @@ for i = 2, nd, 2 do
   redis.call('PUBLISH', delay_channel, due_pairs[i])
 end
 redis.call('INCRBY', publishes, count)
+tally(tally_key, now or server_now(), {count, 0, 0, 0, 0})
 return remembered('ok')

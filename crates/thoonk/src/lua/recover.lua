@@ -38,6 +38,8 @@
 --                                     with the claim)
 -- KEYS[19] job.marks:NAME      zset   when jobs joined the line (_marks.lua)
 -- KEYS[20] job.marked:NAME    string while no look at the marks is due
+-- KEYS[21] job.tally:NAME     string cancels, stalls and recoveries per
+--                                     minute and day (_tally.lua)
 -- ARGV[1] lease in ms when the queue sets none
 -- ARGV[2] max_cancels when the queue sets none
 -- ARGV[3] channel event.job.cancel:NAME
@@ -127,7 +129,10 @@ for _, id in ipairs(expired) do
   end
 end
 -- Only when there was something: a pass with nothing to do writes nothing.
-if n > 0 then redis.call('INCRBY', recoveries, n) end
+if n > 0 then
+  redis.call('INCRBY', recoveries, n)
+  tally(KEYS[21], now, {0, 0, n, stalled_count, n})
+end
 
 -- Due delayed jobs, oldest first, as claim.lua promotes them.
 local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)

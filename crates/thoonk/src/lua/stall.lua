@@ -10,6 +10,7 @@
 -- KEYS[8] job.reasons:NAME    hash   id -> why it was last cancelled or stalled
 -- KEYS[9] job.stalls:NAME     string stall counter
 -- KEYS[10] job.progress:NAME  hash   id -> progress (the claim's: it goes)
+-- KEYS[11] job.tally:NAME     string stalls per minute and day (_tally.lua)
 -- ARGV[1] id
 -- ARGV[2] claim token, or ''
 -- ARGV[3] reason ('' keeps none)
@@ -39,5 +40,6 @@ redis.call('SADD', stalled, id)
 redis.call('ZREM', published, id)
 if reason ~= '' then redis.call('HSET', reasons, id, bounded(reason)) end
 redis.call('INCR', stalls)
+tally(KEYS[11], server_now(), {0, 0, 0, 1, 0})
 redis.call('PUBLISH', channel, id)
 return remembered('ok')

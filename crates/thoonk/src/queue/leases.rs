@@ -102,6 +102,7 @@ impl Queue {
             .key(&k.progress)
             .key(&k.marks)
             .key(&k.marked)
+            .key(&k.tally)
             .arg(DEFAULT_LEASE.as_millis() as u64)
             .arg(DEFAULT_MAX_CANCELS)
             .arg(k.channel("cancel"))

@@ -13,6 +13,7 @@ mod outcome;
 mod progress;
 mod publish;
 mod schedules;
+mod tally;
 pub(crate) mod waiting;
 
 pub use claim::Job;
@@ -27,6 +28,7 @@ pub use publish::{NewJob, Publish};
 pub use schedules::{
     Fired, ScheduleInfo, MAX_SCHEDULES, MAX_SCHEDULE_ITEM_BYTES, MAX_SCHEDULE_NAME,
 };
+pub use tally::{Counts, Durations, Resolution, Slot, RUN_BUCKETS};
 
 use crate::keys::Keys;
 use crate::names::check_name;

@@ -130,6 +130,7 @@ impl Queue {
                 .key(&k.finished)
                 .key(&k.history)
                 .key(&k.progress)
+                .key(&k.tally)
                 .arg(k.channel("finish"));
             for &i in &valid {
                 let Finishing { job, result, ran } = jobs[i];
@@ -196,6 +197,7 @@ impl Queue {
             .key(&k.progress)
             .key(&k.marks)
             .key(&k.marked)
+            .key(&k.tally)
             .arg(job.id)
             .arg(job.token.unwrap_or(""))
             .arg(options.delay.as_millis() as u64)
@@ -234,6 +236,7 @@ impl Queue {
             .key(&k.reasons)
             .key(&k.stalls)
             .key(&k.progress)
+            .key(&k.tally)
             .arg(job.id)
             .arg(job.token.unwrap_or(""))
             .arg(reason)

@@ -303,6 +303,7 @@ impl<'a> Batch<'a> {
                 k.stalled.clone(),
                 k.marks.clone(),
                 k.marked.clone(),
+                k.tally.clone(),
             ],
             args: vec![
                 k.channel("publish").into_bytes(),

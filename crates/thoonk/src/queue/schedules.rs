@@ -325,6 +325,7 @@ impl Queue {
             .key(&k.delayed)
             .key(&k.marks)
             .key(&k.marked)
+            .key(&k.tally)
             .arg(k.channel("publish"))
             .arg(&due.name)
             .arg(due.tick)
