@@ -38,6 +38,8 @@
 --                                     with the claim)
 -- KEYS[19] job.marks:NAME      zset   when jobs joined the line (_marks.lua)
 -- KEYS[20] job.marked:NAME    string while no look at the marks is due
+-- KEYS[21] job.worker_info:NAME hash worker id -> what it says of itself
+--                                     (dropped with its liveness mark)
 -- ARGV[1] lease in ms when the queue sets none
 -- ARGV[2] max_cancels when the queue sets none
 -- ARGV[3] channel event.job.cancel:NAME
@@ -57,7 +59,7 @@ local claimed, tokens, workers, cancelled, ids, stalled, published, reasons, con
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local cancels, stalls, recoveries, items, awaited, delayed, holders =
   KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]
-local pulse, progress = KEYS[17], KEYS[18]
+local pulse, progress, worker_info = KEYS[17], KEYS[18], KEYS[21]
 local line = line_marks(KEYS[19], KEYS[20], items, claimed, stalled, delayed)
 local cancel_channel, stall_channel, due_channel = ARGV[3], ARGV[4], ARGV[5]
 exactly(5)
@@ -107,7 +109,10 @@ for _, w in ipairs(waiting and {} or redis.call('ZRANGEBYSCORE', workers, '-inf'
   end
   call_many('ZREM', holders, members)
   budget = budget - #members
-  if budget > 0 then redis.call('ZREM', workers, w) end
+  if budget > 0 then
+    redis.call('ZREM', workers, w)
+    redis.call('HDEL', worker_info, w)
+  end
 end
 
 local requeued, stalled_count = 0, 0
