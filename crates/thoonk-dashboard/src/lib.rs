@@ -45,6 +45,9 @@
 //!   `streams`: the live streams (server-sent events) pages follow;
 //! - `pages`: the HTML pages and the embedded script and style; `api`: the
 //!   JSON API and the actions; `metrics`: `/metrics`;
+//! - `panels`: the overview's panels, read by a task of their own:
+//!   `server` (Redis and each queue's memory), `workers` (the workers at
+//!   work), `failures` (reasons grouped, and the `reason=` listing);
 //! - `settings`, `schedules`, `history`: a queue's settings, schedules
 //!   (and the task that fires them) and kept finished jobs, as the pages
 //!   and the API show them.
@@ -53,13 +56,17 @@ mod api;
 mod app;
 mod auth;
 mod base;
+mod failures;
 mod history;
 mod live;
 mod metrics;
 mod pages;
+mod panels;
 mod schedules;
+mod server;
 mod settings;
 mod streams;
+mod workers;
 
 use app::{App, Tasks};
 use axum::middleware;
@@ -94,14 +101,20 @@ impl Dashboard {
     pub async fn new(thoonk: Thoonk) -> thoonk::Result<Dashboard> {
         let (live, refresher) = live::Live::start(thoonk.clone()).await?;
         let firing = schedules::start_firing(thoonk.clone(), live.clone());
+        let (panels, reading) = panels::start(thoonk.clone(), live.clone());
         Ok(Dashboard {
             app: App {
                 thoonk,
                 live,
+                panels,
                 token: None,
                 session: format!("{}{}", thoonk::new_id(), thoonk::new_id()).into(),
                 loopback_only: false,
-                tasks: Arc::new(Tasks { refresher, firing }),
+                tasks: Arc::new(Tasks {
+                    refresher,
+                    firing,
+                    panels: reading,
+                }),
             },
         })
     }
@@ -135,7 +148,7 @@ impl Dashboard {
     /// Pages: `/` (the overview), `/queues/QUEUE`,
     /// `/queues/QUEUE/jobs/ID`, `/login` and `/logout` (with a token); the
     /// JSON API under `/api/` (its live streams: `/api/live`,
-    /// `/api/live/QUEUE`); `/metrics`; the script and style under
+    /// `/api/live/QUEUE`, `/api/panels/live`); `/metrics`; the script and style under
     /// `/assets/`.
     ///
     /// In an app whose router has a state of its own:
@@ -158,6 +171,7 @@ impl Dashboard {
             .route("/queues/{queue}/jobs/{id}", get(pages::job))
             .route("/assets/app.js", get(pages::script))
             .route("/assets/app.css", get(pages::style))
+            .route("/assets/panels.js", get(panels::script))
             .route("/login", get(pages::login).post(auth::login))
             .route("/logout", post(auth::logout))
             .route("/metrics", get(metrics::metrics))
@@ -169,6 +183,8 @@ impl Dashboard {
             .route("/api/queues/{queue}/retry-all", post(api::retry_all))
             .route("/api/queues/{queue}/pause", post(api::pause))
             .route("/api/queues/{queue}/resume", post(api::resume))
+            .route("/api/panels", get(panels::api))
+            .route("/api/panels/live", get(panels::stream))
             .route("/api/live", get(streams::overview))
             .route("/api/live/{queue}", get(streams::queue))
             .layer(middleware::from_fn_with_state(app.clone(), auth::guard))
