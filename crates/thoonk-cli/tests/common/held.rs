@@ -1,6 +1,6 @@
-//! Jobs put where the dashboard's panels tests want them: failed with a
-//! reason of the test's ([`fail`]), or held by a worker until the test
-//! opens a gate ([`GATED`]).
+//! Jobs put where the tests want them: failed with a reason of the test's
+//! ([`fail`]), or held by a worker until the test opens a gate
+//! ([`GATED`]); and a claim as refusals name it ([`claim_named`]).
 
 use super::{block_on, Redis};
 use thoonk::Cancel;
@@ -10,6 +10,15 @@ use thoonk::Cancel;
 /// outlives its test).
 pub(crate) const GATED: &str =
     r#"cat >/dev/null; while [ ! -e "$GATE" ] && kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
+
+/// A claim as a refusal names it: its token without the claim time
+/// (`N-MS.ID…` reads `N.ID…`).
+pub(crate) fn claim_named(token: &str) -> String {
+    match token.split_once('.') {
+        Some((n, rest)) => format!("{}.{rest}", n.split('-').next().unwrap_or(n)),
+        None => token.to_string(),
+    }
+}
 
 /// Claims every job of `queue` and ends those `ends` names (id, stall?,
 /// reason): stalled, or cancelled back to the queue, with the reason; the

@@ -8,7 +8,7 @@
 -- KEYS[4] job.delayed:NAME    zset   id -> due time (ms)
 -- KEYS[5] job.cancelled:NAME  hash   id -> times cancelled
 -- KEYS[6] job.reasons:NAME    hash   id -> why it was last cancelled or stalled
--- KEYS[7] job.tokens:NAME     hash   id -> token; 'N.ID@WORKER' for a worker's claim
+-- KEYS[7] job.tokens:NAME     hash   id -> token; 'N-MS.ID@WORKER' for a worker's claim
 -- KEYS[8] job.config:NAME     hash   lease_ms
 -- KEYS[9] job.progress:NAME   hash   id -> progress (of a claimed job)
 -- ARGV[1] id

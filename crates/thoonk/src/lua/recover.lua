@@ -16,7 +16,7 @@
 -- marks of jobs they finished.
 --
 -- KEYS[1]  job.claimed:NAME    zset   id -> claim time, then last extension (ms)
--- KEYS[2]  job.tokens:NAME     hash   id -> claim record: token ('N.ID@WORKER'
+-- KEYS[2]  job.tokens:NAME     hash   id -> claim record: token ('N-MS.ID@WORKER'
 --                                    for a worker's claim) NUL score
 -- KEYS[3]  job.workers:NAME    zset   worker id -> liveness deadline (ms)
 -- KEYS[4]  job.cancelled:NAME  hash
