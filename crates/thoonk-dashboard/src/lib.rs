@@ -78,10 +78,12 @@ use thoonk::Thoonk;
 /// The dashboard of every queue of one Redis: hands out the [`router`]
 /// that serves it.
 ///
-/// Creating one starts two tasks: one keeps the overview current (from the
-/// queues' events, and a sample every five seconds for the rates), the
-/// other fires the due schedules of the queues shown, so that schedules
-/// tick even while no worker runs. They stop when the last clone of the
+/// Creating one starts three tasks: one keeps the overview current (from
+/// the queues' events, and a sample every five seconds for the rates),
+/// one fires the due schedules of the queues shown, so that schedules
+/// tick even while no worker runs, and one reads the overview's panels
+/// (workers at work, failures, the server), with bounded work and never
+/// per page view. They stop when the last clone of the
 /// dashboard and of its routers is dropped, or at [`close`].
 ///
 /// By itself the router lets in whoever reaches it: mount it behind your
