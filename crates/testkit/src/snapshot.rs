@@ -172,6 +172,8 @@ pub struct QueueSnapshot {
     pub published: Vec<(String, u64)>,
     /// `job.workers` in score order: (worker id, liveness deadline).
     pub workers: Vec<(String, u64)>,
+    /// `job.worker_info`: worker id → what it says of itself.
+    pub worker_info: BTreeMap<String, String>,
     /// `job.config`: setting → value.
     pub config: BTreeMap<String, String>,
     /// `job.publishes`.
@@ -212,6 +214,7 @@ impl QueueSnapshot {
             read("HGETALL", "awaited", &[]),
             read("ZRANGE", "published", &scored),
             read("ZRANGE", "workers", &scored),
+            read("HGETALL", "worker_info", &[]),
             read("HGETALL", "config", &[]),
             read("GET", "claims", &[]),
         ]
@@ -244,6 +247,7 @@ impl QueueSnapshot {
             awaited: texts(next())?,
             published: scored_pairs(next())?,
             workers: scored_pairs(next())?,
+            worker_info: texts(next())?,
             config: texts(next())?,
             claims: counter(next())?,
             publishes: counter(next())?,
@@ -331,7 +335,8 @@ impl QueueSnapshot {
             held.extend(ids.into_iter().map(|id| (worker, id)));
         }
         for (id, record) in &self.tokens {
-            // 'N.ID' or 'N.ID@WORKER' (an id may hold an '@' of its own).
+            // 'N-MS.ID' or 'N-MS.ID@WORKER' (older: 'N.ID…'; an id may
+            // hold an '@' of its own).
             let token = token_of(record);
             let worker = token
                 .split_once('.')
@@ -343,6 +348,14 @@ impl QueueSnapshot {
                         "{id:?}: worker {worker}'s claim is not in job.holders"
                     ));
                 }
+            }
+        }
+        // What a worker says of itself goes with its liveness mark.
+        for worker in self.worker_info.keys() {
+            if !self.workers.iter().any(|(w, _)| w == worker) {
+                broken.push(format!(
+                    "worker {worker} has worker_info but no liveness mark"
+                ));
             }
         }
         if self.recoveries > self.cancels {
@@ -570,6 +583,8 @@ mod tests {
         stray_token.tokens.insert("a1".into(), "2.a1".into());
         let mut counters = snapshot();
         counters.recoveries = 3;
+        let mut stray_info = snapshot();
+        stray_info.worker_info.insert("w".into(), "1\0".into());
         for (s, says) in [
             (twice, r#"job "a1" is in ["available", "available"]"#),
             (two_states, r#"job "c" is in ["claimed", "stalled"]"#),
@@ -577,6 +592,7 @@ mod tests {
             (orphan, r#""s" is ["stalled"] without an item"#),
             (stray_token, r#""a1" has a claim token but is not claimed"#),
             (counters, "3 recoveries but only 2 cancels"),
+            (stray_info, "worker w has worker_info but no liveness mark"),
         ] {
             let broken = s.broken();
             assert!(

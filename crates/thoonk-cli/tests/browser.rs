@@ -18,13 +18,16 @@ mod common;
 mod driver;
 
 use common::dashboard::Dashboard;
+use common::held::{fail, GATED};
 use common::mounted::Door;
+use common::worker::WorkerProcess;
 use common::Redis;
 use driver::{Browser, ARTIFACTS};
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
 use thoonk::{ConfigChange, Rate};
+use thoonk_testkit::TempDir;
 
 const README_SCREENSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/dashboard.png");
 
@@ -306,6 +309,93 @@ fn the_pause_and_resume_buttons_work_and_a_paused_queue_is_marked_live() {
         errors.is_empty(),
         "errors in the browser's console: {errors:#?}"
     );
+}
+
+#[test]
+fn the_panels_show_the_server_the_workers_at_work_and_the_reasons_with_a_working_link() {
+    let redis = Redis::start();
+    for id in ["r1", "r2", "r3"] {
+        redis.publish("mail", id, &["--id", id]);
+    }
+    fail(
+        &redis,
+        "mail",
+        &[
+            ("r1", false, "SMTP 550 for user 17"),
+            ("r2", false, "SMTP 550 for user 23"),
+            ("r3", true, "bad address"),
+        ],
+    );
+    let dir = TempDir::new("panels").unwrap();
+    let gate = dir.file("gate");
+    for id in ["w1", "w2"] {
+        redis.publish("work", id, &["--id", id]);
+    }
+    let worker = WorkerProcess::start(
+        &redis,
+        "work",
+        &["--concurrency", "4"],
+        &["sh", "-c", GATED],
+        &[("GATE", gate.as_str())],
+    );
+    let info = redis.query(&["INFO", "server"]).text().unwrap();
+    let version = info
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let browser = Browser::start();
+    let d = Dashboard::on(redis, None);
+    browser.open(&d.url("/"));
+    // The server, and each queue's memory.
+    browser.until_text("#server td.version", &version);
+    browser.until_present(r#"#queue-memory tr[data-queue="mail"] td.bytes"#, true);
+    // The worker, its concurrency and its two jobs, running longer and
+    // longer as the live stream brings new readings.
+    let row = format!(r#"#at-work tr[data-worker="{}"]"#, worker.id());
+    browser.until_text(&format!("{row} td.holding"), "2");
+    assert_eq!(
+        browser.text(&format!("{row} td.concurrency")).as_deref(),
+        Some("4")
+    );
+    let running = format!(
+        "return [...document.querySelectorAll('{row} span.running')].map(s => Number(s.dataset.ms))"
+    );
+    let first = browser.until("both jobs listed", &running, |v| {
+        v.as_array().is_some_and(|a| a.len() == 2)
+    });
+    browser.until("the jobs have run longer", &running, |v| {
+        v.as_array().is_some_and(|a| {
+            a.len() == 2
+                && a.iter()
+                    .zip(first.as_array().unwrap())
+                    .all(|(n, f)| n.as_u64() > f.as_u64())
+        })
+    });
+    // The reasons, grouped; the group's link lists its jobs, and no other.
+    let group = r#"#failures tr[data-queue="mail"] a.reason"#;
+    browser.until_text(group, "SMTP # for user #");
+    browser.screenshot(&Path::new(ARTIFACTS).join("panels.png"));
+    browser.click(group);
+    browser.until_present(r#"#jobs tbody tr[data-id="r1"]"#, true);
+    browser.until_present(r#"#jobs tbody tr[data-id="r2"]"#, true);
+    assert_eq!(
+        browser.text("#reason-filter code").as_deref(),
+        Some("SMTP # for user #")
+    );
+    assert_eq!(
+        browser.js("return document.querySelectorAll('#jobs tbody tr').length"),
+        2
+    );
+    browser.screenshot(&Path::new(ARTIFACTS).join("reason.png"));
+    let errors = browser.console_errors();
+    assert!(
+        errors.is_empty(),
+        "errors in the browser's console: {errors:#?}"
+    );
+    dir.touch("gate");
 }
 
 /// Where the mounted dashboard lives in its app.

@@ -636,7 +636,7 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
             .refused(&[
                 &format!(
                     "job again in queue bad: claim {} no longer holds",
-                    old.token
+                    common::held::claim_named(&old.token)
                 ),
                 "claimed again",
             ]);

@@ -54,6 +54,9 @@ pub(crate) struct Page {
     state: Option<String>,
     offset: Option<usize>,
     limit: Option<usize>,
+    /// Only the jobs whose last reason is in this group, in any state
+    /// (see `failures`): the first page alone.
+    reason: Option<String>,
 }
 
 /// The actions that apply to a job in `state`: what the pages offer, and
@@ -117,7 +120,8 @@ pub(crate) async fn job_and_finish(
 }
 
 /// `GET /api/queues/QUEUE/jobs?state=S&offset=N&limit=N`; `state=finished`:
-/// the finished jobs kept (see `history.rs`).
+/// the finished jobs kept (see `history.rs`); `reason=GROUP`: the jobs
+/// whose last reason is in that group (see `failures.rs`).
 pub(crate) async fn jobs(
     State(app): State<App>,
     Path(queue): Path<String>,
@@ -125,6 +129,9 @@ pub(crate) async fn jobs(
 ) -> Response {
     let limit = page.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
     let offset = page.offset.unwrap_or(0);
+    if let Some(group) = &page.reason {
+        return super::failures::api(&app, &queue, group, limit).await;
+    }
     if page.state.as_deref() == Some(super::history::TAB) {
         return super::history::api(&app, &queue, offset, limit).await;
     }

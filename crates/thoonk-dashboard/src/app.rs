@@ -12,6 +12,8 @@ use tokio_util::task::AbortOnDropHandle;
 pub(crate) struct App {
     pub(crate) thoonk: Thoonk,
     pub(crate) live: Arc<live::Live>,
+    /// The overview's panels, as their task last read them (`panels`).
+    pub(crate) panels: tokio::sync::watch::Receiver<Arc<super::panels::Panels>>,
     /// Every request must carry it, when set.
     pub(crate) token: Option<Arc<str>>,
     /// The logins: what a login cookie holds is one of their ids, not the
@@ -35,13 +37,16 @@ pub(crate) struct Tasks {
     pub(crate) refresher: AbortOnDropHandle<()>,
     /// Fires the due schedules of the queues shown (`schedules`).
     pub(crate) firing: AbortOnDropHandle<()>,
+    /// Reads the overview's panels (`panels`).
+    pub(crate) panels: AbortOnDropHandle<()>,
 }
 
 impl Tasks {
-    /// Stops both now, before the last handle goes.
+    /// Stops them now, before the last handle goes.
     pub(crate) fn abort(&self) {
         self.refresher.abort();
         self.firing.abort();
+        self.panels.abort();
     }
 }
 

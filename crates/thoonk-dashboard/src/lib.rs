@@ -46,6 +46,9 @@
 //!   `streams`: the live streams (server-sent events) pages follow;
 //! - `pages`: the HTML pages and the embedded script and style; `api`: the
 //!   JSON API and the actions; `metrics`: `/metrics`;
+//! - `panels`: the overview's panels, read by a task of their own:
+//!   `server` (Redis and each queue's memory), `workers` (the workers at
+//!   work), `failures` (reasons grouped, and the `reason=` listing);
 //! - `settings`, `schedules`, `history`: a queue's settings, schedules
 //!   (and the task that fires them) and kept finished jobs, as the pages
 //!   and the API show them; `charts`: its tally (publishes and finishes
@@ -56,15 +59,19 @@ mod app;
 mod auth;
 mod base;
 mod charts;
+mod failures;
 mod history;
 mod live;
 mod metrics;
 mod pages;
+mod panels;
 mod schedules;
+mod server;
 mod sessions;
 mod settings;
 mod streams;
 mod throttle;
+mod workers;
 
 use app::{App, Tasks};
 use axum::middleware;
@@ -100,10 +107,12 @@ impl std::error::Error for WeakToken {}
 /// The dashboard of every queue of one Redis: hands out the [`router`]
 /// that serves it.
 ///
-/// Creating one starts two tasks: one keeps the overview current (from the
-/// queues' events, and a read every five seconds, for the tally the scripts keep in Redis), the
-/// other fires the due schedules of the queues shown, so that schedules
-/// tick even while no worker runs. They stop when the last clone of the
+/// Creating one starts three tasks: one keeps the overview current (from
+/// the queues' events, and a read every five seconds for the tally the
+/// scripts keep in Redis), one fires the due schedules of the queues
+/// shown, so that schedules tick even while no worker runs, and one reads
+/// the overview's panels (workers at work, failures, the server), with
+/// bounded work and never per page view. They stop when the last clone of the
 /// dashboard and of its routers is dropped, or at [`close`].
 ///
 /// By itself the router lets in whoever reaches it: mount it behind your
@@ -123,16 +132,22 @@ impl Dashboard {
     pub async fn new(thoonk: Thoonk) -> thoonk::Result<Dashboard> {
         let (live, refresher) = live::Live::start(thoonk.clone()).await?;
         let firing = schedules::start_firing(thoonk.clone(), live.clone());
+        let (panels, reading) = panels::start(thoonk.clone(), live.clone());
         Ok(Dashboard {
             app: App {
                 thoonk,
                 live,
+                panels,
                 token: None,
                 sessions: Default::default(),
                 throttle: Default::default(),
                 behind_proxy: false,
                 loopback_only: false,
-                tasks: Arc::new(Tasks { refresher, firing }),
+                tasks: Arc::new(Tasks {
+                    refresher,
+                    firing,
+                    panels: reading,
+                }),
             },
         })
     }
@@ -190,7 +205,7 @@ impl Dashboard {
     /// Pages: `/` (the overview), `/queues/QUEUE`,
     /// `/queues/QUEUE/jobs/ID`, `/login` and `/logout` (with a token); the
     /// JSON API under `/api/` (its live streams: `/api/live`,
-    /// `/api/live/QUEUE`); `/metrics`; the script and style under
+    /// `/api/live/QUEUE`, `/api/panels/live`); `/metrics`; the script and style under
     /// `/assets/`.
     ///
     /// In an app whose router has a state of its own:
@@ -213,6 +228,7 @@ impl Dashboard {
             .route("/queues/{queue}/jobs/{id}", get(pages::job))
             .route("/assets/app.js", get(pages::script))
             .route("/assets/app.css", get(pages::style))
+            .route("/assets/panels.js", get(panels::script))
             .route("/login", get(pages::login).post(auth::login))
             .route("/logout", post(auth::logout))
             .route("/metrics", get(metrics::metrics))
@@ -224,6 +240,8 @@ impl Dashboard {
             .route("/api/queues/{queue}/retry-all", post(api::retry_all))
             .route("/api/queues/{queue}/pause", post(api::pause))
             .route("/api/queues/{queue}/resume", post(api::resume))
+            .route("/api/panels", get(panels::api))
+            .route("/api/panels/live", get(panels::stream))
             .route("/api/live", get(streams::overview))
             .route("/api/live/{queue}", get(streams::queue))
             .layer(middleware::from_fn_with_state(app.clone(), auth::guard))

@@ -99,6 +99,7 @@ pub(crate) async fn overview(State(app): State<App>, base: Base) -> Markup {
                 }
             }
         }
+        (super::panels::section(&app, &base))
     };
     layout(&app, &base, "overview", "Queues", body)
 }
@@ -109,6 +110,8 @@ pub(crate) struct QueuePage {
     offset: Option<usize>,
     /// "Find a job by id": the form sends it here.
     find: Option<String>,
+    /// Only the jobs whose last reason is in this group (see `failures`).
+    reason: Option<String>,
 }
 
 /// `/queues/QUEUE?state=S&offset=N`: the queue's settings, with pause and
@@ -127,9 +130,17 @@ pub(crate) async fn queue(
     {
         return Redirect::to(&job_path(&base, &queue, id)).into_response();
     }
-    let tab = page.state.as_deref().unwrap_or("available");
+    // (A reason's listing is of no one state: no tab is the current one.)
+    let tab = match page.reason {
+        Some(_) => "",
+        None => page.state.as_deref().unwrap_or("available"),
+    };
     let offset = page.offset.unwrap_or(0);
-    let (listing, listed) = match listing(&app, &base, &queue, tab, offset).await {
+    let listed = match &page.reason {
+        Some(group) => super::failures::listing(&app, &base, &queue, group).await,
+        None => listing(&app, &base, &queue, tab, offset).await,
+    };
+    let (listing, listed) = match listed {
         Ok(listing) => listing,
         Err(refused) => return refused,
     };
@@ -176,7 +187,8 @@ pub(crate) async fn queue(
             @if offset > 0 {
                 a href=(tab_path(offset.saturating_sub(PAGE))) { "← newer page" }
             }
-            @if listed == PAGE {
+            // (A reason's listing is its first page alone.)
+            @if listed == PAGE && page.reason.is_none() {
                 a href=(tab_path(offset + PAGE)) { "next page →" }
             }
         }
@@ -255,7 +267,7 @@ fn order(state: JobState) -> &'static str {
     }
 }
 
-fn job_row(base: &Base, queue: &str, job: &Listed) -> Markup {
+pub(crate) fn job_row(base: &Base, queue: &str, job: &Listed) -> Markup {
     html! {
         tr data-id=(job.id) {
             td { a href=(job_path(base, queue, &job.id)) { code { (job.id) } } }

@@ -134,7 +134,8 @@ pub enum Error {
     /// and the job was recovered, maybe claimed again): its holder may no
     /// longer finish, cancel or stall the job.
     #[error(
-        "{op} refused: job {id} in queue {queue}: claim {token} no longer holds; {}",
+        "{op} refused: job {id} in queue {queue}: claim {} no longer holds; {}",
+        Claim(token),
         Now(actual)
     )]
     StaleClaim {
@@ -351,6 +352,26 @@ impl fmt::Display for Now<'_> {
     }
 }
 
+/// A claim as an error names it: its token without the claim time it
+/// carries (`N-MS.ID…` reads `N.ID…`), so that the same refusal reads the
+/// same every time.
+struct Claim<'a>(&'a str);
+
+impl fmt::Display for Claim<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let token = self.0;
+        let timed = token.split_once('.').and_then(|(n, _)| {
+            let (number, ms) = n.split_once('-')?;
+            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            (digits(number) && digits(ms)).then_some((number, n.len()))
+        });
+        match timed {
+            Some((number, prefix)) => write!(f, "{number}{}", &token[prefix..]),
+            None => f.write_str(token),
+        }
+    }
+}
+
 /// Shows a user-given string in an error, cut short when it is absurdly long
 /// (an error line should not carry a megabyte of id).
 struct Shown<'a>(&'a str);
@@ -454,5 +475,18 @@ fn ids_shown(ids: &[String]) -> String {
             ids.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
             if ids.len() > 3 { ", …" } else { "" }
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Claim;
+
+    #[test]
+    fn a_claim_is_named_without_its_time() {
+        assert_eq!(Claim("12-1700000000000.a.b@w").to_string(), "12.a.b@w");
+        // An older token, or an id with a '-' of its own: as it is.
+        assert_eq!(Claim("12.a-1.b").to_string(), "12.a-1.b");
+        assert_eq!(Claim("x-1.a").to_string(), "x-1.a");
     }
 }

@@ -47,7 +47,8 @@ pub(crate) struct Keys {
     /// v1: finish counter.
     pub(crate) finishes: String,
     /// New: hash id -> record of the job's current claim (fencing): its
-    /// token (`N.ID`, or `N.ID@WORKER` for a worker runtime's claim), NUL,
+    /// token (`N-MS.ID`, or `N-MS.ID@WORKER` for a worker runtime's claim;
+    /// MS the claim time, which extensions leave as it was), NUL,
     /// and the score the claim gave the job in `claimed`.
     pub(crate) tokens: String,
     /// New: zset of `WORKER\0N\0ID\0ID…`, score 0: the ids of one claim
@@ -56,6 +57,11 @@ pub(crate) struct Keys {
     /// and counted (`workers`) at the cost of its own share, not of every
     /// claim of the queue; see `_state.lua`'s `holder_member`.
     pub(crate) holders: String,
+    /// New: hash, worker id → what a live worker runtime says of itself
+    /// (when it started, its concurrency, pid, version, host: see
+    /// `extend.lua`), for the dashboard's workers panel. Written at its
+    /// heartbeats, dropped with its liveness mark.
+    pub(crate) worker_info: String,
     /// New: set of ids a retract left in `ids` (a long list is not
     /// searched): the claim that meets one drops it; counts leave them out.
     pub(crate) ghosts: String,
@@ -142,6 +148,7 @@ impl Keys {
             finishes: key("finishes"),
             tokens: key("tokens"),
             holders: key("holders"),
+            worker_info: key("worker_info"),
             ghosts: key("ghosts"),
             claims: key("claims"),
             awaited: key("awaited"),
@@ -169,7 +176,7 @@ impl Keys {
 
     /// Every key of the queue but the kept results (which expire by
     /// themselves).
-    pub(crate) fn all(&self) -> [&str; 32] {
+    pub(crate) fn all(&self) -> [&str; 33] {
         [
             &self.ids,
             &self.items,
@@ -181,6 +188,7 @@ impl Keys {
             &self.finishes,
             &self.tokens,
             &self.holders,
+            &self.worker_info,
             &self.ghosts,
             &self.claims,
             &self.awaited,

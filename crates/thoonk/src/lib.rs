@@ -182,12 +182,15 @@ mod state;
 mod typed;
 mod worker;
 
-pub use client::{Connection, Thoonk, DEFAULT_URL};
+pub use client::{Connection, ServerInfo, Thoonk, DEFAULT_URL};
 pub use error::{Error, Result};
 pub use events::{Event, EventKind, Events};
 pub use limits::{MAX_BATCH, MAX_CANCELS, MAX_DELAY, MAX_ITEM_BYTES, MAX_LEASE, MAX_WAIT};
 pub use names::{new_id, MAX_ID_LEN, MAX_NAME_LEN};
 pub use pubsub::{Listener, Notice};
+pub use queue::{
+    AtWork, HeldJob, Memory, ReasonScan, WorkerAbout, WorkerAtWork, AT_WORK_MAX_WORKERS,
+};
 pub use queue::{
     Cancel, ConfigChange, Cursor, FinishedJob, FinishedPage, Job, JobDetail, JobInfo, JobRef,
     NewJob, Page, Publish, Queue, QueueConfig, Rate, Recovered, Stats, WorkerInfo, DEFAULT_LEASE,

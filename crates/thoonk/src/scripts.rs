@@ -64,6 +64,8 @@ scripts! {
     STATS: "stats.lua", false;
     OUTCOME: "outcome.lua", false;
     WORKERS: "workers.lua", false;
+    AT_WORK: "at_work.lua", false;
+    MEMORY: "memory.lua", false;
     DUE_SCHEDULES: "due_schedules.lua", false;
     SCHEDULES: "schedules.lua", false;
     FINISHED: "finished.lua", false;

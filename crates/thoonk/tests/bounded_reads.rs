@@ -65,3 +65,23 @@ async fn schedules_read_without_their_items() {
     };
     assert_eq!(same(&whole[0]), same(&light[0]));
 }
+
+/// One job's record, bounded as a listing is: a payload over the bound is
+/// left in Redis and only its size read; an empty one is still a job.
+#[tokio::test]
+async fn a_bounded_detail_reads_the_size_not_a_large_payload() {
+    let env = Env::start().await;
+    let q = env.queue("q");
+    let big = vec![b'x'; 100_000];
+    q.publish(&big, Publish::new().id("big")).await.unwrap();
+    q.publish("", Publish::new().id("empty")).await.unwrap();
+
+    let bounded = q.detail_within("big", Some(1000)).await.unwrap().unwrap();
+    assert_eq!((bounded.item.len(), bounded.size), (0, 100_000));
+    assert_eq!(bounded.state, State::Available);
+    let whole = q.detail("big").await.unwrap().unwrap();
+    assert_eq!((whole.item.len(), whole.size), (100_000, 100_000));
+    let empty = q.detail_within("empty", Some(1000)).await.unwrap().unwrap();
+    assert_eq!((empty.item.len(), empty.size), (0, 0));
+    assert_eq!(q.detail_within("none", Some(1000)).await.unwrap(), None);
+}

@@ -59,3 +59,46 @@ async fn queues_finds_the_queues_of_every_master() {
     wanted.sort();
     assert_eq!(thoonk.queues().await.unwrap(), wanted);
 }
+
+/// What the dashboard's panels read, on a cluster: `INFO` of each master
+/// (named by its address), and a queue's memory, reasons and workers at
+/// work on the master of its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_panels_read_every_master_and_each_queue_on_its_own() {
+    let env = ClusterEnv::start().await;
+    let (cluster, thoonk) = (&env.cluster, &env.thoonk);
+    let servers = thoonk.server_info().await.unwrap();
+    let ports: BTreeSet<u16> = cluster
+        .masters()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.port)
+        .collect();
+    let named: BTreeSet<u16> = servers
+        .iter()
+        .filter_map(|s| s.address.as_deref()?.rsplit_once(':')?.1.parse().ok())
+        .collect();
+    assert_eq!(named, ports, "{servers:?}");
+    assert!(servers
+        .iter()
+        .all(|s| !s.version.is_empty() && s.used_memory > 0));
+
+    let q = thoonk.queue("{mail}").unwrap();
+    q.publish(&"x".repeat(5_000), Publish::new().id("a"))
+        .await
+        .unwrap();
+    let job = q.claim(1).await.unwrap().remove(0);
+    q.stall_with(&job, "bad address 17").await.unwrap();
+    assert!(q.memory(5).await.unwrap().bytes > 5_000);
+    let mut seen = Vec::new();
+    let scan = q
+        .scan_reasons(10, |id, reason| {
+            seen.push((id, reason));
+            true
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, [("a".to_string(), "bad address 17".to_string())]);
+    assert_eq!((scan.seen, scan.total, scan.complete), (1, 1, true));
+    assert!(q.at_work(10).await.unwrap().workers.is_empty());
+}

@@ -216,6 +216,7 @@ async fn info_gives_a_jobs_whole_record_in_each_state() {
         id: "j".into(),
         state: State::Available,
         item: b"payload".to_vec(),
+        size: 7,
         cancelled: 0,
         reason: None,
         claimed_ms: None,
@@ -234,6 +235,7 @@ async fn info_gives_a_jobs_whole_record_in_each_state() {
             id: "d".into(),
             state: State::Delayed,
             item: b"later".to_vec(),
+            size: 5,
             due_ms: Some(due),
             ..available.clone()
         }

@@ -82,7 +82,10 @@ fn assert_stale(err: &Error, id: &str, token: &str, now: State) {
         State::Claimed => "claimed again".to_string(),
         other => format!("is {other} now"),
     };
-    assert_message_names(err, &[id, token, "no longer holds", &now_text]);
+    assert_message_names(
+        err,
+        &[id, &claim_named(token), "no longer holds", &now_text],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -197,7 +197,8 @@ async fn a_stale_token_is_refused_and_the_current_one_works() {
             (queue.as_str(), id.as_str(), token.as_str()),
             (QUEUE, "job-7", old.token.as_str())
         );
-        assert_message_names(err, &[QUEUE, "job-7", &old.token, "claimed again"]);
+        let claim = claim_named(&old.token);
+        assert_message_names(err, &[QUEUE, "job-7", &claim, "claimed again"]);
     }
 
     q.finish_with(&new, "done").await.unwrap();

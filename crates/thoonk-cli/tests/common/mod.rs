@@ -5,12 +5,14 @@
 //! snapshots and job invariant); `thoonk work` processes to signal and kill
 //! ([`worker`]) and a `thoonk dashboard` on its own Redis ([`dashboard`]),
 //! or an app that mounts the dashboard's router ([`mounted`]), spoken to
-//! over plain HTTP ([`http`]).
+//! over plain HTTP ([`http`]); jobs failed or held for its panels
+//! ([`held`]).
 
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
 pub(crate) mod dashboard;
+pub(crate) mod held;
 pub(crate) mod http;
 pub(crate) mod mounted;
 pub(crate) mod worker;

@@ -181,11 +181,12 @@ if (page === "overview") {
 // ---- a queue's jobs ----
 if (page === "queue") {
   const table = document.getElementById("jobs");
-  const { queue, state, offset, limit } = table.dataset;
+  const { queue, state, offset, limit, reason } = table.dataset;
   let pending = null;
   async function reload() {
     pending = null;
-    const url = `${base}/api/queues/${enc(queue)}/jobs?state=${state}&offset=${offset}&limit=${limit}`;
+    const url = `${base}/api/queues/${enc(queue)}/jobs?` + (reason !== undefined
+      ? `reason=${enc(reason)}&limit=${limit}` : `state=${state}&offset=${offset}&limit=${limit}`);
     const response = await ask(url);
     if (!response.ok) return;
     const jobs = await response.json();

@@ -12,6 +12,18 @@ use std::collections::BTreeSet;
 /// One Redis among those a client talks to: the one, or a cluster master.
 pub(crate) struct Node(Option<RoutingInfo>);
 
+impl Node {
+    /// `host:port` of a cluster master; `None` for the one Redis.
+    pub(crate) fn address(&self) -> Option<String> {
+        match &self.0 {
+            Some(RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port })) => {
+                Some(format!("{host}:{port}"))
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Thoonk {
     /// Every Redis that holds keys of this client: the one, or each master
     /// of the cluster (for what must look at all keys: `SCAN`).

@@ -6,9 +6,11 @@
 mod cluster;
 mod connection;
 mod node;
+mod server_info;
 
 pub(crate) use cluster::Node;
 pub use connection::Connection;
+pub use server_info::ServerInfo;
 
 use crate::pubsub::{EventHub, Listener};
 use crate::{scripts, Error, Result};

@@ -12,7 +12,8 @@ end
 
 -- A claim's record in job.tokens: its token, a NUL, and the score the
 -- claim last gave the job in job.claimed (its claim time, or its last
--- extension): 'N.ID[@WORKER]\0SCORE'.
+-- extension): 'N-MS.ID[@WORKER]\0SCORE' (MS: the claim time; older
+-- versions wrote 'N.ID…').
 local function claim_record(token, score)
   return token .. '\0' .. score
 end
@@ -56,8 +57,9 @@ local function refuse_unless_claimed_by(items, claimed, stalled, delayed, tokens
 end
 
 -- The worker a claim token (or its record in job.tokens) names: tokens
--- are 'N.ID' or 'N.ID@WORKER', so the worker is what follows the id (an id
--- may hold an '@' of its own). nil for a claim made outside a worker.
+-- are 'N-MS.ID' or 'N-MS.ID@WORKER' (older: 'N.ID…'; no '.' before the
+-- id's), so the worker is what follows the id (an id may hold an '@' of
+-- its own). nil for a claim made outside a worker.
 local function claim_worker(token, id)
   local nul = string.find(token, '\0', 1, true)
   if nul then token = string.sub(token, 1, nul - 1) end

@@ -12,8 +12,9 @@
 -- KEYS[3] job.items:NAME      hash   id -> payload
 -- KEYS[4] job.cancelled:NAME  hash   id -> times cancelled
 -- KEYS[5] job.tokens:NAME     hash   id -> record of its current claim: its
---                                    token ('N.ID', or 'N.ID@WORKER' for a
---                                    worker's), NUL, its score in job.claimed
+--                                    token ('N-MS.ID', or 'N-MS.ID@WORKER'
+--                                    for a worker's; MS: the claim time),
+--                                    NUL, its score in job.claimed
 -- KEYS[6] job.claims:NAME     string claim counter: N, one per claim call
 -- KEYS[7] job.delayed:NAME    zset   id -> due time (ms)
 -- KEYS[8] job.stalled:NAME    set    (read: a v1 duplicate of a stalled id is dropped)
@@ -180,9 +181,13 @@ if n == 0 then return out end
 if window then out[2] = flow_took(rate, window, n, now, stamp, held_channel) end
 
 -- The claim number and the id make each token unique; no number is turned
--- into text per job (a printf each).
+-- into text per job (a printf each). The claim time rides in the token
+-- ('N-MS.ID'), the one part of the claim record that extensions leave as
+-- it was: how long a job has run is read from it (at_work.lua). Every
+-- reader takes what precedes the first '.' as opaque, so older versions
+-- read these tokens as theirs, and at_work reads theirs (no '-MS').
 local prefix_n = tostring(redis.call('INCR', claims))
-local prefix = prefix_n .. '.'
+local prefix = prefix_n .. '-' .. stamp .. '.'
 local suffix = worker ~= '' and ('@' .. worker) or ''
 local record_pairs, chosen_tokens = {}, {}
 for k = 1, n do

@@ -10,9 +10,14 @@
 -- KEYS[5] job.holders:NAME    zset   workers' claim calls (see claim_member)
 -- KEYS[6] job.pulse:NAME      hash   last heartbeat, grace after a silence
 --                                    (see grace_after_silence)
+-- KEYS[7] job.worker_info:NAME hash  worker id -> what it says of itself:
+--                                    the server's time of the first beat
+--                                    that wrote it (ms), NUL, ARGV[3]
 -- ARGV[1] worker id, or '' (no liveness mark to renew)
 -- ARGV[2] how long the worker's liveness mark lasts from now (ms)
--- ARGV[3..] pairs: id, token of each job held
+-- ARGV[3] what the worker says of itself (at most 512 bytes: concurrency,
+--         pid, version, host, NUL-separated), or '' (nothing)
+-- ARGV[4..] pairs: id, token of each job held
 -- Then, last of all, KEYS job.request:NAME\0ID and ARGV the request id ID
 -- (see _once.lua).
 -- Returns: the ids whose claim is no longer the caller's: taken back, and
@@ -20,16 +25,20 @@
 --          the caller a moment ago: nothing was lost.)
 -- Events:  none.
 local claimed, tokens, workers, items, holders, pulse = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local worker_info = KEYS[7]
 
 local worker = ARGV[1]
 local alive_for = whole(2, 0, MAX_DURATION)
-in_groups(3, 2)
+local about = ARGV[3]
+-- (Kept per live worker: bounded, as the marks are.)
+if not about or #about > 512 then refuse_arg(3, about and #about .. ' bytes', 'at most 512 bytes') end
+in_groups(4, 2)
 local now, stamp = server_now()
 local replay = replayed() -- a second run of the same request (_once.lua)
 if replay then return replay end
 
 local lost, kept = {}, {}
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   -- (A v1 client's finish, cancel or stall leaves the record behind, and
   -- its claim gives the job a score of its own: see holds.)
@@ -46,6 +55,10 @@ if worker ~= '' then
   grace_after_silence(pulse, workers, now)
   redis.call('HSET', pulse, 'beat', now)
   redis.call('ZADD', workers, now + alive_for, worker)
+  -- Once per life of the mark: what a worker says of itself does not
+  -- change while it runs, and the first beat's time is when it started
+  -- (recovery drops both when the mark runs out).
+  if about ~= '' then redis.call('HSETNX', worker_info, worker, stamp .. '\0' .. about) end
   -- Its claim calls' members two seconds old or more go, read or not
   -- (O(its calls of a second)), and a member of what it holds replaces
   -- the last (see claim_member).

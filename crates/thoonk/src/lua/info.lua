@@ -8,24 +8,29 @@
 -- KEYS[4] job.delayed:NAME    zset   id -> due time (ms)
 -- KEYS[5] job.cancelled:NAME  hash   id -> times cancelled
 -- KEYS[6] job.reasons:NAME    hash   id -> why it was last cancelled or stalled
--- KEYS[7] job.tokens:NAME     hash   id -> token; 'N.ID@WORKER' for a worker's claim
+-- KEYS[7] job.tokens:NAME     hash   id -> token; 'N-MS.ID@WORKER' for a worker's claim
 -- KEYS[8] job.config:NAME     hash   lease_ms
 -- KEYS[9] job.progress:NAME   hash   id -> progress (of a claimed job)
 -- ARGV[1] id
 -- ARGV[2] lease in ms when the queue sets none
+-- ARGV[3] the largest payload to read, in bytes, or '' for any: a larger
+--         one is not read (Redis would copy it whole), and comes back ''
 -- Returns: nil when there is no such job, else {state, payload, times
 --          cancelled, reason, claim time, due time, lease in ms, the worker
---          holding it, its progress}; each of the last six nil when the
+--          holding it, its progress, the payload's size in bytes}; each of
+--          claim time .. progress nil when the
 --          job has none (times as Redis prints scores; the lease and
 --          progress only for a claimed job, the worker only for a worker's
 --          claim).
 -- Events:  none.
 local items, claimed, stalled, delayed, cancelled, reasons, tokens, config, progress =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local id, default_lease = ARGV[1], ARGV[2]
+local id, default_lease, largest = ARGV[1], ARGV[2], ARGV[3]
 
-local item = redis.call('HGET', items, id)
-if not item then return nil end
+local size = redis.call('HSTRLEN', items, id)
+if size == 0 and redis.call('HEXISTS', items, id) == 0 then return nil end
+local item = ''
+if largest == '' or size <= tonumber(largest) then item = redis.call('HGET', items, id) end
 
 local state = job_state(items, claimed, stalled, delayed, id)
 local claim_time = redis.call('ZSCORE', claimed, id)
@@ -48,4 +53,5 @@ return {
   lease,
   worker,
   reported,
+  tostring(size),
 }

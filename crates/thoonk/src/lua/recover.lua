@@ -16,7 +16,7 @@
 -- marks of jobs they finished.
 --
 -- KEYS[1]  job.claimed:NAME    zset   id -> claim time, then last extension (ms)
--- KEYS[2]  job.tokens:NAME     hash   id -> claim record: token ('N.ID@WORKER'
+-- KEYS[2]  job.tokens:NAME     hash   id -> claim record: token ('N-MS.ID@WORKER'
 --                                    for a worker's claim) NUL score
 -- KEYS[3]  job.workers:NAME    zset   worker id -> liveness deadline (ms)
 -- KEYS[4]  job.cancelled:NAME  hash
@@ -40,6 +40,8 @@
 -- KEYS[20] job.marked:NAME    string while no look at the marks is due
 -- KEYS[21] job.tally:NAME     string cancels, stalls and recoveries per
 --                                     minute and day (_tally.lua)
+-- KEYS[22] job.worker_info:NAME hash worker id -> what it says of itself
+--                                     (dropped with its liveness mark)
 -- ARGV[1] lease in ms when the queue sets none
 -- ARGV[2] max_cancels when the queue sets none
 -- ARGV[3] channel event.job.cancel:NAME
@@ -59,7 +61,7 @@ local claimed, tokens, workers, cancelled, ids, stalled, published, reasons, con
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local cancels, stalls, recoveries, items, awaited, delayed, holders =
   KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16]
-local pulse, progress = KEYS[17], KEYS[18]
+local pulse, progress, worker_info = KEYS[17], KEYS[18], KEYS[22]
 local line = line_marks(KEYS[19], KEYS[20], items, claimed, stalled, delayed)
 local cancel_channel, stall_channel, due_channel = ARGV[3], ARGV[4], ARGV[5]
 exactly(5)
@@ -109,7 +111,10 @@ for _, w in ipairs(waiting and {} or redis.call('ZRANGEBYSCORE', workers, '-inf'
   end
   call_many('ZREM', holders, members)
   budget = budget - #members
-  if budget > 0 then redis.call('ZREM', workers, w) end
+  if budget > 0 then
+    redis.call('ZREM', workers, w)
+    redis.call('HDEL', worker_info, w)
+  end
 end
 
 local requeued, stalled_count = 0, 0

@@ -77,6 +77,9 @@ pub struct JobDetail {
     /// Its payload.
     #[serde(serialize_with = "text_or_bytes")]
     pub item: Vec<u8>,
+    /// The payload's size in bytes (more than `item` holds when
+    /// [`Queue::detail_within`] left it unread).
+    pub size: u64,
     /// How many times it was cancelled (since it was published, or last
     /// stalled: a stall starts the count afresh, as in v1).
     pub cancelled: u64,
@@ -177,6 +180,17 @@ impl Queue {
     /// count and last reason, and the times the layout keeps for it.
     /// `None` when there is no such job.
     pub async fn detail(&self, id: &str) -> Result<Option<JobDetail>> {
+        self.detail_within(id, None).await
+    }
+
+    /// As [`Queue::detail`], but with a payload larger than `largest`
+    /// bytes left unread (Redis would copy it whole): `item` is then empty,
+    /// and `size` says how large it is. For listings of many jobs.
+    pub async fn detail_within(
+        &self,
+        id: &str,
+        largest: Option<usize>,
+    ) -> Result<Option<JobDetail>> {
         check_id(self.name(), id)?;
         let k = &self.keys;
         let reply: Option<Vec<Option<Vec<u8>>>> = scripts::INFO
@@ -191,14 +205,15 @@ impl Queue {
             .key(&k.progress)
             .arg(id)
             .arg(DEFAULT_LEASE.as_millis() as u64)
+            .arg(largest.map(|n| n.to_string()).unwrap_or_default())
             .invoke_async(&mut self.thoonk.connection())
             .await
             .map_err(self.at_job("read a job", id))?;
         let Some(fields) = reply else {
             return Ok(None);
         };
-        let Ok([state, item, cancelled, reason, claimed, due, lease, worker, progress]) =
-            <[Option<Vec<u8>>; 9]>::try_from(fields)
+        let Ok([state, item, cancelled, reason, claimed, due, lease, worker, progress, size]) =
+            <[Option<Vec<u8>>; 10]>::try_from(fields)
         else {
             return Err(self.at_job("read a job", id)(unexpected(
                 "info.lua answered the wrong number of fields",
@@ -212,6 +227,7 @@ impl Queue {
             id: id.to_string(),
             state,
             item: item.unwrap_or_default(),
+            size: size.and_then(|n| lossy(n).parse().ok()).unwrap_or(0),
             cancelled: cancelled.and_then(|n| lossy(n).parse().ok()).unwrap_or(0),
             reason: reason.map(lossy),
             claimed_ms,

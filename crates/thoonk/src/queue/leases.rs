@@ -31,11 +31,12 @@ impl Queue {
     }
 
     /// Extends leases and, for a worker, renews its liveness mark to last
-    /// `alive_for` more.
+    /// `alive_for` more, and notes what it says of itself (`about`: see
+    /// `at_work::about_worker`) once per life of the mark.
     pub(crate) async fn extend_for(
         &self,
         jobs: &[JobRef<'_>],
-        worker: Option<(&str, Duration)>,
+        worker: Option<(&str, Duration, &str)>,
     ) -> Result<Vec<String>> {
         let k = &self.keys;
         let mut call = scripts::EXTEND.call();
@@ -45,8 +46,10 @@ impl Queue {
             .key(&k.items)
             .key(&k.holders)
             .key(&k.pulse)
+            .key(&k.worker_info)
             .arg(worker.map_or("", |w| w.0))
-            .arg(worker.map_or(0, |w| w.1.as_millis() as u64));
+            .arg(worker.map_or(0, |w| w.1.as_millis() as u64))
+            .arg(worker.map_or("", |w| w.2));
         for job in jobs {
             call.arg(job.id).arg(job.token.unwrap_or(""));
         }
@@ -103,6 +106,7 @@ impl Queue {
             .key(&k.marks)
             .key(&k.marked)
             .key(&k.tally)
+            .key(&k.worker_info)
             .arg(DEFAULT_LEASE.as_millis() as u64)
             .arg(DEFAULT_MAX_CANCELS)
             .arg(k.channel("cancel"))
@@ -154,10 +158,18 @@ impl Queue {
         // still held (then drops the mark): a claim made in its name whose
         // reply it never got (its waiting connection closed as the claim
         // ran) comes back at once, not a lease later.
-        redis::cmd("ZADD")
+        // What it said of itself goes too (recovery would drop it with
+        // the mark, but not during a grace after a silence of Redis).
+        redis::pipe()
+            .cmd("ZADD")
             .arg(&self.keys.workers)
             .arg(0)
             .arg(worker)
+            .ignore()
+            .cmd("HDEL")
+            .arg(&self.keys.worker_info)
+            .arg(worker)
+            .ignore()
             .query_async::<()>(&mut self.thoonk.connection())
             .await
             .map_err(self.at("end a worker's liveness mark"))?;

@@ -3,8 +3,10 @@
 //! Each state change is one Lua script (see `lua/`): it validates first,
 //! then mutates, so a refused call changes nothing.
 
+pub(crate) mod at_work;
 pub(crate) mod claim;
 mod config;
+mod glance;
 mod history;
 mod inspect;
 mod leases;
@@ -16,8 +18,10 @@ mod schedules;
 mod tally;
 pub(crate) mod waiting;
 
+pub use at_work::{AtWork, HeldJob, WorkerAbout, WorkerAtWork, AT_WORK_MAX_WORKERS};
 pub use claim::Job;
 pub use config::{ConfigChange, QueueConfig, Rate, DEFAULT_LEASE, DEFAULT_MAX_CANCELS, MAX_RATE};
+pub use glance::{Memory, ReasonScan};
 pub use history::{FinishedJob, FinishedPage, KEPT_RESULT_BYTES};
 pub use inspect::{Cursor, JobDetail, JobInfo, Page, Stats, WorkerInfo};
 pub use leases::Recovered;

@@ -94,8 +94,9 @@ impl Dispatch {
         // once they are all gone, which shutdown waits for.
         drop(outlets);
         let mut heartbeats = Vec::with_capacity(lanes.len());
+        let about = crate::queue::at_work::about_worker(worker.concurrency);
         for lane in &lanes {
-            heartbeats.push(heartbeat::start(&worker.id, &lane.queue, &lane.state).await?);
+            heartbeats.push(heartbeat::start(&worker.id, &about, &lane.queue, &lane.state).await?);
         }
         Ok(Dispatch {
             permits: Arc::new(Semaphore::new(worker.concurrency)),

@@ -24,13 +24,17 @@ const LIVENESS: Duration = Duration::from_secs(3);
 /// delays only its own queue's: the others' leases and liveness marks must
 /// not run out meanwhile, or their jobs would be taken back and run twice).
 /// The task stops when the handle is dropped.
+/// `about`: what the worker says of itself (see `at_work::about_worker`),
+/// written with its liveness mark.
 pub(crate) async fn start(
     worker: &str,
+    about: &str,
     queue: &Queue,
     state: &Arc<LaneState>,
 ) -> Result<AbortOnDropHandle<()>> {
-    beat(worker, queue, state).await?;
-    let (worker, queue, state) = (worker.to_string(), queue.clone(), state.clone());
+    let worker = (worker.to_string(), about.to_string());
+    beat(&worker, queue, state).await?;
+    let (queue, state) = (queue.clone(), state.clone());
     Ok(AbortOnDropHandle::new(tokio::spawn(async move {
         let mut next = tokio::time::Instant::now();
         loop {
@@ -49,11 +53,11 @@ pub(crate) async fn start(
 
 /// Extends our leases on one queue, renews our liveness mark there, and
 /// recovers what dead or silent workers held; notes the queue's lease and
-/// job timeout.
-async fn beat(worker: &str, queue: &Queue, state: &LaneState) -> Result<()> {
+/// job timeout. `worker`: its id, and what it says of itself.
+async fn beat(worker: &(String, String), queue: &Queue, state: &LaneState) -> Result<()> {
     let held = state.held();
     let lost = queue
-        .extend_for(&fenced(&held), Some((worker, LIVENESS)))
+        .extend_for(&fenced(&held), Some((&worker.0, LIVENESS, &worker.1)))
         .await?;
     // A claim taken back is no longer ours to extend or release: its
     // handler's outcome will be refused.

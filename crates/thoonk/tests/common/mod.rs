@@ -358,6 +358,16 @@ pub(crate) async fn info_field(
         .expect("a number")
 }
 
+/// A claim as a refusal's message names it: its token without the claim
+/// time (`N-MS.ID…` reads `N.ID…`), so that the same refusal reads the same
+/// every time.
+pub(crate) fn claim_named(token: &str) -> String {
+    match token.split_once('.') {
+        Some((n, rest)) => format!("{}.{rest}", n.split('-').next().unwrap_or(n)),
+        None => token.to_string(),
+    }
+}
+
 /// Asserts a refusal's message names each of `parts` and stays one short line.
 pub(crate) fn assert_message_names(err: &Error, parts: &[&str]) {
     let msg = err.to_string();
