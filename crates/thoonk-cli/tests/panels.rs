@@ -189,6 +189,14 @@ fn reasons_are_grouped_with_counts_and_each_links_to_the_jobs_that_carry_it() {
         (mail["sampled"].as_u64(), mail["total"].as_u64()),
         (Some(4), Some(4))
     );
+    // Two cancels and two stalls, in the last hour and so in the last day
+    // (from the queue's tally).
+    let failed = serde_json::json!({"cancels": 2, "stalls": 2});
+    assert_eq!(
+        mail["recent"],
+        serde_json::json!({"hour": failed, "day": failed}),
+        "{mail}"
+    );
 
     let link = "/queues/mail?reason=SMTP%20%23%20for%20user%20%23";
     let overview = d.get("/");

@@ -49,9 +49,38 @@ pub(crate) struct QueueFailures {
     /// Jobs that carry a reason now (`HLEN`): more than `sampled` means
     /// the counts are a sample's.
     pub(crate) total: u64,
-    /// Cancels and stalls of the last hour and day: to come from the
-    /// queue's history counters (`Queue::history`), not counted here.
-    pub(crate) recent: Option<serde_json::Value>,
+    /// Cancels and stalls of the last hour and the last 24 hours, from
+    /// the queue's tally.
+    pub(crate) recent: Recent,
+}
+
+/// Cancels and stalls of the last hour and of the last 24 hours.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Recent {
+    pub(crate) hour: Failed,
+    pub(crate) day: Failed,
+}
+
+/// How many claims were cancelled (recoveries included) and how many jobs
+/// stalled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Failed {
+    pub(crate) cancels: u64,
+    pub(crate) stalls: u64,
+}
+
+impl Recent {
+    /// From the tally's minutes, oldest first (the last 24 hours').
+    fn of(minutes: &[thoonk::Slot]) -> Recent {
+        let sum = |slots: &[thoonk::Slot]| Failed {
+            cancels: slots.iter().map(|s| s.counts.cancels).sum(),
+            stalls: slots.iter().map(|s| s.counts.stalls).sum(),
+        };
+        Recent {
+            hour: sum(&minutes[minutes.len().saturating_sub(60)..]),
+            day: sum(minutes),
+        }
+    }
 }
 
 /// `reason` with each word that holds a digit made `#`, cut at
@@ -83,6 +112,12 @@ pub(crate) async fn read(queue: &thoonk::Queue) -> thoonk::Result<QueueFailures>
             true
         })
         .await?;
+    let minutes = queue
+        .tally(
+            thoonk::Resolution::Minute,
+            thoonk::Resolution::Minute.slots(),
+        )
+        .await?;
     let mut groups: Vec<Group> = groups.into_values().collect();
     groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
     groups.truncate(TOP);
@@ -91,7 +126,7 @@ pub(crate) async fn read(queue: &thoonk::Queue) -> thoonk::Result<QueueFailures>
         groups,
         sampled: scan.seen,
         total: scan.total,
-        recent: None,
+        recent: Recent::of(&minutes),
     })
 }
 
@@ -173,7 +208,19 @@ pub(crate) async fn listing(
 pub(crate) fn section(base: &Base, failures: &[QueueFailures]) -> Markup {
     html! {
         h2 { "Failures" }
-        p.note { "Why jobs were last cancelled or stalled, grouped (numbers and ids as #), most common first. Cancels and stalls per hour and day: from the queues' history." }
+        table #failures-recent {
+            thead { tr { th { "queue" } th.n { "cancelled, last hour" } th.n { "stalled, last hour" } th.n { "cancelled, 24 h" } th.n { "stalled, 24 h" } } }
+            tbody {
+                @for q in failures {
+                    tr data-queue=(q.queue) {
+                        td { (q.queue) }
+                        td.n { (q.recent.hour.cancels) } td.n { (q.recent.hour.stalls) }
+                        td.n { (q.recent.day.cancels) } td.n { (q.recent.day.stalls) }
+                    }
+                }
+            }
+        }
+        p.note { "Why jobs were last cancelled or stalled, grouped (numbers and ids as #), most common first." }
         table #failures {
             thead { tr { th { "queue" } th { "reason" } th.n { "jobs" } } }
             tbody {

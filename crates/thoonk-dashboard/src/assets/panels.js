@@ -66,6 +66,13 @@
   }
 
   function failures(list) {
+    document.querySelector("#failures-recent tbody").replaceChildren(...list.map((q) => {
+      const row = el("tr", { "data-queue": q.queue });
+      const r = q.recent;
+      row.append(el("td", {}, q.queue), el("td", { class: "n" }, r.hour.cancels), el("td", { class: "n" }, r.hour.stalls),
+        el("td", { class: "n" }, r.day.cancels), el("td", { class: "n" }, r.day.stalls));
+      return row;
+    }));
     document.querySelector("#failures tbody").replaceChildren(...list.flatMap((q) => q.groups.map((g) => {
       const row = el("tr", { "data-queue": q.queue });
       const reason = el("td");
