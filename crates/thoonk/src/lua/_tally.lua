@@ -112,6 +112,47 @@ local function roll_runs(key, r_at, per, sum, fix, nf)
   return nf
 end
 
+-- The index of the one count of `counts` that is not 0, or nil.
+local function sole(counts)
+  local at
+  for c = 1, TALLY_COUNTS do
+    if counts[c] > 0 then
+      if at then return nil end
+      at = c
+    end
+  end
+  return at
+end
+
+-- The minute's first write: its slots are stale (they counted an old
+-- minute's or day's counts and this call's together) and set to this
+-- call's alone (`counts`, and the runs: `per` bucket, their `sum` and the
+-- `longest`); the day slot only if it is another day's.
+local function new_minute(key, minute, day, m_at, d_at, r_at, counts, per, sum, longest)
+  local fix, nf = {'OVERFLOW', 'SAT'}, 2
+  nf = tally_set(fix, nf, 'u32', m_at, minute)
+  for c = 1, TALLY_COUNTS do nf = tally_set(fix, nf, 'u32', m_at + 32 * c, counts[c]) end
+  if redis.call('BITFIELD', key, 'GET', 'u32', text(d_at))[1] ~= day then
+    nf = tally_set(fix, nf, 'u32', d_at, day)
+    for c = 1, TALLY_COUNTS do nf = tally_set(fix, nf, 'u48', d_at + 32 + 48 * (c - 1), counts[c]) end
+  end
+  nf = roll_runs(key, r_at, per, sum, fix, nf)
+  nf = tally_set(fix, nf, 'u32', r_at, minute)
+  nf = tally_set(fix, nf, 'u32', r_at + 32, longest)
+  nf = tally_set(fix, nf, 'u48', r_at + 64, sum)
+  for b = 0, RUN_BUCKETS - 1 do nf = tally_set(fix, nf, 'u32', r_at + 112 + 32 * b, per[b] or 0) end
+  -- Redis makes a new string exactly as long as its first write asks,
+  -- but doubles the room of one that grows: a key grown by a later
+  -- write (a finish after a publish made it) would take twice its size
+  -- for good. Written anew at its full size, it takes its size.
+  if redis.call('STRLEN', key) < TALLY_BYTES then
+    local value = redis.call('GET', key)
+    redis.call('SET', key, value .. string.rep('\0', TALLY_BYTES - #value))
+  end
+  redis.call('PEXPIRE', key, TALLY_TTL_MS)
+  redis.call('BITFIELD', key, unpack(fix))
+end
+
 -- Adds `counts` (five numbers, in the layout's order) at `now` (server ms)
 -- to the minute's and the day's slots, and, when `runs` (a list of run
 -- lengths in ms) is given, the runs to the minute's run slot and to the
@@ -129,6 +170,17 @@ local function tally(key, now, counts, runs)
   -- minute slot's is read: the first write of a minute, whatever script
   -- makes it, sets the day slot right and resets the minute's run slot
   -- (below), so that once the minute slot is the minute's, so are they.
+  -- (Most calls count one thing and no runs: a publish, a stall. They
+  -- build no table: in a call this small, the Lua collector's share of
+  -- what a table allocates costs more than the BITFIELD.)
+  local only = not runs and sole(counts)
+  if only then
+    local v = text(counts[only])
+    local got = redis.call('BITFIELD', key, 'OVERFLOW', 'SAT', 'GET', 'u32', text(m_at),
+      'INCRBY', 'u32', text(m_at + 32 * only), v, 'INCRBY', 'u48', text(d_at + 32 + 48 * (only - 1)), v)
+    if got[1] ~= minute then new_minute(key, minute, day, m_at, d_at, r_at, counts, {}, 0, 0) end
+    return
+  end
   local args = {'OVERFLOW', 'SAT', 'GET', 'u32', text(m_at)}
   local n = 5
   local per, longest, sum = {}, 0, 0
@@ -160,36 +212,9 @@ local function tally(key, now, counts, runs)
   end
   local got = redis.call('BITFIELD', key, unpack(args))
 
-  -- The minute's first write: its slots are stale (they counted an old
-  -- minute's or day's counts and this call's together) and set to this
-  -- call's alone; the day slot only if it is another day's.
-  local fix, nf = {'OVERFLOW', 'SAT'}, 2
-  local new_minute = got[1] ~= minute
-  if new_minute then
-    nf = tally_set(fix, nf, 'u32', m_at, minute)
-    for c = 1, TALLY_COUNTS do nf = tally_set(fix, nf, 'u32', m_at + 32 * c, counts[c]) end
-    if redis.call('BITFIELD', key, 'GET', 'u32', text(d_at))[1] ~= day then
-      nf = tally_set(fix, nf, 'u32', d_at, day)
-      for c = 1, TALLY_COUNTS do nf = tally_set(fix, nf, 'u48', d_at + 32 + 48 * (c - 1), counts[c]) end
-    end
-    nf = roll_runs(key, r_at, per, sum, fix, nf)
-    nf = tally_set(fix, nf, 'u32', r_at, minute)
-    nf = tally_set(fix, nf, 'u32', r_at + 32, longest)
-    nf = tally_set(fix, nf, 'u48', r_at + 64, sum)
-    for b = 0, RUN_BUCKETS - 1 do nf = tally_set(fix, nf, 'u32', r_at + 112 + 32 * b, per[b] or 0) end
+  if got[1] ~= minute then
+    new_minute(key, minute, day, m_at, d_at, r_at, counts, per, sum, longest)
   elseif runs and longest > got[2] then
-    nf = tally_set(fix, nf, 'u32', r_at + 32, longest)
+    redis.call('BITFIELD', key, 'OVERFLOW', 'SAT', 'SET', 'u32', text(r_at + 32), text(longest))
   end
-  if new_minute then
-    -- Redis makes a new string exactly as long as its first write asks,
-    -- but doubles the room of one that grows: a key grown by a later
-    -- write (a finish after a publish made it) would take twice its size
-    -- for good. Written anew at its full size, it takes its size.
-    if redis.call('STRLEN', key) < TALLY_BYTES then
-      local value = redis.call('GET', key)
-      redis.call('SET', key, value .. string.rep('\0', TALLY_BYTES - #value))
-    end
-    redis.call('PEXPIRE', key, TALLY_TTL_MS)
-  end
-  if nf > 2 then redis.call('BITFIELD', key, unpack(fix)) end
 end
