@@ -143,11 +143,7 @@ fn a_job_stalled_elsewhere_shows_up_live_and_its_retry_button_puts_it_back() {
         42,
         "the page was reloaded"
     );
-    let errors = browser.console_errors();
-    assert!(
-        errors.is_empty(),
-        "errors in the browser's console: {errors:#?}"
-    );
+    browser.assert_no_console_errors();
 }
 
 #[test]
@@ -212,11 +208,7 @@ fn the_overview_shows_queues_with_jobs_in_every_state() {
         "return document.querySelector('#workers li')?.textContent",
         |v| v.as_str().is_some_and(|t| t.contains(" on reports")),
     );
-    let errors = browser.console_errors();
-    assert!(
-        errors.is_empty(),
-        "errors in the browser's console: {errors:#?}"
-    );
+    browser.assert_no_console_errors();
 
     browser.screenshot(&Path::new(ARTIFACTS).join("overview.png"));
     if std::env::var_os("THOONK_UPDATE_SCREENSHOT").is_some_and(|v| v == "1") {
@@ -304,11 +296,7 @@ fn the_pause_and_resume_buttons_work_and_a_paused_queue_is_marked_live() {
         43,
         "the page was reloaded"
     );
-    let errors = browser.console_errors();
-    assert!(
-        errors.is_empty(),
-        "errors in the browser's console: {errors:#?}"
-    );
+    browser.assert_no_console_errors();
 }
 
 #[test]
@@ -390,11 +378,7 @@ fn the_panels_show_the_server_the_workers_at_work_and_the_reasons_with_a_working
         2
     );
     browser.screenshot(&Path::new(ARTIFACTS).join("reason.png"));
-    let errors = browser.console_errors();
-    assert!(
-        errors.is_empty(),
-        "errors in the browser's console: {errors:#?}"
-    );
+    browser.assert_no_console_errors();
     dir.touch("gate");
 }
 
@@ -482,11 +466,7 @@ fn mounted_under_a_prefix_behind_basic_auth_it_works_and_asks_for_nothing_outsid
         42,
         "the page was reloaded"
     );
-    let errors = browser.console_errors();
-    assert!(
-        errors.is_empty(),
-        "errors in the browser's console: {errors:#?}"
-    );
+    browser.assert_no_console_errors();
 }
 
 /// With a token, through the forms a person uses: the login form lets the
@@ -513,11 +493,7 @@ fn the_login_and_logout_forms_work_in_a_real_browser() {
     browser.until("logged out, on the login form", path, |v| v == "/login");
     browser.open(&d.url("/"));
     browser.until("still logged out", path, |v| v == "/login");
-    let errors = browser.console_errors();
-    assert!(
-        errors.is_empty(),
-        "errors in the browser's console: {errors:#?}"
-    );
+    browser.assert_no_console_errors();
 }
 
 /// Publishes 10 jobs and finishes 6, by hand, on a server whose clock the
@@ -618,9 +594,5 @@ fn charts_and_run_times_come_from_redis_the_same_after_a_restart() {
     let addr = again.dashboard_addr();
     let second = tally_shown(&browser, |p| format!("http://{addr}{p}"));
     assert_eq!(first, second);
-    let errors = browser.console_errors();
-    assert!(
-        errors.is_empty(),
-        "errors in the browser's console: {errors:#?}"
-    );
+    browser.assert_no_console_errors();
 }

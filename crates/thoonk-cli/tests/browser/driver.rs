@@ -181,6 +181,16 @@ impl Browser {
         std::fs::write(path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
 
+    /// Fails the test when the page logged an error (a script that threw,
+    /// a request that failed).
+    pub(crate) fn assert_no_console_errors(&self) {
+        let errors = self.console_errors();
+        assert!(
+            errors.is_empty(),
+            "errors in the browser's console: {errors:#?}"
+        );
+    }
+
     /// The browser's console messages of level SEVERE since the last call,
     /// but for the missing `/favicon.ico` (the dashboard has none).
     pub(crate) fn console_errors(&self) -> Vec<Value> {
