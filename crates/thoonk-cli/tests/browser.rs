@@ -497,7 +497,7 @@ fn the_login_and_logout_forms_work_in_a_real_browser() {
 }
 
 /// Publishes 10 jobs and finishes 6, by hand, on a server whose clock the
-/// test moves: 4 held 200 ms, then, two minutes on, 2 held 1 s (a job
+/// test moves: 4 held 150 ms, then, two minutes on, 2 held 700 ms (a job
 /// finished by hand counts from its claim), so p50 lies in (128, 256] ms
 /// and p95 in (512, 1024].
 fn write_history(redis: &Redis) {
@@ -509,7 +509,7 @@ fn write_history(redis: &Redis) {
         q.publish_many((0..10).map(|i| format!("mail {i}")))
             .await
             .expect("publish");
-        for (n, ms) in [(4, 200), (2, 1000)] {
+        for (n, ms) in [(4, 150), (2, 700)] {
             let jobs = q.claim(n).await.expect("claim");
             redis
                 .server()
@@ -583,8 +583,9 @@ fn charts_and_run_times_come_from_redis_the_same_after_a_restart() {
     assert!(first.contains(&"count 6".to_string()), "{first:?}");
     assert!((128..=256).contains(&shown_ms(&first, "p50")), "{first:?}");
     assert!((512..=1024).contains(&shown_ms(&first, "p95")), "{first:?}");
-    // Exact but for the ms the test's own calls took.
-    assert!((1000..1100).contains(&shown_ms(&first, "max")), "{first:?}");
+    // Exact but for the ms the test's own calls took (each run is held
+    // well inside its bucket: a loaded machine adds to it).
+    assert!((700..800).contains(&shown_ms(&first, "max")), "{first:?}");
 
     // Another dashboard, started afresh: the same numbers. (The page
     // leaves first: its stream would fail when the server goes.)
