@@ -79,6 +79,24 @@ function percentiles(samples) {
   return { p50_ms: at(0.5), p99_ms: at(0.99), max_ms: samples[samples.length - 1] };
 }
 
+// The latency phase's publisher: `n` jobs at `rate` a second, with ids
+// l0, l1, …, each by `publish(i, id)` awaited before the next; notes when
+// each call started in `published` (id -> ms) and how long it took in
+// `took`.
+export async function publishAtRate(n, rate, publish, published, took) {
+  const period = 1000 / rate;
+  const begin = performance.now();
+  for (let i = 0; i < n; i++) {
+    const wait = begin + i * period - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const id = `l${i}`;
+    const t0 = performance.now();
+    published.set(id, t0);
+    await publish(i, id);
+    took.push(performance.now() - t0);
+  }
+}
+
 // The latency phase's figures, as thoonk bench --json gives them, each
 // from before the publish call: p50/p99/max until the finish event
 // arrives, start_* until the handler starts, publish_p50_ms until the

@@ -11,7 +11,7 @@
 // event on each finish, as thoonk does). Each phase checks that it did what
 // it claims: every job handled exactly once, the queue's keys empty after.
 import Queue from 'bee-queue';
-import { options, payloadText, serverFigures, inBatches, measured, latencyFigures } from '../common.mjs';
+import { options, payloadText, serverFigures, inBatches, measured, latencyFigures, publishAtRate } from '../common.mjs';
 
 const { port, jobs, single, concurrency, latencyJobs, rate, payloadBytes } = options();
 const redis = { host: '127.0.0.1', port };
@@ -135,18 +135,8 @@ const results = {};
     finishSamples.push(performance.now() - t0);
     if (finishSamples.length === latencyJobs) finished();
   });
-  const period = 1000 / rate;
-  const begin = performance.now();
-  for (let i = 0; i < latencyJobs; i++) {
-    const due = begin + i * period;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const id = `l${i}`;
-    const t0 = performance.now();
-    published.set(id, t0);
-    await q.createJob(payload(i)).setId(id).save();
-    publishSamples.push(performance.now() - t0);
-  }
+  await publishAtRate(latencyJobs, rate, (i, id) => q.createJob(payload(i)).setId(id).save(),
+    published, publishSamples);
   await allDone;
   await allSeen;
   if (startSamples.length !== latencyJobs) throw new Error(`latency: ${startSamples.length} starts timed`);

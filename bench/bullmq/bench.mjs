@@ -5,7 +5,7 @@
 //                [--latency-jobs N] [--rate R] [--payload-bytes B]
 import { Queue, Worker, QueueEvents } from 'bullmq';
 import IORedis from 'ioredis';
-import { options, payloadText, serverFigures, inBatches, measured, latencyFigures } from '../common.mjs';
+import { options, payloadText, serverFigures, inBatches, measured, latencyFigures, publishAtRate } from '../common.mjs';
 
 const { port, jobs, single, concurrency, latencyJobs, rate, payloadBytes } = options();
 const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
@@ -94,18 +94,8 @@ const results = {};
     samples.push(performance.now() - t0);
     if (samples.length === latencyJobs) finished();
   });
-  const period = 1000 / rate;
-  const begin = performance.now();
-  for (let i = 0; i < latencyJobs; i++) {
-    const due = begin + i * period;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const id = `l${i}`;
-    const t0 = performance.now();
-    started.set(id, t0);
-    await q.add('job', payload(i), { ...opts, jobId: id });
-    publishSamples.push(performance.now() - t0);
-  }
+  await publishAtRate(latencyJobs, rate, (i, id) => q.add('job', payload(i), { ...opts, jobId: id }),
+    started, publishSamples);
   await allDone;
   if (startSamples.length !== latencyJobs) throw new Error(`latency: ${startSamples.length} starts timed`);
   results.latency = latencyFigures(samples, startSamples, publishSamples);
