@@ -326,13 +326,7 @@ fn the_panels_show_the_server_the_workers_at_work_and_the_reasons_with_a_working
         &["sh", "-c", GATED],
         &[("GATE", gate.as_str())],
     );
-    let info = redis.query(&["INFO", "server"]).text().unwrap();
-    let version = info
-        .lines()
-        .find_map(|l| l.strip_prefix("redis_version:"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let version = redis.version();
 
     let browser = Browser::start();
     let d = Dashboard::on(redis, None);

@@ -266,13 +266,7 @@ fn a_large_hash_of_reasons_is_sampled_and_says_so() {
 fn the_server_panel_has_the_redis_version_and_each_queues_memory() {
     let d = Dashboard::start(None);
     d.redis.publish("mail", &"x".repeat(10_000), &[]);
-    let info = d.redis.query(&["INFO", "server"]).text().unwrap();
-    let version = info
-        .lines()
-        .find_map(|l| l.strip_prefix("redis_version:"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let version = d.redis.version();
     let panels = panels_until(&d, "mail's memory", |p| {
         let mail = p["server"]["memory"]
             .as_array()?

@@ -366,6 +366,16 @@ impl Redis {
             .unwrap_or_else(|e| panic!("{args:?}: {e}"))
     }
 
+    /// The server's version, as `INFO server` gives it.
+    pub(crate) fn version(&self) -> String {
+        let info = self.query(&["INFO", "server"]).text().unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .expect("INFO server has redis_version")
+            .trim()
+            .to_string()
+    }
+
     /// The counts of `queue`, read in one snapshot straight from its keys
     /// (cheap: no job is read).
     #[track_caller]
