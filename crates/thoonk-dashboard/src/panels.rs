@@ -302,6 +302,7 @@ pub(crate) fn section(app: &App, base: &Base) -> Markup {
             (failures::section(base, &panels.failures))
             (server::section(base, &panels.server))
         }
-        script src=(base.url("/assets/panels.js")) {}
+        // (Deferred: it runs after app.js, whose helpers it uses.)
+        script src=(base.url("/assets/panels.js")) defer {}
     }
 }

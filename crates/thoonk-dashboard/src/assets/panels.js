@@ -3,16 +3,8 @@
 // HTML, as app.js.
 "use strict";
 
+// Loaded after app.js (deferred), whose el, enc and queuePath it uses.
 (() => {
-  const base = document.body.dataset.base || "";
-  const enc = encodeURIComponent;
-  const queuePath = (q) => `${base}/queues/${enc(q)}`;
-  function el(tag, attrs = {}, text) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    if (text !== undefined) node.textContent = String(text);
-    return node;
-  }
   function link(href, text, code) {
     const a = el("a", { href });
     if (code) a.append(el("code", {}, text)); else a.textContent = text;
