@@ -56,21 +56,28 @@ else
   next = #page == limit and tostring(offset + limit) or ''
 end
 
--- The sizes first; then one read of the payloads within the bound, and
--- three more for the page, not three per job.
-local sizes, small = {}, {}
-for k, id in ipairs(page) do
-  sizes[k] = redis.call('HSTRLEN', items, id)
-  if sizes[k] <= most then small[#small + 1] = id end
-end
-local read = ask_many('HMGET', items, small)
-local page_items, r = {}, 0
-for k = 1, #page do
-  if sizes[k] <= most then
-    r = r + 1
-    page_items[k] = read[r]
-  else
-    page_items[k] = ''
+-- Bounded, the sizes first, then one read of the payloads within the
+-- bound; unbounded (no payload is larger than MAX_COUNT), one read, each
+-- payload's length its size. Then three more for the page, not three per
+-- job.
+local page_items, sizes = {}, {}
+if most == MAX_COUNT then
+  page_items = ask_many('HMGET', items, page)
+  for k = 1, #page do sizes[k] = page_items[k] and #page_items[k] or 0 end
+else
+  local small = {}
+  for k, id in ipairs(page) do
+    sizes[k] = redis.call('HSTRLEN', items, id)
+    if sizes[k] <= most then small[#small + 1] = id end
+  end
+  local read, r = ask_many('HMGET', items, small), 0
+  for k = 1, #page do
+    if sizes[k] <= most then
+      r = r + 1
+      page_items[k] = read[r]
+    else
+      page_items[k] = ''
+    end
   end
 end
 local counts = ask_many('HMGET', cancelled, page)
