@@ -91,6 +91,14 @@ local function redate(marks, ids, now)
   end
 end
 
+-- Jobs `ids`, in the order they joined, joined the back of the line
+-- again at `now` (fell due, sent back, retried): marks of an earlier stay
+-- move to now, and the first may be marked.
+local function rejoined(line, ids, now)
+  redate(line.marks, ids, now)
+  mark_joined(line, ids[1], now)
+end
+
 -- How long (ms) the line's oldest job has waited at `now`: 0 when none
 -- waits. Bounded: a few reads for the head, and a binary search over the
 -- marks (twelve steps for the marks of a year).

@@ -66,6 +66,5 @@ if delay > 0 then
   return remembered('ok:delayed')
 end
 redis.call('LPUSH', ids, id)
-redate(line.marks, {id}, now)
-mark_joined(line, id, now)
+rejoined(line, {id}, now)
 return remembered('ok:available')

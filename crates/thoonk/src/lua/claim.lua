@@ -82,8 +82,7 @@ if first[2] and tonumber(first[2]) <= now then
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', stamp, 'LIMIT', '0', '1000')
   call_many('ZREM', delayed, due)
   call_many('LPUSH', ids, due)
-  redate(marks, due, now)
-  mark_joined(line_marks(marks, marked, items, claimed, stalled, delayed), due[1], now)
+  rejoined(line_marks(marks, marked, items, claimed, stalled, delayed), due, now)
   redis.call('PUBLISH', due_channel, table.concat(due, '\0'))
   first = redis.call('ZRANGE', delayed, '0', '0', 'WITHSCORES')
 end

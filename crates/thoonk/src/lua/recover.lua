@@ -127,8 +127,7 @@ for _, id in ipairs(expired) do
   else
     redis.call('HSET', reasons, id, why[id])
     redis.call('LPUSH', ids, id)
-    redate(line.marks, {id}, now)
-    mark_joined(line, id, now)
+    rejoined(line, {id}, now)
     redis.call('PUBLISH', cancel_channel, id)
     requeued = requeued + 1
   end
@@ -144,8 +143,7 @@ local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, 1000)
 if #due > 0 then
   call_many('ZREM', delayed, due)
   call_many('LPUSH', ids, due)
-  redate(line.marks, due, now)
-  mark_joined(line, due[1], now)
+  rejoined(line, due, now)
   redis.call('PUBLISH', due_channel, table.concat(due, '\0'))
 end
 

@@ -30,7 +30,6 @@ end
 redis.call('SREM', stalled, id)
 redis.call('LPUSH', ids, id)
 local now = server_now()
-redate(line.marks, {id}, now)
-mark_joined(line, id, now)
+rejoined(line, {id}, now)
 redis.call('PUBLISH', channel, id)
 return remembered('ok')

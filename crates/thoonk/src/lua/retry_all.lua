@@ -31,8 +31,7 @@ if n == 0 then return 0 end
 
 call_many('LPUSH', ids, retried)
 local now = server_now()
-redate(line.marks, retried, now)
-mark_joined(line, retried[1], now)
+rejoined(line, retried, now)
 for k = 1, n do
   redis.call('PUBLISH', channel, retried[k])
 end
