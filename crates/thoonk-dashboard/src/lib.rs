@@ -104,6 +104,24 @@ impl std::fmt::Display for WeakToken {
 
 impl std::error::Error for WeakToken {}
 
+impl WeakToken {
+    /// Refuses `token` when it has fewer than [`MIN_TOKEN_LEN`]
+    /// characters, as [`Dashboard::token`] does: for a program that
+    /// checks its configuration before it connects to Redis.
+    pub fn check(token: &str) -> Result<(), WeakToken> {
+        let chars = token.chars().count();
+        if chars < MIN_TOKEN_LEN {
+            return Err(WeakToken { chars });
+        }
+        Ok(())
+    }
+
+    /// How many characters the refused token has.
+    pub fn chars(&self) -> usize {
+        self.chars
+    }
+}
+
 /// The dashboard of every queue of one Redis: hands out the [`router`]
 /// that serves it.
 ///
@@ -166,10 +184,7 @@ impl Dashboard {
     /// does), else all clients count as one.
     pub fn token(mut self, token: impl Into<String>) -> Result<Dashboard, WeakToken> {
         let token = token.into();
-        let chars = token.chars().count();
-        if chars < MIN_TOKEN_LEN {
-            return Err(WeakToken { chars });
-        }
+        WeakToken::check(&token)?;
         self.app.token = Some(token.into());
         Ok(self)
     }

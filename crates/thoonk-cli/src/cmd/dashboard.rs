@@ -9,7 +9,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 use thoonk::Thoonk;
-use thoonk_dashboard::{Dashboard, MIN_TOKEN_LEN};
+use thoonk_dashboard::{Dashboard, WeakToken, MIN_TOKEN_LEN};
 
 /// File descriptors kept for everything but client connections: Redis
 /// connections, the runtime's own, logs.
@@ -55,17 +55,17 @@ impl Args {
     /// to keep anyone out (exit 2).
     pub(crate) fn check(&self) -> Result<(), Fatal> {
         match self.token.as_deref() {
-            Some(token) if !token.is_empty() && token.chars().count() < MIN_TOKEN_LEN => {
-                Err(Fatal(
+            Some(token) if !token.is_empty() => WeakToken::check(token).map_err(|weak| {
+                Fatal(
                     Exit::Usage,
                     format!(
                         "--token: {} characters is too short to keep anyone out (at least \
                          {MIN_TOKEN_LEN}); make one with `openssl rand -hex 16` and pass it in \
                          THOONK_DASHBOARD_TOKEN",
-                        token.chars().count()
+                        weak.chars()
                     ),
-                ))
-            }
+                )
+            }),
             _ => Ok(()),
         }
     }
